@@ -1,0 +1,1 @@
+//! rbuild builder (filled by a later issue).

@@ -1,0 +1,60 @@
+//! `rbuild parse`: the Dockerfile as BuildKit's AST dump or as the typed stage graph.
+
+use crate::cli::{ParseArgs, ParseFormat};
+use crate::commands::Reported;
+use anyhow::Context;
+use rbuild_parser::{ast, dump, Dockerfile, Graph, ParseError};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::ExitCode;
+
+/// Reads a Dockerfile (`-` = stdin) as text; invalid UTF-8 becomes U+FFFD.
+pub fn read_dockerfile(file: &str) -> anyhow::Result<String> {
+    let bytes = if file == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).context("reading the Dockerfile from standard input")?;
+        b
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read Dockerfile {file}"))?
+    };
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A parse error as a diagnostic with the file, position, line and caret.
+pub fn diagnostic(e: &ParseError, file: &str, src: &str) -> anyhow::Error {
+    let name = if file == "-" { "Dockerfile" } else { file };
+    Reported { message: e.render(name, Some(src)), code: 1 }.into()
+}
+
+pub fn parse_build_args(args: &[String]) -> BTreeMap<String, String> {
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            // `--build-arg NAME` takes the value from the environment, as docker does.
+            None => (a.clone(), std::env::var(a).unwrap_or_default()),
+        })
+        .collect()
+}
+
+pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
+    let src = read_dockerfile(&a.file)?;
+    match a.format {
+        ParseFormat::Buildkit => {
+            let tree = ast::parse(&src).map_err(|e| diagnostic(&e, &a.file, &src))?;
+            println!("{}", dump::dump(&tree));
+        }
+        ParseFormat::Json => {
+            let df = Dockerfile::parse(&src).map_err(|e| diagnostic(&e, &a.file, &src))?;
+            let graph = Graph::build(&df, &parse_build_args(&a.build_args), a.target.as_deref())
+                .map_err(|e| diagnostic(&e, &a.file, &src))?;
+            let out = serde_json::json!({
+                "directives": df.directives,
+                "meta_args": df.meta_args,
+                "stages": df.stages,
+                "graph": graph,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,32 @@
+//! The `rbuild` command: docker-style verbs over the rbuild libraries.
+//!
+//! This crate is glue: argument parsing, progress output and error reporting. The work
+//! happens in `rbuild-parser`, `rbuild-store`, `rbuild-runtime`, `rbuild-builder` and
+//! `rbuild-registry`.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::with_default_verb(std::env::args_os().collect());
+    let cli = match <cli::Cli as clap::Parser>::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
+        }
+    };
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed stdout (`rbuild save | head`) is not an error worth a message.
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {}", commands::render_error(&e));
+            ExitCode::from(commands::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The instruction graph: which stage needs which, what a `--target` build must build, and
+//! which stages can be built at the same time.
+//!
+//! Edges come from `FROM <stage>`, `COPY --from=<stage>` and `RUN --mount=from=<stage>`.
+//! References are resolved after expanding the global ARGs (those before the first FROM),
+//! with `--build-arg` values overriding their defaults, as docker does for FROM lines.
+
+use crate::dockerfile::Dockerfile;
+use crate::error::{ParseError, Span};
+use crate::instruction::Kind;
+use crate::shell::Lexer;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The predefined ARGs docker accepts from `--build-arg` without an ARG instruction.
+pub const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
+    "ALL_PROXY", "all_proxy",
+];
+
+/// What a stage starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "ref", rename_all = "lowercase")]
+pub enum Base {
+    /// An earlier stage, by index.
+    Stage(usize),
+    /// An image reference, after ARG expansion.
+    Image(String),
+    Scratch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeKind {
+    From,
+    CopyFrom,
+    MountFrom,
+}
+
+/// `to` needs `from` to be built first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub kind: EdgeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GraphStage {
+    pub index: usize,
+    pub name: Option<String>,
+    pub base: Base,
+    /// Images named by `COPY --from` or `RUN --mount=from=` that are not stages.
+    pub image_refs: Vec<String>,
+    /// Built for this target.
+    pub needed: bool,
+    /// The parallel level: every stage of a level depends only on lower levels.
+    pub level: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Graph {
+    pub stages: Vec<GraphStage>,
+    pub edges: Vec<Edge>,
+    /// Needed stages grouped by level; each group can run at the same time.
+    pub levels: Vec<Vec<usize>>,
+    pub target: usize,
+    /// The global ARGs after expansion and overrides (unset ones are absent).
+    pub meta_args: BTreeMap<String, String>,
+}
+
+/// Expands the global ARGs: each default is expanded with the ARGs before it; a
+/// `--build-arg` replaces the default.
+pub fn meta_arg_values(df: &Dockerfile, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ParseError> {
+    let lex = Lexer::new(df.directives.escape);
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for ins in &df.meta_args {
+        let Kind::Arg { args } = &ins.kind else { continue };
+        for a in args {
+            let name = lex.process_word(&a.name, &env).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+            if let Some(v) = overrides.get(&name) {
+                env.insert(name, v.clone());
+            } else if let Some(d) = &a.default {
+                let v = lex.process_word(d, &env).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+                env.insert(name, v);
+            } else {
+                env.remove(&name);
+            }
+        }
+    }
+    Ok(env)
+}
+
+impl Graph {
+    /// Builds the graph of `df` for `target` (a stage name, or the last stage).
+    pub fn build(df: &Dockerfile, overrides: &BTreeMap<String, String>, target: Option<&str>) -> Result<Graph, ParseError> {
+        let meta = meta_arg_values(df, overrides)?;
+        let lex = Lexer::new(df.directives.escape);
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut stages = Vec::new();
+        let mut edges = Vec::new();
+
+        for s in &df.stages {
+            let image = lex.process_word(s.base(), &meta).map_err(|e| ParseError::at(e.to_string(), s.from.span))?;
+            if image.is_empty() {
+                return Err(ParseError::at(
+                    format!("base name ({}) should not be blank", s.base()),
+                    s.from.span,
+                ));
+            }
+            let base = if let Some(&i) = names.get(&image.to_lowercase()) {
+                edges.push(Edge { from: i, to: s.index, kind: EdgeKind::From, span: s.from.span });
+                Base::Stage(i)
+            } else if image == "scratch" {
+                Base::Scratch
+            } else {
+                Base::Image(image)
+            };
+            if let Some(n) = s.name() {
+                if names.insert(n.to_string(), s.index).is_some() {
+                    return Err(ParseError::at(format!("duplicate stage name {n:?}"), s.from.span));
+                }
+            }
+            stages.push(GraphStage {
+                index: s.index,
+                name: s.name().map(String::from),
+                base,
+                image_refs: vec![],
+                needed: false,
+                level: None,
+            });
+        }
+
+        // COPY --from and RUN --mount=from may name any stage, earlier or later.
+        for s in &df.stages {
+            for ins in &s.instructions {
+                let refs: Vec<(&str, EdgeKind)> = match &ins.kind {
+                    Kind::Copy(c) => c.from.iter().map(|f| (f.as_str(), EdgeKind::CopyFrom)).collect(),
+                    Kind::Run(r) => r.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, EdgeKind::MountFrom)).collect(),
+                    _ => vec![],
+                };
+                for (raw, kind) in refs {
+                    let r = lex.process_word(raw, &meta).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+                    let target_stage = match r.parse::<i64>() {
+                        Ok(ix) => {
+                            if ix < 0 || ix as usize >= df.stages.len() {
+                                return Err(ParseError::at(format!("invalid stage index {ix}"), ins.span));
+                            }
+                            Some(ix as usize)
+                        }
+                        Err(_) => names.get(&r.to_lowercase()).copied(),
+                    };
+                    match target_stage {
+                        Some(t) if t == s.index => {
+                            return Err(ParseError::at(format!("circular dependency detected on stage: {r}"), ins.span))
+                        }
+                        Some(t) => edges.push(Edge { from: t, to: s.index, kind, span: ins.span }),
+                        None => {
+                            if !stages[s.index].image_refs.contains(&r) {
+                                stages[s.index].image_refs.push(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let target = match target {
+            None => df.stages.len() - 1,
+            Some(t) => *names.get(&t.to_lowercase()).ok_or_else(|| {
+                ParseError::new(format!("failed to reach build target {t} in Dockerfile"))
+            })?,
+        };
+
+        let n = stages.len();
+        let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for e in &edges {
+            if !adjacency[e.to].contains(&e.from) {
+                adjacency[e.to].push(e.from);
+            }
+        }
+        let deps = |i: usize| -> Vec<usize> { adjacency[i].clone() };
+
+        // Cycles: a depth-first search over dependencies, iterative to bound the stack.
+        let mut color = vec![0u8; n]; // 0 new, 1 on the path, 2 done
+        for start in 0..n {
+            if color[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, deps(start))];
+            color[start] = 1;
+            while let Some((node, pending)) = stack.last_mut() {
+                match pending.pop() {
+                    Some(d) if color[d] == 1 => {
+                        let name = stages[d].name.clone().unwrap_or_else(|| d.to_string());
+                        let span = df.stages[*node].from.span;
+                        return Err(ParseError::at(format!("circular dependency detected on stage: {name}"), span));
+                    }
+                    Some(d) if color[d] == 0 => {
+                        color[d] = 1;
+                        let dd = deps(d);
+                        stack.push((d, dd));
+                    }
+                    Some(_) => {}
+                    None => {
+                        color[*node] = 2;
+                        stack.pop();
+                    }
+                }
+            }
+        }
+
+        // Stages the target needs.
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if !stages[i].needed {
+                stages[i].needed = true;
+                todo.extend(deps(i));
+            }
+        }
+
+        // Levels: 1 + the highest level among dependencies, in a topological order (Kahn).
+        // The graph is acyclic here.
+        let mut level: Vec<Option<usize>> = vec![None; n];
+        let mut waiting: Vec<usize> = (0..n).map(|i| adjacency[i].len()).collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, ds) in adjacency.iter().enumerate() {
+            for &d in ds {
+                dependents[d].push(i);
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+        while let Some(i) = ready.pop() {
+            level[i] = Some(adjacency[i].iter().filter_map(|d| level[*d]).map(|l| l + 1).max().unwrap_or(0));
+            for &j in &dependents[i] {
+                waiting[j] -= 1;
+                if waiting[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+        for (i, l) in level.iter_mut().enumerate() {
+            if !stages[i].needed {
+                *l = None;
+            }
+        }
+        let mut levels: Vec<Vec<usize>> = Vec::new();
+        for (i, l) in level.iter().enumerate() {
+            stages[i].level = *l;
+            if let Some(l) = l {
+                if levels.len() <= *l {
+                    levels.resize(l + 1, vec![]);
+                }
+                levels[*l].push(i);
+            }
+        }
+
+        Ok(Graph { stages, edges, levels, target, meta_args: meta })
+    }
+
+    /// The stages `i` depends on.
+    pub fn dependencies(&self, i: usize) -> Vec<usize> {
+        let mut d: Vec<usize> = self.edges.iter().filter(|e| e.to == i).map(|e| e.from).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(src: &str, target: Option<&str>) -> Result<Graph, ParseError> {
+        Graph::build(&Dockerfile::parse(src).unwrap(), &BTreeMap::new(), target)
+    }
+
+    #[test]
+    fn independent_stages_share_a_level() {
+        let g = graph("FROM b AS a\nFROM b AS b2\nFROM b AS c\nFROM b\nCOPY --from=a / /\nCOPY --from=b2 / /\nCOPY --from=2 / /\n", None).unwrap();
+        assert_eq!(g.levels, vec![vec![0, 1, 2], vec![3]]);
+        assert_eq!(g.stages[0].base, Base::Image("b".into()));
+    }
+
+    #[test]
+    fn target_prunes() {
+        let g = graph("FROM x AS a\nFROM a AS b\nFROM x AS c\n", Some("b")).unwrap();
+        assert_eq!(g.target, 1);
+        assert_eq!(g.stages.iter().map(|s| s.needed).collect::<Vec<_>>(), vec![true, true, false]);
+        assert_eq!(g.levels, vec![vec![0], vec![1]]);
+        assert!(graph("FROM x AS a\n", Some("nope")).is_err());
+    }
+
+    #[test]
+    fn errors() {
+        assert!(graph("FROM x AS a\nFROM y AS a\n", None).unwrap_err().message.contains("duplicate stage name"));
+        assert!(graph("FROM x\nCOPY --from=5 / /\n", None).unwrap_err().message.contains("invalid stage index"));
+        assert!(graph("FROM x AS a\nCOPY --from=b / /\nFROM x AS b\nCOPY --from=a / /\n", None)
+            .unwrap_err()
+            .message
+            .contains("circular dependency"));
+        assert!(graph("FROM x AS a\nCOPY --from=a / /\n", None).is_err());
+    }
+
+    #[test]
+    fn from_uses_meta_args() {
+        let df = Dockerfile::parse("ARG BASE=build\nARG OTHER\nFROM x AS build\nFROM ${BASE}\nFROM $OTHER:1\n").unwrap();
+        let mut o = BTreeMap::new();
+        o.insert("OTHER".to_string(), "img".to_string());
+        let g = Graph::build(&df, &o, None).unwrap();
+        assert_eq!(g.stages[1].base, Base::Stage(0));
+        assert_eq!(g.stages[2].base, Base::Image("img:1".into()));
+    }
+
+    #[test]
+    fn copy_from_image_is_not_an_edge() {
+        let g = graph("FROM x\nCOPY --from=alpine:3 /a /a\nRUN --mount=from=other,target=/m true\n", None).unwrap();
+        assert!(g.edges.is_empty());
+        assert_eq!(g.stages[0].image_refs, vec!["alpine:3", "other"]);
+    }
+}

@@ -1,0 +1,914 @@
+//! The meaning layer: [`Node`]s become typed [`Instruction`]s with validated flags.
+//!
+//! Values stay as written (variables are expanded late, by the builder, with the ARG and
+//! ENV state of the moment). Errors and their wording follow BuildKit's `instructions`
+//! package, which docker's builder also uses.
+
+use crate::ast::{go_lower, parse_heredoc_marker, Heredoc, Node};
+use crate::error::{suggest, ParseError, Span};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Every instruction keyword, for "did you mean" hints.
+pub const KEYWORDS: &[&str] = &[
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER",
+    "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+];
+
+/// One typed instruction with its place in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instruction {
+    pub span: Span,
+    /// The instruction line as written (continuations joined).
+    pub source: String,
+    #[serde(flatten)]
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "instruction", rename_all = "UPPERCASE")]
+pub enum Kind {
+    From(From),
+    Run(Run),
+    Cmd(CommandLine),
+    Entrypoint(CommandLine),
+    Shell { args: Vec<String> },
+    Copy(Copy),
+    Add(Copy),
+    Env { pairs: Vec<KeyValue> },
+    Label { pairs: Vec<KeyValue> },
+    Maintainer { name: String },
+    Expose { ports: Vec<String> },
+    Volume { paths: Vec<String>, json: bool },
+    User { user: String },
+    Workdir { path: String },
+    Arg { args: Vec<ArgDecl> },
+    Onbuild(Onbuild),
+    Stopsignal { signal: String },
+    Healthcheck(Healthcheck),
+}
+
+impl Kind {
+    /// The keyword in upper case.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Kind::From(_) => "FROM",
+            Kind::Run(_) => "RUN",
+            Kind::Cmd(_) => "CMD",
+            Kind::Entrypoint(_) => "ENTRYPOINT",
+            Kind::Shell { .. } => "SHELL",
+            Kind::Copy(_) => "COPY",
+            Kind::Add(_) => "ADD",
+            Kind::Env { .. } => "ENV",
+            Kind::Label { .. } => "LABEL",
+            Kind::Maintainer { .. } => "MAINTAINER",
+            Kind::Expose { .. } => "EXPOSE",
+            Kind::Volume { .. } => "VOLUME",
+            Kind::User { .. } => "USER",
+            Kind::Workdir { .. } => "WORKDIR",
+            Kind::Arg { .. } => "ARG",
+            Kind::Onbuild(_) => "ONBUILD",
+            Kind::Stopsignal { .. } => "STOPSIGNAL",
+            Kind::Healthcheck(_) => "HEALTHCHECK",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct From {
+    /// The image reference as written (may contain `$ARG`s).
+    pub image: String,
+    /// The stage name, lower-cased.
+    pub name: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// RUN, CMD and ENTRYPOINT arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandLine {
+    /// Exec form: the argv. Shell form: one string, run by the SHELL.
+    pub args: Vec<String>,
+    /// True for shell form (the SHELL is prepended).
+    pub shell_form: bool,
+    pub heredocs: Vec<Heredoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    #[serde(flatten)]
+    pub cmd: CommandLine,
+    pub mounts: Vec<Mount>,
+    pub network: Option<NetworkMode>,
+    pub security: Option<Security>,
+    pub devices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    Sandbox,
+    Insecure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountType {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    Shared,
+    Private,
+    Locked,
+}
+
+/// A `RUN --mount=...` specification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    #[serde(rename = "type")]
+    pub typ: MountType,
+    pub from: Option<String>,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    pub id: Option<String>,
+    pub sharing: Sharing,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub required: bool,
+    /// The text as written, for printing and cache keys.
+    pub spec: String,
+}
+
+/// COPY and ADD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Copy {
+    pub sources: Vec<String>,
+    /// Here-documents used as sources (`COPY <<EOF /dst`).
+    pub inline: Vec<Heredoc>,
+    pub dest: String,
+    pub from: Option<String>,
+    pub chown: Option<String>,
+    pub chmod: Option<String>,
+    pub link: bool,
+    pub parents: bool,
+    pub exclude: Vec<String>,
+    /// ADD only.
+    pub checksum: Option<String>,
+    /// ADD only.
+    pub keep_git_dir: bool,
+    /// Written in JSON form.
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+    /// Written in the old `KEY value` form.
+    pub legacy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArgDecl {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Onbuild {
+    /// The trigger as written, keyword included, heredoc bodies appended.
+    pub expression: String,
+    /// The trigger's keyword in upper case.
+    pub trigger: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "UPPERCASE")]
+pub enum Healthcheck {
+    None,
+    Cmd(HealthConfig),
+}
+
+/// Durations are in nanoseconds, as the image config stores them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthConfig {
+    /// `["CMD", args...]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    pub start_interval: i64,
+    pub retries: i64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Flags
+
+#[derive(Clone, Copy, PartialEq)]
+enum FlagType {
+    Bool,
+    Str,
+    Strings,
+}
+
+/// Flags as BuildKit's `BFlags` reads them: `--name=value`, `--name` for booleans.
+struct Flags {
+    values: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl Flags {
+    fn parse(words: &[String], defs: &[(&'static str, FlagType)]) -> Result<Flags, String> {
+        let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        for w in words {
+            let Some(body) = w.strip_prefix("--") else {
+                return Err(format!("arg should start with -- : {w}"));
+            };
+            if body.is_empty() {
+                break;
+            }
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let Some(&(key, typ)) = defs.iter().find(|(n, _)| *n == name) else {
+                let names: Vec<&str> = defs.iter().map(|(n, _)| *n).collect();
+                return Err(match suggest(name, &names) {
+                    Some(s) => format!("unknown flag: {name} (did you mean {s}?)"),
+                    None => format!("unknown flag: {name}"),
+                });
+            };
+            if values.contains_key(key) && typ != FlagType::Strings {
+                return Err(format!("duplicate flag specified: {name}"));
+            }
+            let v = match typ {
+                FlagType::Bool => match value {
+                    Some("") => return Err(format!("missing a value on flag: {name}")),
+                    None => "true".to_string(),
+                    Some(v) => match v.to_lowercase().as_str() {
+                        l @ ("true" | "false") => l.to_string(),
+                        _ => return Err(format!("expecting boolean value for flag {name}, not: {v}")),
+                    },
+                },
+                FlagType::Str | FlagType::Strings => match value {
+                    None => return Err(format!("missing a value on flag: {name}")),
+                    Some(v) => v.to_string(),
+                },
+            };
+            values.entry(key).or_default().push(v);
+        }
+        Ok(Flags { values })
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.values.get(name).and_then(|v| v.last().cloned())
+    }
+    fn strings(&self, name: &str) -> Vec<String> {
+        self.values.get(name).cloned().unwrap_or_default()
+    }
+    fn bool(&self, name: &str) -> bool {
+        self.string(name).as_deref() == Some("true")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// Go's `time.ParseDuration`, in nanoseconds.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let err = || format!("time: invalid duration {s:?}");
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(err());
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num = &rest[..num_end];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return Err(err());
+        }
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = &rest[unit_end..];
+        let mult: f64 = match unit {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration {s:?}")),
+            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
+        };
+        let v: f64 = num.parse().map_err(|_| err())?;
+        total += v * mult;
+    }
+    if total > i64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(if neg { -(total.round() as i64) } else { total.round() as i64 })
+}
+
+/// Splits a line of comma-separated values as Go's `encoding/csv` does (quotes group,
+/// `""` inside quotes is a quote).
+fn split_csv(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut chars = s.chars().peekable();
+    let mut at_start = true;
+    let mut in_quotes = false;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' if at_start => {
+                in_quotes = true;
+                at_start = false;
+            }
+            ',' => {
+                out.push(std::mem::take(&mut field));
+                at_start = true;
+            }
+            _ => {
+                field.push(c);
+                at_start = false;
+            }
+        }
+    }
+    if in_quotes {
+        return Err(format!("extraneous or missing \" in quoted-field: {s}"));
+    }
+    out.push(field);
+    Ok(out)
+}
+
+fn parse_mount(spec: &str) -> Result<Mount, String> {
+    let mut m = Mount {
+        typ: MountType::Bind,
+        from: None,
+        source: None,
+        target: String::new(),
+        read_only: true,
+        id: None,
+        sharing: Sharing::Shared,
+        mode: None,
+        uid: None,
+        gid: None,
+        size: None,
+        required: false,
+        spec: spec.to_string(),
+    };
+    let fields = split_csv(spec)?;
+    // The type decides the defaults, so read it first.
+    for f in &fields {
+        if let Some((k, v)) = f.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("type") {
+                m.typ = match v.to_lowercase().as_str() {
+                    "bind" => MountType::Bind,
+                    "cache" => MountType::Cache,
+                    "tmpfs" => MountType::Tmpfs,
+                    "secret" => MountType::Secret,
+                    "ssh" => MountType::Ssh,
+                    _ => return Err(format!("unsupported mount type {v:?}")),
+                };
+            }
+        }
+    }
+    m.read_only = matches!(m.typ, MountType::Bind | MountType::Secret | MountType::Ssh);
+    let parse_bool = |k: &str, v: Option<&str>| -> Result<bool, String> {
+        match v.map(str::to_lowercase).as_deref() {
+            None | Some("true") | Some("1") => Ok(true),
+            Some("false") | Some("0") => Ok(false),
+            Some(other) => Err(format!("invalid value for {k}: {other}")),
+        }
+    };
+    let parse_u32 = |k: &str, v: &str, radix: u32| -> Result<u32, String> {
+        u32::from_str_radix(v, radix).map_err(|_| format!("invalid value for {k}: {v}"))
+    };
+    for f in &fields {
+        let f = f.trim();
+        if f.is_empty() {
+            continue;
+        }
+        let (k, v) = match f.split_once('=') {
+            Some((k, v)) => (k.to_lowercase(), Some(v)),
+            None => (f.to_lowercase(), None),
+        };
+        let need = || v.ok_or_else(|| format!("invalid field '{f}' must be a key=value pair"));
+        match k.as_str() {
+            "type" => {}
+            "from" => m.from = Some(need()?.to_string()),
+            "source" | "src" => m.source = Some(need()?.to_string()),
+            "target" | "dst" | "destination" => m.target = need()?.to_string(),
+            "readonly" | "ro" => m.read_only = parse_bool(&k, v)?,
+            "readwrite" | "rw" => m.read_only = !parse_bool(&k, v)?,
+            "required" => m.required = parse_bool(&k, v)?,
+            "id" => m.id = Some(need()?.to_string()),
+            "sharing" => {
+                m.sharing = match need()?.to_lowercase().as_str() {
+                    "shared" => Sharing::Shared,
+                    "private" => Sharing::Private,
+                    "locked" => Sharing::Locked,
+                    other => return Err(format!("unsupported sharing value {other:?}")),
+                }
+            }
+            "mode" => m.mode = Some(parse_u32(&k, need()?, 8)?),
+            "uid" => m.uid = Some(parse_u32(&k, need()?, 10)?),
+            "gid" => m.gid = Some(parse_u32(&k, need()?, 10)?),
+            "size" => m.size = Some(need()?.parse().map_err(|_| format!("invalid value for size: {f}"))?),
+            "env" => {}
+            _ => return Err(format!("unexpected key '{k}' in '{f}'")),
+        }
+    }
+    match m.typ {
+        MountType::Secret if m.target.is_empty() => {
+            let id = m.id.clone().or_else(|| m.source.clone()).ok_or("secret mount requires an id or target")?;
+            m.target = format!("/run/secrets/{id}");
+        }
+        MountType::Ssh if m.target.is_empty() => m.target = "/run/buildkit/ssh_agent.0".into(),
+        _ if m.target.is_empty() => return Err("mount destination/target missing".into()),
+        _ => {}
+    }
+    Ok(m)
+}
+
+fn exactly_one(n: &Node, what: &str) -> Result<String, String> {
+    if n.args.len() != 1 {
+        return Err(format!("{what} requires exactly one argument"));
+    }
+    Ok(n.args[0].clone())
+}
+
+fn key_values(n: &Node, what: &str) -> Result<Vec<KeyValue>, String> {
+    if n.args.is_empty() {
+        return Err(format!("{what} requires at least one argument"));
+    }
+    if !n.args.len().is_multiple_of(3) {
+        return Err(format!("Bad input to {what}, too many arguments"));
+    }
+    n.args
+        .chunks(3)
+        .map(|c| {
+            if c[0].is_empty() {
+                return Err(format!("{what} names can not be blank"));
+            }
+            Ok(KeyValue { key: c[0].clone(), value: c[1].clone(), legacy: c[2].is_empty() })
+        })
+        .collect()
+}
+
+fn command_line(n: &Node) -> CommandLine {
+    let args = if n.args.is_empty() {
+        vec![]
+    } else if n.json {
+        n.args.clone()
+    } else {
+        vec![n.args.join(" ")]
+    };
+    CommandLine { args, shell_form: !n.json, heredocs: n.heredocs.clone() }
+}
+
+fn parse_copy(n: &Node, add: bool) -> Result<Copy, String> {
+    let what = if add { "ADD" } else { "COPY" };
+    if n.args.len() < 2 {
+        return Err(format!(
+            "{what} requires at least two arguments, but only one was provided. Destination could not be determined"
+        ));
+    }
+    let mut defs = vec![
+        ("chown", FlagType::Str),
+        ("chmod", FlagType::Str),
+        ("link", FlagType::Bool),
+        ("exclude", FlagType::Strings),
+    ];
+    if add {
+        defs.extend([("checksum", FlagType::Str), ("keep-git-dir", FlagType::Bool)]);
+    } else {
+        defs.extend([("from", FlagType::Str), ("parents", FlagType::Bool)]);
+    }
+    let f = Flags::parse(&n.flags, &defs)?;
+    let dest = n.args[n.args.len() - 1].clone();
+    if parse_heredoc_marker(&dest).is_some() && !n.json {
+        return Err(format!("{what} cannot accept a heredoc as a destination"));
+    }
+    let mut sources = Vec::new();
+    let mut inline = Vec::new();
+    for s in &n.args[..n.args.len() - 1] {
+        // A marker counts only when the line reader found its body (an unbalanced quote
+        // elsewhere on the line hides heredocs from it); otherwise it is a plain path.
+        let found = parse_heredoc_marker(s)
+            .filter(|_| !n.json)
+            .and_then(|h| n.heredocs.iter().find(|d| d.name == h.name).cloned());
+        match found {
+            Some(doc) => {
+                let mut doc = doc;
+                if doc.chomp {
+                    doc.content = doc.content.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect();
+                }
+                inline.push(doc);
+            }
+            None => sources.push(s.clone()),
+        }
+    }
+    Ok(Copy {
+        sources,
+        inline,
+        dest,
+        from: f.string("from"),
+        chown: f.string("chown"),
+        chmod: f.string("chmod"),
+        link: f.bool("link"),
+        parents: f.bool("parents"),
+        exclude: f.strings("exclude"),
+        checksum: f.string("checksum"),
+        keep_git_dir: f.bool("keep-git-dir"),
+        json: n.json,
+    })
+}
+
+fn parse_interval(v: Option<String>, name: &str) -> Result<i64, String> {
+    let Some(s) = v.filter(|s| !s.is_empty()) else { return Ok(0) };
+    let d = parse_go_duration(&s)?;
+    if d == 0 {
+        return Ok(0);
+    }
+    if d < 1_000_000 {
+        return Err(format!("Interval {name:?} cannot be less than 1ms"));
+    }
+    Ok(d)
+}
+
+fn parse_healthcheck(n: &Node) -> Result<Healthcheck, String> {
+    if n.args.is_empty() {
+        return Err("HEALTHCHECK requires at least one argument".into());
+    }
+    let typ = n.args[0].to_uppercase();
+    let rest = &n.args[1..];
+    if typ == "NONE" {
+        if !rest.is_empty() {
+            return Err("HEALTHCHECK NONE takes no arguments".into());
+        }
+        return Ok(Healthcheck::None);
+    }
+    let f = Flags::parse(
+        &n.flags,
+        &[
+            ("interval", FlagType::Str),
+            ("timeout", FlagType::Str),
+            ("start-period", FlagType::Str),
+            ("start-interval", FlagType::Str),
+            ("retries", FlagType::Str),
+        ],
+    )?;
+    if typ != "CMD" {
+        return Err(format!("Unknown type {typ:?} in HEALTHCHECK (try CMD)"));
+    }
+    let cmd: Vec<String> = if rest.is_empty() {
+        vec![]
+    } else if n.json {
+        rest.to_vec()
+    } else {
+        vec![rest.join(" ")]
+    };
+    if cmd.is_empty() {
+        return Err("Missing command after HEALTHCHECK CMD".into());
+    }
+    let mut test = vec![if n.json { "CMD".to_string() } else { "CMD-SHELL".to_string() }];
+    test.extend(cmd);
+    let retries = match f.string("retries").filter(|s| !s.is_empty()) {
+        None => 0,
+        Some(r) => {
+            let v: i64 = r.parse().map_err(|_| format!("strconv.ParseInt: parsing {r:?}: invalid syntax"))?;
+            if !(i32::MIN as i64..=i32::MAX as i64).contains(&v) {
+                return Err(format!("strconv.ParseInt: parsing {r:?}: value out of range"));
+            }
+            if v < 0 {
+                return Err(format!("--retries cannot be negative ({v})"));
+            }
+            v
+        }
+    };
+    Ok(Healthcheck::Cmd(HealthConfig {
+        test,
+        interval: parse_interval(f.string("interval"), "interval")?,
+        timeout: parse_interval(f.string("timeout"), "timeout")?,
+        start_period: parse_interval(f.string("start-period"), "start-period")?,
+        start_interval: parse_interval(f.string("start-interval"), "start-interval")?,
+        retries,
+    }))
+}
+
+fn valid_stage_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some('a'..='z'))
+        && c.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Gives a node its meaning.
+pub fn from_node(n: &Node) -> Result<Instruction, ParseError> {
+    let kind = kind_from_node(n).map_err(|m| {
+        let e = ParseError::at(m, n.span);
+        match e.message.split_once(" (did you mean ") {
+            Some((msg, hint)) => {
+                let hint = format!("did you mean {}", hint.trim_end_matches(')'));
+                ParseError { message: msg.to_string(), span: Some(n.span), hint: Some(hint) }
+            }
+            None => e,
+        }
+    })?;
+    Ok(Instruction { span: n.span, source: n.original.trim().to_string(), kind })
+}
+
+fn no_flags(n: &Node) -> Result<(), String> {
+    Flags::parse(&n.flags, &[]).map(|_| ())
+}
+
+fn kind_from_node(n: &Node) -> Result<Kind, String> {
+    let name = n.name();
+    Ok(match name.as_str() {
+        "from" => {
+            let f = Flags::parse(&n.flags, &[("platform", FlagType::Str)])?;
+            let stage = match n.args.len() {
+                3 if n.args[1].eq_ignore_ascii_case("as") => {
+                    let s = n.args[2].to_lowercase();
+                    if !valid_stage_name(&s) {
+                        return Err(format!(
+                            "invalid name for build stage: {:?}, name can't start with a number or contain symbols",
+                            n.args[2]
+                        ));
+                    }
+                    Some(s)
+                }
+                1 => None,
+                _ => return Err("FROM requires either one or three arguments".into()),
+            };
+            Kind::From(From { image: n.args[0].clone(), name: stage, platform: f.string("platform") })
+        }
+        "run" => {
+            let f = Flags::parse(
+                &n.flags,
+                &[
+                    ("mount", FlagType::Strings),
+                    ("network", FlagType::Str),
+                    ("security", FlagType::Str),
+                    ("device", FlagType::Strings),
+                ],
+            )?;
+            let mounts = f.strings("mount").iter().map(|s| parse_mount(s)).collect::<Result<Vec<_>, _>>()?;
+            let network = match f.string("network").as_deref() {
+                None => None,
+                Some("default") => Some(NetworkMode::Default),
+                Some("none") => Some(NetworkMode::None),
+                Some("host") => Some(NetworkMode::Host),
+                Some(other) => return Err(format!("unsupported network mode {other:?}")),
+            };
+            let security = match f.string("security").as_deref() {
+                None => None,
+                Some("sandbox") => Some(Security::Sandbox),
+                Some("insecure") => Some(Security::Insecure),
+                Some(other) => return Err(format!("unsupported security mode {other:?}")),
+            };
+            Kind::Run(Run { cmd: command_line(n), mounts, network, security, devices: f.strings("device") })
+        }
+        "cmd" => {
+            no_flags(n)?;
+            Kind::Cmd(command_line(n))
+        }
+        "entrypoint" => {
+            no_flags(n)?;
+            Kind::Entrypoint(command_line(n))
+        }
+        "shell" => {
+            no_flags(n)?;
+            if n.args.is_empty() {
+                return Err("SHELL requires at least one argument".into());
+            }
+            if !n.json {
+                return Err("SHELL requires the arguments to be in JSON form".into());
+            }
+            Kind::Shell { args: n.args.clone() }
+        }
+        "copy" => Kind::Copy(parse_copy(n, false)?),
+        "add" => Kind::Add(parse_copy(n, true)?),
+        "env" => {
+            no_flags(n)?;
+            Kind::Env { pairs: key_values(n, "ENV")? }
+        }
+        "label" => {
+            no_flags(n)?;
+            Kind::Label { pairs: key_values(n, "LABEL")? }
+        }
+        "maintainer" => {
+            let name = exactly_one(n, "MAINTAINER")?;
+            no_flags(n)?;
+            Kind::Maintainer { name }
+        }
+        "expose" => {
+            if n.args.is_empty() {
+                return Err("EXPOSE requires at least one argument".into());
+            }
+            no_flags(n)?;
+            let mut ports = n.args.clone();
+            ports.sort();
+            Kind::Expose { ports }
+        }
+        "volume" => {
+            if n.args.is_empty() {
+                return Err("VOLUME requires at least one argument".into());
+            }
+            no_flags(n)?;
+            let mut paths = Vec::new();
+            for v in &n.args {
+                let v = v.trim();
+                if v.is_empty() {
+                    return Err("VOLUME specified can not be an empty string".into());
+                }
+                paths.push(v.to_string());
+            }
+            Kind::Volume { paths, json: n.json }
+        }
+        "user" => {
+            let user = exactly_one(n, "USER")?;
+            no_flags(n)?;
+            Kind::User { user }
+        }
+        "workdir" => {
+            let path = exactly_one(n, "WORKDIR")?;
+            no_flags(n)?;
+            Kind::Workdir { path }
+        }
+        "arg" => {
+            if n.args.is_empty() {
+                return Err("ARG requires at least one argument".into());
+            }
+            no_flags(n)?;
+            let args = n
+                .args
+                .iter()
+                .map(|a| match a.split_once('=') {
+                    Some(("", _)) => Err("ARG names can not be blank".to_string()),
+                    Some((k, v)) => Ok(ArgDecl { name: k.to_string(), default: Some(v.to_string()) }),
+                    None => Ok(ArgDecl { name: a.clone(), default: None }),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Kind::Arg { args }
+        }
+        "onbuild" => {
+            let Some(sub) = &n.sub else { return Err("ONBUILD requires at least one argument".into()) };
+            no_flags(n)?;
+            let trigger = go_lower(&sub.keyword).to_uppercase();
+            match trigger.as_str() {
+                "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
+                "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
+                _ => {}
+            }
+            // The trigger must itself be a valid instruction.
+            kind_from_node(sub)?;
+            let mut expression = strip_onbuild_keyword(&n.original);
+            for h in &n.heredocs {
+                expression.push('\n');
+                expression.push_str(&h.content);
+                expression.push_str(&h.name);
+            }
+            Kind::Onbuild(Onbuild { expression, trigger })
+        }
+        "stopsignal" => Kind::Stopsignal { signal: exactly_one(n, "STOPSIGNAL")? },
+        "healthcheck" => Kind::Healthcheck(parse_healthcheck(n)?),
+        _ => {
+            return Err(match suggest(&n.keyword, KEYWORDS) {
+                Some(s) => format!("unknown instruction {:?} (did you mean {s}?)", n.keyword),
+                None => format!("unknown instruction {:?}", n.keyword),
+            })
+        }
+    })
+}
+
+/// `(?i)^\s*ONBUILD\s*` removed.
+fn strip_onbuild_keyword(s: &str) -> String {
+    let t = s.trim_start();
+    let rest = if t.len() >= 7 && t[..7].eq_ignore_ascii_case("onbuild") { &t[7..] } else { t };
+    rest.trim_start().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast;
+
+    fn kind(src: &str) -> Result<Kind, ParseError> {
+        from_node(&ast::parse(src).unwrap().nodes[0]).map(|i| i.kind)
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_go_duration("5s"), Ok(5_000_000_000));
+        assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_go_duration("1.5h"), Ok(5_400_000_000_000));
+        assert_eq!(parse_go_duration("300ms"), Ok(300_000_000));
+        assert_eq!(parse_go_duration("0"), Ok(0));
+        assert!(parse_go_duration("5").is_err());
+        assert!(parse_go_duration("5x").is_err());
+    }
+
+    #[test]
+    fn from_forms() {
+        assert_eq!(
+            kind("FROM --platform=linux/amd64 img:1 AS Build").unwrap(),
+            Kind::From(From { image: "img:1".into(), name: Some("build".into()), platform: Some("linux/amd64".into()) })
+        );
+        assert!(kind("FROM a b").is_err());
+        assert!(kind("FROM a AS 1x").is_err());
+    }
+
+    #[test]
+    fn unknown_instruction_has_hint() {
+        let e = kind("FORM x").unwrap_err();
+        assert_eq!(e.message, "unknown instruction \"FORM\"");
+        assert_eq!(e.hint.as_deref(), Some("did you mean FROM?"));
+    }
+
+    #[test]
+    fn copy_flags() {
+        let Kind::Copy(c) = kind("COPY --from=b --chown=1:2 --exclude=*.md --exclude=x a b /d/").unwrap() else { panic!() };
+        assert_eq!(c.sources, vec!["a", "b"]);
+        assert_eq!((c.from.as_deref(), c.chown.as_deref(), c.exclude.len()), (Some("b"), Some("1:2"), 2));
+        assert!(kind("COPY --checksum=x a b").unwrap_err().message.starts_with("unknown flag: checksum"));
+        assert!(kind("COPY --link=maybe a b").is_err());
+        assert!(kind("COPY a").is_err());
+    }
+
+    #[test]
+    fn run_mounts() {
+        let Kind::Run(r) = kind("RUN --mount=type=cache,target=/c,sharing=locked --network=none make").unwrap() else { panic!() };
+        assert_eq!(r.mounts[0].typ, MountType::Cache);
+        assert_eq!(r.mounts[0].sharing, Sharing::Locked);
+        assert!(!r.mounts[0].read_only);
+        assert_eq!(r.network, Some(NetworkMode::None));
+        assert!(kind("RUN --mount=type=bind x").is_err());
+        assert!(kind("RUN --network=bridge x").is_err());
+    }
+
+    #[test]
+    fn healthcheck() {
+        let Kind::Healthcheck(Healthcheck::Cmd(h)) = kind("HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]").unwrap() else {
+            panic!()
+        };
+        assert_eq!((h.test.clone(), h.interval, h.retries), (vec!["CMD".to_string(), "true".to_string()], 5_000_000_000, 2));
+        assert!(kind("HEALTHCHECK --interval=1us CMD x").is_err());
+        assert_eq!(kind("HEALTHCHECK NONE").unwrap(), Kind::Healthcheck(Healthcheck::None));
+    }
+
+    #[test]
+    fn onbuild_rules() {
+        assert!(kind("ONBUILD ONBUILD RUN x").is_err());
+        assert!(kind("ONBUILD FROM x").is_err());
+        assert!(kind("ONBUILD MAINTAINER x").is_err());
+        let Kind::Onbuild(o) = kind("onbuild run echo hi").unwrap() else { panic!() };
+        assert_eq!((o.expression.as_str(), o.trigger.as_str()), ("run echo hi", "RUN"));
+    }
+
+    #[test]
+    fn key_value_forms() {
+        let Kind::Env { pairs } = kind("ENV A=1 B=\"two words\"").unwrap() else { panic!() };
+        assert_eq!(pairs[1], KeyValue { key: "B".into(), value: "\"two words\"".into(), legacy: false });
+        let Kind::Env { pairs } = kind("ENV C 3 4").unwrap() else { panic!() };
+        assert_eq!(pairs[0], KeyValue { key: "C".into(), value: "3 4".into(), legacy: true });
+        assert!(kind("ENV =x").is_err());
+    }
+}

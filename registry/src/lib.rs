@@ -1,0 +1,1 @@
+//! rbuild registry (filled by a later issue).

@@ -1,0 +1,1 @@
+//! rbuild runtime (filled by a later issue).

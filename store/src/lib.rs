@@ -1,0 +1,1 @@
+//! rbuild store (filled by a later issue).
