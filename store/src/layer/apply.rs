@@ -1,0 +1,449 @@
+//! Applying a layer tar to a directory, safely.
+//!
+//! Every path is resolved one component at a time with `openat(O_NOFOLLOW)` from a file
+//! descriptor of the target root, so no entry can land outside it: `..` components and
+//! absolute names are refused, writing through a symlink (or any non-directory) is
+//! refused, and hard links must name an existing entry inside the root.
+
+use super::{OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use crate::error::{IoContext, Result, StoreError};
+use crate::tar::{Entry, EntryKind, Reader};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+use rustix::io::Errno;
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::io::Read;
+use std::path::Path;
+
+/// What whiteouts mean for the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// The target is a layer snapshot for overlayfs: whiteouts become 0/0 character
+    /// devices and opaque markers the `trusted.overlay.opaque` xattr.
+    Overlay,
+    /// The target is a whole tree: whiteouts delete what they name.
+    Merge,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+fn unsafe_entry(path: &[u8], reason: impl Into<String>) -> StoreError {
+    StoreError::UnsafeEntry { path: String::from_utf8_lossy(path).into_owned(), reason: reason.into() }
+}
+
+/// The components of an entry path; refuses absolute paths, `..` and NUL bytes.
+pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
+    if path.first() == Some(&b'/') {
+        return Err(unsafe_entry(path, "absolute path"));
+    }
+    if path.contains(&0) {
+        return Err(unsafe_entry(path, "NUL byte in the path"));
+    }
+    let mut out = Vec::new();
+    for c in path.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return Err(unsafe_entry(path, "path leaves the root (..)")),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+fn cstr(b: &[u8]) -> CString {
+    CString::new(b).unwrap_or_default()
+}
+
+fn errno_io(e: Errno) -> std::io::Error {
+    e.into()
+}
+
+struct Applier {
+    root: OwnedFd,
+    mode: ApplyMode,
+    /// Open directories along the current path: (component, fd).
+    stack: Vec<(Vec<u8>, OwnedFd)>,
+    /// Paths this layer created (for opaque whiteouts in merge mode).
+    created: HashSet<Vec<u8>>,
+    dir_times: Vec<(Vec<u8>, i64)>,
+    buf: Vec<u8>,
+    stats: ApplyStats,
+}
+
+impl Applier {
+    /// The directory `comps` (relative to the root), creating missing components when
+    /// `create` is set. Every component must be a real directory.
+    fn dir(&mut self, comps: &[&[u8]], create: bool, entry: &[u8]) -> Result<()> {
+        let keep = self.stack.iter().zip(comps.iter()).take_while(|((a, _), b)| a.as_slice() == **b).count();
+        self.stack.truncate(keep);
+        for c in &comps[keep..] {
+            let parent: &OwnedFd = self.stack.last().map(|(_, fd)| fd).unwrap_or(&self.root);
+            let name = cstr(c);
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rfs::openat(parent, name.as_c_str(), flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) if create => {
+                    rfs::mkdirat(parent, name.as_c_str(), Mode::from_raw_mode(0o755))
+                        .ctx(|| format!("creating directory for {}", String::from_utf8_lossy(entry)))?;
+                    rfs::openat(parent, name.as_c_str(), flags, Mode::empty())
+                        .ctx(|| format!("opening directory for {}", String::from_utf8_lossy(entry)))?
+                }
+                Err(Errno::NOENT) => return Err(unsafe_entry(entry, "a parent directory does not exist")),
+                Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
+                    return Err(unsafe_entry(entry, format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c))))
+                }
+                Err(e) => return Err(StoreError::io(format!("opening parent of {}", String::from_utf8_lossy(entry)), e.into())),
+            };
+            // O_PATH|O_NOFOLLOW can open a symlink itself: make sure it is a directory.
+            let st = rfs::fstat(&fd).ctx(|| "stat".into())?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                return Err(unsafe_entry(entry, format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c))));
+            }
+            self.stack.push((c.to_vec(), fd));
+        }
+        Ok(())
+    }
+
+    fn parent_fd(&self) -> &OwnedFd {
+        self.stack.last().map(|(_, fd)| fd).unwrap_or(&self.root)
+    }
+
+    /// Removes `name` in the current directory, recursively.
+    fn remove(&self, name: &CStr) -> Result<()> {
+        remove_at(self.parent_fd(), name)
+    }
+
+    fn apply_entry<R: Read>(&mut self, e: &Entry, tar: &mut Reader<R>) -> Result<()> {
+        let comps = components(&e.path)?;
+        let Some((&base, parents)) = comps.split_last() else {
+            return Ok(()); // the root itself: its metadata is the target's
+        };
+        let norm: Vec<u8> = comps.join(&b'/');
+        self.dir(parents, true, &e.path)?;
+
+        // Whiteouts.
+        if let Some(target) = base.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            if base == WHITEOUT_OPAQUE.as_bytes() {
+                match self.mode {
+                    ApplyMode::Overlay => {
+                        let dir = rfs::openat(self.parent_fd(), c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                            .ctx(|| "opening directory".into())?;
+                        rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
+                            .ctx(|| format!("marking {} opaque", String::from_utf8_lossy(&e.path)))?;
+                    }
+                    ApplyMode::Merge => {
+                        let prefix: Vec<u8> = parents.join(&b'/');
+                        let names = dir_names(self.parent_fd())?;
+                        for n in names {
+                            let mut p = prefix.clone();
+                            if !p.is_empty() {
+                                p.push(b'/');
+                            }
+                            p.extend_from_slice(&n);
+                            if !self.created.contains(&p) {
+                                self.remove(&cstr(&n))?;
+                            }
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            if base.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
+                return Ok(()); // other .wh..wh. names are AUFS metadata
+            }
+            if target.is_empty() {
+                return Err(unsafe_entry(&e.path, "empty whiteout name"));
+            }
+            let name = cstr(target);
+            self.remove(&name)?;
+            if self.mode == ApplyMode::Overlay {
+                rfs::mknodat(self.parent_fd(), name.as_c_str(), FileType::CharacterDevice, Mode::empty(), 0)
+                    .ctx(|| format!("creating whiteout {}", String::from_utf8_lossy(&e.path)))?;
+            }
+            return Ok(());
+        }
+
+        let name = cstr(base);
+        let pfd = self.parent_fd();
+        // What is there now?
+        let existing = match rfs::statat(pfd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Some(FileType::from_raw_mode(st.st_mode)),
+            Err(Errno::NOENT) => None,
+            Err(err) => return Err(StoreError::io(format!("stat {}", String::from_utf8_lossy(&e.path)), err.into())),
+        };
+        let keep_dir = e.kind == EntryKind::Dir && existing == Some(FileType::Directory);
+        if existing.is_some() && !keep_dir {
+            if e.kind == EntryKind::Hardlink && components(&e.link)? == comps {
+                return Ok(()); // a link to itself
+            }
+            self.remove(&name)?;
+        }
+        let ctx = |what: &str| format!("{what} {}", String::from_utf8_lossy(&e.path));
+        let pfd = self.parent_fd();
+        let mode = Mode::from_raw_mode(e.mode & 0o7777);
+        match e.kind {
+            EntryKind::Dir => {
+                if !keep_dir {
+                    rfs::mkdirat(pfd, name.as_c_str(), Mode::from_raw_mode(0o700)).ctx(|| ctx("creating directory"))?;
+                }
+                let fd = rfs::openat(pfd, name.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .ctx(|| ctx("opening"))?;
+                if keep_dir {
+                    // A directory entry carries the directory's whole xattr set.
+                    let p = super::write::proc_path(pfd, base);
+                    for (k, _) in super::write::list_xattrs(p.as_c_str())? {
+                        if k != OPAQUE_XATTR && !e.xattrs.iter().any(|(n, _)| *n == k) {
+                            let _ = rfs::fremovexattr(&fd, k.as_str());
+                        }
+                    }
+                }
+                self.fd_metadata(&fd, e, mode)?;
+                self.dir_times.push((norm.clone(), e.mtime));
+            }
+            EntryKind::File => {
+                let fd = rfs::openat(
+                    pfd,
+                    name.as_c_str(),
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .ctx(|| ctx("creating"))?;
+                self.file_data(&fd, e, tar).map_err(|err| match err {
+                    StoreError::Io { source, .. } => StoreError::io(ctx("writing"), source),
+                    other => other,
+                })?;
+                self.fd_metadata(&fd, e, mode)?;
+                rfs::futimens(&fd, &times(e.mtime)).ctx(|| ctx("setting times of"))?;
+            }
+            EntryKind::Symlink => {
+                let target = cstr(&e.link);
+                rfs::symlinkat(target.as_c_str(), pfd, name.as_c_str()).ctx(|| ctx("creating symlink"))?;
+                rfs::chownat(pfd, name.as_c_str(), Some(uid(e.uid)?), Some(gid(e.gid)?), AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| ctx("setting owner of"))?;
+                self.path_xattrs(e, &name)?;
+                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW).ctx(|| ctx("setting times of"))?;
+            }
+            EntryKind::Hardlink => {
+                let tcomps = components(&e.link).map_err(|_| unsafe_entry(&e.path, "hard link target leaves the root"))?;
+                let Some((&tbase, tparents)) = tcomps.split_last() else {
+                    return Err(unsafe_entry(&e.path, "hard link to the root"));
+                };
+                // Resolve the target's directory without creating anything.
+                let saved: Vec<&[u8]> = parents.to_vec();
+                self.dir(tparents, false, &e.path)?;
+                let tname = cstr(tbase);
+                let tst = rfs::statat(self.parent_fd(), tname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|_| unsafe_entry(&e.path, format!("hard link target {:?} does not exist", String::from_utf8_lossy(&e.link))))?;
+                if FileType::from_raw_mode(tst.st_mode) == FileType::Directory {
+                    return Err(unsafe_entry(&e.path, "hard link to a directory"));
+                }
+                let tdir = rfs::openat(self.parent_fd(), c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx(|| "opening".into())?;
+                self.dir(&saved, true, &e.path)?;
+                rfs::linkat(&tdir, tname.as_c_str(), self.parent_fd(), name.as_c_str(), AtFlags::empty()).ctx(|| ctx("creating hard link"))?;
+            }
+            EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {
+                let ft = match e.kind {
+                    EntryKind::CharDevice => FileType::CharacterDevice,
+                    EntryKind::BlockDevice => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                let dev = if e.kind == EntryKind::Fifo { 0 } else { rfs::makedev(e.dev_major, e.dev_minor) };
+                rfs::mknodat(pfd, name.as_c_str(), ft, mode, dev).ctx(|| ctx("creating device"))?;
+                rfs::chownat(pfd, name.as_c_str(), Some(uid(e.uid)?), Some(gid(e.gid)?), AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| ctx("setting owner of"))?;
+                rfs::chmodat(pfd, name.as_c_str(), mode, AtFlags::empty()).ctx(|| ctx("setting mode of"))?;
+                self.path_xattrs(e, &name)?;
+                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW).ctx(|| ctx("setting times of"))?;
+            }
+        }
+        if self.mode == ApplyMode::Merge {
+            self.created.insert(norm);
+        }
+        Ok(())
+    }
+
+    /// Owner, then mode (chown clears setuid bits), then xattrs.
+    fn fd_metadata(&self, fd: &OwnedFd, e: &Entry, mode: Mode) -> Result<()> {
+        let ctx = |what: &str| format!("{what} {}", String::from_utf8_lossy(&e.path));
+        rfs::fchown(fd, Some(uid(e.uid)?), Some(gid(e.gid)?)).ctx(|| ctx("setting owner of"))?;
+        rfs::fchmod(fd, mode).ctx(|| ctx("setting mode of"))?;
+        for (k, v) in &e.xattrs {
+            match rfs::fsetxattr(fd, k.as_str(), v, rfs::XattrFlags::empty()) {
+                Ok(()) | Err(Errno::NOTSUP) => {}
+                Err(err) => return Err(StoreError::io(format!("setting xattr {k} on {}", String::from_utf8_lossy(&e.path)), err.into())),
+            }
+        }
+        Ok(())
+    }
+
+    fn path_xattrs(&self, e: &Entry, name: &CStr) -> Result<()> {
+        if e.xattrs.is_empty() {
+            return Ok(());
+        }
+        let p = super::write::proc_path(self.parent_fd(), name.to_bytes());
+        for (k, v) in &e.xattrs {
+            match rfs::lsetxattr(p.as_c_str(), k.as_str(), v, rfs::XattrFlags::empty()) {
+                // user.* xattrs are not allowed on symlinks and devices; nor is anything
+                // on filesystems without xattrs.
+                Ok(()) | Err(Errno::NOTSUP) | Err(Errno::PERM) => {}
+                Err(err) => return Err(StoreError::io(format!("setting xattr {k} on {}", String::from_utf8_lossy(&e.path)), err.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the file's content. Sparse entries keep their holes; long runs of zeros in
+    /// other files become holes too, so sparse files survive a layer round trip.
+    fn file_data<R: Read>(&mut self, fd: &OwnedFd, e: &Entry, tar: &mut Reader<R>) -> Result<()> {
+        let regions: Vec<(u64, u64)> = match &e.sparse {
+            Some(s) => s.regions.clone(),
+            None => vec![(0, e.size)],
+        };
+        let real = e.content_size();
+        let mut data = tar.data();
+        let mut end = 0u64;
+        for (off, len) in regions {
+            let mut pos = off;
+            let stop = off + len;
+            while pos < stop {
+                let want = ((stop - pos) as usize).min(self.buf.len());
+                data.read_exact(&mut self.buf[..want]).map_err(|err| StoreError::io("reading archive", err))?;
+                let chunk = &self.buf[..want];
+                // In big files, 64 KiB blocks of zeros are not written: they become holes.
+                const HOLE: usize = 64 * 1024;
+                let mut at = 0;
+                while at < want {
+                    let mut end = (at + HOLE).min(want);
+                    let zero = real >= 2 * HOLE as u64 && end - at == HOLE && chunk[at..end].iter().all(|&b| b == 0);
+                    if !zero {
+                        // Coalesce with following non-zero blocks into one write.
+                        while end < want {
+                            let next = (end + HOLE).min(want);
+                            if next - end == HOLE && real >= 2 * HOLE as u64 && chunk[end..next].iter().all(|&b| b == 0) {
+                                break;
+                            }
+                            end = next;
+                        }
+                        let mut written = at;
+                        while written < end {
+                            let n = rustix::io::pwrite(fd.as_fd(), &chunk[written..end], pos + written as u64)
+                                .map_err(errno_io)
+                                .map_err(|err| StoreError::io("writing", err))?;
+                            written += n;
+                        }
+                    }
+                    at = end;
+                }
+                pos += want as u64;
+            }
+            end = end.max(stop);
+            self.stats.bytes += len;
+        }
+        if end < real || e.sparse.is_some() || real >= 2 * 64 * 1024 {
+            rfs::ftruncate(fd, real).map_err(errno_io).map_err(|err| StoreError::io("setting size", err))?;
+        }
+        Ok(())
+    }
+
+    fn finish_dir_times(&mut self) -> Result<()> {
+        let times_list = std::mem::take(&mut self.dir_times);
+        // Deepest first, so setting a parent's time is not undone by a child.
+        for (path, mtime) in times_list.into_iter().rev() {
+            let comps = components(&path)?;
+            let Some((&base, parents)) = comps.split_last() else { continue };
+            let owned: Vec<Vec<u8>> = parents.iter().map(|c| c.to_vec()).collect();
+            let refs: Vec<&[u8]> = owned.iter().map(|c| c.as_slice()).collect();
+            if self.dir(&refs, false, &path).is_err() {
+                continue; // removed by a later whiteout
+            }
+            let name = cstr(base);
+            let _ = rfs::utimensat(self.parent_fd(), name.as_c_str(), &times(mtime), AtFlags::SYMLINK_NOFOLLOW);
+        }
+        Ok(())
+    }
+}
+
+fn uid(v: u64) -> Result<rfs::Uid> {
+    u32::try_from(v).ok().filter(|v| *v != u32::MAX).map(rfs::Uid::from_raw).ok_or_else(|| StoreError::archive(format!("uid {v} out of range")))
+}
+
+fn gid(v: u64) -> Result<rfs::Gid> {
+    u32::try_from(v).ok().filter(|v| *v != u32::MAX).map(rfs::Gid::from_raw).ok_or_else(|| StoreError::archive(format!("gid {v} out of range")))
+}
+
+fn times(mtime: i64) -> Timestamps {
+    let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
+    Timestamps { last_access: t, last_modification: t }
+}
+
+fn dir_names(dir: &impl AsFd) -> Result<Vec<Vec<u8>>> {
+    let fd = rfs::openat(dir, c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx(|| "opening directory".into())?;
+    let mut d = rfs::Dir::read_from(&fd).ctx(|| "reading directory".into())?;
+    let mut out = Vec::new();
+    while let Some(ent) = d.next() {
+        let ent = ent.ctx(|| "reading directory".into())?;
+        let n = ent.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            out.push(n.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// Removes `name` in `dir`, recursively for directories, never following symlinks.
+pub(crate) fn remove_at(dir: &impl AsFd, name: &CStr) -> Result<()> {
+    match rfs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => return Ok(()),
+        Err(Errno::ISDIR) => {}
+        Err(e) => return Err(StoreError::io(format!("removing {}", name.to_string_lossy()), e.into())),
+    }
+    let sub = rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {}", name.to_string_lossy()))?;
+    for n in dir_names(&sub)? {
+        remove_at(&sub, &cstr(&n))?;
+    }
+    match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(StoreError::io(format!("removing {}", name.to_string_lossy()), e.into())),
+    }
+}
+
+/// Removes a whole directory tree (never following symlinks). Missing is fine.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(StoreError::io(format!("removing {}", path.display()), std::io::ErrorKind::InvalidInput.into()));
+    };
+    let dir = match rfs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(d) => d,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(StoreError::io(format!("removing {}", path.display()), e.into())),
+    };
+    use std::os::unix::ffi::OsStrExt;
+    remove_at(&dir, &cstr(name.as_bytes()))
+}
+
+/// Applies the layer tar read from `r` onto the directory `root` (which must exist).
+pub fn apply_layer(r: impl Read, root: &Path, mode: ApplyMode) -> Result<ApplyStats> {
+    let root_fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", root)?;
+    let mut a = Applier {
+        root: root_fd,
+        mode,
+        stack: Vec::new(),
+        created: HashSet::new(),
+        dir_times: Vec::new(),
+        buf: vec![0u8; 1 << 20],
+        stats: ApplyStats::default(),
+    };
+    let mut tar = Reader::new(r);
+    while let Some(e) = tar.next_entry()? {
+        a.apply_entry(&e, &mut tar)?;
+        a.stats.entries += 1;
+    }
+    a.finish_dir_times()?;
+    Ok(a.stats)
+}
