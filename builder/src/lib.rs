@@ -1,1 +1,5 @@
-//! rbuild builder (filled by a later issue).
+//! rbuild's builder.
+pub mod error;
+pub mod meta;
+
+pub use error::{BuildError, Result};

@@ -19,6 +19,129 @@ pub struct Cli {
 pub enum Command {
     /// Parse a Dockerfile and print its syntax tree or its stage graph
     Parse(ParseArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Remove images (names; the image goes with its last name)
+    Rmi(RmiArgs),
+    /// Show an image (or container) as JSON
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Write images to an archive (stdout when no -o)
+    Save(SaveArgs),
+    /// Load images from a docker-archive or OCI archive (stdin when no -i)
+    Load(LoadArgs),
+    /// Make a one-layer image from a rootfs tarball
+    Import(ImportArgs),
+    /// Remove unused blobs, snapshots, cache entries and temp files
+    Prune(PruneArgs),
+    /// Verify every blob and image in the store
+    Fsck,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImagesArgs {
+    /// Only image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show manifest digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Full IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only images whose repository matches
+    pub repository: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmiArgs {
+    /// Remove even when the image has several names or a container uses it
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// Only images
+    #[arg(long = "type", value_parser = ["image", "container"])]
+    pub typ: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub image: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    DockerArchive,
+    OciArchive,
+    OciDir,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CompressionArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file (or, for oci-dir, a directory)
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "docker-archive")]
+    pub format: ArchiveFormat,
+    /// Layer compression for OCI formats (docker archives are uncompressed, as docker's)
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: CompressionArg,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// Read from a file instead of standard input
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The tarball (plain, gzip, bzip2, xz, zstd), or - for standard input
+    pub file: String,
+    /// Name for the image
+    pub name: Option<String>,
+    /// Dockerfile instructions to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR)
+    #[arg(short, long = "change")]
+    pub changes: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Do not ask (kept for docker compatibility; rbuild never asks)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also remove untagged images and the whole build cache
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

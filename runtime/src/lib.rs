@@ -1,1 +1,2 @@
-//! rbuild runtime (filled by a later issue).
+//! rbuild's container runtime.
+pub mod signal;

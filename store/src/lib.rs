@@ -1,8 +1,30 @@
-//! rbuild's image store.
+//! rbuild's image store: a real OCI image layout (that skopeo and umoci read as it is)
+//! with rbuild's own state beside it.
+//!
+//! - [`Store`]: the root, atomic blob writes, locks;
+//! - [`image`]: manifests, configs and names (index.json);
+//! - [`layer`] and [`tar`]: layer diffs and their safe application;
+//! - [`archive`]: docker-archive and OCI archives in and out, `import`;
+//! - [`gc`]: prune and fsck.
+
+pub mod archive;
+pub mod cache;
+pub mod compress;
+pub mod config;
 pub mod digest;
 pub mod error;
+pub mod gc;
+pub mod image;
+pub mod layer;
+pub mod reference;
+pub mod snapshot;
+pub mod store;
 pub mod tar;
 
+pub use cache::CacheRecord;
+pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
-pub mod layer;
+pub use image::{Image, IndexEntry, LayerRef};
+pub use reference::Reference;
+pub use store::{default_root, Store};

@@ -31,7 +31,7 @@ fn mkchar(p: &Path, major: u32, minor: u32) {
 }
 
 fn layer_of(dir: &Path, overlay: bool) -> Vec<u8> {
-    write_layer(dir, &WriteOptions { overlay, mtime_clamp: None }, Vec::new()).unwrap().0
+    write_layer(dir, &WriteOptions { overlay, ..Default::default() }, Vec::new()).unwrap().0
 }
 
 /// A tree with every kind of entry a layer must carry.
@@ -87,7 +87,7 @@ fn tree_roundtrips_through_a_layer() {
 fn mtime_clamp_is_applied() {
     let t = tempfile::tempdir().unwrap();
     fs::write(t.path().join("f"), "x").unwrap();
-    let tar = write_layer(t.path(), &WriteOptions { overlay: false, mtime_clamp: Some(100) }, Vec::new()).unwrap().0;
+    let tar = write_layer(t.path(), &WriteOptions { mtime_clamp: Some(100), ..Default::default() }, Vec::new()).unwrap().0;
     let mut r = rbuild_store::tar::Reader::new(tar.as_slice());
     assert_eq!(r.next_entry().unwrap().unwrap().mtime, 100);
 }
@@ -382,7 +382,7 @@ fn whiteouts_in_overlay_snapshots_are_devices_and_xattrs() {
         (entry(".wh.gone", EntryKind::File, ""), b""),
     ]);
     apply_layer(tar.as_slice(), t.path(), ApplyMode::Overlay).unwrap();
-    let st = rustix::fs::lstat(&t.path().join("gone")).unwrap();
+    let st = rustix::fs::lstat(t.path().join("gone")).unwrap();
     assert_eq!(rustix::fs::FileType::from_raw_mode(st.st_mode), rustix::fs::FileType::CharacterDevice);
     assert_eq!(st.st_rdev, 0);
     let mut v = [0u8; 4];

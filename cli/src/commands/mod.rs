@@ -1,8 +1,13 @@
 //! One module per verb family; `run` dispatches.
 
+mod archive;
+mod images;
+mod maint;
 mod parse;
+pub mod util;
 
 use crate::cli::{Cli, Command};
+use util::open_store;
 use std::process::ExitCode;
 
 /// A failure whose message is already complete (e.g. a rendered diagnostic).
@@ -22,6 +27,24 @@ impl std::error::Error for Reported {}
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Parse(a) => parse::run(a),
+        Command::Images(a) => images::images(&open_store(&cli.root)?, a),
+        Command::Tag { source, target } => images::tag(&open_store(&cli.root)?, &source, &target),
+        Command::Rmi(a) => images::rmi(&open_store(&cli.root)?, a),
+        Command::Inspect(a) => {
+            let store = open_store(&cli.root)?;
+            let mut out = Vec::new();
+            for n in &a.names {
+                out.push(images::inspect_json(&store.image(n)?));
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History(a) => images::history(&open_store(&cli.root)?, a),
+        Command::Save(a) => archive::save(&open_store(&cli.root)?, a),
+        Command::Load(a) => archive::load(&open_store(&cli.root)?, a),
+        Command::Import(a) => archive::import(&open_store(&cli.root)?, a),
+        Command::Prune(a) => maint::prune(&open_store(&cli.root)?, a),
+        Command::Fsck => maint::fsck(&open_store(&cli.root)?),
     }
 }
 

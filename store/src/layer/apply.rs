@@ -383,9 +383,9 @@ fn times(mtime: i64) -> Timestamps {
 
 fn dir_names(dir: &impl AsFd) -> Result<Vec<Vec<u8>>> {
     let fd = rfs::openat(dir, c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx(|| "opening directory".into())?;
-    let mut d = rfs::Dir::read_from(&fd).ctx(|| "reading directory".into())?;
+    let d = rfs::Dir::read_from(&fd).ctx(|| "reading directory".into())?;
     let mut out = Vec::new();
-    while let Some(ent) = d.next() {
+    for ent in d {
         let ent = ent.ctx(|| "reading directory".into())?;
         let n = ent.file_name().to_bytes();
         if n != b"." && n != b".." {

@@ -17,6 +17,10 @@ pub struct WriteOptions {
     pub overlay: bool,
     /// Clamp every mtime to at most this (SOURCE_DATE_EPOCH).
     pub mtime_clamp: Option<i64>,
+    /// Make the source tree match the tar: clamped mtimes are set on it and overlay
+    /// bookkeeping xattrs (other than the opaque marker) are removed, so the tree can be
+    /// kept as the layer's snapshot.
+    pub fix_source: bool,
 }
 
 /// What was written.
@@ -103,8 +107,8 @@ pub fn write_layer<W: Write>(root: &Path, opts: &WriteOptions, out: W) -> Result
 
 fn sorted_names(dir: &OwnedFd, path: &Path) -> Result<Vec<Vec<u8>>> {
     let mut names = Vec::new();
-    let mut d = rfs::Dir::read_from(dir).at("reading directory", path)?;
-    while let Some(ent) = d.next() {
+    let d = rfs::Dir::read_from(dir).at("reading directory", path)?;
+    for ent in d {
         let ent = ent.at("reading directory", path)?;
         let n = ent.file_name().to_bytes();
         if n != b"." && n != b".." {
@@ -140,6 +144,9 @@ impl<W: Write> Walk<'_, W> {
             path.extend_from_slice(&name);
             let ft = FileType::from_raw_mode(st.st_mode);
             let mtime = self.clamp(st.st_mtime);
+            if self.opts.fix_source && (mtime != st.st_mtime || st.st_mtime_nsec != 0) && ft != FileType::Directory {
+                self.set_mtime(dir, cname.as_c_str(), mtime)?;
+            }
             let mut e = Entry::new(path.clone(), EntryKind::File);
             e.mode = st.st_mode & 0o7777;
             e.uid = u64::from(st.st_uid);
@@ -168,6 +175,13 @@ impl<W: Write> Walk<'_, W> {
                     e.kind = EntryKind::Dir;
                     let mut xattrs = list_xattrs(pp.as_c_str())?;
                     let opaque = xattrs.iter().any(|(k, v)| k == OPAQUE_XATTR && v.as_slice() == b"y");
+                    if self.opts.fix_source {
+                        for (k, _) in &xattrs {
+                            if k != OPAQUE_XATTR && skip_xattr(k) {
+                                let _ = rfs::lremovexattr(pp.as_c_str(), k.as_str());
+                            }
+                        }
+                    }
                     xattrs.retain(|(k, _)| !skip_xattr(k));
                     e.xattrs = xattrs;
                     self.tar.append_header(&e).at("writing layer from", root)?;
@@ -190,6 +204,10 @@ impl<W: Write> Walk<'_, W> {
                     *prefix = path.clone();
                     self.dir(&sub, prefix, root)?;
                     prefix.truncate(saved);
+                    // A directory's mtime changes while its children are written: set it last.
+                    if self.opts.fix_source && (mtime != st.st_mtime || st.st_mtime_nsec != 0) {
+                        self.set_mtime(dir, cname.as_c_str(), mtime)?;
+                    }
                     continue;
                 }
                 FileType::Symlink => {
@@ -240,6 +258,12 @@ impl<W: Write> Walk<'_, W> {
             self.stats.entries += 1;
         }
         Ok(())
+    }
+
+    fn set_mtime(&self, dir: &OwnedFd, name: &std::ffi::CStr, mtime: i64) -> Result<()> {
+        let t = rfs::Timespec { tv_sec: mtime, tv_nsec: 0 };
+        rfs::utimensat(dir, name, &rfs::Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW)
+            .ctx(|| format!("setting the mtime of {}", name.to_string_lossy()))
     }
 
     /// Copies exactly `size` bytes; holes of sparse files are written as zeros without

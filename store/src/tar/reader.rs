@@ -368,7 +368,7 @@ fn sparse_0_1(map: &[u8], pax: &BTreeMap<String, Vec<u8>>) -> std::result::Resul
     } else {
         s.split(',').map(|n| n.parse().map_err(|_| "invalid sparse map")).collect::<std::result::Result<_, _>>()?
     };
-    if nums.len() % 2 != 0 {
+    if !nums.len().is_multiple_of(2) {
         return Err("invalid sparse map".into());
     }
     let regions: Vec<(u64, u64)> = nums.chunks(2).map(|c| (c[0], c[1])).filter(|r| r.1 != 0 || r.0 != real_size).collect();

@@ -1,0 +1,99 @@
+//! Helpers for tests that drive the real `rbuild` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BASE: &str = "rbuild-anchor/busybox:1";
+
+pub fn shared() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(p.is_dir(), "../shared (the peer test data) is missing at {}", p.display());
+    p
+}
+
+pub fn require_root() {
+    assert!(rustix::process::geteuid().is_root(), "this test needs root (namespaces, mounts, devices)");
+}
+
+/// A store in a temp dir, with helpers to run rbuild against it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::Builder::new().prefix("rbuild-test-").tempdir_in("/var/tmp").unwrap() }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rbuild"));
+        c.arg("--root").arg(self.root());
+        c
+    }
+
+    /// Runs rbuild with `args`; panics with its output unless it succeeds.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "rbuild {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Loads the busybox anchor image (from the docker engine) into this store.
+    pub fn load_base(&self) {
+        let tar = base_archive();
+        self.ok(&["load", "-i", tar.to_str().unwrap()]);
+    }
+}
+
+/// `docker save` of the base image, made once per test binary.
+pub fn base_archive() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let p = std::env::temp_dir().join(format!("rbuild-test-base-{}.tar", std::process::id()));
+        let st = Command::new("docker").args(["save", "-o"]).arg(&p).arg(BASE).status().expect("docker is needed: run ../shared/anchors/setup.sh");
+        assert!(st.success(), "docker save {BASE} failed: run ../shared/anchors/setup.sh");
+        p
+    })
+    .clone()
+}
+
+pub fn sh(cmd: &str) -> Output {
+    Command::new("sh").arg("-c").arg(cmd).stdin(Stdio::null()).output().unwrap()
+}
+
+pub fn sh_ok(cmd: &str) -> String {
+    let o = sh(cmd);
+    assert!(o.status.success(), "{cmd} failed: {}{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Removes docker images on drop.
+pub struct DockerImages(pub Vec<String>);
+impl Drop for DockerImages {
+    fn drop(&mut self) {
+        for i in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", i]).output();
+        }
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos())
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}

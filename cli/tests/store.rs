@@ -1,0 +1,205 @@
+//! The store with real clients: docker, skopeo, umoci. Needs ../shared/anchors/setup.sh.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+#[test]
+fn docker_save_load_roundtrip_runs_in_docker() {
+    let env = Env::new();
+    env.load_base();
+    let name = unique("rbuild-rt");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    env.ok(&["tag", BASE, &format!("{name}:1")]);
+    let out = env.path("out.tar");
+    env.ok(&["save", "-o", out.to_str().unwrap(), &format!("{name}:1")]);
+    sh_ok(&format!("docker load -i {}", out.display()));
+    let run = sh_ok(&format!("docker run --rm --network none {name}:1 sh -c 'echo ok-$((6*7))'"));
+    assert_eq!(run.trim(), "ok-42");
+    // The image ID survives the trip: the config is kept byte for byte.
+    let ours = env.ok(&["images", "-q", "--no-trunc", &format!("{name}:1")]);
+    let theirs = sh_ok(&format!("docker image inspect --format '{{{{.Id}}}}' {name}:1"));
+    assert_eq!(ours.trim(), theirs.trim());
+}
+
+#[test]
+fn load_from_stdin_gzip() {
+    let env = Env::new();
+    let base = base_archive();
+    let out = sh_ok(&format!("gzip -c {} | {} --root {} load", base.display(), env!("CARGO_BIN_EXE_rbuild"), env.root().display()));
+    assert_eq!(out.trim(), format!("Loaded image: {BASE}"));
+    env.ok(&["fsck"]);
+}
+
+#[test]
+fn oci_archive_is_read_by_skopeo_and_umoci() {
+    let env = Env::new();
+    env.load_base();
+    for (fmt, comp) in [("oci-archive", "gzip"), ("oci-archive", "zstd"), ("oci-archive", "none")] {
+        let out = env.path(&format!("img-{comp}.tar"));
+        env.ok(&["save", "--format", fmt, "--compression", comp, "-o", out.to_str().unwrap(), BASE]);
+        let inspect = sh_ok(&format!("skopeo inspect oci-archive:{}", out.display()));
+        let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+        assert_eq!(v["Os"], "linux");
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
+        if comp != "zstd" {
+            let layout = env.path(&format!("layout-{comp}"));
+            std::fs::create_dir_all(&layout).unwrap();
+            sh_ok(&format!("tar -C {} -xf {}", layout.display(), out.display()));
+            let bundle = env.path(&format!("bundle-{comp}"));
+            sh_ok(&format!("umoci unpack --image {}:{BASE} {}", layout.display(), bundle.display()));
+            assert!(bundle.join("rootfs/bin/busybox").exists());
+        }
+    }
+}
+
+#[test]
+fn store_root_is_an_oci_layout_for_skopeo_and_umoci() {
+    let env = Env::new();
+    env.load_base();
+    let v: serde_json::Value = serde_json::from_str(&sh_ok(&format!("skopeo inspect oci:{}:{BASE}", env.root().display()))).unwrap();
+    assert_eq!(v["Architecture"], "amd64");
+    let bundle = env.path("bundle");
+    sh_ok(&format!("umoci unpack --image {}:{BASE} {}", env.root().display(), bundle.display()));
+    assert!(bundle.join("rootfs/bin/sh").exists());
+    env.ok(&["fsck"]);
+}
+
+#[test]
+fn skopeo_copy_to_oci_archive_then_load() {
+    let env = Env::new();
+    let arch = env.path("sk.tar");
+    sh_ok(&format!("skopeo copy -q docker-daemon:{BASE} oci-archive:{}:skopeo/copied:2", arch.display()));
+    let out = env.ok(&["load", "-i", arch.to_str().unwrap()]);
+    assert_eq!(out.trim(), "Loaded image: skopeo/copied:2");
+    let inspect = env.ok(&["inspect", "skopeo/copied:2"]);
+    assert!(inspect.contains("\"Os\": \"linux\""));
+    env.ok(&["fsck"]);
+}
+
+#[test]
+fn import_rootfs_tarball_with_changes() {
+    let env = Env::new();
+    let rootfs = shared_busybox_rootfs();
+    let gz = env.path("rootfs.tar.gz");
+    sh_ok(&format!("gzip -c {} > {}", rootfs.display(), gz.display()));
+    let id = env.ok(&["import", "--change", "CMD [\"/bin/sh\", \"-c\", \"echo imported\"]", "--change", "ENV A=b", gz.to_str().unwrap(), "my/imported:1"]);
+    assert!(id.trim().starts_with("sha256:"));
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "my/imported:1"])).unwrap();
+    assert_eq!(v[0]["Config"]["Cmd"], serde_json::json!(["/bin/sh", "-c", "echo imported"]));
+    assert_eq!(v[0]["Config"]["Env"], serde_json::json!(["A=b"]));
+    assert_eq!(v[0]["Comment"], format!("Imported from {}", gz.display()));
+    // Same layer as docker import of the same tar.
+    let ours = &v[0]["RootFS"]["Layers"][0];
+    let theirs = sh_ok(&format!("docker image inspect --format '{{{{index .RootFS.Layers 0}}}}' {BASE}"));
+    assert_eq!(ours.as_str().unwrap(), theirs.trim());
+    // Bad changes and bad archives are refused with one line and nothing stored.
+    let bad = env.run(&["import", "--change", "RUN true", gz.to_str().unwrap(), "x:1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid change command"));
+    let junk = env.path("junk");
+    std::fs::write(&junk, vec![7u8; 3000]).unwrap();
+    let bad = env.run(&["import", junk.to_str().unwrap(), "junk:1"]);
+    assert!(!bad.status.success());
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1, "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(!env.ok(&["images"]).contains("junk"));
+    env.ok(&["fsck"]);
+}
+
+pub fn shared_busybox_rootfs() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from("/var/tmp/rbuild-anchors/busybox-rootfs.tar");
+    assert!(p.exists(), "run ../shared/anchors/setup.sh first");
+    p
+}
+
+/// A docker-archive whose layer tries to write outside the root: refused, nothing named.
+#[test]
+fn hostile_archive_is_refused() {
+    let env = Env::new();
+    let work = env.path("evil");
+    std::fs::create_dir_all(&work).unwrap();
+    let layer = work.join("layer.tar");
+    // A layer with a ../ entry, built with python's tarfile.
+    sh_ok(&format!(
+        "python3 -c \"import tarfile,io; t=tarfile.open('{}','w'); i=tarfile.TarInfo('../../escape'); d=b'x'; i.size=1; t.addfile(i, io.BytesIO(d)); t.close()\"",
+        layer.display()
+    ));
+    let diff = sh_ok(&format!("sha256sum {} | cut -d' ' -f1", layer.display())).trim().to_string();
+    let cfg = format!(r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff}"]}}}}"#);
+    std::fs::write(work.join("c.json"), &cfg).unwrap();
+    std::fs::write(work.join("manifest.json"), r#"[{"Config":"c.json","RepoTags":["evil:1"],"Layers":["layer.tar"]}]"#).unwrap();
+    let arch = env.path("evil.tar");
+    sh_ok(&format!("tar -C {} -cf {} c.json layer.tar manifest.json", work.display(), arch.display()));
+    let out = env.run(&["load", "-i", arch.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("..") || err.contains("leaves the root"), "{err}");
+    assert!(!env.ok(&["images"]).contains("evil"));
+    assert!(!std::path::Path::new("/var/tmp/escape").exists());
+    env.ok(&["fsck"]);
+}
+
+#[test]
+fn concurrent_tags_are_not_lost() {
+    let env = Env::new();
+    env.load_base();
+    let children: Vec<_> = (0..16)
+        .map(|i| {
+            let mut c = env.cmd();
+            c.args(["tag", BASE, &format!("many/t{i}:1")]);
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let images = env.ok(&["images"]);
+    for i in 0..16 {
+        assert!(images.contains(&format!("many/t{i}")), "tag {i} lost:\n{images}");
+    }
+}
+
+#[test]
+fn rmi_and_prune_free_space() {
+    let env = Env::new();
+    env.load_base();
+    env.ok(&["tag", BASE, "other:1"]);
+    // An image with two names is not deleted by ID without -f.
+    let id = env.ok(&["images", "-q"]).trim().to_string();
+    assert!(!env.run(&["rmi", &id]).status.success());
+    let out = env.ok(&["rmi", "other:1"]);
+    assert_eq!(out.trim(), "Untagged: other:1");
+    let out = env.ok(&["rmi", BASE]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    let missing = env.run(&["rmi", "nope:1"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such image"));
+    let pruned = env.ok(&["prune", "-f"]);
+    assert!(pruned.contains("Deleted blobs: 5, snapshots: 1") && pruned.contains("MB"), "{pruned}");
+    assert_eq!(std::fs::read_dir(env.root().join("blobs/sha256")).unwrap().count(), 0);
+    env.ok(&["fsck"]);
+}
+
+#[test]
+fn corrupt_blob_is_found_by_fsck() {
+    let env = Env::new();
+    env.load_base();
+    let blobs = env.root().join("blobs/sha256");
+    let big = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path()).max_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap();
+    let mut data = std::fs::read(&big).unwrap();
+    data[1000] ^= 1;
+    std::fs::write(&big, data).unwrap();
+    let out = env.run(&["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is corrupt"));
+}
+
+#[test]
+fn save_refuses_a_terminal_and_unknown_images() {
+    let env = Env::new();
+    let out = env.run(&["save", "nope:1", "-o", "/dev/null"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such image: nope:1"));
+    let _ = Command::new("true").status();
+}

@@ -1,0 +1,285 @@
+//! Images: manifests and configs in blobs, names in index.json.
+//!
+//! Every layer blob in the store is an uncompressed tar named by its diff_id, so a
+//! manifest's layer digests are the config's diff_ids. Named entries carry the familiar
+//! name in `org.opencontainers.image.ref.name` (what `skopeo inspect oci:ROOT:NAME` and
+//! umoci look up) and the full name in `io.containerd.image.name`; untagged images
+//! (dangling, or built without `-t`) are entries without annotations.
+
+use crate::config::{ImageConfig, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_MANIFEST};
+use crate::digest::Digest;
+use crate::error::{IoContext, Result, StoreError};
+use crate::reference::Reference;
+use crate::store::Store;
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+
+/// One entry of index.json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub manifest: Digest,
+    pub size: u64,
+    pub name: Option<Reference>,
+}
+
+/// A layer of an image as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRef {
+    pub diff_id: Digest,
+    pub size: u64,
+}
+
+/// A resolved image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest_digest: Digest,
+    pub manifest_size: u64,
+    pub manifest: ImageManifest,
+    /// The image ID.
+    pub config_digest: Digest,
+    pub config: ImageConfig,
+    pub layers: Vec<LayerRef>,
+    pub names: Vec<Reference>,
+}
+
+impl Image {
+    /// Uncompressed size of all layers.
+    pub fn size(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+
+    pub fn id(&self) -> Digest {
+        self.config_digest
+    }
+}
+
+pub(crate) fn to_oci_digest(d: &Digest) -> oci_spec::image::Digest {
+    oci_spec::image::Digest::from_str(&d.to_string()).expect("a sha256 digest is a valid OCI digest")
+}
+
+pub(crate) fn from_oci_digest(d: &oci_spec::image::Digest) -> Result<Digest> {
+    d.to_string().parse::<Digest>().map_err(|e| StoreError::BadImage(e.to_string()))
+}
+
+impl Store {
+    fn index_path(&self) -> std::path::PathBuf {
+        self.root().join("index.json")
+    }
+
+    fn read_index_unlocked(&self) -> Result<Vec<IndexEntry>> {
+        let p = self.index_path();
+        let data = std::fs::read(&p).at("reading", &p)?;
+        let idx = ImageIndex::from_reader(data.as_slice()).map_err(|e| StoreError::BadStore { path: p.clone(), reason: format!("index.json: {e}") })?;
+        let mut out = Vec::new();
+        for d in idx.manifests() {
+            let ann = d.annotations().clone().unwrap_or_default();
+            let name = ann
+                .get(ANNOTATION_IMAGE_NAME)
+                .or(ann.get(ANNOTATION_REF_NAME))
+                .and_then(|n| Reference::parse(n).ok());
+            out.push(IndexEntry { manifest: from_oci_digest(d.digest())?, size: d.size(), name });
+        }
+        Ok(out)
+    }
+
+    fn write_index_unlocked(&self, entries: &[IndexEntry]) -> Result<()> {
+        let mut ds = Vec::new();
+        for e in entries {
+            let mut d = Descriptor::new(MediaType::ImageManifest, e.size, to_oci_digest(&e.manifest));
+            if let Some(n) = &e.name {
+                let mut ann = HashMap::new();
+                ann.insert(ANNOTATION_REF_NAME.to_string(), n.familiar());
+                ann.insert(ANNOTATION_IMAGE_NAME.to_string(), n.to_string());
+                d.set_annotations(Some(ann));
+            }
+            ds.push(d);
+        }
+        let idx: ImageIndex = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(ds)
+            .build()
+            .map_err(|e| StoreError::BadImage(e.to_string()))?;
+        let json = idx.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?;
+        self.write_atomic(&self.index_path(), json.as_bytes())
+    }
+
+    /// The entries of index.json.
+    pub fn index_entries(&self) -> Result<Vec<IndexEntry>> {
+        let _l = self.lock_read()?;
+        self.read_index_unlocked()
+    }
+
+    /// Changes index.json under the exclusive lock.
+    pub fn update_index<T>(&self, f: impl FnOnce(&mut Vec<IndexEntry>) -> Result<T>) -> Result<T> {
+        let _l = self.lock_write()?;
+        let mut entries = self.read_index_unlocked()?;
+        let r = f(&mut entries)?;
+        self.write_index_unlocked(&entries)?;
+        Ok(r)
+    }
+
+    /// Points `name` at a manifest. The image that had the name before stays, untagged,
+    /// if nothing else names it.
+    pub fn set_name(&self, name: &Reference, manifest: Digest, size: u64) -> Result<()> {
+        self.update_index(|entries| {
+            set_name_in(entries, name, manifest, size);
+            Ok(())
+        })
+    }
+
+    /// Records an image without a name (it is kept until removed or pruned).
+    pub fn add_untagged(&self, manifest: Digest, size: u64) -> Result<()> {
+        self.update_index(|entries| {
+            if !entries.iter().any(|e| e.manifest == manifest) {
+                entries.push(IndexEntry { manifest, size, name: None });
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes a config and a manifest for `layers` (stored uncompressed). Returns the
+    /// image (not yet named).
+    pub fn write_image(&self, config: &ImageConfig, layers: &[LayerRef]) -> Result<Image> {
+        if config.rootfs.diff_ids.len() != layers.len() || config.rootfs.diff_ids.iter().zip(layers).any(|(a, b)| *a != b.diff_id) {
+            return Err(StoreError::BadImage("config diff_ids do not match the layers".into()));
+        }
+        for l in layers {
+            if !self.has_blob(&l.diff_id) {
+                return Err(StoreError::BadImage(format!("layer {} is missing from the store", l.diff_id)));
+            }
+        }
+        let cfg_bytes = config.to_json();
+        let cfg_digest = self.put_blob(&cfg_bytes)?;
+        let manifest = build_manifest(cfg_digest, cfg_bytes.len() as u64, layers)?;
+        let m_bytes = manifest.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes();
+        let m_digest = self.put_blob(&m_bytes)?;
+        Ok(Image {
+            manifest_digest: m_digest,
+            manifest_size: m_bytes.len() as u64,
+            manifest,
+            config_digest: cfg_digest,
+            config: config.clone(),
+            layers: layers.to_vec(),
+            names: vec![],
+        })
+    }
+
+    /// Loads the image whose manifest is `digest`.
+    pub fn image_by_manifest(&self, digest: &Digest) -> Result<Image> {
+        let data = self.read_blob(digest)?;
+        let manifest = ImageManifest::from_reader(data.as_slice()).map_err(|e| StoreError::BadImage(format!("manifest {digest}: {e}")))?;
+        let config_digest = from_oci_digest(manifest.config().digest())?;
+        let config = ImageConfig::from_json(&self.read_blob(&config_digest)?).map_err(|e| StoreError::BadImage(format!("config {config_digest}: {e}")))?;
+        let mut layers = Vec::new();
+        for (i, l) in manifest.layers().iter().enumerate() {
+            let blob = from_oci_digest(l.digest())?;
+            let diff_id = config.rootfs.diff_ids.get(i).copied().ok_or_else(|| StoreError::BadImage(format!("manifest {digest} has more layers than its config")))?;
+            if blob != diff_id {
+                return Err(StoreError::BadImage(format!("layer {blob} of {digest} is not stored uncompressed")));
+            }
+            layers.push(LayerRef { diff_id, size: l.size() });
+        }
+        if layers.len() != config.rootfs.diff_ids.len() {
+            return Err(StoreError::BadImage(format!("manifest {digest} has fewer layers than its config")));
+        }
+        Ok(Image { manifest_digest: *digest, manifest_size: data.len() as u64, manifest, config_digest, config, layers, names: vec![] })
+    }
+
+    /// Finds an image by name, image ID (or a unique prefix of it) or manifest digest.
+    pub fn image(&self, spec: &str) -> Result<Image> {
+        let entries = self.index_entries()?;
+        let names_of = |m: &Digest| -> Vec<Reference> { entries.iter().filter(|e| e.manifest == *m).filter_map(|e| e.name.clone()).collect() };
+        if let Ok(r) = Reference::parse(spec) {
+            let hit = entries.iter().find(|e| match (&e.name, &r.digest) {
+                (_, Some(d)) if e.manifest == *d => true,
+                (Some(n), _) => *n == r,
+                _ => false,
+            });
+            if let Some(e) = hit {
+                let mut img = self.image_by_manifest(&e.manifest)?;
+                img.names = names_of(&e.manifest);
+                return Ok(img);
+            }
+        }
+        let hex = spec.strip_prefix("sha256:").unwrap_or(spec);
+        if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            let mut found: Vec<Image> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for e in &entries {
+                if !seen.insert(e.manifest) {
+                    continue;
+                }
+                if e.manifest.hex().starts_with(hex) {
+                    found.push(self.image_by_manifest(&e.manifest)?);
+                    continue;
+                }
+                let img = self.image_by_manifest(&e.manifest)?;
+                if img.config_digest.hex().starts_with(hex) {
+                    found.push(img);
+                }
+            }
+            found.dedup_by_key(|i| i.config_digest);
+            match found.len() {
+                0 => {}
+                1 => {
+                    let mut img = found.remove(0);
+                    img.names = names_of(&img.manifest_digest);
+                    return Ok(img);
+                }
+                _ => return Err(StoreError::Conflict(format!("{spec} matches {} images; give more of the ID", found.len()))),
+            }
+        }
+        Err(StoreError::ImageNotFound(spec.to_string()))
+    }
+
+    /// Every image in index.json, with its names.
+    pub fn images(&self) -> Result<Vec<Image>> {
+        let entries = self.index_entries()?;
+        let mut out: Vec<Image> = Vec::new();
+        for e in &entries {
+            if let Some(img) = out.iter_mut().find(|i| i.manifest_digest == e.manifest) {
+                if let Some(n) = &e.name {
+                    img.names.push(n.clone());
+                }
+                continue;
+            }
+            let mut img = self.image_by_manifest(&e.manifest)?;
+            img.names = e.name.iter().cloned().collect();
+            out.push(img);
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn set_name_in(entries: &mut Vec<IndexEntry>, name: &Reference, manifest: Digest, size: u64) {
+    let previous = entries.iter().position(|e| e.name.as_ref() == Some(name)).map(|i| entries.remove(i));
+    entries.retain(|e| !(e.manifest == manifest && e.name.is_none()));
+    entries.push(IndexEntry { manifest, size, name: Some(name.clone()) });
+    if let Some(p) = previous {
+        if p.manifest != manifest && !entries.iter().any(|e| e.manifest == p.manifest) {
+            entries.push(IndexEntry { manifest: p.manifest, size: p.size, name: None });
+        }
+    }
+}
+
+pub(crate) fn build_manifest(config: Digest, config_size: u64, layers: &[LayerRef]) -> Result<ImageManifest> {
+    let cfg = Descriptor::new(MediaType::from(MEDIA_TYPE_CONFIG), config_size, to_oci_digest(&config));
+    let ls: Vec<Descriptor> = layers.iter().map(|l| Descriptor::new(MediaType::from(MEDIA_TYPE_LAYER), l.size, to_oci_digest(&l.diff_id))).collect();
+    ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::from(MEDIA_TYPE_MANIFEST))
+        .config(cfg)
+        .layers(ls)
+        .build()
+        .map_err(|e| StoreError::BadImage(e.to_string()))
+}
+
+/// The media type string of a descriptor.
+pub fn media_type_str(m: &MediaType) -> String {
+    m.to_string()
+}

@@ -1,0 +1,95 @@
+//! Unpacked layers ("snapshots") for overlay mounts, one directory per diff_id, and
+//! committing directories (an overlay upper dir) as layers.
+
+use crate::digest::Digest;
+use crate::error::{Result, StoreError};
+use crate::image::{Image, LayerRef};
+use crate::layer::{apply_layer, remove_tree, write_layer, ApplyMode, WriteOptions};
+use crate::store::Store;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+impl Store {
+    pub fn snapshot_path(&self, diff_id: &Digest) -> PathBuf {
+        self.snapshots_dir().join(diff_id.hex())
+    }
+
+    /// The unpacked form of a stored layer, made from its blob when missing. A snapshot
+    /// appears by rename, so it is complete or absent; two processes making the same one
+    /// at once both succeed.
+    pub fn ensure_snapshot(&self, diff_id: &Digest) -> Result<PathBuf> {
+        let dest = self.snapshot_path(diff_id);
+        if dest.exists() {
+            return Ok(dest);
+        }
+        let blob = self.open_blob(diff_id)?;
+        let tmp = self.temp_dir("snap")?;
+        let r = apply_layer(std::io::BufReader::with_capacity(1 << 20, blob), &tmp, ApplyMode::Overlay)
+            .map_err(|e| StoreError::BadImage(format!("unpacking layer {diff_id}: {e}")));
+        if let Err(e) = r {
+            let _ = remove_tree(&tmp);
+            return Err(e);
+        }
+        self.publish_snapshot(&tmp, &dest)?;
+        Ok(dest)
+    }
+
+    fn publish_snapshot(&self, tmp: &Path, dest: &Path) -> Result<()> {
+        match std::fs::rename(tmp, dest) {
+            Ok(()) => Ok(()),
+            Err(_) if dest.exists() => remove_tree(tmp),
+            Err(e) => {
+                let _ = remove_tree(tmp);
+                Err(StoreError::io(format!("publishing snapshot {}", dest.display()), e))
+            }
+        }
+    }
+
+    /// Snapshots of all layers of an image, bottom first, made in parallel when missing.
+    pub fn ensure_snapshots(&self, image: &Image) -> Result<Vec<PathBuf>> {
+        image.layers.par_iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect()
+    }
+
+    /// Stores the tree at `dir` as a layer blob. With `adopt`, the directory itself then
+    /// becomes the layer's snapshot (it is moved; nothing is copied), so it must be in
+    /// snapshot form: an overlay upper dir, or a plain tree without whiteouts.
+    pub fn commit_dir(&self, dir: &Path, opts: &WriteOptions, adopt: bool) -> Result<LayerRef> {
+        let _gc = self.gc_guard()?;
+        let w = self.blob_writer()?;
+        let mut opts = opts.clone();
+        opts.fix_source = adopt;
+        let (w, _stats) = write_layer(dir, &opts, w)?;
+        let (diff_id, size) = w.commit(None, None)?;
+        if adopt {
+            let dest = self.snapshot_path(&diff_id);
+            if dest.exists() {
+                remove_tree(dir)?;
+            } else {
+                self.publish_snapshot(dir, &dest)?;
+            }
+        }
+        Ok(LayerRef { diff_id, size })
+    }
+
+    /// Stores a layer tar read from `r` (uncompressed) as a blob and checks it unpacks.
+    pub fn commit_tar(&self, r: &mut dyn std::io::Read) -> Result<LayerRef> {
+        let (diff_id, size) = crate::store::copy_to_blob(self, r, None, None)?;
+        self.ensure_snapshot(&diff_id)?;
+        Ok(LayerRef { diff_id, size })
+    }
+
+    /// Disk usage of a snapshot directory.
+    pub fn snapshot_size(&self, diff_id: &Digest) -> u64 {
+        du(&self.snapshot_path(diff_id))
+    }
+}
+
+/// Bytes used by the files under `p` (apparent sizes), 0 when missing.
+pub fn du(p: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+    if !m.is_dir() {
+        return m.len();
+    }
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.filter_map(|e| e.ok()).map(|e| du(&e.path())).sum::<u64>()
+}

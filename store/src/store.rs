@@ -1,0 +1,461 @@
+//! The store root: an OCI image layout with rbuild's own state beside it.
+//!
+//! ```text
+//! ROOT/oci-layout              {"imageLayoutVersion": "1.0.0"}
+//! ROOT/index.json              the images: manifests and their names
+//! ROOT/blobs/sha256/<hex>      layers (uncompressed tars), configs, manifests
+//! ROOT/rbuild/VERSION          rbuild's layout version
+//! ROOT/rbuild/lock             flock: shared to read index.json, exclusive to change it
+//! ROOT/rbuild/gc.lock          flock: shared while a process writes blobs not yet
+//!                              referenced (load, build, pull), exclusive for prune
+//! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/
+//! ROOT/rbuild/snapshots/<hex>  unpacked layers (by diff_id) for overlay mounts
+//! ROOT/rbuild/cache/           the build cache index
+//! ROOT/rbuild/containers/      containers (runtime)
+//! ROOT/rbuild/volumes/         named volumes (runtime)
+//! ```
+//!
+//! Blobs are published by rename after fsync, so a blob file is complete or absent. A
+//! crash leaves at most temp files, which `prune` removes.
+
+use crate::digest::{Digest, Hasher};
+use crate::error::{IoContext, Result, StoreError};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+/// rbuild's on-disk layout version.
+pub const LAYOUT_VERSION: &str = "1";
+
+/// The default store root: `/var/lib/rbuild` as root, else `$XDG_DATA_HOME/rbuild`.
+pub fn default_root() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/rbuild");
+    }
+    match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x).join("rbuild"),
+        None => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+            home.join(".local/share/rbuild")
+        }
+    }
+}
+
+/// An open store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A held flock; released on drop.
+pub struct LockGuard {
+    _file: File,
+}
+
+fn write_file_atomic(dir_for_tmp: &Path, path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = tempfile_in(dir_for_tmp)?;
+    tmp.1.write_all(data).at("writing", &tmp.0)?;
+    tmp.1.sync_all().at("syncing", &tmp.0)?;
+    fs::rename(&tmp.0, path).at("publishing", path)?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at("syncing directory", dir)
+}
+
+/// A new uniquely named file in `dir`.
+pub(crate) fn tempfile_in(dir: &Path) -> Result<(PathBuf, File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    for _ in 0..100 {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("tmp-{}-{}-{n}", std::process::id(), rand_suffix());
+        let p = dir.join(name);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(f) => return Ok((p, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(StoreError::io(format!("creating a temp file in {}", dir.display()), e)),
+        }
+    }
+    Err(StoreError::io("creating a temp file", io::ErrorKind::AlreadyExists.into()))
+}
+
+pub(crate) fn rand_suffix() -> String {
+    let mut b = [0u8; 6];
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+    hex::encode(b)
+}
+
+impl Store {
+    /// Opens the store at `root`, creating the layout when it does not exist yet.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        if root.to_string_lossy().contains(':') {
+            // `oci:PATH:NAME` references split at the first colon.
+            return Err(StoreError::BadStore { path: root, reason: "the store path must not contain ':'".into() });
+        }
+        let s = Store { root };
+        let version = s.state_dir().join("VERSION");
+        match fs::read_to_string(&version) {
+            Ok(v) if v.trim() == LAYOUT_VERSION => {}
+            Ok(v) => {
+                return Err(StoreError::BadStore {
+                    path: s.root.clone(),
+                    reason: format!("layout version {} is not supported (this rbuild reads version {LAYOUT_VERSION})", v.trim()),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => s.init()?,
+            Err(e) => return Err(StoreError::io(format!("reading {}", version.display()), e)),
+        }
+        Ok(s)
+    }
+
+    fn init(&self) -> Result<()> {
+        for d in [self.blobs_dir(), self.tmp_dir(), self.snapshots_dir(), self.cache_dir(), self.state_dir().join("containers"), self.state_dir().join("volumes")] {
+            fs::create_dir_all(&d).at("creating", &d)?;
+        }
+        let layout = self.root.join("oci-layout");
+        if !layout.exists() {
+            write_file_atomic(&self.tmp_dir(), &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        let index = self.root.join("index.json");
+        if !index.exists() {
+            write_file_atomic(&self.tmp_dir(), &index, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
+        }
+        write_file_atomic(&self.tmp_dir(), &self.state_dir().join("VERSION"), LAYOUT_VERSION.as_bytes())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("rbuild")
+    }
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.state_dir().join("tmp")
+    }
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.state_dir().join("snapshots")
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.state_dir().join("cache")
+    }
+    pub fn containers_dir(&self) -> PathBuf {
+        self.state_dir().join("containers")
+    }
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.state_dir().join("volumes")
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blobs_dir().join(d.hex())
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).exists()
+    }
+
+    /// Size of a stored blob.
+    pub fn blob_size(&self, d: &Digest) -> Result<u64> {
+        let p = self.blob_path(d);
+        fs::metadata(&p).map(|m| m.len()).map_err(|e| blob_err(d, &p, e))
+    }
+
+    /// A small blob (config, manifest), verified against its digest.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        let p = self.blob_path(d);
+        let data = fs::read(&p).map_err(|e| blob_err(d, &p, e))?;
+        let actual = Digest::of(&data);
+        if actual != *d {
+            return Err(StoreError::DigestMismatch { what: format!("stored blob {}", p.display()), expected: *d, actual });
+        }
+        Ok(data)
+    }
+
+    pub fn open_blob(&self, d: &Digest) -> Result<File> {
+        let p = self.blob_path(d);
+        File::open(&p).map_err(|e| blob_err(d, &p, e))
+    }
+
+    /// Stores `data` (once) and returns its digest.
+    pub fn put_blob(&self, data: &[u8]) -> Result<Digest> {
+        let d = Digest::of(data);
+        if self.has_blob(&d) {
+            return Ok(d);
+        }
+        let mut w = self.blob_writer()?;
+        w.write_all(data).ctx(|| "writing blob".into())?;
+        w.commit(Some(d), Some(data.len() as u64)).map(|(d, _)| d)
+    }
+
+    /// A writer for a new blob; nothing is stored until `commit`.
+    pub fn blob_writer(&self) -> Result<BlobWriter> {
+        BlobWriter::new(self)
+    }
+
+    fn lock(&self, name: &str, exclusive: bool) -> Result<LockGuard> {
+        let p = self.state_dir().join(name);
+        let f = fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p).at("opening lock", &p)?;
+        if exclusive {
+            f.lock().at("locking", &p)?;
+        } else {
+            f.lock_shared().at("locking", &p)?;
+        }
+        Ok(LockGuard { _file: f })
+    }
+
+    /// Shared lock for reading index.json consistently.
+    pub fn lock_read(&self) -> Result<LockGuard> {
+        self.lock("lock", false)
+    }
+
+    /// Exclusive lock for changing index.json and other shared state.
+    pub fn lock_write(&self) -> Result<LockGuard> {
+        self.lock("lock", true)
+    }
+
+    /// Held (shared) by every process that writes blobs it has not referenced yet, so a
+    /// concurrent prune cannot collect them.
+    pub fn gc_guard(&self) -> Result<LockGuard> {
+        self.lock("gc.lock", false)
+    }
+
+    /// Held (exclusive) by prune.
+    pub(crate) fn gc_exclusive(&self) -> Result<LockGuard> {
+        self.lock("gc.lock", true)
+    }
+
+    /// Writes `data` to `path` (inside the store) atomically.
+    pub fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
+        write_file_atomic(&self.tmp_dir(), path, data)
+    }
+
+    /// A fresh empty directory under the store's temp dir.
+    pub fn temp_dir(&self, prefix: &str) -> Result<PathBuf> {
+        for _ in 0..100 {
+            let p = self.tmp_dir().join(format!("{prefix}-{}-{}", std::process::id(), rand_suffix()));
+            match fs::create_dir(&p) {
+                Ok(()) => return Ok(p),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::io(format!("creating {}", p.display()), e)),
+            }
+        }
+        Err(StoreError::io("creating a temp dir", io::ErrorKind::AlreadyExists.into()))
+    }
+}
+
+fn blob_err(d: &Digest, p: &Path, e: io::Error) -> StoreError {
+    if e.kind() == io::ErrorKind::NotFound {
+        StoreError::BadImage(format!("blob {d} is missing from the store"))
+    } else {
+        StoreError::io(format!("reading blob {}", p.display()), e)
+    }
+}
+
+/// A blob being written: hashed on the caller's thread, written to a temp file on a
+/// background thread, published by `commit`. Dropped without commit, it leaves nothing.
+pub struct BlobWriter {
+    buf: Vec<u8>,
+    hasher: Hasher,
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    recycle: mpsc::Receiver<Vec<u8>>,
+    worker: Option<JoinHandle<io::Result<File>>>,
+    tmp: PathBuf,
+    blobs: PathBuf,
+    committed: bool,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl BlobWriter {
+    fn new(store: &Store) -> Result<BlobWriter> {
+        let (tmp, mut file) = tempfile_in(&store.tmp_dir())?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(8);
+        let worker = std::thread::Builder::new()
+            .name("blob-writer".into())
+            .spawn(move || -> io::Result<File> {
+                for chunk in rx {
+                    file.write_all(&chunk)?;
+                    let mut c = chunk;
+                    c.clear();
+                    let _ = back_tx.try_send(c);
+                }
+                Ok(file)
+            })
+            .map_err(|e| StoreError::io("starting the blob writer", e))?;
+        Ok(BlobWriter {
+            buf: Vec::with_capacity(CHUNK),
+            hasher: Hasher::new(),
+            tx: Some(tx),
+            recycle: back_rx,
+            worker: Some(worker),
+            tmp,
+            blobs: store.blobs_dir(),
+            committed: false,
+        })
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let next = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        self.hasher.update(&full);
+        match &self.tx {
+            Some(tx) => tx.send(full).map_err(|_| io::Error::other("the blob writer stopped")),
+            None => Err(io::Error::other("blob already committed")),
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len + self.buf.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn finish_file(&mut self) -> Result<File> {
+        self.send().ctx(|| format!("writing {}", self.tmp.display()))?;
+        drop(self.tx.take());
+        let worker = self.worker.take().ok_or_else(|| StoreError::io("blob writer", io::Error::other("already finished")))?;
+        match worker.join() {
+            Ok(r) => r.at("writing", &self.tmp),
+            Err(_) => Err(StoreError::io("blob writer", io::Error::other("the writer thread panicked"))),
+        }
+    }
+
+    /// Checks digest and size (when given), fsyncs and publishes the blob.
+    pub fn commit(mut self, expected: Option<Digest>, expected_size: Option<u64>) -> Result<(Digest, u64)> {
+        let file = self.finish_file()?;
+        let hasher = std::mem::take(&mut self.hasher);
+        let size = hasher.len;
+        let d = hasher.finish();
+        if let Some(want) = expected_size {
+            if want != size {
+                return Err(StoreError::SizeMismatch { what: "blob".into(), expected: want, actual: size });
+            }
+        }
+        if let Some(want) = expected {
+            if want != d {
+                return Err(StoreError::DigestMismatch { what: "blob".into(), expected: want, actual: d });
+            }
+        }
+        let dest = self.blobs.join(d.hex());
+        if dest.exists() {
+            return Ok((d, size)); // stored once; the temp file goes on drop
+        }
+        file.sync_all().at("syncing", &self.tmp)?;
+        fs::rename(&self.tmp, &dest).at("publishing blob", &dest)?;
+        self.committed = true;
+        sync_dir(&self.blobs)?;
+        Ok((d, size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = CHUNK - self.buf.len();
+            let k = room.min(rest.len());
+            self.buf.extend_from_slice(&rest[..k]);
+            rest = &rest[k..];
+            if self.buf.len() == CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Copies a reader into a new blob; returns digest and size.
+pub fn copy_to_blob(store: &Store, r: &mut dyn Read, expected: Option<Digest>, size: Option<u64>) -> Result<(Digest, u64)> {
+    let mut w = store.blob_writer()?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StoreError::io("reading blob data", e)),
+        };
+        w.write_all(&buf[..n]).ctx(|| "writing blob".into())?;
+    }
+    w.commit(expected, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_are_stored_once_and_verified() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path().join("store")).unwrap();
+        let d = s.put_blob(b"hello").unwrap();
+        assert_eq!(d, Digest::of(b"hello"));
+        assert_eq!(s.read_blob(&d).unwrap(), b"hello");
+        assert_eq!(s.put_blob(b"hello").unwrap(), d);
+        // A wrong expected digest stores nothing.
+        let mut w = s.blob_writer().unwrap();
+        w.write_all(b"other").unwrap();
+        assert!(matches!(w.commit(Some(d), None), Err(StoreError::DigestMismatch { .. })));
+        assert!(!s.has_blob(&Digest::of(b"other")));
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0, "temp file left behind");
+        // Corruption on disk is detected on read.
+        fs::write(s.blob_path(&d), b"HELLO").unwrap();
+        assert!(s.read_blob(&d).is_err());
+    }
+
+    #[test]
+    fn big_blobs_stream() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path().join("store")).unwrap();
+        let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = s.blob_writer().unwrap();
+        for c in data.chunks(12345) {
+            w.write_all(c).unwrap();
+        }
+        let (d, n) = w.commit(None, Some(data.len() as u64)).unwrap();
+        assert_eq!((d, n), (Digest::of(&data), data.len() as u64));
+        assert_eq!(fs::read(s.blob_path(&d)).unwrap(), data);
+    }
+
+    #[test]
+    fn refuses_foreign_versions_and_colons() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("s");
+        Store::open(&root).unwrap();
+        fs::write(root.join("rbuild/VERSION"), "99").unwrap();
+        assert!(Store::open(&root).is_err());
+        assert!(Store::open(t.path().join("a:b")).is_err());
+    }
+}
