@@ -39,6 +39,219 @@ pub enum Command {
     Prune(PruneArgs),
     /// Verify every blob and image in the store
     Fsck,
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(RunArgs),
+    /// Start stopped containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Stop containers (the stop signal, then SIGKILL after the timeout)
+    Stop(StopArgs),
+    /// Send a signal to containers
+    Kill(KillArgs),
+    /// Stop and start containers again
+    Restart(StopArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Wait for containers to stop and print their exit codes
+    Wait { #[arg(required = true)] containers: Vec<String> },
+    /// Show a container's processes
+    Top { container: String },
+    /// Freeze a container's processes
+    Pause { #[arg(required = true)] containers: Vec<String> },
+    /// Thaw a container's processes
+    Unpause { #[arg(required = true)] containers: Vec<String> },
+    /// Copy files between a container and the host (CONTAINER:PATH on one side)
+    Cp { source: String, dest: String },
+    /// Show what changed in a container's filesystem
+    Diff { container: String },
+    /// Make an image from a container's changes
+    Commit(CommitArgs),
+    /// Write a container's filesystem as a tar
+    Export(ExportArgs),
+    /// Rename a container
+    Rename { container: String, name: String },
+    /// Show a container's published ports
+    Port { container: String },
+    #[command(name = "__shim", hide = true)]
+    Shim { args: Vec<String> },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to take the host's value)
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP] or UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Bind a host path or a named volume: /host:/ctr[:ro], name:/ctr, /ctr
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// none (default: only lo) or host
+    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
+    /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// Keep standard input open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Run an init as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// CPU quota in CPUs (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Mount a tmpfs: /path[:options]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it
+    #[arg(short, long)]
+    pub attach: bool,
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PsArgs {
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    #[arg(short, long)]
+    pub follow: bool,
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only the last N lines (or "all")
+    #[arg(long, default_value = "all")]
+    pub tail: String,
+    pub container: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KillArgs {
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Kill running containers first
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also remove the container's anonymous volumes
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CommitArgs {
+    #[arg(short, long)]
+    pub message: Option<String>,
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Dockerfile instructions to apply
+    #[arg(short, long = "change")]
+    pub changes: Vec<String>,
+    pub container: String,
+    pub image: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    pub container: String,
 }
 
 #[derive(clap::Args, Debug)]

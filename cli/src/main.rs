@@ -10,6 +10,10 @@ mod commands;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The shim is this binary too; it starts before anything else (no threads, no clap).
+    if let Some(code) = rbuild_runtime::shim::dispatch_if_shim() {
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     let args = cli::with_default_verb(std::env::args_os().collect());
     let cli = match <cli::Cli as clap::Parser>::try_parse_from(args) {
         Ok(c) => c,

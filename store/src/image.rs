@@ -267,7 +267,7 @@ pub(crate) fn set_name_in(entries: &mut Vec<IndexEntry>, name: &Reference, manif
     }
 }
 
-pub(crate) fn build_manifest(config: Digest, config_size: u64, layers: &[LayerRef]) -> Result<ImageManifest> {
+pub fn build_manifest(config: Digest, config_size: u64, layers: &[LayerRef]) -> Result<ImageManifest> {
     let cfg = Descriptor::new(MediaType::from(MEDIA_TYPE_CONFIG), config_size, to_oci_digest(&config));
     let ls: Vec<Descriptor> = layers.iter().map(|l| Descriptor::new(MediaType::from(MEDIA_TYPE_LAYER), l.size, to_oci_digest(&l.diff_id))).collect();
     ImageManifestBuilder::default()

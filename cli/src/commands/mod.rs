@@ -1,6 +1,7 @@
 //! One module per verb family; `run` dispatches.
 
 mod archive;
+mod containers;
 mod images;
 mod maint;
 mod parse;
@@ -34,7 +35,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&cli.root)?;
             let mut out = Vec::new();
             for n in &a.names {
-                out.push(images::inspect_json(&store.image(n)?));
+                let as_container = a.typ.as_deref() != Some("image");
+                let as_image = a.typ.as_deref() != Some("container");
+                match rbuild_runtime::container::find(&store, n) {
+                    Ok(c) if as_container => out.push(containers::inspect_json(&c)),
+                    _ if as_image => out.push(images::inspect_json(&store.image(n)?)),
+                    _ => anyhow::bail!("no such container: {n}"),
+                }
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
@@ -45,6 +52,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => archive::import(&open_store(&cli.root)?, a),
         Command::Prune(a) => maint::prune(&open_store(&cli.root)?, a),
         Command::Fsck => maint::fsck(&open_store(&cli.root)?),
+        Command::Run(a) => containers::run(&open_store(&cli.root)?, a),
+        Command::Create(a) => containers::create(&open_store(&cli.root)?, a),
+        Command::Start(a) => containers::start(&open_store(&cli.root)?, a),
+        Command::Ps(a) => containers::ps(&open_store(&cli.root)?, a),
+        Command::Logs(a) => containers::logs(&open_store(&cli.root)?, a),
+        Command::Stop(a) => containers::stop(&open_store(&cli.root)?, a),
+        Command::Kill(a) => containers::kill(&open_store(&cli.root)?, a),
+        Command::Restart(a) => containers::restart(&open_store(&cli.root)?, a),
+        Command::Rm(a) => containers::rm(&open_store(&cli.root)?, a),
+        Command::Exec(a) => containers::exec_cmd(&open_store(&cli.root)?, a),
+        Command::Wait { containers: c } => containers::wait(&open_store(&cli.root)?, &c),
+        Command::Top { container } => containers::top(&open_store(&cli.root)?, &container),
+        Command::Pause { containers: c } => containers::pause(&open_store(&cli.root)?, &c, true),
+        Command::Unpause { containers: c } => containers::pause(&open_store(&cli.root)?, &c, false),
+        Command::Cp { source, dest } => containers::cp(&open_store(&cli.root)?, &source, &dest),
+        Command::Diff { container } => containers::diff(&open_store(&cli.root)?, &container),
+        Command::Commit(a) => containers::commit(&open_store(&cli.root)?, a),
+        Command::Export(a) => containers::export(&open_store(&cli.root)?, a),
+        Command::Rename { container, name } => containers::rename(&open_store(&cli.root)?, &container, &name),
+        Command::Port { container } => containers::port(&open_store(&cli.root)?, &container),
+        Command::Shim { args } => Ok(ExitCode::from(rbuild_runtime::shim::main(&args).clamp(0, 255) as u8)),
     }
 }
 

@@ -1,0 +1,286 @@
+//! The sandbox and the container lifecycle, as root, on the busybox anchor image.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn env_with_base() -> Env {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    env
+}
+
+fn run(env: &Env, args: &[&str]) -> String {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    env.ok(&a)
+}
+
+fn cgroup_dirs() -> Vec<String> {
+    let mut out = Vec::new();
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if let Ok(rd) = std::fs::read_dir(ctrl.path().join("rbuild")) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn isolation_matches_docker_defaults() {
+    let env = env_with_base();
+    let marker = env.path("host-only-marker");
+    std::fs::write(&marker, "secret").unwrap();
+    let out = run(
+        &env,
+        &[BASE, "sh", "-c", &format!("echo pid=$$; ls {} 2>&1; hostname; ls /sys/class/net | wc -l; grep -E 'CapEff|NoNewPrivs|^Seccomp:' /proc/self/status", marker.display())],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1", "{out}");
+    assert!(lines[1].contains("No such file or directory"), "host file visible: {out}");
+    assert_eq!(lines[2].len(), 12, "hostname is the short container id: {out}");
+    assert_ne!(lines[2], std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim());
+    assert_eq!(lines[3].trim(), "1", "only lo: {out}");
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    // Namespaced syscalls are refused by seccomp (without CAP_SYS_ADMIN).
+    let denied = env.run(&["run", "--rm", BASE, "sh", "-c", "unshare -n true"]);
+    assert!(!denied.status.success());
+}
+
+#[test]
+fn only_lo_unless_host_network() {
+    let env = env_with_base();
+    let links = run(&env, &[BASE, "sh", "-c", "ls /sys/class/net"]);
+    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
+    let host = run(&env, &["--network", "host", BASE, "sh", "-c", "ls /sys/class/net"]);
+    let host_links: Vec<String> = std::fs::read_dir("/sys/class/net").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(host.split_whitespace().count(), host_links.len(), "{host}");
+}
+
+#[test]
+fn binds_rw_and_ro() {
+    let env = env_with_base();
+    let h = env.path("hostdir");
+    std::fs::create_dir_all(&h).unwrap();
+    std::fs::write(h.join("in"), "from-host").unwrap();
+    let out = run(&env, &["-v", &format!("{}:/h", h.display()), BASE, "sh", "-c", "cat /h/in; echo from-ctr > /h/out"]);
+    assert_eq!(out.trim(), "from-host");
+    assert_eq!(std::fs::read_to_string(h.join("out")).unwrap(), "from-ctr\n");
+    let ro = env.run(&["run", "--rm", "-v", &format!("{}:/h:ro", h.display()), BASE, "sh", "-c", "echo x > /h/nope"]);
+    assert!(!ro.status.success());
+    assert!(String::from_utf8_lossy(&ro.stderr).contains("Read-only"));
+    assert!(!h.join("nope").exists());
+}
+
+#[test]
+fn anonymous_volume_survives_stop_start_and_is_shared() {
+    let env = env_with_base();
+    env.ok(&["import", "--change", "VOLUME /data", "/var/tmp/rbuild-anchors/busybox-rootfs.tar", "vol/img:1"]);
+    env.ok(&["run", "-d", "--name", "vv", "vol/img:1", "sh", "-c", "echo kept > /data/k; sleep 300"]);
+    std::thread::sleep(Duration::from_millis(200));
+    env.ok(&["stop", "-t", "0", "vv"]);
+    env.ok(&["start", "vv"]);
+    assert_eq!(env.ok(&["exec", "vv", "cat", "/data/k"]).trim(), "kept");
+    assert_eq!(run(&env, &["--volumes-from", "vv", BASE, "cat", "/data/k"]).trim(), "kept");
+    let vols_before = std::fs::read_dir(env.root().join("rbuild/volumes")).unwrap().count();
+    env.ok(&["rm", "-f", "-v", "vv"]);
+    assert_eq!(std::fs::read_dir(env.root().join("rbuild/volumes")).unwrap().count(), vols_before - 1);
+}
+
+#[test]
+fn detached_lifecycle() {
+    let env = env_with_base();
+    let id = env.ok(&["run", "-d", "--name", "life", BASE, "sh", "-c", "echo hello-log; trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done"]);
+    assert_eq!(id.trim().len(), 64);
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = env.ok(&["ps"]);
+    assert!(ps.contains("life") && ps.contains("Up "), "{ps}");
+    assert_eq!(env.ok(&["logs", "life"]).trim(), "hello-log");
+    assert_eq!(env.ok(&["exec", "life", "sh", "-c", "echo in-$((40+2))"]).trim(), "in-42");
+    // SIGTERM is handled: the trap's exit code.
+    env.ok(&["stop", "-t", "5", "life"]);
+    assert!(env.ok(&["logs", "life"]).contains("got-term"));
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "life"])).unwrap();
+    assert_eq!(v[0]["State"]["ExitCode"], 3);
+    assert!(!env.ok(&["ps"]).contains("life"));
+    assert!(env.ok(&["ps", "-a"]).contains("Exited (3)"));
+    env.ok(&["rm", "life"]);
+    assert!(!env.ok(&["ps", "-a"]).contains("life"));
+}
+
+#[test]
+fn stop_kills_after_the_timeout() {
+    let env = env_with_base();
+    // `sleep` as PID 1 ignores SIGTERM: only SIGKILL ends it.
+    env.ok(&["run", "-d", "--name", "stubborn", BASE, "sleep", "300"]);
+    let t = Instant::now();
+    env.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "{took:?}");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "stubborn"])).unwrap();
+    assert_eq!(v[0]["State"]["ExitCode"], 137);
+    env.ok(&["rm", "stubborn"]);
+}
+
+#[test]
+fn rm_leaves_nothing() {
+    let env = env_with_base();
+    // A container's hostname is its short ID: its cgroup would be rbuild/<ID…>.
+    let mut ids = Vec::new();
+    ids.push(env.ok(&["run", "--rm", BASE, "hostname"]).trim().to_string());
+    ids.push(env.ok(&["run", "--rm", "-v", "/tmp:/t", "--tmpfs", "/x", BASE, "sh", "-c", "touch /x/y; hostname"]).trim().to_string());
+    let id = env.ok(&["run", "-d", "--rm", BASE, "sleep", "0.2"]);
+    ids.push(id.trim()[..12].to_string());
+    let dir = env.root().join("rbuild/containers").join(id.trim());
+    let t = Instant::now();
+    while dir.exists() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!dir.exists(), "detached --rm container dir left behind");
+    assert_eq!(std::fs::read_dir(env.root().join("rbuild/containers")).unwrap().count(), 0);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(env.root().to_str().unwrap()), "mounts left: {mountinfo}");
+    let left: Vec<String> = cgroup_dirs().into_iter().filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str()))).collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert_eq!(std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0), 0, "pins left");
+    assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0, "temp files left");
+}
+
+#[test]
+fn exit_codes_and_signals() {
+    let env = env_with_base();
+    let code = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", BASE];
+        a.extend_from_slice(args);
+        env.run(&a).status.code()
+    };
+    assert_eq!(code(&["sh", "-c", "exit 7"]), Some(7));
+    assert_eq!(code(&["true"]), Some(0));
+    // A signal the process does not catch: 128 + n (it is not PID 1 here).
+    assert_eq!(code(&["sh", "-c", "sh -c 'kill -9 $$'; exit $?"]), Some(137));
+    assert_eq!(code(&["nosuchcommand"]), Some(127));
+    let e = env.run(&["run", "--rm", BASE, "nosuchcommand"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("executable file not found in $PATH"));
+    // kill -s forwards the signal to PID 1.
+    env.ok(&["run", "-d", "--name", "sig", BASE, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);
+    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&["kill", "-s", "USR1", "sig"]);
+    assert_eq!(env.ok(&["wait", "sig"]).trim(), "42");
+    env.ok(&["rm", "sig"]);
+}
+
+#[test]
+fn published_port_serves_http() {
+    let env = env_with_base();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    env.ok(&["run", "-d", "--name", "web", "-p", &format!("127.0.0.1:{port}:80"), BASE, "sh", "-c", "mkdir /www && echo served-by-busybox > /www/index.html && exec httpd -f -p 80 -h /www"]);
+    let t = Instant::now();
+    let body = loop {
+        let o = sh(&format!("curl -s --max-time 2 http://127.0.0.1:{port}/index.html"));
+        let s = String::from_utf8_lossy(&o.stdout).to_string();
+        if s.contains("served") || t.elapsed() > Duration::from_secs(5) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    env.ok(&["rm", "-f", "web"]);
+    assert_eq!(body.trim(), "served-by-busybox");
+}
+
+#[test]
+fn memory_limit_kills_a_hog_with_137() {
+    let env = env_with_base();
+    let out = env.run(&["run", "--rm", "--memory", "32m", BASE, "sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"]);
+    assert_eq!(out.status.code(), Some(137));
+}
+
+#[test]
+fn users_groups_and_workdir() {
+    let env = env_with_base();
+    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app)");
+    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678");
+    assert_eq!(run(&env, &["-u", "app", BASE, "sh", "-c", "grep CapEff /proc/self/status"]).trim(), "CapEff:\t0000000000000000");
+    assert_eq!(run(&env, &["-w", "/made/by/workdir", BASE, "pwd"]).trim(), "/made/by/workdir");
+    let bad = env.run(&["run", "--rm", "-u", "nobody-here", BASE, "true"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unable to find user nobody-here"));
+    let envs = run(&env, &["-e", "A=1", "-e", "HOME=/x", BASE, "sh", "-c", "echo $A $HOME $PATH"]);
+    assert_eq!(envs.trim(), "1 /x /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+}
+
+#[test]
+fn init_reaps_zombies() {
+    let env = env_with_base();
+    // Orphans re-parented to PID 1 are reaped by --init; without it, sh as PID 1 is the
+    // reaper, so compare with a PID 1 that never waits (sleep).
+    let out = run(&env, &["--init", BASE, "sh", "-c", "(sh -c 'sleep 0.1 & exec true') ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true"]);
+    assert_eq!(out.trim(), "0", "{out}");
+}
+
+#[test]
+fn read_only_root_and_tmpfs() {
+    let env = env_with_base();
+    let out = run(&env, &["--read-only", "--tmpfs", "/scratch", BASE, "sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["ro", "tmpfs"]);
+}
+
+#[test]
+fn killed_monitor_never_leaves_a_running_container() {
+    let env = env_with_base();
+    let id = env.ok(&["run", "-d", "--name", "orphan", BASE, "sleep", "300"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(env.root().join("rbuild/containers").join(id.trim()).join("state.json")).unwrap()).unwrap();
+    let shim = state["shim_pid"].as_i64().unwrap();
+    assert!(shim > 0);
+    sh_ok(&format!("kill -9 {shim}"));
+    let t = Instant::now();
+    loop {
+        let ps = env.ok(&["ps"]);
+        if !ps.contains("orphan") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "still shown running: {ps}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(env.ok(&["ps", "-a"]).contains("Exited"));
+    env.ok(&["rm", "orphan"]);
+}
+
+#[test]
+fn cp_diff_commit_export() {
+    let env = env_with_base();
+    env.ok(&["run", "-d", "--name", "files", BASE, "sh", "-c", "echo new > /newfile; rm /etc/group; sleep 300"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let diff = env.ok(&["diff", "files"]);
+    assert!(diff.contains("A /newfile") && diff.contains("D /etc/group") && diff.contains("C /etc"), "{diff}");
+    let src = env.path("in.txt");
+    std::fs::write(&src, "copied-in").unwrap();
+    env.ok(&["cp", src.to_str().unwrap(), "files:/tmp/"]);
+    assert_eq!(env.ok(&["exec", "files", "cat", "/tmp/in.txt"]), "copied-in");
+    let out = env.path("passwd");
+    env.ok(&["cp", "files:/etc/passwd", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with("root:x:0:0"));
+    env.ok(&["commit", "-c", "ENV COMMITTED=yes", "files", "committed:1"]);
+    assert_eq!(run(&env, &["committed:1", "sh", "-c", "cat /newfile; echo $COMMITTED; test -e /etc/group || echo gone"]).split_whitespace().collect::<Vec<_>>(), vec!["new", "yes", "gone"]);
+    let tar = env.path("export.tar");
+    env.ok(&["export", "-o", tar.to_str().unwrap(), "files"]);
+    let list = sh_ok(&format!("tar tf {}", tar.display()));
+    assert!(list.lines().any(|l| l == "newfile") && !list.lines().any(|l| l == "etc/group"), "{list}");
+    env.ok(&["pause", "files"]);
+    assert!(env.ok(&["ps"]).contains("(Paused)"));
+    env.ok(&["unpause", "files"]);
+    env.ok(&["rename", "files", "renamed"]);
+    env.ok(&["rm", "-f", "renamed"]);
+}

@@ -1,0 +1,208 @@
+//! A container's files from the outside: `cp` both ways, `diff`, `export`, `commit`, `top`.
+//!
+//! A running container is reached through `/proc/PID/root`; a stopped one through its
+//! overlay mounted in a mount namespace private to one thread. Paths inside the container
+//! are always resolved with `openat2(RESOLVE_IN_ROOT)`, so a symlink in the container
+//! cannot lead a copy to the host's files.
+
+use crate::container::{image_lowers, Container};
+use crate::error::{Result, RuntimeError, Step};
+use crate::rootfs;
+use crate::volume::copy_tree;
+use rbuild_store::config::{History, ImageConfig};
+use rbuild_store::layer::WriteOptions;
+use rbuild_store::{Image, Store};
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use std::path::{Path, PathBuf};
+
+fn resolve(root: &OwnedFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
+}
+
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// The layers of a container, top first, with its writable layer on top.
+fn lowers_with_upper(store: &Store, c: &Container) -> Result<Vec<PathBuf>> {
+    let image = image_of(store, c)?;
+    let mut l = vec![c.upper()];
+    l.extend(image_lowers(store, &image)?);
+    Ok(l)
+}
+
+/// The container's image (by the ID it was created from; its blobs are pinned).
+pub fn image_of(store: &Store, c: &Container) -> Result<Image> {
+    let cfg = ImageConfig::from_json(&store.read_blob(&c.config.image_id)?).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let layers = c.config.layers.iter().map(|d| Ok(rbuild_store::LayerRef { diff_id: *d, size: store.blob_size(d)? })).collect::<Result<Vec<_>>>()?;
+    let manifest = rbuild_store::image::build_manifest(c.config.image_id, store.blob_size(&c.config.image_id)?, &layers)?;
+    Ok(Image { manifest_digest: c.config.image_id, manifest_size: 0, manifest, config_digest: c.config.image_id, config: cfg, layers, names: vec![] })
+}
+
+/// Runs `f` on the container's root. `writable`: the stopped container's upper layer is
+/// mounted writable (for copying in).
+fn with_root<R: Send>(store: &Store, c: &Container, writable: bool, f: impl FnOnce(&Path) -> Result<R> + Send) -> Result<R> {
+    let st = c.state();
+    if c.running() {
+        return f(Path::new(&format!("/proc/{}/root", st.pid)));
+    }
+    if writable {
+        let image = image_of(store, c)?;
+        let lowers = image_lowers(store, &image)?;
+        rootfs::with_mounted(&store.tmp_dir(), &lowers, Some((c.upper(), c.dir.join("work"))), f)?
+    } else {
+        let lowers = lowers_with_upper(store, c)?;
+        rootfs::with_mounted(&store.tmp_dir(), &lowers, None, f)?
+    }
+}
+
+fn base(path: &str) -> &str {
+    path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+}
+
+/// `cp CONTAINER:SRC DEST`.
+pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Path) -> Result<()> {
+    with_root(store, c, false, |root| {
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the container root".into())?;
+        let s = resolve(&rootfd, src, OFlags::PATH).map_err(|_| RuntimeError::Invalid(format!("could not find the file {src} in container {}", c.config.name)))?;
+        let st = rustix::fs::fstat(&s).step(|| format!("stat {src}"))?;
+        let contents_only = src.ends_with("/.");
+        let target = if dest.is_dir() && !contents_only { dest.join(base(src)) } else { dest.to_path_buf() };
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let d = resolve(&rootfd, src, OFlags::RDONLY | OFlags::DIRECTORY).step(|| format!("opening {src}"))?;
+            std::fs::create_dir_all(&target).step(|| format!("creating {}", target.display()))?;
+            copy_tree(&fd_path(&d), &target)?;
+            let _ = rustix::fs::chmod(&target, Mode::from_raw_mode(st.st_mode & 0o7777));
+        } else {
+            let f = resolve(&rootfd, src, OFlags::RDONLY).step(|| format!("opening {src}"))?;
+            let mut from = std::fs::File::from(f);
+            let mut to = std::fs::File::create(&target).step(|| format!("creating {}", target.display()))?;
+            std::io::copy(&mut from, &mut to).step(|| format!("copying to {}", target.display()))?;
+            rustix::fs::chmod(&target, Mode::from_raw_mode(st.st_mode & 0o7777)).step(|| "chmod".into())?;
+        }
+        Ok(())
+    })
+}
+
+/// `cp SRC CONTAINER:DEST`.
+pub fn copy_in(store: &Store, c: &Container, src: &Path, dest: &str) -> Result<()> {
+    let meta = std::fs::symlink_metadata(src).step(|| format!("stat {}", src.display()))?;
+    with_root(store, c, true, |root| {
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the container root".into())?;
+        let dest_is_dir = resolve(&rootfd, dest, OFlags::PATH | OFlags::DIRECTORY).is_ok();
+        let contents_only = src.to_string_lossy().ends_with("/.");
+        let target = if dest_is_dir && !contents_only {
+            format!("{}/{}", dest.trim_end_matches('/'), src.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())
+        } else {
+            dest.to_string()
+        };
+        let (parent, name) = match target.trim_end_matches('/').rsplit_once('/') {
+            Some((p, n)) => (if p.is_empty() { "/" } else { p }, n.to_string()),
+            None => ("/", target.clone()),
+        };
+        let pfd = resolve(&rootfd, parent, OFlags::PATH | OFlags::DIRECTORY).map_err(|_| RuntimeError::Invalid(format!("no such directory in the container: {parent}")))?;
+        if meta.is_dir() {
+            match rustix::fs::mkdirat(&pfd, name.as_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(RuntimeError::io(format!("creating {target}"), e)),
+            }
+            let d = resolve(&rootfd, &target, OFlags::RDONLY | OFlags::DIRECTORY).step(|| format!("opening {target}"))?;
+            copy_tree(src, &fd_path(&d))?;
+        } else {
+            let mut from = std::fs::File::open(src).step(|| format!("opening {}", src.display()))?;
+            let f = rustix::fs::openat(&pfd, name.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
+                .step(|| format!("creating {target}"))?;
+            let mut to = std::fs::File::from(f);
+            std::io::copy(&mut from, &mut to).step(|| format!("copying to {target}"))?;
+            use std::os::unix::fs::PermissionsExt;
+            to.set_permissions(std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777)).step(|| "chmod".into())?;
+        }
+        Ok(())
+    })
+}
+
+/// `diff`: `A` added, `C` changed, `D` deleted, from the writable layer.
+pub fn diff(store: &Store, c: &Container) -> Result<Vec<(char, String)>> {
+    let image = image_of(store, c)?;
+    let lowers = image_lowers(store, &image)?;
+    let exists_below = |p: &str| lowers.iter().any(|l| std::fs::symlink_metadata(l.join(p.trim_start_matches('/'))).is_ok());
+    let mut out = Vec::new();
+    let mut stack = vec![(c.upper(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let p = format!("{rel}/{name}");
+            let Ok(m) = e.metadata() else { continue };
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                out.push(('D', p));
+                continue;
+            }
+            out.push((if exists_below(&p) { 'C' } else { 'A' }, p.clone()));
+            if m.is_dir() {
+                stack.push((e.path(), p));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// `export`: the container's whole filesystem as a tar.
+pub fn export(store: &Store, c: &Container, out: &mut (dyn std::io::Write + Send)) -> Result<()> {
+    let lowers = lowers_with_upper(store, c)?;
+    rootfs::with_mounted(&store.tmp_dir(), &lowers, None, |root| -> Result<()> {
+        rbuild_store::layer::write_layer(root, &WriteOptions::default(), std::io::BufWriter::with_capacity(1 << 20, out))?;
+        Ok(())
+    })?
+}
+
+/// `commit`: the writable layer as a new image on top of the container's image.
+pub fn commit(store: &Store, c: &Container, changes_applied: impl FnOnce(&mut ImageConfig) -> Result<()>, author: Option<String>, message: Option<String>) -> Result<Image> {
+    let image = image_of(store, c)?;
+    let was_running = c.state().status == crate::state::Status::Running;
+    if was_running {
+        c.cgroup().freeze(true)?;
+    }
+    let layer = store.commit_dir(&c.upper(), &WriteOptions { overlay: true, ..Default::default() }, false);
+    if was_running {
+        let _ = c.cgroup().freeze(false);
+    }
+    let layer = layer?;
+    let mut cfg = image.config.clone();
+    cfg.config.env = c.config.env.clone();
+    cfg.config.cmd = Some(c.config.cmd.clone());
+    cfg.config.entrypoint = if c.config.entrypoint.is_empty() { None } else { Some(c.config.entrypoint.clone()) };
+    cfg.config.user = c.config.user.clone();
+    cfg.config.working_dir = c.config.working_dir.clone();
+    changes_applied(&mut cfg)?;
+    let now = crate::state::now();
+    cfg.created = Some(now.clone());
+    if author.is_some() {
+        cfg.author = author.clone();
+    }
+    let mut args = c.config.entrypoint.clone();
+    args.extend(c.config.cmd.iter().cloned());
+    cfg.history.push(History { created: Some(now), created_by: Some(args.join(" ")), author, comment: message, empty_layer: false });
+    cfg.rootfs.diff_ids.push(layer.diff_id);
+    let mut layers = image.layers.clone();
+    layers.push(layer);
+    Ok(store.write_image(&cfg, &layers)?)
+}
+
+/// `top`: the container's processes (pid, user id, command line).
+pub fn top(c: &Container) -> Vec<(i32, u32, i32, String)> {
+    let mut out = Vec::new();
+    for pid in c.cgroup().pids() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> = cmd.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+        out.push((pid, uid, ppid, cmd.join(" ")));
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,77 @@
+//! A container's state on disk (`state.json`), changed by the shim at start and exit and by
+//! the CLI for pause; every change is an atomic rename under a lock.
+
+use crate::error::{Result, Step};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Exited,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// PID 1 of the container, as the host sees it.
+    pub pid: i32,
+    /// Its start time (clock ticks since boot), to tell it from a later process with the
+    /// same pid.
+    pub pid_start: u64,
+    pub shim_pid: i32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub error: String,
+}
+
+/// RFC 3339 with nanoseconds, UTC.
+pub fn now() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rbuild_store::config::rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Field 22 of /proc/PID/stat.
+pub fn proc_start_time(pid: i32) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    // The command name may contain spaces: count fields after the last ')'.
+    s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(19)?.parse().ok()).unwrap_or(0)
+}
+
+/// Is the process that was `pid` (started at `start`) still alive (and not a zombie)?
+pub fn alive(pid: i32, start: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Some((_, rest)) = s.rsplit_once(')') else { return false };
+    let mut f = rest.split_whitespace();
+    let state = f.next().unwrap_or("");
+    if state == "Z" || state == "X" {
+        return false;
+    }
+    start == 0 || proc_start_time(pid) == start
+}
+
+pub fn read(path: &Path) -> State {
+    std::fs::read(path).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
+}
+
+/// Read, change, write back atomically, under an exclusive lock.
+pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
+    let lock_path = path.with_extension("lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).step(|| format!("opening {}", lock_path.display()))?;
+    lock.lock().step(|| format!("locking {}", lock_path.display()))?;
+    let mut s = read(path);
+    f(&mut s);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&s).unwrap_or_default()).step(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).step(|| format!("writing {}", path.display()))?;
+    Ok(s)
+}
