@@ -284,3 +284,21 @@ fn cp_diff_commit_export() {
     env.ok(&["rename", "files", "renamed"]);
     env.ok(&["rm", "-f", "renamed"]);
 }
+
+#[test]
+fn tty_for_run_and_exec() {
+    let env = env_with_base();
+    let bin = env!("CARGO_BIN_EXE_rbuild");
+    let root = env.root();
+    let o = sh(&format!(
+        "printf 'test -t 0 && echo is-a-tty; exit 3\\n' | timeout 20 script -qec '{bin} --root {} run --rm -it {BASE} sh' /dev/null",
+        root.display()
+    ));
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("is-a-tty"));
+    env.ok(&["run", "-d", "--name", "ttyexec", BASE, "sleep", "300"]);
+    let o = sh(&format!("printf 'tty; exit 4\\n' | timeout 20 script -qec '{bin} --root {} exec -it ttyexec sh' /dev/null", root.display()));
+    env.ok(&["rm", "-f", "ttyexec"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/0"), "{}", String::from_utf8_lossy(&o.stdout));
+}

@@ -69,7 +69,9 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     .map(|(n, t)| ns(pid, n).map(|fd| (fd, t)))
     .collect::<Result<_>>()?;
     let pidns = ns(pid, "pid")?;
-    let tty = if o.tty { Some(crate::shim::open_pty()?) } else { None };
+    // The pty comes from the container's own devpts instance, so its programs see it
+    // under /dev/pts.
+    let tty = if o.tty { Some(container_pty(pid)?) } else { None };
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).step(|| "creating a pipe".into())?;
     let forwarded = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH, libc::SIGCHLD];
     sys::block_signals(&forwarded).step(|| "blocking signals".into())?;
@@ -92,7 +94,7 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
                 rustix::thread::move_into_link_name_space(fd.as_fd(), Some(*t)).step(|| format!("joining the {t:?} namespace"))?;
             }
             rustix::process::chdir(cwd.as_str()).step(|| format!("entering {cwd}"))?;
-            if let Some(s) = &slave {
+            if let Some((s, _)) = &slave {
                 rustix::process::setsid().step(|| "setsid".into())?;
                 rustix::process::ioctl_tiocsctty(s).step(|| "taking the terminal".into())?;
                 rustix::stdio::dup2_stdin(s).step(|| "stdin".into())?;
@@ -130,16 +132,21 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
         return Err(RuntimeError::Invalid(format!("{} (exit code {code})", String::from_utf8_lossy(&msg))));
     }
     let _raw = master.as_ref().and_then(|_| crate::shim::RawTerminal::enter());
+    let mut output = None;
     if let Some(m) = &master {
         let m1 = m.try_clone().step(|| "dup".into())?;
         let m2 = m.try_clone().step(|| "dup".into())?;
-        std::thread::spawn(move || crate::shim::copy_fd(&m1, &rustix::stdio::stdout()));
+        output = Some(std::thread::spawn(move || crate::shim::copy_fd(&m1, &rustix::stdio::stdout())));
         if o.interactive {
             std::thread::spawn(move || crate::shim::copy_fd(&rustix::stdio::stdin(), &m2));
         }
     }
     loop {
         if let Ok(Some((_, status))) = rustix::process::waitpid(Some(child_pid), WaitOptions::NOHANG) {
+            // The output thread ends when the last holder of the terminal is gone.
+            if let Some(t) = output {
+                let _ = t.join();
+            }
             return Ok(process::exit_code(status));
         }
         match sys::wait_signal(&forwarded, 200) {
@@ -203,4 +210,18 @@ fn exec_in_container(spec: &Spec, err: &OwnedFd) -> i32 {
     } else {
         126
     }
+}
+
+/// A pty pair from the container's devpts (through its root), and the slave's path inside.
+fn container_pty(pid: i32) -> Result<(OwnedFd, (OwnedFd, std::path::PathBuf))> {
+    use rustix::pty::{grantpt, ptsname, unlockpt};
+    let root = rustix::fs::open(format!("/proc/{pid}/root").as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the container root".into())?;
+    let rf = rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS;
+    let master = rustix::fs::openat2(&root, "/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty(), rf).step(|| "opening the container's ptmx".into())?;
+    grantpt(&master).step(|| "grantpt".into())?;
+    unlockpt(&master).step(|| "unlockpt".into())?;
+    let name = ptsname(&master, Vec::new()).step(|| "ptsname".into())?;
+    let name = name.to_string_lossy().to_string();
+    let slave = rustix::fs::openat2(&root, name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty(), rf).step(|| "opening the pty".into())?;
+    Ok((master, (slave, std::path::PathBuf::from(name))))
 }

@@ -5,12 +5,11 @@
 use crate::error::{Result, RuntimeError, Step};
 use crate::spec::{Network, Spec};
 use crate::{caps, cgroup, net, rootfs, seccomp, sys};
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{Pid, Signal};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 
 /// Descriptors the shim hands to PID 1.
 pub struct ChildFds {
@@ -18,8 +17,8 @@ pub struct ChildFds {
     pub err: OwnedFd,
     /// One byte once the namespaces exist (the shim then joins the network namespace).
     pub ready: OwnedFd,
-    /// The pty slave, for `-t`.
-    pub tty: Option<OwnedFd>,
+    /// The pty slave and its path (`/dev/pts/N`), for `-t`.
+    pub tty: Option<(OwnedFd, std::path::PathBuf)>,
     /// Write ends for captured stdout and stderr.
     pub out: Option<(OwnedFd, OwnedFd)>,
 }
@@ -65,7 +64,8 @@ fn setup(spec: &Spec, fds: &ChildFds) -> Result<()> {
         net::loopback_up()?;
     }
     rustix::io::write(&fds.ready, b"1").step(|| "signalling the shim".into())?;
-    let console = fds.tty.as_ref().map(|t| Path::new(&format!("/proc/self/fd/{}", t.as_raw_fd())).to_path_buf());
+    // The pty by path: a descriptor's mount belongs to the namespace it was opened in.
+    let console = fds.tty.as_ref().map(|(_, p)| p.clone());
     rootfs::setup(spec, console.as_deref())?;
     // docker creates a missing working directory.
     let cwd = if spec.process.cwd.is_empty() { "/" } else { spec.process.cwd.as_str() };
@@ -76,7 +76,7 @@ fn setup(spec: &Spec, fds: &ChildFds) -> Result<()> {
 
 fn stdio(spec: &Spec, fds: &ChildFds) -> Result<()> {
     use rustix::stdio::{dup2_stderr, dup2_stdin, dup2_stdout};
-    if let Some(t) = &fds.tty {
+    if let Some((t, _)) = &fds.tty {
         rustix::process::setsid().step(|| "starting a session".into())?;
         rustix::process::ioctl_tiocsctty(t).step(|| "taking the terminal".into())?;
         dup2_stdin(t).step(|| "stdin".into())?;

@@ -508,7 +508,7 @@ mod tests {
 
     /// A classic-BPF interpreter for the instructions the filter uses.
     fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let mut data = vec![0u8; 64];
+        let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_le_bytes());
         data[4..8].copy_from_slice(&arch.to_le_bytes());
         for (i, a) in args.iter().enumerate() {
@@ -559,7 +559,7 @@ mod tests {
         assert_eq!(x(NR_PERSONALITY, [0xffff_ffff, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(x(NR_PERSONALITY, [0x8, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(x(NR_PERSONALITY, [0x1, 0, 0, 0, 0, 0]), EPERM);
-        assert_eq!(x(0 /* read */ | X32_BIT, z), EPERM);
+        assert_eq!(x(X32_BIT, z), EPERM);
         assert_eq!(run(&p, 0x4000_0003 /* i386 */, 3, z), EPERM);
     }
 

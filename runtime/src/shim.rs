@@ -237,7 +237,7 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
     Ok(code)
 }
 
-pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn open_pty() -> Result<(OwnedFd, (OwnedFd, std::path::PathBuf))> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).step(|| "opening a pty".into())?;
     grantpt(&master).step(|| "grantpt".into())?;
@@ -245,7 +245,8 @@ pub(crate) fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     let name = ptsname(&master, Vec::new()).step(|| "ptsname".into())?;
     let slave = rustix::fs::open(name.as_c_str(), rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
         .step(|| "opening the pty".into())?;
-    Ok((master, slave))
+    let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.as_bytes()));
+    Ok((master, (slave, path)))
 }
 
 fn sync_winsize(master: Option<&OwnedFd>) {

@@ -191,7 +191,7 @@ impl Accounts {
                     },
                 }
             } else {
-                u.groups = groups.iter().filter(|g| g.members.iter().any(|m| *m == matched_name)).map(|g| g.gid).collect();
+                u.groups = groups.iter().filter(|g| g.members.contains(&matched_name)).map(|g| g.gid).collect();
             }
         }
         Ok(u)
@@ -274,7 +274,7 @@ mod tests {
         std::fs::write(top.join("etc/passwd"), "top").unwrap();
         assert_eq!(read_layered(&layers, "/etc/passwd").unwrap(), b"top");
         std::fs::remove_file(top.join("etc/passwd")).unwrap();
-        rustix::fs::mknodat(rustix::fs::CWD, &top.join("etc/passwd"), rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0).unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, top.join("etc/passwd"), rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0).unwrap();
         assert_eq!(read_layered(&layers, "/etc/passwd"), None);
     }
 }
