@@ -1,5 +1,6 @@
 //! rbuild's builder.
 pub mod error;
+pub mod ignore;
 pub mod meta;
 
 pub use error::{BuildError, Result};
