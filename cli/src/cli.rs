@@ -17,6 +17,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Build an image from a Dockerfile (the default verb: `rbuild -t app .`)
+    Build(BuildArgs),
     /// Parse a Dockerfile and print its syntax tree or its stage graph
     Parse(ParseArgs),
     /// List images
@@ -363,6 +365,59 @@ pub enum ParseFormat {
     Buildkit,
     /// The typed stages, instructions with spans, edges and parallel levels
     Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Plain,
+    Tty,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BuildNetwork {
+    Host,
+    None,
+    Default,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// Name (and tag) for the image; may be given several times
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// The Dockerfile (default CONTEXT/Dockerfile); `-` reads standard input
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<String>,
+    /// Build-time variables
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Build this stage (and what it needs) only
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Run every step, ignoring the build cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Refresh base images from their registry
+    #[arg(long)]
+    pub pull: bool,
+    /// Print only the image ID
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Network of RUN steps (default: host)
+    #[arg(long, value_enum, default_value = "default")]
+    pub network: BuildNetwork,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Metadata for the image
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
+    pub context: String,
 }
 
 #[derive(clap::Args, Debug)]

@@ -290,6 +290,14 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// One overlay to mount for [`with_views`]: layer snapshots (top first) and an optional
+/// writable (upper, work) pair.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub lowers: Vec<PathBuf>,
+    pub upper: Option<(PathBuf, PathBuf)>,
+}
+
 /// Runs `f` with an overlay of `lowers` (and `upper`, if given) mounted at a fresh
 /// directory, in a mount namespace private to one thread: no other thread or process sees
 /// the mount, and it disappears when `f` returns, whatever happens.
@@ -299,21 +307,46 @@ pub fn with_mounted<R: Send>(
     upper: Option<(PathBuf, PathBuf)>,
     f: impl FnOnce(&Path) -> R + Send,
 ) -> Result<R> {
-    let mountpoint = scratch.join(format!("mnt-{}-{}", std::process::id(), rand_hex()));
-    std::fs::create_dir_all(&mountpoint).step(|| format!("creating {}", mountpoint.display()))?;
+    with_views(scratch, &[View { lowers: lowers.to_vec(), upper }], |roots| f(&roots[0]))
+}
+
+/// Like [`with_mounted`] for several overlays at once (a build step's rootfs and the
+/// stages it copies from). A view without lowers is an empty directory.
+pub fn with_views<R: Send>(scratch: &Path, views: &[View], f: impl FnOnce(&[PathBuf]) -> R + Send) -> Result<R> {
+    let base = scratch.join(format!("mnt-{}-{}", std::process::id(), rand_hex()));
+    let points: Vec<PathBuf> = (0..views.len()).map(|i| base.join(i.to_string())).collect();
+    for p in &points {
+        std::fs::create_dir_all(p).step(|| format!("creating {}", p.display()))?;
+    }
     let r = std::thread::scope(|s| {
         s.spawn(|| -> Result<R> {
             #[allow(deprecated)]
             rustix::thread::unshare(rustix::thread::UnshareFlags::FS | rustix::thread::UnshareFlags::NEWNS)
                 .step(|| "creating a private mount namespace".into())?;
             m::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).step(|| "making / private".into())?;
-            mount_overlay(lowers, upper.as_ref(), &mountpoint)?;
-            Ok(f(&mountpoint))
+            for (v, p) in views.iter().zip(&points) {
+                if v.lowers.is_empty() && v.upper.is_none() {
+                    continue;
+                }
+                let mut lowers = v.lowers.clone();
+                if lowers.is_empty() {
+                    // overlayfs needs a lower layer: an empty one stands for scratch.
+                    let empty = p.with_extension("empty");
+                    std::fs::create_dir_all(&empty).step(|| format!("creating {}", empty.display()))?;
+                    lowers.push(empty);
+                }
+                mount_overlay(&lowers, v.upper.as_ref(), p)?;
+            }
+            Ok(f(&points))
         })
         .join()
         .unwrap_or_else(|_| Err(RuntimeError::Invalid("the mount helper thread panicked".into())))
     });
-    let _ = std::fs::remove_dir(&mountpoint);
+    for p in &points {
+        let _ = std::fs::remove_dir(p);
+        let _ = std::fs::remove_dir(p.with_extension("empty"));
+    }
+    let _ = std::fs::remove_dir(&base);
     r
 }
 

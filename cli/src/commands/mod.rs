@@ -1,6 +1,7 @@
 //! One module per verb family; `run` dispatches.
 
 mod archive;
+mod build;
 mod containers;
 mod images;
 mod maint;
@@ -27,6 +28,7 @@ impl std::error::Error for Reported {}
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Build(a) => build::run(&open_store(&cli.root)?, a),
         Command::Parse(a) => parse::run(a),
         Command::Images(a) => images::images(&open_store(&cli.root)?, a),
         Command::Tag { source, target } => images::tag(&open_store(&cli.root)?, &source, &target),

@@ -24,6 +24,9 @@ pub enum ApplyMode {
     Overlay,
     /// The target is a whole tree: whiteouts delete what they name.
     Merge,
+    /// A plain archive extracted into a tree (`ADD app.tar /dst`): `.wh.` names are
+    /// ordinary files, as docker's untar treats them.
+    Plain,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,7 +130,7 @@ impl Applier {
         self.dir(parents, true, &e.path)?;
 
         // Whiteouts.
-        if let Some(target) = base.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        if let Some(target) = base.strip_prefix(WHITEOUT_PREFIX.as_bytes()).filter(|_| self.mode != ApplyMode::Plain) {
             if base == WHITEOUT_OPAQUE.as_bytes() {
                 match self.mode {
                     ApplyMode::Overlay => {
@@ -136,7 +139,7 @@ impl Applier {
                         rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
                             .ctx(|| format!("marking {} opaque", String::from_utf8_lossy(&e.path)))?;
                     }
-                    ApplyMode::Merge => {
+                    ApplyMode::Merge | ApplyMode::Plain => {
                         let prefix: Vec<u8> = parents.join(&b'/');
                         let names = dir_names(self.parent_fd())?;
                         for n in names {

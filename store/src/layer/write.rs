@@ -17,9 +17,9 @@ pub struct WriteOptions {
     pub overlay: bool,
     /// Clamp every mtime to at most this (SOURCE_DATE_EPOCH).
     pub mtime_clamp: Option<i64>,
-    /// Make the source tree match the tar: clamped mtimes are set on it and overlay
-    /// bookkeeping xattrs (other than the opaque marker) are removed, so the tree can be
-    /// kept as the layer's snapshot.
+    /// Make the source tree fit to be kept as the layer's snapshot: overlay bookkeeping
+    /// xattrs (other than the opaque marker) are removed. Mtimes stay real in the tree
+    /// (a build's later steps see true times, as `make` needs); only the tar is clamped.
     pub fix_source: bool,
 }
 
@@ -144,9 +144,6 @@ impl<W: Write> Walk<'_, W> {
             path.extend_from_slice(&name);
             let ft = FileType::from_raw_mode(st.st_mode);
             let mtime = self.clamp(st.st_mtime);
-            if self.opts.fix_source && (mtime != st.st_mtime || st.st_mtime_nsec != 0) && ft != FileType::Directory {
-                self.set_mtime(dir, cname.as_c_str(), mtime)?;
-            }
             let mut e = Entry::new(path.clone(), EntryKind::File);
             e.mode = st.st_mode & 0o7777;
             e.uid = u64::from(st.st_uid);
@@ -205,9 +202,6 @@ impl<W: Write> Walk<'_, W> {
                     self.dir(&sub, prefix, root)?;
                     prefix.truncate(saved);
                     // A directory's mtime changes while its children are written: set it last.
-                    if self.opts.fix_source && (mtime != st.st_mtime || st.st_mtime_nsec != 0) {
-                        self.set_mtime(dir, cname.as_c_str(), mtime)?;
-                    }
                     continue;
                 }
                 FileType::Symlink => {
@@ -258,12 +252,6 @@ impl<W: Write> Walk<'_, W> {
             self.stats.entries += 1;
         }
         Ok(())
-    }
-
-    fn set_mtime(&self, dir: &OwnedFd, name: &std::ffi::CStr, mtime: i64) -> Result<()> {
-        let t = rfs::Timespec { tv_sec: mtime, tv_nsec: 0 };
-        rfs::utimensat(dir, name, &rfs::Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW)
-            .ctx(|| format!("setting the mtime of {}", name.to_string_lossy()))
     }
 
     /// Copies exactly `size` bytes; holes of sparse files are written as zeros without

@@ -1,0 +1,798 @@
+//! The build: walks the stage graph (independent stages at the same time), computes each
+//! step's cache key, runs RUN steps in the sandbox, copies files for COPY and ADD, and
+//! commits every changed filesystem as a layer in the store.
+
+use crate::context::{items_digest, Item, Source, StatCache};
+use crate::copy::{self, CopyOpts};
+use crate::error::{BuildError, Result};
+use crate::ignore::{read_dockerignore, Matcher};
+use crate::meta::{self, Words, DEFAULT_PATH};
+use rbuild_parser::graph::{Base, Graph, PROXY_ARGS};
+use rbuild_parser::instruction::{Copy, Instruction, Kind, MountType, NetworkMode, Run};
+use rbuild_parser::shell::Lexer;
+use rbuild_parser::{Dockerfile, Span};
+use rbuild_runtime::spec::{Mount as RtMount, MountKind, Network};
+use rbuild_runtime::step::{run_step, StepRequest};
+use rbuild_store::config::{rfc3339, History, ImageConfig};
+use rbuild_store::layer::WriteOptions;
+use rbuild_store::{CacheRecord, Image, LayerRef, Store};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Bump when the meaning of a cache key changes: old entries then simply miss.
+const CACHE_VERSION: &str = "rbuild-cache-2";
+
+/// What to build and how.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The Dockerfile text and the name to show in messages.
+    pub dockerfile: String,
+    pub dockerfile_name: String,
+    /// The context directory; None builds without a context (`rbuild build - < Dockerfile`).
+    pub context: Option<PathBuf>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// The network of RUN steps that do not ask for one (`--network`).
+    pub network: Network,
+    pub labels: BTreeMap<String, String>,
+    /// Times in the image; None means fixed (the base image's creation time).
+    pub source_date_epoch: Option<i64>,
+    /// Set from a signal handler: the build stops at the next step boundary.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What the build reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A step starts. `id` is unique in the build.
+    Step { id: usize, stage: &'a str, index: usize, total: usize, text: &'a str },
+    Cached { id: usize },
+    Output { id: usize, data: &'a [u8] },
+    Done { id: usize, secs: f64 },
+    Failed { id: usize },
+    Warning { message: String },
+}
+
+pub trait Progress: Sync {
+    fn event(&self, e: Event<'_>);
+}
+
+/// A build failure: the error, where in the Dockerfile, and (for RUN) the last output.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: BuildError,
+    pub exit_code: Option<i32>,
+    pub tail: Vec<String>,
+}
+
+impl From<BuildError> for Failure {
+    fn from(error: BuildError) -> Self {
+        Failure { error, exit_code: None, tail: vec![] }
+    }
+}
+
+impl From<rbuild_store::StoreError> for Failure {
+    fn from(e: rbuild_store::StoreError) -> Self {
+        Failure::from(BuildError::Store(e))
+    }
+}
+
+type FResult<T> = std::result::Result<T, Failure>;
+
+/// A finished stage.
+#[derive(Debug, Clone)]
+struct StageOut {
+    config: ImageConfig,
+    layers: Vec<LayerRef>,
+    key: String,
+}
+
+struct Ctx<'a> {
+    store: &'a Store,
+    opts: &'a BuildOptions,
+    df: &'a Dockerfile,
+    graph: &'a Graph,
+    progress: &'a dyn Progress,
+    ignore: Matcher,
+    statcache: Option<StatCache>,
+    next_id: AtomicUsize,
+    used_args: Mutex<BTreeSet<String>>,
+    outs: Mutex<Vec<Option<StageOut>>>,
+}
+
+fn hash_parts(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+fn epoch_string(secs: i64) -> String {
+    rfc3339(secs, 0)
+}
+
+/// Builds the Dockerfile; returns the (unnamed) image of the target stage.
+pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FResult<Image> {
+    let df = Dockerfile::parse(&opts.dockerfile).map_err(BuildError::Parse)?;
+    let graph = Graph::build(&df, &opts.build_args, opts.target.as_deref()).map_err(BuildError::Parse)?;
+    let ignore = match &opts.context {
+        Some(c) => {
+            let data = std::fs::read(c.join(".dockerignore")).unwrap_or_default();
+            Matcher::new(&read_dockerignore(&data)).map_err(|e| BuildError::msg(format!("invalid .dockerignore: {e}")))?
+        }
+        None => Matcher::default(),
+    };
+    let statcache = opts.context.as_ref().map(|c| {
+        let canon = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
+        StatCache::open(&store.state_dir().join("statcache"), &canon)
+    });
+    let cx = Ctx {
+        store,
+        opts,
+        df: &df,
+        graph: &graph,
+        progress,
+        ignore,
+        statcache,
+        next_id: AtomicUsize::new(1),
+        used_args: Mutex::new(BTreeSet::new()),
+        outs: Mutex::new(vec![None; df.stages.len()]),
+    };
+    for level in &graph.levels {
+        let results: Vec<FResult<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = level.iter().map(|&i| s.spawn({ let cx = &cx; move || cx.run_stage(i) })).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(BuildError::msg("a build thread panicked").into()))).collect()
+        });
+        for r in results {
+            r?;
+        }
+    }
+    if let Some(sc) = &cx.statcache {
+        sc.save();
+    }
+    // Build args given but never declared (proxy args are always fine).
+    let used = cx.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let unused: Vec<&String> = opts.build_args.keys().filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !graph.meta_args.contains_key(*k)).collect();
+    if !unused.is_empty() {
+        let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        progress.event(Event::Warning { message: format!("one or more build-args [{}] were not consumed", names.join(" ")) });
+    }
+    let out = cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target].clone().ok_or_else(|| BuildError::msg("the target stage was not built"))?;
+    let mut config = out.config;
+    for (k, v) in &opts.labels {
+        config.config.labels.insert(k.clone(), v.clone());
+    }
+    config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
+    Ok(store.write_image(&config, &out.layers)?)
+}
+
+/// The per-stage state while its instructions run.
+struct State {
+    config: ImageConfig,
+    layers: Vec<LayerRef>,
+    key: String,
+    /// ARGs declared in this stage and their values (None: declared, no value).
+    args: BTreeMap<String, Option<String>>,
+    cmd_set: bool,
+    created: String,
+    clamp: i64,
+    escape: char,
+}
+
+impl State {
+    /// The environment words are expanded with: Env, then build args not shadowed by it.
+    fn expansion_env(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .args
+            .iter()
+            .filter_map(|(k, val)| val.as_ref().map(|x| (k, x)))
+            .filter(|(k, _)| self.config.config.env_get(k).is_none())
+            .map(|(k, x)| format!("{k}={x}"))
+            .collect();
+        v.extend(self.config.config.env.iter().cloned());
+        v
+    }
+
+    /// Build args visible to RUN (sorted), as docker passes them.
+    fn run_args(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .filter_map(|(k, val)| val.as_ref().map(|x| (k, x)))
+            .filter(|(k, _)| self.config.config.env_get(k).is_none())
+            .map(|(k, x)| format!("{k}={x}"))
+            .collect()
+    }
+
+    fn chain(&mut self, parts: &[&[u8]]) {
+        let mut all: Vec<&[u8]> = vec![CACHE_VERSION.as_bytes(), self.key.as_bytes()];
+        all.extend_from_slice(parts);
+        self.key = hash_parts(&all);
+    }
+
+    fn history(&mut self, created_by: String, empty: bool) {
+        self.config.history.push(History { created: Some(self.created.clone()), created_by: Some(created_by), author: None, comment: None, empty_layer: empty });
+    }
+}
+
+impl Ctx<'_> {
+    fn stage_label(&self, i: usize) -> String {
+        match self.df.stages[i].name() {
+            Some(n) => n.to_string(),
+            None => format!("stage-{i}"),
+        }
+    }
+
+    fn start(&self, stage: &str, index: usize, total: usize, text: &str) -> (usize, Instant) {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        self.progress.event(Event::Step { id, stage, index, total, text });
+        (id, Instant::now())
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        if self.opts.cancel.load(Ordering::SeqCst) {
+            return Err(BuildError::msg("build interrupted"));
+        }
+        Ok(())
+    }
+
+    fn run_stage(&self, i: usize) -> FResult<()> {
+        let stage = &self.df.stages[i];
+        let label = self.stage_label(i);
+        let total = stage.instructions.len() + 1;
+        let span = stage.from.span;
+        let (id, t0) = self.start(&label, 1, total, stage.from.source.trim());
+        let mut st = match &self.graph.stages[i].base {
+            Base::Scratch => State {
+                config: ImageConfig::default(),
+                layers: vec![],
+                key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
+                args: BTreeMap::new(),
+                cmd_set: false,
+                created: String::new(),
+                clamp: 0,
+                escape: self.df.directives.escape,
+            },
+            Base::Stage(j) => {
+                let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j].clone().ok_or_else(|| BuildError::at("the base stage was not built", span))?;
+                let clamp = o.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
+                State { config: o.config, layers: o.layers, key: o.key, args: BTreeMap::new(), cmd_set: false, created: String::new(), clamp, escape: self.df.directives.escape }
+            }
+            Base::Image(r) => {
+                let img = self.store.image(r).map_err(|e| {
+                    BuildError::at(format!("base image {r}: {e} (rbuild load, import or pull it first)"), span)
+                })?;
+                let clamp = img.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
+                State {
+                    config: img.config.clone(),
+                    layers: img.layers.clone(),
+                    key: hash_parts(&[CACHE_VERSION.as_bytes(), b"image", img.id().to_string().as_bytes()]),
+                    args: BTreeMap::new(),
+                    cmd_set: false,
+                    created: String::new(),
+                    clamp,
+                    escape: self.df.directives.escape,
+                }
+            }
+        };
+        if let Some(e) = self.opts.source_date_epoch {
+            st.clamp = e;
+        }
+        st.created = epoch_string(st.clamp);
+        st.config.created = Some(st.created.clone());
+        if st.config.config.env_get("PATH").is_none() {
+            st.config.config.env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        // A new image: its own history continues the base's; ONBUILD triggers fire now.
+        let triggers = std::mem::take(&mut st.config.config.on_build);
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        for t in &triggers {
+            let ast = rbuild_parser::ast::parse(t).map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
+            for node in &ast.nodes {
+                let mut ins = rbuild_parser::instruction::from_node(node).map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
+                ins.span = span;
+                self.step(&mut st, &ins, &label, 1, total)?;
+            }
+        }
+        for (n, ins) in stage.instructions.iter().enumerate() {
+            self.check_cancel()?;
+            self.step(&mut st, ins, &label, n + 2, total)?;
+        }
+        self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(StageOut { config: st.config, layers: st.layers, key: st.key });
+        Ok(())
+    }
+
+    fn step(&self, st: &mut State, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
+        let span = ins.span;
+        let env = st.expansion_env();
+        let words = Words { lex: Lexer::new(st.escape), env: &env, span };
+        let text = ins.source.trim();
+        match &ins.kind {
+            Kind::Arg { args } => {
+                for a in args {
+                    let name = a.name.clone();
+                    let default = match &a.default {
+                        Some(d) => Some(words.word(d)?),
+                        None => None,
+                    };
+                    let value = self.opts.build_args.get(&name).cloned().or(default).or_else(|| self.graph.meta_args.get(&name).cloned());
+                    self.used_args.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
+                    st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
+                    st.args.insert(name, value);
+                }
+                st.history(format!("/bin/sh -c #(nop)  {text}"), true);
+                Ok(())
+            }
+            Kind::Run(run) => self.run(st, run, ins, label, index, total),
+            Kind::Copy(c) => self.copy(st, c, false, ins, label, index, total),
+            Kind::Add(c) => self.copy(st, c, true, ins, label, index, total),
+            Kind::Workdir { .. } => {
+                let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
+                let wd = st.config.config.working_dir.clone();
+                st.chain(&[b"WORKDIR", wd.as_bytes()]);
+                let (id, t0) = self.start(label, index, total, text);
+                if let Some(r) = self.cached(st, id) {
+                    st.history(applied.created_by, r.is_none());
+                    return Ok(());
+                }
+                let upper = self.in_rootfs(st, &[], |root, _| -> Result<()> {
+                    if !crate::context::resolve_in_root(root, &wd, true)?.is_dir() {
+                        copy::mkdir_all(root, &wd, (0, 0))?;
+                    }
+                    Ok(())
+                })?;
+                let layer = self.commit_upper(st, upper, true)?;
+                st.history(applied.created_by, layer.is_none());
+                self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+                Ok(())
+            }
+            _ => {
+                let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
+                st.chain(&[b"META", applied.created_by.as_bytes()]);
+                st.history(applied.created_by, true);
+                Ok(())
+            }
+        }
+    }
+
+    /// A cache hit for the current key: the layer (if the step made one) is appended.
+    /// Returns Some(layer-or-none) on a hit.
+    fn cached(&self, st: &mut State, id: usize) -> Option<Option<LayerRef>> {
+        if self.opts.no_cache {
+            return None;
+        }
+        let rec = self.store.cache_get(&st.key)?;
+        let layer = match rec.value.get("layer") {
+            Some(serde_json::Value::Object(o)) => {
+                let diff_id = o.get("diff_id")?.as_str()?.parse().ok()?;
+                let size = o.get("size")?.as_u64()?;
+                Some(LayerRef { diff_id, size })
+            }
+            _ => None,
+        };
+        if let Some(l) = &layer {
+            st.config.rootfs.diff_ids.push(l.diff_id);
+            st.layers.push(l.clone());
+        }
+        self.progress.event(Event::Cached { id });
+        Some(layer)
+    }
+
+    /// Records the result of a step under the current key.
+    fn remember(&self, st: &State, layer: Option<&LayerRef>) -> Result<()> {
+        let value = match layer {
+            Some(l) => serde_json::json!({"layer": {"diff_id": l.diff_id.to_string(), "size": l.size}}),
+            None => serde_json::json!({"layer": null}),
+        };
+        let rec = CacheRecord { key: st.key.clone(), value, refs: layer.map(|l| vec![l.diff_id]).unwrap_or_default(), created: now_secs() };
+        self.store.cache_put(&rec)?;
+        Ok(())
+    }
+
+    /// Snapshots of the state's layers, top first.
+    fn lowers(&self, layers: &[LayerRef]) -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = layers.iter().map(|l| self.store.ensure_snapshot(&l.diff_id)).collect::<rbuild_store::Result<_>>()?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// Mounts the state's rootfs with a fresh upper (and read-only `others`), runs `f`
+    /// on it, and hands back the upper dir's parent (upper is `dir/upper`).
+    fn in_rootfs<T: Send>(&self, st: &State, others: &[Vec<LayerRef>], f: impl FnOnce(&Path, &[PathBuf]) -> Result<T> + Send) -> Result<(TempStep, T)> {
+        let dir = TempStep(self.store.temp_dir("copy")?);
+        std::fs::create_dir(dir.0.join("upper")).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
+        std::fs::create_dir(dir.0.join("work")).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
+        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((dir.0.join("upper"), dir.0.join("work"))) }];
+        for o in others {
+            views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None });
+        }
+        let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| f(&roots[0], &roots[1..]))
+            .map_err(|e| BuildError::msg(e.to_string()))??;
+        Ok((dir, r))
+    }
+
+    /// Commits `dir/upper` as a layer (unless `skip_empty` and nothing changed), records
+    /// it in the cache and the state.
+    fn commit_upper(&self, st: &mut State, (dir, ()): (TempStep, ()), skip_empty: bool) -> Result<Option<LayerRef>> {
+        self.commit_dir(st, &dir.0.join("upper"), skip_empty)
+    }
+
+    fn commit_dir(&self, st: &mut State, upper: &Path, skip_empty: bool) -> Result<Option<LayerRef>> {
+        let empty = std::fs::read_dir(upper).map(|mut r| r.next().is_none()).unwrap_or(true);
+        if skip_empty && empty {
+            self.remember(st, None)?;
+            return Ok(None);
+        }
+        let opts = WriteOptions { overlay: true, mtime_clamp: Some(st.clamp), fix_source: true };
+        let layer = self.store.commit_dir(upper, &opts, true)?;
+        self.remember(st, Some(&layer))?;
+        st.config.rootfs.diff_ids.push(layer.diff_id);
+        st.layers.push(layer.clone());
+        Ok(Some(layer))
+    }
+
+    fn run(&self, st: &mut State, run: &Run, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
+        let span = ins.span;
+        let text = ins.source.trim();
+        let mut cl = run.cmd.clone();
+        // Here-documents: a lone `<<EOF` runs its body; otherwise bodies follow the line.
+        if cl.shell_form && !cl.heredocs.is_empty() {
+            let body = |h: &rbuild_parser::ast::Heredoc| -> String {
+                if h.chomp {
+                    h.content.lines().map(|l| l.trim_start_matches('\t')).collect::<Vec<_>>().join("\n") + "\n"
+                } else {
+                    h.content.clone()
+                }
+            };
+            let line = cl.args.join(" ");
+            let lone = cl.heredocs.len() == 1 && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == cl.heredocs[0].name;
+            if lone {
+                cl.args = vec![body(&cl.heredocs[0])];
+            } else {
+                let mut s = line;
+                for h in &cl.heredocs {
+                    s.push('\n');
+                    s.push_str(&body(h));
+                    s.push_str(&h.name);
+                }
+                cl.args = vec![s];
+            }
+        }
+        let argv = meta::resolve_cmdline(&cl, &st.config.config);
+        if argv.is_empty() {
+            return Err(BuildError::at("RUN needs a command", span).into());
+        }
+        let mut env = st.config.config.env.clone();
+        env.extend(st.run_args());
+        let network = match run.network {
+            Some(NetworkMode::None) => Network::None,
+            Some(NetworkMode::Host) => Network::Host,
+            _ => self.opts.network,
+        };
+        let (mounts, mount_key) = self.run_mounts(st, run, span)?;
+        let user = st.config.config.user.clone();
+        let cwd = st.config.config.working_dir.clone();
+        let net_s = format!("{network:?}");
+        st.chain(&[b"RUN", argv.join("\0").as_bytes(), env.join("\0").as_bytes(), user.as_bytes(), cwd.as_bytes(), net_s.as_bytes(), mount_key.as_bytes()]);
+        let (id, t0) = self.start(label, index, total, text);
+        let created_by = if cl.shell_form { format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" ")) } else { format!("RUN {}", meta::go_quoted_list(&argv)) };
+        if self.cached(st, id).is_some() {
+            st.history(created_by, false);
+            return Ok(());
+        }
+        let req = StepRequest { lowers: self.lowers(&st.layers)?, args: argv, env, cwd, user, network, mounts };
+        let mut tail = Tail::default();
+        let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
+            tail.push(b);
+            self.progress.event(Event::Output { id, data: b });
+        })
+        .map_err(|e| BuildError::at(e.to_string(), span))?;
+        if code != 0 {
+            self.progress.event(Event::Failed { id });
+            let cmd = ins.source.trim();
+            return Err(Failure { error: BuildError::at(format!("{cmd:?} did not complete successfully: exit code: {code}"), span), exit_code: Some(code), tail: tail.lines() });
+        }
+        self.check_cancel()?;
+        // Writes into the image's VOLUMEs are discarded, as docker's builder discards them.
+        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        if !volumes.is_empty() {
+            discard_volume_writes(&dir.upper(), &req.lowers, &volumes);
+        }
+        self.commit_dir(st, &dir.upper(), false)?;
+        drop(dir);
+        st.history(created_by, false);
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        Ok(())
+    }
+
+    /// RUN --mount: cache dirs kept in the store, tmpfs, and read-only binds of the
+    /// context. Returns the mounts and their part of the cache key.
+    fn run_mounts(&self, st: &State, run: &Run, span: Span) -> Result<(Vec<RtMount>, String)> {
+        let mut out = Vec::new();
+        let mut key = String::new();
+        for m in &run.mounts {
+            key.push_str(&m.spec);
+            key.push('\0');
+            let target = if m.target.starts_with('/') { m.target.clone() } else { format!("/{}/{}", st.config.config.working_dir.trim_matches('/'), m.target) };
+            match m.typ {
+                MountType::Tmpfs => out.push(RtMount { target, kind: MountKind::Tmpfs { options: m.size.map(|s| format!("size={s}")).unwrap_or_default() } }),
+                MountType::Cache => {
+                    let id = m.id.clone().unwrap_or_else(|| target.clone());
+                    let dir = self.store.state_dir().join("buildcache").join(&hash_parts(&[id.as_bytes()])[..32]);
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir).map_err(|e| BuildError::at(format!("creating cache mount: {e}"), span))?;
+                        let _ = rustix::fs::chown(&dir, Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))), Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))));
+                        let _ = rustix::fs::chmod(&dir, rustix::fs::Mode::from_raw_mode(m.mode.unwrap_or(0o755)));
+                    }
+                    out.push(RtMount { target, kind: MountKind::Bind { source: dir, readonly: m.read_only } });
+                }
+                MountType::Bind if m.from.is_none() => {
+                    let ctx = self.opts.context.as_ref().ok_or_else(|| BuildError::at("RUN --mount=type=bind needs a build context", span))?;
+                    let src = crate::context::resolve_in_root(ctx, &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?, true)?;
+                    let mut items = vec![Item { path: ".".into(), entries: vec![] }];
+                    let source = Source { root: src.clone(), ignore: None, exclude: None };
+                    if let Ok(sel) = source.select(".") {
+                        items = sel;
+                    }
+                    if let Some(sc) = &self.statcache {
+                        sc.fill(&mut items)?;
+                    }
+                    key.push_str(&items_digest(&items));
+                    out.push(RtMount { target, kind: MountKind::Bind { source: src, readonly: true } });
+                }
+                _ => return Err(BuildError::at(format!("RUN --mount={} is not supported by rbuild yet (types: cache, tmpfs, bind of the context)", m.spec), span)),
+            }
+        }
+        Ok((out, key))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(&self, st: &mut State, c: &Copy, add: bool, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
+        let span = ins.span;
+        let text = ins.source.trim();
+        let kw = if add { "ADD" } else { "COPY" };
+        let env = st.expansion_env();
+        let words = Words { lex: Lexer::new(st.escape), env: &env, span };
+        let at = |e: BuildError| match e {
+            BuildError::Instruction { message, span: None } => BuildError::at(format!("{kw} failed: {message}"), span),
+            other => other,
+        };
+        let mut sources = Vec::new();
+        for s in &c.sources {
+            sources.push(words.word(s)?);
+        }
+        let mut dest = words.word(&c.dest)?;
+        if dest.is_empty() {
+            return Err(BuildError::at(format!("{kw} needs a destination"), span).into());
+        }
+        if !dest.starts_with('/') {
+            let slash = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+            dest = format!("/{}", meta::clean_path(&format!("{}/{}", st.config.config.working_dir, dest)).trim_start_matches('/'));
+            if slash && !dest.ends_with('/') {
+                dest.push('/');
+            }
+        }
+        let chmod = match &c.chmod {
+            Some(m) => Some(u32::from_str_radix(&words.word(m)?, 8).map_err(|_| BuildError::at(format!("invalid --chmod={m}: expected an octal mode"), span))?),
+            None => None,
+        };
+        let chown = match &c.chown {
+            Some(o) => Some(words.word(o)?),
+            None => None,
+        };
+        let exclude = if c.exclude.is_empty() { None } else { Some(Matcher::new(&c.exclude).map_err(|e| BuildError::at(format!("invalid --exclude: {e}"), span))?) };
+
+        // Where the sources come from.
+        enum From {
+            Context,
+            Layers(Vec<LayerRef>, String),
+        }
+        let from = match &c.from {
+            None => From::Context,
+            Some(f) => {
+                let f = words.word(f)?;
+                let stage = self.df.stages.iter().position(|s| s.name() == Some(f.to_lowercase().as_str())).or_else(|| f.parse::<usize>().ok());
+                match stage {
+                    Some(j) => {
+                        let o = self.outs.lock().unwrap_or_else(|e| e.into_inner()).get(j).cloned().flatten().ok_or_else(|| BuildError::at(format!("invalid from flag value {f}: stage not built"), span))?;
+                        From::Layers(o.layers, o.key)
+                    }
+                    None => {
+                        let img = self.store.image(&f).map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
+                        From::Layers(img.layers.clone(), img.id().to_string())
+                    }
+                }
+            }
+        };
+        let (id, t0) = self.start(label, index, total, text);
+        // Context sources are selected and hashed now; stage sources inside the mount.
+        let mut ctx_items: Vec<Item> = Vec::new();
+        let mut downloads: Vec<(String, PathBuf, String, i64)> = Vec::new(); // (name, file, digest, mtime)
+        let _dl_dir;
+        let src_key = match &from {
+            From::Context => {
+                let ctx = self.opts.context.clone();
+                let mut parts = Vec::new();
+                let dl = TempStep(self.store.temp_dir("add")?);
+                for s in &sources {
+                    if add && (s.starts_with("http://") || s.starts_with("https://")) {
+                        let (file, digest, mtime) = download(s, &dl.0, c.checksum.as_deref()).map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
+                        let name = s.split(['?', '#']).next().unwrap_or(s).trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
+                        parts.push(format!("url\0{s}\0{digest}"));
+                        downloads.push((if name.is_empty() { "download".into() } else { name }, file, digest, mtime));
+                        continue;
+                    }
+                    let Some(ctx) = &ctx else {
+                        return Err(BuildError::at(format!("{kw} failed: no build context: {s}"), span).into());
+                    };
+                    let src = Source { root: ctx.clone(), ignore: Some(&self.ignore), exclude: exclude.clone() };
+                    let mut items = src.select(s).map_err(at)?;
+                    if let Some(sc) = &self.statcache {
+                        sc.fill(&mut items)?;
+                    }
+                    parts.push(items_digest(&items));
+                    ctx_items.extend(items);
+                }
+                _dl_dir = dl;
+                if ctx_items.is_empty() && downloads.is_empty() && c.inline.is_empty() {
+                    return Err(BuildError::at(format!("{kw} failed: no source files were specified"), span).into());
+                }
+                parts.join("\0")
+            }
+            From::Layers(_, key) => key.clone(),
+        };
+        let n_sources = ctx_items.len() + downloads.len() + c.inline.len();
+        if n_sources > 1 && !dest.ends_with('/') && matches!(from, From::Context) {
+            return Err(BuildError::at(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"), span).into());
+        }
+        let inline: Vec<(String, String)> = c.inline.iter().map(|h| (h.name.clone(), h.content.clone())).collect();
+        st.chain(&[kw.as_bytes(), sources.join("\0").as_bytes(), dest.as_bytes(), chown.as_deref().unwrap_or("").as_bytes(), format!("{chmod:?}").as_bytes(), c.exclude.join("\0").as_bytes(), src_key.as_bytes(), format!("{inline:?}").as_bytes()]);
+        let created_by = format!("/bin/sh -c #(nop) {kw} {} in {dest} ", sources.join(" "));
+        if self.cached(st, id).is_some() {
+            st.history(created_by, false);
+            return Ok(());
+        }
+        let lowers_top = self.lowers(&st.layers)?;
+        let identity = match &chown {
+            Some(o) => rbuild_runtime::user::Accounts::from_layers(&lowers_top).resolve_chown(o).map_err(|e| BuildError::at(format!("{kw} failed: unable to convert uid/gid chown string to host mapping: {e}"), span))?,
+            None => (0, 0),
+        };
+        let others: Vec<Vec<LayerRef>> = match &from {
+            From::Layers(l, _) => vec![l.clone()],
+            From::Context => vec![],
+        };
+        let from_layers = matches!(from, From::Layers(..));
+        let clamp = st.clamp;
+        let r = self.in_rootfs(st, &others, |root, others| -> Result<()> {
+            let o = CopyOpts { owner: if from_layers && chown.is_none() { None } else { Some(identity) }, chmod };
+            if from_layers {
+                let src = Source { root: others[0].clone(), ignore: None, exclude: exclude.clone() };
+                let mut items = Vec::new();
+                for s in &sources {
+                    items.extend(src.select(s).map_err(at)?);
+                }
+                if items.len() > 1 && !dest.ends_with('/') {
+                    return Err(BuildError::at(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"), span));
+                }
+                return copy::copy_items(root, &items, &dest, identity, &o).map_err(at);
+            }
+            for it in &ctx_items {
+                if add && !it.is_dir() && copy::is_archive(&it.entries[0].host) {
+                    copy::extract_archive(root, &it.entries[0].host, &dest, identity).map_err(at)?;
+                } else {
+                    copy::copy_items(root, std::slice::from_ref(it), &dest, identity, &o).map_err(at)?;
+                }
+            }
+            for (name, file, _, mtime) in &downloads {
+                let data = std::fs::read(file).map_err(|e| BuildError::msg(format!("reading download: {e}")))?;
+                copy::write_file(root, &dest, name, &data, chmod.unwrap_or(0o600), identity, identity, *mtime).map_err(at)?;
+            }
+            for (name, content) in &inline {
+                copy::write_file(root, &dest, name, content.as_bytes(), chmod.unwrap_or(0o644), identity, identity, clamp).map_err(at)?;
+            }
+            Ok(())
+        });
+        let (dir, ()) = r?;
+        self.commit_dir(st, &dir.0.join("upper"), false)?;
+        st.history(created_by, false);
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        Ok(())
+    }
+}
+
+/// A temp dir of the store removed when dropped (also on errors and panics).
+struct TempStep(PathBuf);
+
+impl Drop for TempStep {
+    fn drop(&mut self) {
+        let _ = rbuild_store::layer::remove_tree(&self.0);
+    }
+}
+
+/// The last lines of a step's output, for the failure message.
+#[derive(Default)]
+struct Tail {
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    const KEEP: usize = 16 * 1024;
+    fn push(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() > 2 * Self::KEEP {
+            self.buf.drain(..self.buf.len() - Self::KEEP);
+        }
+    }
+    fn lines(&self) -> Vec<String> {
+        let s = String::from_utf8_lossy(&self.buf);
+        let v: Vec<String> = s.lines().map(String::from).collect();
+        v[v.len().saturating_sub(10)..].to_vec()
+    }
+}
+
+/// Drops what a RUN wrote under the image's VOLUME paths from its upper dir: a path
+/// that exists below goes back to it; a new mountpoint stays as an empty directory.
+fn discard_volume_writes(upper: &Path, lowers: &[PathBuf], volumes: &[String]) {
+    for v in volumes {
+        let rel = v.trim_matches('/');
+        if rel.is_empty() {
+            continue;
+        }
+        let p = upper.join(rel);
+        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        let in_lower = lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
+        if in_lower || !m.is_dir() {
+            let _ = rbuild_store::layer::remove_tree(&p);
+        } else if let Ok(rd) = std::fs::read_dir(&p) {
+            for e in rd.flatten() {
+                let _ = rbuild_store::layer::remove_tree(&e.path());
+            }
+            let _ = rustix::fs::chown(&p, Some(rustix::fs::Uid::ROOT), Some(rustix::fs::Gid::ROOT));
+            let _ = rustix::fs::chmod(&p, rustix::fs::Mode::from_raw_mode(0o755));
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Downloads `url` into `dir`; returns the file, its sha256 (checked against `checksum`)
+/// and its Last-Modified time (0 when absent).
+fn download(url: &str, dir: &Path, checksum: Option<&str>) -> std::result::Result<(PathBuf, String, i64), String> {
+    let resp = ureq::get(url).call().map_err(|e| format!("downloading {url}: {e}"))?;
+    let mtime = resp
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| chrono::DateTime::parse_from_rfc2822(s).ok())
+        .map(|d| d.timestamp())
+        .unwrap_or(0);
+    let path = dir.join("download");
+    let mut f = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let mut body = resp.into_body();
+    let mut r = body.as_reader();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| format!("downloading {url}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        std::io::Write::write_all(&mut f, &buf[..n]).map_err(|e| e.to_string())?;
+    }
+    let digest = format!("sha256:{}", hex::encode(h.finalize()));
+    if let Some(want) = checksum {
+        if want != digest {
+            return Err(format!("digest mismatch for {url}: expected {want}, got {digest}"));
+        }
+    }
+    Ok((path, digest, mtime))
+}

@@ -1,0 +1,513 @@
+//! The build context: which files a COPY or ADD selects (docker's rules for globs,
+//! directories and `.dockerignore`), and their digests for the cache key.
+//!
+//! Content digests come from a persistent stat cache (path, size, mtime, ctime, inode →
+//! sha256) kept in the store, so a no-op rebuild costs one stat per file; files that must
+//! be hashed are hashed in parallel. Excluded files are never opened.
+
+use crate::error::{BuildError, Result};
+use crate::ignore::{clean, go_match, Matcher};
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink(String),
+    /// Devices, fifos and sockets: copied as what they are, no content.
+    Other,
+}
+
+/// One file of a selected source.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Path below the source root, slash-separated; "" for the root itself.
+    pub rel: String,
+    /// Where it is on the host (or in a mounted rootfs).
+    pub host: PathBuf,
+    pub kind: EntryKind,
+    /// Permission bits (with setuid/setgid/sticky) and the raw st_mode.
+    pub mode: u32,
+    pub raw_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub rdev: u64,
+    pub mtime: (i64, i64),
+    /// Content digest of files, when hashed.
+    pub digest: Option<[u8; 32]>,
+}
+
+/// One match of a COPY source: a file, or a directory whose contents are copied.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The source path as matched (for naming: `dest/` + its base name).
+    pub path: String,
+    /// Pre-order: a directory before what it holds. For a file, one entry.
+    pub entries: Vec<Entry>,
+}
+
+impl Item {
+    pub fn is_dir(&self) -> bool {
+        self.entries.first().is_some_and(|e| e.kind == EntryKind::Dir)
+    }
+    pub fn base_name(&self) -> &str {
+        self.path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+    }
+}
+
+/// Does docker treat `p` as a glob? (`*`, `?`, `[` not escaped by a backslash.)
+pub fn has_wildcards(p: &str) -> bool {
+    let b = p.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'*' | b'?' | b'[' => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Turns a source as written into a path relative to the root: leading `/` and `./`
+/// dropped, cleaned; `..` that leaves the root is refused.
+pub fn relative_source(orig: &str) -> Result<String> {
+    let trimmed = orig.strip_prefix('/').filter(|r| !r.is_empty()).unwrap_or(orig);
+    let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
+    let c = clean(trimmed);
+    if c == ".." || c.starts_with("../") {
+        return Err(BuildError::msg(format!("forbidden path outside the build context: {orig} ()")));
+    }
+    Ok(if c == "." || c == "/" { String::new() } else { c.trim_start_matches('/').to_string() })
+}
+
+/// Resolves `rel` below `root`, following symlinks but never leaving `root` (an absolute
+/// link target is taken relative to `root`, `..` stops at it), as docker's
+/// FollowSymlinkInScope does. With `follow_last` false the last component is not followed.
+pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf> {
+    let mut parts: Vec<String> = rel.split('/').filter(|s| !s.is_empty() && *s != ".").map(String::from).collect();
+    parts.reverse(); // a stack: the next component is last
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = parts.pop() {
+        if c == ".." {
+            resolved.pop();
+            continue;
+        }
+        let mut cand = root.to_path_buf();
+        for r in &resolved {
+            cand.push(r);
+        }
+        cand.push(&c);
+        let is_last = parts.is_empty();
+        match std::fs::symlink_metadata(&cand) {
+            Ok(m) if m.file_type().is_symlink() && (follow_last || !is_last) => {
+                links += 1;
+                if links > 255 {
+                    return Err(BuildError::msg(format!("too many levels of symbolic links: {rel}")));
+                }
+                let target = std::fs::read_link(&cand).map_err(|e| BuildError::msg(format!("readlink {rel}: {e}")))?;
+                let t = target.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    resolved.clear();
+                }
+                for p in t.split('/').rev().filter(|s| !s.is_empty() && *s != ".") {
+                    parts.push(p.to_string());
+                }
+            }
+            _ => resolved.push(c),
+        }
+    }
+    let mut out = root.to_path_buf();
+    for r in resolved {
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn entry_of(rel: String, host: PathBuf, m: &std::fs::Metadata) -> Entry {
+    let ft = m.file_type();
+    let kind = if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_symlink() {
+        EntryKind::Symlink(std::fs::read_link(&host).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default())
+    } else {
+        EntryKind::Other
+    };
+    Entry {
+        rel,
+        host,
+        kind,
+        mode: m.permissions().mode() & 0o7777,
+        raw_mode: m.mode(),
+        uid: m.uid(),
+        gid: m.gid(),
+        size: if ft.is_file() { m.len() } else { 0 },
+        rdev: m.rdev(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        digest: None,
+    }
+}
+
+/// A tree to select sources from: the build context (with its .dockerignore) or a
+/// stage's or image's root filesystem.
+pub struct Source<'a> {
+    pub root: PathBuf,
+    pub ignore: Option<&'a Matcher>,
+    /// Extra `COPY --exclude` patterns.
+    pub exclude: Option<Matcher>,
+}
+
+impl Source<'_> {
+    fn excluded(&self, rel: &str) -> bool {
+        self.ignore.is_some_and(|m| m.matches(rel)) || self.exclude.as_ref().is_some_and(|m| m.matches(rel))
+    }
+
+    /// An excluded directory whose subtree cannot hold anything included.
+    fn skip_dir(&self, rel: &str) -> bool {
+        let skip = |m: &Matcher| m.matches(rel) && !(m.has_exclusions() && m.may_include_below(rel));
+        self.ignore.is_some_and(skip) || self.exclude.as_ref().is_some_and(skip)
+    }
+
+    /// Everything below directory `host` (relative path `rel` from the source root),
+    /// pre-order, sorted by name, excluded entries left out. Subdirectories are listed in
+    /// parallel.
+    fn walk(&self, host: &Path, ctx_rel: &str, item_rel: &str) -> Result<Vec<Entry>> {
+        let rd = std::fs::read_dir(host).map_err(|e| BuildError::msg(format!("reading {}: {e}", host.display())))?;
+        let mut names: Vec<std::ffi::OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        names.sort();
+        let lists: Vec<Result<Vec<Entry>>> = names
+            .par_iter()
+            .map(|n| {
+                let name = n.to_string_lossy();
+                let c_rel = if ctx_rel.is_empty() { name.to_string() } else { format!("{ctx_rel}/{name}") };
+                let i_rel = if item_rel.is_empty() { name.to_string() } else { format!("{item_rel}/{name}") };
+                let p = host.join(n);
+                let m = std::fs::symlink_metadata(&p).map_err(|e| BuildError::msg(format!("stat {}: {e}", p.display())))?;
+                let mut out = Vec::new();
+                if m.is_dir() {
+                    if self.skip_dir(&c_rel) {
+                        return Ok(out);
+                    }
+                    if !self.excluded(&c_rel) {
+                        out.push(entry_of(i_rel.clone(), p.clone(), &m));
+                    }
+                    out.extend(self.walk(&p, &c_rel, &i_rel)?);
+                } else if !self.excluded(&c_rel) {
+                    out.push(entry_of(i_rel, p, &m));
+                }
+                Ok(out)
+            })
+            .collect();
+        let mut out = Vec::new();
+        for l in lists {
+            out.extend(l?);
+        }
+        Ok(out)
+    }
+
+    /// The item for one existing path (symlinks followed in scope).
+    fn item(&self, rel: &str, shown: &str) -> Result<Option<Item>> {
+        let host = resolve_in_root(&self.root, rel, true)?;
+        let Ok(m) = std::fs::metadata(&host) else { return Ok(None) };
+        // An excluded file is not in the context; an excluded directory only when no
+        // exception can bring back something below it.
+        if !rel.is_empty() && self.excluded(rel) && (!m.is_dir() || self.skip_dir(rel)) {
+            return Ok(None);
+        }
+        // The resolved path decides what is excluded below it.
+        let ctx_rel = host.strip_prefix(&self.root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut entries = vec![entry_of(String::new(), host.clone(), &m)];
+        if m.is_dir() {
+            entries.extend(self.walk(&host, &ctx_rel, "")?);
+        }
+        Ok(Some(Item { path: shown.to_string(), entries }))
+    }
+
+    /// Docker's selection for one source as written: a path (file or directory) or a glob
+    /// matched against every path of the tree.
+    pub fn select(&self, orig: &str) -> Result<Vec<Item>> {
+        let rel = relative_source(orig)?;
+        if !has_wildcards(&rel) {
+            return match self.item(&rel, if rel.is_empty() { "." } else { &rel })? {
+                Some(i) => Ok(vec![i]),
+                None => Err(BuildError::msg(format!(
+                    "file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist"
+                ))),
+            };
+        }
+        // Walk only as deep as the pattern has components.
+        let depth = rel.split('/').count();
+        let mut out = Vec::new();
+        self.glob(&self.root.clone(), "", &rel, depth, &mut out)?;
+        Ok(out)
+    }
+
+    fn glob(&self, host: &Path, rel: &str, pattern: &str, depth: usize, out: &mut Vec<Item>) -> Result<()> {
+        let Ok(rd) = std::fs::read_dir(host) else { return Ok(()) };
+        let mut names: Vec<String> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        for name in names {
+            let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            if self.excluded(&r) && self.skip_dir(&r) {
+                continue;
+            }
+            let matched = go_match(pattern, &r).map_err(|e| BuildError::msg(format!("{pattern}: {e}")))?;
+            let p = host.join(&name);
+            if matched {
+                if let Some(i) = self.item(&r, &r)? {
+                    out.push(i);
+                }
+                continue;
+            }
+            if r.split('/').count() < depth && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                self.glob(&p, &r, pattern, depth, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Persistent stat cache: content digests of context files by (size, mtime, ctime, inode).
+pub struct StatCache {
+    path: PathBuf,
+    /// Entries written before this time (ns) can be trusted; later ones might have
+    /// changed within the timestamp granularity after they were hashed.
+    trusted_before: i128,
+    old: HashMap<PathBuf, CacheEntry>,
+    new: Mutex<HashMap<PathBuf, CacheEntry>>,
+    started: i128,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CacheEntry {
+    size: u64,
+    mtime: i128,
+    ctime: i128,
+    ino: u64,
+    digest: [u8; 32],
+}
+
+const STATCACHE_MAGIC: &[u8] = b"rbuild-statcache-1\n";
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+}
+
+impl StatCache {
+    /// The cache for the context at `ctx`, kept in `dir`.
+    pub fn open(dir: &Path, ctx: &Path) -> StatCache {
+        let key = hex::encode(Sha256::digest(ctx.as_os_str().as_encoded_bytes()));
+        let path = dir.join(&key[..32]);
+        let mut old = HashMap::new();
+        let mut trusted_before = 0;
+        if let Ok(data) = std::fs::read(&path) {
+            if let Some((t, m)) = Self::decode(&data) {
+                trusted_before = t;
+                old = m;
+            }
+        }
+        // The kernel's file times are coarse: leave a margin before "now".
+        StatCache { path, trusted_before, old, new: Mutex::new(HashMap::new()), started: now_ns() - 50_000_000 }
+    }
+
+    fn decode(data: &[u8]) -> Option<(i128, HashMap<PathBuf, CacheEntry>)> {
+        let mut d = data.strip_prefix(STATCACHE_MAGIC)?;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (a, b) = d.split_at_checked(n)?;
+            d = b;
+            Some(a)
+        };
+        let t = i128::from_le_bytes(take(16)?.try_into().ok()?);
+        let n = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+        let mut m = HashMap::with_capacity(n.min(1 << 22));
+        for _ in 0..n {
+            let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+            let p = PathBuf::from(std::ffi::OsStr::from_bytes(take(len)?));
+            let size = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let mtime = i128::from_le_bytes(take(16)?.try_into().ok()?);
+            let ctime = i128::from_le_bytes(take(16)?.try_into().ok()?);
+            let ino = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let digest: [u8; 32] = take(32)?.try_into().ok()?;
+            m.insert(p, CacheEntry { size, mtime, ctime, ino, digest });
+        }
+        Some((t, m))
+    }
+
+    /// Writes what this build hashed or confirmed (atomically; a failure only costs speed).
+    pub fn save(&self) {
+        let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
+        if new.is_empty() {
+            return;
+        }
+        let mut out = STATCACHE_MAGIC.to_vec();
+        out.extend_from_slice(&self.started.to_le_bytes());
+        // Keep old entries this build did not look at (other COPY sources, other targets).
+        let mut all: Vec<(&PathBuf, &CacheEntry)> = new.iter().collect();
+        all.extend(self.old.iter().filter(|(p, _)| !new.contains_key(*p)));
+        out.extend_from_slice(&(all.len() as u64).to_le_bytes());
+        for (p, e) in all {
+            let b = p.as_os_str().as_encoded_bytes();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(&e.size.to_le_bytes());
+            out.extend_from_slice(&e.mtime.to_le_bytes());
+            out.extend_from_slice(&e.ctime.to_le_bytes());
+            out.extend_from_slice(&e.ino.to_le_bytes());
+            out.extend_from_slice(&e.digest);
+        }
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// Digests of every file entry of `items`, from the cache where the stat matches,
+    /// hashed (in parallel) otherwise.
+    pub fn fill(&self, items: &mut [Item]) -> Result<()> {
+        let mut todo: Vec<&mut Entry> = items.iter_mut().flat_map(|i| i.entries.iter_mut()).filter(|e| e.kind == EntryKind::File).collect();
+        todo.par_iter_mut().try_for_each(|e| -> Result<()> {
+            let m = std::fs::symlink_metadata(&e.host).map_err(|err| BuildError::msg(format!("stat {}: {err}", e.host.display())))?;
+            let key = CacheEntry {
+                size: m.len(),
+                mtime: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                ctime: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+                ino: m.ino(),
+                digest: [0; 32],
+            };
+            let hit = self.old.get(&e.host).filter(|c| {
+                c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino && key.mtime < self.trusted_before
+            });
+            let digest = match hit {
+                Some(c) => c.digest,
+                None => hash_file(&e.host)?,
+            };
+            e.digest = Some(digest);
+            e.size = key.size;
+            if key.mtime < self.started && key.ctime < self.started {
+                self.new.lock().unwrap_or_else(|p| p.into_inner()).insert(e.host.clone(), CacheEntry { digest, ..key });
+            }
+            Ok(())
+        })
+    }
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// sha256 of a file's content.
+pub fn hash_file(p: &Path) -> Result<[u8; 32]> {
+    let mut f = std::fs::File::open(p).map_err(|e| BuildError::msg(format!("reading {}: {e}", p.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(BuildError::msg(format!("reading {}: {e}", p.display()))),
+        }
+    }
+    Ok(h.finalize().into())
+}
+
+/// The cache-key digest of selected sources: every entry's path, type, mode, owner, size,
+/// content digest and link target — never its mtime.
+pub fn items_digest(items: &[Item]) -> String {
+    let mut h = Sha256::new();
+    for it in items {
+        h.update(b"item\0");
+        h.update(it.path.as_bytes());
+        h.update(b"\0");
+        for e in &it.entries {
+            h.update(e.rel.as_bytes());
+            h.update(b"\0");
+            let (t, link): (u8, &str) = match &e.kind {
+                EntryKind::File => (b'f', ""),
+                EntryKind::Dir => (b'd', ""),
+                EntryKind::Symlink(l) => (b'l', l),
+                EntryKind::Other => (b'o', ""),
+            };
+            h.update([t]);
+            h.update(e.raw_mode.to_le_bytes());
+            h.update(e.uid.to_le_bytes());
+            h.update(e.gid.to_le_bytes());
+            h.update(e.size.to_le_bytes());
+            h.update(e.rdev.to_le_bytes());
+            h.update(e.digest.unwrap_or([0; 32]));
+            h.update(link.as_bytes());
+            h.update(b"\0");
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_stay_inside() {
+        assert_eq!(relative_source("/").unwrap(), "");
+        assert_eq!(relative_source(".").unwrap(), "");
+        assert_eq!(relative_source("./a/../b").unwrap(), "b");
+        assert_eq!(relative_source("/etc/passwd").unwrap(), "etc/passwd");
+        assert!(relative_source("../x").is_err());
+        assert!(relative_source("a/../../x").is_err());
+        assert!(has_wildcards("*.md"));
+        assert!(!has_wildcards("a\\*b"));
+    }
+
+    #[test]
+    fn symlinks_resolve_in_scope() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink("/real", r.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../real", r.join("up")).unwrap();
+        assert_eq!(resolve_in_root(r, "abs/sub", true).unwrap(), r.join("real/sub"));
+        assert_eq!(resolve_in_root(r, "up/sub", true).unwrap(), r.join("real/sub"));
+        assert_eq!(resolve_in_root(r, "abs", false).unwrap(), r.join("abs"));
+        assert_eq!(resolve_in_root(r, "../../x", true).unwrap(), r.join("x"));
+    }
+
+    #[test]
+    fn selection_and_digest() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("dir/logs")).unwrap();
+        std::fs::write(r.join("a.md"), "a").unwrap();
+        std::fs::write(r.join("b.md"), "b").unwrap();
+        std::fs::write(r.join("dir/x"), "x").unwrap();
+        std::fs::write(r.join("dir/logs/l.log"), "l").unwrap();
+        let m = Matcher::new(&["**/*.log".to_string()]).unwrap();
+        let src = Source { root: r.to_path_buf(), ignore: Some(&m), exclude: None };
+        let items = src.select("*.md").unwrap();
+        assert_eq!(items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["a.md", "b.md"]);
+        let mut items = src.select("dir").unwrap();
+        let rels: Vec<_> = items[0].entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["", "logs", "x"]);
+        assert!(src.select("dir/logs/l.log").is_err());
+        assert!(src.select("nope").is_err());
+        let cache_dir = tempfile::tempdir().unwrap();
+        let sc = StatCache::open(cache_dir.path(), r);
+        sc.fill(&mut items).unwrap();
+        let d1 = items_digest(&items);
+        std::fs::write(r.join("dir/x"), "y").unwrap();
+        let mut again = src.select("dir").unwrap();
+        StatCache::open(cache_dir.path(), r).fill(&mut again).unwrap();
+        assert_ne!(d1, items_digest(&again));
+    }
+}

@@ -1,0 +1,227 @@
+//! COPY and ADD into a mounted root filesystem, with docker's naming rules: a directory
+//! source copies its contents, a file goes to `dest/` + its base name when the
+//! destination ends in `/` or is an existing directory, missing parents are created.
+
+use crate::context::{resolve_in_root, Entry, EntryKind, Item};
+use crate::error::{BuildError, Result};
+use rustix::fs::{AtFlags, Gid, Mode, Timespec, Timestamps, Uid, CWD};
+use std::path::{Path, PathBuf};
+
+/// How copied entries are owned and moded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOpts {
+    /// `--chown` or the builder's default (0:0 from the context); None keeps the source's.
+    pub owner: Option<(u32, u32)>,
+    /// `--chmod`: replaces the permission bits of files and directories.
+    pub chmod: Option<u32>,
+}
+
+fn io_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> BuildError {
+    BuildError::msg(format!("{what}: {e}"))
+}
+
+/// Creates `path` (in the root) and its missing parents as 0755 directories owned by
+/// `owner`; existing ones are left as they are. Returns the host path.
+pub fn mkdir_all(root: &Path, path: &str, owner: (u32, u32)) -> Result<PathBuf> {
+    let host = resolve_in_root(root, path, true)?;
+    let mut missing = Vec::new();
+    let mut p = host.clone();
+    while p != root && std::fs::symlink_metadata(&p).is_err() {
+        missing.push(p.clone());
+        if !p.pop() {
+            break;
+        }
+    }
+    if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
+        return Err(BuildError::msg(format!("cannot create directory {path}: {} is not a directory", p.strip_prefix(root).unwrap_or(&p).display())));
+    }
+    for d in missing.iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(format!("creating {path}"), e)),
+        }
+        chown(d, owner)?;
+        rustix::fs::chmod(d, Mode::from_raw_mode(0o755)).map_err(|e| io_err(format!("chmod {path}"), e))?;
+    }
+    Ok(host)
+}
+
+fn chown(p: &Path, (u, g): (u32, u32)) -> Result<()> {
+    rustix::fs::chownat(CWD, p, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| io_err(format!("chown {}", p.display()), e))
+}
+
+/// Removes whatever is at `p` unless it is a directory and `keep_dir`.
+fn make_room(p: &Path, keep_dir: bool) -> Result<bool> {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => Ok(false),
+        Ok(m) if m.is_dir() && keep_dir => Ok(true),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e)),
+        Ok(_) => std::fs::remove_file(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e)),
+    }
+}
+
+/// Writes one entry at host path `to`. `root_of_copy` marks the directory a directory
+/// copy lands in: an existing one keeps its metadata.
+fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool) -> Result<()> {
+    let owner = o.owner.unwrap_or((e.uid, e.gid));
+    let perm = |m: u32| o.chmod.unwrap_or(m);
+    match &e.kind {
+        EntryKind::Dir => {
+            let existed = make_room(to, true)?;
+            if existed && root_of_copy {
+                return Ok(());
+            }
+            if !existed {
+                std::fs::create_dir(to).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+            }
+            chown(to, owner)?;
+            rustix::fs::chmod(to, Mode::from_raw_mode(perm(e.mode))).map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+        }
+        EntryKind::File => {
+            make_room(to, false)?;
+            let mut src = std::fs::File::open(&e.host).map_err(|err| io_err(format!("reading {}", e.host.display()), err))?;
+            let mut dst = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(to)
+                .map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+            std::io::copy(&mut src, &mut dst).map_err(|err| io_err(format!("copying {}", e.host.display()), err))?;
+            rustix::fs::fchown(&dst, Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1))).map_err(|err| io_err(format!("chown {}", to.display()), err))?;
+            rustix::fs::fchmod(&dst, Mode::from_raw_mode(perm(e.mode))).map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            let t = Timespec { tv_sec: e.mtime.0, tv_nsec: e.mtime.1 as _ };
+            let _ = rustix::fs::futimens(&dst, &Timestamps { last_access: t, last_modification: t });
+        }
+        EntryKind::Symlink(target) => {
+            make_room(to, false)?;
+            std::os::unix::fs::symlink(target, to).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+            chown(to, owner)?;
+        }
+        EntryKind::Other => {
+            make_room(to, false)?;
+            let ft = rustix::fs::FileType::from_raw_mode(e.raw_mode);
+            rustix::fs::mknodat(CWD, to, ft, Mode::from_raw_mode(e.mode), e.rdev).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+            chown(to, owner)?;
+            rustix::fs::chmod(to, Mode::from_raw_mode(e.mode)).map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+        }
+    }
+    Ok(())
+}
+
+/// Host path for `dest` in the root, its parent resolved (symlinks followed in scope),
+/// its last component not followed.
+fn target_path(root: &Path, dest: &str) -> Result<PathBuf> {
+    let d = dest.trim_end_matches('/');
+    let (parent, name) = match d.rfind('/') {
+        Some(i) => (&d[..i], &d[i + 1..]),
+        None => ("", d),
+    };
+    if name.is_empty() || name == "." || name == ".." {
+        return resolve_in_root(root, d, true);
+    }
+    Ok(resolve_in_root(root, parent, true)?.join(name))
+}
+
+/// Copies `items` to `dest` (absolute, trailing `/` meaningful) in the root at `root`.
+/// `identity` owns the directories made for the destination.
+pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
+    let dest_is_dir = dest.ends_with('/') || dest == "/" || resolve_in_root(root, dest, true).is_ok_and(|p| p.is_dir());
+    for it in items {
+        if it.is_dir() {
+            let host = mkdir_all(root, dest, identity)?;
+            for e in &it.entries[1..] {
+                let to = host.join(&e.rel);
+                // A file re-included below an excluded directory comes without its
+                // parent: it is made as docker's untar makes it.
+                if let Some(parent) = to.parent().filter(|p| !p.exists()) {
+                    let rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy().into_owned();
+                    mkdir_all(root, &rel, o.owner.unwrap_or(identity))?;
+                }
+                put(e, &to, o, false)?;
+            }
+            continue;
+        }
+        let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), it.base_name()) } else { dest.to_string() };
+        let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
+        let to = target_path(root, &file_dest)?;
+        if to == root {
+            return Err(BuildError::msg(format!("cannot copy {} onto /", it.path)));
+        }
+        put(&it.entries[0], &to, o, true)?;
+    }
+    Ok(())
+}
+
+/// Writes `content` as a file at `dest` (COPY <<EOF and downloaded ADD sources use
+/// this): mode `mode`, owned by `owner`, mtime `mtime`.
+pub fn write_file(root: &Path, dest: &str, name: &str, content: &[u8], mode: u32, owner: (u32, u32), identity: (u32, u32), mtime: i64) -> Result<()> {
+    let dest_is_dir = dest.ends_with('/') || resolve_in_root(root, dest, true).is_ok_and(|p| p.is_dir());
+    let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), name) } else { dest.to_string() };
+    let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
+    let to = target_path(root, &file_dest)?;
+    make_room(&to, false)?;
+    std::fs::write(&to, content).map_err(|e| io_err(format!("writing {file_dest}"), e))?;
+    chown(&to, owner)?;
+    rustix::fs::chmod(&to, Mode::from_raw_mode(mode)).map_err(|e| io_err(format!("chmod {file_dest}"), e))?;
+    let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
+    let _ = rustix::fs::utimensat(CWD, &to, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW);
+    Ok(())
+}
+
+/// Is the file a tar archive, plain or compressed (gzip, bzip2, xz, zstd), as docker's
+/// ADD decides: its first header reads.
+pub fn is_archive(p: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(p) else { return false };
+    let Ok((_, r)) = rbuild_store::compress::decompressed(f) else { return false };
+    matches!(rbuild_store::tar::Reader::new(r).next_entry(), Ok(Some(_)))
+}
+
+/// Extracts an archive into directory `dest` of the root (created if missing), keeping
+/// the archive's owners and modes; `.wh.` names are ordinary files here.
+pub fn extract_archive(root: &Path, archive: &Path, dest: &str, identity: (u32, u32)) -> Result<()> {
+    let host = mkdir_all(root, dest, identity)?;
+    let f = std::fs::File::open(archive).map_err(|e| io_err(format!("reading {}", archive.display()), e))?;
+    let (_, r) = rbuild_store::compress::decompressed(f)?;
+    rbuild_store::layer::apply_layer(r, &host, rbuild_store::layer::ApplyMode::Plain)
+        .map_err(|e| BuildError::msg(format!("extracting {}: {e}", archive.display())))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Source;
+
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("src/dir/sub")).unwrap();
+        std::fs::write(d.path().join("src/f.txt"), "f").unwrap();
+        std::fs::write(d.path().join("src/dir/sub/g"), "g").unwrap();
+        std::fs::create_dir_all(d.path().join("root/existing")).unwrap();
+        d
+    }
+
+    #[test]
+    fn docker_naming_rules() {
+        let d = tree();
+        let src = Source { root: d.path().join("src"), ignore: None, exclude: None };
+        let root = d.path().join("root");
+        let o = CopyOpts { owner: Some((0, 0)), chmod: None };
+        copy_items(&root, &src.select("f.txt").unwrap(), "/existing", (0, 0), &o).unwrap();
+        assert!(root.join("existing/f.txt").is_file());
+        copy_items(&root, &src.select("f.txt").unwrap(), "/new/", (0, 0), &o).unwrap();
+        assert!(root.join("new/f.txt").is_file());
+        copy_items(&root, &src.select("f.txt").unwrap(), "/renamed", (0, 0), &o).unwrap();
+        assert!(root.join("renamed").is_file());
+        copy_items(&root, &src.select("dir").unwrap(), "/d", (0, 0), &o).unwrap();
+        assert!(root.join("d/sub/g").is_file());
+        assert!(!root.join("d/dir").exists());
+        // a symlink in the destination resolves inside the root
+        std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
+        copy_items(&root, &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
+        assert!(root.join("existing/x").is_file());
+    }
+}

@@ -1,0 +1,292 @@
+//! `rbuild build`: options to a build, progress on stderr, failures as diagnostics.
+
+use crate::cli::{BuildArgs, BuildNetwork, ProgressMode};
+use crate::commands::parse::parse_build_args;
+use crate::commands::Reported;
+use anyhow::Context;
+use rbuild_builder::build::{build, BuildOptions, Event, Progress};
+use rbuild_runtime::spec::Network;
+use rbuild_store::{Reference, Store};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
+    // Names are checked before any work.
+    let tags: Vec<Reference> = a.tags.iter().map(|t| Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))).collect::<anyhow::Result<_>>()?;
+    let mut _stdin_ctx = None;
+    let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data).context("reading the build context from standard input")?;
+        if is_tar(&data) {
+            let dir = TempDir(store.temp_dir("context")?);
+            let (_, r) = rbuild_store::compress::decompressed(data.as_slice())?;
+            rbuild_store::layer::apply_layer(r, &dir.0, rbuild_store::layer::ApplyMode::Plain).context("unpacking the build context")?;
+            let p = dir.0.clone();
+            _stdin_ctx = Some(dir);
+            (Some(p), None)
+        } else {
+            (None, Some(String::from_utf8_lossy(&data).into_owned()))
+        }
+    } else {
+        let p = PathBuf::from(&a.context);
+        if !p.is_dir() {
+            anyhow::bail!("unable to prepare context: path {:?} not found", a.context);
+        }
+        (Some(p), None)
+    };
+    let (dockerfile, name) = match (&a.file, stdin_dockerfile) {
+        (Some(f), _) if f == "-" => (crate::commands::parse::read_dockerfile("-")?, "Dockerfile".to_string()),
+        (Some(f), _) => {
+            // Relative to the working directory, as docker reads -f.
+            let data = std::fs::read(f).with_context(|| format!("cannot read Dockerfile {f}"))?;
+            (String::from_utf8_lossy(&data).into_owned(), f.clone())
+        }
+        (None, Some(text)) => (text, "Dockerfile".to_string()),
+        (None, None) => {
+            let ctx = context.as_deref().unwrap_or(Path::new("."));
+            let p = [ctx.join("Dockerfile"), ctx.join("dockerfile")].into_iter().find(|p| p.is_file());
+            let Some(p) = p else { anyhow::bail!("cannot read Dockerfile: {} does not exist", ctx.join("Dockerfile").display()) };
+            let data = std::fs::read(&p).with_context(|| format!("cannot read Dockerfile {}", p.display()))?;
+            (String::from_utf8_lossy(&data).into_owned(), p.display().to_string())
+        }
+    };
+    let labels: BTreeMap<String, String> = a.labels.iter().map(|l| match l.split_once('=') {
+        Some((k, v)) => (k.to_string(), v.to_string()),
+        None => (l.clone(), String::new()),
+    }).collect();
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => Some(v.trim().parse::<i64>().with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?),
+        _ => None,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, cancel.clone());
+    }
+    let opts = BuildOptions {
+        dockerfile: dockerfile.clone(),
+        dockerfile_name: name.clone(),
+        context,
+        build_args: parse_build_args(&a.build_args),
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        network: match a.network {
+            BuildNetwork::None => Network::None,
+            BuildNetwork::Host | BuildNetwork::Default => Network::Host,
+        },
+        labels,
+        source_date_epoch,
+        cancel,
+    };
+    let tty = match a.progress {
+        ProgressMode::Tty => true,
+        ProgressMode::Plain => false,
+        ProgressMode::Auto => std::io::stderr().is_terminal(),
+    };
+    let started = Instant::now();
+    let printer = Printer::new(a.quiet, tty);
+    let result = build(store, &opts, &printer);
+    printer.finish();
+    let image = match result {
+        Ok(i) => i,
+        Err(f) => {
+            let span = f.error.span();
+            let mut msg = match span {
+                Some(s) => rbuild_parser::ParseError::at(f.error.to_string(), s).render(&name, Some(&dockerfile)),
+                None => match &f.error {
+                    rbuild_builder::BuildError::Parse(p) => p.render(&name, Some(&dockerfile)),
+                    e => e.to_string(),
+                },
+            };
+            if !f.tail.is_empty() {
+                msg.push_str("\n    --- last lines of output ---");
+                for l in &f.tail {
+                    msg.push_str(&format!("\n    {l}"));
+                }
+            }
+            return Err(Reported { message: msg, code: 1 }.into());
+        }
+    };
+    for t in &tags {
+        store.set_name(t, image.manifest_digest, image.manifest_size)?;
+    }
+    if tags.is_empty() {
+        store.add_untagged(image.manifest_digest, image.manifest_size)?;
+    }
+    let id = image.id().to_string();
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &id).with_context(|| format!("writing {}", f.display()))?;
+    }
+    if a.quiet {
+        println!("{id}");
+    } else {
+        eprintln!("Successfully built {} in {:.1}s", &image.id().hex()[..12], started.elapsed().as_secs_f64());
+        for t in &tags {
+            eprintln!("Successfully tagged {}", t.familiar());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_tar(data: &[u8]) -> bool {
+    let Ok((_, r)) = rbuild_store::compress::decompressed(data) else { return false };
+    matches!(rbuild_store::tar::Reader::new(r).next_entry(), Ok(Some(_)))
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = rbuild_store::layer::remove_tree(&self.0);
+    }
+}
+
+/// Progress output: a line per step (`#N [stage i/n] INSTRUCTION`), RUN output prefixed by
+/// the step number, `CACHED` or `DONE 1.2s`. On a terminal, running steps show their last
+/// lines below the finished ones and collapse when they finish, as BuildKit's display does.
+struct Printer {
+    quiet: bool,
+    tty: bool,
+    state: Mutex<Screen>,
+}
+
+#[derive(Default)]
+struct Screen {
+    /// Running steps: id, title, start, last output lines, partial line.
+    active: Vec<(usize, String, Instant, Vec<String>, String)>,
+    /// Lines of the live area drawn last time.
+    drawn: usize,
+    last_draw: Option<Instant>,
+}
+
+const LIVE_LINES: usize = 6;
+
+impl Printer {
+    fn new(quiet: bool, tty: bool) -> Printer {
+        Printer { quiet, tty, state: Mutex::new(Screen::default()) }
+    }
+
+    fn finish(&self) {
+        if self.tty && !self.quiet {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = String::new();
+            clear(&mut out, s.drawn);
+            s.drawn = 0;
+            for (id, title, t0, lines, _) in s.active.drain(..) {
+                out.push_str(&format!("#{id} {title}\n"));
+                for l in lines {
+                    out.push_str(&format!("#{id} {l}\n"));
+                }
+                out.push_str(&format!("#{id} ERROR after {:.1}s\n", t0.elapsed().as_secs_f64()));
+            }
+            let _ = std::io::stderr().write_all(out.as_bytes());
+        }
+    }
+
+    fn redraw(&self, s: &mut Screen, permanent: &str, force: bool) {
+        if !force && permanent.is_empty() && s.last_draw.is_some_and(|t| t.elapsed().as_millis() < 100) {
+            return;
+        }
+        let mut out = String::new();
+        clear(&mut out, s.drawn);
+        out.push_str(permanent);
+        let width = rustix::termios::tcgetwinsize(std::io::stderr()).map(|w| w.ws_col as usize).unwrap_or(100).max(20);
+        let mut n = 0;
+        for (id, title, t0, lines, _) in &s.active {
+            out.push_str(&format!("\x1b[1m#{id} {}\x1b[0m {:.1}s\n", trunc(title, width - 12), t0.elapsed().as_secs_f64()));
+            n += 1;
+            for l in lines {
+                out.push_str(&format!("\x1b[2m#{id} {}\x1b[0m\n", trunc(l, width - 8)));
+                n += 1;
+            }
+        }
+        s.drawn = n;
+        s.last_draw = Some(Instant::now());
+        let _ = std::io::stderr().write_all(out.as_bytes());
+    }
+}
+
+fn clear(out: &mut String, lines: usize) {
+    if lines > 0 {
+        out.push_str(&format!("\x1b[{lines}A\x1b[J"));
+    }
+}
+
+fn trunc(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_string()
+    } else {
+        s.chars().take(w.saturating_sub(1)).collect::<String>() + "…"
+    }
+}
+
+impl Progress for Printer {
+    fn event(&self, e: Event<'_>) {
+        if self.quiet {
+            if let Event::Warning { message } = e {
+                eprintln!("[warning] {message}");
+            }
+            return;
+        }
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.tty {
+            let line = match e {
+                Event::Step { id, stage, index, total, text } => format!("#{id} [{stage} {index}/{total}] {text}\n"),
+                Event::Cached { id } => format!("#{id} CACHED\n"),
+                Event::Output { id, data } => {
+                    let mut out = String::new();
+                    for l in String::from_utf8_lossy(data).split_inclusive('\n') {
+                        out.push_str(&format!("#{id} {}", l));
+                        if !l.ends_with('\n') {
+                            out.push('\n');
+                        }
+                    }
+                    out
+                }
+                Event::Done { id, secs } => format!("#{id} DONE {secs:.1}s\n"),
+                Event::Failed { id } => format!("#{id} ERROR\n"),
+                Event::Warning { message } => format!("[warning] {message}\n"),
+            };
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            return;
+        }
+        match e {
+            Event::Step { id, stage, index, total, text } => {
+                s.active.push((id, format!("[{stage} {index}/{total}] {text}"), Instant::now(), vec![], String::new()));
+                self.redraw(&mut s, "", true);
+            }
+            Event::Output { id, data } => {
+                if let Some(a) = s.active.iter_mut().find(|a| a.0 == id) {
+                    a.4.push_str(&String::from_utf8_lossy(data));
+                    while let Some(i) = a.4.find('\n') {
+                        let l: String = a.4.drain(..=i).collect();
+                        a.3.push(l.trim_end().to_string());
+                        if a.3.len() > LIVE_LINES {
+                            a.3.remove(0);
+                        }
+                    }
+                }
+                self.redraw(&mut s, "", false);
+            }
+            Event::Cached { id } | Event::Done { id, .. } | Event::Failed { id } => {
+                let Some(pos) = s.active.iter().position(|a| a.0 == id) else { return };
+                let (id, title, t0, lines, _) = s.active.remove(pos);
+                let mut perm = match e {
+                    Event::Cached { .. } => format!("\x1b[34m#{id} {title} CACHED\x1b[0m\n"),
+                    Event::Done { secs, .. } => format!("\x1b[34m#{id} {title} {secs:.1}s\x1b[0m\n"),
+                    _ => format!("\x1b[31m#{id} {title} ERROR {:.1}s\x1b[0m\n", t0.elapsed().as_secs_f64()),
+                };
+                if matches!(e, Event::Failed { .. }) {
+                    for l in lines {
+                        perm.push_str(&format!("#{id} {l}\n"));
+                    }
+                }
+                self.redraw(&mut s, &perm, true);
+            }
+            Event::Warning { message } => self.redraw(&mut s, &format!("[warning] {message}\n"), true),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything rbuild's build, tests and benchmarks need on a fresh Debian
+# bookworm machine (as root), then starts the peer systems on loopback through
+# ../shared/anchors/setup.sh. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need=()
+for bin_pkg in busybox:busybox-static hyperfine:hyperfine curl:curl script:bsdutils \
+               python3:python3 file:file ip:iproute2 htpasswd:apache2-utils; do
+  bin=${bin_pkg%%:*}; pkg=${bin_pkg#*:}
+  command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+if [ -x "$SHARED/anchors/setup.sh" ] || [ -f "$SHARED/anchors/setup.sh" ]; then
+  bash "$SHARED/anchors/setup.sh"
+else
+  log "no ../shared/anchors/setup.sh: peers (docker, buildah, registry) not started"
+fi
