@@ -536,7 +536,7 @@ impl Ctx<'_> {
                     let ctx = self.opts.context.as_ref().ok_or_else(|| BuildError::at("RUN --mount=type=bind needs a build context", span))?;
                     let src = crate::context::resolve_in_root(ctx, &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?, true)?;
                     let mut items = vec![Item { path: ".".into(), entries: vec![] }];
-                    let source = Source { root: src.clone(), ignore: None, exclude: None };
+                    let source = Source { root: src.clone(), ignore: None, exclude: None, parallel: true };
                     if let Ok(sel) = source.select(".") {
                         items = sel;
                     }
@@ -571,9 +571,12 @@ impl Ctx<'_> {
         if dest.is_empty() {
             return Err(BuildError::at(format!("{kw} needs a destination"), span).into());
         }
-        if !dest.starts_with('/') {
+        {
+            // Relative to WORKDIR, cleaned lexically (`/link/..` is `/`, whatever `link`
+            // points to), a trailing slash kept: it means "a directory".
             let slash = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
-            dest = format!("/{}", meta::clean_path(&format!("{}/{}", st.config.config.working_dir, dest)).trim_start_matches('/'));
+            let joined = if dest.starts_with('/') { dest.clone() } else { format!("{}/{}", st.config.config.working_dir, dest) };
+            dest = format!("/{}", meta::clean_path(&joined).trim_start_matches('/'));
             if slash && !dest.ends_with('/') {
                 dest.push('/');
             }
@@ -631,7 +634,7 @@ impl Ctx<'_> {
                     let Some(ctx) = &ctx else {
                         return Err(BuildError::at(format!("{kw} failed: no build context: {s}"), span).into());
                     };
-                    let src = Source { root: ctx.clone(), ignore: Some(&self.ignore), exclude: exclude.clone() };
+                    let src = Source { root: ctx.clone(), ignore: Some(&self.ignore), exclude: exclude.clone(), parallel: true };
                     let mut items = src.select(s).map_err(at)?;
                     if let Some(sc) = &self.statcache {
                         sc.fill(&mut items)?;
@@ -672,7 +675,7 @@ impl Ctx<'_> {
         let r = self.in_rootfs(st, &others, |root, others| -> Result<()> {
             let o = CopyOpts { owner: if from_layers && chown.is_none() { None } else { Some(identity) }, chmod };
             if from_layers {
-                let src = Source { root: others[0].clone(), ignore: None, exclude: exclude.clone() };
+                let src = Source { root: others[0].clone(), ignore: None, exclude: exclude.clone(), parallel: false };
                 let mut items = Vec::new();
                 for s in &sources {
                     items.extend(src.select(s).map_err(at)?);

@@ -166,6 +166,9 @@ pub struct Source<'a> {
     pub ignore: Option<&'a Matcher>,
     /// Extra `COPY --exclude` patterns.
     pub exclude: Option<Matcher>,
+    /// Walk directories on several threads. Off for trees mounted in a thread's private
+    /// mount namespace, which other threads do not see.
+    pub parallel: bool,
 }
 
 impl Source<'_> {
@@ -186,9 +189,7 @@ impl Source<'_> {
         let rd = std::fs::read_dir(host).map_err(|e| BuildError::msg(format!("reading {}: {e}", host.display())))?;
         let mut names: Vec<std::ffi::OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         names.sort();
-        let lists: Vec<Result<Vec<Entry>>> = names
-            .par_iter()
-            .map(|n| {
+        let one = |n: &std::ffi::OsString| -> Result<Vec<Entry>> {
                 let name = n.to_string_lossy();
                 let c_rel = if ctx_rel.is_empty() { name.to_string() } else { format!("{ctx_rel}/{name}") };
                 let i_rel = if item_rel.is_empty() { name.to_string() } else { format!("{item_rel}/{name}") };
@@ -207,8 +208,8 @@ impl Source<'_> {
                     out.push(entry_of(i_rel, p, &m));
                 }
                 Ok(out)
-            })
-            .collect();
+        };
+        let lists: Vec<Result<Vec<Entry>>> = if self.parallel { names.par_iter().map(one).collect() } else { names.iter().map(one).collect() };
         let mut out = Vec::new();
         for l in lists {
             out.extend(l?);
@@ -229,7 +230,12 @@ impl Source<'_> {
         let ctx_rel = host.strip_prefix(&self.root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let mut entries = vec![entry_of(String::new(), host.clone(), &m)];
         if m.is_dir() {
-            entries.extend(self.walk(&host, &ctx_rel, "")?);
+            let below = self.walk(&host, &ctx_rel, "")?;
+            // An excluded directory is in the context only through what is brought back.
+            if !rel.is_empty() && self.excluded(rel) && below.is_empty() {
+                return Ok(None);
+            }
+            entries.extend(below);
         }
         Ok(Some(Item { path: shown.to_string(), entries }))
     }
@@ -493,7 +499,7 @@ mod tests {
         std::fs::write(r.join("dir/x"), "x").unwrap();
         std::fs::write(r.join("dir/logs/l.log"), "l").unwrap();
         let m = Matcher::new(&["**/*.log".to_string()]).unwrap();
-        let src = Source { root: r.to_path_buf(), ignore: Some(&m), exclude: None };
+        let src = Source { root: r.to_path_buf(), ignore: Some(&m), exclude: None, parallel: true };
         let items = src.select("*.md").unwrap();
         assert_eq!(items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["a.md", "b.md"]);
         let mut items = src.select("dir").unwrap();

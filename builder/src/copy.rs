@@ -180,12 +180,14 @@ pub fn is_archive(p: &Path) -> bool {
 }
 
 /// Extracts an archive into directory `dest` of the root (created if missing), keeping
-/// the archive's owners and modes; `.wh.` names are ordinary files here.
+/// the archive's owners and modes; `.wh.` names are ordinary files here, and symlinks
+/// among an entry's parents are followed without leaving `dest`.
 pub fn extract_archive(root: &Path, archive: &Path, dest: &str, identity: (u32, u32)) -> Result<()> {
     let host = mkdir_all(root, dest, identity)?;
     let f = std::fs::File::open(archive).map_err(|e| io_err(format!("reading {}", archive.display()), e))?;
     let (_, r) = rbuild_store::compress::decompressed(f)?;
-    rbuild_store::layer::apply_layer(r, &host, rbuild_store::layer::ApplyMode::Plain)
+    // docker's untar is chrooted at the destination: links resolve inside it.
+    rbuild_store::layer::extract_in_root(r, &host, &host)
         .map_err(|e| BuildError::msg(format!("extracting {}: {e}", archive.display())))?;
     Ok(())
 }
@@ -207,7 +209,7 @@ mod tests {
     #[test]
     fn docker_naming_rules() {
         let d = tree();
-        let src = Source { root: d.path().join("src"), ignore: None, exclude: None };
+        let src = Source { root: d.path().join("src"), ignore: None, exclude: None, parallel: true };
         let root = d.path().join("root");
         let o = CopyOpts { owner: Some((0, 0)), chmod: None };
         copy_items(&root, &src.select("f.txt").unwrap(), "/existing", (0, 0), &o).unwrap();

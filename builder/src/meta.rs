@@ -57,8 +57,12 @@ pub fn normalize_workdir(current: &str, requested: &str) -> Result<String, Strin
     if requested.is_empty() {
         return Err("cannot normalize nothing".into());
     }
-    let joined = if requested.starts_with('/') { requested.to_string() } else { format!("/{current}/{requested}") };
-    Ok(clean_path(&joined))
+    // docker keeps an absolute WORKDIR as written (`/tmp/` stays `/tmp/`) and cleans
+    // only a relative one joined to the current.
+    if requested.starts_with('/') {
+        return Ok(requested.to_string());
+    }
+    Ok(clean_path(&format!("/{current}/{requested}")))
 }
 
 /// Go's `path.Clean` for absolute paths.

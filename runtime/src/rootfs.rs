@@ -73,6 +73,12 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, tar
     if lowers.is_empty() {
         return Err(RuntimeError::Invalid("an overlay needs at least one lower layer".into()));
     }
+    // overlayfs refuses a layer twice (ELOOP). Two equal layers in one image (two steps
+    // with the same diff, often empty) look the same with only the upper one: everything
+    // the lower copy shows, the upper copy shows first.
+    let mut seen = std::collections::HashSet::new();
+    let deduped: Vec<PathBuf> = lowers.iter().filter(|l| seen.insert((*l).clone())).cloned().collect();
+    let lowers = deduped.as_slice();
     if lowers.len() == 1 && upper.is_none() {
         // overlayfs wants two lowers without an upper; a read-only bind is the same thing.
         m::mount_bind(&lowers[0], target).step(|| format!("bind-mounting {}", lowers[0].display()))?;

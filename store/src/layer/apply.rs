@@ -69,6 +69,9 @@ fn errno_io(e: Errno) -> std::io::Error {
 struct Applier {
     root: OwnedFd,
     mode: ApplyMode,
+    /// For archives extracted into a container's root: a symlink among an entry's parents
+    /// is followed, but resolved inside this root (as docker's chrooted untar does).
+    scope: Option<OwnedFd>,
     /// Open directories along the current path: (component, fd).
     stack: Vec<(Vec<u8>, OwnedFd)>,
     /// Paths this layer created (for opaque whiteouts in merge mode).
@@ -97,6 +100,7 @@ impl Applier {
                         .ctx(|| format!("opening directory for {}", String::from_utf8_lossy(entry)))?
                 }
                 Err(Errno::NOENT) => return Err(unsafe_entry(entry, "a parent directory does not exist")),
+                Err(Errno::NOTDIR) | Err(Errno::LOOP) if self.scope.is_some() => self.follow_in_scope(parent, &name, create, entry)?,
                 Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
                     return Err(unsafe_entry(entry, format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c))))
                 }
@@ -104,12 +108,53 @@ impl Applier {
             };
             // O_PATH|O_NOFOLLOW can open a symlink itself: make sure it is a directory.
             let st = rfs::fstat(&fd).ctx(|| "stat".into())?;
+            let fd = if FileType::from_raw_mode(st.st_mode) == FileType::Symlink && self.scope.is_some() {
+                let parent: &OwnedFd = self.stack.last().map(|(_, fd)| fd).unwrap_or(&self.root);
+                self.follow_in_scope(parent, &name, create, entry)?
+            } else {
+                fd
+            };
+            let st = rfs::fstat(&fd).ctx(|| "stat".into())?;
             if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                 return Err(unsafe_entry(entry, format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c))));
             }
             self.stack.push((c.to_vec(), fd));
         }
         Ok(())
+    }
+
+    /// The directory the symlink `name` in `parent` points to, resolved inside the scope
+    /// root (missing directories created when `create`).
+    fn follow_in_scope(&self, parent: &OwnedFd, name: &CStr, create: bool, entry: &[u8]) -> Result<OwnedFd> {
+        let Some(scope) = &self.scope else { return Err(unsafe_entry(entry, "symlink parent")) };
+        let link = rfs::readlinkat(parent, name, Vec::new()).ctx(|| format!("reading link for {}", String::from_utf8_lossy(entry)))?;
+        let link = link.to_bytes().to_vec();
+        let where_is = |fd: &OwnedFd| std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))).unwrap_or_default();
+        let (pp, sp) = (where_is(parent), where_is(scope));
+        let rel_parent = pp.strip_prefix(&sp).map_err(|_| unsafe_entry(entry, "parent outside the root"))?;
+        let mut target: Vec<u8> = if link.starts_with(b"/") { Vec::new() } else { rel_parent.as_os_str().as_encoded_bytes().to_vec() };
+        target.push(b'/');
+        target.extend_from_slice(&link);
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let resolve = rfs::ResolveFlags::IN_ROOT | rfs::ResolveFlags::NO_MAGICLINKS;
+        let comps: Vec<&[u8]> = target.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+        // Open the longest existing prefix, then create the rest.
+        let mut cur = rfs::openat2(scope, c".", flags, Mode::empty(), resolve).ctx(|| "opening the root".into())?;
+        let mut i = 0;
+        while i < comps.len() {
+            let prefix = cstr(&comps[..=i].join(&b'/'));
+            match rfs::openat2(scope, prefix.as_c_str(), flags, Mode::empty(), resolve) {
+                Ok(fd) => cur = fd,
+                Err(Errno::NOENT) if create && comps[i] != b".." => {
+                    rfs::mkdirat(&cur, cstr(comps[i]).as_c_str(), Mode::from_raw_mode(0o755))
+                        .ctx(|| format!("creating directory for {}", String::from_utf8_lossy(entry)))?;
+                    cur = rfs::openat2(scope, prefix.as_c_str(), flags, Mode::empty(), resolve).ctx(|| "opening directory".into())?;
+                }
+                Err(e) => return Err(unsafe_entry(entry, format!("parent {:?} does not lead to a directory: {e}", String::from_utf8_lossy(name.to_bytes())))),
+            }
+            i += 1;
+        }
+        Ok(cur)
     }
 
     fn parent_fd(&self) -> &OwnedFd {
@@ -432,10 +477,23 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 
 /// Applies the layer tar read from `r` onto the directory `root` (which must exist).
 pub fn apply_layer(r: impl Read, root: &Path, mode: ApplyMode) -> Result<ApplyStats> {
+    apply_with_scope(r, root, mode, None)
+}
+
+/// Extracts a plain archive (`ADD app.tar /dst`) into `dest`, a directory inside the
+/// container root `scope`: symlinks among the entries' parents are followed, resolved
+/// inside `scope`, as docker's chrooted untar follows them.
+pub fn extract_in_root(r: impl Read, scope: &Path, dest: &Path) -> Result<ApplyStats> {
+    let scope_fd = rfs::open(scope, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", scope)?;
+    apply_with_scope(r, dest, ApplyMode::Plain, Some(scope_fd))
+}
+
+fn apply_with_scope(r: impl Read, root: &Path, mode: ApplyMode, scope: Option<OwnedFd>) -> Result<ApplyStats> {
     let root_fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", root)?;
     let mut a = Applier {
         root: root_fd,
         mode,
+        scope,
         stack: Vec::new(),
         created: HashSet::new(),
         dir_times: Vec::new(),

@@ -3,7 +3,7 @@
 mod apply;
 mod write;
 
-pub use apply::{apply_layer, components, remove_tree, ApplyMode, ApplyStats};
+pub use apply::{apply_layer, components, extract_in_root, remove_tree, ApplyMode, ApplyStats};
 pub use write::{write_layer, WriteOptions, WriteStats};
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
