@@ -486,7 +486,7 @@ impl Ctx<'_> {
             st.history(created_by, false);
             return Ok(());
         }
-        let req = StepRequest { lowers: self.lowers(&st.layers)?, args: argv, env, cwd, user, network, mounts };
+        let req = StepRequest { lowers: self.lowers(&st.layers)?, args: argv, env, cwd, user, network, mounts, cancel: Some(self.opts.cancel.clone()) };
         let mut tail = Tail::default();
         let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
             tail.push(b);
@@ -495,6 +495,7 @@ impl Ctx<'_> {
         .map_err(|e| BuildError::at(e.to_string(), span))?;
         if code != 0 {
             self.progress.event(Event::Failed { id });
+            self.check_cancel()?;
             let cmd = ins.source.trim();
             return Err(Failure { error: BuildError::at(format!("{cmd:?} did not complete successfully: exit code: {code}"), span), exit_code: Some(code), tail: tail.lines() });
         }

@@ -43,8 +43,8 @@ pub fn ensure_init_layer(state_dir: &Path) -> Result<PathBuf> {
     if dest.exists() {
         return Ok(dest);
     }
-    let tmp = state_dir.join(format!("tmp/init-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    // Unique per call: parallel build stages of one process may race here.
+    let tmp = state_dir.join(format!("tmp/init-{}-{}", std::process::id(), rand_hex()));
     std::fs::create_dir_all(&tmp).step(|| format!("creating {}", tmp.display()))?;
     for (p, kind) in INIT_LAYER {
         let path = tmp.join(p);

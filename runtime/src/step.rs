@@ -24,6 +24,8 @@ pub struct StepRequest {
     pub user: String,
     pub network: Network,
     pub mounts: Vec<Mount>,
+    /// When this turns true (Ctrl-C), the sandbox is killed and the step fails.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Where a step ran: its writable layer is `dir/upper`.
@@ -122,6 +124,25 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
         .stderr(Stdio::from(w2))
         .spawn()
         .step(|| "starting the sandbox".into())?;
+    // Cancellation kills the monitor; its sandbox dies with it (PDEATHSIG, pid namespace)
+    // and its mounts with its mount namespace.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(cancel) = req.cancel.clone() {
+        let finished = finished.clone();
+        let pid = rustix::process::Pid::from_raw(child.id() as i32);
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering;
+            while !finished.load(Ordering::SeqCst) {
+                if cancel.load(Ordering::SeqCst) {
+                    if let Some(pid) = pid {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+    }
     let mut r = r;
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -132,7 +153,9 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
             Err(e) => return Err(RuntimeError::io("reading the step's output", e)),
         }
     }
-    let status = child.wait().step(|| "waiting for the sandbox".into())?;
+    let status = child.wait().step(|| "waiting for the sandbox".into());
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    let status = status?;
     let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9));
     Ok((code, step_dir))
 }

@@ -1,0 +1,269 @@
+//! `rbuild build` as a user runs it: the cache, failures, contexts, stages, isolation.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Writes a context: (relative path, content) pairs.
+fn context(dir: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, c).unwrap();
+    }
+}
+
+/// Builds with plain progress; returns (instructions that ran, instructions served from
+/// the cache, image id).
+fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (Vec<String>, Vec<String>, String) {
+    let mut args = vec!["build", "--progress", "plain", "--iidfile"];
+    let iid = env.path("iid");
+    args.push(iid.to_str().unwrap());
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    let out = env.run(&args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "build failed: {err}");
+    let mut titles = std::collections::BTreeMap::new();
+    let (mut ran, mut cached) = (vec![], vec![]);
+    for l in err.lines() {
+        let Some(rest) = l.strip_prefix('#') else { continue };
+        let (id, text) = rest.split_once(' ').unwrap_or((rest, ""));
+        if let Some(t) = text.strip_prefix('[') {
+            let title = t.split_once("] ").map(|x| x.1).unwrap_or("").to_string();
+            titles.insert(id.to_string(), title);
+        } else if text == "CACHED" {
+            cached.push(titles[id].clone());
+        } else if text.starts_with("DONE") {
+            ran.push(titles[id].clone());
+        }
+    }
+    ran.retain(|t| !t.starts_with("FROM"));
+    (ran, cached, std::fs::read_to_string(iid).unwrap())
+}
+
+const CACHE_DF: &str = "FROM rbuild-anchor/busybox:1
+COPY dep.txt /dep.txt
+RUN cat /dep.txt > /dep.out
+ARG FLAVOR=plain
+RUN echo $FLAVOR > /flavor
+COPY src /src
+RUN ls /src > /listing
+";
+
+#[test]
+fn cache_reruns_only_what_changed() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", CACHE_DF), ("dep.txt", "dep"), ("src/a.txt", "a"), ("src/b.txt", "b"), ("src/skip.log", "x"), (".dockerignore", "**/*.log\n")]);
+
+    let (ran, _, id1) = build(&env, &ctx, &[]);
+    assert_eq!(ran.len(), 5, "cold build runs everything: {ran:?}");
+
+    // No change: everything cached, same image.
+    let (ran, cached, id2) = build(&env, &ctx, &[]);
+    assert!(ran.is_empty(), "no-op rebuild ran {ran:?}");
+    assert_eq!(cached.len(), 5);
+    assert_eq!(id1, id2);
+
+    // touch without a change: still all cached.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    sh_ok(&format!("touch {}/src/a.txt {}/dep.txt", ctx.display(), ctx.display()));
+    let (ran, _, id3) = build(&env, &ctx, &[]);
+    assert!(ran.is_empty(), "touch re-ran {ran:?}");
+    assert_eq!(id1, id3);
+
+    // A change in an ignored file: all cached.
+    std::fs::write(ctx.join("src/skip.log"), "changed").unwrap();
+    let (ran, _, _) = build(&env, &ctx, &[]);
+    assert!(ran.is_empty(), "ignored change re-ran {ran:?}");
+
+    // Edit one file: the COPY that includes it and what follows re-run, nothing before.
+    std::fs::write(ctx.join("src/b.txt"), "b2").unwrap();
+    let (ran, cached, id4) = build(&env, &ctx, &[]);
+    assert_eq!(ran, ["COPY src /src", "RUN ls /src > /listing"], "edit re-ran {ran:?}");
+    assert_eq!(cached.len(), 3);
+    assert_ne!(id1, id4);
+
+    // A changed build arg: only the steps after its ARG re-run.
+    let (ran, _, _) = build(&env, &ctx, &["--build-arg", "FLAVOR=spicy"]);
+    assert_eq!(ran, ["RUN echo $FLAVOR > /flavor", "COPY src /src", "RUN ls /src > /listing"], "arg change re-ran {ran:?}");
+    assert_eq!(env.ok(&["run", "--rm", id1.trim(), "cat", "/flavor"]).trim(), "plain");
+}
+
+#[test]
+fn no_cache_builds_are_reproducible() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY f /f\nRUN date +%N > /now && mkdir /d && echo x > /d/x\n"), ("f", "f")]);
+    let (_, _, a) = build(&env, &ctx, &["--no-cache"]);
+    let (ran, _, b) = build(&env, &ctx, &["--no-cache"]);
+    assert_eq!(ran.len(), 2);
+    // The RUN writes the time into a file: the content differs, so compare a build
+    // whose content is fixed.
+    assert_ne!(a, "");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY f /f\nRUN mkdir /d && echo x > /d/x && touch /d/y\n")]);
+    let (_, _, c) = build(&env, &ctx, &["--no-cache"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, _, d) = build(&env, &ctx, &["--no-cache"]);
+    assert_eq!(c, d, "two --no-cache builds of the same inputs differ");
+    let _ = b;
+}
+
+#[test]
+fn failing_step_shows_line_exit_code_and_output_and_leaves_nothing() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo preparing\nRUN echo boom-output && exit 3\n")]);
+    let out = env.run(&["build", "-t", "bad:1", "--progress", "plain", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Dockerfile:3:1:"), "{err}");
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(err.contains("    RUN echo boom-output && exit 3\n    ^"), "{err}");
+    assert!(err.contains("boom-output"), "{err}");
+    assert!(env.run(&["inspect", "bad:1"]).status.code() != Some(0));
+    let tmp = env.root().join("rbuild/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "temp dirs left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "mounts left");
+}
+
+#[test]
+fn parse_errors_and_missing_files_are_one_line_with_position() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nFORM x\n")]);
+    let out = env.run(&["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(":2:1: unknown instruction") && err.contains("did you mean FROM?"), "{err}");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY nope.txt /\n")]);
+    let out = env.run(&["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(":2:1: COPY failed: file not found in build context"), "{err}");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY ../etc/passwd /\n")]);
+    let out = env.run(&["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the build context"), "{err}");
+    context(&ctx, &[("Dockerfile", "FROM no-such/image:1\n")]);
+    let out = env.run(&["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(":1:1: base image no-such/image:1"), "{err}");
+}
+
+#[test]
+fn default_verb_stdin_context_and_dockerfile() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY a /a\nCMD [\"cat\", \"/a\"]\n"), ("a", "from-dir\n")]);
+    // rbuild -t org/app .  (exactly as typed, from the context directory)
+    let out = env.cmd().current_dir(&ctx).args(["-t", "org/app", "."]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.ok(&["run", "--rm", "org/app"]), "from-dir\n");
+    // A tar context on stdin.
+    let tar = env.path("ctx.tar");
+    sh_ok(&format!("tar -C {} -cf {} .", ctx.display(), tar.display()));
+    let out = env.cmd().args(["build", "-q", "-t", "fromtar", "-"]).stdin(std::fs::File::open(&tar).unwrap()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
+    assert_eq!(env.ok(&["run", "--rm", "fromtar"]), "from-dir\n");
+    // A Dockerfile on stdin, no context.
+    let mut child = env.cmd().args(["build", "-q", "-t", "nocontext", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"FROM rbuild-anchor/busybox:1\nRUN echo hi > /hi\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(env.ok(&["run", "--rm", "nocontext", "cat", "/hi"]), "hi\n");
+}
+
+#[test]
+fn stages_targets_and_network() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let df = "FROM rbuild-anchor/busybox:1 AS a
+RUN echo a > /a
+FROM rbuild-anchor/busybox:1 AS b
+RUN echo b > /b
+FROM rbuild-anchor/busybox:1 AS unused
+RUN exit 1
+FROM rbuild-anchor/busybox:1 AS net
+RUN ls /sys/class/net > /ifaces
+FROM net
+COPY --from=a /a /a
+COPY --from=b /b /b
+";
+    context(&ctx, &[("Dockerfile", df)]);
+    // The failing stage is not needed by the target: it never runs.
+    env.ok(&["build", "-q", "-t", "multi", "--network", "none", ctx.to_str().unwrap()]);
+    assert_eq!(env.ok(&["run", "--rm", "multi", "cat", "/a", "/b", "/ifaces"]), "a\nb\nlo\n");
+    env.ok(&["build", "-q", "-t", "onlyb", "--target", "b", ctx.to_str().unwrap()]);
+    assert_eq!(env.ok(&["run", "--rm", "onlyb", "cat", "/b"]), "b\n");
+    assert!(!env.run(&["run", "--rm", "onlyb", "cat", "/a"]).status.success());
+}
+
+#[test]
+fn run_steps_cannot_touch_the_host() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let marker = env.path("host-marker");
+    std::fs::write(&marker, "host").unwrap();
+    let df = format!(
+        "FROM rbuild-anchor/busybox:1\nRUN rm -rf {m} ; mkdir -p {d} && echo pwned > {m} ; mount -t tmpfs none /mnt && echo mounted ; reboot -f ; cat /proc/1/cmdline > /pid1 ; true\n",
+        m = marker.display(),
+        d = marker.parent().unwrap().display()
+    );
+    context(&ctx, &[("Dockerfile", &df)]);
+    let out = env.run(&["build", "-q", "-t", "evil", "--network", "none", ctx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "host");
+    // The RUN's writes to that path landed in the image, not on the host.
+    assert_eq!(env.ok(&["run", "--rm", "evil", "cat", marker.to_str().unwrap()]), "pwned\n");
+}
+
+#[test]
+fn interrupted_build_leaves_nothing() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo started && sleep 30\n")]);
+    let mut child = env.cmd().args(["build", "--progress", "plain", ctx.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Wait until the step runs.
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    use std::io::Read;
+    while !seen.contains("started") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "build ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // Ctrl-C reaches the whole foreground process group; here: rbuild and its sandbox.
+    let pid = child.id() as i32;
+    Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let t0 = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(t0.elapsed().as_secs() < 25, "the build did not stop");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let left: Vec<_> = std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().collect();
+    assert!(left.is_empty(), "temp dirs left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "mounts left");
+}
