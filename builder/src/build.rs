@@ -247,7 +247,11 @@ impl Ctx<'_> {
         let label = self.stage_label(i);
         let total = stage.instructions.len() + 1;
         let span = stage.from.span;
-        let (id, t0) = self.start(&label, 1, total, stage.from.source.trim());
+        let from_text = match (&self.graph.stages[i].base, stage.name()) {
+            (Base::Image(r), n) => format!("FROM {r}{}", n.map(|n| format!(" AS {n}")).unwrap_or_default()),
+            (_, _) => stage.from.source.trim().to_string(),
+        };
+        let (id, t0) = self.start(&label, 1, total, &from_text);
         let mut st = match &self.graph.stages[i].base {
             Base::Scratch => State {
                 config: ImageConfig::default(),
