@@ -1,1 +1,281 @@
-fn main(){}
+//! The cache-reuse benchmark: rbuild, BuildKit (in the docker 20.10 engine), docker's
+//! legacy builder and buildah on ../shared/bench's workloads, timed by
+//! ../shared/bench/run.sh, several runs each, in one session. Writes medians and ratios
+//! to BuildKit as a Markdown table, JSON and a PNG chart.
+//!
+//!   rbuild-bench [--runs N] [--builders rbuild,buildkit,docker,buildah] [--out DIR]
+//!
+//! Normally started by `bench/run.sh`, which builds rbuild and starts the peers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Scenario → ratio goal against BuildKit (from the issue).
+const GOALS: &[(&str, f64)] = &[
+    ("small.cold", 0.4),
+    ("small.noop", 0.3),
+    ("bigctx.cold", 0.45),
+    ("bigctx.noop", 0.25),
+    ("bigctx.touch", 0.2),
+    ("bigctx.edit1", 0.3),
+    ("bigctx.ignored", 0.2),
+    ("fatlayer.cold", 0.85),
+    ("multistage.cold", 0.9),
+    ("run.true.x10", 0.07),
+];
+
+struct Args {
+    runs: usize,
+    builders: Vec<String>,
+    out: PathBuf,
+    shared: PathBuf,
+    rbuild: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut a = Args {
+        runs: 3,
+        builders: ["rbuild", "buildkit", "docker", "buildah"].map(String::from).to_vec(),
+        out: here.join("results"),
+        shared: here.join("../../shared"),
+        rbuild: here.join("../target/release/rbuild"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut val = || it.next().ok_or(format!("{x} needs a value"));
+        match x.as_str() {
+            "--runs" => a.runs = val()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--builders" => a.builders = val()?.split(',').map(String::from).collect(),
+            "--out" => a.out = PathBuf::from(val()?),
+            "--shared" => a.shared = PathBuf::from(val()?),
+            "--rbuild" => a.rbuild = PathBuf::from(val()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// One run of run.sh for one builder on fresh workloads: scenario → seconds.
+fn run_once(a: &Args, builder: &str, work: &Path) -> Result<BTreeMap<String, f64>, String> {
+    let wl = work.join(format!("w-{builder}"));
+    let st = Command::new("bash").arg(a.shared.join("bench/workloads.sh")).arg(&wl).output().map_err(|e| e.to_string())?;
+    if !st.status.success() {
+        return Err(format!("workloads.sh failed: {}", String::from_utf8_lossy(&st.stderr)));
+    }
+    let store = work.join("rbuild-store");
+    if builder == "rbuild" {
+        let _ = std::fs::remove_dir_all(&store);
+        let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
+        let o = Command::new(&a.rbuild).arg("--root").arg(&store).args(["import", &tar, "rbuild-anchor/busybox:1"]).output().map_err(|e| e.to_string())?;
+        if !o.status.success() {
+            return Err(format!("importing the base: {}", String::from_utf8_lossy(&o.stderr)));
+        }
+    }
+    let out = Command::new("bash")
+        .arg(a.shared.join("bench/run.sh"))
+        .arg(builder)
+        .arg(&wl)
+        .env("RBUILD", &a.rbuild)
+        .env("RBUILD_ROOT", &store)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("BUILD FAILED") {
+        return Err(format!("{builder}: {text}"));
+    }
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 3 && f[0] == builder {
+            if let Ok(v) = f[2].parse::<f64>() {
+                m.insert(f[1].to_string(), v);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&wl);
+    Ok(m)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Peak RSS (KiB) of a cold rbuild build of bigctx, by /usr/bin/time -v.
+fn peak_rss(a: &Args, work: &Path) -> Option<u64> {
+    let wl = work.join("w-rss");
+    Command::new("bash").arg(a.shared.join("bench/workloads.sh")).arg(&wl).output().ok()?;
+    let store = work.join("rss-store");
+    let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
+    Command::new(&a.rbuild).arg("--root").arg(&store).args(["import", &tar, "rbuild-anchor/busybox:1"]).output().ok()?;
+    let o = Command::new("/usr/bin/time").arg("-v").arg(&a.rbuild).arg("--root").arg(&store).args(["build", "-q", "--no-cache", "-t", "rss"]).arg(wl.join("bigctx")).output().ok()?;
+    let _ = std::fs::remove_dir_all(&wl);
+    let _ = std::fs::remove_dir_all(&store);
+    String::from_utf8_lossy(&o.stderr).lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ").and_then(|v| v.parse().ok()))
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))).unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024)).unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpus} cores ({model}), {mem} GiB, Linux {}", kernel.trim())
+}
+
+fn main() {
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let work = PathBuf::from(format!("/var/tmp/rbuild-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&work);
+    let _ = std::fs::create_dir_all(&a.out);
+    // builder → scenario → times
+    let mut times: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for run in 0..a.runs {
+        // Interleave builders so a slow period of the machine hits all of them.
+        for b in &a.builders {
+            eprintln!("[bench] run {}/{} {b}", run + 1, a.runs);
+            match run_once(&a, b, &work) {
+                Ok(m) => {
+                    for (k, v) in m {
+                        times.entry(b.clone()).or_default().entry(k).or_default().push(v);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("[bench] {b} failed: {e}");
+                    failures.push(format!("{b}: {e}"));
+                }
+            }
+        }
+    }
+    let rss = if a.builders.iter().any(|b| b == "rbuild") { peak_rss(&a, &work) } else { None };
+    let _ = std::fs::remove_dir_all(&work);
+
+    let med: BTreeMap<String, BTreeMap<String, f64>> =
+        times.iter().map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect())).collect();
+    let date = chrono_like_date();
+    let mach = machine();
+    let bk = med.get("buildkit").cloned().unwrap_or_default();
+    let rb = med.get("rbuild").cloned().unwrap_or_default();
+    // Markdown table.
+    let mut md = format!("Measured {date} on {mach}; median of {} runs each, seconds; ratio = rbuild / peer.\n\n", a.runs);
+    md.push_str("| scenario | rbuild | BuildKit | docker (legacy) | buildah | rbuild/BuildKit | goal | holds | rbuild/docker | rbuild/buildah |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let get = |b: &str, k: &str| med.get(b).and_then(|m| m.get(k)).copied();
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("–".into());
+    let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+        _ => None,
+    };
+    let mut json_rows = Vec::new();
+    for (k, goal) in GOALS {
+        let r = get("rbuild", k);
+        let rk = ratio(r, get("buildkit", k));
+        let holds = rk.map(|x| if x <= *goal { "yes" } else { "**no**" }).unwrap_or("–");
+        md.push_str(&format!(
+            "| {k} | {} | {} | {} | {} | {} | ≤ {goal} | {holds} | {} | {} |\n",
+            fmt(r),
+            fmt(get("buildkit", k)),
+            fmt(get("docker", k)),
+            fmt(get("buildah", k)),
+            rk.map(|x| format!("{x:.2}")).unwrap_or("–".into()),
+            ratio(r, get("docker", k)).map(|x| format!("{x:.2}")).unwrap_or("–".into()),
+            ratio(r, get("buildah", k)).map(|x| format!("{x:.2}")).unwrap_or("–".into()),
+        ));
+        json_rows.push(serde_json::json!({
+            "scenario": k, "goal": goal, "ratio_to_buildkit": rk,
+            "median_seconds": {"rbuild": r, "buildkit": get("buildkit", k), "docker": get("docker", k), "buildah": get("buildah", k)},
+        }));
+    }
+    if let Some(kb) = rss {
+        md.push_str(&format!("\nPeak memory of a cold bigctx build (rbuild, `/usr/bin/time -v`): {} MiB (goal < 200 MiB).\n", kb / 1024));
+    }
+    for f in &failures {
+        md.push_str(&format!("\nFailed: {f}\n"));
+    }
+    let json = serde_json::json!({
+        "date": date, "machine": mach, "runs": a.runs, "scenarios": json_rows,
+        "all_times": times, "peak_rss_kib": rss, "failures": failures,
+    });
+    let _ = std::fs::write(a.out.join("results.md"), &md);
+    let _ = std::fs::write(a.out.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
+    if let Err(e) = chart(&a.out.join("chart.png"), &rb, &med) {
+        eprintln!("[bench] chart: {e}");
+    }
+    let _ = bk;
+    print!("{md}");
+}
+
+fn chrono_like_date() -> String {
+    let o = Command::new("date").arg("-u").arg("+%Y-%m-%d").output();
+    o.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+/// Grouped bars: each builder's median as a ratio to BuildKit's (log scale), per scenario.
+fn chart(path: &Path, _rb: &BTreeMap<String, f64>, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(), String> {
+    use plotters::prelude::*;
+    let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"].iter().find_map(|p| std::fs::read(p).ok()).ok_or("no DejaVuSans.ttf (apt install fonts-dejavu-core)")?;
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font).map_err(|_| "font".to_string())?;
+    let bk = med.get("buildkit").ok_or("no BuildKit results")?;
+    let builders: Vec<&str> = ["rbuild", "docker", "buildah"].into_iter().filter(|b| med.contains_key(*b)).collect();
+    let scen: Vec<&str> = GOALS.iter().map(|g| g.0).filter(|k| bk.contains_key(*k)).collect();
+    let root = BitMapBackend::new(path, (1400, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let n = scen.len() as f64;
+    let mut c = ChartBuilder::on(&root)
+        .caption("time relative to BuildKit (lower is faster; log scale)", ("sans-serif", 26))
+        .margin(20)
+        .x_label_area_size(90)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n, (0.01f64..100f64).log_scale())
+        .map_err(|e| e.to_string())?;
+    let scen2 = scen.clone();
+    c.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(scen.len() * 2)
+        .x_label_formatter(&move |x| {
+            let i = (*x - 0.5).round();
+            if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < scen2.len() { scen2[i as usize].to_string() } else { String::new() }
+        })
+        .y_desc("ratio to BuildKit")
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let colors = [RGBColor(0xd9, 0x48, 0x01), RGBColor(0x31, 0x82, 0xbd), RGBColor(0x74, 0xc4, 0x76)];
+    let w = 0.8 / builders.len() as f64;
+    for (bi, b) in builders.iter().enumerate() {
+        let m = &med[*b];
+        let color = colors[bi % colors.len()];
+        let bars: Vec<Rectangle<(f64, f64)>> = scen
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                let r = m.get(*k)? / bk.get(*k)?;
+                let x0 = i as f64 + 0.1 + bi as f64 * w;
+                Some(Rectangle::new([(x0, 0.01), (x0 + w * 0.9, r.max(0.011))], color.filled()))
+            })
+            .collect();
+        c.draw_series(bars).map_err(|e| e.to_string())?.label(*b).legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    c.draw_series(std::iter::once(PathElement::new(vec![(0.0, 1.0), (n, 1.0)], BLACK.stroke_width(1))))
+        .map_err(|e| e.to_string())?
+        .label("BuildKit = 1");
+    c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 16)).draw().map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
