@@ -189,13 +189,7 @@ struct State {
 impl State {
     /// The environment words are expanded with: Env, then build args not shadowed by it.
     fn expansion_env(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .args
-            .iter()
-            .filter_map(|(k, val)| val.as_ref().map(|x| (k, x)))
-            .filter(|(k, _)| self.config.config.env_get(k).is_none())
-            .map(|(k, x)| format!("{k}={x}"))
-            .collect();
+        let mut v = self.run_args();
         v.extend(self.config.config.env.iter().cloned());
         v
     }
