@@ -31,6 +31,8 @@ struct Args {
     out: PathBuf,
     shared: PathBuf,
     rbuild: PathBuf,
+    /// Re-render the chart from an earlier results.json instead of measuring.
+    chart_from: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         out: here.join("results"),
         shared: here.join("../../shared"),
         rbuild: here.join("../target/release/rbuild"),
+        chart_from: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = PathBuf::from(val()?),
             "--shared" => a.shared = PathBuf::from(val()?),
             "--rbuild" => a.rbuild = PathBuf::from(val()?),
+            "--chart-from" => a.chart_from = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -140,6 +144,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(j) = &a.chart_from {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(j).unwrap_or_default()).unwrap_or_default();
+        let times: BTreeMap<String, BTreeMap<String, Vec<f64>>> = serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
+        let med = times.iter().map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect())).collect();
+        if let Err(e) = chart(&a.out.join("chart.png"), &BTreeMap::new(), &med) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let work = PathBuf::from(format!("/var/tmp/rbuild-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&work);
     let _ = std::fs::create_dir_all(&a.out);
@@ -242,15 +256,15 @@ fn chart(path: &Path, _rb: &BTreeMap<String, f64>, med: &BTreeMap<String, BTreeM
         .margin(20)
         .x_label_area_size(90)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..n, (0.01f64..100f64).log_scale())
+        .build_cartesian_2d(-0.5f64..n - 0.5, (0.01f64..100f64).log_scale())
         .map_err(|e| e.to_string())?;
     let scen2 = scen.clone();
     c.configure_mesh()
         .disable_x_mesh()
-        .x_labels(scen.len() * 2)
+        .x_labels(scen.len())
         .x_label_formatter(&move |x| {
-            let i = (*x - 0.5).round();
-            if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < scen2.len() { scen2[i as usize].to_string() } else { String::new() }
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < scen2.len() { scen2[i as usize].to_string() } else { String::new() }
         })
         .y_desc("ratio to BuildKit")
         .label_style(("sans-serif", 15))
@@ -266,13 +280,13 @@ fn chart(path: &Path, _rb: &BTreeMap<String, f64>, med: &BTreeMap<String, BTreeM
             .enumerate()
             .filter_map(|(i, k)| {
                 let r = m.get(*k)? / bk.get(*k)?;
-                let x0 = i as f64 + 0.1 + bi as f64 * w;
+                let x0 = i as f64 - 0.4 + bi as f64 * w;
                 Some(Rectangle::new([(x0, 0.01), (x0 + w * 0.9, r.max(0.011))], color.filled()))
             })
             .collect();
         c.draw_series(bars).map_err(|e| e.to_string())?.label(*b).legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    c.draw_series(std::iter::once(PathElement::new(vec![(0.0, 1.0), (n, 1.0)], BLACK.stroke_width(1))))
+    c.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 1.0), (n - 0.5, 1.0)], BLACK.stroke_width(1))))
         .map_err(|e| e.to_string())?
         .label("BuildKit = 1");
     c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 16)).draw().map_err(|e| e.to_string())?;
