@@ -1,6 +1,10 @@
 //! The build: walks the stage graph (independent stages at the same time), computes each
 //! step's cache key, runs RUN steps in the sandbox, copies files for COPY and ADD, and
 //! commits every changed filesystem as a layer in the store.
+//!
+//! A failure carries the step's last output lines with the error; it happens once per
+//! build, so its size on the error path does not matter.
+#![allow(clippy::result_large_err)]
 
 use crate::context::{items_digest, Item, Source, StatCache};
 use crate::copy::{self, CopyOpts};

@@ -156,6 +156,7 @@ pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32),
 
 /// Writes `content` as a file at `dest` (COPY <<EOF and downloaded ADD sources use
 /// this): mode `mode`, owned by `owner`, mtime `mtime`.
+#[allow(clippy::too_many_arguments)]
 pub fn write_file(root: &Path, dest: &str, name: &str, content: &[u8], mode: u32, owner: (u32, u32), identity: (u32, u32), mtime: i64) -> Result<()> {
     let dest_is_dir = dest.ends_with('/') || resolve_in_root(root, dest, true).is_ok_and(|p| p.is_dir());
     let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), name) } else { dest.to_string() };

@@ -118,14 +118,9 @@ fn init_loop(main: i32) -> i32 {
     all.push(libc::SIGCHLD);
     let _ = sys::block_signals(&all);
     loop {
-        loop {
-            match rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {
-                Ok(Some((pid, status))) => {
-                    if pid.as_raw_nonzero().get() == main {
-                        return exit_code(status);
-                    }
-                }
-                _ => break,
+        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {
+            if pid.as_raw_nonzero().get() == main {
+                return exit_code(status);
             }
         }
         if let Ok(Some(sig)) = sys::wait_signal(&all, 1000) {
