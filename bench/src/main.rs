@@ -70,12 +70,7 @@ fn run_once(a: &Args, builder: &str, work: &Path) -> Result<BTreeMap<String, f64
     }
     let store = work.join("rbuild-store");
     if builder == "rbuild" {
-        let _ = std::fs::remove_dir_all(&store);
-        let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
-        let o = Command::new(&a.rbuild).arg("--root").arg(&store).args(["import", &tar, "rbuild-anchor/busybox:1"]).output().map_err(|e| e.to_string())?;
-        if !o.status.success() {
-            return Err(format!("importing the base: {}", String::from_utf8_lossy(&o.stderr)));
-        }
+        import_base(a, &store)?;
     }
     let out = Command::new("bash")
         .arg(a.shared.join("bench/run.sh"))
@@ -115,13 +110,28 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// A fresh rbuild store at `store` holding the busybox base.
+fn import_base(a: &Args, store: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(store);
+    let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
+    let o = Command::new(&a.rbuild).arg("--root").arg(store).args(["import", &tar, "rbuild-anchor/busybox:1"]).output().map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!("importing the base: {}", String::from_utf8_lossy(&o.stderr)));
+    }
+    Ok(())
+}
+
+/// builder → scenario → median seconds.
+fn medians(times: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> BTreeMap<String, BTreeMap<String, f64>> {
+    times.iter().map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect())).collect()
+}
+
 /// Peak RSS (KiB) of a cold rbuild build of bigctx, by /usr/bin/time -v.
 fn peak_rss(a: &Args, work: &Path) -> Option<u64> {
     let wl = work.join("w-rss");
     Command::new("bash").arg(a.shared.join("bench/workloads.sh")).arg(&wl).output().ok()?;
     let store = work.join("rss-store");
-    let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
-    Command::new(&a.rbuild).arg("--root").arg(&store).args(["import", &tar, "rbuild-anchor/busybox:1"]).output().ok()?;
+    import_base(a, &store).ok()?;
     let o = Command::new("/usr/bin/time").arg("-v").arg(&a.rbuild).arg("--root").arg(&store).args(["build", "-q", "--no-cache", "-t", "rss"]).arg(wl.join("bigctx")).output().ok()?;
     let _ = std::fs::remove_dir_all(&wl);
     let _ = std::fs::remove_dir_all(&store);
@@ -147,8 +157,9 @@ fn main() {
     if let Some(j) = &a.chart_from {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(j).unwrap_or_default()).unwrap_or_default();
         let times: BTreeMap<String, BTreeMap<String, Vec<f64>>> = serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
-        let med = times.iter().map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect())).collect();
-        if let Err(e) = chart(&a.out.join("chart.png"), &BTreeMap::new(), &med) {
+        let med = medians(&times);
+        let _ = std::fs::create_dir_all(&a.out);
+        if let Err(e) = chart(&a.out.join("chart.png"), &med) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
@@ -180,12 +191,9 @@ fn main() {
     let rss = if a.builders.iter().any(|b| b == "rbuild") { peak_rss(&a, &work) } else { None };
     let _ = std::fs::remove_dir_all(&work);
 
-    let med: BTreeMap<String, BTreeMap<String, f64>> =
-        times.iter().map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect())).collect();
+    let med = medians(&times);
     let date = chrono_like_date();
     let mach = machine();
-    let bk = med.get("buildkit").cloned().unwrap_or_default();
-    let rb = med.get("rbuild").cloned().unwrap_or_default();
     // Markdown table.
     let mut md = format!("Measured {date} on {mach}; median of {} runs each, seconds; ratio = rbuild / peer.\n\n", a.runs);
     md.push_str("| scenario | rbuild | BuildKit | docker (legacy) | buildah | rbuild/BuildKit | goal | holds | rbuild/docker | rbuild/buildah |\n|---|---|---|---|---|---|---|---|---|---|\n");
@@ -227,10 +235,9 @@ fn main() {
     });
     let _ = std::fs::write(a.out.join("results.md"), &md);
     let _ = std::fs::write(a.out.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
-    if let Err(e) = chart(&a.out.join("chart.png"), &rb, &med) {
+    if let Err(e) = chart(&a.out.join("chart.png"), &med) {
         eprintln!("[bench] chart: {e}");
     }
-    let _ = bk;
     print!("{md}");
 }
 
@@ -240,7 +247,7 @@ fn chrono_like_date() -> String {
 }
 
 /// Grouped bars: each builder's median as a ratio to BuildKit's (log scale), per scenario.
-fn chart(path: &Path, _rb: &BTreeMap<String, f64>, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(), String> {
+fn chart(path: &Path, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(), String> {
     use plotters::prelude::*;
     let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"].iter().find_map(|p| std::fs::read(p).ok()).ok_or("no DejaVuSans.ttf (apt install fonts-dejavu-core)")?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());

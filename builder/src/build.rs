@@ -19,7 +19,7 @@ use rbuild_runtime::spec::{Mount as RtMount, MountKind, Network};
 use rbuild_runtime::step::{run_step, StepRequest};
 use rbuild_store::config::{rfc3339, History, ImageConfig};
 use rbuild_store::layer::WriteOptions;
-use rbuild_store::{CacheRecord, Image, LayerRef, Store};
+use rbuild_store::{CacheRecord, Image, LayerRef, Store, TempDir};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -343,13 +343,13 @@ impl Ctx<'_> {
                     st.history(applied.created_by, r.is_none());
                     return Ok(());
                 }
-                let upper = self.in_rootfs(st, &[], |root, _| -> Result<()> {
+                let (dir, ()) = self.in_rootfs(st, &[], |root, _| -> Result<()> {
                     if !crate::context::resolve_in_root(root, &wd, true)?.is_dir() {
                         copy::mkdir_all(root, &wd, (0, 0))?;
                     }
                     Ok(())
                 })?;
-                let layer = self.commit_upper(st, upper, true)?;
+                let layer = self.commit_dir(st, &dir.path().join("upper"), true)?;
                 st.history(applied.created_by, layer.is_none());
                 self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
                 Ok(())
@@ -406,11 +406,13 @@ impl Ctx<'_> {
 
     /// Mounts the state's rootfs with a fresh upper (and read-only `others`), runs `f`
     /// on it, and hands back the upper dir's parent (upper is `dir/upper`).
-    fn in_rootfs<T: Send>(&self, st: &State, others: &[Vec<LayerRef>], f: impl FnOnce(&Path, &[PathBuf]) -> Result<T> + Send) -> Result<(TempStep, T)> {
-        let dir = TempStep(self.store.temp_dir("copy")?);
-        std::fs::create_dir(dir.0.join("upper")).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
-        std::fs::create_dir(dir.0.join("work")).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
-        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((dir.0.join("upper"), dir.0.join("work"))) }];
+    fn in_rootfs<T: Send>(&self, st: &State, others: &[Vec<LayerRef>], f: impl FnOnce(&Path, &[PathBuf]) -> Result<T> + Send) -> Result<(TempDir, T)> {
+        let dir = self.store.temp_guard("copy")?;
+        let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
+        for d in [&upper, &work] {
+            std::fs::create_dir(d).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
+        }
+        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((upper, work)) }];
         for o in others {
             views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None });
         }
@@ -419,12 +421,8 @@ impl Ctx<'_> {
         Ok((dir, r))
     }
 
-    /// Commits `dir/upper` as a layer (unless `skip_empty` and nothing changed), records
-    /// it in the cache and the state.
-    fn commit_upper(&self, st: &mut State, (dir, ()): (TempStep, ()), skip_empty: bool) -> Result<Option<LayerRef>> {
-        self.commit_dir(st, &dir.0.join("upper"), skip_empty)
-    }
-
+    /// Commits `upper` as a layer (unless `skip_empty` and nothing changed), records it
+    /// in the cache and the state.
     fn commit_dir(&self, st: &mut State, upper: &Path, skip_empty: bool) -> Result<Option<LayerRef>> {
         let empty = std::fs::read_dir(upper).map(|mut r| r.next().is_none()).unwrap_or(true);
         if skip_empty && empty {
@@ -620,15 +618,18 @@ impl Ctx<'_> {
         // Context sources are selected and hashed now; stage sources inside the mount.
         let mut ctx_items: Vec<Item> = Vec::new();
         let mut downloads: Vec<(String, PathBuf, String, i64)> = Vec::new(); // (name, file, digest, mtime)
-        let _dl_dir;
+        let mut dl_dir: Option<TempDir> = None;
         let src_key = match &from {
             From::Context => {
                 let ctx = self.opts.context.clone();
                 let mut parts = Vec::new();
-                let dl = TempStep(self.store.temp_dir("add")?);
                 for s in &sources {
                     if add && (s.starts_with("http://") || s.starts_with("https://")) {
-                        let (file, digest, mtime) = download(s, &dl.0, c.checksum.as_deref()).map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
+                        let dl = match &dl_dir {
+                            Some(d) => d,
+                            None => dl_dir.insert(self.store.temp_guard("add")?),
+                        };
+                        let (file, digest, mtime) = download(s, dl.path(), c.checksum.as_deref()).map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
                         let name = s.split(['?', '#']).next().unwrap_or(s).trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
                         parts.push(format!("url\0{s}\0{digest}"));
                         downloads.push((if name.is_empty() { "download".into() } else { name }, file, digest, mtime));
@@ -645,7 +646,6 @@ impl Ctx<'_> {
                     parts.push(items_digest(&items));
                     ctx_items.extend(items);
                 }
-                _dl_dir = dl;
                 if ctx_items.is_empty() && downloads.is_empty() && c.inline.is_empty() {
                     return Err(BuildError::at(format!("{kw} failed: no source files were specified"), span).into());
                 }
@@ -705,19 +705,10 @@ impl Ctx<'_> {
             Ok(())
         });
         let (dir, ()) = r?;
-        self.commit_dir(st, &dir.0.join("upper"), false)?;
+        self.commit_dir(st, &dir.path().join("upper"), false)?;
         st.history(created_by, false);
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         Ok(())
-    }
-}
-
-/// A temp dir of the store removed when dropped (also on errors and panics).
-struct TempStep(PathBuf);
-
-impl Drop for TempStep {
-    fn drop(&mut self) {
-        let _ = rbuild_store::layer::remove_tree(&self.0);
     }
 }
 

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -265,7 +266,7 @@ impl Source<'_> {
         names.sort();
         for name in names {
             let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            if self.excluded(&r) && self.skip_dir(&r) {
+            if self.skip_dir(&r) {
                 continue;
             }
             let matched = go_match(pattern, &r).map_err(|e| BuildError::msg(format!("{pattern}: {e}")))?;
@@ -410,8 +411,6 @@ impl StatCache {
         })
     }
 }
-
-use std::os::unix::ffi::OsStrExt;
 
 /// sha256 of a file's content.
 pub fn hash_file(p: &Path) -> Result<[u8; 32]> {

@@ -123,10 +123,26 @@ fn target_path(root: &Path, dest: &str) -> Result<PathBuf> {
     Ok(resolve_in_root(root, parent, true)?.join(name))
 }
 
+/// Does `dest` name a directory: written with a trailing `/`, or one that exists?
+fn is_dir_dest(root: &Path, dest: &str) -> bool {
+    dest.ends_with('/') || resolve_in_root(root, dest, true).is_ok_and(|p| p.is_dir())
+}
+
+/// Where a file named `name` lands for `dest` (docker's rule: `dest/name` when `dest` is a
+/// directory, else `dest` itself), with its missing parents made for `identity`.
+/// Returns the path in the image and on the host.
+fn file_target(root: &Path, dest: &str, dest_is_dir: bool, name: &str, identity: (u32, u32)) -> Result<(String, PathBuf)> {
+    let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), name) } else { dest.to_string() };
+    let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
+    let to = target_path(root, &file_dest)?;
+    Ok((file_dest, to))
+}
+
 /// Copies `items` to `dest` (absolute, trailing `/` meaningful) in the root at `root`.
 /// `identity` owns the directories made for the destination.
 pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
-    let dest_is_dir = dest.ends_with('/') || dest == "/" || resolve_in_root(root, dest, true).is_ok_and(|p| p.is_dir());
+    let dest_is_dir = is_dir_dest(root, dest);
     for it in items {
         if it.is_dir() {
             let host = mkdir_all(root, dest, identity)?;
@@ -142,10 +158,7 @@ pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32),
             }
             continue;
         }
-        let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), it.base_name()) } else { dest.to_string() };
-        let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
-        let to = target_path(root, &file_dest)?;
+        let (_, to) = file_target(root, dest, dest_is_dir, it.base_name(), identity)?;
         if to == root {
             return Err(BuildError::msg(format!("cannot copy {} onto /", it.path)));
         }
@@ -158,11 +171,7 @@ pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32),
 /// this): mode `mode`, owned by `owner`, mtime `mtime`.
 #[allow(clippy::too_many_arguments)]
 pub fn write_file(root: &Path, dest: &str, name: &str, content: &[u8], mode: u32, owner: (u32, u32), identity: (u32, u32), mtime: i64) -> Result<()> {
-    let dest_is_dir = dest.ends_with('/') || resolve_in_root(root, dest, true).is_ok_and(|p| p.is_dir());
-    let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), name) } else { dest.to_string() };
-    let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-    mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
-    let to = target_path(root, &file_dest)?;
+    let (file_dest, to) = file_target(root, dest, is_dir_dest(root, dest), name, identity)?;
     make_room(&to, false)?;
     std::fs::write(&to, content).map_err(|e| io_err(format!("writing {file_dest}"), e))?;
     chown(&to, owner)?;
@@ -175,9 +184,7 @@ pub fn write_file(root: &Path, dest: &str, name: &str, content: &[u8], mode: u32
 /// Is the file a tar archive, plain or compressed (gzip, bzip2, xz, zstd), as docker's
 /// ADD decides: its first header reads.
 pub fn is_archive(p: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(p) else { return false };
-    let Ok((_, r)) = rbuild_store::compress::decompressed(f) else { return false };
-    matches!(rbuild_store::tar::Reader::new(r).next_entry(), Ok(Some(_)))
+    std::fs::File::open(p).is_ok_and(rbuild_store::compress::is_tar_archive)
 }
 
 /// Extracts an archive into directory `dest` of the root (created if missing), keeping

@@ -67,17 +67,7 @@ pub fn normalize_workdir(current: &str, requested: &str) -> Result<String, Strin
 
 /// Go's `path.Clean` for absolute paths.
 pub fn clean_path(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::ignore::clean(&format!("/{p}"))
 }
 
 /// `nat.ParsePortSpecs` for EXPOSE: `80`, `80/tcp`, `53/udp`, `8000-8002`, `ip:host:ctr/proto`.

@@ -28,21 +28,15 @@ pub struct StepRequest {
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
-/// Where a step ran: its writable layer is `dir/upper`.
+/// Where a step ran (removed when dropped): its writable layer is `upper()`.
 #[derive(Debug)]
 pub struct StepDir {
-    pub dir: PathBuf,
+    pub dir: rbuild_store::TempDir,
 }
 
 impl StepDir {
     pub fn upper(&self) -> PathBuf {
-        self.dir.join("upper")
-    }
-}
-
-impl Drop for StepDir {
-    fn drop(&mut self) {
-        let _ = rbuild_store::layer::remove_tree(&self.dir);
+        self.dir.path().join("upper")
     }
 }
 
@@ -65,8 +59,8 @@ pub fn process_env(env: &[String], hostname: &str, home: &str) -> Vec<String> {
 /// Runs the process to completion; `output` receives stdout and stderr as they come.
 /// Returns the exit code and the directory holding the writable layer.
 pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8])) -> Result<(i32, StepDir)> {
-    let dir = store.temp_dir("step")?;
-    let step_dir = StepDir { dir: dir.clone() };
+    let step_dir = StepDir { dir: store.temp_guard("step")? };
+    let dir = step_dir.dir.path().to_path_buf();
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir(dir.join(d)).step(|| format!("creating {}", dir.join(d).display()))?;
     }

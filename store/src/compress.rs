@@ -39,6 +39,13 @@ pub fn decompressed<'a, R: Read + 'a>(r: R) -> Result<(Compression, Box<dyn Read
     Ok((c, out))
 }
 
+/// Is `r` a tar archive, plain or compressed? (Its first header reads, as docker's ADD
+/// and `docker build -` decide.)
+pub fn is_tar_archive<R: Read>(r: R) -> bool {
+    let Ok((_, r)) = decompressed(r) else { return false };
+    matches!(crate::tar::Reader::new(r).next_entry(), Ok(Some(_)))
+}
+
 /// A gzip encoder at docker's default level.
 pub fn gzip<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
     flate2::write::GzEncoder::new(w, flate2::Compression::default())

@@ -27,4 +27,4 @@ pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use image::{Image, IndexEntry, LayerRef};
 pub use reference::Reference;
-pub use store::{default_root, Store};
+pub use store::{default_root, Store, TempDir};

@@ -253,6 +253,30 @@ impl Store {
     }
 }
 
+/// A directory under the store's tmp dir, removed with everything in it when dropped
+/// (also on errors and panics).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = crate::layer::remove_tree(&self.0);
+    }
+}
+
+impl Store {
+    /// [`Store::temp_dir`] as a guard that removes it.
+    pub fn temp_guard(&self, prefix: &str) -> Result<TempDir> {
+        Ok(TempDir(self.temp_dir(prefix)?))
+    }
+}
+
 fn blob_err(d: &Digest, p: &Path, e: io::Error) -> StoreError {
     if e.kind() == io::ErrorKind::NotFound {
         StoreError::BadImage(format!("blob {d} is missing from the store"))

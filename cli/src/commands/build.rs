@@ -22,11 +22,11 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
         let mut data = Vec::new();
         std::io::stdin().read_to_end(&mut data).context("reading the build context from standard input")?;
-        if is_tar(&data) {
-            let dir = TempDir(store.temp_dir("context")?);
+        if rbuild_store::compress::is_tar_archive(data.as_slice()) {
+            let dir = store.temp_guard("context")?;
             let (_, r) = rbuild_store::compress::decompressed(data.as_slice())?;
-            rbuild_store::layer::apply_layer(r, &dir.0, rbuild_store::layer::ApplyMode::Plain).context("unpacking the build context")?;
-            let p = dir.0.clone();
+            rbuild_store::layer::apply_layer(r, dir.path(), rbuild_store::layer::ApplyMode::Plain).context("unpacking the build context")?;
+            let p = dir.path().to_path_buf();
             _stdin_ctx = Some(dir);
             (Some(p), None)
         } else {
@@ -132,17 +132,6 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn is_tar(data: &[u8]) -> bool {
-    let Ok((_, r)) = rbuild_store::compress::decompressed(data) else { return false };
-    matches!(rbuild_store::tar::Reader::new(r).next_entry(), Ok(Some(_)))
-}
-
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = rbuild_store::layer::remove_tree(&self.0);
-    }
-}
 
 /// Progress output: a line per step (`#N [stage i/n] INSTRUCTION`), RUN output prefixed by
 /// the step number, `CACHED` or `DONE 1.2s`. On a terminal, running steps show their last
