@@ -629,7 +629,9 @@ impl Ctx<'_> {
                             Some(d) => d,
                             None => dl_dir.insert(self.store.temp_guard("add")?),
                         };
-                        let (file, digest, mtime) = download(s, dl.path(), c.checksum.as_deref()).map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
+                        // One file per URL: an ADD may name several.
+                        let file = dl.path().join(format!("download-{}", downloads.len()));
+                        let (digest, mtime) = download(s, &file, c.checksum.as_deref()).map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
                         let name = s.split(['?', '#']).next().unwrap_or(s).trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
                         parts.push(format!("url\0{s}\0{digest}"));
                         downloads.push((if name.is_empty() { "download".into() } else { name }, file, digest, mtime));
@@ -760,9 +762,9 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Downloads `url` into `dir`; returns the file, its sha256 (checked against `checksum`)
+/// Downloads `url` to the file `path`; returns its sha256 (checked against `checksum`)
 /// and its Last-Modified time (0 when absent).
-fn download(url: &str, dir: &Path, checksum: Option<&str>) -> std::result::Result<(PathBuf, String, i64), String> {
+fn download(url: &str, path: &Path, checksum: Option<&str>) -> std::result::Result<(String, i64), String> {
     let resp = ureq::get(url).call().map_err(|e| format!("downloading {url}: {e}"))?;
     let mtime = resp
         .headers()
@@ -771,8 +773,7 @@ fn download(url: &str, dir: &Path, checksum: Option<&str>) -> std::result::Resul
         .and_then(|s| chrono::DateTime::parse_from_rfc2822(s).ok())
         .map(|d| d.timestamp())
         .unwrap_or(0);
-    let path = dir.join("download");
-    let mut f = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let mut f = std::fs::File::create(path).map_err(|e| e.to_string())?;
     let mut body = resp.into_body();
     let mut r = body.as_reader();
     let mut h = Sha256::new();
@@ -791,5 +792,5 @@ fn download(url: &str, dir: &Path, checksum: Option<&str>) -> std::result::Resul
             return Err(format!("digest mismatch for {url}: expected {want}, got {digest}"));
         }
     }
-    Ok((path, digest, mtime))
+    Ok((digest, mtime))
 }

@@ -267,3 +267,41 @@ fn interrupted_build_leaves_nothing() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(env.root().to_str().unwrap()), "mounts left");
 }
+
+/// A loopback HTTP server (python's http.server) on a free port, killed when dropped.
+struct Http(std::process::Child, u16);
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_downloads_urls_with_checksums() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let www = env.path("www");
+    context(&www, &[("a.txt", "aaa\n"), ("b.txt", "bbb\n")]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("python3").args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()]).current_dir(&www).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let srv = Http(child, port);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", srv.1)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ctx = env.path("ctx");
+    let url = |f: &str| format!("http://127.0.0.1:{}/{f}", srv.1);
+    context(&ctx, &[("Dockerfile", &format!("FROM rbuild-anchor/busybox:1\nADD {} {} /dl/\n", url("a.txt"), url("b.txt")))]);
+    env.ok(&["build", "-q", "-t", "urls", ctx.to_str().unwrap()]);
+    assert_eq!(env.ok(&["run", "--rm", "urls", "cat", "/dl/a.txt", "/dl/b.txt"]), "aaa\nbbb\n");
+    assert_eq!(env.ok(&["run", "--rm", "urls", "stat", "-c", "%a", "/dl/a.txt"]), "600\n");
+    // A wrong --checksum is refused.
+    context(&ctx, &[("Dockerfile", &format!("FROM rbuild-anchor/busybox:1\nADD --checksum=sha256:{} {} /x\n", "0".repeat(64), url("a.txt")))]);
+    let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(":2:1: ADD failed: digest mismatch"), "{err}");
+}
