@@ -71,13 +71,26 @@ fn put_blob<W: Write>(store: &Store, t: &mut tar::Writer<W>, path: &str, d: &Dig
     t.append(&file_entry(path, size), &mut f).ctx(|| format!("writing {path} to the archive"))
 }
 
-/// A layer as it leaves the store.
-struct OutLayer {
-    digest: Digest,
-    size: u64,
-    media_type: &'static str,
+/// A layer as it leaves the store: the stored blob itself, or a compressed temp file
+/// (removed on drop).
+#[derive(Debug)]
+pub struct OutLayer {
+    pub diff_id: Digest,
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: &'static str,
     /// A compressed temp file, or None for the stored blob itself.
     file: Option<PathBuf>,
+}
+
+impl OutLayer {
+    /// The bytes of the layer as they leave the store.
+    pub fn open(&self, store: &Store) -> Result<std::fs::File> {
+        match &self.file {
+            None => store.open_blob(&self.digest),
+            Some(f) => std::fs::File::open(f).at("reading", f),
+        }
+    }
 }
 
 impl Drop for OutLayer {
@@ -88,11 +101,29 @@ impl Drop for OutLayer {
     }
 }
 
+/// The manifest format an image leaves the store in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestFormat {
+    /// OCI image manifest (the store's own form).
+    Oci,
+    /// Docker image manifest v2, schema 2.
+    Docker,
+}
+
+impl ManifestFormat {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ManifestFormat::Oci => config::MEDIA_TYPE_MANIFEST,
+            ManifestFormat::Docker => config::DOCKER_MANIFEST,
+        }
+    }
+}
+
 /// Compresses the distinct layers of `images`, in parallel.
-fn out_layers(store: &Store, images: &[SaveImage], compression: Compression) -> Result<HashMap<Digest, OutLayer>> {
+fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Result<HashMap<Digest, OutLayer>> {
     let mut uniq: Vec<Digest> = Vec::new();
     for i in images {
-        for l in &i.image.layers {
+        for l in &i.layers {
             if !uniq.contains(&l.diff_id) {
                 uniq.push(l.diff_id);
             }
@@ -102,10 +133,10 @@ fn out_layers(store: &Store, images: &[SaveImage], compression: Compression) -> 
         .par_iter()
         .map(|d| -> Result<(Digest, OutLayer)> {
             match compression {
-                Compression::None => Ok((*d, OutLayer { digest: *d, size: store.blob_size(d)?, media_type: config::MEDIA_TYPE_LAYER, file: None })),
+                Compression::None => Ok((*d, OutLayer { diff_id: *d, digest: *d, size: store.blob_size(d)?, media_type: config::MEDIA_TYPE_LAYER, file: None })),
                 Compression::Gzip | Compression::Zstd => {
                     let (path, file) = crate::store::tempfile_in(&store.tmp_dir())?;
-                    let mut guard = OutLayer { digest: *d, size: 0, media_type: config::MEDIA_TYPE_LAYER_GZIP, file: Some(path.clone()) };
+                    let mut guard = OutLayer { diff_id: *d, digest: *d, size: 0, media_type: config::MEDIA_TYPE_LAYER_GZIP, file: Some(path.clone()) };
                     let mut src = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
                     let hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
                     let (hw, media) = match compression {
@@ -134,24 +165,62 @@ fn out_layers(store: &Store, images: &[SaveImage], compression: Compression) -> 
     made.into_iter().collect()
 }
 
-fn oci_manifest(img: &Image, layers: &HashMap<Digest, OutLayer>) -> Result<Vec<u8>> {
-    let cfg = Descriptor::new(MediaType::from(config::MEDIA_TYPE_CONFIG), img.manifest.config().size(), to_oci_digest(&img.config_digest));
-    let ls: Vec<Descriptor> = img
-        .layers
-        .iter()
-        .map(|l| {
-            let o = &layers[&l.diff_id];
-            Descriptor::new(MediaType::from(o.media_type), o.size, to_oci_digest(&o.digest))
-        })
-        .collect();
+/// The manifest of `img` with its layers as `layers` has them, in `format`.
+fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: ManifestFormat) -> Result<Vec<u8>> {
+    let docker_media = |m: &'static str| -> Result<&'static str> {
+        match m {
+            config::MEDIA_TYPE_LAYER => Ok(config::DOCKER_LAYER),
+            config::MEDIA_TYPE_LAYER_GZIP => Ok(config::DOCKER_LAYER_GZIP),
+            other => Err(StoreError::BadImage(format!("a docker manifest cannot carry {other} layers (use gzip or none)"))),
+        }
+    };
+    let (cfg_media, manifest_media) = match format {
+        ManifestFormat::Oci => (config::MEDIA_TYPE_CONFIG, config::MEDIA_TYPE_MANIFEST),
+        ManifestFormat::Docker => (config::DOCKER_CONFIG, config::DOCKER_MANIFEST),
+    };
+    let cfg = Descriptor::new(MediaType::from(cfg_media), img.manifest.config().size(), to_oci_digest(&img.config_digest));
+    let mut ls: Vec<Descriptor> = Vec::new();
+    for l in &img.layers {
+        let o = &layers[&l.diff_id];
+        let media = match format {
+            ManifestFormat::Oci => o.media_type,
+            ManifestFormat::Docker => docker_media(o.media_type)?,
+        };
+        ls.push(Descriptor::new(MediaType::from(media), o.size, to_oci_digest(&o.digest)));
+    }
     let m: ImageManifest = ImageManifestBuilder::default()
         .schema_version(2u32)
-        .media_type(MediaType::from(config::MEDIA_TYPE_MANIFEST))
+        .media_type(MediaType::from(manifest_media))
         .config(cfg)
         .layers(ls)
         .build()
         .map_err(|e| StoreError::BadImage(e.to_string()))?;
     Ok(m.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
+}
+
+/// An image as it leaves the store for a registry: its manifest in the asked format and
+/// its distinct layers, compressed as asked.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub manifest: Vec<u8>,
+    pub manifest_media_type: &'static str,
+    pub config: Digest,
+    pub config_size: u64,
+    /// Each distinct layer once, in image order.
+    pub layers: Vec<OutLayer>,
+}
+
+/// Prepares `img` for a registry (compressing layers, in parallel, when asked).
+pub fn outgoing(store: &Store, img: &Image, format: ManifestFormat, compression: Compression) -> Result<Outgoing> {
+    let mut map = out_layers(store, &[img], compression)?;
+    let manifest = manifest_for(img, &map, format)?;
+    let mut layers = Vec::new();
+    for l in &img.layers {
+        if let Some(o) = map.remove(&l.diff_id) {
+            layers.push(o);
+        }
+    }
+    Ok(Outgoing { manifest, manifest_media_type: format.media_type(), config: img.config_digest, config_size: img.manifest.config().size(), layers })
 }
 
 fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
@@ -205,7 +274,8 @@ pub fn save(store: &Store, images: &[SaveImage], format: SaveFormat, compression
             put_file(&mut t, "manifest.json", &serde_json::to_vec(&manifest).unwrap_or_default())?;
         }
         SaveFormat::OciArchive | SaveFormat::OciDir => {
-            let layers = out_layers(store, images, compression)?;
+            let imgs: Vec<&Image> = images.iter().map(|i| &i.image).collect();
+            let layers = out_layers(store, &imgs, compression)?;
             put_file(&mut t, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
             t.append_header(&dir_entry("blobs")).ctx(|| "writing the archive".into())?;
             t.append_header(&dir_entry("blobs/sha256")).ctx(|| "writing the archive".into())?;
@@ -213,7 +283,7 @@ pub fn save(store: &Store, images: &[SaveImage], format: SaveFormat, compression
             let mut index = Vec::new();
             let mut manifests = Vec::new();
             for i in images {
-                let m = oci_manifest(&i.image, &layers)?;
+                let m = manifest_for(&i.image, &layers, ManifestFormat::Oci)?;
                 let md = Digest::of(&m);
                 manifests.push((md, m.len() as u64, i));
                 if written.insert(md) {
@@ -470,22 +540,10 @@ fn oci_manifest_for(d: &Descriptor, lookup: &dyn Fn(&str) -> Result<Stored>, sto
 
 /// Checks layers against the config and writes the image's manifest.
 fn assemble(store: &Store, config: Digest, layers: &[Digest]) -> Result<Image> {
-    let cfg = ImageConfig::from_json(&store.read_blob(&config)?).map_err(|e| StoreError::archive(format!("image config {config}: {e}")))?;
-    if cfg.rootfs.diff_ids.len() != layers.len() {
-        return Err(StoreError::archive(format!("image {config}: the config names {} layers, the archive has {}", cfg.rootfs.diff_ids.len(), layers.len())));
-    }
-    let mut refs = Vec::new();
-    for (want, got) in cfg.rootfs.diff_ids.iter().zip(layers) {
-        if want != got {
-            return Err(StoreError::DigestMismatch { what: format!("a layer of image {config}"), expected: *want, actual: *got });
-        }
-        refs.push(LayerRef { diff_id: *got, size: store.blob_size(got)? });
-    }
-    // The config blob is kept byte for byte: its digest is the image ID.
-    let manifest = crate::image::build_manifest(config, store.blob_size(&config)?, &refs)?;
-    let m = manifest.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes();
-    let md = store.put_blob(&m)?;
-    Ok(Image { manifest_digest: md, manifest_size: m.len() as u64, manifest, config_digest: config, config: cfg, layers: refs, names: vec![] })
+    store.image_from_config(config, layers).map_err(|e| match e {
+        StoreError::BadImage(m) => StoreError::archive(m),
+        other => other,
+    })
 }
 
 /// Imports a rootfs tarball (plain or compressed) as a one-layer image with `config`

@@ -122,6 +122,84 @@ impl Store {
     }
 }
 
+/// The config media type of a build-cache artifact: an OCI image manifest whose config
+/// lists cache records and whose layers are the blobs they need. Registries store it as
+/// any other manifest; `--cache-from` reads it back.
+pub const MEDIA_TYPE_CACHE_CONFIG: &str = "application/vnd.rbuild.cache.config.v1+json";
+
+/// The config blob of a cache artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheConfig {
+    pub version: u32,
+    pub records: Vec<CacheRecord>,
+}
+
+const CACHE_CONFIG_VERSION: u32 = 1;
+
+impl CacheConfig {
+    pub fn from_json(data: &[u8]) -> Result<CacheConfig> {
+        let c: CacheConfig = serde_json::from_slice(data).map_err(|e| crate::StoreError::BadImage(format!("build cache config: {e}")))?;
+        if c.version != CACHE_CONFIG_VERSION {
+            return Err(crate::StoreError::BadImage(format!("build cache config version {} is not supported (this rbuild reads {CACHE_CONFIG_VERSION})", c.version)));
+        }
+        if let Some(r) = c.records.iter().find(|r| !valid_key(&r.key)) {
+            return Err(crate::StoreError::BadImage(format!("build cache config: invalid key {:?}", r.key)));
+        }
+        Ok(c)
+    }
+}
+
+/// A cache artifact written into the store, ready to leave it.
+#[derive(Debug, Clone)]
+pub struct CacheArtifact {
+    pub manifest: Digest,
+    pub manifest_size: u64,
+    pub config: Digest,
+    pub config_size: u64,
+    /// The blobs the records need (layers), each once.
+    pub blobs: Vec<(Digest, u64)>,
+    pub records: usize,
+}
+
+impl Store {
+    /// Writes the cache artifact of the stored records for `keys` (unknown keys are
+    /// skipped) as a config blob and a manifest blob.
+    pub fn write_cache_artifact(&self, keys: &[String]) -> Result<CacheArtifact> {
+        let mut records: Vec<CacheRecord> = Vec::new();
+        for k in keys {
+            if records.iter().any(|r| &r.key == k) {
+                continue;
+            }
+            if let Some(r) = self.cache_get(k) {
+                records.push(r);
+            }
+        }
+        let mut blobs: Vec<(Digest, u64)> = Vec::new();
+        for d in records.iter().flat_map(|r| r.refs.iter()) {
+            if !blobs.iter().any(|(b, _)| b == d) {
+                blobs.push((*d, self.blob_size(d)?));
+            }
+        }
+        let n = records.len();
+        let cfg = serde_json::to_vec(&CacheConfig { version: CACHE_CONFIG_VERSION, records }).unwrap_or_default();
+        let config = self.put_blob(&cfg)?;
+        let layers: Vec<oci_spec::image::Descriptor> = blobs
+            .iter()
+            .map(|(d, size)| oci_spec::image::Descriptor::new(oci_spec::image::MediaType::from(crate::config::MEDIA_TYPE_LAYER), *size, crate::image::to_oci_digest(d)))
+            .collect();
+        let manifest = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(oci_spec::image::MediaType::from(crate::config::MEDIA_TYPE_MANIFEST))
+            .config(oci_spec::image::Descriptor::new(oci_spec::image::MediaType::from(MEDIA_TYPE_CACHE_CONFIG), cfg.len() as u64, crate::image::to_oci_digest(&config)))
+            .layers(layers)
+            .build()
+            .map_err(|e| crate::StoreError::BadImage(e.to_string()))?;
+        let m = manifest.to_string().map_err(|e| crate::StoreError::BadImage(e.to_string()))?.into_bytes();
+        let manifest = self.put_blob(&m)?;
+        Ok(CacheArtifact { manifest, manifest_size: m.len() as u64, config, config_size: cfg.len() as u64, blobs, records: n })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +215,25 @@ mod tests {
         std::fs::remove_file(s.blob_path(&d)).unwrap();
         assert_eq!(s.cache_get("k1"), None);
         assert_eq!(s.cache_get("../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn cache_artifacts_carry_records_and_their_blobs() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path().join("s")).unwrap();
+        let d = s.put_blob(b"layer").unwrap();
+        s.cache_put(&CacheRecord { key: "a".into(), value: serde_json::json!({"layer": null}), refs: vec![], created: 1 }).unwrap();
+        s.cache_put(&CacheRecord { key: "b".into(), value: serde_json::json!({"x": 2}), refs: vec![d], created: 2 }).unwrap();
+        let art = s.write_cache_artifact(&["a".into(), "b".into(), "b".into(), "missing".into()]).unwrap();
+        assert_eq!(art.records, 2);
+        assert_eq!(art.blobs, vec![(d, 5)]);
+        let cfg = CacheConfig::from_json(&s.read_blob(&art.config).unwrap()).unwrap();
+        assert_eq!(cfg.records.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let m: serde_json::Value = serde_json::from_slice(&s.read_blob(&art.manifest).unwrap()).unwrap();
+        assert_eq!(m["config"]["mediaType"], MEDIA_TYPE_CACHE_CONFIG);
+        assert_eq!(m["layers"][0]["digest"], d.to_string());
+        // A config with a hostile key is refused.
+        let bad = serde_json::json!({"version": 1, "records": [{"key": "../x", "value": null, "refs": [], "created": 0}]});
+        assert!(CacheConfig::from_json(bad.to_string().as_bytes()).is_err());
     }
 }

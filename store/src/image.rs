@@ -169,6 +169,27 @@ impl Store {
         })
     }
 
+    /// The image of the stored config blob `config` (kept byte for byte: its digest is the
+    /// image ID) and the stored layers `layers`, checked against the config's diff_ids.
+    /// Writes the image's manifest; names nothing.
+    pub fn image_from_config(&self, config: Digest, layers: &[Digest]) -> Result<Image> {
+        let cfg = ImageConfig::from_json(&self.read_blob(&config)?).map_err(|e| StoreError::BadImage(format!("image config {config}: {e}")))?;
+        if cfg.rootfs.diff_ids.len() != layers.len() {
+            return Err(StoreError::BadImage(format!("image {config}: the config names {} layers, the image has {}", cfg.rootfs.diff_ids.len(), layers.len())));
+        }
+        let mut refs = Vec::new();
+        for (want, got) in cfg.rootfs.diff_ids.iter().zip(layers) {
+            if want != got {
+                return Err(StoreError::DigestMismatch { what: format!("a layer of image {config}"), expected: *want, actual: *got });
+            }
+            refs.push(LayerRef { diff_id: *got, size: self.blob_size(got)? });
+        }
+        let manifest = build_manifest(config, self.blob_size(&config)?, &refs)?;
+        let m = manifest.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes();
+        let md = self.put_blob(&m)?;
+        Ok(Image { manifest_digest: md, manifest_size: m.len() as u64, manifest, config_digest: config, config: cfg, layers: refs, names: vec![] })
+    }
+
     /// Loads the image whose manifest is `digest`.
     pub fn image_by_manifest(&self, digest: &Digest) -> Result<Image> {
         let data = self.read_blob(digest)?;

@@ -21,7 +21,7 @@ pub mod snapshot;
 pub mod store;
 pub mod tar;
 
-pub use cache::CacheRecord;
+pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};

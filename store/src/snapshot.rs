@@ -78,6 +78,40 @@ impl Store {
         Ok(LayerRef { diff_id, size })
     }
 
+    /// Stores a layer that arrives from elsewhere (a registry, an OCI layout): `r` gives
+    /// the bytes of the blob `raw` (compressed or not, `raw_size` long). They are checked
+    /// against `raw` and `raw_size` as they stream, decompressed on the way, and stored
+    /// only when all of them arrived, matched, and decompressed to `diff_id`; the layer is
+    /// then unpacked (which checks its entries). A layer already stored is not read.
+    pub fn ingest_layer(&self, r: &mut dyn std::io::Read, raw: &Digest, raw_size: u64, diff_id: &Digest) -> Result<LayerRef> {
+        let _gc = self.gc_guard()?;
+        if !self.has_blob(diff_id) {
+            let mut hashed = crate::digest::HashingReader::new(std::io::Read::take(r, raw_size.saturating_add(1)));
+            let mut w = self.blob_writer()?;
+            {
+                let (_, mut inner) = crate::compress::decompressed(&mut hashed)?;
+                std::io::copy(&mut inner, &mut w).map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
+            }
+            // What the decompressor left unread (padding after a compressed stream).
+            std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
+            let (got, n) = hashed.finish();
+            if n != raw_size {
+                return Err(StoreError::SizeMismatch { what: format!("layer {raw}"), expected: raw_size, actual: n });
+            }
+            if got != *raw {
+                return Err(StoreError::DigestMismatch { what: format!("layer {raw}"), expected: *raw, actual: got });
+            }
+            w.commit(Some(*diff_id), None).map_err(|e| match e {
+                StoreError::DigestMismatch { expected, actual, .. } => {
+                    StoreError::DigestMismatch { what: format!("the uncompressed content of layer {raw} (the config's diff_id)"), expected, actual }
+                }
+                other => other,
+            })?;
+        }
+        self.ensure_snapshot(diff_id)?;
+        Ok(LayerRef { diff_id: *diff_id, size: self.blob_size(diff_id)? })
+    }
+
     /// Disk usage of a snapshot directory.
     pub fn snapshot_size(&self, diff_id: &Digest) -> u64 {
         du(&self.snapshot_path(diff_id))

@@ -420,6 +420,20 @@ impl Drop for BlobWriter {
     }
 }
 
+/// Stores the blob `digest` of `size` bytes read from `r` (which may say more or less:
+/// both are refused, as is any other content). A blob already stored is not read.
+pub fn ingest_blob(store: &Store, r: &mut dyn Read, digest: &Digest, size: u64) -> Result<()> {
+    if store.has_blob(digest) {
+        return Ok(());
+    }
+    let mut limited = r.take(size.saturating_add(1));
+    copy_to_blob(store, &mut limited, Some(*digest), Some(size)).map(|_| ()).map_err(|e| match e {
+        StoreError::SizeMismatch { expected, actual, .. } => StoreError::SizeMismatch { what: format!("blob {digest}"), expected, actual },
+        StoreError::DigestMismatch { expected, actual, .. } => StoreError::DigestMismatch { what: format!("blob {digest}"), expected, actual },
+        other => other,
+    })
+}
+
 /// Copies a reader into a new blob; returns digest and size.
 pub fn copy_to_blob(store: &Store, r: &mut dyn Read, expected: Option<Digest>, size: Option<u64>) -> Result<(Digest, u64)> {
     let mut w = store.blob_writer()?;
