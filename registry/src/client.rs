@@ -1,0 +1,330 @@
+//! One registry: the `/v2/` endpoint, authentication (anonymous, Basic, Bearer tokens),
+//! and requests with the errors the distribution spec defines turned into messages.
+
+use crate::auth::{parse_challenge, Challenge, Credentials, DockerConfig};
+use crate::error::{RegistryError, Result};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use ureq::http::{Request, Response};
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Registries (host[:port]) spoken to over plain http, beside loopback ones.
+    pub insecure: Vec<String>,
+    /// docker's config.json (None: `$DOCKER_CONFIG` or `~/.docker`).
+    pub config_path: Option<std::path::PathBuf>,
+    /// Credentials to use instead of those stored.
+    pub credentials: Option<Credentials>,
+}
+
+impl ClientOptions {
+    /// Options from the environment: `RBUILD_INSECURE_REGISTRIES` (comma-separated).
+    pub fn from_env() -> ClientOptions {
+        let insecure = std::env::var("RBUILD_INSECURE_REGISTRIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        ClientOptions { insecure, ..Default::default() }
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.config_path.clone().unwrap_or_else(crate::auth::default_config_path)
+    }
+}
+
+/// Is `registry` (host[:port]) on this machine? Those are spoken to over plain http.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => registry.rsplit_once(':').map_or(registry, |(h, p)| if p.bytes().all(|c| c.is_ascii_digit()) { h } else { registry }),
+    };
+    host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A request body.
+pub(crate) enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    File(&'a std::fs::File),
+}
+
+#[derive(Default)]
+struct AuthState {
+    pinged: bool,
+    challenge: Option<Challenge>,
+    /// Bearer tokens by scope list.
+    tokens: HashMap<String, String>,
+}
+
+/// A connection to one registry.
+pub struct Client {
+    registry: String,
+    base: String,
+    agent: ureq::Agent,
+    creds: Option<Credentials>,
+    auth: Mutex<AuthState>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.base)
+    }
+}
+
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(8)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(120)))
+        .timeout_per_read(Some(Duration::from_secs(120)))
+        .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// `%`-escapes a query value.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The message of a distribution-spec error body (`{"errors":[{"code","message"}]}`).
+pub(crate) fn error_detail(resp: &mut Response<ureq::Body>) -> String {
+    let body = resp.body_mut().with_config().limit(64 * 1024).read_to_vec().unwrap_or_default();
+    let parsed: Option<Vec<String>> = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| {
+        v.get("errors")?.as_array().map(|errs| {
+            errs.iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+                    let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or_default();
+                    format!("{code}: {msg}").trim_matches([' ', ':']).to_string()
+                })
+                .collect()
+        })
+    });
+    match parsed {
+        Some(v) if !v.is_empty() => format!("({})", v.join("; ")),
+        _ => {
+            let t = String::from_utf8_lossy(&body).trim().chars().take(200).collect::<String>();
+            if t.is_empty() { String::new() } else { format!("({t})") }
+        }
+    }
+}
+
+impl Client {
+    /// A client for `registry` (a host as in image names: `127.0.0.1:5000`, `docker.io`),
+    /// with the stored credentials for it (or those in `opts`).
+    pub fn new(registry: &str, opts: &ClientOptions) -> Result<Client> {
+        let endpoint = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
+        let plain = is_loopback(registry) || opts.insecure.iter().any(|i| i == registry);
+        let scheme = if plain { "http" } else { "https" };
+        let creds = match &opts.credentials {
+            Some(c) => Some(c.clone()),
+            None => DockerConfig::load(&opts.config_path())?.credentials(registry)?,
+        };
+        Ok(Client { registry: registry.to_string(), base: format!("{scheme}://{endpoint}"), agent: agent(), creds, auth: Mutex::new(AuthState::default()) })
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// `{base}/v2/{path}`
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/v2/{path}", self.base)
+    }
+
+    /// A Location header made absolute.
+    pub(crate) fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            format!("{}/{location}", self.base)
+        }
+    }
+
+    fn raw(&self, method: &str, url: &str, headers: &[(&str, &str)], auth: Option<&str>, body: &Body<'_>) -> Result<Response<ureq::Body>> {
+        let mut b = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(a) = auth {
+            b = b.header("Authorization", a);
+        }
+        let what = || format!("{method} {url}");
+        let r = match body {
+            Body::Empty => self.agent.run(b.body(()).map_err(|e| RegistryError::transport(what(), e))?),
+            Body::Bytes(data) => self.agent.run(b.body(*data).map_err(|e| RegistryError::transport(what(), e))?),
+            Body::File(f) => self.agent.run(b.body(*f).map_err(|e| RegistryError::transport(what(), e))?),
+        };
+        r.map_err(|e| RegistryError::transport(what(), describe(&e)))
+    }
+
+    /// Learns how the registry wants us to authenticate (once).
+    fn ping(&self) -> Result<()> {
+        if self.auth.lock().unwrap_or_else(|e| e.into_inner()).pinged {
+            return Ok(());
+        }
+        let url = self.url("");
+        let mut resp = self.raw("GET", &url, &[], None, &Body::Empty)?;
+        let challenge = match resp.status().as_u16() {
+            200..=299 => None,
+            401 => {
+                let h = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                Some(parse_challenge(&h).ok_or_else(|| RegistryError::bad(format!("GET {url}"), format!("unsupported authentication challenge {h:?}")))?)
+            }
+            s => {
+                let detail = error_detail(&mut resp);
+                return Err(RegistryError::Http { what: format!("{} is not an OCI registry (GET {url})", self.registry), status: s, detail });
+            }
+        };
+        let mut st = self.auth.lock().unwrap_or_else(|e| e.into_inner());
+        st.pinged = true;
+        st.challenge = challenge;
+        Ok(())
+    }
+
+    /// The Authorization header for `scopes` (None: anonymous).
+    fn authorization(&self, scopes: &[String]) -> Result<Option<String>> {
+        let challenge = self.auth.lock().unwrap_or_else(|e| e.into_inner()).challenge.clone();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.creds.as_ref().map(|c| c.basic_header())),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let key = scopes.join(" ");
+                if let Some(t) = self.auth.lock().unwrap_or_else(|e| e.into_inner()).tokens.get(&key) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scopes)?;
+                self.auth.lock().unwrap_or_else(|e| e.into_inner()).tokens.insert(key, token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
+        let mut url = realm.to_string();
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        if let Some(s) = service {
+            url.push_str(&format!("{sep}service={}", query_escape(s)));
+            sep = '&';
+        }
+        for s in scopes {
+            url.push_str(&format!("{sep}scope={}", query_escape(s)));
+            sep = '&';
+        }
+        let basic = self.creds.as_ref().map(|c| c.basic_header());
+        let mut resp = self.raw("GET", &url, &[], basic.as_deref(), &Body::Empty)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let detail = format!("the token server answered {status} {}", error_detail(&mut resp));
+            return Err(match &self.creds {
+                Some(_) => RegistryError::LoginFailed { registry: self.registry.clone(), detail },
+                None => RegistryError::Unauthorized { registry: self.registry.clone(), detail: format!(" ({detail})") },
+            });
+        }
+        let body = resp.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| RegistryError::transport(format!("token from {realm}"), e))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| RegistryError::bad(format!("token from {realm}"), e.to_string()))?;
+        v.get("token")
+            .or(v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .ok_or_else(|| RegistryError::bad(format!("token from {realm}"), "no token in the answer"))
+    }
+
+    /// Sends a request with the authorization `scopes` need. A 401 (an expired token, a
+    /// changed challenge) is retried once with fresh credentials when the body allows;
+    /// a second 401 is an error.
+    pub(crate) fn send(&self, method: &str, url: &str, scopes: &[String], headers: &[(&str, &str)], body: Body<'_>) -> Result<Response<ureq::Body>> {
+        self.ping()?;
+        let auth = self.authorization(scopes)?;
+        let mut resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
+        if resp.status().as_u16() == 401 && !matches!(body, Body::File(_)) {
+            let h = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(parse_challenge);
+            {
+                let mut st = self.auth.lock().unwrap_or_else(|e| e.into_inner());
+                st.tokens.remove(&scopes.join(" "));
+                if h.is_some() {
+                    st.challenge = h;
+                }
+            }
+            let auth = self.authorization(scopes)?;
+            resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
+        }
+        if resp.status().as_u16() == 401 {
+            let detail = error_detail(&mut resp);
+            let detail = if detail.is_empty() { String::new() } else { format!(" {detail}") };
+            return Err(RegistryError::Unauthorized { registry: self.registry.clone(), detail });
+        }
+        Ok(resp)
+    }
+
+    /// Checks that the credentials work (GET /v2/ with them; for Bearer, a token).
+    pub fn check_login(&self) -> Result<()> {
+        self.ping()?;
+        let challenge = self.auth.lock().unwrap_or_else(|e| e.into_inner()).challenge.clone();
+        match challenge {
+            None => Ok(()),
+            Some(Challenge::Basic) => {
+                let auth = self.authorization(&[])?;
+                let mut resp = self.raw("GET", &self.url(""), &[], auth.as_deref(), &Body::Empty)?;
+                match resp.status().as_u16() {
+                    200..=299 => Ok(()),
+                    s => Err(RegistryError::LoginFailed { registry: self.registry.clone(), detail: format!("{s} {}", error_detail(&mut resp)).trim().to_string() }),
+                }
+            }
+            Some(Challenge::Bearer { realm, service, .. }) => self.fetch_token(&realm, service.as_deref(), &[]).map(|_| ()),
+        }
+    }
+}
+
+/// A ureq error as a short message (`connection refused`, `timed out`, …).
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The scope a repository operation needs.
+pub(crate) fn scope(repo: &str, push: bool) -> String {
+    format!("repository:{repo}:{}", if push { "pull,push" } else { "pull" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["127.0.0.1:5000", "localhost", "localhost:5000", "127.1.2.3", "[::1]:5000", "::1"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["docker.io", "10.0.0.1:5000", "registry.example:443", "localhost.example"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn escapes_queries() {
+        assert_eq!(query_escape("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+    }
+}

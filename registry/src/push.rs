@@ -1,0 +1,208 @@
+//! Pushing an image: every blob is checked with HEAD first, mounted from another
+//! repository of the same registry when rbuild knows one that has it, and otherwise
+//! uploaded — in one PUT, or in chunks (PATCH with Content-Range, then PUT) when larger
+//! than the chunk size. The manifest goes last, so a broken push names nothing; a retry
+//! skips what already arrived.
+
+use crate::client::{scope, Body, Client};
+use crate::error::{RegistryError, Result};
+use crate::progress::{BlobEvent, Progress};
+use rbuild_store::archive::{outgoing, ManifestFormat};
+use rbuild_store::compress::Compression;
+use rbuild_store::{Digest, Image, Reference, Store};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// How an image leaves for the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct PushOptions {
+    pub format: ManifestFormat,
+    /// Layer compression (the store keeps layers uncompressed).
+    pub compression: Compression,
+    /// Blobs larger than this are uploaded in chunks of this size.
+    pub chunk_size: u64,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions { format: ManifestFormat::Oci, compression: Compression::None, chunk_size: 32 << 20 }
+    }
+}
+
+const PARALLEL: usize = 3;
+
+/// A blob to upload: where its bytes come from.
+pub(crate) struct OutBlob<'a> {
+    pub digest: Digest,
+    pub size: u64,
+    pub open: Box<dyn Fn() -> Result<std::fs::File> + Sync + 'a>,
+}
+
+/// Pushes `image` as `dest`; returns the manifest digest.
+pub fn push(store: &Store, client: &Client, image: &Image, dest: &Reference, opts: &PushOptions, progress: &dyn Progress) -> Result<Digest> {
+    let repo = dest.path.as_str();
+    progress.status(&format!("Pushing {}", dest.familiar()));
+    let out = outgoing(store, image, opts.format, opts.compression)?;
+    let mut blobs: Vec<OutBlob<'_>> = out
+        .layers
+        .iter()
+        .map(|l| OutBlob { digest: l.digest, size: l.size, open: Box::new(move || Ok(l.open(store)?)) })
+        .collect();
+    let cfg = out.config;
+    blobs.push(OutBlob { digest: cfg, size: out.config_size, open: Box::new(move || Ok(store.open_blob(&cfg)?)) });
+    upload_blobs(store, client, repo, &blobs, opts.chunk_size, progress)?;
+    let reference = match (&dest.tag, &dest.digest) {
+        (Some(t), _) => t.clone(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => "latest".to_string(),
+    };
+    let digest = put_manifest(client, repo, &reference, &out.manifest, out.manifest_media_type)?;
+    progress.status(&format!("{}: digest: {digest} size: {}", dest.tag.as_deref().unwrap_or("latest"), out.manifest.len()));
+    Ok(digest)
+}
+
+/// PUT a manifest; returns its digest.
+pub(crate) fn put_manifest(client: &Client, repo: &str, reference: &str, data: &[u8], media_type: &str) -> Result<Digest> {
+    let url = client.url(&format!("{repo}/manifests/{reference}"));
+    let mut resp = client.send("PUT", &url, &[scope(repo, true)], &[("Content-Type", media_type)], Body::Bytes(data))?;
+    match resp.status().as_u16() {
+        200..=299 => Ok(Digest::of(data)),
+        s => Err(RegistryError::Http { what: format!("PUT manifest {}/{repo}:{reference}", client.registry()), status: s, detail: crate::client::error_detail(&mut resp) }),
+    }
+}
+
+/// Uploads the blobs a registry lacks, a few at a time; the first error wins.
+pub(crate) fn upload_blobs(store: &Store, client: &Client, repo: &str, blobs: &[OutBlob<'_>], chunk: u64, progress: &dyn Progress) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<RegistryError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(blobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= blobs.len() || failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    break;
+                }
+                if let Err(e) = upload_blob(store, client, repo, &blobs[i], chunk, progress) {
+                    let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
+                    if f.is_none() {
+                        *f = Some(e);
+                    }
+                    break;
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    let digests: Vec<Digest> = blobs.iter().map(|b| b.digest).collect();
+    crate::sources::record(store, client.registry(), repo, &digests);
+    Ok(())
+}
+
+fn http_err(what: String, resp: &mut ureq::http::Response<ureq::Body>) -> RegistryError {
+    RegistryError::Http { what, status: resp.status().as_u16(), detail: crate::client::error_detail(resp) }
+}
+
+fn location(client: &Client, resp: &ureq::http::Response<ureq::Body>, what: &str) -> Result<String> {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(|l| client.absolute(l))
+        .ok_or_else(|| RegistryError::bad(what, "the registry gave no upload location"))
+}
+
+fn with_query(url: &str, q: &str) -> String {
+    format!("{url}{}{q}", if url.contains('?') { '&' } else { '?' })
+}
+
+fn upload_blob(store: &Store, client: &Client, repo: &str, b: &OutBlob<'_>, chunk: u64, progress: &dyn Progress) -> Result<()> {
+    let d = b.digest;
+    let scopes = [scope(repo, true)];
+    let head = client.send("HEAD", &client.url(&format!("{repo}/blobs/{d}")), &scopes, &[], Body::Empty)?;
+    if head.status().as_u16() == 200 {
+        progress.blob(&d, BlobEvent::Exists);
+        return Ok(());
+    }
+    // A cross-repository mount, when a repository of this registry is known to have it.
+    let mut upload_url = None;
+    for from in crate::sources::repositories(store, client.registry(), &d).into_iter().filter(|r| r != repo) {
+        let url = client.url(&format!("{repo}/blobs/uploads/?mount={d}&from={}", crate::client::query_escape(&from)));
+        let mount_scopes = [scope(repo, true), scope(&from, false)];
+        let mut resp = client.send("POST", &url, &mount_scopes, &[], Body::Bytes(&[]))?;
+        match resp.status().as_u16() {
+            201 => {
+                progress.blob(&d, BlobEvent::Mounted { from: &from });
+                return Ok(());
+            }
+            202 => {
+                upload_url = Some(location(client, &resp, "blob mount")?);
+                break;
+            }
+            _ => {
+                let _ = crate::client::error_detail(&mut resp);
+            }
+        }
+    }
+    let mut url = match upload_url {
+        Some(u) => u,
+        None => {
+            let mut resp = client.send("POST", &client.url(&format!("{repo}/blobs/uploads/")), &scopes, &[], Body::Bytes(&[]))?;
+            if resp.status().as_u16() != 202 {
+                return Err(http_err(format!("starting the upload of {d} to {}/{repo}", client.registry()), &mut resp));
+            }
+            location(client, &resp, "blob upload")?
+        }
+    };
+    let file = (b.open)()?;
+    progress.blob(&d, BlobEvent::Start { total: b.size });
+    let what = format!("uploading {d} to {}/{repo}", client.registry());
+    if b.size <= chunk {
+        let mut resp = client.send(
+            "PUT",
+            &with_query(&url, &format!("digest={d}")),
+            &scopes,
+            &[("Content-Type", "application/octet-stream")],
+            Body::File(&file),
+        )?;
+        if resp.status().as_u16() != 201 {
+            return Err(http_err(what, &mut resp));
+        }
+    } else {
+        let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut buf = Vec::with_capacity(chunk as usize);
+        let mut start = 0u64;
+        loop {
+            buf.clear();
+            (&mut r).take(chunk).read_to_end(&mut buf).map_err(|e| RegistryError::transport(format!("reading blob {d}"), e))?;
+            if buf.is_empty() {
+                break;
+            }
+            let end = start + buf.len() as u64 - 1;
+            let range = format!("{start}-{end}");
+            let mut resp = client.send(
+                "PATCH",
+                &url,
+                &scopes,
+                &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)],
+                Body::Bytes(&buf),
+            )?;
+            if resp.status().as_u16() != 202 {
+                return Err(http_err(format!("{what} (bytes {range})"), &mut resp));
+            }
+            url = location(client, &resp, "blob upload")?;
+            start = end + 1;
+            progress.blob(&d, BlobEvent::Bytes { done: start, total: b.size });
+        }
+        if start != b.size {
+            return Err(RegistryError::bad(what, format!("the blob changed while it was sent ({start} of {} bytes)", b.size)));
+        }
+        let mut resp = client.send("PUT", &with_query(&url, &format!("digest={d}")), &scopes, &[("Content-Type", "application/octet-stream")], Body::Bytes(&[]))?;
+        if resp.status().as_u16() != 201 {
+            return Err(http_err(what, &mut resp));
+        }
+    }
+    progress.blob(&d, BlobEvent::Done);
+    Ok(())
+}
