@@ -48,6 +48,40 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// Set from a signal handler: the build stops at the next step boundary.
     pub cancel: Arc<AtomicBool>,
+    /// Refresh base images from `images` before using them (`--pull`).
+    pub pull: bool,
+    /// Where images the store lacks come from (a registry); None: the store only.
+    pub images: Option<Arc<dyn ImageSource>>,
+    /// Caches consulted when the store has no record for a step (`--cache-from`).
+    pub cache_from: Vec<Arc<dyn CacheSource>>,
+}
+
+/// Where FROM and `COPY --from` find images the store lacks (and, with `pull`, fresher
+/// ones). Implemented by the CLI over the registry client.
+pub trait ImageSource: Sync + Send + std::fmt::Debug {
+    /// Fetches `reference` into the store and names it; the message of an error is shown
+    /// at the instruction that needed the image.
+    fn pull(&self, store: &Store, reference: &str) -> std::result::Result<Image, String>;
+}
+
+/// A build cache from elsewhere (`--cache-from`), asked when the store has no record for
+/// a step's key.
+pub trait CacheSource: Sync + Send + std::fmt::Debug {
+    /// The record for `key`, stored (with the blobs it needs) in `store`; None when this
+    /// cache lacks the key. An error is shown as a warning and counts as a miss.
+    fn fetch(&self, store: &Store, key: &str) -> std::result::Result<Option<CacheRecord>, String>;
+}
+
+/// A finished build.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The target stage's image (not named yet).
+    pub image: Image,
+    /// The cache keys of the steps that made the image's layers: the target stage and
+    /// the stages it is built FROM, in build order (`--cache-to …,mode=min`).
+    pub image_keys: Vec<String>,
+    /// Every cache key the build used, of every stage (`mode=max`).
+    pub all_keys: Vec<String>,
 }
 
 /// What the build reports as it goes.
@@ -107,6 +141,10 @@ struct Ctx<'a> {
     next_id: AtomicUsize,
     used_args: Mutex<BTreeSet<String>>,
     outs: Mutex<Vec<Option<StageOut>>>,
+    /// (stage, key) of every step with a cache record, as the build met them.
+    used_keys: Mutex<Vec<(usize, String)>>,
+    /// Images pulled by this build (`--pull` refreshes each once).
+    pulled: Mutex<BTreeMap<String, Image>>,
 }
 
 fn hash_parts(parts: &[&[u8]]) -> String {
@@ -123,7 +161,7 @@ fn epoch_string(secs: i64) -> String {
 }
 
 /// Builds the Dockerfile; returns the (unnamed) image of the target stage.
-pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FResult<Image> {
+pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FResult<Built> {
     let df = Dockerfile::parse(&opts.dockerfile).map_err(BuildError::Parse)?;
     let graph = Graph::build(&df, &opts.build_args, opts.target.as_deref()).map_err(BuildError::Parse)?;
     let ignore = match &opts.context {
@@ -148,6 +186,8 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
         next_id: AtomicUsize::new(1),
         used_args: Mutex::new(BTreeSet::new()),
         outs: Mutex::new(vec![None; df.stages.len()]),
+        used_keys: Mutex::new(Vec::new()),
+        pulled: Mutex::new(BTreeMap::new()),
     };
     for level in &graph.levels {
         let results: Vec<FResult<()>> = std::thread::scope(|s| {
@@ -174,11 +214,24 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
         config.config.labels.insert(k.clone(), v.clone());
     }
     config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
-    Ok(store.write_image(&config, &out.layers)?)
+    let image = store.write_image(&config, &out.layers)?;
+    // The target and the stages it is FROM made the image's layers.
+    let mut chain = BTreeSet::from([graph.target]);
+    let mut at = graph.target;
+    while let Base::Stage(j) = graph.stages[at].base {
+        chain.insert(j);
+        at = j;
+    }
+    let used = cx.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
+    let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| k.clone()).collect();
+    let all_keys = used.into_iter().map(|(_, k)| k).collect();
+    Ok(Built { image, image_keys, all_keys })
 }
 
 /// The per-stage state while its instructions run.
 struct State {
+    /// The stage being built.
+    stage: usize,
     config: ImageConfig,
     layers: Vec<LayerRef>,
     key: String,
@@ -252,6 +305,7 @@ impl Ctx<'_> {
         let (id, t0) = self.start(&label, 1, total, &from_text);
         let mut st = match &self.graph.stages[i].base {
             Base::Scratch => State {
+                stage: i,
                 config: ImageConfig::default(),
                 layers: vec![],
                 key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
@@ -264,14 +318,13 @@ impl Ctx<'_> {
             Base::Stage(j) => {
                 let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j].clone().ok_or_else(|| BuildError::at("the base stage was not built", span))?;
                 let clamp = o.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
-                State { config: o.config, layers: o.layers, key: o.key, args: BTreeMap::new(), cmd_set: false, created: String::new(), clamp, escape: self.df.directives.escape }
+                State { stage: i, config: o.config, layers: o.layers, key: o.key, args: BTreeMap::new(), cmd_set: false, created: String::new(), clamp, escape: self.df.directives.escape }
             }
             Base::Image(r) => {
-                let img = self.store.image(r).map_err(|e| {
-                    BuildError::at(format!("base image {r}: {e} (rbuild load, import or pull it first)"), span)
-                })?;
+                let img = self.image(r, true).map_err(|e| BuildError::at(format!("base image {r}: {e}"), span))?;
                 let clamp = img.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
                 State {
+                    stage: i,
                     config: img.config.clone(),
                     layers: img.layers.clone(),
                     key: hash_parts(&[CACHE_VERSION.as_bytes(), b"image", img.id().to_string().as_bytes()]),
@@ -363,13 +416,52 @@ impl Ctx<'_> {
         }
     }
 
+    /// An image by name: from the store, else (or, for a base image with `--pull`,
+    /// first) from the image source.
+    fn image(&self, r: &str, base: bool) -> std::result::Result<Image, String> {
+        let source = self.opts.images.as_ref();
+        let refresh = base && self.opts.pull && source.is_some();
+        if !refresh {
+            match self.store.image(r) {
+                Ok(img) => return Ok(img),
+                Err(rbuild_store::StoreError::ImageNotFound(_)) if source.is_some() => {}
+                Err(rbuild_store::StoreError::ImageNotFound(_)) => return Err(format!("no such image: {r} (rbuild pull, load or import it first)")),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let Some(source) = source else { return Err(format!("no such image: {r}")) };
+        // One pull per image and build, also when stages ask at the same time.
+        let mut pulled = self.pulled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(img) = pulled.get(r) {
+            return Ok(img.clone());
+        }
+        let img = source.pull(self.store, r)?;
+        pulled.insert(r.to_string(), img.clone());
+        Ok(img)
+    }
+
+    /// The record for `key`: the store's, else the first `--cache-from` cache's.
+    fn record(&self, key: &str) -> Option<CacheRecord> {
+        if let Some(r) = self.store.cache_get(key) {
+            return Some(r);
+        }
+        for c in &self.opts.cache_from {
+            match c.fetch(self.store, key) {
+                Ok(Some(r)) => return Some(r),
+                Ok(None) => {}
+                Err(e) => self.progress.event(Event::Warning { message: format!("cache import: {e}") }),
+            }
+        }
+        None
+    }
+
     /// A cache hit for the current key: the layer (if the step made one) is appended.
     /// Returns Some(layer-or-none) on a hit.
     fn cached(&self, st: &mut State, id: usize) -> Option<Option<LayerRef>> {
         if self.opts.no_cache {
             return None;
         }
-        let rec = self.store.cache_get(&st.key)?;
+        let rec = self.record(&st.key)?;
         let layer = match rec.value.get("layer") {
             Some(serde_json::Value::Object(o)) => {
                 let diff_id = o.get("diff_id")?.as_str()?.parse().ok()?;
@@ -382,6 +474,7 @@ impl Ctx<'_> {
             st.config.rootfs.diff_ids.push(l.diff_id);
             st.layers.push(l.clone());
         }
+        self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key.clone()));
         self.progress.event(Event::Cached { id });
         Some(layer)
     }
@@ -394,6 +487,7 @@ impl Ctx<'_> {
         };
         let rec = CacheRecord { key: st.key.clone(), value, refs: layer.map(|l| vec![l.diff_id]).unwrap_or_default(), created: now_secs() };
         self.store.cache_put(&rec)?;
+        self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key.clone()));
         Ok(())
     }
 
@@ -608,7 +702,7 @@ impl Ctx<'_> {
                         From::Layers(o.layers, o.key)
                     }
                     None => {
-                        let img = self.store.image(&f).map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
+                        let img = self.image(&f, false).map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
                         From::Layers(img.layers.clone(), img.id().to_string())
                     }
                 }

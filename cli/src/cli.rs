@@ -11,6 +11,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "RBUILD_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// A registry (HOST[:PORT]) to reach over plain http (loopback ones always are);
+    /// also RBUILD_INSECURE_REGISTRIES, comma-separated
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +46,14 @@ pub enum Command {
     Prune(PruneArgs),
     /// Verify every blob and image in the store
     Fsck,
+    /// Fetch an image from a registry
+    Pull(PullArgs),
+    /// Send an image to its registry
+    Push(PushArgs),
+    /// Store credentials for a registry (in docker's config.json)
+    Login(LoginArgs),
+    /// Forget the credentials for a registry
+    Logout { registry: String },
     /// Run a command in a new container
     Run(RunArgs),
     /// Create a container without starting it
@@ -416,6 +429,13 @@ pub struct BuildArgs {
     /// Write the image ID to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
+    /// Export the build cache: type=registry,ref=NAME[,mode=min|max] or
+    /// type=local,dest=DIR[,mode=min|max]
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache: type=registry,ref=NAME or type=local,src=DIR (or just NAME)
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }
@@ -435,8 +455,53 @@ pub struct ParseArgs {
     pub file: String,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// Print only the image name
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ManifestFormatArg {
+    Oci,
+    Docker,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// Manifest format
+    #[arg(long, value_enum, default_value = "oci")]
+    pub format: ManifestFormatArg,
+    /// Layer compression on the wire (the store keeps layers uncompressed)
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: CompressionArg,
+    /// Upload blobs larger than this many bytes in chunks of this size
+    #[arg(long, default_value_t = 32 << 20, hide = true)]
+    pub chunk_size: u64,
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The image (its name says the registry and repository)
+    pub name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// The password (prefer --password-stdin)
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// HOST[:PORT] (default docker.io)
+    pub registry: Option<String>,
+}
+
 /// Global options that take a value, so the default-verb detection can skip them.
-const GLOBAL_WITH_VALUE: &[&str] = &["--root"];
+const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--insecure-registry"];
 
 /// `rbuild -t app .` means `rbuild build -t app .`: when the first word after the global
 /// options is not a subcommand (or help/version), `build` is inserted there.

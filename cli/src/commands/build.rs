@@ -4,7 +4,10 @@ use crate::cli::{BuildArgs, BuildNetwork, ProgressMode};
 use crate::commands::parse::parse_build_args;
 use crate::commands::Reported;
 use anyhow::Context;
-use rbuild_builder::build::{build, BuildOptions, Event, Progress};
+use crate::commands::registry::{parse_cache_spec, CacheMode, CacheSpec, RegistryImages, RemoteCache};
+use rbuild_builder::build::{build, BuildOptions, CacheSource, Event, Progress};
+use rbuild_registry::cache::{CacheImport, CacheLocation};
+use rbuild_registry::client::ClientOptions;
 use rbuild_runtime::spec::Network;
 use rbuild_store::{Reference, Store};
 use std::collections::BTreeMap;
@@ -15,9 +18,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
-    // Names are checked before any work.
+pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result<ExitCode> {
+    // Names and cache options are checked before any work.
     let tags: Vec<Reference> = a.tags.iter().map(|t| Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))).collect::<anyhow::Result<_>>()?;
+    let cache_to: Vec<CacheSpec> = a.cache_to.iter().map(|s| parse_cache_spec(s, true)).collect::<anyhow::Result<_>>()?;
+    let cache_from_specs: Vec<CacheSpec> = a.cache_from.iter().map(|s| parse_cache_spec(s, false)).collect::<anyhow::Result<_>>()?;
     let mut _stdin_ctx = None;
     let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
         let mut data = Vec::new();
@@ -63,6 +68,14 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
         Ok(v) if !v.is_empty() => Some(v.trim().parse::<i64>().with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?),
         _ => None,
     };
+    // An unreadable cache is a warning, as BuildKit's: the build runs without it.
+    let mut cache_from: Vec<Arc<dyn CacheSource>> = Vec::new();
+    for spec in &cache_from_specs {
+        match CacheImport::open(store, &spec.location, ropts) {
+            Ok(c) => cache_from.push(Arc::new(RemoteCache(c))),
+            Err(e) => eprintln!("[warning] importing cache {}: {e}", describe(&spec.location)),
+        }
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, cancel.clone());
@@ -81,6 +94,9 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
         labels,
         source_date_epoch,
         cancel,
+        pull: a.pull,
+        images: Some(Arc::new(RegistryImages(ropts.clone()))),
+        cache_from,
     };
     let tty = match a.progress {
         ProgressMode::Tty => true,
@@ -91,8 +107,8 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let printer = Printer::new(a.quiet, tty);
     let result = build(store, &opts, &printer);
     printer.finish();
-    let image = match result {
-        Ok(i) => i,
+    let built = match result {
+        Ok(b) => b,
         Err(f) => {
             let span = f.error.span();
             let mut msg = match span {
@@ -111,6 +127,7 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
             return Err(Reported { message: msg, code: 1 }.into());
         }
     };
+    let image = &built.image;
     for t in &tags {
         store.set_name(t, image.manifest_digest, image.manifest_size)?;
     }
@@ -120,6 +137,22 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let id = image.id().to_string();
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &id).with_context(|| format!("writing {}", f.display()))?;
+    }
+    for spec in &cache_to {
+        let keys = match spec.mode {
+            CacheMode::Min => &built.image_keys,
+            CacheMode::Max => &built.all_keys,
+        };
+        let r = store.write_cache_artifact(keys).map_err(anyhow::Error::from).and_then(|art| {
+            rbuild_registry::cache::export(store, &art, &spec.location, ropts, &rbuild_registry::progress::Quiet)?;
+            Ok(art)
+        });
+        match r {
+            Ok(art) if !a.quiet => eprintln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), describe(&spec.location)),
+            Ok(_) => {}
+            Err(e) if spec.ignore_error => eprintln!("[warning] exporting cache to {}: {e:#}", describe(&spec.location)),
+            Err(e) => return Err(e.context(format!("exporting cache to {}", describe(&spec.location)))),
+        }
     }
     if a.quiet {
         println!("{id}");
@@ -132,6 +165,13 @@ pub fn run(store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+
+fn describe(l: &CacheLocation) -> String {
+    match l {
+        CacheLocation::Registry(r) => r.familiar(),
+        CacheLocation::Local(d) => d.display().to_string(),
+    }
+}
 
 /// Progress output: a line per step (`#N [stage i/n] INSTRUCTION`), RUN output prefixed by
 /// the step number, `CACHED` or `DONE 1.2s`. On a terminal, running steps show their last

@@ -6,6 +6,7 @@ mod containers;
 mod images;
 mod maint;
 mod parse;
+pub mod registry;
 pub mod util;
 
 use crate::cli::{Cli, Command};
@@ -27,8 +28,13 @@ impl std::fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ropts = registry::client_options(&cli.insecure_registry);
     match cli.command {
-        Command::Build(a) => build::run(&open_store(&cli.root)?, a),
+        Command::Build(a) => build::run(&open_store(&cli.root)?, &ropts, a),
+        Command::Pull(a) => registry::pull(&open_store(&cli.root)?, &ropts, a),
+        Command::Push(a) => registry::push(&open_store(&cli.root)?, &ropts, a),
+        Command::Login(a) => registry::login(&ropts, a),
+        Command::Logout { registry: r } => registry::logout(&ropts, &r),
         Command::Parse(a) => parse::run(a),
         Command::Images(a) => images::images(&open_store(&cli.root)?, a),
         Command::Tag { source, target } => images::tag(&open_store(&cli.root)?, &source, &target),
@@ -54,8 +60,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => archive::import(&open_store(&cli.root)?, a),
         Command::Prune(a) => maint::prune(&open_store(&cli.root)?, a),
         Command::Fsck => maint::fsck(&open_store(&cli.root)?),
-        Command::Run(a) => containers::run(&open_store(&cli.root)?, a),
-        Command::Create(a) => containers::create(&open_store(&cli.root)?, a),
+        Command::Run(a) => {
+            let store = open_store(&cli.root)?;
+            registry::ensure_image(&store, &ropts, &a.image)?;
+            containers::run(&store, a)
+        }
+        Command::Create(a) => {
+            let store = open_store(&cli.root)?;
+            registry::ensure_image(&store, &ropts, &a.image)?;
+            containers::create(&store, a)
+        }
         Command::Start(a) => containers::start(&open_store(&cli.root)?, a),
         Command::Ps(a) => containers::ps(&open_store(&cli.root)?, a),
         Command::Logs(a) => containers::logs(&open_store(&cli.root)?, a),

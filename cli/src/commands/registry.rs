@@ -1,0 +1,317 @@
+//! Registry verbs (pull, push, login, logout) and the registry behind builds and runs:
+//! FROM and `run` pull images the store lacks, `--cache-to` / `--cache-from` move the
+//! build cache.
+
+use crate::cli::{CompressionArg, LoginArgs, ManifestFormatArg, PullArgs, PushArgs};
+use crate::commands::util::human_size;
+use anyhow::{bail, Context};
+use rbuild_builder::build::{CacheSource, ImageSource};
+use rbuild_registry::auth::{Credentials, DockerConfig};
+use rbuild_registry::cache::{CacheImport, CacheLocation};
+use rbuild_registry::client::{Client, ClientOptions};
+use rbuild_registry::progress::{BlobEvent, Progress};
+use rbuild_registry::push::PushOptions;
+use rbuild_store::archive::ManifestFormat;
+use rbuild_store::compress::Compression;
+use rbuild_store::{CacheRecord, Digest, Image, Reference, Store, StoreError};
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Client options from `--insecure-registry` and the environment.
+pub fn client_options(insecure: &[String]) -> ClientOptions {
+    let mut o = ClientOptions::from_env();
+    o.insecure.extend(insecure.iter().cloned());
+    o
+}
+
+/// Blob progress on stderr: on a terminal a live line per blob, otherwise a line when a
+/// blob is done.
+pub struct Printer {
+    quiet: bool,
+    tty: bool,
+    verb: &'static str,
+    state: Mutex<Live>,
+}
+
+/// The live area: a line per blob, how many lines were drawn, when.
+#[derive(Default)]
+struct Live {
+    lines: Vec<(Digest, String)>,
+    drawn: usize,
+    last: Option<Instant>,
+}
+
+impl Printer {
+    pub fn new(quiet: bool, verb: &'static str) -> Printer {
+        Printer { quiet, tty: std::io::stderr().is_terminal(), verb, state: Mutex::new(Live::default()) }
+    }
+
+    fn set(&self, d: &Digest, line: String, force: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.tty {
+            if force {
+                eprintln!("{}: {line}", d.short());
+            }
+            return;
+        }
+        match s.lines.iter_mut().find(|(x, _)| x == d) {
+            Some(e) => e.1 = line,
+            None => s.lines.push((*d, line)),
+        }
+        if !force && s.last.is_some_and(|t| t.elapsed().as_millis() < 100) {
+            return;
+        }
+        let mut out = String::new();
+        if s.drawn > 0 {
+            out.push_str(&format!("\x1b[{}A\x1b[J", s.drawn));
+        }
+        for (d, l) in &s.lines {
+            out.push_str(&format!("{}: {l}\n", d.short()));
+        }
+        s.drawn = s.lines.len();
+        s.last = Some(Instant::now());
+        let _ = std::io::stderr().write_all(out.as_bytes());
+    }
+}
+
+impl Progress for Printer {
+    fn status(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+            // Lines after a status start a new live area.
+            *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Live::default();
+        }
+    }
+
+    fn blob(&self, d: &Digest, e: BlobEvent<'_>) {
+        if self.quiet {
+            return;
+        }
+        let (line, force) = match e {
+            BlobEvent::Start { total } => (format!("{} 0B/{}", self.verb, human_size(total)), false),
+            BlobEvent::Bytes { done, total } => (format!("{} {}/{}", self.verb, human_size(done), human_size(total)), false),
+            BlobEvent::Exists => ("Already exists".to_string(), true),
+            BlobEvent::Mounted { from } => (format!("Mounted from {from}"), true),
+            BlobEvent::Done => (if self.verb == "Pushing" { "Pushed".to_string() } else { "Pull complete".to_string() }, true),
+        };
+        self.set(d, line, force);
+    }
+}
+
+fn parse_ref(name: &str) -> anyhow::Result<Reference> {
+    Reference::parse(name).with_context(|| format!("invalid reference {name:?}"))
+}
+
+/// Pulls `r`, reporting on stderr.
+fn pull_ref(store: &Store, opts: &ClientOptions, r: &Reference, quiet: bool) -> anyhow::Result<Image> {
+    let client = Client::new(&r.domain, opts)?;
+    let printer = Printer::new(quiet, "Downloading");
+    let pulled = rbuild_registry::pull::pull(store, &client, r, &printer).with_context(|| format!("pulling {}", r.familiar()))?;
+    Ok(pulled.image)
+}
+
+pub fn pull(store: &Store, opts: &ClientOptions, a: PullArgs) -> anyhow::Result<ExitCode> {
+    let r = parse_ref(&a.name)?;
+    pull_ref(store, opts, &r, a.quiet)?;
+    if !a.quiet {
+        eprintln!("Status: Downloaded image for {}", r.familiar());
+    }
+    println!("{}", r);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn push(store: &Store, opts: &ClientOptions, a: PushArgs) -> anyhow::Result<ExitCode> {
+    let r = parse_ref(&a.name)?;
+    let image = store.image(&a.name)?;
+    let client = Client::new(&r.domain, opts)?;
+    let popts = PushOptions {
+        format: match a.format {
+            ManifestFormatArg::Oci => ManifestFormat::Oci,
+            ManifestFormatArg::Docker => ManifestFormat::Docker,
+        },
+        compression: match a.compression {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        },
+        chunk_size: a.chunk_size.max(1),
+    };
+    let printer = Printer::new(a.quiet, "Pushing");
+    let d = rbuild_registry::push::push(store, &client, &image, &r, &popts, &printer).with_context(|| format!("pushing {}", r.familiar()))?;
+    if a.quiet {
+        println!("{d}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `http://host:5000/v2/` → `host:5000`; Docker Hub's names → `docker.io`.
+fn registry_host(s: &str) -> anyhow::Result<String> {
+    let s = s.trim();
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or_default().to_string();
+    if host.is_empty() {
+        bail!("invalid registry {s:?}");
+    }
+    Ok(match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        _ => host,
+    })
+}
+
+pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
+    let host = registry_host(a.registry.as_deref().unwrap_or("docker.io"))?;
+    let Some(username) = a.username.clone().filter(|u| !u.is_empty()) else { bail!("a username is required (-u USER)") };
+    let password = match (&a.password, a.password_stdin) {
+        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => p.clone(),
+        (None, true) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => bail!("a password is required (--password-stdin, or -p)"),
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    let creds = Credentials { username, password };
+    let mut o = opts.clone();
+    o.credentials = Some(creds.clone());
+    Client::new(&host, &o)?.check_login()?;
+    let mut cfg = DockerConfig::load(&opts.config_path())?;
+    cfg.set_credentials(&host, &creds);
+    cfg.save()?;
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logout(opts: &ClientOptions, registry: &str) -> anyhow::Result<ExitCode> {
+    let host = registry_host(registry)?;
+    let mut cfg = DockerConfig::load(&opts.config_path())?;
+    if cfg.remove_credentials(&host) {
+        cfg.save()?;
+        println!("Removing login credentials for {host}");
+    } else {
+        println!("Not logged in to {host}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls `name` when the store lacks it (`rbuild run` and `create`).
+pub fn ensure_image(store: &Store, opts: &ClientOptions, name: &str) -> anyhow::Result<()> {
+    match store.image(name) {
+        Ok(_) => Ok(()),
+        Err(StoreError::ImageNotFound(_)) => {
+            let r = parse_ref(name)?;
+            eprintln!("Unable to find image '{}' locally", r.familiar());
+            pull_ref(store, opts, &r, false).map(|_| ())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// FROM's images from their registries.
+#[derive(Debug)]
+pub struct RegistryImages(pub ClientOptions);
+
+impl ImageSource for RegistryImages {
+    fn pull(&self, store: &Store, reference: &str) -> Result<Image, String> {
+        let r = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let client = Client::new(&r.domain, &self.0).map_err(|e| e.to_string())?;
+        let printer = Printer { tty: false, ..Printer::new(false, "Downloading") };
+        rbuild_registry::pull::pull(store, &client, &r, &printer).map(|p| p.image).map_err(|e| format!("pulling {}: {e}", r.familiar()))
+    }
+}
+
+/// A `--cache-from` cache.
+#[derive(Debug)]
+pub struct RemoteCache(pub CacheImport);
+
+impl CacheSource for RemoteCache {
+    fn fetch(&self, store: &Store, key: &str) -> Result<Option<CacheRecord>, String> {
+        self.0.fetch(store, key, &rbuild_registry::progress::Quiet).map_err(|e| format!("{}: {e}", self.0.name()))
+    }
+}
+
+/// What `--cache-to` exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// The steps that made the image's layers.
+    Min,
+    /// Every step of every stage.
+    Max,
+}
+
+/// A parsed `--cache-to` / `--cache-from` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSpec {
+    pub location: CacheLocation,
+    pub mode: CacheMode,
+    pub ignore_error: bool,
+}
+
+/// Parses `type=registry,ref=R[,mode=min|max]`, `type=local,dest=DIR` (export) or
+/// `type=local,src=DIR` (import); a bare NAME is a registry reference.
+pub fn parse_cache_spec(s: &str, export: bool) -> anyhow::Result<CacheSpec> {
+    let mut typ = None;
+    let (mut reference, mut dir, mut mode, mut ignore_error) = (None, None, CacheMode::Min, false);
+    if !s.contains('=') {
+        return Ok(CacheSpec { location: CacheLocation::Registry(parse_ref(s)?), mode, ignore_error });
+    }
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = part.split_once('=') else { bail!("invalid cache option {part:?} in {s:?} (expected KEY=VALUE)") };
+        match (k.trim(), export) {
+            ("type", _) => typ = Some(v.to_string()),
+            ("ref", _) => reference = Some(v.to_string()),
+            ("dest", true) | ("src", false) => dir = Some(v.to_string()),
+            ("mode", true) => {
+                mode = match v {
+                    "min" => CacheMode::Min,
+                    "max" => CacheMode::Max,
+                    _ => bail!("invalid cache mode {v:?} (min or max)"),
+                }
+            }
+            ("ignore-error", true) => ignore_error = v.parse().with_context(|| format!("invalid ignore-error value {v:?}"))?,
+            (k, _) => bail!("unknown cache option {k:?} in {s:?}"),
+        }
+    }
+    let location = match typ.as_deref().unwrap_or(if reference.is_some() { "registry" } else { "local" }) {
+        "registry" => CacheLocation::Registry(parse_ref(&reference.with_context(|| format!("{s:?}: type=registry needs ref=NAME"))?)?),
+        "local" => {
+            let key = if export { "dest" } else { "src" };
+            CacheLocation::Local(dir.with_context(|| format!("{s:?}: type=local needs {key}=DIR"))?.into())
+        }
+        other => bail!("unsupported cache type {other:?} (registry or local)"),
+    };
+    Ok(CacheSpec { location, mode, ignore_error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_specs() {
+        let s = parse_cache_spec("type=registry,ref=127.0.0.1:5000/c:t,mode=max", true).unwrap();
+        assert_eq!(s.mode, CacheMode::Max);
+        assert!(matches!(&s.location, CacheLocation::Registry(r) if r.domain == "127.0.0.1:5000" && r.tag.as_deref() == Some("t")));
+        let s = parse_cache_spec("type=local,dest=/tmp/c", true).unwrap();
+        assert_eq!(s.location, CacheLocation::Local("/tmp/c".into()));
+        assert_eq!(s.mode, CacheMode::Min);
+        assert_eq!(parse_cache_spec("type=local,src=/tmp/c", false).unwrap().location, CacheLocation::Local("/tmp/c".into()));
+        assert!(matches!(parse_cache_spec("org/cache:1", false).unwrap().location, CacheLocation::Registry(_)));
+        for bad in ["type=s3,ref=x", "type=local", "type=registry", "type=local,src=/x,mode=max", "type=local,dest=/x,mode=all", "type=local,dest=/x,foo=1"] {
+            let export = !bad.contains("src=");
+            assert!(parse_cache_spec(bad, export).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registry_hosts() {
+        assert_eq!(registry_host("http://127.0.0.1:5000/v2/").unwrap(), "127.0.0.1:5000");
+        assert_eq!(registry_host("index.docker.io").unwrap(), "docker.io");
+        assert!(registry_host("").is_err());
+    }
+}
