@@ -38,11 +38,14 @@ impl ClientOptions {
 
 /// Is `registry` (host[:port]) on this machine? Those are spoken to over plain http.
 pub fn is_loopback(registry: &str) -> bool {
+    if let Ok(ip) = registry.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
     let host = match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => registry.rsplit_once(':').map_or(registry, |(h, p)| if p.bytes().all(|c| c.is_ascii_digit()) { h } else { registry }),
     };
-    host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A request body.
