@@ -5,44 +5,6 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Writes a context: (relative path, content) pairs.
-fn context(dir: &Path, files: &[(&str, &str)]) {
-    for (p, c) in files {
-        let f = dir.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, c).unwrap();
-    }
-}
-
-/// Builds with plain progress; returns (instructions that ran, instructions served from
-/// the cache, image id).
-fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (Vec<String>, Vec<String>, String) {
-    let mut args = vec!["build", "--progress", "plain", "--iidfile"];
-    let iid = env.path("iid");
-    args.push(iid.to_str().unwrap());
-    args.extend_from_slice(extra);
-    args.push(ctx.to_str().unwrap());
-    let out = env.run(&args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "build failed: {err}");
-    let mut titles = std::collections::BTreeMap::new();
-    let (mut ran, mut cached) = (vec![], vec![]);
-    for l in err.lines() {
-        let Some(rest) = l.strip_prefix('#') else { continue };
-        let (id, text) = rest.split_once(' ').unwrap_or((rest, ""));
-        if let Some(t) = text.strip_prefix('[') {
-            let title = t.split_once("] ").map(|x| x.1).unwrap_or("").to_string();
-            titles.insert(id.to_string(), title);
-        } else if text == "CACHED" {
-            cached.push(titles[id].clone());
-        } else if text.starts_with("DONE") {
-            ran.push(titles[id].clone());
-        }
-    }
-    ran.retain(|t| !t.starts_with("FROM"));
-    (ran, cached, std::fs::read_to_string(iid).unwrap())
-}
-
 const CACHE_DF: &str = "FROM rbuild-anchor/busybox:1
 COPY dep.txt /dep.txt
 RUN cat /dep.txt > /dep.out

@@ -171,7 +171,8 @@ impl Client {
         if let Some(a) = auth {
             b = b.header("Authorization", a);
         }
-        let what = || format!("{method} {url}");
+        // Upload URLs carry a long opaque state in their query: not worth showing.
+        let what = || format!("{method} {}", url.split('?').next().unwrap_or(url));
         let r = match body {
             Body::Empty => self.agent.run(b.body(()).map_err(|e| RegistryError::transport(what(), e))?),
             Body::Bytes(data) => self.agent.run(b.body(*data).map_err(|e| RegistryError::transport(what(), e))?),

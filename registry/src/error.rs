@@ -16,8 +16,9 @@ pub enum RegistryError {
     /// The connection failed or broke off.
     #[error("{what}: {detail}")]
     Transport { what: String, detail: String },
-    #[error("{reference}: not found in the registry{detail}")]
-    NotFound { reference: String, detail: String },
+    /// `what` names it: `manifest for REF`, `blob DIGEST in REPO`.
+    #[error("{what} not found in the registry{detail}")]
+    NotFound { what: String, detail: String },
     #[error("{what}: {detail}")]
     BadResponse { what: String, detail: String },
     #[error("{0}")]

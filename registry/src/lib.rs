@@ -26,5 +26,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod sources;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{RegistryError, Result};

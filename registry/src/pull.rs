@@ -48,7 +48,7 @@ pub(crate) fn get_manifest(client: &Client, repo: &str, reference: &str, want: O
     let status = resp.status().as_u16();
     let shown = format!("{}/{repo}:{reference}", client.registry()).replace(":sha256:", "@sha256:");
     if status == 404 {
-        return Err(RegistryError::NotFound { reference: shown, detail: format!(" {}", crate::client::error_detail(&mut resp)).trim_end().to_string() });
+        return Err(RegistryError::NotFound { what: format!("manifest for {shown}"), detail: format!(" {}", crate::client::error_detail(&mut resp)).trim_end().to_string() });
     }
     if status != 200 {
         return Err(RegistryError::Http { what: format!("GET manifest {shown}"), status, detail: crate::client::error_detail(&mut resp) });
@@ -80,7 +80,7 @@ pub(crate) fn get_blob(client: &Client, repo: &str, digest: &Digest) -> Result<u
     let mut resp = client.send("GET", &url, &[scope(repo, false)], &[], Body::Empty)?;
     match resp.status().as_u16() {
         200 => Ok(resp.into_body().into_reader()),
-        404 => Err(RegistryError::NotFound { reference: format!("blob {digest} in {}/{repo}", client.registry()), detail: String::new() }),
+        404 => Err(RegistryError::NotFound { what: format!("blob {digest} in {}/{repo}", client.registry()), detail: String::new() }),
         s => Err(RegistryError::Http { what: format!("GET blob {digest}"), status: s, detail: crate::client::error_detail(&mut resp) }),
     }
 }

@@ -108,8 +108,15 @@ fn parse_ref(name: &str) -> anyhow::Result<Reference> {
 fn pull_ref(store: &Store, opts: &ClientOptions, r: &Reference, quiet: bool) -> anyhow::Result<Image> {
     let client = Client::new(&r.domain, opts)?;
     let printer = Printer::new(quiet, "Downloading");
-    let pulled = rbuild_registry::pull::pull(store, &client, r, &printer).with_context(|| format!("pulling {}", r.familiar()))?;
-    Ok(pulled.image)
+    rbuild_registry::pull::pull(store, &client, r, &printer).map(|p| p.image).map_err(|e| pull_error(r, e))
+}
+
+/// A pull's error, with the image named unless the error names it already.
+fn pull_error(r: &Reference, e: rbuild_registry::RegistryError) -> anyhow::Error {
+    match e {
+        e @ rbuild_registry::RegistryError::NotFound { .. } => e.into(),
+        e => anyhow::Error::from(e).context(format!("pulling {}", r.familiar())),
+    }
 }
 
 pub fn pull(store: &Store, opts: &ClientOptions, a: PullArgs) -> anyhow::Result<ExitCode> {
@@ -221,7 +228,7 @@ impl ImageSource for RegistryImages {
         let r = Reference::parse(reference).map_err(|e| e.to_string())?;
         let client = Client::new(&r.domain, &self.0).map_err(|e| e.to_string())?;
         let printer = Printer { tty: false, ..Printer::new(false, "Downloading") };
-        rbuild_registry::pull::pull(store, &client, &r, &printer).map(|p| p.image).map_err(|e| format!("pulling {}: {e}", r.familiar()))
+        rbuild_registry::pull::pull(store, &client, &r, &printer).map(|p| p.image).map_err(|e| crate::commands::render_error(&pull_error(&r, e)))
     }
 }
 

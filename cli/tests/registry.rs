@@ -1,0 +1,151 @@
+//! `rbuild pull`, `push`, `login`, `logout`, FROM and `run` of images the store lacks, and
+//! `--cache-to` / `--cache-from`, against a real docker-registry on loopback.
+
+mod common;
+use common::*;
+use rbuild_registry::testing::RegistryServer;
+use std::io::Write;
+use std::process::Stdio;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn push_to_skopeo_and_from_skopeo_to_run() {
+    require_root();
+    let reg = RegistryServer::start(None);
+    let env = Env::new();
+    env.load_base();
+    let name = format!("{}/rbuild/base:1", reg.host());
+    env.ok(&["tag", BASE, &name]);
+    env.ok(&["push", &name]);
+    let v: serde_json::Value = serde_json::from_str(&sh_ok(&format!("skopeo inspect --tls-verify=false docker://{name}"))).unwrap();
+    let id = env.ok(&["inspect", "--type", "image", &name]);
+    let layers: serde_json::Value = serde_json::from_str::<serde_json::Value>(&id).unwrap()[0]["RootFS"]["Layers"].clone();
+    assert_eq!(v["Layers"], layers, "skopeo sees other layers than rbuild pushed");
+
+    // What skopeo pushed (docker schema 2, gzip layers) runs after `rbuild pull`.
+    let theirs = format!("{}/skopeo/busybox:1", reg.host());
+    sh_ok(&format!("skopeo copy --dest-tls-verify=false docker-daemon:{BASE} docker://{theirs}"));
+    let fresh = Env::new();
+    let out = fresh.ok(&["pull", &theirs]);
+    assert!(out.contains("skopeo/busybox:1"), "{out}");
+    let out = fresh.ok(&["run", "--rm", &theirs, "sh", "-c", "echo pulled-and-ran"]);
+    assert_eq!(out.trim(), "pulled-and-ran");
+
+    // `run` pulls an image the store lacks; FROM does too.
+    let other = Env::new();
+    let out = other.run(&["run", "--rm", &name, "echo", "auto-pulled"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "auto-pulled");
+    assert!(stderr(&out).contains("Unable to find image"), "{}", stderr(&out));
+    let ctx = other.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {theirs}\nRUN echo built > /built\n"))]);
+    let third = Env::new();
+    build(&third, &ctx, &[]);
+    assert!(third.ok(&["images"]).contains("skopeo/busybox"));
+
+    // An image the registry does not have: one clear line, non-zero exit, nothing stored.
+    let out = third.run(&["pull", &format!("{}/no/such:1", reg.host())]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("not found") && err.lines().count() <= 2, "{err}");
+}
+
+#[test]
+fn login_and_logout_with_basic_auth() {
+    require_root();
+    let reg = RegistryServer::start(Some(("alice", "pa55word")));
+    let env = Env::new();
+    env.load_base();
+    let cfg_dir = env.path("docker-config");
+    let name = format!("{}/private/base:1", reg.host());
+    env.ok(&["tag", BASE, &name]);
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = env.cmd();
+        c.env("DOCKER_CONFIG", &cfg_dir).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(s) = stdin {
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["push", &name], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("authentication required"), "{}", stderr(&out));
+
+    let out = run(&["login", "-u", "alice", "--password-stdin", &reg.host()], Some("wrong\n"));
+    assert!(!out.status.success(), "a wrong password was accepted");
+    assert!(stderr(&out).contains("login failed"), "{}", stderr(&out));
+    assert!(!cfg_dir.join("config.json").exists(), "a refused login was stored");
+
+    let out = run(&["login", "-u", "alice", "--password-stdin", &reg.host()], Some("pa55word\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg_dir.join("config.json")).unwrap()).unwrap();
+    assert!(cfg["auths"][reg.host()]["auth"].is_string(), "{cfg}");
+    let out = run(&["push", &name], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = run(&["logout", &reg.host()], None);
+    assert!(out.status.success());
+    let out = run(&["pull", &name], None);
+    assert!(!out.status.success() && stderr(&out).contains("authentication required"), "{}", stderr(&out));
+}
+
+const SLOW_DF: &str = "FROM rbuild-anchor/busybox:1 AS tools
+RUN sleep 3 && echo tool > /tool
+FROM rbuild-anchor/busybox:1
+COPY --from=tools /tool /tool
+RUN sleep 3 && cat /tool > /app
+";
+
+#[test]
+fn a_fresh_store_reuses_steps_another_store_exported() {
+    require_root();
+    let reg = RegistryServer::start(None);
+    let first = Env::new();
+    first.load_base();
+    let ctx = first.path("ctx");
+    context(&ctx, &[("Dockerfile", SLOW_DF)]);
+    let cache = format!("{}/cache/app:buildcache", reg.host());
+    let local = first.path("local-cache");
+    let (ran, _, id) = build(
+        &first,
+        &ctx,
+        &["--cache-to", &format!("type=registry,ref={cache},mode=max"), "--cache-to", &format!("type=local,dest={},mode=min", local.display())],
+    );
+    assert_eq!(ran.len(), 3, "{ran:?}");
+
+    // Another machine: an empty store with only the base image.
+    let second = Env::new();
+    second.load_base();
+    let t0 = std::time::Instant::now();
+    let (ran, cached, id2) = build(&second, &ctx, &["--cache-from", &format!("type=registry,ref={cache}")]);
+    let took = t0.elapsed();
+    assert!(ran.is_empty(), "steps ran despite the imported cache: {ran:?}");
+    assert_eq!(cached.len(), 3, "{cached:?}");
+    assert_eq!(id2, id, "the same steps made another image");
+    assert!(took < std::time::Duration::from_secs(3), "the 3-second RUN ran: {took:?}");
+    assert_eq!(second.ok(&["run", "--rm", &id2, "cat", "/app"]).trim(), "tool");
+
+    // mode=min carries only what made the image: the `tools` stage runs again, the rest
+    // (whose keys do not depend on where the tool came from) is reused.
+    let third = Env::new();
+    third.load_base();
+    let (ran, cached, id3) = build(&third, &ctx, &["--cache-from", &format!("type=local,src={}", local.display())]);
+    assert_eq!(ran, vec!["RUN sleep 3 && echo tool > /tool"], "cached: {cached:?}");
+    assert_eq!(id3, id);
+
+    // A cache that is not there is a warning, and the build still works.
+    let fourth = Env::new();
+    fourth.load_base();
+    let mut c = fourth.cmd();
+    c.args(["build", "-q", "--cache-from", &format!("type=registry,ref={}/cache/none:1", reg.host()), "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"FROM rbuild-anchor/busybox:1\nRUN true\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[warning] importing cache"), "{}", stderr(&out));
+}

@@ -1,0 +1,265 @@
+//! The client against a real docker-registry on loopback: round trips, HEAD checks,
+//! chunked uploads, cross-repository mounts, refusing corrupt blobs, a registry that dies
+//! in the middle of a push, and basic auth.
+
+use rbuild_registry::auth::Credentials;
+use rbuild_registry::client::{Client, ClientOptions};
+use rbuild_registry::progress::{BlobEvent, Progress};
+use rbuild_registry::pull::pull;
+use rbuild_registry::push::{push, PushOptions};
+use rbuild_registry::testing::RegistryServer;
+use rbuild_registry::RegistryError;
+use rbuild_store::config::ImageConfig;
+use rbuild_store::layer::WriteOptions;
+use rbuild_store::{Digest, Image, Reference, Store, StoreError};
+use std::sync::Mutex;
+
+/// Records what a pull or push reported.
+#[derive(Default)]
+struct Recorder<'a> {
+    events: Mutex<Vec<String>>,
+    on_bytes: Option<Box<dyn Fn(u64) + Sync + 'a>>,
+}
+
+impl Progress for Recorder<'_> {
+    fn blob(&self, d: &Digest, e: BlobEvent<'_>) {
+        let s = match e {
+            BlobEvent::Start { .. } => "start".to_string(),
+            BlobEvent::Bytes { done, .. } => {
+                if let Some(f) = &self.on_bytes {
+                    f(done);
+                }
+                return;
+            }
+            BlobEvent::Exists => "exists".into(),
+            BlobEvent::Mounted { from } => format!("mounted from {from}"),
+            BlobEvent::Done => "done".into(),
+        };
+        self.events.lock().unwrap().push(format!("{} {s}", d.short()));
+    }
+}
+
+impl Recorder<'_> {
+    fn count(&self, what: &str) -> usize {
+        self.events.lock().unwrap().iter().filter(|e| e.ends_with(what)).count()
+    }
+}
+
+fn store(t: &tempfile::TempDir, name: &str) -> Store {
+    Store::open(t.path().join(name)).unwrap()
+}
+
+/// A two-layer image: a few small files, then `big` bytes of incompressible data.
+fn make_image(s: &Store, t: &tempfile::TempDir, big: usize) -> Image {
+    let mut layers = Vec::new();
+    for (i, size) in [16usize, big].into_iter().enumerate() {
+        let dir = t.path().join(format!("layer{i}"));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/hello"), format!("layer {i}\n")).unwrap();
+        // xorshift bytes: the same on every run, and gzip cannot shrink them.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ i as u64;
+        let data: Vec<u8> = (0..size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("data{i}")), data).unwrap();
+        layers.push(s.commit_dir(&dir, &WriteOptions { mtime_clamp: Some(0), ..Default::default() }, false).unwrap());
+    }
+    let mut cfg = ImageConfig::default();
+    cfg.created = Some("2020-01-01T00:00:00Z".into());
+    cfg.config.cmd = Some(vec!["/bin/sh".into()]);
+    cfg.rootfs.diff_ids = layers.iter().map(|l| l.diff_id).collect();
+    s.write_image(&cfg, &layers).unwrap()
+}
+
+fn client(reg: &RegistryServer) -> Client {
+    Client::new(&reg.host(), &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() }).unwrap()
+}
+
+fn reference(reg: &RegistryServer, repo: &str) -> Reference {
+    Reference::parse(&format!("{}/{repo}", reg.host())).unwrap()
+}
+
+fn leftovers(s: &Store) -> usize {
+    std::fs::read_dir(s.tmp_dir()).unwrap().count()
+}
+
+#[test]
+fn push_pull_round_trip_with_chunks_head_checks_and_skopeo() {
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 3 << 20);
+    let r = reference(&reg, "round/trip:1");
+    let c = client(&reg);
+    let opts = PushOptions { chunk_size: 1 << 20, ..Default::default() };
+    let rec = Recorder::default();
+    let digest = push(&a, &c, &img, &r, &opts, &rec).unwrap();
+    assert_eq!(rec.count(" done"), 3, "two layers and the config uploaded: {:?}", rec.events);
+
+    // skopeo reads what we pushed.
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{}", r)])
+        .output()
+        .expect("skopeo is needed: run scripts/setup.sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Digest"], digest.to_string());
+    let layers: Vec<String> = img.layers.iter().map(|l| l.diff_id.to_string()).collect();
+    assert_eq!(v["Layers"], serde_json::json!(layers));
+
+    // Pushing again uploads nothing: every blob is there already.
+    let again = Recorder::default();
+    assert_eq!(push(&a, &c, &img, &r, &opts, &again).unwrap(), digest);
+    assert_eq!(again.count(" exists"), 3, "{:?}", again.events);
+
+    // A fresh store pulls the same image: same ID, same layers.
+    let b = store(&t, "b");
+    let pulled = pull(&b, &c, &r, &Recorder::default()).unwrap();
+    assert_eq!(pulled.digest, digest);
+    assert_eq!(pulled.image.id(), img.id());
+    assert_eq!(pulled.image.layers, img.layers);
+    assert_eq!(b.image(&r.to_string()).unwrap().id(), img.id());
+    assert_eq!(leftovers(&b), 0);
+    // By digest too.
+    let by_digest = Reference::parse(&format!("{}/round/trip@{digest}", reg.host())).unwrap();
+    assert_eq!(pull(&store(&t, "c"), &c, &by_digest, &Recorder::default()).unwrap().image.id(), img.id());
+}
+
+#[test]
+fn gzip_docker_manifests_and_cross_repository_mounts() {
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 64 << 10);
+    let c = client(&reg);
+    let r1 = reference(&reg, "one/app:1");
+    let opts = PushOptions { format: rbuild_store::archive::ManifestFormat::Docker, compression: rbuild_store::compress::Compression::Gzip, ..Default::default() };
+    push(&a, &c, &img, &r1, &opts, &Recorder::default()).unwrap();
+    // The same blobs into another repository are mounted, not uploaded.
+    let rec = Recorder::default();
+    let r2 = reference(&reg, "two/app:1");
+    push(&a, &c, &img, &r2, &opts, &rec).unwrap();
+    assert_eq!(rec.count(" mounted from one/app"), 3, "{:?}", rec.events);
+    assert_eq!(rec.count(" start"), 0, "{:?}", rec.events);
+    // A docker schema 2 manifest with gzip layers pulls back to the same image.
+    let b = store(&t, "b");
+    let pulled = pull(&b, &c, &r2, &Recorder::default()).unwrap();
+    assert_eq!(pulled.image.id(), img.id());
+    assert_eq!(pulled.image.layers, img.layers);
+}
+
+#[test]
+fn a_corrupt_or_resized_blob_is_refused_and_nothing_is_stored() {
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 256 << 10);
+    let c = client(&reg);
+    let r = reference(&reg, "bad/blob:1");
+    push(&a, &c, &img, &r, &PushOptions::default(), &Recorder::default()).unwrap();
+    let big = img.layers[1].diff_id;
+    let file = reg.blob_file(&big.to_string());
+    let good = std::fs::read(&file).unwrap();
+
+    // Same size, other bytes: the digest is wrong.
+    let mut flipped = good.clone();
+    flipped[1000] ^= 0xff;
+    std::fs::write(&file, &flipped).unwrap();
+    let b = store(&t, "b");
+    let e = pull(&b, &c, &r, &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::Store(StoreError::DigestMismatch { .. })), "{e}");
+    assert!(e.to_string().contains("digest mismatch"), "{e}");
+    assert!(!b.has_blob(&big), "a wrong blob was stored");
+    assert!(b.images().unwrap().is_empty(), "an image was named after a failed pull");
+    assert_eq!(leftovers(&b), 0, "temp files left");
+
+    // More bytes than the manifest says: the size is wrong.
+    let mut longer = good.clone();
+    longer.extend_from_slice(b"trailing");
+    std::fs::write(&file, &longer).unwrap();
+    let e = pull(&b, &c, &r, &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::Store(StoreError::SizeMismatch { .. })), "{e}");
+    assert!(!b.has_blob(&big) && b.images().unwrap().is_empty());
+
+    // Repaired, the pull succeeds.
+    std::fs::write(&file, &good).unwrap();
+    assert_eq!(pull(&b, &c, &r, &Recorder::default()).unwrap().image.id(), img.id());
+}
+
+#[test]
+fn a_registry_that_dies_mid_push_gives_a_clear_error_and_the_retry_succeeds() {
+    let reg = Mutex::new(RegistryServer::start(None));
+    let host = reg.lock().unwrap().host();
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 24 << 20);
+    let r = Reference::parse(&format!("{host}/dies/midway:1")).unwrap();
+    let c = Client::new(&host, &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() }).unwrap();
+    let opts = PushOptions { chunk_size: 1 << 20, ..Default::default() };
+    // Kill the registry once 4 MiB of the big layer went through.
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    let rec = Recorder {
+        on_bytes: Some(Box::new(|done| {
+            if done >= 4 << 20 && !killed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                reg.lock().unwrap().kill();
+            }
+        })),
+        ..Default::default()
+    };
+    let e = push(&a, &c, &img, &r, &opts, &rec).unwrap_err();
+    drop(rec);
+    let msg = e.to_string();
+    assert!(matches!(e, RegistryError::Transport { .. }), "{msg}");
+    assert!(msg.contains(&host) && msg.to_lowercase().contains("refused"), "not a clear message: {msg}");
+
+    let mut reg = reg.into_inner().unwrap();
+    reg.resume();
+    let c = client(&reg);
+    let d = push(&a, &c, &img, &r, &opts, &Recorder::default()).unwrap();
+    let b = store(&t, "b");
+    let pulled = pull(&b, &c, &r, &Recorder::default()).unwrap();
+    assert_eq!((pulled.digest, pulled.image.id()), (d, img.id()));
+}
+
+#[test]
+fn basic_auth_refuses_strangers_and_admits_the_account() {
+    let reg = RegistryServer::start(Some(("alice", "s3cret")));
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 1024);
+    let r = reference(&reg, "private/app:1");
+    let e = push(&a, &client(&reg), &img, &r, &PushOptions::default(), &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+    assert!(e.to_string().contains("authentication required") && e.to_string().contains("rbuild login"), "{e}");
+
+    let with = |user: &str, pass: &str| {
+        let creds = Credentials { username: user.into(), password: pass.into() };
+        Client::new(&reg.host(), &ClientOptions { credentials: Some(creds), ..Default::default() }).unwrap()
+    };
+    assert!(matches!(with("alice", "wrong").check_login(), Err(RegistryError::LoginFailed { .. })));
+    with("alice", "s3cret").check_login().unwrap();
+    push(&a, &with("alice", "s3cret"), &img, &r, &PushOptions::default(), &Recorder::default()).unwrap();
+    let e = pull(&store(&t, "b"), &client(&reg), &r, &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+    assert_eq!(pull(&store(&t, "c"), &with("alice", "s3cret"), &r, &Recorder::default()).unwrap().image.id(), img.id());
+}
+
+#[test]
+fn unknown_images_and_non_registries_are_clear_errors() {
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let e = pull(&store(&t, "a"), &client(&reg), &reference(&reg, "no/such:1"), &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("no/such:1"), "{e}");
+    // Nothing listens on this port.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = format!("127.0.0.1:{dead}");
+    let c = Client::new(&host, &ClientOptions { config_path: Some("/nonexistent".into()), ..Default::default() }).unwrap();
+    let e = pull(&store(&t, "b"), &c, &Reference::parse(&format!("{host}/x:1")).unwrap(), &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::Transport { .. }), "{e}");
+}
