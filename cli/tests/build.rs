@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 const CACHE_DF: &str = "FROM rbuild-anchor/busybox:1

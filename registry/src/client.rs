@@ -327,6 +327,85 @@ mod tests {
         }
     }
 
+    /// A registry that wants Bearer tokens from its own token endpoint, which issues
+    /// `tok-<scope>` to alice:pw only. Answers `n` requests; records request lines.
+    fn fake_bearer_registry(n: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let (s, _) = l.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                let mut auth = String::new();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.strip_prefix("authorization: ").or(h.strip_prefix("Authorization: ")) {
+                        auth = v.trim().to_string();
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+                seen.push(format!("{} {path} [{auth}]", line.split(' ').next().unwrap_or_default()));
+                let alice = Credentials { username: "alice".into(), password: "pw".into() }.basic_header();
+                let (status, headers, body) = if path.starts_with("/token") {
+                    if auth == alice {
+                        let scope = path.split("scope=").nth(1).unwrap_or("none").to_string();
+                        ("200 OK", String::new(), format!(r#"{{"token":"tok-{scope}"}}"#))
+                    } else {
+                        ("401 Unauthorized", String::new(), r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_string())
+                    }
+                } else if auth.starts_with("Bearer tok-") {
+                    ("200 OK", String::new(), "{}".to_string())
+                } else {
+                    let challenge = format!("Www-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n");
+                    ("401 Unauthorized", challenge, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string())
+                };
+                let mut s = s;
+                let _ = write!(s, "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+            seen
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn bearer_tokens_are_fetched_per_scope_with_the_credentials() {
+        let (port, server) = fake_bearer_registry(4);
+        let opts = ClientOptions { credentials: Some(Credentials { username: "alice".into(), password: "pw".into() }), ..Default::default() };
+        let c = Client::new(&format!("127.0.0.1:{port}"), &opts).unwrap();
+        let resp = c.send("GET", &c.url("app/tags/list"), &[scope("app", false)], &[], Body::Empty).unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        // The token is reused for the same scope: no further token request.
+        let resp = c.send("GET", &c.url("app/tags/list"), &[scope("app", false)], &[], Body::Empty).unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0], "GET /v2/ []");
+        assert!(seen[1].starts_with("GET /token?service=fake&scope=repository%3Aapp%3Apull [Basic "), "{seen:?}");
+        assert_eq!(seen[2], "GET /v2/app/tags/list [Bearer tok-repository%3Aapp%3Apull]");
+        assert_eq!(seen[3], seen[2]);
+
+        // Wrong credentials: the token server refuses, and that is a failed login.
+        let (port, server) = fake_bearer_registry(2);
+        let opts = ClientOptions { credentials: Some(Credentials { username: "alice".into(), password: "nope".into() }), ..Default::default() };
+        let c = Client::new(&format!("127.0.0.1:{port}"), &opts).unwrap();
+        assert!(matches!(c.check_login(), Err(RegistryError::LoginFailed { .. })));
+        server.join().unwrap();
+        // No credentials at all: authentication required.
+        let (port, server) = fake_bearer_registry(2);
+        let opts = ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() };
+        let c = Client::new(&format!("127.0.0.1:{port}"), &opts).unwrap();
+        let e = c.send("GET", &c.url("app/tags/list"), &[scope("app", false)], &[], Body::Empty).unwrap_err();
+        assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+        server.join().unwrap();
+    }
+
     #[test]
     fn escapes_queries() {
         assert_eq!(query_escape("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");

@@ -69,8 +69,7 @@ fn make_image(s: &Store, t: &tempfile::TempDir, big: usize) -> Image {
         std::fs::write(dir.join(format!("data{i}")), data).unwrap();
         layers.push(s.commit_dir(&dir, &WriteOptions { mtime_clamp: Some(0), ..Default::default() }, false).unwrap());
     }
-    let mut cfg = ImageConfig::default();
-    cfg.created = Some("2020-01-01T00:00:00Z".into());
+    let mut cfg = ImageConfig { created: Some("2020-01-01T00:00:00Z".into()), ..Default::default() };
     cfg.config.cmd = Some(vec!["/bin/sh".into()]);
     cfg.rootfs.diff_ids = layers.iter().map(|l| l.diff_id).collect();
     s.write_image(&cfg, &layers).unwrap()
