@@ -149,3 +149,33 @@ fn a_fresh_store_reuses_steps_another_store_exported() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("[warning] importing cache"), "{}", stderr(&out));
 }
+
+#[test]
+fn build_pull_refreshes_a_base_that_changed_in_the_registry() {
+    require_root();
+    let reg = RegistryServer::start(None);
+    let publisher = Env::new();
+    publisher.load_base();
+    let base = format!("{}/bases/bb:stable", reg.host());
+    publisher.ok(&["tag", BASE, &base]);
+    publisher.ok(&["push", &base]);
+
+    let user = Env::new();
+    let ctx = user.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {base}\nRUN cat /version 2>/dev/null || echo none\n"))]);
+    let (_, _, first) = build(&user, &ctx, &[]);
+
+    // The publisher moves the tag to a new image.
+    let pctx = publisher.path("pctx");
+    context(&pctx, &[("Dockerfile", &format!("FROM {BASE}\nRUN echo 2 > /version\n"))]);
+    build(&publisher, &pctx, &["-t", &base]);
+    publisher.ok(&["push", &base]);
+
+    // Without --pull the store's copy is used; with it, the new one.
+    let (_, cached, again) = build(&user, &ctx, &[]);
+    assert_eq!((again.as_str(), cached.len()), (first.as_str(), 1));
+    let (ran, _, refreshed) = build(&user, &ctx, &["--pull"]);
+    assert_ne!(refreshed, first, "--pull did not refresh the base");
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(user.ok(&["run", "--rm", &base, "cat", "/version"]).trim(), "2");
+}
