@@ -41,6 +41,9 @@ pub struct Entry {
     pub size: u64,
     pub rdev: u64,
     pub mtime: (i64, i64),
+    /// Change time and inode, for the stat cache.
+    pub ctime: (i64, i64),
+    pub ino: u64,
     /// Content digest of files, when hashed.
     pub digest: Option<[u8; 32]>,
 }
@@ -156,6 +159,8 @@ fn entry_of(rel: String, host: PathBuf, m: &std::fs::Metadata) -> Entry {
         size: if ft.is_file() { m.len() } else { 0 },
         rdev: m.rdev(),
         mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+        ino: m.ino(),
         digest: None,
     }
 }
@@ -293,6 +298,8 @@ pub struct StatCache {
     trusted_before: i128,
     old: HashMap<PathBuf, CacheEntry>,
     new: Mutex<HashMap<PathBuf, CacheEntry>>,
+    /// Files this build had to hash (cache misses).
+    hashed: std::sync::atomic::AtomicUsize,
     started: i128,
 }
 
@@ -325,7 +332,7 @@ impl StatCache {
             }
         }
         // The kernel's file times are coarse: leave a margin before "now".
-        StatCache { path, trusted_before, old, new: Mutex::new(HashMap::new()), started: now_ns() - 50_000_000 }
+        StatCache { path, trusted_before, old, new: Mutex::new(HashMap::new()), hashed: Default::default(), started: now_ns() - 50_000_000 }
     }
 
     fn decode(data: &[u8]) -> Option<(i128, HashMap<PathBuf, CacheEntry>)> {
@@ -352,9 +359,10 @@ impl StatCache {
     }
 
     /// Writes what this build hashed or confirmed (atomically; a failure only costs speed).
+    /// When every file was a hit, the file on disk already says all of it.
     pub fn save(&self) {
         let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
-        if new.is_empty() {
+        if new.is_empty() || self.hashed.load(std::sync::atomic::Ordering::Relaxed) == 0 {
             return;
         }
         let mut out = STATCACHE_MAGIC.to_vec();
@@ -382,25 +390,22 @@ impl StatCache {
         }
     }
 
-    /// Digests of every file entry of `items`, from the cache where the stat matches,
-    /// hashed (in parallel) otherwise.
+    /// Digests of every file entry of `items`, from the cache where the stat the
+    /// selection took matches, hashed (in parallel) otherwise.
     pub fn fill(&self, items: &mut [Item]) -> Result<()> {
+        let ns = |(s, n): (i64, i64)| i128::from(s) * 1_000_000_000 + i128::from(n);
         let mut todo: Vec<&mut Entry> = items.iter_mut().flat_map(|i| i.entries.iter_mut()).filter(|e| e.kind == EntryKind::File).collect();
         todo.par_iter_mut().try_for_each(|e| -> Result<()> {
-            let m = std::fs::symlink_metadata(&e.host).map_err(|err| BuildError::msg(format!("stat {}: {err}", e.host.display())))?;
-            let key = CacheEntry {
-                size: m.len(),
-                mtime: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-                ctime: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-                ino: m.ino(),
-                digest: [0; 32],
-            };
+            let key = CacheEntry { size: e.size, mtime: ns(e.mtime), ctime: ns(e.ctime), ino: e.ino, digest: [0; 32] };
             let hit = self.old.get(&e.host).filter(|c| {
                 c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino && key.mtime < self.trusted_before
             });
             let digest = match hit {
                 Some(c) => c.digest,
-                None => hash_file(&e.host)?,
+                None => {
+                    self.hashed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    hash_file(&e.host)?
+                }
             };
             e.digest = Some(digest);
             e.size = key.size;
