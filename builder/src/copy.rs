@@ -63,8 +63,10 @@ fn make_room(p: &Path, keep_dir: bool) -> Result<bool> {
 }
 
 /// Writes one entry at host path `to`. `root_of_copy` marks the directory a directory
-/// copy lands in: an existing one keeps its metadata.
-fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool) -> Result<()> {
+/// copy lands in: an existing one keeps its metadata. `empty_parent`: the parent was
+/// just made, so nothing can be in the way.
+fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: bool) -> Result<()> {
+    let make_room = |p: &Path, keep_dir: bool| if empty_parent { Ok(false) } else { make_room(p, keep_dir) };
     let owner = o.owner.unwrap_or((e.uid, e.gid));
     let perm = |m: u32| o.chmod.unwrap_or(m);
     match &e.kind {
@@ -141,30 +143,82 @@ fn file_target(root: &Path, dest: &str, dest_is_dir: bool, name: &str, identity:
 
 /// Copies `items` to `dest` (absolute, trailing `/` meaningful) in the root at `root`.
 /// `identity` owns the directories made for the destination.
+///
+/// A directory is copied in two passes: its directories in order (each before what it
+/// holds), then everything else on all cores. Threads started here share this thread's
+/// mount namespace, so they see `root` even when it is a private mount.
 pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
     let dest_is_dir = is_dir_dest(root, dest);
     for it in items {
         if it.is_dir() {
             let host = mkdir_all(root, dest, identity)?;
+            // Directories this copy made: nothing was in them, so their files need no room.
+            let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([""]);
+            let mut rest: Vec<(&Entry, PathBuf, bool)> = Vec::new();
             for e in &it.entries[1..] {
                 let to = host.join(&e.rel);
+                let parent_rel = e.rel.rsplit_once('/').map_or("", |(p, _)| p);
                 // A file re-included below an excluded directory comes without its
                 // parent: it is made as docker's untar makes it.
-                if let Some(parent) = to.parent().filter(|p| !p.exists()) {
-                    let rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy().into_owned();
-                    mkdir_all(root, &rel, o.owner.unwrap_or(identity))?;
+                if !seen.contains(parent_rel) {
+                    if let Some(parent) = to.parent().filter(|p| !p.exists()) {
+                        let rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy().into_owned();
+                        mkdir_all(root, &rel, o.owner.unwrap_or(identity))?;
+                    }
                 }
-                put(e, &to, o, false)?;
+                let in_fresh = fresh.contains(parent_rel);
+                if e.kind == EntryKind::Dir {
+                    if in_fresh || !to.exists() {
+                        fresh.insert(&e.rel);
+                    }
+                    seen.insert(&e.rel);
+                    put(e, &to, o, false, in_fresh)?;
+                } else {
+                    rest.push((e, to, in_fresh));
+                }
             }
+            put_all(&rest, o)?;
             continue;
         }
         let (_, to) = file_target(root, dest, dest_is_dir, it.base_name(), identity)?;
         if to == root {
             return Err(BuildError::msg(format!("cannot copy {} onto /", it.path)));
         }
-        put(&it.entries[0], &to, o, true)?;
+        put(&it.entries[0], &to, o, true, false)?;
     }
     Ok(())
+}
+
+/// `put` for many non-directory entries, on all cores; the first error wins.
+fn put_all(entries: &[(&Entry, PathBuf, bool)], o: &CopyOpts) -> Result<()> {
+    // Contiguous runs keep each thread mostly in its own directories.
+    const RUN: usize = 64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(entries.len().div_ceil(RUN)).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<BuildError>> = std::sync::Mutex::new(None);
+    let work = || loop {
+        let start = next.fetch_add(RUN, std::sync::atomic::Ordering::Relaxed);
+        if start >= entries.len() || failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+            return;
+        }
+        for (e, to, in_fresh) in &entries[start..(start + RUN).min(entries.len())] {
+            if let Err(err) = put(e, to, o, false, *in_fresh) {
+                failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(err);
+                return;
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Writes `content` as a file at `dest` (COPY <<EOF and downloaded ADD sources use
@@ -233,5 +287,37 @@ mod tests {
         std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
         copy_items(&root, &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
         assert!(root.join("existing/x").is_file());
+    }
+
+    #[test]
+    fn large_directories_copy_on_all_cores_and_replace_what_was_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let src_root = d.path().join("src");
+        for i in 0..700 {
+            let p = src_root.join(format!("m{}/f{i:03}", i % 7));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("content {i}")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600 + (i % 2) as u32 * 0o55)).unwrap();
+        }
+        let root = d.path().join("root");
+        // In the way: a directory where a file goes, a file where a directory goes.
+        std::fs::create_dir_all(root.join("app/m0/f000/old")).unwrap();
+        std::fs::write(root.join("app/m1"), "a file").unwrap();
+        let src = Source { root: src_root.clone(), ignore: None, exclude: None, parallel: true };
+        let o = CopyOpts { owner: Some((0, 0)), chmod: None };
+        copy_items(&root, &src.select(".").unwrap(), "/app", (0, 0), &o).unwrap();
+        for i in 0..700 {
+            let p = root.join(format!("app/m{}/f{i:03}", i % 7));
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("content {i}"), "{}", p.display());
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600 + (i % 2) as u32 * 0o55);
+        }
+        // An error on a worker thread is the copy's error.
+        let mut items = Source { root: src_root, ignore: None, exclude: None, parallel: true }.select(".").unwrap();
+        let victim = items[0].entries.iter_mut().find(|e| e.rel == "m6/f699").unwrap();
+        victim.host = d.path().join("missing");
+        std::fs::create_dir(d.path().join("root2")).unwrap();
+        let e = copy_items(&d.path().join("root2"), &items, "/app", (0, 0), &o).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
     }
 }
