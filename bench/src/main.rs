@@ -72,6 +72,10 @@ fn run_once(a: &Args, builder: &str, work: &Path) -> Result<BTreeMap<String, f64
     if builder == "rbuild" {
         import_base(a, &store)?;
     }
+    // Every builder starts on a quiet disk: without this, the first build that syncs
+    // anything (rbuild fsyncs each blob; docker and buildah their metadata) waits for the
+    // ~300 MB of workloads just written, and whichever builder runs first pays for them.
+    settle();
     let out = Command::new("bash")
         .arg(a.shared.join("bench/run.sh"))
         .arg(builder)
@@ -95,6 +99,11 @@ fn run_once(a: &Args, builder: &str, work: &Path) -> Result<BTreeMap<String, f64
     }
     let _ = std::fs::remove_dir_all(&wl);
     Ok(m)
+}
+
+/// Writes out dirty pages (`sync`).
+fn settle() {
+    let _ = Command::new("sync").status();
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -130,6 +139,7 @@ fn medians(times: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> BTreeMap<Str
 fn peak_rss(a: &Args, work: &Path) -> Option<u64> {
     let wl = work.join("w-rss");
     Command::new("bash").arg(a.shared.join("bench/workloads.sh")).arg(&wl).output().ok()?;
+    settle();
     let store = work.join("rss-store");
     import_base(a, &store).ok()?;
     let o = Command::new("/usr/bin/time").arg("-v").arg(&a.rbuild).arg("--root").arg(&store).args(["build", "-q", "--no-cache", "-t", "rss"]).arg(wl.join("bigctx")).output().ok()?;
