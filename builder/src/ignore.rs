@@ -387,20 +387,13 @@ impl Matcher {
             Some(i) => &file[..i],
             None => ".",
         };
-        let dirs: Vec<&str> = parent.split('/').collect();
+        // The parent directories `a`, `a/b`, … are prefixes of the path itself.
+        let ancestors = || parent.match_indices('/').map(|(i, _)| &parent[..i]).chain(std::iter::once(parent));
         for p in &self.patterns {
             if p.exclusion != matched {
                 continue;
             }
-            let mut m = p.matches(file);
-            if !m && parent != "." {
-                for i in 0..dirs.len() {
-                    if p.matches(&dirs[..=i].join("/")) {
-                        m = true;
-                        break;
-                    }
-                }
-            }
+            let m = p.matches(file) || (parent != "." && ancestors().any(|d| p.matches(d)));
             if m {
                 matched = !p.exclusion;
             }
