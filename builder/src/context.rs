@@ -291,15 +291,20 @@ impl Source<'_> {
 }
 
 /// Persistent stat cache: content digests of context files by (size, mtime, ctime, inode).
+///
+/// The file is a log: segments of entries, later ones overriding earlier ones. A build
+/// that hashed a few files appends one segment; when overridden entries pile up, the next
+/// save writes the live entries afresh (atomically). A torn last segment (a crash while
+/// appending) is ignored. An entry is recorded only when the file's mtime and ctime are
+/// older than the build's start minus a margin, so a file changed within the timestamp
+/// granularity after it was hashed is never trusted.
 pub struct StatCache {
     path: PathBuf,
-    /// Entries written before this time (ns) can be trusted; later ones might have
-    /// changed within the timestamp granularity after they were hashed.
-    trusted_before: i128,
-    old: HashMap<PathBuf, CacheEntry>,
-    new: Mutex<HashMap<PathBuf, CacheEntry>>,
-    /// Files this build had to hash (cache misses).
-    hashed: std::sync::atomic::AtomicUsize,
+    old: HashMap<Box<[u8]>, CacheEntry, FastHash>,
+    /// Entries in the file, counting overridden ones.
+    in_file: usize,
+    /// Files this build hashed (cache misses), to be recorded.
+    new: Mutex<Vec<(Box<[u8]>, CacheEntry)>>,
     started: i128,
 }
 
@@ -312,10 +317,46 @@ struct CacheEntry {
     digest: [u8; 32],
 }
 
-const STATCACHE_MAGIC: &[u8] = b"rbuild-statcache-1\n";
+const STATCACHE_MAGIC: &[u8] = b"rbuild-statcache-2\n";
+/// An entry after its path: size, mtime, ctime, ino, digest.
+const ENTRY_FIXED: usize = 8 + 16 + 16 + 8 + 32;
+
+/// FxHash: the stat cache's keys are paths it made itself, so no DoS-resistant hash is
+/// needed, and std's SipHash was a tenth of a no-op build.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
 fn now_ns() -> i128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+}
+
+fn encode_entry(out: &mut Vec<u8>, p: &[u8], e: &CacheEntry) {
+    out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+    out.extend_from_slice(p);
+    out.extend_from_slice(&e.size.to_le_bytes());
+    out.extend_from_slice(&e.mtime.to_le_bytes());
+    out.extend_from_slice(&e.ctime.to_le_bytes());
+    out.extend_from_slice(&e.ino.to_le_bytes());
+    out.extend_from_slice(&e.digest);
 }
 
 impl StatCache {
@@ -323,70 +364,72 @@ impl StatCache {
     pub fn open(dir: &Path, ctx: &Path) -> StatCache {
         let key = hex::encode(Sha256::digest(ctx.as_os_str().as_encoded_bytes()));
         let path = dir.join(&key[..32]);
-        let mut old = HashMap::new();
-        let mut trusted_before = 0;
-        if let Ok(data) = std::fs::read(&path) {
-            if let Some((t, m)) = Self::decode(&data) {
-                trusted_before = t;
-                old = m;
-            }
-        }
+        let (old, in_file) = std::fs::read(&path).ok().and_then(|d| Self::decode(&d)).unwrap_or_default();
         // The kernel's file times are coarse: leave a margin before "now".
-        StatCache { path, trusted_before, old, new: Mutex::new(HashMap::new()), hashed: Default::default(), started: now_ns() - 50_000_000 }
+        StatCache { path, old, in_file, new: Mutex::new(Vec::new()), started: now_ns() - 50_000_000 }
     }
 
-    fn decode(data: &[u8]) -> Option<(i128, HashMap<PathBuf, CacheEntry>)> {
+    /// The entries of a cache file and how many it holds in all; None for a foreign file.
+    fn decode(data: &[u8]) -> Option<(HashMap<Box<[u8]>, CacheEntry, FastHash>, usize)> {
         let mut d = data.strip_prefix(STATCACHE_MAGIC)?;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let (a, b) = d.split_at_checked(n)?;
-            d = b;
-            Some(a)
-        };
-        let t = i128::from_le_bytes(take(16)?.try_into().ok()?);
-        let n = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
-        let mut m = HashMap::with_capacity(n.min(1 << 22));
-        for _ in 0..n {
-            let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-            let p = PathBuf::from(std::ffi::OsStr::from_bytes(take(len)?));
-            let size = u64::from_le_bytes(take(8)?.try_into().ok()?);
-            let mtime = i128::from_le_bytes(take(16)?.try_into().ok()?);
-            let ctime = i128::from_le_bytes(take(16)?.try_into().ok()?);
-            let ino = u64::from_le_bytes(take(8)?.try_into().ok()?);
-            let digest: [u8; 32] = take(32)?.try_into().ok()?;
-            m.insert(p, CacheEntry { size, mtime, ctime, ino, digest });
+        let mut m: HashMap<Box<[u8]>, CacheEntry, FastHash> = HashMap::default();
+        let mut total = 0;
+        // Segments until the end; a torn one ends the log.
+        'segments: while d.len() >= 8 {
+            let n = u64::from_le_bytes(d[..8].try_into().ok()?) as usize;
+            let mut rest = &d[8..];
+            let mut seg = Vec::with_capacity(n.min(1 << 20));
+            for _ in 0..n {
+                let Some(len) = rest.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize) else { break 'segments };
+                let Some(body) = rest.get(4..4 + len + ENTRY_FIXED) else { break 'segments };
+                let (p, f) = body.split_at(len);
+                let i128_at = |o: usize| i128::from_le_bytes(f[o..o + 16].try_into().unwrap_or_default());
+                let u64_at = |o: usize| u64::from_le_bytes(f[o..o + 8].try_into().unwrap_or_default());
+                let digest: [u8; 32] = f[48..80].try_into().unwrap_or_default();
+                seg.push((Box::<[u8]>::from(p), CacheEntry { size: u64_at(0), mtime: i128_at(8), ctime: i128_at(24), ino: u64_at(40), digest }));
+                rest = &rest[4 + len + ENTRY_FIXED..];
+            }
+            total += seg.len();
+            m.extend(seg);
+            d = rest;
         }
-        Some((t, m))
+        Some((m, total))
     }
 
-    /// Writes what this build hashed or confirmed (atomically; a failure only costs speed).
-    /// When every file was a hit, the file on disk already says all of it.
+    /// Records what this build hashed: appended to the file, or, when the file holds
+    /// many overridden entries, the file rewritten. A failure only costs speed.
     pub fn save(&self) {
         let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
-        if new.is_empty() || self.hashed.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        if new.is_empty() {
             return;
-        }
-        let mut out = STATCACHE_MAGIC.to_vec();
-        out.extend_from_slice(&self.started.to_le_bytes());
-        // Keep old entries this build did not look at (other COPY sources, other targets).
-        let mut all: Vec<(&PathBuf, &CacheEntry)> = new.iter().collect();
-        all.extend(self.old.iter().filter(|(p, _)| !new.contains_key(*p)));
-        out.extend_from_slice(&(all.len() as u64).to_le_bytes());
-        for (p, e) in all {
-            let b = p.as_os_str().as_encoded_bytes();
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(b);
-            out.extend_from_slice(&e.size.to_le_bytes());
-            out.extend_from_slice(&e.mtime.to_le_bytes());
-            out.extend_from_slice(&e.ctime.to_le_bytes());
-            out.extend_from_slice(&e.ino.to_le_bytes());
-            out.extend_from_slice(&e.digest);
         }
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        let mut seg = Vec::new();
+        let live = self.old.len() + new.iter().filter(|(p, _)| !self.old.contains_key(p)).count();
+        let compact = self.in_file == 0 || self.in_file + new.len() > live + live / 4 + 1000;
+        if compact {
+            let mut all: HashMap<&[u8], &CacheEntry, FastHash> = self.old.iter().map(|(p, e)| (&p[..], e)).collect();
+            all.extend(new.iter().map(|(p, e)| (&p[..], e)));
+            seg.extend_from_slice(STATCACHE_MAGIC);
+            seg.extend_from_slice(&(all.len() as u64).to_le_bytes());
+            for (p, e) in all {
+                encode_entry(&mut seg, p, e);
+            }
+            let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, &seg).is_err() || std::fs::rename(&tmp, &self.path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            return;
+        }
+        seg.extend_from_slice(&(new.len() as u64).to_le_bytes());
+        for (p, e) in new.iter() {
+            encode_entry(&mut seg, p, e);
+        }
+        // One write of the whole segment: a crash leaves a prefix, which decode drops.
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.path) {
+            let _ = std::io::Write::write_all(&mut f, &seg);
         }
     }
 
@@ -397,20 +440,16 @@ impl StatCache {
         let mut todo: Vec<&mut Entry> = items.iter_mut().flat_map(|i| i.entries.iter_mut()).filter(|e| e.kind == EntryKind::File).collect();
         todo.par_iter_mut().try_for_each(|e| -> Result<()> {
             let key = CacheEntry { size: e.size, mtime: ns(e.mtime), ctime: ns(e.ctime), ino: e.ino, digest: [0; 32] };
-            let hit = self.old.get(&e.host).filter(|c| {
-                c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino && key.mtime < self.trusted_before
-            });
-            let digest = match hit {
-                Some(c) => c.digest,
-                None => {
-                    self.hashed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    hash_file(&e.host)?
-                }
-            };
+            let host = e.host.as_os_str().as_bytes();
+            let hit = self.old.get(host).filter(|c| c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino);
+            if let Some(c) = hit {
+                e.digest = Some(c.digest);
+                return Ok(());
+            }
+            let digest = hash_file(&e.host)?;
             e.digest = Some(digest);
-            e.size = key.size;
             if key.mtime < self.started && key.ctime < self.started {
-                self.new.lock().unwrap_or_else(|p| p.into_inner()).insert(e.host.clone(), CacheEntry { digest, ..key });
+                self.new.lock().unwrap_or_else(|p| p.into_inner()).push((host.into(), CacheEntry { digest, ..key }));
             }
             Ok(())
         })
@@ -519,5 +558,54 @@ mod tests {
         let mut again = src.select("dir").unwrap();
         StatCache::open(cache_dir.path(), r).fill(&mut again).unwrap();
         assert_ne!(d1, items_digest(&again));
+    }
+
+    /// Selects and fills every file of `root` with a cache kept in `dir`; returns the cache.
+    fn fill_all(dir: &Path, root: &Path) -> StatCache {
+        let sc = StatCache::open(dir, root);
+        let src = Source { root: root.to_path_buf(), ignore: None, exclude: None, parallel: true };
+        let mut items = src.select(".").unwrap();
+        sc.fill(&mut items).unwrap();
+        sc.save();
+        sc
+    }
+
+    #[test]
+    fn the_stat_cache_appends_what_changed_and_survives_a_torn_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let (r, cdir) = (d.path().join("ctx"), d.path().join("cache"));
+        std::fs::create_dir_all(&r).unwrap();
+        for i in 0..50 {
+            std::fs::write(r.join(format!("f{i}")), format!("{i}")).unwrap();
+        }
+        // Files written just now are too fresh to trust: nothing is recorded yet.
+        assert_eq!(fill_all(&cdir, &r).old.len(), 0);
+        // Old enough (the margin is 50 ms): recorded, in one compact write.
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        fill_all(&cdir, &r);
+        let sc = StatCache::open(&cdir, &r);
+        assert_eq!((sc.old.len(), sc.in_file), (50, 50));
+        let size = std::fs::metadata(&sc.path).unwrap().len();
+        // All hits: the file is not touched.
+        fill_all(&cdir, &r);
+        assert_eq!(std::fs::metadata(&sc.path).unwrap().len(), size);
+        // One file changed: one entry appended, and it overrides the old one.
+        std::fs::write(r.join("f7"), "changed").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        fill_all(&cdir, &r);
+        let sc = StatCache::open(&cdir, &r);
+        assert_eq!((sc.old.len(), sc.in_file), (50, 51));
+        let f7 = r.join("f7");
+        assert_eq!(sc.old[f7.as_os_str().as_bytes()].digest, hash_file(&f7).unwrap());
+        // A torn append (a crash mid-write) loses only that segment.
+        let len = std::fs::metadata(&sc.path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&sc.path).unwrap();
+        f.set_len(len - 5).unwrap();
+        let sc = StatCache::open(&cdir, &r);
+        assert_eq!((sc.old.len(), sc.in_file), (50, 50));
+        assert_ne!(sc.old[f7.as_os_str().as_bytes()].digest, hash_file(&f7).unwrap(), "the torn entry was read");
+        // A file that is not a stat cache is ignored.
+        std::fs::write(&sc.path, b"garbage").unwrap();
+        assert_eq!(StatCache::open(&cdir, &r).old.len(), 0);
     }
 }
