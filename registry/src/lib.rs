@@ -30,3 +30,29 @@ pub mod sources;
 pub mod testing;
 
 pub use error::{RegistryError, Result};
+
+/// Runs `f` on every item, `threads` at a time (blobs of one image go up or down
+/// together); stops at the first error and returns it.
+pub(crate) fn for_each_parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<RegistryError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= items.len() || failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    break;
+                }
+                if let Err(e) = f(&items[i]) {
+                    failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    break;
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -9,8 +9,6 @@ use crate::progress::{BlobEvent, Counting, Progress};
 use rbuild_store::config::{self, ImageConfig};
 use rbuild_store::{Digest, Image, Reference, Store};
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Manifests larger than this are refused (the spec suggests 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -189,30 +187,7 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
 
 /// Fetches `(blob digest, size, diff_id)` layers, a few at a time; the first error wins.
 pub(crate) fn fetch_layers(store: &Store, client: &Client, repo: &str, work: &[(Digest, u64, Digest)], progress: &dyn Progress) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<RegistryError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(work.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= work.len() || failed.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    break;
-                }
-                let (raw, size, diff_id) = &work[i];
-                if let Err(e) = fetch_layer(store, client, repo, raw, *size, diff_id, progress) {
-                    let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                    if f.is_none() {
-                        *f = Some(e);
-                    }
-                    break;
-                }
-            });
-        }
-    });
-    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    crate::for_each_parallel(work, PARALLEL, |(raw, size, diff_id)| fetch_layer(store, client, repo, raw, *size, diff_id, progress))
 }
 
 fn fetch_layer(store: &Store, client: &Client, repo: &str, raw: &Digest, size: u64, diff_id: &Digest, progress: &dyn Progress) -> Result<()> {

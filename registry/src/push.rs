@@ -11,8 +11,6 @@ use rbuild_store::archive::{outgoing, ManifestFormat};
 use rbuild_store::compress::Compression;
 use rbuild_store::{Digest, Image, Reference, Store};
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// How an image leaves for the registry.
 #[derive(Debug, Clone, Copy)]
@@ -74,28 +72,7 @@ pub(crate) fn put_manifest(client: &Client, repo: &str, reference: &str, data: &
 
 /// Uploads the blobs a registry lacks, a few at a time; the first error wins.
 pub(crate) fn upload_blobs(store: &Store, client: &Client, repo: &str, blobs: &[OutBlob<'_>], chunk: u64, progress: &dyn Progress) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<RegistryError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(blobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= blobs.len() || failed.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    break;
-                }
-                if let Err(e) = upload_blob(store, client, repo, &blobs[i], chunk, progress) {
-                    let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
-                    if f.is_none() {
-                        *f = Some(e);
-                    }
-                    break;
-                }
-            });
-        }
-    });
-    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
+    crate::for_each_parallel(blobs, PARALLEL, |b| upload_blob(store, client, repo, b, chunk, progress))?;
     let digests: Vec<Digest> = blobs.iter().map(|b| b.digest).collect();
     crate::sources::record(store, client.registry(), repo, &digests);
     Ok(())

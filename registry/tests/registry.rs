@@ -262,3 +262,46 @@ fn unknown_images_and_non_registries_are_clear_errors() {
     let e = pull(&store(&t, "b"), &c, &Reference::parse(&format!("{host}/x:1")).unwrap(), &Recorder::default()).unwrap_err();
     assert!(matches!(e, RegistryError::Transport { .. }), "{e}");
 }
+
+/// PUTs `body` as a manifest of `media_type` (what another tool would have pushed).
+fn put_raw_manifest(reg: &RegistryServer, repo_ref: &str, media_type: &str, body: &str) {
+    let (repo, reference) = repo_ref.split_once(':').unwrap();
+    let url = format!("http://{}/v2/{repo}/manifests/{reference}", reg.host());
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", "-X", "PUT", "-H", &format!("Content-Type: {media_type}"), "--data-binary", body, &url])
+        .output()
+        .expect("curl is needed: run scripts/setup.sh");
+    assert!(out.status.success(), "PUT {url}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_index_resolves_to_its_linux_amd64_image() {
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let amd64 = make_image(&a, &t, 1000);
+    let other = make_image(&a, &t, 2000);
+    let c = client(&reg);
+    let d_amd64 = push(&a, &c, &amd64, &reference(&reg, "multi/app:amd64"), &PushOptions::default(), &Recorder::default()).unwrap();
+    let d_other = push(&a, &c, &other, &reference(&reg, "multi/app:arm64"), &PushOptions::default(), &Recorder::default()).unwrap();
+    let entry = |d: &Digest, size: u64, arch: &str| {
+        serde_json::json!({"mediaType": rbuild_store::config::MEDIA_TYPE_MANIFEST, "digest": d.to_string(), "size": size, "platform": {"os": "linux", "architecture": arch}})
+    };
+    let size = |img: &Image| img.manifest_size;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": rbuild_store::config::MEDIA_TYPE_INDEX,
+        "manifests": [entry(&d_other, size(&other), "arm64"), entry(&d_amd64, size(&amd64), "amd64")]
+    });
+    put_raw_manifest(&reg, "multi/app:latest", rbuild_store::config::MEDIA_TYPE_INDEX, &index.to_string());
+    let b = store(&t, "b");
+    let pulled = pull(&b, &c, &reference(&reg, "multi/app:latest"), &Recorder::default()).unwrap();
+    assert_eq!(pulled.image.id(), amd64.id(), "the index's amd64 image was not the one pulled");
+    assert_eq!(pulled.digest, Digest::of(index.to_string().as_bytes()), "the digest reported is the index's");
+
+    // An index without linux/amd64 says what it has.
+    let arm_only = serde_json::json!({"schemaVersion": 2, "mediaType": rbuild_store::config::MEDIA_TYPE_INDEX, "manifests": [entry(&d_other, size(&other), "arm64")]});
+    put_raw_manifest(&reg, "multi/app:arm-only", rbuild_store::config::MEDIA_TYPE_INDEX, &arm_only.to_string());
+    let e = pull(&store(&t, "c"), &c, &reference(&reg, "multi/app:arm-only"), &Recorder::default()).unwrap_err();
+    assert!(e.to_string().contains("no linux/amd64 image") && e.to_string().contains("linux/arm64"), "{e}");
+}
