@@ -300,7 +300,7 @@ impl Source<'_> {
 /// granularity after it was hashed is never trusted.
 pub struct StatCache {
     path: PathBuf,
-    old: HashMap<Box<[u8]>, CacheEntry, FastHash>,
+    old: Entries,
     /// Entries in the file, counting overridden ones.
     in_file: usize,
     /// Files this build hashed (cache misses), to be recorded.
@@ -344,6 +344,7 @@ impl std::hash::Hasher for FxHasher {
 }
 
 type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+type Entries = HashMap<Box<[u8]>, CacheEntry, FastHash>;
 
 fn now_ns() -> i128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
@@ -370,9 +371,9 @@ impl StatCache {
     }
 
     /// The entries of a cache file and how many it holds in all; None for a foreign file.
-    fn decode(data: &[u8]) -> Option<(HashMap<Box<[u8]>, CacheEntry, FastHash>, usize)> {
+    fn decode(data: &[u8]) -> Option<(Entries, usize)> {
         let mut d = data.strip_prefix(STATCACHE_MAGIC)?;
-        let mut m: HashMap<Box<[u8]>, CacheEntry, FastHash> = HashMap::default();
+        let mut m = Entries::default();
         let mut total = 0;
         // Segments until the end; a torn one ends the log.
         'segments: while d.len() >= 8 {
