@@ -22,6 +22,16 @@ pub enum CacheLocation {
     Local(PathBuf),
 }
 
+impl std::fmt::Display for CacheLocation {
+    /// The registry reference as users write it, or the directory.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheLocation::Registry(r) => f.write_str(&r.familiar()),
+            CacheLocation::Local(d) => write!(f, "{}", d.display()),
+        }
+    }
+}
+
 /// The annotation naming the cache manifest in a local layout's index.json.
 const LOCAL_REF: &str = "rbuild-cache";
 

@@ -4,9 +4,10 @@ use crate::cli::{BuildArgs, BuildNetwork, ProgressMode};
 use crate::commands::parse::parse_build_args;
 use crate::commands::Reported;
 use anyhow::Context;
+use crate::commands::util::clear;
 use crate::commands::registry::{parse_cache_spec, CacheMode, CacheSpec, RegistryImages, RemoteCache};
 use rbuild_builder::build::{build, BuildOptions, CacheSource, Event, Progress};
-use rbuild_registry::cache::{CacheImport, CacheLocation};
+use rbuild_registry::cache::CacheImport;
 use rbuild_registry::client::ClientOptions;
 use rbuild_runtime::spec::Network;
 use rbuild_store::{Reference, Store};
@@ -73,7 +74,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     for spec in &cache_from_specs {
         match CacheImport::open(store, &spec.location, ropts) {
             Ok(c) => cache_from.push(Arc::new(RemoteCache(c))),
-            Err(e) => eprintln!("[warning] importing cache {}: {e}", describe(&spec.location)),
+            Err(e) => eprintln!("[warning] importing cache {}: {e}", spec.location),
         }
     }
     let cancel = Arc::new(AtomicBool::new(false));
@@ -148,10 +149,10 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             Ok(art)
         });
         match r {
-            Ok(art) if !a.quiet => eprintln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), describe(&spec.location)),
+            Ok(art) if !a.quiet => eprintln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), spec.location),
             Ok(_) => {}
-            Err(e) if spec.ignore_error => eprintln!("[warning] exporting cache to {}: {e:#}", describe(&spec.location)),
-            Err(e) => return Err(e.context(format!("exporting cache to {}", describe(&spec.location)))),
+            Err(e) if spec.ignore_error => eprintln!("[warning] exporting cache to {}: {e:#}", spec.location),
+            Err(e) => return Err(e.context(format!("exporting cache to {}", spec.location))),
         }
     }
     if a.quiet {
@@ -165,13 +166,6 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-
-fn describe(l: &CacheLocation) -> String {
-    match l {
-        CacheLocation::Registry(r) => r.familiar(),
-        CacheLocation::Local(d) => d.display().to_string(),
-    }
-}
 
 /// Progress output: a line per step (`#N [stage i/n] INSTRUCTION`), RUN output prefixed by
 /// the step number, `CACHED` or `DONE 1.2s`. On a terminal, running steps show their last
@@ -235,12 +229,6 @@ impl Printer {
         s.drawn = n;
         s.last_draw = Some(Instant::now());
         let _ = std::io::stderr().write_all(out.as_bytes());
-    }
-}
-
-fn clear(out: &mut String, lines: usize) {
-    if lines > 0 {
-        out.push_str(&format!("\x1b[{lines}A\x1b[J"));
     }
 }
 

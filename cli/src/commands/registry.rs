@@ -3,7 +3,7 @@
 //! build cache.
 
 use crate::cli::{CompressionArg, LoginArgs, ManifestFormatArg, PullArgs, PushArgs};
-use crate::commands::util::human_size;
+use crate::commands::util::{clear, human_size};
 use anyhow::{bail, Context};
 use rbuild_builder::build::{CacheSource, ImageSource};
 use rbuild_registry::auth::{Credentials, DockerConfig};
@@ -64,9 +64,7 @@ impl Printer {
             return;
         }
         let mut out = String::new();
-        if s.drawn > 0 {
-            out.push_str(&format!("\x1b[{}A\x1b[J", s.drawn));
-        }
+        clear(&mut out, s.drawn);
         for (d, l) in &s.lines {
             out.push_str(&format!("{}: {l}\n", d.short()));
         }

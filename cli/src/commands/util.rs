@@ -9,6 +9,13 @@ pub fn open_store(root: &Option<PathBuf>) -> anyhow::Result<Store> {
     Ok(Store::open(&root)?)
 }
 
+/// Moves the cursor up over a live area of `lines` lines and erases it.
+pub fn clear(out: &mut String, lines: usize) {
+    if lines > 0 {
+        out.push_str(&format!("\x1b[{lines}A\x1b[J"));
+    }
+}
+
 /// docker's `units.HumanSize`: decimal units, three significant digits.
 pub fn human_size(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
