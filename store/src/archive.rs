@@ -75,7 +75,6 @@ fn put_blob<W: Write>(store: &Store, t: &mut tar::Writer<W>, path: &str, d: &Dig
 /// (removed on drop).
 #[derive(Debug)]
 pub struct OutLayer {
-    pub diff_id: Digest,
     pub digest: Digest,
     pub size: u64,
     pub media_type: &'static str,
@@ -133,10 +132,10 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
         .par_iter()
         .map(|d| -> Result<(Digest, OutLayer)> {
             match compression {
-                Compression::None => Ok((*d, OutLayer { diff_id: *d, digest: *d, size: store.blob_size(d)?, media_type: config::MEDIA_TYPE_LAYER, file: None })),
+                Compression::None => Ok((*d, OutLayer { digest: *d, size: store.blob_size(d)?, media_type: config::MEDIA_TYPE_LAYER, file: None })),
                 Compression::Gzip | Compression::Zstd => {
                     let (path, file) = crate::store::tempfile_in(&store.tmp_dir())?;
-                    let mut guard = OutLayer { diff_id: *d, digest: *d, size: 0, media_type: config::MEDIA_TYPE_LAYER_GZIP, file: Some(path.clone()) };
+                    let mut guard = OutLayer { digest: *d, size: 0, media_type: config::MEDIA_TYPE_LAYER_GZIP, file: Some(path.clone()) };
                     let mut src = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
                     let hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
                     let (hw, media) = match compression {
@@ -174,9 +173,9 @@ fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: Manifes
             other => Err(StoreError::BadImage(format!("a docker manifest cannot carry {other} layers (use gzip or none)"))),
         }
     };
-    let (cfg_media, manifest_media) = match format {
-        ManifestFormat::Oci => (config::MEDIA_TYPE_CONFIG, config::MEDIA_TYPE_MANIFEST),
-        ManifestFormat::Docker => (config::DOCKER_CONFIG, config::DOCKER_MANIFEST),
+    let cfg_media = match format {
+        ManifestFormat::Oci => config::MEDIA_TYPE_CONFIG,
+        ManifestFormat::Docker => config::DOCKER_CONFIG,
     };
     let cfg = Descriptor::new(MediaType::from(cfg_media), img.manifest.config().size(), to_oci_digest(&img.config_digest));
     let mut ls: Vec<Descriptor> = Vec::new();
@@ -190,7 +189,7 @@ fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: Manifes
     }
     let m: ImageManifest = ImageManifestBuilder::default()
         .schema_version(2u32)
-        .media_type(MediaType::from(manifest_media))
+        .media_type(MediaType::from(format.media_type()))
         .config(cfg)
         .layers(ls)
         .build()

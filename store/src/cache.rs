@@ -183,17 +183,8 @@ impl Store {
         let n = records.len();
         let cfg = serde_json::to_vec(&CacheConfig { version: CACHE_CONFIG_VERSION, records }).unwrap_or_default();
         let config = self.put_blob(&cfg)?;
-        let layers: Vec<oci_spec::image::Descriptor> = blobs
-            .iter()
-            .map(|(d, size)| oci_spec::image::Descriptor::new(oci_spec::image::MediaType::from(crate::config::MEDIA_TYPE_LAYER), *size, crate::image::to_oci_digest(d)))
-            .collect();
-        let manifest = oci_spec::image::ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(oci_spec::image::MediaType::from(crate::config::MEDIA_TYPE_MANIFEST))
-            .config(oci_spec::image::Descriptor::new(oci_spec::image::MediaType::from(MEDIA_TYPE_CACHE_CONFIG), cfg.len() as u64, crate::image::to_oci_digest(&config)))
-            .layers(layers)
-            .build()
-            .map_err(|e| crate::StoreError::BadImage(e.to_string()))?;
+        let layers: Vec<crate::LayerRef> = blobs.iter().map(|(d, size)| crate::LayerRef { diff_id: *d, size: *size }).collect();
+        let manifest = crate::image::build_manifest_of(MEDIA_TYPE_CACHE_CONFIG, config, cfg.len() as u64, &layers)?;
         let m = manifest.to_string().map_err(|e| crate::StoreError::BadImage(e.to_string()))?.into_bytes();
         let manifest = self.put_blob(&m)?;
         Ok(CacheArtifact { manifest, manifest_size: m.len() as u64, config, config_size: cfg.len() as u64, blobs, records: n })

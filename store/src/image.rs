@@ -289,7 +289,13 @@ pub(crate) fn set_name_in(entries: &mut Vec<IndexEntry>, name: &Reference, manif
 }
 
 pub fn build_manifest(config: Digest, config_size: u64, layers: &[LayerRef]) -> Result<ImageManifest> {
-    let cfg = Descriptor::new(MediaType::from(MEDIA_TYPE_CONFIG), config_size, to_oci_digest(&config));
+    build_manifest_of(MEDIA_TYPE_CONFIG, config, config_size, layers)
+}
+
+/// An OCI manifest whose config blob has media type `config_media` (an image config, or
+/// an artifact's such as the build cache's) and whose layers are uncompressed tars.
+pub(crate) fn build_manifest_of(config_media: &str, config: Digest, config_size: u64, layers: &[LayerRef]) -> Result<ImageManifest> {
+    let cfg = Descriptor::new(MediaType::from(config_media), config_size, to_oci_digest(&config));
     let ls: Vec<Descriptor> = layers.iter().map(|l| Descriptor::new(MediaType::from(MEDIA_TYPE_LAYER), l.size, to_oci_digest(&l.diff_id))).collect();
     ImageManifestBuilder::default()
         .schema_version(2u32)
