@@ -51,8 +51,7 @@ pub fn export(store: &Store, art: &CacheArtifact, to: &CacheLocation, opts: &Cli
                 .collect();
             upload_blobs(store, &client, &r.path, &blobs, PushOptions::default().chunk_size, progress)?;
             let manifest = store.read_blob(&art.manifest)?;
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            put_manifest(&client, &r.path, &tag, &manifest, rbuild_store::config::MEDIA_TYPE_MANIFEST)?;
+            put_manifest(&client, &r.path, &crate::store_ref(r), &manifest, rbuild_store::config::MEDIA_TYPE_MANIFEST)?;
             Ok(())
         }
         CacheLocation::Local(dir) => export_local(store, art, &all, dir),
@@ -144,8 +143,7 @@ impl CacheImport {
         match from {
             CacheLocation::Registry(r) => {
                 let client = Client::new(&r.domain, opts)?;
-                let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-                let m = get_manifest(&client, &r.path, &tag, None)?;
+                let m = get_manifest(&client, &r.path, &crate::fetch_ref(r), r.digest.as_ref().map(|d| (d, None)))?;
                 let (cfg, cfg_size, sizes) = parse_cache_manifest(&m.data, &format!("cache {}", r.familiar()))?;
                 let cfg_bytes = fetch_small_blob(store, &client, &r.path, &cfg, cfg_size)?;
                 let config = CacheConfig::from_json(&cfg_bytes)?;

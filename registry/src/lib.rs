@@ -31,6 +31,25 @@ pub mod testing;
 
 pub use error::{RegistryError, Result};
 
+/// What a manifest is fetched by: the digest when the name has one (it pins the
+/// content), else the tag.
+pub(crate) fn fetch_ref(r: &rbuild_store::Reference) -> String {
+    match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "latest".to_string(),
+    }
+}
+
+/// What a manifest is stored under: the tag, else the digest.
+pub(crate) fn store_ref(r: &rbuild_store::Reference) -> String {
+    match (&r.tag, &r.digest) {
+        (Some(t), _) => t.clone(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => "latest".to_string(),
+    }
+}
+
 /// Runs `f` on every item, `threads` at a time (blobs of one image go up or down
 /// together); stops at the first error and returns it.
 pub(crate) fn for_each_parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {

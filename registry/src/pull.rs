@@ -135,12 +135,7 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
     let repo = reference.path.as_str();
     let _gc = store.gc_guard()?;
     progress.status(&format!("Pulling {}", reference.familiar()));
-    let by = match (&reference.digest, &reference.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "latest".to_string(),
-    };
-    let top = get_manifest(client, repo, &by, reference.digest.as_ref().map(|d| (d, None)))?;
+    let top = get_manifest(client, repo, &crate::fetch_ref(reference), reference.digest.as_ref().map(|d| (d, None)))?;
     let top_digest = top.digest;
     let m = resolve_platform(client, repo, top)?;
     let v: Value = serde_json::from_slice(&m.data).map_err(|e| RegistryError::bad("manifest", e.to_string()))?;

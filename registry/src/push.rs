@@ -50,12 +50,7 @@ pub fn push(store: &Store, client: &Client, image: &Image, dest: &Reference, opt
     let cfg = out.config;
     blobs.push(OutBlob { digest: cfg, size: out.config_size, open: Box::new(move || Ok(store.open_blob(&cfg)?)) });
     upload_blobs(store, client, repo, &blobs, opts.chunk_size, progress)?;
-    let reference = match (&dest.tag, &dest.digest) {
-        (Some(t), _) => t.clone(),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => "latest".to_string(),
-    };
-    let digest = put_manifest(client, repo, &reference, &out.manifest, out.manifest_media_type)?;
+    let digest = put_manifest(client, repo, &crate::store_ref(dest), &out.manifest, out.manifest_media_type)?;
     progress.status(&format!("{}: digest: {digest} size: {}", dest.tag.as_deref().unwrap_or("latest"), out.manifest.len()));
     Ok(digest)
 }

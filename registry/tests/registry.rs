@@ -305,3 +305,33 @@ fn an_index_resolves_to_its_linux_amd64_image() {
     let e = pull(&store(&t, "c"), &c, &reference(&reg, "multi/app:arm-only"), &Recorder::default()).unwrap_err();
     assert!(e.to_string().contains("no linux/amd64 image") && e.to_string().contains("linux/arm64"), "{e}");
 }
+
+#[test]
+fn a_cache_is_imported_by_digest_when_its_name_has_one() {
+    use rbuild_registry::cache::{export, CacheImport, CacheLocation};
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 1000);
+    let rec = |key: &str, layer: &Digest| rbuild_store::CacheRecord { key: key.into(), value: serde_json::json!({}), refs: vec![*layer], created: 0 };
+    a.cache_put(&rec("first", &img.layers[0].diff_id)).unwrap();
+    let opts = ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() };
+    let tagged = reference(&reg, "cache/app:buildcache");
+    let first = a.write_cache_artifact(&["first".into()]).unwrap();
+    export(&a, &first, &CacheLocation::Registry(tagged.clone()), &opts, &Recorder::default()).unwrap();
+    // The tag moves on to a cache with another record.
+    a.cache_put(&rec("second", &img.layers[1].diff_id)).unwrap();
+    let second = a.write_cache_artifact(&["second".into()]).unwrap();
+    export(&a, &second, &CacheLocation::Registry(tagged.clone()), &opts, &Recorder::default()).unwrap();
+
+    let b = store(&t, "b");
+    let pinned = Reference::parse(&format!("{}/cache/app@{}", reg.host(), first.manifest)).unwrap();
+    let by_digest = CacheImport::open(&b, &CacheLocation::Registry(pinned), &opts).unwrap();
+    assert!(by_digest.fetch(&b, "first", &Recorder::default()).unwrap().is_some(), "the digest's cache was not the one read");
+    assert!(by_digest.fetch(&b, "second", &Recorder::default()).unwrap().is_none());
+    let by_tag = CacheImport::open(&b, &CacheLocation::Registry(tagged), &opts).unwrap();
+    assert!(by_tag.fetch(&b, "second", &Recorder::default()).unwrap().is_some());
+    // A digest the registry does not have is an error, not the tag's cache.
+    let unknown = Reference::parse(&format!("{}/cache/app@{}", reg.host(), Digest::of(b"nothing"))).unwrap();
+    assert!(CacheImport::open(&b, &CacheLocation::Registry(unknown), &opts).is_err());
+}
