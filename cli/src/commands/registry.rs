@@ -102,11 +102,10 @@ fn parse_ref(name: &str) -> anyhow::Result<Reference> {
     Reference::parse(name).with_context(|| format!("invalid reference {name:?}"))
 }
 
-/// Pulls `r`, reporting on stderr.
-fn pull_ref(store: &Store, opts: &ClientOptions, r: &Reference, quiet: bool) -> anyhow::Result<Image> {
+/// Pulls `r`, reporting on stderr through `printer`.
+fn pull_ref(store: &Store, opts: &ClientOptions, r: &Reference, printer: &Printer) -> anyhow::Result<Image> {
     let client = Client::new(&r.domain, opts)?;
-    let printer = Printer::new(quiet, "Downloading");
-    rbuild_registry::pull::pull(store, &client, r, &printer).map(|p| p.image).map_err(|e| pull_error(r, e))
+    rbuild_registry::pull::pull(store, &client, r, printer).map(|p| p.image).map_err(|e| pull_error(r, e))
 }
 
 /// A pull's error, with the image named unless the error names it already.
@@ -119,7 +118,7 @@ fn pull_error(r: &Reference, e: rbuild_registry::RegistryError) -> anyhow::Error
 
 pub fn pull(store: &Store, opts: &ClientOptions, a: PullArgs) -> anyhow::Result<ExitCode> {
     let r = parse_ref(&a.name)?;
-    pull_ref(store, opts, &r, a.quiet)?;
+    pull_ref(store, opts, &r, &Printer::new(a.quiet, "Downloading"))?;
     if !a.quiet {
         eprintln!("Status: Downloaded image for {}", r.familiar());
     }
@@ -211,7 +210,7 @@ pub fn ensure_image(store: &Store, opts: &ClientOptions, name: &str) -> anyhow::
         Err(StoreError::ImageNotFound(_)) => {
             let r = parse_ref(name)?;
             eprintln!("Unable to find image '{}' locally", r.familiar());
-            pull_ref(store, opts, &r, false).map(|_| ())
+            pull_ref(store, opts, &r, &Printer::new(false, "Downloading")).map(|_| ())
         }
         Err(e) => Err(e.into()),
     }
@@ -224,9 +223,9 @@ pub struct RegistryImages(pub ClientOptions);
 impl ImageSource for RegistryImages {
     fn pull(&self, store: &Store, reference: &str) -> Result<Image, String> {
         let r = Reference::parse(reference).map_err(|e| e.to_string())?;
-        let client = Client::new(&r.domain, &self.0).map_err(|e| e.to_string())?;
+        // Plain lines: the build's own display owns the terminal.
         let printer = Printer { tty: false, ..Printer::new(false, "Downloading") };
-        rbuild_registry::pull::pull(store, &client, &r, &printer).map(|p| p.image).map_err(|e| crate::commands::render_error(&pull_error(&r, e)))
+        pull_ref(store, &self.0, &r, &printer).map_err(|e| crate::commands::render_error(&e))
     }
 }
 
