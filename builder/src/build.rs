@@ -506,9 +506,10 @@ impl Ctx<'_> {
         for d in [&upper, &work] {
             std::fs::create_dir(d).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
         }
-        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((upper, work)) }];
+        // The upper is committed (or dropped) once unmounted: volatile.
+        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((upper, work)), volatile_upper: true }];
         for o in others {
-            views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None });
+            views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None, volatile_upper: false });
         }
         let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| f(&roots[0], &roots[1..]))
             .map_err(|e| BuildError::msg(e.to_string()))??;

@@ -302,3 +302,20 @@ fn tty_for_run_and_exec() {
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/0"), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// Only uppers nobody mounts again skip overlayfs's syncs (`volatile`): a build step's
+/// and a `--rm` container's. A kept container's upper is mounted again on each start.
+#[test]
+fn only_throwaway_uppers_are_volatile() {
+    let env = env_with_base();
+    let root_opts = "awk '$5 == \"/\" {print $NF}' /proc/self/mountinfo";
+    assert!(run(&env, &[BASE, "sh", "-c", root_opts]).contains("volatile"));
+    let kept = env.ok(&["run", "--name", "kept", BASE, "sh", "-c", root_opts]);
+    assert!(!kept.contains("volatile"), "{kept}");
+    env.ok(&["start", "kept"]);
+    let ctx = env.path("stepctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nRUN {root_opts} > /opts\n"))]);
+    build(&env, &ctx, &["-t", "vol/step"]);
+    assert!(run(&env, &["vol/step", "cat", "/opts"]).contains("volatile"));
+    env.ok(&["rm", "-f", "kept"]);
+}

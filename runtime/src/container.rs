@@ -460,6 +460,7 @@ fn build_spec(_store: &Store, c: &Container, lowers: Vec<PathBuf>, mounts: Vec<M
         hostname: cfg.hostname.clone(),
         lowers,
         upper: Some((c.dir.join("upper"), c.dir.join("work"))),
+        volatile_upper: cfg.auto_remove,
         rootfs: c.dir.join("rootfs"),
         readonly_rootfs: cfg.read_only,
         mounts,

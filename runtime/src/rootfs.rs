@@ -69,7 +69,13 @@ pub fn ensure_init_layer(state_dir: &Path) -> Result<PathBuf> {
 }
 
 /// Mounts an overlay of `lowers` (top first) with an optional writable upper at `target`.
-pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, target: &Path) -> Result<()> {
+///
+/// A `volatile` upper is one nobody mounts again (a build step's, committed or dropped
+/// after; a `--rm` container's): overlayfs then skips every sync, above all the sync of
+/// the whole upper filesystem when the last user unmounts it — behind a large build's
+/// writeback that took longer than the step itself. What a step leaves is made durable as
+/// a layer blob when it is committed, as before.
+pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, volatile: bool, target: &Path) -> Result<()> {
     if lowers.is_empty() {
         return Err(RuntimeError::Invalid("an overlay needs at least one lower layer".into()));
     }
@@ -95,6 +101,9 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, tar
             if let Some((u, w)) = upper {
                 m::fsconfig_set_string(&fs, "upperdir", u)?;
                 m::fsconfig_set_string(&fs, "workdir", w)?;
+                if volatile {
+                    m::fsconfig_set_flag(&fs, "volatile")?;
+                }
             }
             for (k, v) in [("redirect_dir", "off"), ("index", "off"), ("metacopy", "off")] {
                 m::fsconfig_set_string(&fs, k, v)?;
@@ -110,6 +119,9 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, tar
     let mut opts = format!("lowerdir={}", lowers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":"));
     if let Some((u, w)) = upper {
         opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
+        if volatile {
+            opts.push_str(",volatile");
+        }
     }
     opts.push_str(",redirect_dir=off,index=off,metacopy=off");
     m::mount("overlay", target, "overlay", MountFlags::empty(), cstr(&opts).as_c_str()).step(|| format!("mounting the overlay at {}", target.display()))
@@ -237,7 +249,7 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     // Nothing we mount may propagate back to the host.
     m::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).step(|| "making / private".into())?;
     let target = &spec.rootfs;
-    mount_overlay(&spec.lowers, spec.upper.as_ref(), target)?;
+    mount_overlay(&spec.lowers, spec.upper.as_ref(), spec.volatile_upper, target)?;
     let root = Root {
         fd: rfs::open(target, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| format!("opening {}", target.display()))?,
     };
@@ -302,6 +314,8 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
 pub struct View {
     pub lowers: Vec<PathBuf>,
     pub upper: Option<(PathBuf, PathBuf)>,
+    /// See [`mount_overlay`].
+    pub volatile_upper: bool,
 }
 
 /// Runs `f` with an overlay of `lowers` (and `upper`, if given) mounted at a fresh
@@ -313,7 +327,7 @@ pub fn with_mounted<R: Send>(
     upper: Option<(PathBuf, PathBuf)>,
     f: impl FnOnce(&Path) -> R + Send,
 ) -> Result<R> {
-    with_views(scratch, &[View { lowers: lowers.to_vec(), upper }], |roots| f(&roots[0]))
+    with_views(scratch, &[View { lowers: lowers.to_vec(), upper, volatile_upper: false }], |roots| f(&roots[0]))
 }
 
 /// Like [`with_mounted`] for several overlays at once (a build step's rootfs and the
@@ -341,7 +355,7 @@ pub fn with_views<R: Send>(scratch: &Path, views: &[View], f: impl FnOnce(&[Path
                     std::fs::create_dir_all(&empty).step(|| format!("creating {}", empty.display()))?;
                     lowers.push(empty);
                 }
-                mount_overlay(&lowers, v.upper.as_ref(), p)?;
+                mount_overlay(&lowers, v.upper.as_ref(), v.volatile_upper, p)?;
             }
             Ok(f(&points))
         })

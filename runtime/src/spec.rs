@@ -86,6 +86,11 @@ pub struct Spec {
     /// The writable layer and overlay's work dir (same filesystem). None: read-only root
     /// without an upper layer.
     pub upper: Option<(PathBuf, PathBuf)>,
+    /// The upper layer is thrown away or committed right after the run (a build step, a
+    /// `--rm` container): overlayfs's `volatile`, so unmounting it does not sync the
+    /// whole filesystem underneath.
+    #[serde(default)]
+    pub volatile_upper: bool,
     /// Where the root is assembled before pivot_root (an empty directory).
     pub rootfs: PathBuf,
     pub readonly_rootfs: bool,

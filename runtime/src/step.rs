@@ -77,6 +77,7 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
         hostname: hostname.clone(),
         lowers,
         upper: Some((dir.join("upper"), dir.join("work"))),
+        volatile_upper: true,
         rootfs: dir.join("rootfs"),
         readonly_rootfs: false,
         mounts: req.mounts.clone(),
