@@ -397,8 +397,8 @@ impl Ctx<'_> {
                     return Ok(());
                 }
                 let (dir, ()) = self.in_rootfs(st, &[], |root, _| -> Result<()> {
-                    if !crate::context::resolve_in_root(root, &wd, true)?.is_dir() {
-                        copy::mkdir_all(root, &wd, (0, 0))?;
+                    if !crate::context::resolve_in_root(root.path, &wd, true)?.is_dir() {
+                        copy::mkdir_all(root.path, &wd, (0, 0))?;
                     }
                     Ok(())
                 })?;
@@ -500,18 +500,18 @@ impl Ctx<'_> {
 
     /// Mounts the state's rootfs with a fresh upper (and read-only `others`), runs `f`
     /// on it, and hands back the upper dir's parent (upper is `dir/upper`).
-    fn in_rootfs<T: Send>(&self, st: &State, others: &[Vec<LayerRef>], f: impl FnOnce(&Path, &[PathBuf]) -> Result<T> + Send) -> Result<(TempDir, T)> {
+    fn in_rootfs<T: Send>(&self, st: &State, others: &[Vec<LayerRef>], f: impl FnOnce(copy::Root<'_>, &[PathBuf]) -> Result<T> + Send) -> Result<(TempDir, T)> {
         let dir = self.store.temp_guard("copy")?;
         let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
         for d in [&upper, &work] {
             std::fs::create_dir(d).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
         }
         // The upper is committed (or dropped) once unmounted: volatile.
-        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((upper, work)), volatile_upper: true }];
+        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((upper.clone(), work)), volatile_upper: true }];
         for o in others {
             views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None, volatile_upper: false });
         }
-        let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| f(&roots[0], &roots[1..]))
+        let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| f(copy::Root { path: &roots[0], upper: Some(&upper) }, &roots[1..]))
             .map_err(|e| BuildError::msg(e.to_string()))??;
         Ok((dir, r))
     }
@@ -787,17 +787,17 @@ impl Ctx<'_> {
             }
             for it in &ctx_items {
                 if add && !it.is_dir() && copy::is_archive(&it.entries[0].host) {
-                    copy::extract_archive(root, &it.entries[0].host, &dest, identity).map_err(at)?;
+                    copy::extract_archive(root.path, &it.entries[0].host, &dest, identity).map_err(at)?;
                 } else {
                     copy::copy_items(root, std::slice::from_ref(it), &dest, identity, &o).map_err(at)?;
                 }
             }
             for (name, file, _, mtime) in &downloads {
                 let data = std::fs::read(file).map_err(|e| BuildError::msg(format!("reading download: {e}")))?;
-                copy::write_file(root, &dest, name, &data, chmod.unwrap_or(0o600), identity, identity, *mtime).map_err(at)?;
+                copy::write_file(root.path, &dest, name, &data, chmod.unwrap_or(0o600), identity, identity, *mtime).map_err(at)?;
             }
             for (name, content) in &inline {
-                copy::write_file(root, &dest, name, content.as_bytes(), chmod.unwrap_or(0o644), identity, identity, clamp).map_err(at)?;
+                copy::write_file(root.path, &dest, name, content.as_bytes(), chmod.unwrap_or(0o644), identity, identity, clamp).map_err(at)?;
             }
             Ok(())
         });

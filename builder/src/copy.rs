@@ -141,19 +141,51 @@ fn file_target(root: &Path, dest: &str, dest_is_dir: bool, name: &str, identity:
     Ok((file_dest, to))
 }
 
-/// Copies `items` to `dest` (absolute, trailing `/` meaningful) in the root at `root`.
+/// The root a copy writes into: a directory, or a step's mounted overlay together with
+/// its upper directory.
+#[derive(Debug, Clone, Copy)]
+pub struct Root<'a> {
+    pub path: &'a Path,
+    /// The overlay's upper directory. What a copy puts inside a directory it made itself
+    /// is written there directly: nothing below can show through a directory that did not
+    /// exist, and creating files through overlayfs costs about twice as much. The overlay
+    /// never looked at those paths, so it holds no stale entries for them.
+    pub upper: Option<&'a Path>,
+}
+
+impl<'a> Root<'a> {
+    pub fn dir(path: &'a Path) -> Self {
+        Root { path, upper: None }
+    }
+
+    /// Where to write `to` (a path under the mounted root) when its parent is a directory
+    /// this copy made: the same place in the upper directory, when there is one.
+    fn direct(&self, to: PathBuf) -> PathBuf {
+        match self.upper.zip(to.strip_prefix(self.path).ok()) {
+            Some((upper, rel)) => upper.join(rel),
+            None => to,
+        }
+    }
+}
+
+/// Copies `items` to `dest` (absolute, trailing `/` meaningful) in `root`.
 /// `identity` owns the directories made for the destination.
 ///
 /// A directory is copied in two passes: its directories in order (each before what it
 /// holds), then everything else on all cores. Threads started here share this thread's
 /// mount namespace, so they see `root` even when it is a private mount.
-pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
+pub fn copy_items(root: Root<'_>, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
+    let (mounted, root) = (root, root.path);
     let dest_is_dir = is_dir_dest(root, dest);
     for it in items {
         if it.is_dir() {
+            let dest_fresh = resolve_in_root(root, dest, true).is_ok_and(|p| std::fs::symlink_metadata(p).is_err());
             let host = mkdir_all(root, dest, identity)?;
             // Directories this copy made: nothing was in them, so their files need no room.
             let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            if dest_fresh {
+                fresh.insert("");
+            }
             let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([""]);
             let mut rest: Vec<(&Entry, PathBuf, bool)> = Vec::new();
             for e in &it.entries[1..] {
@@ -168,6 +200,7 @@ pub fn copy_items(root: &Path, items: &[Item], dest: &str, identity: (u32, u32),
                     }
                 }
                 let in_fresh = fresh.contains(parent_rel);
+                let to = if in_fresh { mounted.direct(to) } else { to };
                 if e.kind == EntryKind::Dir {
                     if in_fresh || !to.exists() {
                         fresh.insert(&e.rel);
@@ -274,19 +307,68 @@ mod tests {
         let src = Source { root: d.path().join("src"), ignore: None, exclude: None, parallel: true };
         let root = d.path().join("root");
         let o = CopyOpts { owner: Some((0, 0)), chmod: None };
-        copy_items(&root, &src.select("f.txt").unwrap(), "/existing", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/existing", (0, 0), &o).unwrap();
         assert!(root.join("existing/f.txt").is_file());
-        copy_items(&root, &src.select("f.txt").unwrap(), "/new/", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/new/", (0, 0), &o).unwrap();
         assert!(root.join("new/f.txt").is_file());
-        copy_items(&root, &src.select("f.txt").unwrap(), "/renamed", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/renamed", (0, 0), &o).unwrap();
         assert!(root.join("renamed").is_file());
-        copy_items(&root, &src.select("dir").unwrap(), "/d", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &src.select("dir").unwrap(), "/d", (0, 0), &o).unwrap();
         assert!(root.join("d/sub/g").is_file());
         assert!(!root.join("d/dir").exists());
         // a symlink in the destination resolves inside the root
         std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
-        copy_items(&root, &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
         assert!(root.join("existing/x").is_file());
+    }
+
+    /// Inside a directory the copy made, files go straight to the overlay's upper dir;
+    /// elsewhere through the overlay. Seen again through a fresh mount, the tree is the
+    /// one a copy through the overlay alone makes.
+    #[test]
+    fn a_copy_into_an_overlay_fills_new_directories_through_the_upper_dir() {
+        use rbuild_runtime::rootfs::{with_views, View};
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let d = tempfile::tempdir().unwrap();
+        let src_root = d.path().join("src");
+        for i in 0..300 {
+            let p = src_root.join(format!("pkg/m{}/f{i:03}", i % 3));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("content {i}")).unwrap();
+        }
+        std::fs::write(src_root.join("top.txt"), "new top").unwrap();
+        std::fs::set_permissions(src_root.join("pkg/m1"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        // The image already has /app with a file the copy replaces and one it keeps.
+        let lower = d.path().join("lower");
+        std::fs::create_dir_all(lower.join("app")).unwrap();
+        std::fs::write(lower.join("app/top.txt"), "old top").unwrap();
+        std::fs::write(lower.join("app/keep"), "kept").unwrap();
+        let (upper, work) = (d.path().join("upper"), d.path().join("work"));
+        for p in [&upper, &work] {
+            std::fs::create_dir(p).unwrap();
+        }
+        let scratch = d.path().join("scratch");
+        let view = |upper: Option<(PathBuf, PathBuf)>| View { lowers: vec![lower.clone()], upper, volatile_upper: true };
+        let items = Source { root: src_root, ignore: None, exclude: None, parallel: true }.select(".").unwrap();
+        let o = CopyOpts { owner: Some((7, 8)), chmod: None };
+        with_views(&scratch, &[view(Some((upper.clone(), work.clone())))], |roots| copy_items(Root { path: &roots[0], upper: Some(&upper) }, &items, "/app/", (0, 0), &o))
+            .unwrap()
+            .unwrap();
+        assert!(upper.join("app/pkg/m2/f299").is_file(), "new directories are filled in the upper dir");
+        // Lowers: the step's upper over the image.
+        let merged = with_views(&scratch, &[View { lowers: vec![upper.clone(), lower.clone()], upper: None, volatile_upper: false }], |roots| {
+            let r = &roots[0];
+            let read = |p: &str| std::fs::read_to_string(r.join(p)).unwrap();
+            assert_eq!(read("app/top.txt"), "new top");
+            assert_eq!(read("app/keep"), "kept");
+            for i in 0..300 {
+                assert_eq!(read(&format!("app/pkg/m{}/f{i:03}", i % 3)), format!("content {i}"));
+            }
+            let m1 = std::fs::metadata(r.join("app/pkg/m1")).unwrap();
+            (m1.mode() & 0o7777, m1.uid(), m1.gid(), std::fs::metadata(r.join("app/pkg/m0/f000")).unwrap().uid())
+        })
+        .unwrap();
+        assert_eq!(merged, (0o700, 7, 8, 7));
     }
 
     #[test]
@@ -306,7 +388,7 @@ mod tests {
         std::fs::write(root.join("app/m1"), "a file").unwrap();
         let src = Source { root: src_root.clone(), ignore: None, exclude: None, parallel: true };
         let o = CopyOpts { owner: Some((0, 0)), chmod: None };
-        copy_items(&root, &src.select(".").unwrap(), "/app", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &src.select(".").unwrap(), "/app", (0, 0), &o).unwrap();
         for i in 0..700 {
             let p = root.join(format!("app/m{}/f{i:03}", i % 7));
             assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("content {i}"), "{}", p.display());
@@ -317,7 +399,7 @@ mod tests {
         let victim = items[0].entries.iter_mut().find(|e| e.rel == "m6/f699").unwrap();
         victim.host = d.path().join("missing");
         std::fs::create_dir(d.path().join("root2")).unwrap();
-        let e = copy_items(&d.path().join("root2"), &items, "/app", (0, 0), &o).unwrap_err();
+        let e = copy_items(Root::dir(&d.path().join("root2")), &items, "/app", (0, 0), &o).unwrap_err();
         assert!(e.to_string().contains("missing"), "{e}");
     }
 }
