@@ -303,6 +303,25 @@ fn tty_for_run_and_exec() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/0"), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
+/// A VOLUME starts with what the image has there (owner and mode too), or empty where it
+/// has nothing — found without mounting the image when no layer holds the path.
+#[test]
+fn anonymous_volumes_start_from_the_image() {
+    let env = env_with_base();
+    let ctx = env.path("volctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM {BASE}\nRUN mkdir -p /data/sub && echo seed > /data/sub/f && chown 5:6 /data && chmod 710 /data\nVOLUME /data /empty\n"),
+        )],
+    );
+    build(&env, &ctx, &["-t", "vol/seeded"]);
+    assert_eq!(run(&env, &["vol/seeded", "cat", "/data/sub/f"]), "seed\n");
+    assert_eq!(run(&env, &["vol/seeded", "stat", "-c", "%u:%g %a", "/data"]), "5:6 710\n");
+    assert_eq!(run(&env, &["vol/seeded", "sh", "-c", "ls -A /empty | wc -l; stat -c %a /empty"]).split_whitespace().collect::<Vec<_>>(), ["0", "755"]);
+}
+
 /// Only uppers nobody mounts again skip overlayfs's syncs (`volatile`): a build step's
 /// and a `--rm` container's. A kept container's upper is mounted again on each start.
 #[test]

@@ -67,9 +67,27 @@ pub fn ensure(volumes: &Path, name: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Is `path` missing from every layer, so that the image certainly has nothing there?
+/// Each layer is walked without following symlinks: a layer that holds the path, a
+/// symlink or a non-directory on the way (a whiteout is one) answers "maybe".
+/// When no layer has it, no view of them can: a merged entry comes from a layer that
+/// holds it under real directories.
+fn absent_from_layers(lowers: &[PathBuf], path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    !rel.is_empty()
+        && lowers.iter().all(|layer| {
+            let Ok(dir) = rustix::fs::open(layer, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else { return false };
+            let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+            matches!(rustix::fs::openat2(&dir, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how), Err(rustix::io::Errno::NOENT))
+        })
+}
+
 /// Copies what the image has at `path` into the (empty) volume directory `dest`, keeping
 /// owners, modes and links, as docker fills a new volume.
 pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Path) -> Result<()> {
+    if absent_from_layers(lowers, path) {
+        return Ok(()); // the volume starts empty, as it would after a look through the mount
+    }
     rootfs::with_mounted(scratch, lowers, None, |root| -> Result<()> {
         let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the image".into())?;
         let src = match rustix::fs::openat2(&rootfd, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) {
@@ -103,6 +121,24 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_no_layer_holds_is_absent_and_anything_else_is_looked_at() {
+        let d = tempfile::tempdir().unwrap();
+        let (top, low) = (d.path().join("top"), d.path().join("low"));
+        std::fs::create_dir_all(top.join("srv")).unwrap();
+        std::fs::create_dir_all(low.join("var/data")).unwrap();
+        std::os::unix::fs::symlink("/var", low.join("link")).unwrap();
+        std::fs::write(low.join("file"), "x").unwrap();
+        let layers = [top, low];
+        assert!(absent_from_layers(&layers, "/data"));
+        assert!(absent_from_layers(&layers, "/srv/data"));
+        assert!(!absent_from_layers(&layers, "/srv"), "an empty directory still has an owner and mode");
+        assert!(!absent_from_layers(&layers, "/var/data"));
+        assert!(!absent_from_layers(&layers, "/link/data"), "a symlink on the way is followed through the mount");
+        assert!(!absent_from_layers(&layers, "/file/data"));
+        assert!(!absent_from_layers(&layers, "/"));
+    }
 
     #[test]
     fn parses_volume_specs() {
