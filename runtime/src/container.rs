@@ -420,7 +420,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     // The image's layers stay while the container exists, even if the image is removed.
     let mut pins = c.config.layers.clone();
     pins.push(c.config.image_id);
-    store.pin(&format!("container-{id}"), &pins)?;
+    if c.config.auto_remove {
+        store.pin_volatile(&format!("container-{id}"), &pins)?;
+    } else {
+        store.pin(&format!("container-{id}"), &pins)?;
+    }
     let spec = build_spec(store, &c, lowers, mounts)?;
     crate::shim::write_spec(&spec, &c.spec_path())?;
     c.save_config()?;

@@ -78,10 +78,21 @@ impl Store {
 
     /// Keeps `digests` (and their snapshots) from garbage collection until `unpin(owner)`.
     pub fn pin(&self, owner: &str, digests: &[Digest]) -> Result<()> {
+        self.write_pin(owner, digests, true)
+    }
+
+    /// [`Store::pin`] for an owner that does not outlive a crash (a container removed when
+    /// it exits): the pin holds while this machine runs, without waiting for the disk —
+    /// behind a large build's writeback, that wait is the longest part of `run --rm`.
+    pub fn pin_volatile(&self, owner: &str, digests: &[Digest]) -> Result<()> {
+        self.write_pin(owner, digests, false)
+    }
+
+    fn write_pin(&self, owner: &str, digests: &[Digest], durable: bool) -> Result<()> {
         let dir = self.pins_dir();
         std::fs::create_dir_all(&dir).at("creating", &dir)?;
         let data = serde_json::to_vec(digests).unwrap_or_default();
-        self.write_atomic(&dir.join(owner), &data)
+        self.write_replacing(&dir.join(owner), &data, durable)
     }
 
     pub fn unpin(&self, owner: &str) -> Result<()> {

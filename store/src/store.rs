@@ -55,11 +55,19 @@ pub struct LockGuard {
 }
 
 fn write_file_atomic(dir_for_tmp: &Path, path: &Path, data: &[u8]) -> Result<()> {
+    write_file_replacing(dir_for_tmp, path, data, true)
+}
+
+/// Replaces `path` with `data` in one rename; `durable` also waits for the disk, before
+/// and after.
+fn write_file_replacing(dir_for_tmp: &Path, path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let mut tmp = tempfile_in(dir_for_tmp)?;
     tmp.1.write_all(data).at("writing", &tmp.0)?;
-    tmp.1.sync_all().at("syncing", &tmp.0)?;
+    if durable {
+        tmp.1.sync_all().at("syncing", &tmp.0)?;
+    }
     fs::rename(&tmp.0, path).at("publishing", path)?;
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = path.parent().filter(|_| durable) {
         sync_dir(parent)?;
     }
     Ok(())
@@ -237,6 +245,11 @@ impl Store {
     /// Writes `data` to `path` (inside the store) atomically.
     pub fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
         write_file_atomic(&self.tmp_dir(), path, data)
+    }
+
+    /// Replaces `path` (inside the store) in one rename; only `durable` waits for the disk.
+    pub(crate) fn write_replacing(&self, path: &Path, data: &[u8], durable: bool) -> Result<()> {
+        write_file_replacing(&self.tmp_dir(), path, data, durable)
     }
 
     /// A fresh empty directory under the store's temp dir.
