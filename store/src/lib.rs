@@ -19,6 +19,9 @@ pub mod layer;
 pub mod reference;
 pub mod snapshot;
 pub mod store;
+mod stream;
+#[allow(unsafe_code)]
+mod sys;
 pub mod tar;
 
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};

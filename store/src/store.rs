@@ -315,19 +315,20 @@ const CHUNK: usize = 1 << 20;
 
 impl BlobWriter {
     fn new(store: &Store) -> Result<BlobWriter> {
-        let (tmp, mut file) = tempfile_in(&store.tmp_dir())?;
+        let (tmp, file) = tempfile_in(&store.tmp_dir())?;
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let worker = std::thread::Builder::new()
             .name("blob-writer".into())
             .spawn(move || -> io::Result<File> {
+                let mut file = crate::stream::StreamingFile::new(file);
                 for chunk in rx {
                     file.write_all(&chunk)?;
                     let mut c = chunk;
                     c.clear();
                     let _ = back_tx.try_send(c);
                 }
-                Ok(file)
+                Ok(file.into_inner())
             })
             .map_err(|e| StoreError::io("starting the blob writer", e))?;
         Ok(BlobWriter {
