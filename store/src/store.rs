@@ -298,14 +298,16 @@ fn blob_err(d: &Digest, p: &Path, e: io::Error) -> StoreError {
     }
 }
 
-/// A blob being written: hashed on the caller's thread, written to a temp file on a
-/// background thread, published by `commit`. Dropped without commit, it leaves nothing.
+/// A blob being written: hashed and written to a temp file on a background thread, so
+/// the caller's thread only produces it; published by `commit`. Dropped without commit,
+/// it leaves nothing.
 pub struct BlobWriter {
     buf: Vec<u8>,
-    hasher: Hasher,
+    /// Bytes handed to the worker.
+    sent: u64,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     recycle: mpsc::Receiver<Vec<u8>>,
-    worker: Option<JoinHandle<io::Result<File>>>,
+    worker: Option<JoinHandle<io::Result<(File, Hasher)>>>,
     tmp: PathBuf,
     blobs: PathBuf,
     committed: bool,
@@ -320,20 +322,22 @@ impl BlobWriter {
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let worker = std::thread::Builder::new()
             .name("blob-writer".into())
-            .spawn(move || -> io::Result<File> {
+            .spawn(move || -> io::Result<(File, Hasher)> {
                 let mut file = crate::stream::StreamingFile::new(file);
+                let mut hasher = Hasher::new();
                 for chunk in rx {
+                    hasher.update(&chunk);
                     file.write_all(&chunk)?;
                     let mut c = chunk;
                     c.clear();
                     let _ = back_tx.try_send(c);
                 }
-                Ok(file.into_inner())
+                Ok((file.into_inner(), hasher))
             })
             .map_err(|e| StoreError::io("starting the blob writer", e))?;
         Ok(BlobWriter {
             buf: Vec::with_capacity(CHUNK),
-            hasher: Hasher::new(),
+            sent: 0,
             tx: Some(tx),
             recycle: back_rx,
             worker: Some(worker),
@@ -349,7 +353,7 @@ impl BlobWriter {
         }
         let next = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let full = std::mem::replace(&mut self.buf, next);
-        self.hasher.update(&full);
+        self.sent += full.len() as u64;
         match &self.tx {
             Some(tx) => tx.send(full).map_err(|_| io::Error::other("the blob writer stopped")),
             None => Err(io::Error::other("blob already committed")),
@@ -358,14 +362,14 @@ impl BlobWriter {
 
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
-        self.hasher.len + self.buf.len() as u64
+        self.sent + self.buf.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn finish_file(&mut self) -> Result<File> {
+    fn finish_file(&mut self) -> Result<(File, Hasher)> {
         self.send().ctx(|| format!("writing {}", self.tmp.display()))?;
         drop(self.tx.take());
         let worker = self.worker.take().ok_or_else(|| StoreError::io("blob writer", io::Error::other("already finished")))?;
@@ -377,8 +381,7 @@ impl BlobWriter {
 
     /// Checks digest and size (when given), fsyncs and publishes the blob.
     pub fn commit(mut self, expected: Option<Digest>, expected_size: Option<u64>) -> Result<(Digest, u64)> {
-        let file = self.finish_file()?;
-        let hasher = std::mem::take(&mut self.hasher);
+        let (file, hasher) = self.finish_file()?;
         let size = hasher.len;
         let d = hasher.finish();
         if let Some(want) = expected_size {
