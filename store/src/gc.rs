@@ -87,6 +87,7 @@ impl Store {
             if !Digest::from_hex(&name).is_some_and(|d| live.contains(&d)) {
                 report.bytes += du(&e.path());
                 remove_tree(&e.path())?;
+                self.forget_unsynced(&name);
                 report.snapshots += 1;
             }
         }

@@ -10,13 +10,16 @@
 //!                              referenced (load, build, pull), exclusive for prune
 //! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/
 //! ROOT/rbuild/snapshots/<hex>  unpacked layers (by diff_id) for overlay mounts
+//! ROOT/rbuild/unsynced/<boot>/<hex>  snapshots published without a sync in that boot
 //! ROOT/rbuild/cache/           the build cache index
 //! ROOT/rbuild/containers/      containers (runtime)
 //! ROOT/rbuild/volumes/         named volumes (runtime)
 //! ```
 //!
 //! Blobs are published by rename after fsync, so a blob file is complete or absent. A
-//! crash leaves at most temp files, which `prune` removes.
+//! crash leaves at most temp files, which `prune` removes. Snapshots are published by
+//! rename without a sync (they can be made again from their blobs): those of an earlier
+//! boot are dropped when the store is next opened, in case that boot ended in a crash.
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{IoContext, Result, StoreError};
@@ -73,7 +76,7 @@ fn write_file_replacing(dir_for_tmp: &Path, path: &Path, data: &[u8], durable: b
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at("syncing directory", dir)
 }
 
@@ -121,6 +124,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => s.init()?,
             Err(e) => return Err(StoreError::io(format!("reading {}", version.display()), e)),
         }
+        s.drop_unsynced_snapshots()?;
         Ok(s)
     }
 
