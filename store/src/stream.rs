@@ -95,7 +95,7 @@ mod tests {
         for chunk in data.chunks(1_000_003) {
             w.write_all(chunk).unwrap();
         }
-        assert!(w.dropped >= WINDOW && w.dropped % WINDOW == 0, "dropped {}", w.dropped);
+        assert!(w.dropped >= WINDOW && w.dropped.is_multiple_of(WINDOW), "dropped {}", w.dropped);
         let f = w.into_inner();
         f.sync_all().unwrap();
         let mut back = Vec::new();
