@@ -301,6 +301,18 @@ mod tests {
         d
     }
 
+    /// `n` files `m<i % dirs>/f<i>` holding "content <i>", in order.
+    fn numbered_files(root: &Path, n: usize, dirs: usize) -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| {
+                let p = root.join(format!("m{}/f{i:03}", i % dirs));
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, format!("content {i}")).unwrap();
+                p
+            })
+            .collect()
+    }
+
     #[test]
     fn docker_naming_rules() {
         let d = tree();
@@ -331,11 +343,7 @@ mod tests {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let d = tempfile::tempdir().unwrap();
         let src_root = d.path().join("src");
-        for i in 0..300 {
-            let p = src_root.join(format!("pkg/m{}/f{i:03}", i % 3));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, format!("content {i}")).unwrap();
-        }
+        numbered_files(&src_root.join("pkg"), 300, 3);
         std::fs::write(src_root.join("top.txt"), "new top").unwrap();
         std::fs::set_permissions(src_root.join("pkg/m1"), std::fs::Permissions::from_mode(0o700)).unwrap();
         // The image already has /app with a file the copy replaces and one it keeps.
@@ -376,11 +384,8 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let src_root = d.path().join("src");
-        for i in 0..700 {
-            let p = src_root.join(format!("m{}/f{i:03}", i % 7));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, format!("content {i}")).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600 + (i % 2) as u32 * 0o55)).unwrap();
+        for (i, p) in numbered_files(&src_root, 700, 7).iter().enumerate() {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600 + (i % 2) as u32 * 0o55)).unwrap();
         }
         let root = d.path().join("root");
         // In the way: a directory where a file goes, a file where a directory goes.
