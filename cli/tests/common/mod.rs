@@ -58,13 +58,19 @@ impl Env {
     }
 }
 
-/// `docker save` of the base image, made once per test binary.
+/// `docker save` of the base image, made once in cargo's scratch dir for tests (under
+/// target/) and shared by every test binary and run: nothing is left in /tmp.
 pub fn base_archive() -> PathBuf {
     static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
-        let p = std::env::temp_dir().join(format!("rbuild-test-base-{}.tar", std::process::id()));
-        let st = Command::new("docker").args(["save", "-o"]).arg(&p).arg(BASE).status().expect("docker is needed: run ../shared/anchors/setup.sh");
-        assert!(st.success(), "docker save {BASE} failed: run ../shared/anchors/setup.sh");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let p = dir.join("rbuild-test-base.tar");
+        if !p.exists() {
+            let tmp = dir.join(format!("rbuild-test-base.tar.{}", std::process::id()));
+            let st = Command::new("docker").args(["save", "-o"]).arg(&tmp).arg(BASE).status().expect("docker is needed: run ../shared/anchors/setup.sh");
+            assert!(st.success(), "docker save {BASE} failed: run ../shared/anchors/setup.sh");
+            std::fs::rename(&tmp, &p).unwrap();
+        }
         p
     })
     .clone()
