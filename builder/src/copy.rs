@@ -23,6 +23,11 @@ fn io_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> BuildError
 /// Creates `path` (in the root) and its missing parents as 0755 directories owned by
 /// `owner`; existing ones are left as they are. Returns the host path.
 pub fn mkdir_all(root: &Path, path: &str, owner: (u32, u32)) -> Result<PathBuf> {
+    made_dirs(root, path, owner).map(|(host, _)| host)
+}
+
+/// [`mkdir_all`], also saying whether `path` itself was missing (and made now).
+fn made_dirs(root: &Path, path: &str, owner: (u32, u32)) -> Result<(PathBuf, bool)> {
     let host = resolve_in_root(root, path, true)?;
     let mut missing = Vec::new();
     let mut p = host.clone();
@@ -44,7 +49,8 @@ pub fn mkdir_all(root: &Path, path: &str, owner: (u32, u32)) -> Result<PathBuf> 
         chown(d, owner)?;
         rustix::fs::chmod(d, Mode::from_raw_mode(0o755)).map_err(|e| io_err(format!("chmod {path}"), e))?;
     }
-    Ok(host)
+    let made = missing.first() == Some(&host);
+    Ok((host, made))
 }
 
 fn chown(p: &Path, (u, g): (u32, u32)) -> Result<()> {
@@ -174,16 +180,15 @@ impl<'a> Root<'a> {
 /// A directory is copied in two passes: its directories in order (each before what it
 /// holds), then everything else on all cores. Threads started here share this thread's
 /// mount namespace, so they see `root` even when it is a private mount.
-pub fn copy_items(root: Root<'_>, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
-    let (mounted, root) = (root, root.path);
+pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u32), o: &CopyOpts) -> Result<()> {
+    let root = into.path;
     let dest_is_dir = is_dir_dest(root, dest);
     for it in items {
         if it.is_dir() {
-            let dest_fresh = resolve_in_root(root, dest, true).is_ok_and(|p| std::fs::symlink_metadata(p).is_err());
-            let host = mkdir_all(root, dest, identity)?;
+            let (host, dest_made) = made_dirs(root, dest, identity)?;
             // Directories this copy made: nothing was in them, so their files need no room.
             let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
-            if dest_fresh {
+            if dest_made {
                 fresh.insert("");
             }
             let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([""]);
@@ -200,7 +205,7 @@ pub fn copy_items(root: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
                     }
                 }
                 let in_fresh = fresh.contains(parent_rel);
-                let to = if in_fresh { mounted.direct(to) } else { to };
+                let to = if in_fresh { into.direct(to) } else { to };
                 if e.kind == EntryKind::Dir {
                     if in_fresh || !to.exists() {
                         fresh.insert(&e.rel);
