@@ -20,15 +20,17 @@ pub(crate) struct StreamingFile {
     file: File,
     /// Bytes written.
     written: u64,
-    /// Bytes handed to writeback (a multiple of WINDOW, except at the end).
+    /// Bytes handed to writeback (whole windows).
     started: u64,
     /// Bytes written back and dropped from the page cache.
     dropped: u64,
+    /// False once the filesystem refused sync_file_range: the final fsync does it all.
+    streaming: bool,
 }
 
 impl StreamingFile {
     pub(crate) fn new(file: File) -> Self {
-        StreamingFile { file, written: 0, started: 0, dropped: 0 }
+        StreamingFile { file, written: 0, started: 0, dropped: 0, streaming: true }
     }
 
     /// The file, once everything is written (not yet synced).
@@ -48,16 +50,14 @@ impl StreamingFile {
     /// it leaves the work to the final fsync.
     fn advance(&mut self) {
         let whole = self.written - self.written % WINDOW;
-        if whole > self.started {
-            if self.sync_range(self.started, whole, libc::SYNC_FILE_RANGE_WRITE).is_err() {
-                self.started = u64::MAX; // unsupported: stop trying
-                return;
-            }
-            self.started = whole;
-        }
-        if self.started == u64::MAX || self.started < WINDOW {
+        if !self.streaming || whole == self.started {
             return;
         }
+        if self.sync_range(self.started, whole, libc::SYNC_FILE_RANGE_WRITE).is_err() {
+            self.streaming = false;
+            return;
+        }
+        self.started = whole; // at least one window: `whole` moved from 0
         let keep_from = self.started - WINDOW;
         if keep_from > self.dropped {
             let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
