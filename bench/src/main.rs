@@ -64,7 +64,8 @@ fn parse_args() -> Result<Args, String> {
 /// One run of run.sh for one builder on fresh workloads: scenario → seconds.
 fn run_once(a: &Args, builder: &str, work: &Path) -> Result<BTreeMap<String, f64>, String> {
     let wl = work.join(format!("w-{builder}"));
-    let st = Command::new("bash").arg(a.shared.join("bench/workloads.sh")).arg(&wl).output().map_err(|e| e.to_string())?;
+    let st =
+        Command::new("bash").arg(a.shared.join("bench/workloads.sh")).arg(&wl).output().map_err(|e| e.to_string())?;
     if !st.status.success() {
         return Err(format!("workloads.sh failed: {}", String::from_utf8_lossy(&st.stderr)));
     }
@@ -123,7 +124,12 @@ fn median(v: &mut [f64]) -> f64 {
 fn import_base(a: &Args, store: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(store);
     let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
-    let o = Command::new(&a.rbuild).arg("--root").arg(store).args(["import", &tar, "rbuild-anchor/busybox:1"]).output().map_err(|e| e.to_string())?;
+    let o = Command::new(&a.rbuild)
+        .arg("--root")
+        .arg(store)
+        .args(["import", &tar, "rbuild-anchor/busybox:1"])
+        .output()
+        .map_err(|e| e.to_string())?;
     if !o.status.success() {
         return Err(format!("importing the base: {}", String::from_utf8_lossy(&o.stderr)));
     }
@@ -132,7 +138,10 @@ fn import_base(a: &Args, store: &Path) -> Result<(), String> {
 
 /// builder → scenario → median seconds.
 fn medians(times: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> BTreeMap<String, BTreeMap<String, f64>> {
-    times.iter().map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect())).collect()
+    times
+        .iter()
+        .map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect()))
+        .collect()
 }
 
 /// Peak RSS (KiB) of a cold rbuild build of bigctx, by /usr/bin/time -v.
@@ -142,16 +151,39 @@ fn peak_rss(a: &Args, work: &Path) -> Option<u64> {
     settle();
     let store = work.join("rss-store");
     import_base(a, &store).ok()?;
-    let o = Command::new("/usr/bin/time").arg("-v").arg(&a.rbuild).arg("--root").arg(&store).args(["build", "-q", "--no-cache", "-t", "rss"]).arg(wl.join("bigctx")).output().ok()?;
+    let o = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(&a.rbuild)
+        .arg("--root")
+        .arg(&store)
+        .args(["build", "-q", "--no-cache", "-t", "rss"])
+        .arg(wl.join("bigctx"))
+        .output()
+        .ok()?;
     let _ = std::fs::remove_dir_all(&wl);
     let _ = std::fs::remove_dir_all(&store);
-    String::from_utf8_lossy(&o.stderr).lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ").and_then(|v| v.parse().ok()))
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ").and_then(|v| v.parse().ok()))
 }
 
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))).unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024)).unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024)
+        })
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpus} cores ({model}), {mem} GiB, Linux {}", kernel.trim())
 }
@@ -166,7 +198,8 @@ fn main() {
     };
     if let Some(j) = &a.chart_from {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(j).unwrap_or_default()).unwrap_or_default();
-        let times: BTreeMap<String, BTreeMap<String, Vec<f64>>> = serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
+        let times: BTreeMap<String, BTreeMap<String, Vec<f64>>> =
+            serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
         let med = medians(&times);
         let _ = std::fs::create_dir_all(&a.out);
         if let Err(e) = chart(&a.out.join("chart.png"), &med) {
@@ -205,7 +238,8 @@ fn main() {
     let date = chrono_like_date();
     let mach = machine();
     // Markdown table.
-    let mut md = format!("Measured {date} on {mach}; median of {} runs each, seconds; ratio = rbuild / peer.\n\n", a.runs);
+    let mut md =
+        format!("Measured {date} on {mach}; median of {} runs each, seconds; ratio = rbuild / peer.\n\n", a.runs);
     md.push_str("| scenario | rbuild | BuildKit | docker (legacy) | buildah | rbuild/BuildKit | goal | holds | rbuild/docker | rbuild/buildah |\n|---|---|---|---|---|---|---|---|---|---|\n");
     let get = |b: &str, k: &str| med.get(b).and_then(|m| m.get(k)).copied();
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or("–".into());
@@ -234,7 +268,10 @@ fn main() {
         }));
     }
     if let Some(kb) = rss {
-        md.push_str(&format!("\nPeak memory of a cold bigctx build (rbuild, `/usr/bin/time -v`): {} MiB (goal < 200 MiB).\n", kb / 1024));
+        md.push_str(&format!(
+            "\nPeak memory of a cold bigctx build (rbuild, `/usr/bin/time -v`): {} MiB (goal < 200 MiB).\n",
+            kb / 1024
+        ));
     }
     for f in &failures {
         md.push_str(&format!("\nFailed: {f}\n"));
@@ -259,7 +296,10 @@ fn chrono_like_date() -> String {
 /// Grouped bars: each builder's median as a ratio to BuildKit's (log scale), per scenario.
 fn chart(path: &Path, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(), String> {
     use plotters::prelude::*;
-    let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"].iter().find_map(|p| std::fs::read(p).ok()).ok_or("no DejaVuSans.ttf (apt install fonts-dejavu-core)")?;
+    let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]
+        .iter()
+        .find_map(|p| std::fs::read(p).ok())
+        .ok_or("no DejaVuSans.ttf (apt install fonts-dejavu-core)")?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font).map_err(|_| "font".to_string())?;
     let bk = med.get("buildkit").ok_or("no BuildKit results")?;
@@ -281,7 +321,11 @@ fn chart(path: &Path, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(
         .x_labels(scen.len())
         .x_label_formatter(&move |x| {
             let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < scen2.len() { scen2[i as usize].to_string() } else { String::new() }
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < scen2.len() {
+                scen2[i as usize].to_string()
+            } else {
+                String::new()
+            }
         })
         .y_desc("ratio to BuildKit")
         .label_style(("sans-serif", 15))
@@ -301,12 +345,20 @@ fn chart(path: &Path, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(
                 Some(Rectangle::new([(x0, 0.01), (x0 + w * 0.9, r.max(0.011))], color.filled()))
             })
             .collect();
-        c.draw_series(bars).map_err(|e| e.to_string())?.label(*b).legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        c.draw_series(bars)
+            .map_err(|e| e.to_string())?
+            .label(*b)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
     c.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 1.0), (n - 0.5, 1.0)], BLACK.stroke_width(1))))
         .map_err(|e| e.to_string())?
         .label("BuildKit = 1");
-    c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 16)).draw().map_err(|e| e.to_string())?;
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .draw()
+        .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -88,12 +88,30 @@ pub struct Built {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A step starts. `id` is unique in the build.
-    Step { id: usize, stage: &'a str, index: usize, total: usize, text: &'a str },
-    Cached { id: usize },
-    Output { id: usize, data: &'a [u8] },
-    Done { id: usize, secs: f64 },
-    Failed { id: usize },
-    Warning { message: String },
+    Step {
+        id: usize,
+        stage: &'a str,
+        index: usize,
+        total: usize,
+        text: &'a str,
+    },
+    Cached {
+        id: usize,
+    },
+    Output {
+        id: usize,
+        data: &'a [u8],
+    },
+    Done {
+        id: usize,
+        secs: f64,
+    },
+    Failed {
+        id: usize,
+    },
+    Warning {
+        message: String,
+    },
 }
 
 pub trait Progress: Sync {
@@ -167,7 +185,8 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     let ignore = match &opts.context {
         Some(c) => {
             let data = std::fs::read(c.join(".dockerignore")).unwrap_or_default();
-            Matcher::new(&read_dockerignore(&data)).map_err(|e| BuildError::msg(format!("invalid .dockerignore: {e}")))?
+            Matcher::new(&read_dockerignore(&data))
+                .map_err(|e| BuildError::msg(format!("invalid .dockerignore: {e}")))?
         }
         None => Matcher::default(),
     };
@@ -191,8 +210,19 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     };
     for level in &graph.levels {
         let results: Vec<FResult<()>> = std::thread::scope(|s| {
-            let handles: Vec<_> = level.iter().map(|&i| s.spawn({ let cx = &cx; move || cx.run_stage(i) })).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(BuildError::msg("a build thread panicked").into()))).collect()
+            let handles: Vec<_> = level
+                .iter()
+                .map(|&i| {
+                    s.spawn({
+                        let cx = &cx;
+                        move || cx.run_stage(i)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(BuildError::msg("a build thread panicked").into())))
+                .collect()
         });
         for r in results {
             r?;
@@ -203,12 +233,20 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     }
     // Build args given but never declared (proxy args are always fine).
     let used = cx.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let unused: Vec<&String> = opts.build_args.keys().filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !graph.meta_args.contains_key(*k)).collect();
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !graph.meta_args.contains_key(*k))
+        .collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-        progress.event(Event::Warning { message: format!("one or more build-args [{}] were not consumed", names.join(" ")) });
+        progress.event(Event::Warning {
+            message: format!("one or more build-args [{}] were not consumed", names.join(" ")),
+        });
     }
-    let out = cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target].clone().ok_or_else(|| BuildError::msg("the target stage was not built"))?;
+    let out = cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target]
+        .clone()
+        .ok_or_else(|| BuildError::msg("the target stage was not built"))?;
     let mut config = out.config;
     for (k, v) in &opts.labels {
         config.config.labels.insert(k.clone(), v.clone());
@@ -268,7 +306,13 @@ impl State {
     }
 
     fn history(&mut self, created_by: String, empty: bool) {
-        self.config.history.push(History { created: Some(self.created.clone()), created_by: Some(created_by), author: None, comment: None, empty_layer: empty });
+        self.config.history.push(History {
+            created: Some(self.created.clone()),
+            created_by: Some(created_by),
+            author: None,
+            comment: None,
+            empty_layer: empty,
+        });
     }
 }
 
@@ -316,9 +360,21 @@ impl Ctx<'_> {
                 escape: self.df.directives.escape,
             },
             Base::Stage(j) => {
-                let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j].clone().ok_or_else(|| BuildError::at("the base stage was not built", span))?;
+                let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j]
+                    .clone()
+                    .ok_or_else(|| BuildError::at("the base stage was not built", span))?;
                 let clamp = o.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
-                State { stage: i, config: o.config, layers: o.layers, key: o.key, args: BTreeMap::new(), cmd_set: false, created: String::new(), clamp, escape: self.df.directives.escape }
+                State {
+                    stage: i,
+                    config: o.config,
+                    layers: o.layers,
+                    key: o.key,
+                    args: BTreeMap::new(),
+                    cmd_set: false,
+                    created: String::new(),
+                    clamp,
+                    escape: self.df.directives.escape,
+                }
             }
             Base::Image(r) => {
                 let img = self.image(r, true).map_err(|e| BuildError::at(format!("base image {r}: {e}"), span))?;
@@ -348,9 +404,11 @@ impl Ctx<'_> {
         let triggers = std::mem::take(&mut st.config.config.on_build);
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         for t in &triggers {
-            let ast = rbuild_parser::ast::parse(t).map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
+            let ast = rbuild_parser::ast::parse(t)
+                .map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
             for node in &ast.nodes {
-                let mut ins = rbuild_parser::instruction::from_node(node).map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
+                let mut ins = rbuild_parser::instruction::from_node(node)
+                    .map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
                 ins.span = span;
                 self.step(&mut st, &ins, &label, 1, total)?;
             }
@@ -359,7 +417,8 @@ impl Ctx<'_> {
             self.check_cancel()?;
             self.step(&mut st, ins, &label, n + 2, total)?;
         }
-        self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(StageOut { config: st.config, layers: st.layers, key: st.key });
+        self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
+            Some(StageOut { config: st.config, layers: st.layers, key: st.key });
         Ok(())
     }
 
@@ -376,7 +435,13 @@ impl Ctx<'_> {
                         Some(d) => Some(words.word(d)?),
                         None => None,
                     };
-                    let value = self.opts.build_args.get(&name).cloned().or(default).or_else(|| self.graph.meta_args.get(&name).cloned());
+                    let value = self
+                        .opts
+                        .build_args
+                        .get(&name)
+                        .cloned()
+                        .or(default)
+                        .or_else(|| self.graph.meta_args.get(&name).cloned());
                     self.used_args.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
                     st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
                     st.args.insert(name, value);
@@ -425,7 +490,9 @@ impl Ctx<'_> {
             match self.store.image(r) {
                 Ok(img) => return Ok(img),
                 Err(rbuild_store::StoreError::ImageNotFound(_)) if source.is_some() => {}
-                Err(rbuild_store::StoreError::ImageNotFound(_)) => return Err(format!("no such image: {r} (rbuild pull, load or import it first)")),
+                Err(rbuild_store::StoreError::ImageNotFound(_)) => {
+                    return Err(format!("no such image: {r} (rbuild pull, load or import it first)"))
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -485,7 +552,12 @@ impl Ctx<'_> {
             Some(l) => serde_json::json!({"layer": {"diff_id": l.diff_id.to_string(), "size": l.size}}),
             None => serde_json::json!({"layer": null}),
         };
-        let rec = CacheRecord { key: st.key.clone(), value, refs: layer.map(|l| vec![l.diff_id]).unwrap_or_default(), created: now_secs() };
+        let rec = CacheRecord {
+            key: st.key.clone(),
+            value,
+            refs: layer.map(|l| vec![l.diff_id]).unwrap_or_default(),
+            created: now_secs(),
+        };
         self.store.cache_put(&rec)?;
         self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key.clone()));
         Ok(())
@@ -493,26 +565,38 @@ impl Ctx<'_> {
 
     /// Snapshots of the state's layers, top first.
     fn lowers(&self, layers: &[LayerRef]) -> Result<Vec<PathBuf>> {
-        let mut v: Vec<PathBuf> = layers.iter().map(|l| self.store.ensure_snapshot(&l.diff_id)).collect::<rbuild_store::Result<_>>()?;
+        let mut v: Vec<PathBuf> =
+            layers.iter().map(|l| self.store.ensure_snapshot(&l.diff_id)).collect::<rbuild_store::Result<_>>()?;
         v.reverse();
         Ok(v)
     }
 
     /// Mounts the state's rootfs with a fresh upper (and read-only `others`), runs `f`
     /// on it, and hands back the upper dir's parent (upper is `dir/upper`).
-    fn in_rootfs<T: Send>(&self, st: &State, others: &[Vec<LayerRef>], f: impl FnOnce(copy::Root<'_>, &[PathBuf]) -> Result<T> + Send) -> Result<(TempDir, T)> {
+    fn in_rootfs<T: Send>(
+        &self,
+        st: &State,
+        others: &[Vec<LayerRef>],
+        f: impl FnOnce(copy::Root<'_>, &[PathBuf]) -> Result<T> + Send,
+    ) -> Result<(TempDir, T)> {
         let dir = self.store.temp_guard("copy")?;
         let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
         for d in [&upper, &work] {
             std::fs::create_dir(d).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
         }
         // The upper is committed (or dropped) once unmounted: volatile.
-        let mut views = vec![rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: Some((upper.clone(), work)), volatile_upper: true }];
+        let mut views = vec![rbuild_runtime::rootfs::View {
+            lowers: self.lowers(&st.layers)?,
+            upper: Some((upper.clone(), work)),
+            volatile_upper: true,
+        }];
         for o in others {
             views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None, volatile_upper: false });
         }
-        let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| f(copy::Root { path: &roots[0], upper: Some(&upper) }, &roots[1..]))
-            .map_err(|e| BuildError::msg(e.to_string()))??;
+        let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| {
+            f(copy::Root { path: &roots[0], upper: Some(&upper) }, &roots[1..])
+        })
+        .map_err(|e| BuildError::msg(e.to_string()))??;
         Ok((dir, r))
     }
 
@@ -532,7 +616,15 @@ impl Ctx<'_> {
         Ok(Some(layer))
     }
 
-    fn run(&self, st: &mut State, run: &Run, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
+    fn run(
+        &self,
+        st: &mut State,
+        run: &Run,
+        ins: &Instruction,
+        label: &str,
+        index: usize,
+        total: usize,
+    ) -> FResult<()> {
         let span = ins.span;
         let text = ins.source.trim();
         let mut cl = run.cmd.clone();
@@ -546,7 +638,9 @@ impl Ctx<'_> {
                 }
             };
             let line = cl.args.join(" ");
-            let lone = cl.heredocs.len() == 1 && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == cl.heredocs[0].name;
+            let lone = cl.heredocs.len() == 1
+                && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'')
+                    == cl.heredocs[0].name;
             if lone {
                 cl.args = vec![body(&cl.heredocs[0])];
             } else {
@@ -574,14 +668,35 @@ impl Ctx<'_> {
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
         let net_s = format!("{network:?}");
-        st.chain(&[b"RUN", argv.join("\0").as_bytes(), env.join("\0").as_bytes(), user.as_bytes(), cwd.as_bytes(), net_s.as_bytes(), mount_key.as_bytes()]);
+        st.chain(&[
+            b"RUN",
+            argv.join("\0").as_bytes(),
+            env.join("\0").as_bytes(),
+            user.as_bytes(),
+            cwd.as_bytes(),
+            net_s.as_bytes(),
+            mount_key.as_bytes(),
+        ]);
         let (id, t0) = self.start(label, index, total, text);
-        let created_by = if cl.shell_form { format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" ")) } else { format!("RUN {}", meta::go_quoted_list(&argv)) };
+        let created_by = if cl.shell_form {
+            format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" "))
+        } else {
+            format!("RUN {}", meta::go_quoted_list(&argv))
+        };
         if self.cached(st, id).is_some() {
             st.history(created_by, false);
             return Ok(());
         }
-        let req = StepRequest { lowers: self.lowers(&st.layers)?, args: argv, env, cwd, user, network, mounts, cancel: Some(self.opts.cancel.clone()) };
+        let req = StepRequest {
+            lowers: self.lowers(&st.layers)?,
+            args: argv,
+            env,
+            cwd,
+            user,
+            network,
+            mounts,
+            cancel: Some(self.opts.cancel.clone()),
+        };
         let mut tail = Tail::default();
         let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
             tail.push(b);
@@ -592,7 +707,11 @@ impl Ctx<'_> {
             self.progress.event(Event::Failed { id });
             self.check_cancel()?;
             let cmd = ins.source.trim();
-            return Err(Failure { error: BuildError::at(format!("{cmd:?} did not complete successfully: exit code: {code}"), span), exit_code: Some(code), tail: tail.lines() });
+            return Err(Failure {
+                error: BuildError::at(format!("{cmd:?} did not complete successfully: exit code: {code}"), span),
+                exit_code: Some(code),
+                tail: tail.lines(),
+            });
         }
         self.check_cancel()?;
         // Writes into the image's VOLUMEs are discarded, as docker's builder discards them.
@@ -615,22 +734,42 @@ impl Ctx<'_> {
         for m in &run.mounts {
             key.push_str(&m.spec);
             key.push('\0');
-            let target = if m.target.starts_with('/') { m.target.clone() } else { format!("/{}/{}", st.config.config.working_dir.trim_matches('/'), m.target) };
+            let target = if m.target.starts_with('/') {
+                m.target.clone()
+            } else {
+                format!("/{}/{}", st.config.config.working_dir.trim_matches('/'), m.target)
+            };
             match m.typ {
-                MountType::Tmpfs => out.push(RtMount { target, kind: MountKind::Tmpfs { options: m.size.map(|s| format!("size={s}")).unwrap_or_default() } }),
+                MountType::Tmpfs => out.push(RtMount {
+                    target,
+                    kind: MountKind::Tmpfs { options: m.size.map(|s| format!("size={s}")).unwrap_or_default() },
+                }),
                 MountType::Cache => {
                     let id = m.id.clone().unwrap_or_else(|| target.clone());
                     let dir = self.store.state_dir().join("buildcache").join(&hash_parts(&[id.as_bytes()])[..32]);
                     if !dir.exists() {
-                        std::fs::create_dir_all(&dir).map_err(|e| BuildError::at(format!("creating cache mount: {e}"), span))?;
-                        let _ = rustix::fs::chown(&dir, Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))), Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))));
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|e| BuildError::at(format!("creating cache mount: {e}"), span))?;
+                        let _ = rustix::fs::chown(
+                            &dir,
+                            Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
+                            Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
+                        );
                         let _ = rustix::fs::chmod(&dir, rustix::fs::Mode::from_raw_mode(m.mode.unwrap_or(0o755)));
                     }
                     out.push(RtMount { target, kind: MountKind::Bind { source: dir, readonly: m.read_only } });
                 }
                 MountType::Bind if m.from.is_none() => {
-                    let ctx = self.opts.context.as_ref().ok_or_else(|| BuildError::at("RUN --mount=type=bind needs a build context", span))?;
-                    let src = crate::context::resolve_in_root(ctx, &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?, true)?;
+                    let ctx = self
+                        .opts
+                        .context
+                        .as_ref()
+                        .ok_or_else(|| BuildError::at("RUN --mount=type=bind needs a build context", span))?;
+                    let src = crate::context::resolve_in_root(
+                        ctx,
+                        &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?,
+                        true,
+                    )?;
                     let mut items = vec![Item { path: ".".into(), entries: vec![] }];
                     let source = Source { root: src.clone(), ignore: None, exclude: None, parallel: true };
                     if let Ok(sel) = source.select(".") {
@@ -642,14 +781,31 @@ impl Ctx<'_> {
                     key.push_str(&items_digest(&items));
                     out.push(RtMount { target, kind: MountKind::Bind { source: src, readonly: true } });
                 }
-                _ => return Err(BuildError::at(format!("RUN --mount={} is not supported by rbuild yet (types: cache, tmpfs, bind of the context)", m.spec), span)),
+                _ => {
+                    return Err(BuildError::at(
+                        format!(
+                            "RUN --mount={} is not supported by rbuild yet (types: cache, tmpfs, bind of the context)",
+                            m.spec
+                        ),
+                        span,
+                    ))
+                }
             }
         }
         Ok((out, key))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn copy(&self, st: &mut State, c: &Copy, add: bool, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
+    fn copy(
+        &self,
+        st: &mut State,
+        c: &Copy,
+        add: bool,
+        ins: &Instruction,
+        label: &str,
+        index: usize,
+        total: usize,
+    ) -> FResult<()> {
         let span = ins.span;
         let text = ins.source.trim();
         let kw = if add { "ADD" } else { "COPY" };
@@ -671,21 +827,29 @@ impl Ctx<'_> {
             // Relative to WORKDIR, cleaned lexically (`/link/..` is `/`, whatever `link`
             // points to), a trailing slash kept: it means "a directory".
             let slash = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
-            let joined = if dest.starts_with('/') { dest.clone() } else { format!("{}/{}", st.config.config.working_dir, dest) };
+            let joined =
+                if dest.starts_with('/') { dest.clone() } else { format!("{}/{}", st.config.config.working_dir, dest) };
             dest = format!("/{}", meta::clean_path(&joined).trim_start_matches('/'));
             if slash && !dest.ends_with('/') {
                 dest.push('/');
             }
         }
         let chmod = match &c.chmod {
-            Some(m) => Some(u32::from_str_radix(&words.word(m)?, 8).map_err(|_| BuildError::at(format!("invalid --chmod={m}: expected an octal mode"), span))?),
+            Some(m) => Some(
+                u32::from_str_radix(&words.word(m)?, 8)
+                    .map_err(|_| BuildError::at(format!("invalid --chmod={m}: expected an octal mode"), span))?,
+            ),
             None => None,
         };
         let chown = match &c.chown {
             Some(o) => Some(words.word(o)?),
             None => None,
         };
-        let exclude = if c.exclude.is_empty() { None } else { Some(Matcher::new(&c.exclude).map_err(|e| BuildError::at(format!("invalid --exclude: {e}"), span))?) };
+        let exclude = if c.exclude.is_empty() {
+            None
+        } else {
+            Some(Matcher::new(&c.exclude).map_err(|e| BuildError::at(format!("invalid --exclude: {e}"), span))?)
+        };
 
         // Where the sources come from.
         enum From {
@@ -696,14 +860,24 @@ impl Ctx<'_> {
             None => From::Context,
             Some(f) => {
                 let f = words.word(f)?;
-                let stage = self.df.stages.iter().position(|s| s.name() == Some(f.to_lowercase().as_str())).or_else(|| f.parse::<usize>().ok());
+                let stage = self
+                    .df
+                    .stages
+                    .iter()
+                    .position(|s| s.name() == Some(f.to_lowercase().as_str()))
+                    .or_else(|| f.parse::<usize>().ok());
                 match stage {
                     Some(j) => {
-                        let o = self.outs.lock().unwrap_or_else(|e| e.into_inner()).get(j).cloned().flatten().ok_or_else(|| BuildError::at(format!("invalid from flag value {f}: stage not built"), span))?;
+                        let o =
+                            self.outs.lock().unwrap_or_else(|e| e.into_inner()).get(j).cloned().flatten().ok_or_else(
+                                || BuildError::at(format!("invalid from flag value {f}: stage not built"), span),
+                            )?;
                         From::Layers(o.layers, o.key)
                     }
                     None => {
-                        let img = self.image(&f, false).map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
+                        let img = self
+                            .image(&f, false)
+                            .map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
                         From::Layers(img.layers.clone(), img.id().to_string())
                     }
                 }
@@ -726,8 +900,17 @@ impl Ctx<'_> {
                         };
                         // One file per URL: an ADD may name several.
                         let file = dl.path().join(format!("download-{}", downloads.len()));
-                        let (digest, mtime) = download(s, &file, c.checksum.as_deref()).map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
-                        let name = s.split(['?', '#']).next().unwrap_or(s).trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
+                        let (digest, mtime) = download(s, &file, c.checksum.as_deref())
+                            .map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
+                        let name = s
+                            .split(['?', '#'])
+                            .next()
+                            .unwrap_or(s)
+                            .trim_end_matches('/')
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
                         parts.push(format!("url\0{s}\0{digest}"));
                         downloads.push((if name.is_empty() { "download".into() } else { name }, file, digest, mtime));
                         continue;
@@ -735,7 +918,12 @@ impl Ctx<'_> {
                     let Some(ctx) = &ctx else {
                         return Err(BuildError::at(format!("{kw} failed: no build context: {s}"), span).into());
                     };
-                    let src = Source { root: ctx.clone(), ignore: Some(&self.ignore), exclude: exclude.clone(), parallel: true };
+                    let src = Source {
+                        root: ctx.clone(),
+                        ignore: Some(&self.ignore),
+                        exclude: exclude.clone(),
+                        parallel: true,
+                    };
                     let mut items = src.select(s).map_err(at)?;
                     if let Some(sc) = &self.statcache {
                         sc.fill(&mut items)?;
@@ -755,7 +943,16 @@ impl Ctx<'_> {
             return Err(BuildError::at(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"), span).into());
         }
         let inline: Vec<(String, String)> = c.inline.iter().map(|h| (h.name.clone(), h.content.clone())).collect();
-        st.chain(&[kw.as_bytes(), sources.join("\0").as_bytes(), dest.as_bytes(), chown.as_deref().unwrap_or("").as_bytes(), format!("{chmod:?}").as_bytes(), c.exclude.join("\0").as_bytes(), src_key.as_bytes(), format!("{inline:?}").as_bytes()]);
+        st.chain(&[
+            kw.as_bytes(),
+            sources.join("\0").as_bytes(),
+            dest.as_bytes(),
+            chown.as_deref().unwrap_or("").as_bytes(),
+            format!("{chmod:?}").as_bytes(),
+            c.exclude.join("\0").as_bytes(),
+            src_key.as_bytes(),
+            format!("{inline:?}").as_bytes(),
+        ]);
         let created_by = format!("/bin/sh -c #(nop) {kw} {} in {dest} ", sources.join(" "));
         if self.cached(st, id).is_some() {
             st.history(created_by, false);
@@ -763,7 +960,12 @@ impl Ctx<'_> {
         }
         let lowers_top = self.lowers(&st.layers)?;
         let identity = match &chown {
-            Some(o) => rbuild_runtime::user::Accounts::from_layers(&lowers_top).resolve_chown(o).map_err(|e| BuildError::at(format!("{kw} failed: unable to convert uid/gid chown string to host mapping: {e}"), span))?,
+            Some(o) => rbuild_runtime::user::Accounts::from_layers(&lowers_top).resolve_chown(o).map_err(|e| {
+                BuildError::at(
+                    format!("{kw} failed: unable to convert uid/gid chown string to host mapping: {e}"),
+                    span,
+                )
+            })?,
             None => (0, 0),
         };
         let others: Vec<Vec<LayerRef>> = match &from {

@@ -196,26 +196,27 @@ impl Source<'_> {
         let mut names: Vec<std::ffi::OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         names.sort();
         let one = |n: &std::ffi::OsString| -> Result<Vec<Entry>> {
-                let name = n.to_string_lossy();
-                let c_rel = if ctx_rel.is_empty() { name.to_string() } else { format!("{ctx_rel}/{name}") };
-                let i_rel = if item_rel.is_empty() { name.to_string() } else { format!("{item_rel}/{name}") };
-                let p = host.join(n);
-                let m = std::fs::symlink_metadata(&p).map_err(|e| BuildError::msg(format!("stat {}: {e}", p.display())))?;
-                let mut out = Vec::new();
-                if m.is_dir() {
-                    if self.skip_dir(&c_rel) {
-                        return Ok(out);
-                    }
-                    if !self.excluded(&c_rel) {
-                        out.push(entry_of(i_rel.clone(), p.clone(), &m));
-                    }
-                    out.extend(self.walk(&p, &c_rel, &i_rel)?);
-                } else if !self.excluded(&c_rel) {
-                    out.push(entry_of(i_rel, p, &m));
+            let name = n.to_string_lossy();
+            let c_rel = if ctx_rel.is_empty() { name.to_string() } else { format!("{ctx_rel}/{name}") };
+            let i_rel = if item_rel.is_empty() { name.to_string() } else { format!("{item_rel}/{name}") };
+            let p = host.join(n);
+            let m = std::fs::symlink_metadata(&p).map_err(|e| BuildError::msg(format!("stat {}: {e}", p.display())))?;
+            let mut out = Vec::new();
+            if m.is_dir() {
+                if self.skip_dir(&c_rel) {
+                    return Ok(out);
                 }
-                Ok(out)
+                if !self.excluded(&c_rel) {
+                    out.push(entry_of(i_rel.clone(), p.clone(), &m));
+                }
+                out.extend(self.walk(&p, &c_rel, &i_rel)?);
+            } else if !self.excluded(&c_rel) {
+                out.push(entry_of(i_rel, p, &m));
+            }
+            Ok(out)
         };
-        let lists: Vec<Result<Vec<Entry>>> = if self.parallel { names.par_iter().map(one).collect() } else { names.iter().map(one).collect() };
+        let lists: Vec<Result<Vec<Entry>>> =
+            if self.parallel { names.par_iter().map(one).collect() } else { names.iter().map(one).collect() };
         let mut out = Vec::new();
         for l in lists {
             out.extend(l?);
@@ -267,7 +268,8 @@ impl Source<'_> {
 
     fn glob(&self, host: &Path, rel: &str, pattern: &str, depth: usize, out: &mut Vec<Item>) -> Result<()> {
         let Ok(rd) = std::fs::read_dir(host) else { return Ok(()) };
-        let mut names: Vec<String> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> =
+            rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         for name in names {
             let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
@@ -381,13 +383,19 @@ impl StatCache {
             let mut rest = &d[8..];
             let mut seg = Vec::with_capacity(n.min(1 << 20));
             for _ in 0..n {
-                let Some(len) = rest.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize) else { break 'segments };
+                let Some(len) = rest.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
+                else {
+                    break 'segments;
+                };
                 let Some(body) = rest.get(4..4 + len + ENTRY_FIXED) else { break 'segments };
                 let (p, f) = body.split_at(len);
                 let i128_at = |o: usize| i128::from_le_bytes(f[o..o + 16].try_into().unwrap_or_default());
                 let u64_at = |o: usize| u64::from_le_bytes(f[o..o + 8].try_into().unwrap_or_default());
                 let digest: [u8; 32] = f[48..80].try_into().unwrap_or_default();
-                seg.push((Box::<[u8]>::from(p), CacheEntry { size: u64_at(0), mtime: i128_at(8), ctime: i128_at(24), ino: u64_at(40), digest }));
+                seg.push((
+                    Box::<[u8]>::from(p),
+                    CacheEntry { size: u64_at(0), mtime: i128_at(8), ctime: i128_at(24), ino: u64_at(40), digest },
+                ));
                 rest = &rest[4 + len + ENTRY_FIXED..];
             }
             total += seg.len();
@@ -438,11 +446,15 @@ impl StatCache {
     /// selection took matches, hashed (in parallel) otherwise.
     pub fn fill(&self, items: &mut [Item]) -> Result<()> {
         let ns = |(s, n): (i64, i64)| i128::from(s) * 1_000_000_000 + i128::from(n);
-        let mut todo: Vec<&mut Entry> = items.iter_mut().flat_map(|i| i.entries.iter_mut()).filter(|e| e.kind == EntryKind::File).collect();
+        let mut todo: Vec<&mut Entry> =
+            items.iter_mut().flat_map(|i| i.entries.iter_mut()).filter(|e| e.kind == EntryKind::File).collect();
         todo.par_iter_mut().try_for_each(|e| -> Result<()> {
             let key = CacheEntry { size: e.size, mtime: ns(e.mtime), ctime: ns(e.ctime), ino: e.ino, digest: [0; 32] };
             let host = e.host.as_os_str().as_bytes();
-            let hit = self.old.get(host).filter(|c| c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino);
+            let hit = self
+                .old
+                .get(host)
+                .filter(|c| c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino);
             if let Some(c) = hit {
                 e.digest = Some(c.digest);
                 return Ok(());

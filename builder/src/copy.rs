@@ -38,7 +38,10 @@ fn made_dirs(root: &Path, path: &str, owner: (u32, u32)) -> Result<(PathBuf, boo
         }
     }
     if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
-        return Err(BuildError::msg(format!("cannot create directory {path}: {} is not a directory", p.strip_prefix(root).unwrap_or(&p).display())));
+        return Err(BuildError::msg(format!(
+            "cannot create directory {path}: {} is not a directory",
+            p.strip_prefix(root).unwrap_or(&p).display()
+        )));
     }
     for d in missing.iter().rev() {
         match std::fs::create_dir(d) {
@@ -63,7 +66,9 @@ fn make_room(p: &Path, keep_dir: bool) -> Result<bool> {
     match std::fs::symlink_metadata(p) {
         Err(_) => Ok(false),
         Ok(m) if m.is_dir() && keep_dir => Ok(true),
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e)),
+        Ok(m) if m.is_dir() => {
+            std::fs::remove_dir_all(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e))
+        }
         Ok(_) => std::fs::remove_file(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e)),
     }
 }
@@ -85,19 +90,23 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
                 std::fs::create_dir(to).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
             }
             chown(to, owner)?;
-            rustix::fs::chmod(to, Mode::from_raw_mode(perm(e.mode))).map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            rustix::fs::chmod(to, Mode::from_raw_mode(perm(e.mode)))
+                .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
         }
         EntryKind::File => {
             make_room(to, false)?;
-            let mut src = std::fs::File::open(&e.host).map_err(|err| io_err(format!("reading {}", e.host.display()), err))?;
+            let mut src =
+                std::fs::File::open(&e.host).map_err(|err| io_err(format!("reading {}", e.host.display()), err))?;
             let mut dst = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(to)
                 .map_err(|err| io_err(format!("creating {}", to.display()), err))?;
             std::io::copy(&mut src, &mut dst).map_err(|err| io_err(format!("copying {}", e.host.display()), err))?;
-            rustix::fs::fchown(&dst, Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1))).map_err(|err| io_err(format!("chown {}", to.display()), err))?;
-            rustix::fs::fchmod(&dst, Mode::from_raw_mode(perm(e.mode))).map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            rustix::fs::fchown(&dst, Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1)))
+                .map_err(|err| io_err(format!("chown {}", to.display()), err))?;
+            rustix::fs::fchmod(&dst, Mode::from_raw_mode(perm(e.mode)))
+                .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
             let t = Timespec { tv_sec: e.mtime.0, tv_nsec: e.mtime.1 as _ };
             let _ = rustix::fs::futimens(&dst, &Timestamps { last_access: t, last_modification: t });
         }
@@ -109,9 +118,11 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
         EntryKind::Other => {
             make_room(to, false)?;
             let ft = rustix::fs::FileType::from_raw_mode(e.raw_mode);
-            rustix::fs::mknodat(CWD, to, ft, Mode::from_raw_mode(e.mode), e.rdev).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+            rustix::fs::mknodat(CWD, to, ft, Mode::from_raw_mode(e.mode), e.rdev)
+                .map_err(|err| io_err(format!("creating {}", to.display()), err))?;
             chown(to, owner)?;
-            rustix::fs::chmod(to, Mode::from_raw_mode(e.mode)).map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            rustix::fs::chmod(to, Mode::from_raw_mode(e.mode))
+                .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
         }
     }
     Ok(())
@@ -139,7 +150,13 @@ fn is_dir_dest(root: &Path, dest: &str) -> bool {
 /// Where a file named `name` lands for `dest` (docker's rule: `dest/name` when `dest` is a
 /// directory, else `dest` itself), with its missing parents made for `identity`.
 /// Returns the path in the image and on the host.
-fn file_target(root: &Path, dest: &str, dest_is_dir: bool, name: &str, identity: (u32, u32)) -> Result<(String, PathBuf)> {
+fn file_target(
+    root: &Path,
+    dest: &str,
+    dest_is_dir: bool,
+    name: &str,
+    identity: (u32, u32),
+) -> Result<(String, PathBuf)> {
     let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), name) } else { dest.to_string() };
     let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
@@ -262,14 +279,28 @@ fn put_all(entries: &[(&Entry, PathBuf, bool)], o: &CopyOpts) -> Result<()> {
 /// Writes `content` as a file at `dest` (COPY <<EOF and downloaded ADD sources use
 /// this): mode `mode`, owned by `owner`, mtime `mtime`.
 #[allow(clippy::too_many_arguments)]
-pub fn write_file(root: &Path, dest: &str, name: &str, content: &[u8], mode: u32, owner: (u32, u32), identity: (u32, u32), mtime: i64) -> Result<()> {
+pub fn write_file(
+    root: &Path,
+    dest: &str,
+    name: &str,
+    content: &[u8],
+    mode: u32,
+    owner: (u32, u32),
+    identity: (u32, u32),
+    mtime: i64,
+) -> Result<()> {
     let (file_dest, to) = file_target(root, dest, is_dir_dest(root, dest), name, identity)?;
     make_room(&to, false)?;
     std::fs::write(&to, content).map_err(|e| io_err(format!("writing {file_dest}"), e))?;
     chown(&to, owner)?;
     rustix::fs::chmod(&to, Mode::from_raw_mode(mode)).map_err(|e| io_err(format!("chmod {file_dest}"), e))?;
     let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
-    let _ = rustix::fs::utimensat(CWD, &to, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW);
+    let _ = rustix::fs::utimensat(
+        CWD,
+        &to,
+        &Timestamps { last_access: t, last_modification: t },
+        AtFlags::SYMLINK_NOFOLLOW,
+    );
     Ok(())
 }
 
@@ -361,25 +392,32 @@ mod tests {
             std::fs::create_dir(p).unwrap();
         }
         let scratch = d.path().join("scratch");
-        let view = |upper: Option<(PathBuf, PathBuf)>| View { lowers: vec![lower.clone()], upper, volatile_upper: true };
+        let view =
+            |upper: Option<(PathBuf, PathBuf)>| View { lowers: vec![lower.clone()], upper, volatile_upper: true };
         let items = Source { root: src_root, ignore: None, exclude: None, parallel: true }.select(".").unwrap();
         let o = CopyOpts { owner: Some((7, 8)), chmod: None };
-        with_views(&scratch, &[view(Some((upper.clone(), work.clone())))], |roots| copy_items(Root { path: &roots[0], upper: Some(&upper) }, &items, "/app/", (0, 0), &o))
-            .unwrap()
-            .unwrap();
+        with_views(&scratch, &[view(Some((upper.clone(), work.clone())))], |roots| {
+            copy_items(Root { path: &roots[0], upper: Some(&upper) }, &items, "/app/", (0, 0), &o)
+        })
+        .unwrap()
+        .unwrap();
         assert!(upper.join("app/pkg/m2/f299").is_file(), "new directories are filled in the upper dir");
         // Lowers: the step's upper over the image.
-        let merged = with_views(&scratch, &[View { lowers: vec![upper.clone(), lower.clone()], upper: None, volatile_upper: false }], |roots| {
-            let r = &roots[0];
-            let read = |p: &str| std::fs::read_to_string(r.join(p)).unwrap();
-            assert_eq!(read("app/top.txt"), "new top");
-            assert_eq!(read("app/keep"), "kept");
-            for i in 0..300 {
-                assert_eq!(read(&format!("app/pkg/m{}/f{i:03}", i % 3)), format!("content {i}"));
-            }
-            let m1 = std::fs::metadata(r.join("app/pkg/m1")).unwrap();
-            (m1.mode() & 0o7777, m1.uid(), m1.gid(), std::fs::metadata(r.join("app/pkg/m0/f000")).unwrap().uid())
-        })
+        let merged = with_views(
+            &scratch,
+            &[View { lowers: vec![upper.clone(), lower.clone()], upper: None, volatile_upper: false }],
+            |roots| {
+                let r = &roots[0];
+                let read = |p: &str| std::fs::read_to_string(r.join(p)).unwrap();
+                assert_eq!(read("app/top.txt"), "new top");
+                assert_eq!(read("app/keep"), "kept");
+                for i in 0..300 {
+                    assert_eq!(read(&format!("app/pkg/m{}/f{i:03}", i % 3)), format!("content {i}"));
+                }
+                let m1 = std::fs::metadata(r.join("app/pkg/m1")).unwrap();
+                (m1.mode() & 0o7777, m1.uid(), m1.gid(), std::fs::metadata(r.join("app/pkg/m0/f000")).unwrap().uid())
+            },
+        )
         .unwrap();
         assert_eq!(merged, (0o700, 7, 8, 7));
     }

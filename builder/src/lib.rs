@@ -4,6 +4,6 @@ pub mod ignore;
 pub mod meta;
 
 pub use error::{BuildError, Result};
+pub mod build;
 pub mod context;
 pub mod copy;
-pub mod build;

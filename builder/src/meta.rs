@@ -235,9 +235,11 @@ pub fn go_quoted_list(v: &[String]) -> String {
 pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
     let mut cmd_set = false;
     for change in changes {
-        let ast = rbuild_parser::ast::parse(change).map_err(|e| BuildError::msg(format!("invalid change {change:?}: {e}")))?;
+        let ast = rbuild_parser::ast::parse(change)
+            .map_err(|e| BuildError::msg(format!("invalid change {change:?}: {e}")))?;
         for node in &ast.nodes {
-            let ins = rbuild_parser::instruction::from_node(node).map_err(|e| BuildError::msg(format!("invalid change {change:?}: {e}")))?;
+            let ins = rbuild_parser::instruction::from_node(node)
+                .map_err(|e| BuildError::msg(format!("invalid change {change:?}: {e}")))?;
             if !matches!(
                 ins.kind,
                 Kind::Cmd(_)
@@ -251,7 +253,10 @@ pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
                     | Kind::Workdir { .. }
                     | Kind::Stopsignal { .. }
             ) {
-                return Err(BuildError::msg(format!("{} is not a valid change command", ins.kind.keyword().to_lowercase())));
+                return Err(BuildError::msg(format!(
+                    "{} is not a valid change command",
+                    ins.kind.keyword().to_lowercase()
+                )));
             }
             let env = cfg.config.env.clone();
             let words = Words { lex: Lexer::new(ast.directives.escape), env: &env, span: ins.span };
@@ -298,7 +303,11 @@ mod tests {
     fn ports_workdir_signal() {
         let mut cfg = ImageConfig::default();
         let mut set = false;
-        run(&mut cfg, "ENV P=\"80 443\"\nEXPOSE $P 53/udp 8000-8001\nWORKDIR /a\nWORKDIR b/../c\nSTOPSIGNAL SIGINT", &mut set);
+        run(
+            &mut cfg,
+            "ENV P=\"80 443\"\nEXPOSE $P 53/udp 8000-8001\nWORKDIR /a\nWORKDIR b/../c\nSTOPSIGNAL SIGINT",
+            &mut set,
+        );
         let ports: Vec<&str> = cfg.config.exposed_ports.keys().map(|s| s.as_str()).collect();
         assert_eq!(ports, vec!["443/tcp", "53/udp", "80/tcp", "8000/tcp", "8001/tcp"]);
         assert_eq!(cfg.config.working_dir, "/a/c");

@@ -59,7 +59,8 @@ fn bad_patterns_are_errors() {
 #[test]
 fn reading_the_file() {
     let input = std::fs::read(dir().join("readall/input.dockerignore")).unwrap();
-    let want: Vec<String> = std::fs::read_to_string(dir().join("readall/expected.txt")).unwrap().lines().map(String::from).collect();
+    let want: Vec<String> =
+        std::fs::read_to_string(dir().join("readall/expected.txt")).unwrap().lines().map(String::from).collect();
     assert_eq!(read_dockerignore(&input), want);
     assert!(Matcher::new(&want).is_err(), "lone ! must be refused");
 }
@@ -70,7 +71,8 @@ fn end_to_end_groups() {
     let groups: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut n = 0;
     for g in groups.as_array().unwrap() {
-        let lines: Vec<String> = g["dockerignore"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+        let lines: Vec<String> =
+            g["dockerignore"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
         let patterns = read_dockerignore(lines.join("\n").as_bytes());
         let m = Matcher::new(&patterns).unwrap();
         for (path, included) in g["included"].as_object().unwrap() {

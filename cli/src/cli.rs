@@ -75,13 +75,22 @@ pub enum Command {
     /// Run a command in a running container
     Exec(ExecArgs),
     /// Wait for containers to stop and print their exit codes
-    Wait { #[arg(required = true)] containers: Vec<String> },
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Show a container's processes
     Top { container: String },
     /// Freeze a container's processes
-    Pause { #[arg(required = true)] containers: Vec<String> },
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Thaw a container's processes
-    Unpause { #[arg(required = true)] containers: Vec<String> },
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Copy files between a container and the host (CONTAINER:PATH on one side)
     Cp { source: String, dest: String },
     /// Show what changed in a container's filesystem

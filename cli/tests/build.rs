@@ -19,7 +19,17 @@ fn cache_reruns_only_what_changed() {
     let env = Env::new();
     env.load_base();
     let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", CACHE_DF), ("dep.txt", "dep"), ("src/a.txt", "a"), ("src/b.txt", "b"), ("src/skip.log", "x"), (".dockerignore", "**/*.log\n")]);
+    context(
+        &ctx,
+        &[
+            ("Dockerfile", CACHE_DF),
+            ("dep.txt", "dep"),
+            ("src/a.txt", "a"),
+            ("src/b.txt", "b"),
+            ("src/skip.log", "x"),
+            (".dockerignore", "**/*.log\n"),
+        ],
+    );
 
     let (ran, _, id1) = build(&env, &ctx, &[]);
     assert_eq!(ran.len(), 5, "cold build runs everything: {ran:?}");
@@ -51,7 +61,11 @@ fn cache_reruns_only_what_changed() {
 
     // A changed build arg: only the steps after its ARG re-run.
     let (ran, _, _) = build(&env, &ctx, &["--build-arg", "FLAVOR=spicy"]);
-    assert_eq!(ran, ["RUN echo $FLAVOR > /flavor", "COPY src /src", "RUN ls /src > /listing"], "arg change re-ran {ran:?}");
+    assert_eq!(
+        ran,
+        ["RUN echo $FLAVOR > /flavor", "COPY src /src", "RUN ls /src > /listing"],
+        "arg change re-ran {ran:?}"
+    );
     assert_eq!(env.ok(&["run", "--rm", id1.trim(), "cat", "/flavor"]).trim(), "plain");
 }
 
@@ -61,14 +75,26 @@ fn no_cache_builds_are_reproducible() {
     let env = Env::new();
     env.load_base();
     let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY f /f\nRUN date +%N > /now && mkdir /d && echo x > /d/x\n"), ("f", "f")]);
+    context(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM rbuild-anchor/busybox:1\nCOPY f /f\nRUN date +%N > /now && mkdir /d && echo x > /d/x\n",
+            ),
+            ("f", "f"),
+        ],
+    );
     let (_, _, a) = build(&env, &ctx, &["--no-cache"]);
     let (ran, _, b) = build(&env, &ctx, &["--no-cache"]);
     assert_eq!(ran.len(), 2);
     // The RUN writes the time into a file: the content differs, so compare a build
     // whose content is fixed.
     assert_ne!(a, "");
-    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY f /f\nRUN mkdir /d && echo x > /d/x && touch /d/y\n")]);
+    context(
+        &ctx,
+        &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY f /f\nRUN mkdir /d && echo x > /d/x && touch /d/y\n")],
+    );
     let (_, _, c) = build(&env, &ctx, &["--no-cache"]);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let (_, _, d) = build(&env, &ctx, &["--no-cache"]);
@@ -82,7 +108,10 @@ fn failing_step_shows_line_exit_code_and_output_and_leaves_nothing() {
     let env = Env::new();
     env.load_base();
     let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo preparing\nRUN echo boom-output && exit 3\n")]);
+    context(
+        &ctx,
+        &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo preparing\nRUN echo boom-output && exit 3\n")],
+    );
     let out = env.run(&["build", "-t", "bad:1", "--progress", "plain", ctx.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -107,7 +136,10 @@ fn parse_errors_and_missing_files_are_one_line_with_position() {
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nFORM x\n")]);
     let out = env.run(&["build", ctx.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains(":2:1: unknown instruction") && err.contains("did you mean FROM?"), "{err}");
+    assert!(
+        !out.status.success() && err.contains(":2:1: unknown instruction") && err.contains("did you mean FROM?"),
+        "{err}"
+    );
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY nope.txt /\n")]);
     let out = env.run(&["build", ctx.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -128,7 +160,10 @@ fn default_verb_stdin_context_and_dockerfile() {
     let env = Env::new();
     env.load_base();
     let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY a /a\nCMD [\"cat\", \"/a\"]\n"), ("a", "from-dir\n")]);
+    context(
+        &ctx,
+        &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY a /a\nCMD [\"cat\", \"/a\"]\n"), ("a", "from-dir\n")],
+    );
     // rbuild -t org/app .  (exactly as typed, from the context directory)
     let out = env.cmd().current_dir(&ctx).args(["-t", "org/app", "."]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -136,12 +171,24 @@ fn default_verb_stdin_context_and_dockerfile() {
     // A tar context on stdin.
     let tar = env.path("ctx.tar");
     sh_ok(&format!("tar -C {} -cf {} .", ctx.display(), tar.display()));
-    let out = env.cmd().args(["build", "-q", "-t", "fromtar", "-"]).stdin(std::fs::File::open(&tar).unwrap()).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["build", "-q", "-t", "fromtar", "-"])
+        .stdin(std::fs::File::open(&tar).unwrap())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
     assert_eq!(env.ok(&["run", "--rm", "fromtar"]), "from-dir\n");
     // A Dockerfile on stdin, no context.
-    let mut child = env.cmd().args(["build", "-q", "-t", "nocontext", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = env
+        .cmd()
+        .args(["build", "-q", "-t", "nocontext", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"FROM rbuild-anchor/busybox:1\nRUN echo hi > /hi\n").unwrap();
     let out = child.wait_with_output().unwrap();
@@ -204,7 +251,13 @@ fn interrupted_build_leaves_nothing() {
     env.load_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo started && sleep 30\n")]);
-    let mut child = env.cmd().args(["build", "--progress", "plain", ctx.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = env
+        .cmd()
+        .args(["build", "--progress", "plain", ctx.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until the step runs.
     let mut err = child.stderr.take().unwrap();
     let mut seen = String::new();
@@ -246,7 +299,13 @@ fn add_downloads_urls_with_checksums() {
     let www = env.path("www");
     context(&www, &[("a.txt", "aaa\n"), ("b.txt", "bbb\n")]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("python3").args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()]).current_dir(&www).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(&www)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let srv = Http(child, port);
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", srv.1)).is_ok() {
@@ -256,12 +315,21 @@ fn add_downloads_urls_with_checksums() {
     }
     let ctx = env.path("ctx");
     let url = |f: &str| format!("http://127.0.0.1:{}/{f}", srv.1);
-    context(&ctx, &[("Dockerfile", &format!("FROM rbuild-anchor/busybox:1\nADD {} {} /dl/\n", url("a.txt"), url("b.txt")))]);
+    context(
+        &ctx,
+        &[("Dockerfile", &format!("FROM rbuild-anchor/busybox:1\nADD {} {} /dl/\n", url("a.txt"), url("b.txt")))],
+    );
     env.ok(&["build", "-q", "-t", "urls", ctx.to_str().unwrap()]);
     assert_eq!(env.ok(&["run", "--rm", "urls", "cat", "/dl/a.txt", "/dl/b.txt"]), "aaa\nbbb\n");
     assert_eq!(env.ok(&["run", "--rm", "urls", "stat", "-c", "%a", "/dl/a.txt"]), "600\n");
     // A wrong --checksum is refused.
-    context(&ctx, &[("Dockerfile", &format!("FROM rbuild-anchor/busybox:1\nADD --checksum=sha256:{} {} /x\n", "0".repeat(64), url("a.txt")))]);
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM rbuild-anchor/busybox:1\nADD --checksum=sha256:{} {} /x\n", "0".repeat(64), url("a.txt")),
+        )],
+    );
     let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains(":2:1: ADD failed: digest mismatch"), "{err}");

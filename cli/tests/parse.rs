@@ -59,12 +59,8 @@ fn diagnostics_name_file_line_column_with_caret() {
 
 #[test]
 fn reads_stdin_and_prints_the_graph() {
-    let mut child = rbuild()
-        .args(["parse", "--format", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        rbuild().args(["parse", "--format", "json", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     use std::io::Write;
     child
         .stdin

@@ -20,9 +20,11 @@ fn push_to_skopeo_and_from_skopeo_to_run() {
     let name = format!("{}/rbuild/base:1", reg.host());
     env.ok(&["tag", BASE, &name]);
     env.ok(&["push", &name]);
-    let v: serde_json::Value = serde_json::from_str(&sh_ok(&format!("skopeo inspect --tls-verify=false docker://{name}"))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&sh_ok(&format!("skopeo inspect --tls-verify=false docker://{name}"))).unwrap();
     let id = env.ok(&["inspect", "--type", "image", &name]);
-    let layers: serde_json::Value = serde_json::from_str::<serde_json::Value>(&id).unwrap()[0]["RootFS"]["Layers"].clone();
+    let layers: serde_json::Value =
+        serde_json::from_str::<serde_json::Value>(&id).unwrap()[0]["RootFS"]["Layers"].clone();
     assert_eq!(v["Layers"], layers, "skopeo sees other layers than rbuild pushed");
 
     // What skopeo pushed (docker schema 2, gzip layers) runs after `rbuild pull`.
@@ -114,7 +116,12 @@ fn a_fresh_store_reuses_steps_another_store_exported() {
     let (ran, _, id) = build(
         &first,
         &ctx,
-        &["--cache-to", &format!("type=registry,ref={cache},mode=max"), "--cache-to", &format!("type=local,dest={},mode=min", local.display())],
+        &[
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+            "--cache-to",
+            &format!("type=local,dest={},mode=min", local.display()),
+        ],
     );
     assert_eq!(ran.len(), 3, "{ran:?}");
 
@@ -142,7 +149,10 @@ fn a_fresh_store_reuses_steps_another_store_exported() {
     let fourth = Env::new();
     fourth.load_base();
     let mut c = fourth.cmd();
-    c.args(["build", "-q", "--cache-from", &format!("type=registry,ref={}/cache/none:1", reg.host()), "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(["build", "-q", "--cache-from", &format!("type=registry,ref={}/cache/none:1", reg.host()), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"FROM rbuild-anchor/busybox:1\nRUN true\n").unwrap();
     let out = child.wait_with_output().unwrap();

@@ -62,7 +62,10 @@ fn only_lo_unless_host_network() {
     let links = run(&env, &[BASE, "sh", "-c", "ls /sys/class/net"]);
     assert_eq!(links.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
     let host = run(&env, &["--network", "host", BASE, "sh", "-c", "ls /sys/class/net"]);
-    let host_links: Vec<String> = std::fs::read_dir("/sys/class/net").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    let host_links: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
     assert_eq!(host.split_whitespace().count(), host_links.len(), "{host}");
 }
 
@@ -99,7 +102,16 @@ fn anonymous_volume_survives_stop_start_and_is_shared() {
 #[test]
 fn detached_lifecycle() {
     let env = env_with_base();
-    let id = env.ok(&["run", "-d", "--name", "life", BASE, "sh", "-c", "echo hello-log; trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done"]);
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "life",
+        BASE,
+        "sh",
+        "-c",
+        "echo hello-log; trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
     assert_eq!(id.trim().len(), 64);
     std::thread::sleep(Duration::from_millis(300));
     let ps = env.ok(&["ps"]);
@@ -137,7 +149,11 @@ fn rm_leaves_nothing() {
     // A container's hostname is its short ID: its cgroup would be rbuild/<ID…>.
     let mut ids = Vec::new();
     ids.push(env.ok(&["run", "--rm", BASE, "hostname"]).trim().to_string());
-    ids.push(env.ok(&["run", "--rm", "-v", "/tmp:/t", "--tmpfs", "/x", BASE, "sh", "-c", "touch /x/y; hostname"]).trim().to_string());
+    ids.push(
+        env.ok(&["run", "--rm", "-v", "/tmp:/t", "--tmpfs", "/x", BASE, "sh", "-c", "touch /x/y; hostname"])
+            .trim()
+            .to_string(),
+    );
     let id = env.ok(&["run", "-d", "--rm", BASE, "sleep", "0.2"]);
     ids.push(id.trim()[..12].to_string());
     let dir = env.root().join("rbuild/containers").join(id.trim());
@@ -149,7 +165,10 @@ fn rm_leaves_nothing() {
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/containers")).unwrap().count(), 0);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(env.root().to_str().unwrap()), "mounts left: {mountinfo}");
-    let left: Vec<String> = cgroup_dirs().into_iter().filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str()))).collect();
+    let left: Vec<String> = cgroup_dirs()
+        .into_iter()
+        .filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())))
+        .collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0), 0, "pins left");
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0, "temp files left");
@@ -185,7 +204,18 @@ fn published_port_serves_http() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    env.ok(&["run", "-d", "--name", "web", "-p", &format!("127.0.0.1:{port}:80"), BASE, "sh", "-c", "mkdir /www && echo served-by-busybox > /www/index.html && exec httpd -f -p 80 -h /www"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        BASE,
+        "sh",
+        "-c",
+        "mkdir /www && echo served-by-busybox > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
     let t = Instant::now();
     let body = loop {
         let o = sh(&format!("curl -s --max-time 2 http://127.0.0.1:{port}/index.html"));
@@ -211,7 +241,10 @@ fn users_groups_and_workdir() {
     let env = env_with_base();
     assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app)");
     assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678");
-    assert_eq!(run(&env, &["-u", "app", BASE, "sh", "-c", "grep CapEff /proc/self/status"]).trim(), "CapEff:\t0000000000000000");
+    assert_eq!(
+        run(&env, &["-u", "app", BASE, "sh", "-c", "grep CapEff /proc/self/status"]).trim(),
+        "CapEff:\t0000000000000000"
+    );
     assert_eq!(run(&env, &["-w", "/made/by/workdir", BASE, "pwd"]).trim(), "/made/by/workdir");
     let bad = env.run(&["run", "--rm", "-u", "nobody-here", BASE, "true"]);
     assert!(!bad.status.success());
@@ -225,14 +258,34 @@ fn init_reaps_zombies() {
     let env = env_with_base();
     // Orphans re-parented to PID 1 are reaped by --init; without it, sh as PID 1 is the
     // reaper, so compare with a PID 1 that never waits (sleep).
-    let out = run(&env, &["--init", BASE, "sh", "-c", "(sh -c 'sleep 0.1 & exec true') ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true"]);
+    let out = run(
+        &env,
+        &[
+            "--init",
+            BASE,
+            "sh",
+            "-c",
+            "(sh -c 'sleep 0.1 & exec true') ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true",
+        ],
+    );
     assert_eq!(out.trim(), "0", "{out}");
 }
 
 #[test]
 fn read_only_root_and_tmpfs() {
     let env = env_with_base();
-    let out = run(&env, &["--read-only", "--tmpfs", "/scratch", BASE, "sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs"]);
+    let out = run(
+        &env,
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/scratch",
+            BASE,
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs",
+        ],
+    );
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["ro", "tmpfs"]);
 }
 
@@ -241,7 +294,10 @@ fn killed_monitor_never_leaves_a_running_container() {
     let env = env_with_base();
     let id = env.ok(&["run", "-d", "--name", "orphan", BASE, "sleep", "300"]);
     std::thread::sleep(Duration::from_millis(200));
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(env.root().join("rbuild/containers").join(id.trim()).join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.root().join("rbuild/containers").join(id.trim()).join("state.json")).unwrap(),
+    )
+    .unwrap();
     let shim = state["shim_pid"].as_i64().unwrap();
     assert!(shim > 0);
     sh_ok(&format!("kill -9 {shim}"));
@@ -273,7 +329,12 @@ fn cp_diff_commit_export() {
     env.ok(&["cp", "files:/etc/passwd", out.to_str().unwrap()]);
     assert!(std::fs::read_to_string(&out).unwrap().starts_with("root:x:0:0"));
     env.ok(&["commit", "-c", "ENV COMMITTED=yes", "files", "committed:1"]);
-    assert_eq!(run(&env, &["committed:1", "sh", "-c", "cat /newfile; echo $COMMITTED; test -e /etc/group || echo gone"]).split_whitespace().collect::<Vec<_>>(), vec!["new", "yes", "gone"]);
+    assert_eq!(
+        run(&env, &["committed:1", "sh", "-c", "cat /newfile; echo $COMMITTED; test -e /etc/group || echo gone"])
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        vec!["new", "yes", "gone"]
+    );
     let tar = env.path("export.tar");
     env.ok(&["export", "-o", tar.to_str().unwrap(), "files"]);
     let list = sh_ok(&format!("tar tf {}", tar.display()));
@@ -297,7 +358,10 @@ fn tty_for_run_and_exec() {
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
     assert!(String::from_utf8_lossy(&o.stdout).contains("is-a-tty"));
     env.ok(&["run", "-d", "--name", "ttyexec", BASE, "sleep", "300"]);
-    let o = sh(&format!("printf 'tty; exit 4\\n' | timeout 20 script -qec '{bin} --root {} exec -it ttyexec sh' /dev/null", root.display()));
+    let o = sh(&format!(
+        "printf 'tty; exit 4\\n' | timeout 20 script -qec '{bin} --root {} exec -it ttyexec sh' /dev/null",
+        root.display()
+    ));
     env.ok(&["rm", "-f", "ttyexec"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/0"), "{}", String::from_utf8_lossy(&o.stdout));
@@ -319,7 +383,12 @@ fn anonymous_volumes_start_from_the_image() {
     build(&env, &ctx, &["-t", "vol/seeded"]);
     assert_eq!(run(&env, &["vol/seeded", "cat", "/data/sub/f"]), "seed\n");
     assert_eq!(run(&env, &["vol/seeded", "stat", "-c", "%u:%g %a", "/data"]), "5:6 710\n");
-    assert_eq!(run(&env, &["vol/seeded", "sh", "-c", "ls -A /empty | wc -l; stat -c %a /empty"]).split_whitespace().collect::<Vec<_>>(), ["0", "755"]);
+    assert_eq!(
+        run(&env, &["vol/seeded", "sh", "-c", "ls -A /empty | wc -l; stat -c %a /empty"])
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "755"]
+    );
 }
 
 /// Only uppers nobody mounts again skip overlayfs's syncs (`volatile`): a build step's

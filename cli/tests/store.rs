@@ -27,7 +27,12 @@ fn docker_save_load_roundtrip_runs_in_docker() {
 fn load_from_stdin_gzip() {
     let env = Env::new();
     let base = base_archive();
-    let out = sh_ok(&format!("gzip -c {} | {} --root {} load", base.display(), env!("CARGO_BIN_EXE_rbuild"), env.root().display()));
+    let out = sh_ok(&format!(
+        "gzip -c {} | {} --root {} load",
+        base.display(),
+        env!("CARGO_BIN_EXE_rbuild"),
+        env.root().display()
+    ));
     assert_eq!(out.trim(), format!("Loaded image: {BASE}"));
     env.ok(&["fsck"]);
 }
@@ -58,7 +63,8 @@ fn oci_archive_is_read_by_skopeo_and_umoci() {
 fn store_root_is_an_oci_layout_for_skopeo_and_umoci() {
     let env = Env::new();
     env.load_base();
-    let v: serde_json::Value = serde_json::from_str(&sh_ok(&format!("skopeo inspect oci:{}:{BASE}", env.root().display()))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&sh_ok(&format!("skopeo inspect oci:{}:{BASE}", env.root().display()))).unwrap();
     assert_eq!(v["Architecture"], "amd64");
     let bundle = env.path("bundle");
     sh_ok(&format!("umoci unpack --image {}:{BASE} {}", env.root().display(), bundle.display()));
@@ -84,7 +90,15 @@ fn import_rootfs_tarball_with_changes() {
     let rootfs = shared_busybox_rootfs();
     let gz = env.path("rootfs.tar.gz");
     sh_ok(&format!("gzip -c {} > {}", rootfs.display(), gz.display()));
-    let id = env.ok(&["import", "--change", "CMD [\"/bin/sh\", \"-c\", \"echo imported\"]", "--change", "ENV A=b", gz.to_str().unwrap(), "my/imported:1"]);
+    let id = env.ok(&[
+        "import",
+        "--change",
+        "CMD [\"/bin/sh\", \"-c\", \"echo imported\"]",
+        "--change",
+        "ENV A=b",
+        gz.to_str().unwrap(),
+        "my/imported:1",
+    ]);
     assert!(id.trim().starts_with("sha256:"));
     let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "my/imported:1"])).unwrap();
     assert_eq!(v[0]["Config"]["Cmd"], serde_json::json!(["/bin/sh", "-c", "echo imported"]));
@@ -126,9 +140,12 @@ fn hostile_archive_is_refused() {
         layer.display()
     ));
     let diff = sh_ok(&format!("sha256sum {} | cut -d' ' -f1", layer.display())).trim().to_string();
-    let cfg = format!(r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff}"]}}}}"#);
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff}"]}}}}"#
+    );
     std::fs::write(work.join("c.json"), &cfg).unwrap();
-    std::fs::write(work.join("manifest.json"), r#"[{"Config":"c.json","RepoTags":["evil:1"],"Layers":["layer.tar"]}]"#).unwrap();
+    std::fs::write(work.join("manifest.json"), r#"[{"Config":"c.json","RepoTags":["evil:1"],"Layers":["layer.tar"]}]"#)
+        .unwrap();
     let arch = env.path("evil.tar");
     sh_ok(&format!("tar -C {} -cf {} c.json layer.tar manifest.json", work.display(), arch.display()));
     let out = env.run(&["load", "-i", arch.to_str().unwrap()]);
@@ -186,7 +203,11 @@ fn corrupt_blob_is_found_by_fsck() {
     let env = Env::new();
     env.load_base();
     let blobs = env.root().join("blobs/sha256");
-    let big = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path()).max_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap();
+    let big = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
     let mut data = std::fs::read(&big).unwrap();
     data[1000] ^= 1;
     std::fs::write(&big, data).unwrap();

@@ -138,7 +138,8 @@ fn directive_line(i: &str) -> IResult<&str, (&str, String)> {
     let sp = |c: char| matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ');
     let (i, _) = char('#')(i)?;
     let (i, _) = take_while(sp)(i)?;
-    let (i, key) = recognize(pair(satisfy(|c| c.is_ascii_alphabetic()), take_while(|c: char| c.is_ascii_alphanumeric())))(i)?;
+    let (i, key) =
+        recognize(pair(satisfy(|c| c.is_ascii_alphabetic()), take_while(|c: char| c.is_ascii_alphanumeric())))(i)?;
     let (i, _) = take_while(sp)(i)?;
     let (i, _) = char('=')(i)?;
     let (after_ws, ws) = take_while(sp)(i)?;

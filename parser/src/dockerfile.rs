@@ -70,14 +70,19 @@ impl Dockerfile {
 
     /// The same file with every span and source text cleared, for comparing meaning.
     pub fn without_positions(&self) -> Dockerfile {
-        let clear = |i: &Instruction| Instruction { span: Span::default(), source: String::new(), kind: i.kind.clone() };
+        let clear =
+            |i: &Instruction| Instruction { span: Span::default(), source: String::new(), kind: i.kind.clone() };
         Dockerfile {
             directives: self.directives.clone(),
             meta_args: self.meta_args.iter().map(clear).collect(),
             stages: self
                 .stages
                 .iter()
-                .map(|s| Stage { index: s.index, from: clear(&s.from), instructions: s.instructions.iter().map(clear).collect() })
+                .map(|s| Stage {
+                    index: s.index,
+                    from: clear(&s.from),
+                    instructions: s.instructions.iter().map(clear).collect(),
+                })
                 .collect(),
             warnings: vec![],
         }

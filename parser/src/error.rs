@@ -75,11 +75,7 @@ impl ParseError {
             if let Some(line) = source_line(src, s.start_line) {
                 let width = line.chars().count();
                 let col = s.start_col.clamp(1, width.max(1));
-                let prefix: String = line
-                    .chars()
-                    .take(col - 1)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
+                let prefix: String = line.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 out.push_str(&format!("\n    {}\n    {}^", line.trim_end_matches(['\r', '\n']), prefix));
             }
         }
@@ -132,10 +128,7 @@ mod tests {
     fn renders_caret_under_column() {
         let e = ParseError::at("unknown instruction \"FORM\"", Span::line(2, 3)).with_hint("did you mean FROM?");
         let r = e.render("Dockerfile", Some("FROM a\n  FORM b\n"));
-        assert_eq!(
-            r,
-            "Dockerfile:2:3: unknown instruction \"FORM\" (did you mean FROM?)\n      FORM b\n      ^"
-        );
+        assert_eq!(r, "Dockerfile:2:3: unknown instruction \"FORM\" (did you mean FROM?)\n      FORM b\n      ^");
     }
 
     #[test]

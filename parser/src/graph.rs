@@ -14,8 +14,16 @@ use std::collections::BTreeMap;
 
 /// The predefined ARGs docker accepts from `--build-arg` without an ARG instruction.
 pub const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
-    "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 /// What a stage starts from.
@@ -72,7 +80,10 @@ pub struct Graph {
 
 /// Expands the global ARGs: each default is expanded with the ARGs before it; a
 /// `--build-arg` replaces the default.
-pub fn meta_arg_values(df: &Dockerfile, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ParseError> {
+pub fn meta_arg_values(
+    df: &Dockerfile,
+    overrides: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ParseError> {
     let lex = Lexer::new(df.directives.escape);
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     for ins in &df.meta_args {
@@ -94,7 +105,11 @@ pub fn meta_arg_values(df: &Dockerfile, overrides: &BTreeMap<String, String>) ->
 
 impl Graph {
     /// Builds the graph of `df` for `target` (a stage name, or the last stage).
-    pub fn build(df: &Dockerfile, overrides: &BTreeMap<String, String>, target: Option<&str>) -> Result<Graph, ParseError> {
+    pub fn build(
+        df: &Dockerfile,
+        overrides: &BTreeMap<String, String>,
+        target: Option<&str>,
+    ) -> Result<Graph, ParseError> {
         let meta = meta_arg_values(df, overrides)?;
         let lex = Lexer::new(df.directives.escape);
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -104,10 +119,7 @@ impl Graph {
         for s in &df.stages {
             let image = lex.process_word(s.base(), &meta).map_err(|e| ParseError::at(e.to_string(), s.from.span))?;
             if image.is_empty() {
-                return Err(ParseError::at(
-                    format!("base name ({}) should not be blank", s.base()),
-                    s.from.span,
-                ));
+                return Err(ParseError::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
             }
             let base = if let Some(&i) = names.get(&image.to_lowercase()) {
                 edges.push(Edge { from: i, to: s.index, kind: EdgeKind::From, span: s.from.span });
@@ -137,7 +149,9 @@ impl Graph {
             for ins in &s.instructions {
                 let refs: Vec<(&str, EdgeKind)> = match &ins.kind {
                     Kind::Copy(c) => c.from.iter().map(|f| (f.as_str(), EdgeKind::CopyFrom)).collect(),
-                    Kind::Run(r) => r.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, EdgeKind::MountFrom)).collect(),
+                    Kind::Run(r) => {
+                        r.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, EdgeKind::MountFrom)).collect()
+                    }
                     _ => vec![],
                 };
                 for (raw, kind) in refs {
@@ -168,9 +182,9 @@ impl Graph {
 
         let target = match target {
             None => df.stages.len() - 1,
-            Some(t) => *names.get(&t.to_lowercase()).ok_or_else(|| {
-                ParseError::new(format!("failed to reach build target {t} in Dockerfile"))
-            })?,
+            Some(t) => *names
+                .get(&t.to_lowercase())
+                .ok_or_else(|| ParseError::new(format!("failed to reach build target {t} in Dockerfile")))?,
         };
 
         let n = stages.len();
@@ -305,7 +319,8 @@ mod tests {
 
     #[test]
     fn from_uses_meta_args() {
-        let df = Dockerfile::parse("ARG BASE=build\nARG OTHER\nFROM x AS build\nFROM ${BASE}\nFROM $OTHER:1\n").unwrap();
+        let df =
+            Dockerfile::parse("ARG BASE=build\nARG OTHER\nFROM x AS build\nFROM ${BASE}\nFROM $OTHER:1\n").unwrap();
         let mut o = BTreeMap::new();
         o.insert("OTHER".to_string(), "img".to_string());
         let g = Graph::build(&df, &o, None).unwrap();

@@ -11,8 +11,24 @@ use std::collections::BTreeMap;
 
 /// Every instruction keyword, for "did you mean" hints.
 pub const KEYWORDS: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER",
-    "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// One typed instruction with its place in the file.
@@ -850,7 +866,11 @@ mod tests {
     fn from_forms() {
         assert_eq!(
             kind("FROM --platform=linux/amd64 img:1 AS Build").unwrap(),
-            Kind::From(From { image: "img:1".into(), name: Some("build".into()), platform: Some("linux/amd64".into()) })
+            Kind::From(From {
+                image: "img:1".into(),
+                name: Some("build".into()),
+                platform: Some("linux/amd64".into())
+            })
         );
         assert!(kind("FROM a b").is_err());
         assert!(kind("FROM a AS 1x").is_err());
@@ -865,7 +885,9 @@ mod tests {
 
     #[test]
     fn copy_flags() {
-        let Kind::Copy(c) = kind("COPY --from=b --chown=1:2 --exclude=*.md --exclude=x a b /d/").unwrap() else { panic!() };
+        let Kind::Copy(c) = kind("COPY --from=b --chown=1:2 --exclude=*.md --exclude=x a b /d/").unwrap() else {
+            panic!()
+        };
         assert_eq!(c.sources, vec!["a", "b"]);
         assert_eq!((c.from.as_deref(), c.chown.as_deref(), c.exclude.len()), (Some("b"), Some("1:2"), 2));
         assert!(kind("COPY --checksum=x a b").unwrap_err().message.starts_with("unknown flag: checksum"));
@@ -875,7 +897,9 @@ mod tests {
 
     #[test]
     fn run_mounts() {
-        let Kind::Run(r) = kind("RUN --mount=type=cache,target=/c,sharing=locked --network=none make").unwrap() else { panic!() };
+        let Kind::Run(r) = kind("RUN --mount=type=cache,target=/c,sharing=locked --network=none make").unwrap() else {
+            panic!()
+        };
         assert_eq!(r.mounts[0].typ, MountType::Cache);
         assert_eq!(r.mounts[0].sharing, Sharing::Locked);
         assert!(!r.mounts[0].read_only);
@@ -886,10 +910,15 @@ mod tests {
 
     #[test]
     fn healthcheck() {
-        let Kind::Healthcheck(Healthcheck::Cmd(h)) = kind("HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]").unwrap() else {
+        let Kind::Healthcheck(Healthcheck::Cmd(h)) =
+            kind("HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]").unwrap()
+        else {
             panic!()
         };
-        assert_eq!((h.test.clone(), h.interval, h.retries), (vec!["CMD".to_string(), "true".to_string()], 5_000_000_000, 2));
+        assert_eq!(
+            (h.test.clone(), h.interval, h.retries),
+            (vec!["CMD".to_string(), "true".to_string()], 5_000_000_000, 2)
+        );
         assert!(kind("HEALTHCHECK --interval=1us CMD x").is_err());
         assert_eq!(kind("HEALTHCHECK NONE").unwrap(), Kind::Healthcheck(Healthcheck::None));
     }

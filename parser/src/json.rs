@@ -237,13 +237,18 @@ mod tests {
         assert_eq!(parse_json_array(r#"["a", "b c"]"#), strings(&["a", "b c"]));
         assert_eq!(parse_json_array("[]"), strings(&[]));
         assert_eq!(parse_json_array("  [ \"x\" ]  \n"), strings(&["x"]));
-        assert_eq!(parse_json_array(r#"["\" \\ \/ \b \f \n \r \t \u0000"]"#), strings(&["\" \\ / \u{8} \u{c} \n \r \t \0"]));
+        assert_eq!(
+            parse_json_array(r#"["\" \\ \/ \b \f \n \r \t \u0000"]"#),
+            strings(&["\" \\ / \u{8} \u{c} \n \r \t \0"])
+        );
         assert_eq!(parse_json_array(r#"["\ud83d\ude00", "\ud800x"]"#), strings(&["😀", "\u{FFFD}x"]));
     }
 
     #[test]
     fn shell_form_fallbacks() {
-        for t in ["['a']", "[\"a\"] trailing", "[\"a\",]", "[\"a\"", "[\"a\tb\"]", "echo hi", "[1e999]", "", "[\"\\x\"]"] {
+        for t in
+            ["['a']", "[\"a\"] trailing", "[\"a\",]", "[\"a\"", "[\"a\tb\"]", "echo hi", "[1e999]", "", "[\"\\x\"]"]
+        {
             assert_eq!(parse_json_array(t), JsonForm::NotJson, "{t}");
         }
     }

@@ -379,10 +379,14 @@ impl ShellWord<'_> {
                     Some('-') => Ok(if empty_or_unset { word } else { value.unwrap_or_default() }),
                     Some('+') => Ok(if empty_or_unset { String::new() } else { word }),
                     Some('?') => match value {
-                        None => Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { &word })),
-                        Some(v) if null_is_unset && v.is_empty() => {
-                            Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be empty" } else { &word }))
-                        }
+                        None => Err(format!(
+                            "{name}: {}",
+                            if word.is_empty() { "is not allowed to be unset" } else { &word }
+                        )),
+                        Some(v) if null_is_unset && v.is_empty() => Err(format!(
+                            "{name}: {}",
+                            if word.is_empty() { "is not allowed to be empty" } else { &word }
+                        )),
                         Some(v) => Ok(v),
                     },
                     Some(c @ ('%' | '#')) => {
@@ -518,7 +522,8 @@ fn pattern_to_regex(pattern: &str, greedy: bool, anchored: bool) -> Result<regex
 }
 
 fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> R<String> {
-    let re = pattern_to_regex(pattern, greedy, true).map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
+    let re = pattern_to_regex(pattern, greedy, true)
+        .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
     Ok(match re.find(value) {
         Some(m) => value[m.end()..].to_string(),
         None => value.to_string(),

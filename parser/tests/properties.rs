@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 fn check_roundtrip(src: &str) -> Result<(), TestCaseError> {
     let Ok(a) = Dockerfile::parse(src) else { return Ok(()) };
     let printed = a.print();
-    let b = Dockerfile::parse(&printed)
-        .map_err(|e| TestCaseError::fail(format!("printed text does not parse: {e}\n--- source\n{src}\n--- printed\n{printed}")))?;
+    let b = Dockerfile::parse(&printed).map_err(|e| {
+        TestCaseError::fail(format!("printed text does not parse: {e}\n--- source\n{src}\n--- printed\n{printed}"))
+    })?;
     prop_assert_eq!(a.without_positions(), b.without_positions(), "printed:\n{}", printed);
     let ga = Graph::build(&a, &BTreeMap::new(), None);
     let gb = Graph::build(&b, &BTreeMap::new(), None);
@@ -49,7 +50,9 @@ fn value() -> impl Strategy<Value = String> {
 fn shell_text() -> impl Strategy<Value = String> {
     // Printable text without '<' (heredocs are generated separately) and without a
     // trailing escape (which would continue the line).
-    "[a-zA-Z0-9 _$&|;=\"'{}()/.,:+*?!%@#-]{1,40}".prop_map(|s| s.trim().to_string()).prop_filter("non-empty, not a flag", |s| !s.is_empty() && !s.starts_with('-'))
+    "[a-zA-Z0-9 _$&|;=\"'{}()/.,:+*?!%@#-]{1,40}"
+        .prop_map(|s| s.trim().to_string())
+        .prop_filter("non-empty, not a flag", |s| !s.is_empty() && !s.starts_with('-'))
 }
 
 fn kw(k: &'static str) -> impl Strategy<Value = String> {
@@ -59,21 +62,33 @@ fn kw(k: &'static str) -> impl Strategy<Value = String> {
 fn instruction() -> impl Strategy<Value = String> {
     prop_oneof![
         (kw("RUN"), shell_text()).prop_map(|(k, t)| format!("{k} {t}")),
-        (kw("RUN"), prop::collection::vec(value(), 1..4)).prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
-        (kw("RUN"), shell_text(), shell_text().prop_filter("not a comment", |b| !b.starts_with('#'))).prop_map(|(k, a, b)| format!("{k} {a} \\\n   {b}")),
+        (kw("RUN"), prop::collection::vec(value(), 1..4))
+            .prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
+        (kw("RUN"), shell_text(), shell_text().prop_filter("not a comment", |b| !b.starts_with('#')))
+            .prop_map(|(k, a, b)| format!("{k} {a} \\\n   {b}")),
         (kw("RUN"), shell_text()).prop_map(|(k, t)| format!("{k} cat <<EOF > /x\n{t}\nEOF")),
         (kw("RUN"), word()).prop_map(|(k, t)| format!("{k} --mount=type=cache,target=/{t} --network=none make {t}")),
         (kw("CMD"), shell_text()).prop_map(|(k, t)| format!("{k} {t}")),
-        (kw("CMD"), prop::collection::vec(value(), 0..3)).prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
-        (kw("ENTRYPOINT"), prop::collection::vec(word(), 1..3)).prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
-        (kw("ENV"), prop::collection::vec((word(), value()), 1..4))
-            .prop_map(|(k, kv)| format!("{k} {}", kv.iter().map(|(a, b)| format!("{a}={b}")).collect::<Vec<_>>().join(" "))),
+        (kw("CMD"), prop::collection::vec(value(), 0..3))
+            .prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
+        (kw("ENTRYPOINT"), prop::collection::vec(word(), 1..3))
+            .prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
+        (kw("ENV"), prop::collection::vec((word(), value()), 1..4)).prop_map(|(k, kv)| format!(
+            "{k} {}",
+            kv.iter().map(|(a, b)| format!("{a}={b}")).collect::<Vec<_>>().join(" ")
+        )),
         (kw("ENV"), word(), shell_text()).prop_map(|(k, a, b)| format!("{k} {a} {b}")),
-        (kw("LABEL"), prop::collection::vec((value(), value()), 1..3))
-            .prop_map(|(k, kv)| format!("{k} {}", kv.iter().map(|(a, b)| format!("x{a}={b}")).collect::<Vec<_>>().join(" "))),
-        (kw("COPY"), prop::collection::vec(word(), 2..4), prop::option::of(word()))
-            .prop_map(|(k, v, c)| format!("{k} {}{}", c.map(|c| format!("--chown={c} ")).unwrap_or_default(), v.join(" "))),
-        (kw("COPY"), prop::collection::vec("[a-z ]{1,8}", 2..4)).prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
+        (kw("LABEL"), prop::collection::vec((value(), value()), 1..3)).prop_map(|(k, kv)| format!(
+            "{k} {}",
+            kv.iter().map(|(a, b)| format!("x{a}={b}")).collect::<Vec<_>>().join(" ")
+        )),
+        (kw("COPY"), prop::collection::vec(word(), 2..4), prop::option::of(word())).prop_map(|(k, v, c)| format!(
+            "{k} {}{}",
+            c.map(|c| format!("--chown={c} ")).unwrap_or_default(),
+            v.join(" ")
+        )),
+        (kw("COPY"), prop::collection::vec("[a-z ]{1,8}", 2..4))
+            .prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
         (kw("ADD"), word(), word()).prop_map(|(k, a, b)| format!("{k} --chmod=755 {a} /{b}")),
         (kw("COPY"), shell_text()).prop_map(|(k, t)| format!("{k} <<-EOF /dst\n\t{t}\nEOF")),
         (kw("WORKDIR"), word()).prop_map(|(k, w)| format!("{k} /{w}")),
@@ -81,14 +96,17 @@ fn instruction() -> impl Strategy<Value = String> {
         (kw("EXPOSE"), prop::collection::vec(1u16..65535, 1..4))
             .prop_map(|(k, p)| format!("{k} {}", p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "))),
         (kw("VOLUME"), prop::collection::vec(word(), 1..3)).prop_map(|(k, v)| format!("{k} {}", v.join(" "))),
-        (kw("VOLUME"), prop::collection::vec("[a-z][a-z ]{0,7}", 1..3)).prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
+        (kw("VOLUME"), prop::collection::vec("[a-z][a-z ]{0,7}", 1..3))
+            .prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
         (kw("ARG"), word(), prop::option::of(value()))
             .prop_map(|(k, a, v)| format!("{k} {a}{}", v.map(|v| format!("={v}")).unwrap_or_default())),
         (kw("STOPSIGNAL"), Just("SIGTERM")).prop_map(|(k, s)| format!("{k} {s}")),
-        (kw("HEALTHCHECK"), 1u32..100, shell_text()).prop_map(|(k, i, t)| format!("{k} --interval={i}s --retries=2 CMD {t}")),
+        (kw("HEALTHCHECK"), 1u32..100, shell_text())
+            .prop_map(|(k, i, t)| format!("{k} --interval={i}s --retries=2 CMD {t}")),
         (kw("ONBUILD"), shell_text()).prop_map(|(k, t)| format!("{k} RUN {t}")),
         (kw("MAINTAINER"), shell_text()).prop_map(|(k, t)| format!("{k} {t}")),
-        (kw("SHELL"), prop::collection::vec(word(), 1..3)).prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
+        (kw("SHELL"), prop::collection::vec(word(), 1..3))
+            .prop_map(|(k, v)| format!("{k} {}", serde_json::to_string(&v).unwrap())),
         Just("# a comment".to_string()),
         Just(String::new()),
     ]

@@ -23,7 +23,10 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// The value of a `Authorization: Basic` header.
     pub fn basic_header(&self) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.username, self.password)))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.username, self.password))
+        )
     }
 }
 
@@ -35,7 +38,8 @@ pub fn default_config_path() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
         return PathBuf::from(d).join("config.json");
     }
-    let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home =
+        std::env::var_os("HOME").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".docker/config.json")
 }
 
@@ -53,9 +57,20 @@ fn config_err(path: &Path, detail: impl std::fmt::Display) -> RegistryError {
 /// The `auths` keys that may hold credentials for `registry`, most specific first.
 fn keys_for(registry: &str) -> Vec<String> {
     if registry == "docker.io" {
-        return vec![DOCKER_HUB_KEY.to_string(), "docker.io".into(), "index.docker.io".into(), "registry-1.docker.io".into()];
+        return vec![
+            DOCKER_HUB_KEY.to_string(),
+            "docker.io".into(),
+            "index.docker.io".into(),
+            "registry-1.docker.io".into(),
+        ];
     }
-    vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}"), format!("https://{registry}/v2/"), format!("https://{registry}/v1/")]
+    vec![
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+        format!("https://{registry}/v2/"),
+        format!("https://{registry}/v1/"),
+    ]
 }
 
 impl DockerConfig {
@@ -83,9 +98,14 @@ impl DockerConfig {
         for k in keys_for(registry) {
             let Some(Value::Object(entry)) = auths.get(&k) else { continue };
             if let Some(Value::String(a)) = entry.get("auth").filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
-                let raw = base64::engine::general_purpose::STANDARD.decode(a.trim()).map_err(|e| config_err(&self.path, format!("auths[{k}].auth: {e}")))?;
-                let text = String::from_utf8(raw).map_err(|_| config_err(&self.path, format!("auths[{k}].auth is not UTF-8")))?;
-                let (u, p) = text.split_once(':').ok_or_else(|| config_err(&self.path, format!("auths[{k}].auth is not user:password")))?;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(a.trim())
+                    .map_err(|e| config_err(&self.path, format!("auths[{k}].auth: {e}")))?;
+                let text = String::from_utf8(raw)
+                    .map_err(|_| config_err(&self.path, format!("auths[{k}].auth is not UTF-8")))?;
+                let (u, p) = text
+                    .split_once(':')
+                    .ok_or_else(|| config_err(&self.path, format!("auths[{k}].auth is not user:password")))?;
                 return Ok(Some(Credentials { username: u.to_string(), password: p.to_string() }));
             }
             if let (Some(Value::String(u)), Some(Value::String(p))) = (entry.get("username"), entry.get("password")) {
@@ -125,7 +145,8 @@ impl DockerConfig {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| config_err(&self.path, e))?;
         let tmp = dir.join(format!(".config.json.tmp-{}", std::process::id()));
-        let data = serde_json::to_vec_pretty(&Value::Object(self.doc.clone())).map_err(|e| config_err(&self.path, e))?;
+        let data =
+            serde_json::to_vec_pretty(&Value::Object(self.doc.clone())).map_err(|e| config_err(&self.path, e))?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
             f.write_all(&data)?;
@@ -211,14 +232,19 @@ mod tests {
     fn challenges() {
         assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
         assert_eq!(
-            parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#),
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into()),
                 scope: Some("repository:library/busybox:pull,push".into())
             })
         );
-        assert_eq!(parse_challenge("Bearer realm=http://x/t"), Some(Challenge::Bearer { realm: "http://x/t".into(), service: None, scope: None }));
+        assert_eq!(
+            parse_challenge("Bearer realm=http://x/t"),
+            Some(Challenge::Bearer { realm: "http://x/t".into(), service: None, scope: None })
+        );
         assert_eq!(parse_challenge("Bearer service=x"), None, "a bearer challenge needs a realm");
         assert_eq!(parse_challenge("Negotiate"), None);
     }
@@ -230,7 +256,10 @@ mod tests {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, r#"{"auths":{"other.example":{"auth":"dTpw"}},"psFormat":"table"}"#).unwrap();
         let mut c = DockerConfig::load(&p).unwrap();
-        assert_eq!(c.credentials("other.example").unwrap(), Some(Credentials { username: "u".into(), password: "p".into() }));
+        assert_eq!(
+            c.credentials("other.example").unwrap(),
+            Some(Credentials { username: "u".into(), password: "p".into() })
+        );
         assert_eq!(c.credentials("127.0.0.1:5000").unwrap(), None);
         c.set_credentials("127.0.0.1:5000", &Credentials { username: "me".into(), password: "se:cret".into() });
         c.set_credentials("docker.io", &Credentials { username: "hub".into(), password: "x".into() });

@@ -36,7 +36,13 @@ impl std::fmt::Display for CacheLocation {
 const LOCAL_REF: &str = "rbuild-cache";
 
 /// Writes `art` (already in the store) to `to`.
-pub fn export(store: &Store, art: &CacheArtifact, to: &CacheLocation, opts: &ClientOptions, progress: &dyn Progress) -> Result<()> {
+pub fn export(
+    store: &Store,
+    art: &CacheArtifact,
+    to: &CacheLocation,
+    opts: &ClientOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
     let mut all: Vec<(Digest, u64)> = art.blobs.clone();
     all.push((art.config, art.config_size));
     match to {
@@ -124,12 +130,19 @@ fn parse_cache_manifest(data: &[u8], what: &str) -> Result<(Digest, u64, HashMap
     let cfg = v.get("config").ok_or_else(|| RegistryError::bad(what, "no config"))?;
     let media = cfg.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
     if media != MEDIA_TYPE_CACHE_CONFIG {
-        return Err(RegistryError::Unsupported(format!("{what} is not an rbuild build cache (config media type {media:?})")));
+        return Err(RegistryError::Unsupported(format!(
+            "{what} is not an rbuild build cache (config media type {media:?})"
+        )));
     }
     let digest = |v: &Value| -> Result<Digest> {
-        v.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse().ok()).ok_or_else(|| RegistryError::bad(what, "a descriptor without a sha256 digest"))
+        v.get("digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| RegistryError::bad(what, "a descriptor without a sha256 digest"))
     };
-    let size = |v: &Value| -> Result<u64> { v.get("size").and_then(|s| s.as_u64()).ok_or_else(|| RegistryError::bad(what, "a descriptor without a size")) };
+    let size = |v: &Value| -> Result<u64> {
+        v.get("size").and_then(|s| s.as_u64()).ok_or_else(|| RegistryError::bad(what, "a descriptor without a size"))
+    };
     let mut sizes = HashMap::new();
     for l in v.get("layers").and_then(|l| l.as_array()).into_iter().flatten() {
         sizes.insert(digest(l)?, size(l)?);
@@ -147,17 +160,34 @@ impl CacheImport {
                 let (cfg, cfg_size, sizes) = parse_cache_manifest(&m.data, &format!("cache {}", r.familiar()))?;
                 let cfg_bytes = fetch_small_blob(store, &client, &r.path, &cfg, cfg_size)?;
                 let config = CacheConfig::from_json(&cfg_bytes)?;
-                Ok(CacheImport::new(r.familiar(), config, sizes, Source::Registry { client: Box::new(client), repo: r.path.clone() }))
+                Ok(CacheImport::new(
+                    r.familiar(),
+                    config,
+                    sizes,
+                    Source::Registry { client: Box::new(client), repo: r.path.clone() },
+                ))
             }
             CacheLocation::Local(dir) => {
                 let what = format!("cache {}", dir.display());
                 let index_path = dir.join("index.json");
-                let index: Value = serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| io_err("reading", &index_path, e))?)
-                    .map_err(|e| RegistryError::bad(&what, format!("index.json: {e}")))?;
+                let index: Value =
+                    serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| io_err("reading", &index_path, e))?)
+                        .map_err(|e| RegistryError::bad(&what, format!("index.json: {e}")))?;
                 let entries = index.get("manifests").and_then(|m| m.as_array()).cloned().unwrap_or_default();
-                let named = |e: &&Value| e.pointer("/annotations/org.opencontainers.image.ref.name").and_then(|n| n.as_str()) == Some(LOCAL_REF);
-                let entry = entries.iter().find(named).or(entries.first()).ok_or_else(|| RegistryError::bad(&what, "index.json lists no manifest"))?;
-                let md: Digest = entry.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse().ok()).ok_or_else(|| RegistryError::bad(&what, "index.json: a manifest without a sha256 digest"))?;
+                let named = |e: &&Value| {
+                    e.pointer("/annotations/org.opencontainers.image.ref.name").and_then(|n| n.as_str())
+                        == Some(LOCAL_REF)
+                };
+                let entry = entries
+                    .iter()
+                    .find(named)
+                    .or(entries.first())
+                    .ok_or_else(|| RegistryError::bad(&what, "index.json lists no manifest"))?;
+                let md: Digest = entry
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| d.parse().ok())
+                    .ok_or_else(|| RegistryError::bad(&what, "index.json: a manifest without a sha256 digest"))?;
                 let data = read_local_blob(dir, &md, None)?;
                 let (cfg, cfg_size, sizes) = parse_cache_manifest(&data, &what)?;
                 let config = CacheConfig::from_json(&read_local_blob(dir, &cfg, Some(cfg_size))?)?;
@@ -192,12 +222,19 @@ impl CacheImport {
             if store.has_blob(d) {
                 continue;
             }
-            let size = *self.sizes.get(d).ok_or_else(|| RegistryError::bad(format!("cache {}", self.name), format!("record {key} needs {d}, which the cache does not carry")))?;
+            let size = *self.sizes.get(d).ok_or_else(|| {
+                RegistryError::bad(
+                    format!("cache {}", self.name),
+                    format!("record {key} needs {d}, which the cache does not carry"),
+                )
+            })?;
             match &self.source {
                 Source::Registry { client, repo } => {
                     let body = get_blob(client, repo, d)?;
                     let mut r = crate::progress::Counting::new(body, *d, size, progress);
-                    store.ingest_layer(&mut r, d, size, d).map_err(|e| wrap_transfer(e, &format!("fetching cached layer {d}")))?;
+                    store
+                        .ingest_layer(&mut r, d, size, d)
+                        .map_err(|e| wrap_transfer(e, &format!("fetching cached layer {d}")))?;
                 }
                 Source::Local(dir) => {
                     let p = dir.join("blobs/sha256").join(d.hex());
@@ -221,11 +258,21 @@ fn read_local_blob(dir: &Path, d: &Digest, size: Option<u64>) -> Result<Vec<u8>>
     }
     let data = std::fs::read(&p).map_err(|e| io_err("reading", &p, e))?;
     if let Some(s) = size.filter(|s| *s != data.len() as u64) {
-        return Err(rbuild_store::StoreError::SizeMismatch { what: format!("blob {d}"), expected: s, actual: data.len() as u64 }.into());
+        return Err(rbuild_store::StoreError::SizeMismatch {
+            what: format!("blob {d}"),
+            expected: s,
+            actual: data.len() as u64,
+        }
+        .into());
     }
     let got = Digest::of(&data);
     if got != *d {
-        return Err(rbuild_store::StoreError::DigestMismatch { what: format!("blob {}", p.display()), expected: *d, actual: got }.into());
+        return Err(rbuild_store::StoreError::DigestMismatch {
+            what: format!("blob {}", p.display()),
+            expected: *d,
+            actual: got,
+        }
+        .into());
     }
     Ok(data)
 }

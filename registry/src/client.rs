@@ -43,7 +43,11 @@ pub fn is_loopback(registry: &str) -> bool {
     }
     let host = match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => registry.rsplit_once(':').map_or(registry, |(h, p)| if p.bytes().all(|c| c.is_ascii_digit()) { h } else { registry }),
+        None => {
+            registry
+                .rsplit_once(':')
+                .map_or(registry, |(h, p)| if p.bytes().all(|c| c.is_ascii_digit()) { h } else { registry })
+        }
     };
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -78,7 +82,8 @@ impl std::fmt::Debug for Client {
     }
 }
 
-pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+pub(crate) const MANIFEST_ACCEPT: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 fn agent() -> ureq::Agent {
@@ -124,7 +129,11 @@ pub(crate) fn error_detail(resp: &mut Response<ureq::Body>) -> String {
         Some(v) if !v.is_empty() => format!("({})", v.join("; ")),
         _ => {
             let t = String::from_utf8_lossy(&body).trim().chars().take(200).collect::<String>();
-            if t.is_empty() { String::new() } else { format!("({t})") }
+            if t.is_empty() {
+                String::new()
+            } else {
+                format!("({t})")
+            }
         }
     }
 }
@@ -140,7 +149,13 @@ impl Client {
             Some(c) => Some(c.clone()),
             None => DockerConfig::load(&opts.config_path())?.credentials(registry)?,
         };
-        Ok(Client { registry: registry.to_string(), base: format!("{scheme}://{endpoint}"), agent: agent(), creds, auth: Mutex::new(AuthState::default()) })
+        Ok(Client {
+            registry: registry.to_string(),
+            base: format!("{scheme}://{endpoint}"),
+            agent: agent(),
+            creds,
+            auth: Mutex::new(AuthState::default()),
+        })
     }
 
     pub fn registry(&self) -> &str {
@@ -163,7 +178,14 @@ impl Client {
         }
     }
 
-    fn raw(&self, method: &str, url: &str, headers: &[(&str, &str)], auth: Option<&str>, body: &Body<'_>) -> Result<Response<ureq::Body>> {
+    fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        auth: Option<&str>,
+        body: &Body<'_>,
+    ) -> Result<Response<ureq::Body>> {
         let mut b = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -191,12 +213,23 @@ impl Client {
         let challenge = match resp.status().as_u16() {
             200..=299 => None,
             401 => {
-                let h = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                Some(parse_challenge(&h).ok_or_else(|| RegistryError::bad(format!("GET {url}"), format!("unsupported authentication challenge {h:?}")))?)
+                let h = resp
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                Some(parse_challenge(&h).ok_or_else(|| {
+                    RegistryError::bad(format!("GET {url}"), format!("unsupported authentication challenge {h:?}"))
+                })?)
             }
             s => {
                 let detail = error_detail(&mut resp);
-                return Err(RegistryError::Http { what: format!("{} is not an OCI registry (GET {url})", self.registry), status: s, detail });
+                return Err(RegistryError::Http {
+                    what: format!("{} is not an OCI registry (GET {url})", self.registry),
+                    status: s,
+                    detail,
+                });
             }
         };
         let mut st = self.auth.lock().unwrap_or_else(|e| e.into_inner());
@@ -244,8 +277,14 @@ impl Client {
                 None => RegistryError::Unauthorized { registry: self.registry.clone(), detail: format!(" ({detail})") },
             });
         }
-        let body = resp.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| RegistryError::transport(format!("token from {realm}"), e))?;
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| RegistryError::bad(format!("token from {realm}"), e.to_string()))?;
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| RegistryError::transport(format!("token from {realm}"), e))?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::bad(format!("token from {realm}"), e.to_string()))?;
         v.get("token")
             .or(v.get("access_token"))
             .and_then(|t| t.as_str())
@@ -257,7 +296,14 @@ impl Client {
     /// Sends a request with the authorization `scopes` need. A 401 (an expired token, a
     /// changed challenge) is retried once with fresh credentials when the body allows;
     /// a second 401 is an error.
-    pub(crate) fn send(&self, method: &str, url: &str, scopes: &[String], headers: &[(&str, &str)], body: Body<'_>) -> Result<Response<ureq::Body>> {
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        url: &str,
+        scopes: &[String],
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Response<ureq::Body>> {
         self.ping()?;
         let auth = self.authorization(scopes)?;
         let mut resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
@@ -292,10 +338,15 @@ impl Client {
                 let mut resp = self.raw("GET", &self.url(""), &[], auth.as_deref(), &Body::Empty)?;
                 match resp.status().as_u16() {
                     200..=299 => Ok(()),
-                    s => Err(RegistryError::LoginFailed { registry: self.registry.clone(), detail: format!("{s} {}", error_detail(&mut resp)).trim().to_string() }),
+                    s => Err(RegistryError::LoginFailed {
+                        registry: self.registry.clone(),
+                        detail: format!("{s} {}", error_detail(&mut resp)).trim().to_string(),
+                    }),
                 }
             }
-            Some(Challenge::Bearer { realm, service, .. }) => self.fetch_token(&realm, service.as_deref(), &[]).map(|_| ()),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                self.fetch_token(&realm, service.as_deref(), &[]).map(|_| ())
+            }
         }
     }
 }
@@ -359,13 +410,23 @@ mod tests {
                         let scope = path.split("scope=").nth(1).unwrap_or("none").to_string();
                         ("200 OK", String::new(), format!(r#"{{"token":"tok-{scope}"}}"#))
                     } else {
-                        ("401 Unauthorized", String::new(), r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_string())
+                        (
+                            "401 Unauthorized",
+                            String::new(),
+                            r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_string(),
+                        )
                     }
                 } else if auth.starts_with("Bearer tok-") {
                     ("200 OK", String::new(), "{}".to_string())
                 } else {
-                    let challenge = format!("Www-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n");
-                    ("401 Unauthorized", challenge, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string())
+                    let challenge = format!(
+                        "Www-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n"
+                    );
+                    (
+                        "401 Unauthorized",
+                        challenge,
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string(),
+                    )
                 };
                 let mut s = s;
                 let _ = write!(s, "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
@@ -378,7 +439,10 @@ mod tests {
     #[test]
     fn bearer_tokens_are_fetched_per_scope_with_the_credentials() {
         let (port, server) = fake_bearer_registry(4);
-        let opts = ClientOptions { credentials: Some(Credentials { username: "alice".into(), password: "pw".into() }), ..Default::default() };
+        let opts = ClientOptions {
+            credentials: Some(Credentials { username: "alice".into(), password: "pw".into() }),
+            ..Default::default()
+        };
         let c = Client::new(&format!("127.0.0.1:{port}"), &opts).unwrap();
         let resp = c.send("GET", &c.url("app/tags/list"), &[scope("app", false)], &[], Body::Empty).unwrap();
         assert_eq!(resp.status().as_u16(), 200);
@@ -393,7 +457,10 @@ mod tests {
 
         // Wrong credentials: the token server refuses, and that is a failed login.
         let (port, server) = fake_bearer_registry(2);
-        let opts = ClientOptions { credentials: Some(Credentials { username: "alice".into(), password: "nope".into() }), ..Default::default() };
+        let opts = ClientOptions {
+            credentials: Some(Credentials { username: "alice".into(), password: "nope".into() }),
+            ..Default::default()
+        };
         let c = Client::new(&format!("127.0.0.1:{port}"), &opts).unwrap();
         assert!(matches!(c.check_login(), Err(RegistryError::LoginFailed { .. })));
         server.join().unwrap();

@@ -52,7 +52,11 @@ pub(crate) fn store_ref(r: &rbuild_store::Reference) -> String {
 
 /// Runs `f` on every item, `threads` at a time (blobs of one image go up or down
 /// together); stops at the first error and returns it.
-pub(crate) fn for_each_parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+pub(crate) fn for_each_parallel<T: Sync>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let failed: std::sync::Mutex<Option<RegistryError>> = std::sync::Mutex::new(None);

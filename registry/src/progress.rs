@@ -7,12 +7,19 @@ use std::io::{self, Read};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobEvent<'a> {
     /// Transfer of `total` bytes begins.
-    Start { total: u64 },
-    Bytes { done: u64, total: u64 },
+    Start {
+        total: u64,
+    },
+    Bytes {
+        done: u64,
+        total: u64,
+    },
     /// Already there: in the store (pull) or in the registry (push).
     Exists,
     /// Mounted from another repository of the same registry.
-    Mounted { from: &'a str },
+    Mounted {
+        from: &'a str,
+    },
     Done,
 }
 

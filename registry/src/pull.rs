@@ -40,16 +40,28 @@ fn parse_size(v: Option<&Value>, what: &str) -> Result<u64> {
 }
 
 /// GET a manifest by tag or digest; checks the digest when asked by digest.
-pub(crate) fn get_manifest(client: &Client, repo: &str, reference: &str, want: Option<(&Digest, Option<u64>)>) -> Result<Fetched> {
+pub(crate) fn get_manifest(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    want: Option<(&Digest, Option<u64>)>,
+) -> Result<Fetched> {
     let url = client.url(&format!("{repo}/manifests/{reference}"));
     let mut resp = client.send("GET", &url, &[scope(repo, false)], &[("Accept", MANIFEST_ACCEPT)], Body::Empty)?;
     let status = resp.status().as_u16();
     let shown = format!("{}/{repo}:{reference}", client.registry()).replace(":sha256:", "@sha256:");
     if status == 404 {
-        return Err(RegistryError::NotFound { what: format!("manifest for {shown}"), detail: format!(" {}", crate::client::error_detail(&mut resp)).trim_end().to_string() });
+        return Err(RegistryError::NotFound {
+            what: format!("manifest for {shown}"),
+            detail: format!(" {}", crate::client::error_detail(&mut resp)).trim_end().to_string(),
+        });
     }
     if status != 200 {
-        return Err(RegistryError::Http { what: format!("GET manifest {shown}"), status, detail: crate::client::error_detail(&mut resp) });
+        return Err(RegistryError::Http {
+            what: format!("GET manifest {shown}"),
+            status,
+            detail: crate::client::error_detail(&mut resp),
+        });
     }
     let header_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let data = resp
@@ -61,13 +73,24 @@ pub(crate) fn get_manifest(client: &Client, repo: &str, reference: &str, want: O
     let digest = Digest::of(&data);
     if let Some((d, size)) = want {
         if *d != digest {
-            return Err(rbuild_store::StoreError::DigestMismatch { what: format!("manifest {shown}"), expected: *d, actual: digest }.into());
+            return Err(rbuild_store::StoreError::DigestMismatch {
+                what: format!("manifest {shown}"),
+                expected: *d,
+                actual: digest,
+            }
+            .into());
         }
         if let Some(s) = size.filter(|s| *s != data.len() as u64) {
-            return Err(rbuild_store::StoreError::SizeMismatch { what: format!("manifest {shown}"), expected: s, actual: data.len() as u64 }.into());
+            return Err(rbuild_store::StoreError::SizeMismatch {
+                what: format!("manifest {shown}"),
+                expected: s,
+                actual: data.len() as u64,
+            }
+            .into());
         }
     }
-    let v: Value = serde_json::from_slice(&data).map_err(|e| RegistryError::bad(format!("manifest {shown}"), e.to_string()))?;
+    let v: Value =
+        serde_json::from_slice(&data).map_err(|e| RegistryError::bad(format!("manifest {shown}"), e.to_string()))?;
     let media_type = v.get("mediaType").and_then(|m| m.as_str()).map(String::from).unwrap_or(header_type);
     Ok(Fetched { data, digest, media_type })
 }
@@ -78,19 +101,33 @@ pub(crate) fn get_blob(client: &Client, repo: &str, digest: &Digest) -> Result<u
     let mut resp = client.send("GET", &url, &[scope(repo, false)], &[], Body::Empty)?;
     match resp.status().as_u16() {
         200 => Ok(resp.into_body().into_reader()),
-        404 => Err(RegistryError::NotFound { what: format!("blob {digest} in {}/{repo}", client.registry()), detail: String::new() }),
-        s => Err(RegistryError::Http { what: format!("GET blob {digest}"), status: s, detail: crate::client::error_detail(&mut resp) }),
+        404 => Err(RegistryError::NotFound {
+            what: format!("blob {digest} in {}/{repo}", client.registry()),
+            detail: String::new(),
+        }),
+        s => Err(RegistryError::Http {
+            what: format!("GET blob {digest}"),
+            status: s,
+            detail: crate::client::error_detail(&mut resp),
+        }),
     }
 }
 
 /// Stores a small blob (a config) fetched from the registry, checked.
-pub(crate) fn fetch_small_blob(store: &Store, client: &Client, repo: &str, digest: &Digest, size: u64) -> Result<Vec<u8>> {
+pub(crate) fn fetch_small_blob(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    digest: &Digest,
+    size: u64,
+) -> Result<Vec<u8>> {
     if size > MAX_MANIFEST * 4 {
         return Err(RegistryError::bad(format!("blob {digest}"), format!("{size} bytes is too large for a config")));
     }
     if !store.has_blob(digest) {
         let mut r = get_blob(client, repo, digest)?;
-        rbuild_store::store::ingest_blob(store, &mut r, digest, size).map_err(|e| wrap_transfer(e, &format!("fetching {digest}")))?;
+        rbuild_store::store::ingest_blob(store, &mut r, digest, size)
+            .map_err(|e| wrap_transfer(e, &format!("fetching {digest}")))?;
     }
     Ok(store.read_blob(digest)?)
 }
@@ -98,7 +135,9 @@ pub(crate) fn fetch_small_blob(store: &Store, client: &Client, repo: &str, diges
 /// A broken connection while streaming surfaces as a store I/O error: say what it was.
 pub(crate) fn wrap_transfer(e: rbuild_store::StoreError, what: &str) -> RegistryError {
     match e {
-        rbuild_store::StoreError::Io { source, .. } if source.kind() != std::io::ErrorKind::StorageFull => RegistryError::transport(what, source),
+        rbuild_store::StoreError::Io { source, .. } if source.kind() != std::io::ErrorKind::StorageFull => {
+            RegistryError::transport(what, source)
+        }
         other => other.into(),
     }
 }
@@ -111,7 +150,8 @@ fn platform_of(m: &Value) -> String {
 
 /// The image manifest for linux/amd64: `m` itself, or its entry in an index.
 fn resolve_platform(client: &Client, repo: &str, m: Fetched) -> Result<Fetched> {
-    let is_index = |f: &Fetched| f.media_type == config::MEDIA_TYPE_INDEX || f.media_type == config::DOCKER_MANIFEST_LIST;
+    let is_index =
+        |f: &Fetched| f.media_type == config::MEDIA_TYPE_INDEX || f.media_type == config::DOCKER_MANIFEST_LIST;
     if !is_index(&m) {
         return Ok(m);
     }
@@ -140,20 +180,31 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
     let m = resolve_platform(client, repo, top)?;
     let v: Value = serde_json::from_slice(&m.data).map_err(|e| RegistryError::bad("manifest", e.to_string()))?;
     if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
-        return Err(RegistryError::Unsupported(format!("{}: schema 1 manifests are not supported", reference.familiar())));
+        return Err(RegistryError::Unsupported(format!(
+            "{}: schema 1 manifests are not supported",
+            reference.familiar()
+        )));
     }
     if m.media_type != config::MEDIA_TYPE_MANIFEST && m.media_type != config::DOCKER_MANIFEST {
-        return Err(RegistryError::Unsupported(format!("{}: manifest media type {:?} is not an image", reference.familiar(), m.media_type)));
+        return Err(RegistryError::Unsupported(format!(
+            "{}: manifest media type {:?} is not an image",
+            reference.familiar(),
+            m.media_type
+        )));
     }
     let cfg_desc = v.get("config").ok_or_else(|| RegistryError::bad("manifest", "no config"))?;
     let cfg_media = cfg_desc.get("mediaType").and_then(|s| s.as_str()).unwrap_or_default();
     if cfg_media != config::MEDIA_TYPE_CONFIG && cfg_media != config::DOCKER_CONFIG {
-        return Err(RegistryError::Unsupported(format!("{} is not a container image (config media type {cfg_media:?})", reference.familiar())));
+        return Err(RegistryError::Unsupported(format!(
+            "{} is not a container image (config media type {cfg_media:?})",
+            reference.familiar()
+        )));
     }
     let cfg_digest = parse_digest(cfg_desc.get("digest"), "config")?;
     let cfg_size = parse_size(cfg_desc.get("size"), "config")?;
     let cfg_bytes = fetch_small_blob(store, client, repo, &cfg_digest, cfg_size)?;
-    let cfg = ImageConfig::from_json(&cfg_bytes).map_err(|e| RegistryError::bad(format!("image config {cfg_digest}"), e.to_string()))?;
+    let cfg = ImageConfig::from_json(&cfg_bytes)
+        .map_err(|e| RegistryError::bad(format!("image config {cfg_digest}"), e.to_string()))?;
     let layers = v.get("layers").and_then(|l| l.as_array()).cloned().unwrap_or_default();
     if layers.len() != cfg.rootfs.diff_ids.len() {
         return Err(RegistryError::bad(
@@ -164,7 +215,9 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
     let mut work: Vec<(Digest, u64, Digest)> = Vec::new();
     for (l, diff_id) in layers.iter().zip(&cfg.rootfs.diff_ids) {
         if l.get("urls").is_some_and(|u| u.as_array().is_some_and(|a| !a.is_empty())) {
-            return Err(RegistryError::Unsupported("layers with external urls (foreign layers) are not supported".into()));
+            return Err(RegistryError::Unsupported(
+                "layers with external urls (foreign layers) are not supported".into(),
+            ));
         }
         work.push((parse_digest(l.get("digest"), "layer")?, parse_size(l.get("size"), "layer")?, *diff_id));
     }
@@ -181,11 +234,27 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
 }
 
 /// Fetches `(blob digest, size, diff_id)` layers, a few at a time; the first error wins.
-pub(crate) fn fetch_layers(store: &Store, client: &Client, repo: &str, work: &[(Digest, u64, Digest)], progress: &dyn Progress) -> Result<()> {
-    crate::for_each_parallel(work, PARALLEL, |(raw, size, diff_id)| fetch_layer(store, client, repo, raw, *size, diff_id, progress))
+pub(crate) fn fetch_layers(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    work: &[(Digest, u64, Digest)],
+    progress: &dyn Progress,
+) -> Result<()> {
+    crate::for_each_parallel(work, PARALLEL, |(raw, size, diff_id)| {
+        fetch_layer(store, client, repo, raw, *size, diff_id, progress)
+    })
 }
 
-fn fetch_layer(store: &Store, client: &Client, repo: &str, raw: &Digest, size: u64, diff_id: &Digest, progress: &dyn Progress) -> Result<()> {
+fn fetch_layer(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    raw: &Digest,
+    size: u64,
+    diff_id: &Digest,
+    progress: &dyn Progress,
+) -> Result<()> {
     if store.has_blob(diff_id) {
         store.ensure_snapshot(diff_id)?;
         progress.blob(raw, BlobEvent::Exists);

@@ -38,7 +38,14 @@ pub(crate) struct OutBlob<'a> {
 }
 
 /// Pushes `image` as `dest`; returns the manifest digest.
-pub fn push(store: &Store, client: &Client, image: &Image, dest: &Reference, opts: &PushOptions, progress: &dyn Progress) -> Result<Digest> {
+pub fn push(
+    store: &Store,
+    client: &Client,
+    image: &Image,
+    dest: &Reference,
+    opts: &PushOptions,
+    progress: &dyn Progress,
+) -> Result<Digest> {
     let repo = dest.path.as_str();
     progress.status(&format!("Pushing {}", dest.familiar()));
     let out = outgoing(store, image, opts.format, opts.compression)?;
@@ -51,22 +58,44 @@ pub fn push(store: &Store, client: &Client, image: &Image, dest: &Reference, opt
     blobs.push(OutBlob { digest: cfg, size: out.config_size, open: Box::new(move || Ok(store.open_blob(&cfg)?)) });
     upload_blobs(store, client, repo, &blobs, opts.chunk_size, progress)?;
     let digest = put_manifest(client, repo, &crate::store_ref(dest), &out.manifest, out.manifest_media_type)?;
-    progress.status(&format!("{}: digest: {digest} size: {}", dest.tag.as_deref().unwrap_or("latest"), out.manifest.len()));
+    progress.status(&format!(
+        "{}: digest: {digest} size: {}",
+        dest.tag.as_deref().unwrap_or("latest"),
+        out.manifest.len()
+    ));
     Ok(digest)
 }
 
 /// PUT a manifest; returns its digest.
-pub(crate) fn put_manifest(client: &Client, repo: &str, reference: &str, data: &[u8], media_type: &str) -> Result<Digest> {
+pub(crate) fn put_manifest(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    data: &[u8],
+    media_type: &str,
+) -> Result<Digest> {
     let url = client.url(&format!("{repo}/manifests/{reference}"));
-    let mut resp = client.send("PUT", &url, &[scope(repo, true)], &[("Content-Type", media_type)], Body::Bytes(data))?;
+    let mut resp =
+        client.send("PUT", &url, &[scope(repo, true)], &[("Content-Type", media_type)], Body::Bytes(data))?;
     match resp.status().as_u16() {
         200..=299 => Ok(Digest::of(data)),
-        s => Err(RegistryError::Http { what: format!("PUT manifest {}/{repo}:{reference}", client.registry()), status: s, detail: crate::client::error_detail(&mut resp) }),
+        s => Err(RegistryError::Http {
+            what: format!("PUT manifest {}/{repo}:{reference}", client.registry()),
+            status: s,
+            detail: crate::client::error_detail(&mut resp),
+        }),
     }
 }
 
 /// Uploads the blobs a registry lacks, a few at a time; the first error wins.
-pub(crate) fn upload_blobs(store: &Store, client: &Client, repo: &str, blobs: &[OutBlob<'_>], chunk: u64, progress: &dyn Progress) -> Result<()> {
+pub(crate) fn upload_blobs(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    blobs: &[OutBlob<'_>],
+    chunk: u64,
+    progress: &dyn Progress,
+) -> Result<()> {
     crate::for_each_parallel(blobs, PARALLEL, |b| upload_blob(store, client, repo, b, chunk, progress))?;
     let digests: Vec<Digest> = blobs.iter().map(|b| b.digest).collect();
     crate::sources::record(store, client.registry(), repo, &digests);
@@ -89,7 +118,14 @@ fn with_query(url: &str, q: &str) -> String {
     format!("{url}{}{q}", if url.contains('?') { '&' } else { '?' })
 }
 
-fn upload_blob(store: &Store, client: &Client, repo: &str, b: &OutBlob<'_>, chunk: u64, progress: &dyn Progress) -> Result<()> {
+fn upload_blob(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    b: &OutBlob<'_>,
+    chunk: u64,
+    progress: &dyn Progress,
+) -> Result<()> {
     let d = b.digest;
     let scopes = [scope(repo, true)];
     let head = client.send("HEAD", &client.url(&format!("{repo}/blobs/{d}")), &scopes, &[], Body::Empty)?;
@@ -120,7 +156,8 @@ fn upload_blob(store: &Store, client: &Client, repo: &str, b: &OutBlob<'_>, chun
     let mut url = match upload_url {
         Some(u) => u,
         None => {
-            let mut resp = client.send("POST", &client.url(&format!("{repo}/blobs/uploads/")), &scopes, &[], Body::Bytes(&[]))?;
+            let mut resp =
+                client.send("POST", &client.url(&format!("{repo}/blobs/uploads/")), &scopes, &[], Body::Bytes(&[]))?;
             if resp.status().as_u16() != 202 {
                 return Err(http_err(format!("starting the upload of {d} to {}/{repo}", client.registry()), &mut resp));
             }
@@ -147,7 +184,10 @@ fn upload_blob(store: &Store, client: &Client, repo: &str, b: &OutBlob<'_>, chun
         let mut start = 0u64;
         loop {
             buf.clear();
-            (&mut r).take(chunk).read_to_end(&mut buf).map_err(|e| RegistryError::transport(format!("reading blob {d}"), e))?;
+            (&mut r)
+                .take(chunk)
+                .read_to_end(&mut buf)
+                .map_err(|e| RegistryError::transport(format!("reading blob {d}"), e))?;
             if buf.is_empty() {
                 break;
             }
@@ -168,9 +208,18 @@ fn upload_blob(store: &Store, client: &Client, repo: &str, b: &OutBlob<'_>, chun
             progress.blob(&d, BlobEvent::Bytes { done: start, total: b.size });
         }
         if start != b.size {
-            return Err(RegistryError::bad(what, format!("the blob changed while it was sent ({start} of {} bytes)", b.size)));
+            return Err(RegistryError::bad(
+                what,
+                format!("the blob changed while it was sent ({start} of {} bytes)", b.size),
+            ));
         }
-        let mut resp = client.send("PUT", &with_query(&url, &format!("digest={d}")), &scopes, &[("Content-Type", "application/octet-stream")], Body::Bytes(&[]))?;
+        let mut resp = client.send(
+            "PUT",
+            &with_query(&url, &format!("digest={d}")),
+            &scopes,
+            &[("Content-Type", "application/octet-stream")],
+            Body::Bytes(&[]),
+        )?;
         if resp.status().as_u16() != 201 {
             return Err(http_err(what, &mut resp));
         }

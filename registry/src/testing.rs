@@ -28,10 +28,16 @@ impl RegistryServer {
             dir.join("storage").display()
         );
         if let Some((user, pass)) = auth {
-            let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().expect("htpasswd (apache2-utils) is needed: run scripts/setup.sh");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("htpasswd (apache2-utils) is needed: run scripts/setup.sh");
             assert!(out.status.success(), "htpasswd failed");
             std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
-            cfg.push_str(&format!("auth:\n  htpasswd:\n    realm: rbuild-test\n    path: {}\n", dir.join("htpasswd").display()));
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: rbuild-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
         }
         std::fs::write(dir.join("config.yml"), cfg).unwrap();
         let mut s = RegistryServer { port, dir, child: None };

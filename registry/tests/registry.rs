@@ -76,7 +76,11 @@ fn make_image(s: &Store, t: &tempfile::TempDir, big: usize) -> Image {
 }
 
 fn client(reg: &RegistryServer) -> Client {
-    Client::new(&reg.host(), &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() }).unwrap()
+    Client::new(
+        &reg.host(),
+        &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() },
+    )
+    .unwrap()
 }
 
 fn reference(reg: &RegistryServer, repo: &str) -> Reference {
@@ -137,7 +141,11 @@ fn gzip_docker_manifests_and_cross_repository_mounts() {
     let img = make_image(&a, &t, 64 << 10);
     let c = client(&reg);
     let r1 = reference(&reg, "one/app:1");
-    let opts = PushOptions { format: rbuild_store::archive::ManifestFormat::Docker, compression: rbuild_store::compress::Compression::Gzip, ..Default::default() };
+    let opts = PushOptions {
+        format: rbuild_store::archive::ManifestFormat::Docker,
+        compression: rbuild_store::compress::Compression::Gzip,
+        ..Default::default()
+    };
     push(&a, &c, &img, &r1, &opts, &Recorder::default()).unwrap();
     // The same blobs into another repository are mounted, not uploaded.
     let rec = Recorder::default();
@@ -198,7 +206,11 @@ fn a_registry_that_dies_mid_push_gives_a_clear_error_and_the_retry_succeeds() {
     let a = store(&t, "a");
     let img = make_image(&a, &t, 24 << 20);
     let r = Reference::parse(&format!("{host}/dies/midway:1")).unwrap();
-    let c = Client::new(&host, &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() }).unwrap();
+    let c = Client::new(
+        &host,
+        &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() },
+    )
+    .unwrap();
     let opts = PushOptions { chunk_size: 1 << 20, ..Default::default() };
     // Kill the registry once 4 MiB of the big layer went through.
     let killed = std::sync::atomic::AtomicBool::new(false);
@@ -258,8 +270,10 @@ fn unknown_images_and_non_registries_are_clear_errors() {
     // Nothing listens on this port.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let host = format!("127.0.0.1:{dead}");
-    let c = Client::new(&host, &ClientOptions { config_path: Some("/nonexistent".into()), ..Default::default() }).unwrap();
-    let e = pull(&store(&t, "b"), &c, &Reference::parse(&format!("{host}/x:1")).unwrap(), &Recorder::default()).unwrap_err();
+    let c =
+        Client::new(&host, &ClientOptions { config_path: Some("/nonexistent".into()), ..Default::default() }).unwrap();
+    let e = pull(&store(&t, "b"), &c, &Reference::parse(&format!("{host}/x:1")).unwrap(), &Recorder::default())
+        .unwrap_err();
     assert!(matches!(e, RegistryError::Transport { .. }), "{e}");
 }
 
@@ -282,11 +296,13 @@ fn an_index_resolves_to_its_linux_amd64_image() {
     let amd64 = make_image(&a, &t, 1000);
     let other = make_image(&a, &t, 2000);
     let c = client(&reg);
-    let d_amd64 = push(&a, &c, &amd64, &reference(&reg, "multi/app:amd64"), &PushOptions::default(), &Recorder::default()).unwrap();
-    let d_other = push(&a, &c, &other, &reference(&reg, "multi/app:arm64"), &PushOptions::default(), &Recorder::default()).unwrap();
-    let entry = |d: &Digest, size: u64, arch: &str| {
-        serde_json::json!({"mediaType": rbuild_store::config::MEDIA_TYPE_MANIFEST, "digest": d.to_string(), "size": size, "platform": {"os": "linux", "architecture": arch}})
-    };
+    let d_amd64 =
+        push(&a, &c, &amd64, &reference(&reg, "multi/app:amd64"), &PushOptions::default(), &Recorder::default())
+            .unwrap();
+    let d_other =
+        push(&a, &c, &other, &reference(&reg, "multi/app:arm64"), &PushOptions::default(), &Recorder::default())
+            .unwrap();
+    let entry = |d: &Digest, size: u64, arch: &str| serde_json::json!({"mediaType": rbuild_store::config::MEDIA_TYPE_MANIFEST, "digest": d.to_string(), "size": size, "platform": {"os": "linux", "architecture": arch}});
     let size = |img: &Image| img.manifest_size;
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -313,7 +329,12 @@ fn a_cache_is_imported_by_digest_when_its_name_has_one() {
     let t = tempfile::tempdir().unwrap();
     let a = store(&t, "a");
     let img = make_image(&a, &t, 1000);
-    let rec = |key: &str, layer: &Digest| rbuild_store::CacheRecord { key: key.into(), value: serde_json::json!({}), refs: vec![*layer], created: 0 };
+    let rec = |key: &str, layer: &Digest| rbuild_store::CacheRecord {
+        key: key.into(),
+        value: serde_json::json!({}),
+        refs: vec![*layer],
+        created: 0,
+    };
     a.cache_put(&rec("first", &img.layers[0].diff_id)).unwrap();
     let opts = ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() };
     let tagged = reference(&reg, "cache/app:buildcache");
@@ -327,7 +348,10 @@ fn a_cache_is_imported_by_digest_when_its_name_has_one() {
     let b = store(&t, "b");
     let pinned = Reference::parse(&format!("{}/cache/app@{}", reg.host(), first.manifest)).unwrap();
     let by_digest = CacheImport::open(&b, &CacheLocation::Registry(pinned), &opts).unwrap();
-    assert!(by_digest.fetch(&b, "first", &Recorder::default()).unwrap().is_some(), "the digest's cache was not the one read");
+    assert!(
+        by_digest.fetch(&b, "first", &Recorder::default()).unwrap().is_some(),
+        "the digest's cache was not the one read"
+    );
     assert!(by_digest.fetch(&b, "second", &Recorder::default()).unwrap().is_none());
     let by_tag = CacheImport::open(&b, &CacheLocation::Registry(tagged), &opts).unwrap();
     assert!(by_tag.fetch(&b, "second", &Recorder::default()).unwrap().is_some());

@@ -13,8 +13,18 @@ const V1: &[&str] = &["memory", "pids", "cpu", "cpuacct", "freezer", "devices", 
 
 /// docker's default device rules (v1 devices controller).
 const DEVICE_RULES: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm",
-    "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ];
 
 #[derive(Debug, Clone)]
@@ -168,7 +178,11 @@ impl Cgroup {
             Some(d) => d,
             None => return vec![],
         };
-        fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+        fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 
     pub fn freeze(&self, frozen: bool) -> Result<()> {
@@ -176,7 +190,9 @@ impl Cgroup {
             let d = self.dirs.first().ok_or_else(|| RuntimeError::Invalid("no cgroup".into()))?;
             return write(&d.1.join("cgroup.freeze"), if frozen { "1" } else { "0" });
         }
-        let d = self.dir("freezer").ok_or_else(|| RuntimeError::Invalid("the freezer cgroup controller is not available".into()))?;
+        let d = self
+            .dir("freezer")
+            .ok_or_else(|| RuntimeError::Invalid("the freezer cgroup controller is not available".into()))?;
         write(&d.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })?;
         // The state settles asynchronously.
         let want = if frozen { "FROZEN" } else { "THAWED" };
@@ -204,7 +220,10 @@ impl Cgroup {
     pub fn destroy(&self) -> Result<()> {
         for _ in 0..3 {
             for pid in self.pids() {
-                let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap_or(rustix::process::Pid::INIT), rustix::process::Signal::KILL);
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(pid).unwrap_or(rustix::process::Pid::INIT),
+                    rustix::process::Signal::KILL,
+                );
             }
             if self.pids().is_empty() {
                 break;

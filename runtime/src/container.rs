@@ -105,8 +105,32 @@ fn random_id() -> String {
 }
 
 fn random_name() -> String {
-    const ADJ: &[&str] = &["brave", "calm", "eager", "fervent", "gifted", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky", "sharp", "tender", "vibrant", "wizardly", "zealous", "bold", "crisp", "dreamy"];
-    const NAMES: &[&str] = &["turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "dijkstra", "liskov", "hamilton", "noether", "curie", "euler", "gauss", "shannon", "torvalds", "kernighan", "pike", "lamport", "backus", "mccarthy"];
+    const ADJ: &[&str] = &[
+        "brave", "calm", "eager", "fervent", "gifted", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky",
+        "sharp", "tender", "vibrant", "wizardly", "zealous", "bold", "crisp", "dreamy",
+    ];
+    const NAMES: &[&str] = &[
+        "turing",
+        "hopper",
+        "lovelace",
+        "ritchie",
+        "thompson",
+        "knuth",
+        "dijkstra",
+        "liskov",
+        "hamilton",
+        "noether",
+        "curie",
+        "euler",
+        "gauss",
+        "shannon",
+        "torvalds",
+        "kernighan",
+        "pike",
+        "lamport",
+        "backus",
+        "mccarthy",
+    ];
     let mut b = [0u8; 2];
     let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
     format!("{}_{}", ADJ[b[0] as usize % ADJ.len()], NAMES[b[1] as usize % NAMES.len()])
@@ -250,9 +274,13 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     let id = random_id();
     let name = match &o.name {
         Some(n) => {
-            let valid = n.len() >= 2 && n.as_bytes()[0].is_ascii_alphanumeric() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+            let valid = n.len() >= 2
+                && n.as_bytes()[0].is_ascii_alphanumeric()
+                && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
             if !valid {
-                return Err(RuntimeError::Invalid(format!("invalid container name {n:?}, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+                return Err(RuntimeError::Invalid(format!(
+                    "invalid container name {n:?}, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
             }
             n.clone()
         }
@@ -313,7 +341,13 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
                 if !source.exists() {
                     std::fs::create_dir_all(&source).step(|| format!("creating bind source {}", source.display()))?;
                 }
-                infos.push(MountInfo { typ: "bind".into(), name: String::new(), source: source.display().to_string(), destination: target.clone(), rw: !readonly });
+                infos.push(MountInfo {
+                    typ: "bind".into(),
+                    name: String::new(),
+                    source: source.display().to_string(),
+                    destination: target.clone(),
+                    rw: !readonly,
+                });
                 mounts.push(Mount { target: target.clone(), kind: MountKind::Bind { source, readonly } });
                 targets.push(target);
             }
@@ -322,7 +356,13 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
                     volume::fill_from_image(&scratch, &lowers, &target, &volume::data_dir(&volumes_dir, &name))?;
                 }
                 let src = volume::data_dir(&volumes_dir, &name);
-                infos.push(MountInfo { typ: "volume".into(), name: name.clone(), source: src.display().to_string(), destination: target.clone(), rw: !readonly });
+                infos.push(MountInfo {
+                    typ: "volume".into(),
+                    name: name.clone(),
+                    source: src.display().to_string(),
+                    destination: target.clone(),
+                    rw: !readonly,
+                });
                 mounts.push(Mount { target: target.clone(), kind: MountKind::Bind { source: src, readonly } });
                 targets.push(target);
             }
@@ -342,7 +382,10 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
             }
             let readonly = ro || !m.rw;
             infos.push(MountInfo { rw: !readonly, ..m.clone() });
-            mounts.push(Mount { target: m.destination.clone(), kind: MountKind::Bind { source: PathBuf::from(&m.source), readonly } });
+            mounts.push(Mount {
+                target: m.destination.clone(),
+                kind: MountKind::Bind { source: PathBuf::from(&m.source), readonly },
+            });
             targets.push(m.destination.clone());
         }
     }
@@ -358,7 +401,13 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
         let src = volume::data_dir(&volumes_dir, &vname);
         volume::fill_from_image(&scratch, &lowers, &t, &src)?;
         anonymous.push(vname.clone());
-        infos.push(MountInfo { typ: "volume".into(), name: vname, source: src.display().to_string(), destination: t.clone(), rw: true });
+        infos.push(MountInfo {
+            typ: "volume".into(),
+            name: vname,
+            source: src.display().to_string(),
+            destination: t.clone(),
+            rw: true,
+        });
         mounts.push(Mount { target: t.clone(), kind: MountKind::Bind { source: src, readonly: false } });
         targets.push(t);
     }
@@ -368,7 +417,13 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
             return Err(RuntimeError::Invalid(format!("invalid tmpfs {t:?}: the path must be absolute")));
         }
         let options = if opts.is_empty() { "mode=1777".to_string() } else { opts.to_string() };
-        infos.push(MountInfo { typ: "tmpfs".into(), name: String::new(), source: String::new(), destination: target.into(), rw: true });
+        infos.push(MountInfo {
+            typ: "tmpfs".into(),
+            name: String::new(),
+            source: String::new(),
+            destination: target.into(),
+            rw: true,
+        });
         mounts.push(Mount { target: target.into(), kind: MountKind::Tmpfs { options } });
     }
 
@@ -458,7 +513,8 @@ fn build_spec(_store: &Store, c: &Container, lowers: Vec<PathBuf>, mounts: Vec<M
     }
     let mut args = cfg.entrypoint.clone();
     args.extend(cfg.cmd.iter().cloned());
-    let cap_mask = caps::effective_set(&cfg.cap_add, &cfg.cap_drop).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let cap_mask =
+        caps::effective_set(&cfg.cap_add, &cfg.cap_drop).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
     Ok(Spec {
         id: cfg.id.clone(),
         hostname: cfg.hostname.clone(),
@@ -531,8 +587,9 @@ pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
     if c.running() {
         return Ok(());
     }
-    let mut spec: Spec = serde_json::from_slice(&std::fs::read(c.spec_path()).step(|| "reading the container spec".into())?)
-        .map_err(|e| RuntimeError::Invalid(format!("container spec: {e}")))?;
+    let mut spec: Spec =
+        serde_json::from_slice(&std::fs::read(c.spec_path()).step(|| "reading the container spec".into())?)
+            .map_err(|e| RuntimeError::Invalid(format!("container spec: {e}")))?;
     // Snapshots may have been pruned while the container was stopped (they are pinned, but
     // a crash may have left them missing): make sure they exist.
     for d in &c.config.layers {
@@ -559,11 +616,17 @@ pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
                 .step(|| "starting the shim".into())?;
             let mut first = String::new();
             use std::io::BufRead;
-            let mut r = std::io::BufReader::new(out.stdout.ok_or_else(|| RuntimeError::Invalid("no shim output".into()))?);
+            let mut r =
+                std::io::BufReader::new(out.stdout.ok_or_else(|| RuntimeError::Invalid("no shim output".into()))?);
             let _ = r.read_line(&mut first);
             match first.trim() {
                 "started" => Ok(()),
-                other => Err(RuntimeError::Invalid(other.strip_prefix("error: ").unwrap_or(if other.is_empty() { "the container failed to start" } else { other }).to_string())),
+                other => Err(RuntimeError::Invalid(
+                    other
+                        .strip_prefix("error: ")
+                        .unwrap_or(if other.is_empty() { "the container failed to start" } else { other })
+                        .to_string(),
+                )),
             }
         }
     }
@@ -576,7 +639,8 @@ pub fn kill(c: &Container, sig: i32) -> Result<()> {
         return Err(RuntimeError::Conflict(format!("container {} is not running", c.config.name)));
     }
     let pid = rustix::process::Pid::from_raw(s.pid).ok_or_else(|| RuntimeError::Invalid("bad pid".into()))?;
-    let signal = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| RuntimeError::Invalid(format!("invalid signal {sig}")))?;
+    let signal = rustix::process::Signal::from_named_raw(sig)
+        .ok_or_else(|| RuntimeError::Invalid(format!("invalid signal {sig}")))?;
     rustix::process::kill_process(pid, signal).step(|| format!("signalling container {}", c.config.name))
 }
 
@@ -591,7 +655,10 @@ pub fn wait(c: &Container, timeout: Option<std::time::Duration>) -> Option<i32> 
             if s2.status == Status::Exited || !c.dir.exists() {
                 return Some(s2.exit_code);
             }
-            if t.elapsed() > timeout.unwrap_or(std::time::Duration::MAX).min(std::time::Duration::from_secs(2)) + std::time::Duration::from_millis(200) {
+            if t.elapsed()
+                > timeout.unwrap_or(std::time::Duration::MAX).min(std::time::Duration::from_secs(2))
+                    + std::time::Duration::from_millis(200)
+            {
                 return Some(s.exit_code);
             }
         }
@@ -612,7 +679,11 @@ pub fn stop(c: &Container, timeout: std::time::Duration) -> Result<()> {
     if c.state().status == Status::Paused {
         let _ = c.cgroup().freeze(false);
     }
-    let sig = if c.config.stop_signal.is_empty() { libc::SIGTERM } else { crate::signal::parse_signal(&c.config.stop_signal).unwrap_or(libc::SIGTERM) };
+    let sig = if c.config.stop_signal.is_empty() {
+        libc::SIGTERM
+    } else {
+        crate::signal::parse_signal(&c.config.stop_signal).unwrap_or(libc::SIGTERM)
+    };
     let _ = kill(c, sig);
     if wait(c, Some(timeout)).is_none() {
         let _ = kill(c, libc::SIGKILL);
@@ -653,8 +724,12 @@ pub fn pause(c: &Container, paused: bool) -> Result<()> {
     let s = c.state();
     match (s.status, paused) {
         (Status::Running, true) | (Status::Paused, false) => {}
-        (Status::Paused, true) => return Err(RuntimeError::Conflict(format!("container {} is already paused", c.config.name))),
-        (Status::Running, false) => return Err(RuntimeError::Conflict(format!("container {} is not paused", c.config.name))),
+        (Status::Paused, true) => {
+            return Err(RuntimeError::Conflict(format!("container {} is already paused", c.config.name)))
+        }
+        (Status::Running, false) => {
+            return Err(RuntimeError::Conflict(format!("container {} is not paused", c.config.name)))
+        }
         _ => return Err(RuntimeError::Conflict(format!("container {} is not running", c.config.name))),
     }
     c.cgroup().freeze(paused)?;

@@ -23,7 +23,8 @@ pub struct ExecOptions {
 }
 
 fn ns(pid: i32, name: &str) -> Result<OwnedFd> {
-    rustix::fs::open(format!("/proc/{pid}/ns/{name}").as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).step(|| format!("opening the container's {name} namespace"))
+    rustix::fs::open(format!("/proc/{pid}/ns/{name}").as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .step(|| format!("opening the container's {name} namespace"))
 }
 
 /// Runs the command; returns its exit code. The caller must be single-threaded.
@@ -31,25 +32,42 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     let st = c.state();
     match st.status {
         Status::Running => {}
-        Status::Paused => return Err(RuntimeError::Conflict(format!("container {} is paused, unpause the container before exec", c.config.name))),
+        Status::Paused => {
+            return Err(RuntimeError::Conflict(format!(
+                "container {} is paused, unpause the container before exec",
+                c.config.name
+            )))
+        }
         _ => return Err(RuntimeError::Conflict(format!("container {} is not running", c.config.name))),
     }
     if o.args.is_empty() {
         return Err(RuntimeError::Invalid("no command specified".into()));
     }
-    let spec: Spec = serde_json::from_slice(&std::fs::read(c.spec_path()).step(|| "reading the container spec".into())?)
-        .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let spec: Spec =
+        serde_json::from_slice(&std::fs::read(c.spec_path()).step(|| "reading the container spec".into())?)
+            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
     let pid = st.pid;
     // The container's own passwd and group, through its root.
     let root = format!("/proc/{pid}/root");
     let read = |p: &str| -> Option<String> {
-        let rootfd = rustix::fs::open(root.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-        let fd = rustix::fs::openat2(&rootfd, p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS).ok()?;
+        let rootfd =
+            rustix::fs::open(root.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        let fd = rustix::fs::openat2(
+            &rootfd,
+            p,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()?;
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).ok()?;
         Some(s)
     };
-    let accounts = Accounts { passwd: read("/etc/passwd").map(|d| parse_passwd(&d)), group: read("/etc/group").map(|d| parse_group(&d)) };
+    let accounts = Accounts {
+        passwd: read("/etc/passwd").map(|d| parse_passwd(&d)),
+        group: read("/etc/group").map(|d| parse_group(&d)),
+    };
     let user = accounts.resolve(o.user.as_deref().unwrap_or(&c.config.user))?;
     let mut env = spec.process.env.clone();
     for e in &o.env {
@@ -73,11 +91,21 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     // under /dev/pts.
     let tty = if o.tty { Some(container_pty(pid)?) } else { None };
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).step(|| "creating a pipe".into())?;
-    let forwarded = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH, libc::SIGCHLD];
+    let forwarded = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGCHLD,
+    ];
     sys::block_signals(&forwarded).step(|| "blocking signals".into())?;
     let own_pidns = ns(std::process::id() as i32, "pid")?;
     // Children made from now on are born in the container's PID namespace.
-    rustix::thread::move_into_link_name_space(pidns.as_fd(), Some(LinkNameSpaceType::ProcessID)).step(|| "joining the PID namespace".into())?;
+    rustix::thread::move_into_link_name_space(pidns.as_fd(), Some(LinkNameSpaceType::ProcessID))
+        .step(|| "joining the PID namespace".into())?;
     let (master, slave) = match tty {
         Some((m, s)) => (Some(m), Some(s)),
         None => (None, None),
@@ -86,12 +114,14 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     if child == 0 {
         drop(err_r);
         let r = (|| -> Result<()> {
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).step(|| "parent-death signal".into())?;
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .step(|| "parent-death signal".into())?;
             if let Some(rel) = &spec.cgroup {
                 cgroup::Cgroup::at(rel).join_self()?;
             }
             for (fd, t) in &namespaces {
-                rustix::thread::move_into_link_name_space(fd.as_fd(), Some(*t)).step(|| format!("joining the {t:?} namespace"))?;
+                rustix::thread::move_into_link_name_space(fd.as_fd(), Some(*t))
+                    .step(|| format!("joining the {t:?} namespace"))?;
             }
             rustix::process::chdir(cwd.as_str()).step(|| format!("entering {cwd}"))?;
             if let Some((s, _)) = &slave {
@@ -101,7 +131,8 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
                 rustix::stdio::dup2_stdout(s).step(|| "stdout".into())?;
                 rustix::stdio::dup2_stderr(s).step(|| "stderr".into())?;
             } else if !o.interactive {
-                let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).step(|| "/dev/null".into())?;
+                let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .step(|| "/dev/null".into())?;
                 rustix::stdio::dup2_stdin(&null).step(|| "stdin".into())?;
             }
             Ok(())
@@ -123,12 +154,17 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     drop(err_w);
     drop(slave);
     // Threads cannot be created while children's PID namespace differs from ours.
-    rustix::thread::move_into_link_name_space(own_pidns.as_fd(), Some(LinkNameSpaceType::ProcessID)).step(|| "restoring the PID namespace".into())?;
+    rustix::thread::move_into_link_name_space(own_pidns.as_fd(), Some(LinkNameSpaceType::ProcessID))
+        .step(|| "restoring the PID namespace".into())?;
     let mut msg = Vec::new();
     let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut msg);
     let child_pid = Pid::from_raw(child).ok_or_else(|| RuntimeError::Invalid("bad pid".into()))?;
     if !msg.is_empty() {
-        let code = rustix::process::waitpid(Some(child_pid), WaitOptions::empty()).ok().flatten().map(|(_, s)| process::exit_code(s)).unwrap_or(126);
+        let code = rustix::process::waitpid(Some(child_pid), WaitOptions::empty())
+            .ok()
+            .flatten()
+            .map(|(_, s)| process::exit_code(s))
+            .unwrap_or(126);
         return Err(RuntimeError::Invalid(format!("{} (exit code {code})", String::from_utf8_lossy(&msg))));
     }
     let _raw = master.as_ref().and_then(|_| crate::shim::RawTerminal::enter());
@@ -180,7 +216,11 @@ fn exec_in_container(spec: &Spec, err: &OwnedFd) -> i32 {
         let uid = rustix::process::Uid::from_raw(p.uid);
         rustix::thread::set_thread_res_gid(gid, gid, gid).step(|| "setgid".into())?;
         rustix::thread::set_thread_res_uid(uid, uid, uid).step(|| "setuid".into())?;
-        rustix::thread::set_capabilities(None, CapabilitySets { effective: set, permitted: set, inheritable: CapabilitySet::empty() }).step(|| "capset".into())?;
+        rustix::thread::set_capabilities(
+            None,
+            CapabilitySets { effective: set, permitted: set, inheritable: CapabilitySet::empty() },
+        )
+        .step(|| "capset".into())?;
         rustix::thread::set_no_new_privs(true).step(|| "no_new_privs".into())?;
         sys::reset_signals().step(|| "signals".into())?;
         seccomp::install(spec.caps).step(|| "seccomp".into())?;
@@ -215,13 +255,22 @@ fn exec_in_container(spec: &Spec, err: &OwnedFd) -> i32 {
 /// A pty pair from the container's devpts (through its root), and the slave's path inside.
 fn container_pty(pid: i32) -> Result<(OwnedFd, (OwnedFd, std::path::PathBuf))> {
     use rustix::pty::{grantpt, ptsname, unlockpt};
-    let root = rustix::fs::open(format!("/proc/{pid}/root").as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the container root".into())?;
+    let root = rustix::fs::open(
+        format!("/proc/{pid}/root").as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .step(|| "opening the container root".into())?;
     let rf = rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS;
-    let master = rustix::fs::openat2(&root, "/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty(), rf).step(|| "opening the container's ptmx".into())?;
+    let master =
+        rustix::fs::openat2(&root, "/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty(), rf)
+            .step(|| "opening the container's ptmx".into())?;
     grantpt(&master).step(|| "grantpt".into())?;
     unlockpt(&master).step(|| "unlockpt".into())?;
     let name = ptsname(&master, Vec::new()).step(|| "ptsname".into())?;
     let name = name.to_string_lossy().to_string();
-    let slave = rustix::fs::openat2(&root, name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty(), rf).step(|| "opening the pty".into())?;
+    let slave =
+        rustix::fs::openat2(&root, name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty(), rf)
+            .step(|| "opening the pty".into())?;
     Ok((master, (slave, std::path::PathBuf::from(name))))
 }

@@ -17,7 +17,13 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use std::path::{Path, PathBuf};
 
 fn resolve(root: &OwnedFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
+    rustix::fs::openat2(
+        root,
+        path,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
 }
 
 fn fd_path(fd: &OwnedFd) -> PathBuf {
@@ -34,15 +40,35 @@ fn lowers_with_upper(store: &Store, c: &Container) -> Result<Vec<PathBuf>> {
 
 /// The container's image (by the ID it was created from; its blobs are pinned).
 pub fn image_of(store: &Store, c: &Container) -> Result<Image> {
-    let cfg = ImageConfig::from_json(&store.read_blob(&c.config.image_id)?).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-    let layers = c.config.layers.iter().map(|d| Ok(rbuild_store::LayerRef { diff_id: *d, size: store.blob_size(d)? })).collect::<Result<Vec<_>>>()?;
-    let manifest = rbuild_store::image::build_manifest(c.config.image_id, store.blob_size(&c.config.image_id)?, &layers)?;
-    Ok(Image { manifest_digest: c.config.image_id, manifest_size: 0, manifest, config_digest: c.config.image_id, config: cfg, layers, names: vec![] })
+    let cfg = ImageConfig::from_json(&store.read_blob(&c.config.image_id)?)
+        .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let layers = c
+        .config
+        .layers
+        .iter()
+        .map(|d| Ok(rbuild_store::LayerRef { diff_id: *d, size: store.blob_size(d)? }))
+        .collect::<Result<Vec<_>>>()?;
+    let manifest =
+        rbuild_store::image::build_manifest(c.config.image_id, store.blob_size(&c.config.image_id)?, &layers)?;
+    Ok(Image {
+        manifest_digest: c.config.image_id,
+        manifest_size: 0,
+        manifest,
+        config_digest: c.config.image_id,
+        config: cfg,
+        layers,
+        names: vec![],
+    })
 }
 
 /// Runs `f` on the container's root. `writable`: the stopped container's upper layer is
 /// mounted writable (for copying in).
-fn with_root<R: Send>(store: &Store, c: &Container, writable: bool, f: impl FnOnce(&Path) -> Result<R> + Send) -> Result<R> {
+fn with_root<R: Send>(
+    store: &Store,
+    c: &Container,
+    writable: bool,
+    f: impl FnOnce(&Path) -> Result<R> + Send,
+) -> Result<R> {
     let st = c.state();
     if c.running() {
         return f(Path::new(&format!("/proc/{}/root", st.pid)));
@@ -64,8 +90,11 @@ fn base(path: &str) -> &str {
 /// `cp CONTAINER:SRC DEST`.
 pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Path) -> Result<()> {
     with_root(store, c, false, |root| {
-        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the container root".into())?;
-        let s = resolve(&rootfd, src, OFlags::PATH).map_err(|_| RuntimeError::Invalid(format!("could not find the file {src} in container {}", c.config.name)))?;
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .step(|| "opening the container root".into())?;
+        let s = resolve(&rootfd, src, OFlags::PATH).map_err(|_| {
+            RuntimeError::Invalid(format!("could not find the file {src} in container {}", c.config.name))
+        })?;
         let st = rustix::fs::fstat(&s).step(|| format!("stat {src}"))?;
         let contents_only = src.ends_with("/.");
         let target = if dest.is_dir() && !contents_only { dest.join(base(src)) } else { dest.to_path_buf() };
@@ -89,11 +118,16 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Path) -> Result<
 pub fn copy_in(store: &Store, c: &Container, src: &Path, dest: &str) -> Result<()> {
     let meta = std::fs::symlink_metadata(src).step(|| format!("stat {}", src.display()))?;
     with_root(store, c, true, |root| {
-        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the container root".into())?;
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .step(|| "opening the container root".into())?;
         let dest_is_dir = resolve(&rootfd, dest, OFlags::PATH | OFlags::DIRECTORY).is_ok();
         let contents_only = src.to_string_lossy().ends_with("/.");
         let target = if dest_is_dir && !contents_only {
-            format!("{}/{}", dest.trim_end_matches('/'), src.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())
+            format!(
+                "{}/{}",
+                dest.trim_end_matches('/'),
+                src.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+            )
         } else {
             dest.to_string()
         };
@@ -101,22 +135,30 @@ pub fn copy_in(store: &Store, c: &Container, src: &Path, dest: &str) -> Result<(
             Some((p, n)) => (if p.is_empty() { "/" } else { p }, n.to_string()),
             None => ("/", target.clone()),
         };
-        let pfd = resolve(&rootfd, parent, OFlags::PATH | OFlags::DIRECTORY).map_err(|_| RuntimeError::Invalid(format!("no such directory in the container: {parent}")))?;
+        let pfd = resolve(&rootfd, parent, OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|_| RuntimeError::Invalid(format!("no such directory in the container: {parent}")))?;
         if meta.is_dir() {
             match rustix::fs::mkdirat(&pfd, name.as_str(), Mode::from_raw_mode(0o755)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(RuntimeError::io(format!("creating {target}"), e)),
             }
-            let d = resolve(&rootfd, &target, OFlags::RDONLY | OFlags::DIRECTORY).step(|| format!("opening {target}"))?;
+            let d =
+                resolve(&rootfd, &target, OFlags::RDONLY | OFlags::DIRECTORY).step(|| format!("opening {target}"))?;
             copy_tree(src, &fd_path(&d))?;
         } else {
             let mut from = std::fs::File::open(src).step(|| format!("opening {}", src.display()))?;
-            let f = rustix::fs::openat(&pfd, name.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))
-                .step(|| format!("creating {target}"))?;
+            let f = rustix::fs::openat(
+                &pfd,
+                name.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .step(|| format!("creating {target}"))?;
             let mut to = std::fs::File::from(f);
             std::io::copy(&mut from, &mut to).step(|| format!("copying to {target}"))?;
             use std::os::unix::fs::PermissionsExt;
-            to.set_permissions(std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777)).step(|| "chmod".into())?;
+            to.set_permissions(std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777))
+                .step(|| "chmod".into())?;
         }
         Ok(())
     })
@@ -126,7 +168,8 @@ pub fn copy_in(store: &Store, c: &Container, src: &Path, dest: &str) -> Result<(
 pub fn diff(store: &Store, c: &Container) -> Result<Vec<(char, String)>> {
     let image = image_of(store, c)?;
     let lowers = image_lowers(store, &image)?;
-    let exists_below = |p: &str| lowers.iter().any(|l| std::fs::symlink_metadata(l.join(p.trim_start_matches('/'))).is_ok());
+    let exists_below =
+        |p: &str| lowers.iter().any(|l| std::fs::symlink_metadata(l.join(p.trim_start_matches('/'))).is_ok());
     let mut out = Vec::new();
     let mut stack = vec![(c.upper(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -154,13 +197,23 @@ pub fn diff(store: &Store, c: &Container) -> Result<Vec<(char, String)>> {
 pub fn export(store: &Store, c: &Container, out: &mut (dyn std::io::Write + Send)) -> Result<()> {
     let lowers = lowers_with_upper(store, c)?;
     rootfs::with_mounted(&store.tmp_dir(), &lowers, None, |root| -> Result<()> {
-        rbuild_store::layer::write_layer(root, &WriteOptions::default(), std::io::BufWriter::with_capacity(1 << 20, out))?;
+        rbuild_store::layer::write_layer(
+            root,
+            &WriteOptions::default(),
+            std::io::BufWriter::with_capacity(1 << 20, out),
+        )?;
         Ok(())
     })?
 }
 
 /// `commit`: the writable layer as a new image on top of the container's image.
-pub fn commit(store: &Store, c: &Container, changes_applied: impl FnOnce(&mut ImageConfig) -> Result<()>, author: Option<String>, message: Option<String>) -> Result<Image> {
+pub fn commit(
+    store: &Store,
+    c: &Container,
+    changes_applied: impl FnOnce(&mut ImageConfig) -> Result<()>,
+    author: Option<String>,
+    message: Option<String>,
+) -> Result<Image> {
     let image = image_of(store, c)?;
     let was_running = c.state().status == crate::state::Status::Running;
     if was_running {
@@ -185,7 +238,13 @@ pub fn commit(store: &Store, c: &Container, changes_applied: impl FnOnce(&mut Im
     }
     let mut args = c.config.entrypoint.clone();
     args.extend(c.config.cmd.iter().cloned());
-    cfg.history.push(History { created: Some(now), created_by: Some(args.join(" ")), author, comment: message, empty_layer: false });
+    cfg.history.push(History {
+        created: Some(now),
+        created_by: Some(args.join(" ")),
+        author,
+        comment: message,
+        empty_layer: false,
+    });
     cfg.rootfs.diff_ids.push(layer.diff_id);
     let mut layers = image.layers.clone();
     layers.push(layer);
@@ -197,10 +256,16 @@ pub fn top(c: &Container) -> Vec<(i32, u32, i32, String)> {
     let mut out = Vec::new();
     for pid in c.cgroup().pids() {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0);
-        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let ppid =
+            status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|l| l.trim().parse().ok()).unwrap_or(0);
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd: Vec<String> = cmd.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+        let cmd: Vec<String> =
+            cmd.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
         out.push((pid, uid, ppid, cmd.join(" ")));
     }
     out.sort();

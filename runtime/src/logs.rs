@@ -12,7 +12,14 @@ struct Entry {
 }
 
 /// Writes the log to `out`/`err`; with `follow`, keeps going until the container stops.
-pub fn print(c: &Container, follow: bool, timestamps: bool, tail: Option<usize>, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<()> {
+pub fn print(
+    c: &Container,
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
     let path = c.log_path();
     let emit = |line: &str, out: &mut dyn Write, err: &mut dyn Write| -> std::io::Result<()> {
         let Ok(e) = serde_json::from_str::<Entry>(line) else { return Ok(()) };

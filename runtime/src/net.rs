@@ -68,7 +68,11 @@ pub fn bind_ports(ports: &[Port]) -> Result<Vec<(TcpListener, u16)>> {
     ports
         .iter()
         .map(|p| {
-            let addr = if p.host_ip.contains(':') { format!("[{}]:{}", p.host_ip, p.host_port) } else { format!("{}:{}", p.host_ip, p.host_port) };
+            let addr = if p.host_ip.contains(':') {
+                format!("[{}]:{}", p.host_ip, p.host_port)
+            } else {
+                format!("{}:{}", p.host_ip, p.host_port)
+            };
             TcpListener::bind(&addr).step(|| format!("publishing port {addr}")).map(|l| (l, p.container_port))
         })
         .collect()
@@ -101,7 +105,12 @@ pub fn start_proxies(listeners: Vec<(TcpListener, u16)>, netns: OwnedFd) {
                 let Ok(client) = client else { continue };
                 let netns = netns.clone();
                 thread::spawn(move || {
-                    if rustix::thread::move_into_link_name_space(netns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network)).is_err() {
+                    if rustix::thread::move_into_link_name_space(
+                        netns.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )
+                    .is_err()
+                    {
                         return;
                     }
                     let Ok(server) = TcpStream::connect(("127.0.0.1", ctr_port)) else { return };
@@ -121,7 +130,10 @@ mod tests {
 
     #[test]
     fn publish_specs() {
-        assert_eq!(parse_publish("8080:80").unwrap(), Port { host_ip: "0.0.0.0".into(), host_port: 8080, container_port: 80 });
+        assert_eq!(
+            parse_publish("8080:80").unwrap(),
+            Port { host_ip: "0.0.0.0".into(), host_port: 8080, container_port: 80 }
+        );
         assert_eq!(parse_publish("127.0.0.1:8080:80/tcp").unwrap().host_ip, "127.0.0.1");
         assert!(parse_publish("80").is_err());
         assert!(parse_publish("a:80").is_err());

@@ -46,7 +46,8 @@ fn report(fd: &OwnedFd, msg: &str) {
 
 fn setup(spec: &Spec, fds: &ChildFds) -> Result<()> {
     // If the shim dies, the container dies with it.
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).step(|| "setting the parent-death signal".into())?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .step(|| "setting the parent-death signal".into())?;
     if let Some(cg) = &spec.cgroup {
         cgroup::Cgroup::at(cg).join_self()?;
     }
@@ -89,8 +90,12 @@ fn stdio(spec: &Spec, fds: &ChildFds) -> Result<()> {
         dup2_stderr(e).step(|| "stderr".into())?;
     }
     if !spec.process.stdin {
-        let null = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .step(|| "opening /dev/null".into())?;
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .step(|| "opening /dev/null".into())?;
         dup2_stdin(&null).step(|| "stdin".into())?;
     }
     Ok(())
@@ -113,7 +118,8 @@ fn exec_or_init(spec: &Spec, fds: &ChildFds) -> i32 {
 /// `--init`: PID 1 reaps every orphan and forwards signals to the main process; it exits
 /// with the main process's status.
 fn init_loop(main: i32) -> i32 {
-    let forwarded = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+    let forwarded =
+        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut all = forwarded.to_vec();
     all.push(libc::SIGCHLD);
     let _ = sys::block_signals(&all);
@@ -159,7 +165,9 @@ fn lookup(cmd: &str, env: &[String]) -> std::result::Result<String, (i32, String
         }
     };
     if cmd.contains('/') {
-        return check(cmd).unwrap_or_else(|| Err((EXIT_NOT_FOUND, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"))));
+        return check(cmd).unwrap_or_else(|| {
+            Err((EXIT_NOT_FOUND, format!("exec: \"{cmd}\": stat {cmd}: no such file or directory")))
+        });
     }
     let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(crate::DEFAULT_PATH);
     for dir in path.split(':') {
@@ -229,8 +237,11 @@ fn drop_privileges(spec: &Spec) -> Result<()> {
     let uid = rustix::process::Uid::from_raw(p.uid);
     rustix::thread::set_thread_res_gid(gid, gid, gid).step(|| format!("setting gid {}", p.gid))?;
     rustix::thread::set_thread_res_uid(uid, uid, uid).step(|| format!("setting uid {}", p.uid))?;
-    rustix::thread::set_capabilities(None, CapabilitySets { effective: set, permitted: set, inheritable: CapabilitySet::empty() })
-        .step(|| "setting capabilities".into())?;
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets { effective: set, permitted: set, inheritable: CapabilitySet::empty() },
+    )
+    .step(|| "setting capabilities".into())?;
     rustix::thread::set_keep_capabilities(false).step(|| "keeping capabilities".into())?;
     if spec.no_new_privs {
         rustix::thread::set_no_new_privs(true).step(|| "setting no_new_privs".into())?;

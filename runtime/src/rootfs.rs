@@ -75,7 +75,12 @@ pub fn ensure_init_layer(state_dir: &Path) -> Result<PathBuf> {
 /// the whole upper filesystem when the last user unmounts it — behind a large build's
 /// writeback that took longer than the step itself. What a step leaves is made durable as
 /// a layer blob when it is committed, as before.
-pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, volatile: bool, target: &Path) -> Result<()> {
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: Option<&(PathBuf, PathBuf)>,
+    volatile: bool,
+    target: &Path,
+) -> Result<()> {
     if lowers.is_empty() {
         return Err(RuntimeError::Invalid("an overlay needs at least one lower layer".into()));
     }
@@ -88,7 +93,8 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, vol
     if lowers.len() == 1 && upper.is_none() {
         // overlayfs wants two lowers without an upper; a read-only bind is the same thing.
         m::mount_bind(&lowers[0], target).step(|| format!("bind-mounting {}", lowers[0].display()))?;
-        return m::mount_remount(target, MountFlags::BIND | MountFlags::RDONLY, c"").step(|| "making the root read-only".into());
+        return m::mount_remount(target, MountFlags::BIND | MountFlags::RDONLY, c"")
+            .step(|| "making the root read-only".into());
     }
     // The new mount API adds lower layers one at a time ("lowerdir+", Linux 6.8), so there
     // is no limit on their number; older kernels get the classic option string.
@@ -111,7 +117,8 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, vol
             m::fsconfig_create(&fs)
         })();
         if configured.is_ok() {
-            let mnt = m::fsmount(&fs, m::FsMountFlags::FSMOUNT_CLOEXEC, m::MountAttrFlags::empty()).step(|| "mounting the overlay".into())?;
+            let mnt = m::fsmount(&fs, m::FsMountFlags::FSMOUNT_CLOEXEC, m::MountAttrFlags::empty())
+                .step(|| "mounting the overlay".into())?;
             return m::move_mount(&mnt, c"", rfs::CWD, target, m::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
                 .step(|| format!("attaching the overlay at {}", target.display()));
         }
@@ -124,7 +131,8 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: Option<&(PathBuf, PathBuf)>, vol
         }
     }
     opts.push_str(",redirect_dir=off,index=off,metacopy=off");
-    m::mount("overlay", target, "overlay", MountFlags::empty(), cstr(&opts).as_c_str()).step(|| format!("mounting the overlay at {}", target.display()))
+    m::mount("overlay", target, "overlay", MountFlags::empty(), cstr(&opts).as_c_str())
+        .step(|| format!("mounting the overlay at {}", target.display()))
 }
 
 /// Opens (creating when missing) `path` inside the root `root_fd`, resolving every
@@ -142,11 +150,22 @@ fn secure_target(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd> {
             Ok(fd) if last => return Ok(fd),
             Ok(_) => {}
             Err(rustix::io::Errno::NOENT) => {
-                let parent = rfs::openat2(root, Path::new(&cur).parent().unwrap_or(Path::new("/")), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), resolve)
-                    .step(|| format!("resolving {cur} in the container"))?;
+                let parent = rfs::openat2(
+                    root,
+                    Path::new(&cur).parent().unwrap_or(Path::new("/")),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    resolve,
+                )
+                .step(|| format!("resolving {cur} in the container"))?;
                 let name = cstr(c);
                 if last && !dir {
-                    let f = rfs::openat(&parent, name.as_c_str(), OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::from_raw_mode(0o644));
+                    let f = rfs::openat(
+                        &parent,
+                        name.as_c_str(),
+                        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                        Mode::from_raw_mode(0o644),
+                    );
                     if let Err(e) = f {
                         if e != rustix::io::Errno::EXIST {
                             return Err(RuntimeError::io(format!("creating {cur} in the container"), e));
@@ -159,13 +178,15 @@ fn secure_target(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd> {
                     }
                 }
                 if last {
-                    return rfs::openat2(root, cur.as_str(), flags, Mode::empty(), resolve).step(|| format!("opening {cur} in the container"));
+                    return rfs::openat2(root, cur.as_str(), flags, Mode::empty(), resolve)
+                        .step(|| format!("opening {cur} in the container"));
                 }
             }
             Err(e) => return Err(RuntimeError::io(format!("resolving {cur} in the container"), e)),
         }
     }
-    rfs::openat2(root, "/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve).step(|| "opening the container root".into())
+    rfs::openat2(root, "/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), resolve)
+        .step(|| "opening the container root".into())
 }
 
 /// `/proc/self/fd/N`: mounting onto it mounts onto what the descriptor resolved to.
@@ -186,34 +207,44 @@ impl Root {
 
     fn mount_fs(&self, path: &str, fstype: &str, flags: MountFlags, data: &str) -> Result<()> {
         let (_fd, p) = self.target(path, true)?;
-        m::mount(fstype, p.as_str(), fstype, flags, cstr(data).as_c_str()).step(|| format!("mounting {fstype} on {path}"))
+        m::mount(fstype, p.as_str(), fstype, flags, cstr(data).as_c_str())
+            .step(|| format!("mounting {fstype} on {path}"))
     }
 
     fn bind(&self, source: &Path, path: &str, readonly: bool, recursive: bool) -> Result<()> {
-        let is_dir = std::fs::metadata(source).map(|m| m.is_dir()).step(|| format!("bind source {}", source.display()))?;
+        let is_dir =
+            std::fs::metadata(source).map(|m| m.is_dir()).step(|| format!("bind source {}", source.display()))?;
         let (_fd, p) = self.target(path, is_dir)?;
-        if recursive {
-            m::mount_bind_recursive(source, p.as_str())
-        } else {
-            m::mount_bind(source, p.as_str())
-        }
-        .step(|| format!("bind-mounting {} on {path}", source.display()))?;
+        if recursive { m::mount_bind_recursive(source, p.as_str()) } else { m::mount_bind(source, p.as_str()) }
+            .step(|| format!("bind-mounting {} on {path}", source.display()))?;
         if readonly {
             // The remount must name the new mount, so open the path again.
             let (_fd2, p2) = self.target(path, is_dir)?;
-            m::mount_remount(p2.as_str(), MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV, c"")
-                .step(|| format!("making {path} read-only"))?;
+            m::mount_remount(
+                p2.as_str(),
+                MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+                c"",
+            )
+            .step(|| format!("making {path} read-only"))?;
         }
         Ok(())
     }
 
     fn mask(&self, path: &str) {
         // Masked paths may not exist on this kernel: best effort, as runc does.
-        let Ok(fd) = rfs::openat2(&self.fd, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) else {
+        let Ok(fd) = rfs::openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) else {
             return;
         };
         let p = fd_path(&fd);
-        let is_dir = rfs::fstat(&fd).map(|s| rfs::FileType::from_raw_mode(s.st_mode) == rfs::FileType::Directory).unwrap_or(false);
+        let is_dir = rfs::fstat(&fd)
+            .map(|s| rfs::FileType::from_raw_mode(s.st_mode) == rfs::FileType::Directory)
+            .unwrap_or(false);
         if is_dir {
             let _ = m::mount("tmpfs", p.as_str(), "tmpfs", MountFlags::RDONLY, c"size=0");
         } else {
@@ -222,36 +253,64 @@ impl Root {
     }
 
     fn readonly(&self, path: &str) {
-        let Ok(fd) = rfs::openat2(&self.fd, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) else {
+        let Ok(fd) = rfs::openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) else {
             return;
         };
         let p = fd_path(&fd);
         if m::mount_bind_recursive(p.as_str(), p.as_str()).is_ok() {
-            if let Ok(fd2) = rfs::openat2(&self.fd, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) {
-                let _ = m::mount_remount(fd_path(&fd2).as_str(), MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, c"");
+            if let Ok(fd2) = rfs::openat2(
+                &self.fd,
+                path,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                let _ = m::mount_remount(
+                    fd_path(&fd2).as_str(),
+                    MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                    c"",
+                );
             }
         }
     }
 }
 
 const MASKED: &[&str] = &[
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-    "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ];
 const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// The standard device nodes: (name, major, minor).
-const DEVICES: &[(&str, u32, u32)] = &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEVICES: &[(&str, u32, u32)] =
+    &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 /// Builds the root inside the current (new) mount namespace and pivots into it.
 /// `console` is the pty slave to show as /dev/console, if any.
 pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     // Nothing we mount may propagate back to the host.
-    m::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).step(|| "making / private".into())?;
+    m::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .step(|| "making / private".into())?;
     let target = &spec.rootfs;
     mount_overlay(&spec.lowers, spec.upper.as_ref(), spec.volatile_upper, target)?;
     let root = Root {
-        fd: rfs::open(target, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| format!("opening {}", target.display()))?,
+        fd: rfs::open(target, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .step(|| format!("opening {}", target.display()))?,
     };
     let nosuid_noexec_nodev = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
     root.mount_fs("/proc", "proc", nosuid_noexec_nodev, "")?;
@@ -259,14 +318,33 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     let (dev, devp) = root.target("/dev", true)?;
     for (name, maj, min) in DEVICES {
         let p = format!("{devp}/{name}");
-        rfs::mknodat(rfs::CWD, p.as_str(), rfs::FileType::CharacterDevice, Mode::from_raw_mode(0o666), rfs::makedev(*maj, *min)).step(|| format!("creating /dev/{name}"))?;
+        rfs::mknodat(
+            rfs::CWD,
+            p.as_str(),
+            rfs::FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            rfs::makedev(*maj, *min),
+        )
+        .step(|| format!("creating /dev/{name}"))?;
         rfs::chmod(p.as_str(), Mode::from_raw_mode(0o666)).step(|| format!("chmod /dev/{name}"))?;
     }
-    for (link, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")] {
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
         rfs::symlinkat(to, &dev, link).step(|| format!("creating /dev/{link}"))?;
     }
     drop(dev);
-    root.mount_fs("/dev/pts", "devpts", MountFlags::NOSUID | MountFlags::NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")?;
+    root.mount_fs(
+        "/dev/pts",
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )?;
     root.mount_fs("/dev/shm", "tmpfs", nosuid_noexec_nodev, "mode=1777,size=65536k")?;
     root.mount_fs("/dev/mqueue", "mqueue", nosuid_noexec_nodev, "")?;
     if let Some(c) = console {
@@ -277,7 +355,8 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     if m::mount("sysfs", sp.as_str(), "sysfs", nosuid_noexec_nodev | MountFlags::RDONLY, c"").is_err() {
         m::mount_bind_recursive("/sys", sp.as_str()).step(|| "binding /sys".into())?;
         let (_s2, sp2) = root.target("/sys", true)?;
-        m::mount_remount(sp2.as_str(), MountFlags::BIND | MountFlags::RDONLY | nosuid_noexec_nodev, c"").step(|| "making /sys read-only".into())?;
+        m::mount_remount(sp2.as_str(), MountFlags::BIND | MountFlags::RDONLY | nosuid_noexec_nodev, c"")
+            .step(|| "making /sys read-only".into())?;
     }
     for (path, file) in &spec.etc_files {
         root.bind(file, path, false, false)?;
@@ -285,7 +364,9 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     for mnt in &spec.mounts {
         match &mnt.kind {
             MountKind::Bind { source, readonly } => root.bind(source, &mnt.target, *readonly, true)?,
-            MountKind::Tmpfs { options } => root.mount_fs(&mnt.target, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, options)?,
+            MountKind::Tmpfs { options } => {
+                root.mount_fs(&mnt.target, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, options)?
+            }
         }
     }
     for p in MASKED {
@@ -303,7 +384,8 @@ pub fn setup(spec: &Spec, console: Option<&Path>) -> Result<()> {
     m::unmount(".", UnmountFlags::DETACH).step(|| "detaching the old root".into())?;
     rustix::process::chdir("/").step(|| "chdir /".into())?;
     if spec.readonly_rootfs {
-        m::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, c"").step(|| "making the root read-only".into())?;
+        m::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, c"")
+            .step(|| "making the root read-only".into())?;
     }
     Ok(())
 }
@@ -343,7 +425,8 @@ pub fn with_views<R: Send>(scratch: &Path, views: &[View], f: impl FnOnce(&[Path
             #[allow(deprecated)]
             rustix::thread::unshare(rustix::thread::UnshareFlags::FS | rustix::thread::UnshareFlags::NEWNS)
                 .step(|| "creating a private mount namespace".into())?;
-            m::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).step(|| "making / private".into())?;
+            m::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+                .step(|| "making / private".into())?;
             for (v, p) in views.iter().zip(&points) {
                 if v.lowers.is_empty() && v.upper.is_none() {
                     continue;

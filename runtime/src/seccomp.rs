@@ -446,7 +446,15 @@ fn rules(cap_mask: u64) -> Vec<(u32, Action)> {
     map.insert(NR_PERSONALITY, Action::Block(p));
     if !has("SYS_ADMIN") {
         // clone without namespace flags; clone3 cannot be inspected, so it reports ENOSYS.
-        map.insert(NR_CLONE, Action::Block(vec![stmt(LD_W_ABS, arg_lo(0)), jump(JSET_K, NS_FLAGS, 0, 1), deny(), stmt(RET_K, RET_ALLOW)]));
+        map.insert(
+            NR_CLONE,
+            Action::Block(vec![
+                stmt(LD_W_ABS, arg_lo(0)),
+                jump(JSET_K, NS_FLAGS, 0, 1),
+                deny(),
+                stmt(RET_K, RET_ALLOW),
+            ]),
+        );
         map.insert(NR_CLONE3, Action::Errno(libc::ENOSYS as u32));
     }
     map.into_iter().collect()
@@ -547,7 +555,14 @@ mod tests {
             assert_eq!(x(*nr, z), RET_ALLOW, "{name} should be allowed");
         }
         // Not allowed without their capabilities.
-        for nr in [165 /* mount */, 272 /* unshare */, 308 /* setns */, 169 /* reboot */, 246 /* kexec_load */, 500] {
+        for nr in [
+            165, /* mount */
+            272, /* unshare */
+            308, /* setns */
+            169, /* reboot */
+            246, /* kexec_load */
+            500,
+        ] {
             assert_eq!(x(nr, z), EPERM, "{nr}");
         }
         assert_eq!(x(161 /* chroot, CAP_SYS_CHROOT is default */, z), RET_ALLOW);

@@ -19,7 +19,8 @@ use std::thread::JoinHandle;
 pub const SHIM_ARG: &str = "__shim";
 
 /// Signals the shim passes on to the container.
-const FORWARDED: [i32; 7] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+const FORWARDED: [i32; 7] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
 
 /// Entry point; returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
@@ -28,7 +29,10 @@ pub fn main(args: &[String]) -> i32 {
         return 125;
     };
     let detach = args.iter().any(|a| a == "--detach");
-    let spec: Spec = match std::fs::read(spec_path).map_err(|e| e.to_string()).and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string())) {
+    let spec: Spec = match std::fs::read(spec_path)
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: reading {spec_path}: {e}");
@@ -107,17 +111,26 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
     let fail = |e: RuntimeError| (125, e.to_string());
     let listeners = net::bind_ports(&spec.ports).map_err(fail)?;
     let tty = if spec.process.tty { Some(open_pty().map_err(fail)?) } else { None };
-    let capture = if spec.lifecycle.log_file.is_some() && tty.is_none() { Some((pipe().map_err(fail)?, pipe().map_err(fail)?)) } else { None };
+    let capture = if spec.lifecycle.log_file.is_some() && tty.is_none() {
+        Some((pipe().map_err(fail)?, pipe().map_err(fail)?))
+    } else {
+        None
+    };
     let (err_r, err_w) = pipe().map_err(fail)?;
     let (ready_r, ready_w) = pipe().map_err(fail)?;
 
     // Children of the shim start in a new PID namespace: the first one is PID 1. (Our own
     // namespace is put back for children right after the fork: a process whose children's
     // namespace differs from its own cannot create threads.)
-    let own_pidns = rustix::fs::open("/proc/self/ns/pid", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .map_err(|e| (125, format!("opening the PID namespace: {e}")))?;
+    let own_pidns = rustix::fs::open(
+        "/proc/self/ns/pid",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| (125, format!("opening the PID namespace: {e}")))?;
     #[allow(deprecated)]
-    rustix::thread::unshare(rustix::thread::UnshareFlags::NEWPID).map_err(|e| (125, format!("creating the PID namespace: {e}")))?;
+    rustix::thread::unshare(rustix::thread::UnshareFlags::NEWPID)
+        .map_err(|e| (125, format!("creating the PID namespace: {e}")))?;
     let (master, slave) = match tty {
         Some((m, s)) => (Some(m), Some(s)),
         None => (None, None),
@@ -133,8 +146,11 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
     }
     drop((err_w, ready_w, slave, child_out));
     let child = Pid::from_raw(pid).ok_or((125, "bad pid".to_string()))?;
-    rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&own_pidns), Some(rustix::thread::LinkNameSpaceType::ProcessID))
-        .map_err(|e| (125, format!("restoring the PID namespace: {e}")))?;
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&own_pidns),
+        Some(rustix::thread::LinkNameSpaceType::ProcessID),
+    )
+    .map_err(|e| (125, format!("restoring the PID namespace: {e}")))?;
 
     // The namespaces exist once PID 1 says so (or it failed before that).
     let mut b = [0u8; 1];
@@ -142,8 +158,16 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
     let mut msg = Vec::new();
     let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
     if !msg.is_empty() || !ready {
-        let status = rustix::process::waitpid(Some(child), WaitOptions::empty()).ok().flatten().map(|(_, s)| process::exit_code(s)).unwrap_or(125);
-        let text = if msg.is_empty() { "the container process exited while starting".to_string() } else { String::from_utf8_lossy(&msg).into_owned() };
+        let status = rustix::process::waitpid(Some(child), WaitOptions::empty())
+            .ok()
+            .flatten()
+            .map(|(_, s)| process::exit_code(s))
+            .unwrap_or(125);
+        let text = if msg.is_empty() {
+            "the container process exited while starting".to_string()
+        } else {
+            String::from_utf8_lossy(&msg).into_owned()
+        };
         return Err((if status == 0 { 125 } else { status }, text));
     }
     if let Some(f) = &spec.lifecycle.state_file {
@@ -163,18 +187,31 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
         println!("started");
         let _ = std::io::stdout().flush();
         // Nothing more goes to whoever started us.
-        if let Ok(null) = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()) {
+        if let Ok(null) = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
             let _ = rustix::stdio::dup2_stdout(&null);
             let _ = rustix::stdio::dup2_stderr(&null);
             let _ = rustix::stdio::dup2_stdin(&null);
         }
     }
     if !listeners.is_empty() {
-        if let Ok(ns) = rustix::fs::open(format!("/proc/{pid}/ns/net").as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()) {
+        if let Ok(ns) = rustix::fs::open(
+            format!("/proc/{pid}/ns/net").as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
             net::start_proxies(listeners, ns);
         }
     }
-    let log = spec.lifecycle.log_file.as_ref().and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok()).map(|f| Arc::new(Mutex::new(f)));
+    let log = spec
+        .lifecycle
+        .log_file
+        .as_ref()
+        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
+        .map(|f| Arc::new(Mutex::new(f)));
     let mut pumps: Vec<JoinHandle<()>> = Vec::new();
     let mut raw_guard = None;
     if let Some(or) = out_r {
@@ -239,12 +276,17 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
 
 pub(crate) fn open_pty() -> Result<(OwnedFd, (OwnedFd, std::path::PathBuf))> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).step(|| "opening a pty".into())?;
+    let master =
+        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).step(|| "opening a pty".into())?;
     grantpt(&master).step(|| "grantpt".into())?;
     unlockpt(&master).step(|| "unlockpt".into())?;
     let name = ptsname(&master, Vec::new()).step(|| "ptsname".into())?;
-    let slave = rustix::fs::open(name.as_c_str(), rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .step(|| "opening the pty".into())?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .step(|| "opening the pty".into())?;
     let path = std::path::PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.as_bytes()));
     Ok((master, (slave, path)))
 }
@@ -298,7 +340,8 @@ fn pump_log(fd: OwnedFd, log: Option<Arc<Mutex<std::fs::File>>>, stream: &'stati
         let mut pending: Vec<u8> = Vec::new();
         let emit = |line: &[u8]| {
             if let Some(l) = &log {
-                let entry = serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": state::now()});
+                let entry =
+                    serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": state::now()});
                 if let Ok(mut w) = l.lock() {
                     let _ = writeln!(w, "{entry}");
                 }

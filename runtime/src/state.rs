@@ -66,7 +66,12 @@ pub fn read(path: &Path) -> State {
 /// Read, change, write back atomically, under an exclusive lock.
 pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
     let lock_path = path.with_extension("lock");
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).step(|| format!("opening {}", lock_path.display()))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .step(|| format!("opening {}", lock_path.display()))?;
     lock.lock().step(|| format!("locking {}", lock_path.display()))?;
     let mut s = read(path);
     f(&mut s);

@@ -66,9 +66,11 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     }
     let id = crate::rootfs::rand_hex() + &crate::rootfs::rand_hex();
     let hostname = id[..12].to_string();
-    std::fs::write(dir.join("hosts"), b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n").step(|| "writing hosts".into())?;
+    std::fs::write(dir.join("hosts"), b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        .step(|| "writing hosts".into())?;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n")).step(|| "writing hostname".into())?;
-    std::fs::write(dir.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default()).step(|| "writing resolv.conf".into())?;
+    std::fs::write(dir.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default())
+        .step(|| "writing resolv.conf".into())?;
     let mut lowers = vec![rootfs::ensure_init_layer(&store.state_dir())?];
     lowers.extend(req.lowers.iter().cloned());
     let user = Accounts::from_layers(&lowers).resolve(&req.user)?;
@@ -151,6 +153,7 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     let status = child.wait().step(|| "waiting for the sandbox".into());
     finished.store(true, std::sync::atomic::Ordering::SeqCst);
     let status = status?;
-    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9));
+    let code =
+        status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9));
     Ok((code, step_dir))
 }

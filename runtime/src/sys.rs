@@ -22,7 +22,12 @@ pub fn install_seccomp_filter(prog: &[libc::sock_filter]) -> io::Result<()> {
     // SAFETY: `fprog` points to `prog`, which outlives the call; the kernel copies the
     // program during the syscall and keeps no reference to our memory.
     let r = unsafe {
-        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0 as libc::c_ulong, &fprog as *const libc::sock_fprog)
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_ulong,
+            &fprog as *const libc::sock_fprog,
+        )
     };
     if r < 0 {
         return Err(io::Error::last_os_error());
@@ -77,7 +82,10 @@ pub fn wait_signal(signals: &[i32], timeout_ms: u64) -> io::Result<Option<i32>> 
         for s in signals {
             libc::sigaddset(&mut set, *s);
         }
-        let ts = libc::timespec { tv_sec: (timeout_ms / 1000) as libc::time_t, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long };
+        let ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+        };
         let mut info: libc::siginfo_t = std::mem::zeroed();
         let r = libc::sigtimedwait(&set, &mut info, &ts);
         if r < 0 {
@@ -104,7 +112,9 @@ pub fn ignore_signal(sig: i32) {
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
     // SAFETY: close_range only changes descriptor flags; it takes no pointers.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, u32::MAX as libc::c_uint, CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(libc::SYS_close_range, first as libc::c_uint, u32::MAX as libc::c_uint, CLOSE_RANGE_CLOEXEC)
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -120,7 +120,10 @@ pub fn parse_group(data: &str) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: f.first()?.to_string(),
                 gid: f.get(2)?.parse().ok()?,
-                members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default(),
+                members: f
+                    .get(3)
+                    .map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -145,7 +148,10 @@ pub struct Accounts {
 impl Accounts {
     pub fn from_layers(layers: &[PathBuf]) -> Accounts {
         let read = |p: &str| read_layered(layers, p).map(|d| String::from_utf8_lossy(&d).into_owned());
-        Accounts { passwd: read("/etc/passwd").map(|d| parse_passwd(&d)), group: read("/etc/group").map(|d| parse_group(&d)) }
+        Accounts {
+            passwd: read("/etc/passwd").map(|d| parse_passwd(&d)),
+            group: read("/etc/group").map(|d| parse_group(&d)),
+        }
     }
 
     /// docker's resolution of a USER spec (`""` is root).
@@ -246,7 +252,10 @@ mod tests {
     fn resolves_like_docker() {
         let a = accounts();
         assert_eq!(a.resolve("").unwrap(), ExecUser { uid: 0, gid: 0, groups: vec![], home: "/root".into() });
-        assert_eq!(a.resolve("app").unwrap(), ExecUser { uid: 1000, gid: 1000, groups: vec![10], home: "/home/app".into() });
+        assert_eq!(
+            a.resolve("app").unwrap(),
+            ExecUser { uid: 1000, gid: 1000, groups: vec![10], home: "/home/app".into() }
+        );
         assert_eq!(a.resolve("1000:10").unwrap().gid, 10);
         assert_eq!(a.resolve("1000:10").unwrap().groups, Vec::<u32>::new());
         assert_eq!(a.resolve("4242").unwrap(), ExecUser { uid: 4242, gid: 0, groups: vec![], home: "/".into() });
@@ -274,7 +283,14 @@ mod tests {
         std::fs::write(top.join("etc/passwd"), "top").unwrap();
         assert_eq!(read_layered(&layers, "/etc/passwd").unwrap(), b"top");
         std::fs::remove_file(top.join("etc/passwd")).unwrap();
-        rustix::fs::mknodat(rustix::fs::CWD, top.join("etc/passwd"), rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            top.join("etc/passwd"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            0,
+        )
+        .unwrap();
         assert_eq!(read_layered(&layers, "/etc/passwd"), None);
     }
 }

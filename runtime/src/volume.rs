@@ -19,14 +19,22 @@ pub enum VolumeSpec {
 
 fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
-    b.len() >= 2 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 pub fn parse(spec: &str) -> Result<VolumeSpec> {
     let bad = |why: &str| RuntimeError::Invalid(format!("invalid volume specification {spec:?}: {why}"));
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
-        [d] => return if d.starts_with('/') { Ok(VolumeSpec::Anonymous { target: d.to_string() }) } else { Err(bad("the container path must be absolute")) },
+        [d] => {
+            return if d.starts_with('/') {
+                Ok(VolumeSpec::Anonymous { target: d.to_string() })
+            } else {
+                Err(bad("the container path must be absolute"))
+            }
+        }
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
         _ => return Err(bad("too many colons")),
@@ -39,7 +47,8 @@ pub fn parse(spec: &str) -> Result<VolumeSpec> {
         match o {
             "ro" => readonly = true,
             "rw" => readonly = false,
-            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" | "rprivate" | "private" | "rslave" | "slave" | "rshared" | "shared" => {}
+            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" | "rprivate" | "private" | "rslave"
+            | "slave" | "rshared" | "shared" => {}
             _ => return Err(bad(&format!("unknown option {o:?}"))),
         }
     }
@@ -76,9 +85,16 @@ fn absent_from_layers(lowers: &[PathBuf], path: &str) -> bool {
     let rel = path.trim_start_matches('/');
     !rel.is_empty()
         && lowers.iter().all(|layer| {
-            let Ok(dir) = rustix::fs::open(layer, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else { return false };
-            let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
-            matches!(rustix::fs::openat2(&dir, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how), Err(rustix::io::Errno::NOENT))
+            let Ok(dir) = rustix::fs::open(layer, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            else {
+                return false;
+            };
+            let how =
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+            matches!(
+                rustix::fs::openat2(&dir, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how),
+                Err(rustix::io::Errno::NOENT)
+            )
         })
 }
 
@@ -89,8 +105,15 @@ pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Pa
         return Ok(()); // the volume starts empty, as it would after a look through the mount
     }
     rootfs::with_mounted(scratch, lowers, None, |root| -> Result<()> {
-        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).step(|| "opening the image".into())?;
-        let src = match rustix::fs::openat2(&rootfd, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS) {
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .step(|| "opening the image".into())?;
+        let src = match rustix::fs::openat2(
+            &rootfd,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
             Ok(fd) => fd,
             Err(_) => return Ok(()), // nothing there in the image: the volume starts empty
         };
@@ -98,7 +121,11 @@ pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Pa
         copy_tree(&src_path, dest)?;
         // The volume's root takes the image directory's owner and mode.
         let st = rustix::fs::fstat(&src).step(|| "stat".into())?;
-        let _ = rustix::fs::chown(dest, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)));
+        let _ = rustix::fs::chown(
+            dest,
+            Some(rustix::fs::Uid::from_raw(st.st_uid)),
+            Some(rustix::fs::Gid::from_raw(st.st_gid)),
+        );
         let _ = rustix::fs::chmod(dest, Mode::from_raw_mode(st.st_mode & 0o7777));
         Ok(())
     })?
@@ -109,9 +136,17 @@ pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Pa
 pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
     let (r, w) = std::io::pipe().step(|| "creating a pipe".into())?;
     std::thread::scope(|s| {
-        let writer = s.spawn(move || rbuild_store::layer::write_layer(src, &Default::default(), std::io::BufWriter::with_capacity(1 << 20, w)).map(|_| ()));
-        let applied = rbuild_store::layer::apply_layer(std::io::BufReader::with_capacity(1 << 20, r), dest, rbuild_store::layer::ApplyMode::Merge);
-        let written = writer.join().unwrap_or_else(|_| Err(rbuild_store::StoreError::BadImage("copy thread panicked".into())));
+        let writer = s.spawn(move || {
+            rbuild_store::layer::write_layer(src, &Default::default(), std::io::BufWriter::with_capacity(1 << 20, w))
+                .map(|_| ())
+        });
+        let applied = rbuild_store::layer::apply_layer(
+            std::io::BufReader::with_capacity(1 << 20, r),
+            dest,
+            rbuild_store::layer::ApplyMode::Merge,
+        );
+        let written =
+            writer.join().unwrap_or_else(|_| Err(rbuild_store::StoreError::BadImage("copy thread panicked".into())));
         written?;
         applied?;
         Ok(())
@@ -143,8 +178,14 @@ mod tests {
     #[test]
     fn parses_volume_specs() {
         assert_eq!(parse("/data").unwrap(), VolumeSpec::Anonymous { target: "/data".into() });
-        assert_eq!(parse("/h:/c:ro").unwrap(), VolumeSpec::Bind { source: "/h".into(), target: "/c".into(), readonly: true });
-        assert_eq!(parse("vol1:/c").unwrap(), VolumeSpec::Named { name: "vol1".into(), target: "/c".into(), readonly: false });
+        assert_eq!(
+            parse("/h:/c:ro").unwrap(),
+            VolumeSpec::Bind { source: "/h".into(), target: "/c".into(), readonly: true }
+        );
+        assert_eq!(
+            parse("vol1:/c").unwrap(),
+            VolumeSpec::Named { name: "vol1".into(), target: "/c".into(), readonly: false }
+        );
         assert!(parse("rel").is_err());
         assert!(parse("/h:rel").is_err());
         assert!(parse("/h:/c:bogus").is_err());

@@ -7,7 +7,7 @@
 //! leaves only unreferenced blobs, which prune removes.
 
 use crate::compress::{self, Compression};
-use crate::config::{self, ImageConfig, History};
+use crate::config::{self, History, ImageConfig};
 use crate::digest::{Digest, HashingReader};
 use crate::error::{IoContext, Result, StoreError};
 use crate::image::{from_oci_digest, set_name_in, to_oci_digest, Image, LayerRef};
@@ -132,10 +132,23 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
         .par_iter()
         .map(|d| -> Result<(Digest, OutLayer)> {
             match compression {
-                Compression::None => Ok((*d, OutLayer { digest: *d, size: store.blob_size(d)?, media_type: config::MEDIA_TYPE_LAYER, file: None })),
+                Compression::None => Ok((
+                    *d,
+                    OutLayer {
+                        digest: *d,
+                        size: store.blob_size(d)?,
+                        media_type: config::MEDIA_TYPE_LAYER,
+                        file: None,
+                    },
+                )),
                 Compression::Gzip | Compression::Zstd => {
                     let (path, file) = crate::store::tempfile_in(&store.tmp_dir())?;
-                    let mut guard = OutLayer { digest: *d, size: 0, media_type: config::MEDIA_TYPE_LAYER_GZIP, file: Some(path.clone()) };
+                    let mut guard = OutLayer {
+                        digest: *d,
+                        size: 0,
+                        media_type: config::MEDIA_TYPE_LAYER_GZIP,
+                        file: Some(path.clone()),
+                    };
                     let mut src = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
                     let hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
                     let (hw, media) = match compression {
@@ -170,14 +183,17 @@ fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: Manifes
         match m {
             config::MEDIA_TYPE_LAYER => Ok(config::DOCKER_LAYER),
             config::MEDIA_TYPE_LAYER_GZIP => Ok(config::DOCKER_LAYER_GZIP),
-            other => Err(StoreError::BadImage(format!("a docker manifest cannot carry {other} layers (use gzip or none)"))),
+            other => {
+                Err(StoreError::BadImage(format!("a docker manifest cannot carry {other} layers (use gzip or none)")))
+            }
         }
     };
     let cfg_media = match format {
         ManifestFormat::Oci => config::MEDIA_TYPE_CONFIG,
         ManifestFormat::Docker => config::DOCKER_CONFIG,
     };
-    let cfg = Descriptor::new(MediaType::from(cfg_media), img.manifest.config().size(), to_oci_digest(&img.config_digest));
+    let cfg =
+        Descriptor::new(MediaType::from(cfg_media), img.manifest.config().size(), to_oci_digest(&img.config_digest));
     let mut ls: Vec<Descriptor> = Vec::new();
     for l in &img.layers {
         let o = &layers[&l.diff_id];
@@ -219,7 +235,13 @@ pub fn outgoing(store: &Store, img: &Image, format: ManifestFormat, compression:
             layers.push(o);
         }
     }
-    Ok(Outgoing { manifest, manifest_media_type: format.media_type(), config: img.config_digest, config_size: img.manifest.config().size(), layers })
+    Ok(Outgoing {
+        manifest,
+        manifest_media_type: format.media_type(),
+        config: img.config_digest,
+        config_size: img.manifest.config().size(),
+        layers,
+    })
 }
 
 fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
@@ -246,7 +268,13 @@ fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
 }
 
 /// Writes `images` as an archive to `out`.
-pub fn save(store: &Store, images: &[SaveImage], format: SaveFormat, compression: Compression, out: &mut dyn Write) -> Result<()> {
+pub fn save(
+    store: &Store,
+    images: &[SaveImage],
+    format: SaveFormat,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut t = tar::Writer::new(io::BufWriter::with_capacity(1 << 20, out));
     match format {
         SaveFormat::DockerArchive => {
@@ -267,7 +295,12 @@ pub fn save(store: &Store, images: &[SaveImage], format: SaveFormat, compression
                 if written.insert(i.image.config_digest) {
                     put_blob(store, &mut t, &cfg, &i.image.config_digest)?;
                 }
-                let tags = i.names.iter().filter(|n| n.tag.is_some()).map(|n| n.with_tag(n.tag.as_deref().unwrap_or("latest")).familiar()).collect();
+                let tags = i
+                    .names
+                    .iter()
+                    .filter(|n| n.tag.is_some())
+                    .map(|n| n.with_tag(n.tag.as_deref().unwrap_or("latest")).familiar())
+                    .collect();
                 manifest.push(DockerManifest { config: cfg, repo_tags: tags, layers: layer_paths });
             }
             put_file(&mut t, "manifest.json", &serde_json::to_vec(&manifest).unwrap_or_default())?;
@@ -289,7 +322,12 @@ pub fn save(store: &Store, images: &[SaveImage], format: SaveFormat, compression
                     put_file(&mut t, &format!("blobs/sha256/{}", md.hex()), &m)?;
                 }
                 if written.insert(i.image.config_digest) {
-                    put_blob(store, &mut t, &format!("blobs/sha256/{}", i.image.config_digest.hex()), &i.image.config_digest)?;
+                    put_blob(
+                        store,
+                        &mut t,
+                        &format!("blobs/sha256/{}", i.image.config_digest.hex()),
+                        &i.image.config_digest,
+                    )?;
                 }
                 for l in &i.image.layers {
                     let o = &layers[&l.diff_id];
@@ -425,7 +463,11 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
             }
             EntryKind::Symlink | EntryKind::Hardlink => {
                 let target = String::from_utf8_lossy(&e.link).to_string();
-                let resolved = if e.kind == EntryKind::Symlink { resolve_link(&path, &target) } else { clean_path(target.as_bytes()) };
+                let resolved = if e.kind == EntryKind::Symlink {
+                    resolve_link(&path, &target)
+                } else {
+                    clean_path(target.as_bytes())
+                };
                 links.insert(path, resolved);
             }
             _ => {}
@@ -447,7 +489,8 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
 
     let mut out: Vec<Loaded> = Vec::new();
     if let Some(m) = small.get("manifest.json") {
-        let entries: Vec<DockerManifest> = serde_json::from_slice(m).map_err(|e| StoreError::archive(format!("manifest.json: {e}")))?;
+        let entries: Vec<DockerManifest> =
+            serde_json::from_slice(m).map_err(|e| StoreError::archive(format!("manifest.json: {e}")))?;
         for e in entries {
             let cfg = lookup(&e.config)?;
             let layers: Vec<Digest> = e.layers.iter().map(|l| lookup(l).map(|s| s.blob)).collect::<Result<_>>()?;
@@ -455,7 +498,8 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
             out.push(Loaded { image: assemble(store, cfg.blob, &layers)?, names });
         }
     } else if let Some(idx) = small.get("index.json") {
-        let index = ImageIndex::from_reader(idx.as_slice()).map_err(|e| StoreError::archive(format!("index.json: {e}")))?;
+        let index =
+            ImageIndex::from_reader(idx.as_slice()).map_err(|e| StoreError::archive(format!("index.json: {e}")))?;
         for d in index.manifests() {
             let ann = d.annotations().clone().unwrap_or_default();
             let name = ann
@@ -475,7 +519,9 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
             }
             match out.iter_mut().find(|l| l.image.config_digest == cfg.blob) {
                 Some(l) => l.names.extend(name),
-                None => out.push(Loaded { image: assemble(store, cfg.blob, &layers)?, names: name.into_iter().collect() }),
+                None => {
+                    out.push(Loaded { image: assemble(store, cfg.blob, &layers)?, names: name.into_iter().collect() })
+                }
             }
         }
     } else {
@@ -485,14 +531,18 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
         return Err(StoreError::archive("the archive holds no images"));
     }
     // Unpack (and so validate) every layer before naming anything.
-    let all: Vec<Digest> = out.iter().flat_map(|l| l.image.layers.iter().map(|x| x.diff_id)).collect::<HashSet<_>>().into_iter().collect();
+    let all: Vec<Digest> =
+        out.iter().flat_map(|l| l.image.layers.iter().map(|x| x.diff_id)).collect::<HashSet<_>>().into_iter().collect();
     all.par_iter().map(|d| store.ensure_snapshot(d).map(|_| ())).collect::<Result<Vec<()>>>()?;
     store.update_index(|entries| {
         for l in &out {
-            if l.names.is_empty()
-                && !entries.iter().any(|e| e.manifest == l.image.manifest_digest) {
-                    entries.push(crate::image::IndexEntry { manifest: l.image.manifest_digest, size: l.image.manifest_size, name: None });
-                }
+            if l.names.is_empty() && !entries.iter().any(|e| e.manifest == l.image.manifest_digest) {
+                entries.push(crate::image::IndexEntry {
+                    manifest: l.image.manifest_digest,
+                    size: l.image.manifest_size,
+                    name: None,
+                });
+            }
             for n in &l.names {
                 set_name_in(entries, n, l.image.manifest_digest, l.image.manifest_size);
             }
@@ -519,20 +569,27 @@ fn oci_manifest_for(d: &Descriptor, lookup: &dyn Fn(&str) -> Result<Stored>, sto
             return Err(StoreError::archive(format!("blob {} does not match its digest", desc.digest())));
         }
         let data = store.read_blob(&s.blob)?;
-        let v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| StoreError::archive(format!("manifest {}: {e}", desc.digest())))?;
+        let v: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| StoreError::archive(format!("manifest {}: {e}", desc.digest())))?;
         let mt = v.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default().to_string();
         if v.get("manifests").is_some() || mt == config::MEDIA_TYPE_INDEX || mt == config::DOCKER_MANIFEST_LIST {
-            let idx = ImageIndex::from_reader(data.as_slice()).map_err(|e| StoreError::archive(format!("index {}: {e}", desc.digest())))?;
+            let idx = ImageIndex::from_reader(data.as_slice())
+                .map_err(|e| StoreError::archive(format!("index {}: {e}", desc.digest())))?;
             let pick = idx
                 .manifests()
                 .iter()
-                .find(|m| m.platform().as_ref().is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64"))
+                .find(|m| {
+                    m.platform()
+                        .as_ref()
+                        .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
+                })
                 .or(idx.manifests().first())
                 .ok_or_else(|| StoreError::archive("an empty image index"))?;
             desc = pick.clone();
             continue;
         }
-        return ImageManifest::from_reader(data.as_slice()).map_err(|e| StoreError::archive(format!("manifest {}: {e}", desc.digest())));
+        return ImageManifest::from_reader(data.as_slice())
+            .map_err(|e| StoreError::archive(format!("manifest {}: {e}", desc.digest())));
     }
     Err(StoreError::archive("image indexes nested too deeply"))
 }
@@ -547,7 +604,13 @@ fn assemble(store: &Store, config: Digest, layers: &[Digest]) -> Result<Image> {
 
 /// Imports a rootfs tarball (plain or compressed) as a one-layer image with `config`
 /// (whose rootfs is replaced). `comment` goes into the history, as docker's does.
-pub fn import(store: &Store, r: &mut dyn Read, mut config: ImageConfig, comment: &str, created: String) -> Result<Image> {
+pub fn import(
+    store: &Store,
+    r: &mut dyn Read,
+    mut config: ImageConfig,
+    comment: &str,
+    created: String,
+) -> Result<Image> {
     let _gc = store.gc_guard()?;
     let (_, mut r) = compress::decompressed(r)?;
     let (diff_id, size) = copy_to_blob(store, &mut r, None, None)?;

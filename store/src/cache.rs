@@ -149,9 +149,13 @@ const CACHE_CONFIG_VERSION: u32 = 1;
 
 impl CacheConfig {
     pub fn from_json(data: &[u8]) -> Result<CacheConfig> {
-        let c: CacheConfig = serde_json::from_slice(data).map_err(|e| crate::StoreError::BadImage(format!("build cache config: {e}")))?;
+        let c: CacheConfig = serde_json::from_slice(data)
+            .map_err(|e| crate::StoreError::BadImage(format!("build cache config: {e}")))?;
         if c.version != CACHE_CONFIG_VERSION {
-            return Err(crate::StoreError::BadImage(format!("build cache config version {} is not supported (this rbuild reads {CACHE_CONFIG_VERSION})", c.version)));
+            return Err(crate::StoreError::BadImage(format!(
+                "build cache config version {} is not supported (this rbuild reads {CACHE_CONFIG_VERSION})",
+                c.version
+            )));
         }
         if let Some(r) = c.records.iter().find(|r| !valid_key(&r.key)) {
             return Err(crate::StoreError::BadImage(format!("build cache config: invalid key {:?}", r.key)));
@@ -194,11 +198,19 @@ impl Store {
         let n = records.len();
         let cfg = serde_json::to_vec(&CacheConfig { version: CACHE_CONFIG_VERSION, records }).unwrap_or_default();
         let config = self.put_blob(&cfg)?;
-        let layers: Vec<crate::LayerRef> = blobs.iter().map(|(d, size)| crate::LayerRef { diff_id: *d, size: *size }).collect();
+        let layers: Vec<crate::LayerRef> =
+            blobs.iter().map(|(d, size)| crate::LayerRef { diff_id: *d, size: *size }).collect();
         let manifest = crate::image::build_manifest_of(MEDIA_TYPE_CACHE_CONFIG, config, cfg.len() as u64, &layers)?;
         let m = manifest.to_string().map_err(|e| crate::StoreError::BadImage(e.to_string()))?.into_bytes();
         let manifest = self.put_blob(&m)?;
-        Ok(CacheArtifact { manifest, manifest_size: m.len() as u64, config, config_size: cfg.len() as u64, blobs, records: n })
+        Ok(CacheArtifact {
+            manifest,
+            manifest_size: m.len() as u64,
+            config,
+            config_size: cfg.len() as u64,
+            blobs,
+            records: n,
+        })
     }
 }
 
@@ -224,8 +236,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path().join("s")).unwrap();
         let d = s.put_blob(b"layer").unwrap();
-        s.cache_put(&CacheRecord { key: "a".into(), value: serde_json::json!({"layer": null}), refs: vec![], created: 1 }).unwrap();
-        s.cache_put(&CacheRecord { key: "b".into(), value: serde_json::json!({"x": 2}), refs: vec![d], created: 2 }).unwrap();
+        s.cache_put(&CacheRecord {
+            key: "a".into(),
+            value: serde_json::json!({"layer": null}),
+            refs: vec![],
+            created: 1,
+        })
+        .unwrap();
+        s.cache_put(&CacheRecord { key: "b".into(), value: serde_json::json!({"x": 2}), refs: vec![d], created: 2 })
+            .unwrap();
         let art = s.write_cache_artifact(&["a".into(), "b".into(), "b".into(), "missing".into()]).unwrap();
         assert_eq!(art.records, 2);
         assert_eq!(art.blobs, vec![(d, 5)]);
@@ -235,7 +254,8 @@ mod tests {
         assert_eq!(m["config"]["mediaType"], MEDIA_TYPE_CACHE_CONFIG);
         assert_eq!(m["layers"][0]["digest"], d.to_string());
         // A config with a hostile key is refused.
-        let bad = serde_json::json!({"version": 1, "records": [{"key": "../x", "value": null, "refs": [], "created": 0}]});
+        let bad =
+            serde_json::json!({"version": 1, "records": [{"key": "../x", "value": null, "refs": [], "created": 0}]});
         assert!(CacheConfig::from_json(bad.to_string().as_bytes()).is_err());
     }
 }

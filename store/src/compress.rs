@@ -32,7 +32,9 @@ pub fn decompressed<'a, R: Read + 'a>(r: R) -> Result<(Compression, Box<dyn Read
     let out: Box<dyn Read + 'a> = match c {
         Compression::None => Box::new(br),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(|e| StoreError::io("starting zstd", e))?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(|e| StoreError::io("starting zstd", e))?)
+        }
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(br)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(br)),
     };

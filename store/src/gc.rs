@@ -115,13 +115,16 @@ impl Store {
             }
         }
         let blobs = self.blobs_dir();
-        let files: Vec<_> = std::fs::read_dir(&blobs).at("reading", &blobs)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        let files: Vec<_> =
+            std::fs::read_dir(&blobs).at("reading", &blobs)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         r.blobs = files.len();
         let bad: Vec<String> = files
             .par_iter()
             .filter_map(|p| {
                 let name = p.file_name()?.to_string_lossy().to_string();
-                let Some(want) = Digest::from_hex(&name) else { return Some(format!("blob {name}: not a sha256 name")) };
+                let Some(want) = Digest::from_hex(&name) else {
+                    return Some(format!("blob {name}: not a sha256 name"));
+                };
                 let mut f = match std::fs::File::open(p) {
                     Ok(f) => f,
                     Err(e) => return Some(format!("blob {name}: {e}")),
@@ -164,7 +167,9 @@ impl Store {
             let name = e.file_name().to_string_lossy().to_string();
             match Digest::from_hex(&name) {
                 None => r.problems.push(format!("snapshot {name}: not a sha256 name")),
-                Some(d) if !self.has_blob(&d) => r.notes.push(format!("snapshot {name} has no layer blob (prune removes it)")),
+                Some(d) if !self.has_blob(&d) => {
+                    r.notes.push(format!("snapshot {name} has no layer blob (prune removes it)"))
+                }
                 _ => {}
             }
         }

@@ -73,14 +73,13 @@ impl Store {
     fn read_index_unlocked(&self) -> Result<Vec<IndexEntry>> {
         let p = self.index_path();
         let data = std::fs::read(&p).at("reading", &p)?;
-        let idx = ImageIndex::from_reader(data.as_slice()).map_err(|e| StoreError::BadStore { path: p.clone(), reason: format!("index.json: {e}") })?;
+        let idx = ImageIndex::from_reader(data.as_slice())
+            .map_err(|e| StoreError::BadStore { path: p.clone(), reason: format!("index.json: {e}") })?;
         let mut out = Vec::new();
         for d in idx.manifests() {
             let ann = d.annotations().clone().unwrap_or_default();
-            let name = ann
-                .get(ANNOTATION_IMAGE_NAME)
-                .or(ann.get(ANNOTATION_REF_NAME))
-                .and_then(|n| Reference::parse(n).ok());
+            let name =
+                ann.get(ANNOTATION_IMAGE_NAME).or(ann.get(ANNOTATION_REF_NAME)).and_then(|n| Reference::parse(n).ok());
             out.push(IndexEntry { manifest: from_oci_digest(d.digest())?, size: d.size(), name });
         }
         Ok(out)
@@ -145,7 +144,9 @@ impl Store {
     /// Writes a config and a manifest for `layers` (stored uncompressed). Returns the
     /// image (not yet named).
     pub fn write_image(&self, config: &ImageConfig, layers: &[LayerRef]) -> Result<Image> {
-        if config.rootfs.diff_ids.len() != layers.len() || config.rootfs.diff_ids.iter().zip(layers).any(|(a, b)| *a != b.diff_id) {
+        if config.rootfs.diff_ids.len() != layers.len()
+            || config.rootfs.diff_ids.iter().zip(layers).any(|(a, b)| *a != b.diff_id)
+        {
             return Err(StoreError::BadImage("config diff_ids do not match the layers".into()));
         }
         for l in layers {
@@ -173,33 +174,55 @@ impl Store {
     /// image ID) and the stored layers `layers`, checked against the config's diff_ids.
     /// Writes the image's manifest; names nothing.
     pub fn image_from_config(&self, config: Digest, layers: &[Digest]) -> Result<Image> {
-        let cfg = ImageConfig::from_json(&self.read_blob(&config)?).map_err(|e| StoreError::BadImage(format!("image config {config}: {e}")))?;
+        let cfg = ImageConfig::from_json(&self.read_blob(&config)?)
+            .map_err(|e| StoreError::BadImage(format!("image config {config}: {e}")))?;
         if cfg.rootfs.diff_ids.len() != layers.len() {
-            return Err(StoreError::BadImage(format!("image {config}: the config names {} layers, the image has {}", cfg.rootfs.diff_ids.len(), layers.len())));
+            return Err(StoreError::BadImage(format!(
+                "image {config}: the config names {} layers, the image has {}",
+                cfg.rootfs.diff_ids.len(),
+                layers.len()
+            )));
         }
         let mut refs = Vec::new();
         for (want, got) in cfg.rootfs.diff_ids.iter().zip(layers) {
             if want != got {
-                return Err(StoreError::DigestMismatch { what: format!("a layer of image {config}"), expected: *want, actual: *got });
+                return Err(StoreError::DigestMismatch {
+                    what: format!("a layer of image {config}"),
+                    expected: *want,
+                    actual: *got,
+                });
             }
             refs.push(LayerRef { diff_id: *got, size: self.blob_size(got)? });
         }
         let manifest = build_manifest(config, self.blob_size(&config)?, &refs)?;
         let m = manifest.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes();
         let md = self.put_blob(&m)?;
-        Ok(Image { manifest_digest: md, manifest_size: m.len() as u64, manifest, config_digest: config, config: cfg, layers: refs, names: vec![] })
+        Ok(Image {
+            manifest_digest: md,
+            manifest_size: m.len() as u64,
+            manifest,
+            config_digest: config,
+            config: cfg,
+            layers: refs,
+            names: vec![],
+        })
     }
 
     /// Loads the image whose manifest is `digest`.
     pub fn image_by_manifest(&self, digest: &Digest) -> Result<Image> {
         let data = self.read_blob(digest)?;
-        let manifest = ImageManifest::from_reader(data.as_slice()).map_err(|e| StoreError::BadImage(format!("manifest {digest}: {e}")))?;
+        let manifest = ImageManifest::from_reader(data.as_slice())
+            .map_err(|e| StoreError::BadImage(format!("manifest {digest}: {e}")))?;
         let config_digest = from_oci_digest(manifest.config().digest())?;
-        let config = ImageConfig::from_json(&self.read_blob(&config_digest)?).map_err(|e| StoreError::BadImage(format!("config {config_digest}: {e}")))?;
+        let config = ImageConfig::from_json(&self.read_blob(&config_digest)?)
+            .map_err(|e| StoreError::BadImage(format!("config {config_digest}: {e}")))?;
         let mut layers = Vec::new();
         for (i, l) in manifest.layers().iter().enumerate() {
             let blob = from_oci_digest(l.digest())?;
-            let diff_id = config.rootfs.diff_ids.get(i).copied().ok_or_else(|| StoreError::BadImage(format!("manifest {digest} has more layers than its config")))?;
+            let diff_id =
+                config.rootfs.diff_ids.get(i).copied().ok_or_else(|| {
+                    StoreError::BadImage(format!("manifest {digest} has more layers than its config"))
+                })?;
             if blob != diff_id {
                 return Err(StoreError::BadImage(format!("layer {blob} of {digest} is not stored uncompressed")));
             }
@@ -208,13 +231,23 @@ impl Store {
         if layers.len() != config.rootfs.diff_ids.len() {
             return Err(StoreError::BadImage(format!("manifest {digest} has fewer layers than its config")));
         }
-        Ok(Image { manifest_digest: *digest, manifest_size: data.len() as u64, manifest, config_digest, config, layers, names: vec![] })
+        Ok(Image {
+            manifest_digest: *digest,
+            manifest_size: data.len() as u64,
+            manifest,
+            config_digest,
+            config,
+            layers,
+            names: vec![],
+        })
     }
 
     /// Finds an image by name, image ID (or a unique prefix of it) or manifest digest.
     pub fn image(&self, spec: &str) -> Result<Image> {
         let entries = self.index_entries()?;
-        let names_of = |m: &Digest| -> Vec<Reference> { entries.iter().filter(|e| e.manifest == *m).filter_map(|e| e.name.clone()).collect() };
+        let names_of = |m: &Digest| -> Vec<Reference> {
+            entries.iter().filter(|e| e.manifest == *m).filter_map(|e| e.name.clone()).collect()
+        };
         if let Ok(r) = Reference::parse(spec) {
             let hit = entries.iter().find(|e| match (&e.name, &r.digest) {
                 (_, Some(d)) if e.manifest == *d => true,
@@ -252,7 +285,12 @@ impl Store {
                     img.names = names_of(&img.manifest_digest);
                     return Ok(img);
                 }
-                _ => return Err(StoreError::Conflict(format!("{spec} matches {} images; give more of the ID", found.len()))),
+                _ => {
+                    return Err(StoreError::Conflict(format!(
+                        "{spec} matches {} images; give more of the ID",
+                        found.len()
+                    )))
+                }
             }
         }
         Err(StoreError::ImageNotFound(spec.to_string()))
@@ -294,9 +332,17 @@ pub fn build_manifest(config: Digest, config_size: u64, layers: &[LayerRef]) -> 
 
 /// An OCI manifest whose config blob has media type `config_media` (an image config, or
 /// an artifact's such as the build cache's) and whose layers are uncompressed tars.
-pub(crate) fn build_manifest_of(config_media: &str, config: Digest, config_size: u64, layers: &[LayerRef]) -> Result<ImageManifest> {
+pub(crate) fn build_manifest_of(
+    config_media: &str,
+    config: Digest,
+    config_size: u64,
+    layers: &[LayerRef],
+) -> Result<ImageManifest> {
     let cfg = Descriptor::new(MediaType::from(config_media), config_size, to_oci_digest(&config));
-    let ls: Vec<Descriptor> = layers.iter().map(|l| Descriptor::new(MediaType::from(MEDIA_TYPE_LAYER), l.size, to_oci_digest(&l.diff_id))).collect();
+    let ls: Vec<Descriptor> = layers
+        .iter()
+        .map(|l| Descriptor::new(MediaType::from(MEDIA_TYPE_LAYER), l.size, to_oci_digest(&l.diff_id)))
+        .collect();
     ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(MEDIA_TYPE_MANIFEST))

@@ -107,7 +107,13 @@ impl Store {
     /// against `raw` and `raw_size` as they stream, decompressed on the way, and stored
     /// only when all of them arrived, matched, and decompressed to `diff_id`; the layer is
     /// then unpacked (which checks its entries). A layer already stored is not read.
-    pub fn ingest_layer(&self, r: &mut dyn std::io::Read, raw: &Digest, raw_size: u64, diff_id: &Digest) -> Result<LayerRef> {
+    pub fn ingest_layer(
+        &self,
+        r: &mut dyn std::io::Read,
+        raw: &Digest,
+        raw_size: u64,
+        diff_id: &Digest,
+    ) -> Result<LayerRef> {
         let _gc = self.gc_guard()?;
         if !self.has_blob(diff_id) {
             let mut hashed = crate::digest::HashingReader::new(std::io::Read::take(r, raw_size.saturating_add(1)));
@@ -117,7 +123,8 @@ impl Store {
                 std::io::copy(&mut inner, &mut w).map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
             }
             // What the decompressor left unread (padding after a compressed stream).
-            std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
+            std::io::copy(&mut hashed, &mut std::io::sink())
+                .map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
             let (got, n) = hashed.finish();
             if n != raw_size {
                 return Err(StoreError::SizeMismatch { what: format!("layer {raw}"), expected: raw_size, actual: n });
@@ -126,9 +133,11 @@ impl Store {
                 return Err(StoreError::DigestMismatch { what: format!("layer {raw}"), expected: *raw, actual: got });
             }
             w.commit(Some(*diff_id), None).map_err(|e| match e {
-                StoreError::DigestMismatch { expected, actual, .. } => {
-                    StoreError::DigestMismatch { what: format!("the uncompressed content of layer {raw} (the config's diff_id)"), expected, actual }
-                }
+                StoreError::DigestMismatch { expected, actual, .. } => StoreError::DigestMismatch {
+                    what: format!("the uncompressed content of layer {raw} (the config's diff_id)"),
+                    expected,
+                    actual,
+                },
                 other => other,
             })?;
         }

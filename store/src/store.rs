@@ -118,7 +118,10 @@ impl Store {
             Ok(v) => {
                 return Err(StoreError::BadStore {
                     path: s.root.clone(),
-                    reason: format!("layout version {} is not supported (this rbuild reads version {LAYOUT_VERSION})", v.trim()),
+                    reason: format!(
+                        "layout version {} is not supported (this rbuild reads version {LAYOUT_VERSION})",
+                        v.trim()
+                    ),
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => s.init()?,
@@ -129,7 +132,14 @@ impl Store {
     }
 
     fn init(&self) -> Result<()> {
-        for d in [self.blobs_dir(), self.tmp_dir(), self.snapshots_dir(), self.cache_dir(), self.state_dir().join("containers"), self.state_dir().join("volumes")] {
+        for d in [
+            self.blobs_dir(),
+            self.tmp_dir(),
+            self.snapshots_dir(),
+            self.cache_dir(),
+            self.state_dir().join("containers"),
+            self.state_dir().join("volumes"),
+        ] {
             fs::create_dir_all(&d).at("creating", &d)?;
         }
         let layout = self.root.join("oci-layout");
@@ -138,7 +148,11 @@ impl Store {
         }
         let index = self.root.join("index.json");
         if !index.exists() {
-            write_file_atomic(&self.tmp_dir(), &index, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
+            write_file_atomic(
+                &self.tmp_dir(),
+                &index,
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+            )?;
         }
         write_file_atomic(&self.tmp_dir(), &self.state_dir().join("VERSION"), LAYOUT_VERSION.as_bytes())
     }
@@ -188,7 +202,11 @@ impl Store {
         let data = fs::read(&p).map_err(|e| blob_err(d, &p, e))?;
         let actual = Digest::of(&data);
         if actual != *d {
-            return Err(StoreError::DigestMismatch { what: format!("stored blob {}", p.display()), expected: *d, actual });
+            return Err(StoreError::DigestMismatch {
+                what: format!("stored blob {}", p.display()),
+                expected: *d,
+                actual,
+            });
         }
         Ok(data)
     }
@@ -216,7 +234,13 @@ impl Store {
 
     fn lock(&self, name: &str, exclusive: bool) -> Result<LockGuard> {
         let p = self.state_dir().join(name);
-        let f = fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p).at("opening lock", &p)?;
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&p)
+            .at("opening lock", &p)?;
         if exclusive {
             f.lock().at("locking", &p)?;
         } else {
@@ -376,7 +400,8 @@ impl BlobWriter {
     fn finish_file(&mut self) -> Result<(File, Hasher)> {
         self.send().ctx(|| format!("writing {}", self.tmp.display()))?;
         drop(self.tx.take());
-        let worker = self.worker.take().ok_or_else(|| StoreError::io("blob writer", io::Error::other("already finished")))?;
+        let worker =
+            self.worker.take().ok_or_else(|| StoreError::io("blob writer", io::Error::other("already finished")))?;
         match worker.join() {
             Ok(r) => r.at("writing", &self.tmp),
             Err(_) => Err(StoreError::io("blob writer", io::Error::other("the writer thread panicked"))),
@@ -449,14 +474,23 @@ pub fn ingest_blob(store: &Store, r: &mut dyn Read, digest: &Digest, size: u64) 
     }
     let mut limited = r.take(size.saturating_add(1));
     copy_to_blob(store, &mut limited, Some(*digest), Some(size)).map(|_| ()).map_err(|e| match e {
-        StoreError::SizeMismatch { expected, actual, .. } => StoreError::SizeMismatch { what: format!("blob {digest}"), expected, actual },
-        StoreError::DigestMismatch { expected, actual, .. } => StoreError::DigestMismatch { what: format!("blob {digest}"), expected, actual },
+        StoreError::SizeMismatch { expected, actual, .. } => {
+            StoreError::SizeMismatch { what: format!("blob {digest}"), expected, actual }
+        }
+        StoreError::DigestMismatch { expected, actual, .. } => {
+            StoreError::DigestMismatch { what: format!("blob {digest}"), expected, actual }
+        }
         other => other,
     })
 }
 
 /// Copies a reader into a new blob; returns digest and size.
-pub fn copy_to_blob(store: &Store, r: &mut dyn Read, expected: Option<Digest>, size: Option<u64>) -> Result<(Digest, u64)> {
+pub fn copy_to_blob(
+    store: &Store,
+    r: &mut dyn Read,
+    expected: Option<Digest>,
+    size: Option<u64>,
+) -> Result<(Digest, u64)> {
     let mut w = store.blob_writer()?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -60,9 +60,15 @@ impl StreamingFile {
         self.started = whole; // at least one window: `whole` moved from 0
         let keep_from = self.started - WINDOW;
         if keep_from > self.dropped {
-            let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+            let flags =
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
             if self.sync_range(self.dropped, keep_from, flags).is_ok() {
-                let _ = rustix::fs::fadvise(&self.file, self.dropped, NonZeroU64::new(keep_from - self.dropped), rustix::fs::Advice::DontNeed);
+                let _ = rustix::fs::fadvise(
+                    &self.file,
+                    self.dropped,
+                    NonZeroU64::new(keep_from - self.dropped),
+                    rustix::fs::Advice::DontNeed,
+                );
                 self.dropped = keep_from;
             }
         }

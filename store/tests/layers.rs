@@ -22,12 +22,19 @@ fn chmod(p: &Path, mode: u32) {
 }
 
 fn mkfifo(p: &Path) {
-    rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0)
+        .unwrap();
 }
 
 fn mkchar(p: &Path, major: u32, minor: u32) {
-    rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::from_raw_mode(0o666), rustix::fs::makedev(major, minor))
-        .unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        p,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(major, minor),
+    )
+    .unwrap();
 }
 
 fn layer_of(dir: &Path, overlay: bool) -> Vec<u8> {
@@ -51,7 +58,13 @@ fn rich_tree(root: &Path) {
     mkfifo(&root.join("fifo"));
     mkchar(&root.join("null"), 1, 3);
     fs::write(root.join("cap"), "bin").unwrap();
-    rustix::fs::setxattr(root.join("cap").as_path(), "security.capability", &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], rustix::fs::XattrFlags::empty()).unwrap();
+    rustix::fs::setxattr(
+        root.join("cap").as_path(),
+        "security.capability",
+        &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
     rustix::fs::setxattr(root.join("cap").as_path(), "user.note", b"hello", rustix::fs::XattrFlags::empty()).unwrap();
     // Sparse: 4 bytes, a 4 MiB hole, 4 bytes.
     let mut f = fs::File::create(root.join("sparse")).unwrap();
@@ -87,7 +100,8 @@ fn tree_roundtrips_through_a_layer() {
 fn mtime_clamp_is_applied() {
     let t = tempfile::tempdir().unwrap();
     fs::write(t.path().join("f"), "x").unwrap();
-    let tar = write_layer(t.path(), &WriteOptions { mtime_clamp: Some(100), ..Default::default() }, Vec::new()).unwrap().0;
+    let tar =
+        write_layer(t.path(), &WriteOptions { mtime_clamp: Some(100), ..Default::default() }, Vec::new()).unwrap().0;
     let mut r = rbuild_store::tar::Reader::new(tar.as_slice());
     assert_eq!(r.next_entry().unwrap().unwrap().mtime, 100);
 }
@@ -163,7 +177,10 @@ fn hostile_archives_are_refused_and_write_nothing_outside() {
         ("absolute", tar_of(&[(entry("/tmp/escape", EntryKind::File, ""), b"x")])),
         (
             "symlink then write through",
-            tar_of(&[(entry("link", EntryKind::Symlink, "../outside"), b""), (entry("link/escape", EntryKind::File, ""), b"x")]),
+            tar_of(&[
+                (entry("link", EntryKind::Symlink, "../outside"), b""),
+                (entry("link/escape", EntryKind::File, ""), b"x"),
+            ]),
         ),
         (
             "absolute symlink then write through",
@@ -173,13 +190,17 @@ fn hostile_archives_are_refused_and_write_nothing_outside() {
         ("hardlink absolute", tar_of(&[(entry("h", EntryKind::Hardlink, "/etc/passwd"), b"")])),
         (
             "hardlink through symlink",
-            tar_of(&[(entry("l", EntryKind::Symlink, "../outside"), b""), (entry("h", EntryKind::Hardlink, "l/victim"), b"")]),
+            tar_of(&[
+                (entry("l", EntryKind::Symlink, "../outside"), b""),
+                (entry("h", EntryKind::Hardlink, "l/victim"), b""),
+            ]),
         ),
         ("whiteout dotdot", tar_of(&[(entry("../.wh.victim", EntryKind::File, ""), b"")])),
     ];
     let mut lying = tar_of(&[(entry("f", EntryKind::File, ""), b"abc")]);
     lying[124..136].copy_from_slice(b"00000010000\0");
-    let sum: u32 = lying[..512].iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { u32::from(c) }).sum();
+    let sum: u32 =
+        lying[..512].iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { u32::from(c) }).sum();
     lying[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     let good = tar_of(&[(entry("a", EntryKind::File, ""), &[7u8; 5000])]);
     let mut all = cases;
@@ -198,7 +219,8 @@ fn hostile_archives_are_refused_and_write_nothing_outside() {
             let r = apply_layer(tar.as_slice(), &root, mode);
             assert!(r.is_err(), "{name} ({mode:?}) was accepted");
             let after = capture(t.path());
-            let outside_changed: Vec<_> = after.keys().filter(|k| !k.starts_with("root")).filter(|k| before.get(*k) != after.get(*k)).collect();
+            let outside_changed: Vec<_> =
+                after.keys().filter(|k| !k.starts_with("root")).filter(|k| before.get(*k) != after.get(*k)).collect();
             assert!(outside_changed.is_empty(), "{name}: outside changed: {outside_changed:?}");
             assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "victim", "{name}");
             assert!(!Path::new("/tmp/escape").exists(), "{name}");
@@ -230,7 +252,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (any::<usize>(), 0u8..6, prop::collection::vec(any::<u8>(), 0..300), mode.clone(), owner.clone())
             .prop_map(|(dir, name, data, mode, owner)| Op::File { dir, name, data, mode, owner }),
-        (any::<usize>(), 0u8..6, prop_oneof![Just(0o755u32), Just(0o700), Just(0o1777)]).prop_map(|(dir, name, mode)| Op::Dir { dir, name, mode }),
+        (any::<usize>(), 0u8..6, prop_oneof![Just(0o755u32), Just(0o700), Just(0o1777)])
+            .prop_map(|(dir, name, mode)| Op::Dir { dir, name, mode }),
         (any::<usize>(), 0u8..6, "[a-z./]{1,12}").prop_map(|(dir, name, target)| Op::Symlink { dir, name, target }),
         (any::<usize>(), any::<usize>(), 0u8..6).prop_map(|(from, dir, name)| Op::Hardlink { from, dir, name }),
         (any::<usize>(), 0u8..6).prop_map(|(dir, name)| Op::Fifo { dir, name }),
@@ -238,7 +261,8 @@ fn op() -> impl Strategy<Value = Op> {
         any::<usize>().prop_map(|pick| Op::Remove { pick }),
         (any::<usize>(), mode).prop_map(|(pick, mode)| Op::Chmod { pick, mode }),
         (any::<usize>(), owner).prop_map(|(pick, owner)| Op::Chown { pick, owner }),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(pick, data)| Op::Rewrite { pick, data }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(pick, data)| Op::Rewrite { pick, data }),
     ]
 }
 

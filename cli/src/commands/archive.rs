@@ -25,7 +25,8 @@ pub fn save(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
     };
     if format == SaveFormat::OciDir {
         let Some(dir) = &a.output else { bail!("--format oci-dir needs -o DIRECTORY") };
-        archive::save_oci_dir(store, &images, compression, dir).with_context(|| format!("writing {}", dir.display()))?;
+        archive::save_oci_dir(store, &images, compression, dir)
+            .with_context(|| format!("writing {}", dir.display()))?;
         return Ok(ExitCode::SUCCESS);
     }
     match &a.output {
@@ -41,7 +42,11 @@ pub fn save(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             // Written beside the target and renamed: a failed save leaves no partial file.
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let tmp = dir.join(format!(".{}.rbuild-tmp-{}", path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(), std::process::id()));
+            let tmp = dir.join(format!(
+                ".{}.rbuild-tmp-{}",
+                path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+                std::process::id()
+            ));
             let result = (|| -> anyhow::Result<()> {
                 let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", path.display()))?;
                 let mut w = std::io::BufWriter::new(f);

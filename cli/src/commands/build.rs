@@ -2,10 +2,10 @@
 
 use crate::cli::{BuildArgs, BuildNetwork, ProgressMode};
 use crate::commands::parse::parse_build_args;
+use crate::commands::registry::{parse_cache_spec, CacheMode, CacheSpec, RegistryImages, RemoteCache};
+use crate::commands::util::clear;
 use crate::commands::Reported;
 use anyhow::Context;
-use crate::commands::util::clear;
-use crate::commands::registry::{parse_cache_spec, CacheMode, CacheSpec, RegistryImages, RemoteCache};
 use rbuild_builder::build::{build, BuildOptions, CacheSource, Event, Progress};
 use rbuild_registry::cache::CacheImport;
 use rbuild_registry::client::ClientOptions;
@@ -21,9 +21,15 @@ use std::time::Instant;
 
 pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result<ExitCode> {
     // Names and cache options are checked before any work.
-    let tags: Vec<Reference> = a.tags.iter().map(|t| Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))).collect::<anyhow::Result<_>>()?;
-    let cache_to: Vec<CacheSpec> = a.cache_to.iter().map(|s| parse_cache_spec(s, true)).collect::<anyhow::Result<_>>()?;
-    let cache_from_specs: Vec<CacheSpec> = a.cache_from.iter().map(|s| parse_cache_spec(s, false)).collect::<anyhow::Result<_>>()?;
+    let tags: Vec<Reference> = a
+        .tags
+        .iter()
+        .map(|t| Reference::parse(t).with_context(|| format!("invalid tag {t:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    let cache_to: Vec<CacheSpec> =
+        a.cache_to.iter().map(|s| parse_cache_spec(s, true)).collect::<anyhow::Result<_>>()?;
+    let cache_from_specs: Vec<CacheSpec> =
+        a.cache_from.iter().map(|s| parse_cache_spec(s, false)).collect::<anyhow::Result<_>>()?;
     let mut _stdin_ctx = None;
     let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
         let mut data = Vec::new();
@@ -31,7 +37,8 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         if rbuild_store::compress::is_tar_archive(data.as_slice()) {
             let dir = store.temp_guard("context")?;
             let (_, r) = rbuild_store::compress::decompressed(data.as_slice())?;
-            rbuild_store::layer::apply_layer(r, dir.path(), rbuild_store::layer::ApplyMode::Plain).context("unpacking the build context")?;
+            rbuild_store::layer::apply_layer(r, dir.path(), rbuild_store::layer::ApplyMode::Plain)
+                .context("unpacking the build context")?;
             let p = dir.path().to_path_buf();
             _stdin_ctx = Some(dir);
             (Some(p), None)
@@ -56,17 +63,25 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         (None, None) => {
             let ctx = context.as_deref().unwrap_or(Path::new("."));
             let p = [ctx.join("Dockerfile"), ctx.join("dockerfile")].into_iter().find(|p| p.is_file());
-            let Some(p) = p else { anyhow::bail!("cannot read Dockerfile: {} does not exist", ctx.join("Dockerfile").display()) };
+            let Some(p) = p else {
+                anyhow::bail!("cannot read Dockerfile: {} does not exist", ctx.join("Dockerfile").display())
+            };
             let data = std::fs::read(&p).with_context(|| format!("cannot read Dockerfile {}", p.display()))?;
             (String::from_utf8_lossy(&data).into_owned(), p.display().to_string())
         }
     };
-    let labels: BTreeMap<String, String> = a.labels.iter().map(|l| match l.split_once('=') {
-        Some((k, v)) => (k.to_string(), v.to_string()),
-        None => (l.clone(), String::new()),
-    }).collect();
+    let labels: BTreeMap<String, String> = a
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => Some(v.trim().parse::<i64>().with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?),
+        Ok(v) if !v.is_empty() => {
+            Some(v.trim().parse::<i64>().with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?)
+        }
         _ => None,
     };
     // An unreadable cache is a warning, as BuildKit's: the build runs without it.
@@ -149,7 +164,9 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             Ok(art)
         });
         match r {
-            Ok(art) if !a.quiet => eprintln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), spec.location),
+            Ok(art) if !a.quiet => {
+                eprintln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), spec.location)
+            }
             Ok(_) => {}
             Err(e) if spec.ignore_error => eprintln!("[warning] exporting cache to {}: {e:#}", spec.location),
             Err(e) => return Err(e.context(format!("exporting cache to {}", spec.location))),
@@ -165,7 +182,6 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     }
     Ok(ExitCode::SUCCESS)
 }
-
 
 /// Progress output: a line per step (`#N [stage i/n] INSTRUCTION`), RUN output prefixed by
 /// the step number, `CACHED` or `DONE 1.2s`. On a terminal, running steps show their last
@@ -219,7 +235,11 @@ impl Printer {
         let width = rustix::termios::tcgetwinsize(std::io::stderr()).map(|w| w.ws_col as usize).unwrap_or(100).max(20);
         let mut n = 0;
         for (id, title, t0, lines, _) in &s.active {
-            out.push_str(&format!("\x1b[1m#{id} {}\x1b[0m {:.1}s\n", trunc(title, width - 12), t0.elapsed().as_secs_f64()));
+            out.push_str(&format!(
+                "\x1b[1m#{id} {}\x1b[0m {:.1}s\n",
+                trunc(title, width - 12),
+                t0.elapsed().as_secs_f64()
+            ));
             n += 1;
             for l in lines {
                 out.push_str(&format!("\x1b[2m#{id} {}\x1b[0m\n", trunc(l, width - 8)));

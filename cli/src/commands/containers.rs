@@ -33,7 +33,11 @@ fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
         tty: a.tty,
         interactive: a.interactive,
         init: a.init,
-        limits: Limits { memory: a.memory.as_deref().map(container::parse_bytes).transpose()?, pids: a.pids_limit, cpus: a.cpus },
+        limits: Limits {
+            memory: a.memory.as_deref().map(container::parse_bytes).transpose()?,
+            pids: a.pids_limit,
+            cpus: a.cpus,
+        },
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
         read_only: a.read_only,
@@ -81,7 +85,10 @@ pub fn start(store: &Store, a: StartArgs) -> anyhow::Result<ExitCode> {
     }
     let mut failed = false;
     for name in &a.containers {
-        match container::find(store, name).map_err(anyhow::Error::from).and_then(|c| container::start(store, &c, StartMode::Detached).map_err(anyhow::Error::from)) {
+        match container::find(store, name)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| container::start(store, &c, StartMode::Detached).map_err(anyhow::Error::from))
+        {
             Ok(()) => println!("{name}"),
             Err(e) => {
                 eprintln!("error: {}", crate::commands::render_error(&e));
@@ -103,7 +110,12 @@ fn status_text(c: &Container) -> String {
 }
 
 fn ports_text(c: &Container) -> String {
-    c.config.ports.iter().map(|p| format!("{}:{}->{}/tcp", p.host_ip, p.host_port, p.container_port)).collect::<Vec<_>>().join(", ")
+    c.config
+        .ports
+        .iter()
+        .map(|p| format!("{}:{}->{}/tcp", p.host_ip, p.host_port, p.container_port))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
@@ -115,7 +127,8 @@ pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from).to_vec()];
+    let mut rows =
+        vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from).to_vec()];
     for c in shown {
         let mut cmd: Vec<String> = c.config.entrypoint.clone();
         cmd.extend(c.config.cmd.iter().cloned());
@@ -139,7 +152,11 @@ pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
 
 pub fn logs(store: &Store, a: LogsArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
-    let tail = if a.tail == "all" { None } else { Some(a.tail.parse::<usize>().with_context(|| format!("invalid --tail {}", a.tail))?) };
+    let tail = if a.tail == "all" {
+        None
+    } else {
+        Some(a.tail.parse::<usize>().with_context(|| format!("invalid --tail {}", a.tail))?)
+    };
     logs::print(&c, a.follow, a.timestamps, tail, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -193,7 +210,17 @@ pub fn wait(store: &Store, names: &[String]) -> anyhow::Result<ExitCode> {
 
 pub fn exec_cmd(store: &Store, a: ExecArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
-    let code = exec::exec(&c, &exec::ExecOptions { args: a.command, env: a.env, workdir: a.workdir, user: a.user, tty: a.tty, interactive: a.interactive })?;
+    let code = exec::exec(
+        &c,
+        &exec::ExecOptions {
+            args: a.command,
+            env: a.env,
+            workdir: a.workdir,
+            user: a.user,
+            tty: a.tty,
+            interactive: a.interactive,
+        },
+    )?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -237,7 +264,10 @@ pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
     let img = fsops::commit(
         store,
         &c,
-        |cfg| rbuild_builder::meta::apply_changes(cfg, &changes).map_err(|e| rbuild_runtime::RuntimeError::Invalid(e.to_string())),
+        |cfg| {
+            rbuild_builder::meta::apply_changes(cfg, &changes)
+                .map_err(|e| rbuild_runtime::RuntimeError::Invalid(e.to_string()))
+        },
         a.author,
         a.message,
     )?;
@@ -301,7 +331,9 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         .config
         .ports
         .iter()
-        .map(|p| (format!("{}/tcp", p.container_port), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}])))
+        .map(|p| {
+            (format!("{}/tcp", p.container_port), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))
+        })
         .collect();
     json!({
         "Id": c.config.id,

@@ -15,7 +15,8 @@ fn created_secs(img: &Image) -> i64 {
 pub fn images(store: &Store, a: ImagesArgs) -> anyhow::Result<ExitCode> {
     let mut imgs = store.images()?;
     imgs.sort_by_key(|i| std::cmp::Reverse(created_secs(i)));
-    let filter = a.repository.as_deref().map(|r| Reference::parse(r).map(|x| x.repository()).unwrap_or_else(|_| r.to_string()));
+    let filter =
+        a.repository.as_deref().map(|r| Reference::parse(r).map(|x| x.repository()).unwrap_or_else(|_| r.to_string()));
     let id = |i: &Image| if a.no_trunc { i.config_digest.to_string() } else { i.config_digest.short() };
     if a.quiet {
         let mut seen = Vec::new();
@@ -36,7 +37,8 @@ pub fn images(store: &Store, a: ImagesArgs) -> anyhow::Result<ExitCode> {
     .map(String::from)
     .collect::<Vec<_>>()];
     for i in &imgs {
-        let names: Vec<Option<&Reference>> = if i.names.is_empty() { vec![None] } else { i.names.iter().map(Some).collect() };
+        let names: Vec<Option<&Reference>> =
+            if i.names.is_empty() { vec![None] } else { i.names.iter().map(Some).collect() };
         for n in names {
             if let (Some(f), Some(n)) = (&filter, n) {
                 if &n.repository() != f {
@@ -176,7 +178,12 @@ pub fn inspect_json(img: &Image) -> Value {
         m.insert("ArgsEscaped".into(), json!(true));
     }
     let tags: Vec<String> = img.names.iter().filter(|n| n.tag.is_some()).map(|n| n.familiar()).collect();
-    let digests: Vec<String> = img.names.iter().filter(|n| n.digest.is_some()).map(|n| format!("{}@{}", n.familiar_repository(), n.digest.unwrap())).collect();
+    let digests: Vec<String> = img
+        .names
+        .iter()
+        .filter(|n| n.digest.is_some())
+        .map(|n| format!("{}@{}", n.familiar_repository(), n.digest.unwrap()))
+        .collect();
     let other = |k: &str| img.config.other.get(k).cloned().unwrap_or(json!(""));
     json!({
         "Id": img.config_digest.to_string(),
@@ -208,7 +215,15 @@ pub fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     let mut entries: Vec<Vec<String>> = Vec::new();
     for (i, h) in img.config.history.iter().enumerate() {
         let size = if h.empty_layer { 0 } else { layer_sizes.next().unwrap_or(0) };
-        let id = if i + 1 == n { if a.no_trunc { img.config_digest.to_string() } else { img.config_digest.short() } } else { "<missing>".into() };
+        let id = if i + 1 == n {
+            if a.no_trunc {
+                img.config_digest.to_string()
+            } else {
+                img.config_digest.short()
+            }
+        } else {
+            "<missing>".into()
+        };
         let mut by = h.created_by.clone().unwrap_or_default();
         if !a.no_trunc && by.chars().count() > 45 {
             by = by.chars().take(44).collect::<String>() + "…";

@@ -10,8 +10,8 @@ pub mod registry;
 pub mod util;
 
 use crate::cli::{Cli, Command};
-use util::open_store;
 use std::process::ExitCode;
+use util::open_store;
 
 /// A failure whose message is already complete (e.g. a rendered diagnostic).
 #[derive(Debug)]

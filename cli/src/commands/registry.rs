@@ -89,10 +89,14 @@ impl Progress for Printer {
         }
         let (line, force) = match e {
             BlobEvent::Start { total } => (format!("{} 0B/{}", self.verb, human_size(total)), false),
-            BlobEvent::Bytes { done, total } => (format!("{} {}/{}", self.verb, human_size(done), human_size(total)), false),
+            BlobEvent::Bytes { done, total } => {
+                (format!("{} {}/{}", self.verb, human_size(done), human_size(total)), false)
+            }
             BlobEvent::Exists => ("Already exists".to_string(), true),
             BlobEvent::Mounted { from } => (format!("Mounted from {from}"), true),
-            BlobEvent::Done => (if self.verb == "Pushing" { "Pushed".to_string() } else { "Pull complete".to_string() }, true),
+            BlobEvent::Done => {
+                (if self.verb == "Pushing" { "Pushed".to_string() } else { "Pull complete".to_string() }, true)
+            }
         };
         self.set(d, line, force);
     }
@@ -143,7 +147,8 @@ pub fn push(store: &Store, opts: &ClientOptions, a: PushArgs) -> anyhow::Result<
         chunk_size: a.chunk_size.max(1),
     };
     let printer = Printer::new(a.quiet, "Pushing");
-    let d = rbuild_registry::push::push(store, &client, &image, &r, &popts, &printer).with_context(|| format!("pushing {}", r.familiar()))?;
+    let d = rbuild_registry::push::push(store, &client, &image, &r, &popts, &printer)
+        .with_context(|| format!("pushing {}", r.familiar()))?;
     if a.quiet {
         println!("{d}");
     }
@@ -166,7 +171,9 @@ fn registry_host(s: &str) -> anyhow::Result<String> {
 
 pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
     let host = registry_host(a.registry.as_deref().unwrap_or("docker.io"))?;
-    let Some(username) = a.username.clone().filter(|u| !u.is_empty()) else { bail!("a username is required (-u USER)") };
+    let Some(username) = a.username.clone().filter(|u| !u.is_empty()) else {
+        bail!("a username is required (-u USER)")
+    };
     let password = match (&a.password, a.password_stdin) {
         (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
         (Some(p), false) => p.clone(),
@@ -265,7 +272,9 @@ pub fn parse_cache_spec(s: &str, export: bool) -> anyhow::Result<CacheSpec> {
         return Ok(CacheSpec { location: CacheLocation::Registry(parse_ref(s)?), mode, ignore_error });
     }
     for part in s.split(',').filter(|p| !p.is_empty()) {
-        let Some((k, v)) = part.split_once('=') else { bail!("invalid cache option {part:?} in {s:?} (expected KEY=VALUE)") };
+        let Some((k, v)) = part.split_once('=') else {
+            bail!("invalid cache option {part:?} in {s:?} (expected KEY=VALUE)")
+        };
         match (k.trim(), export) {
             ("type", _) => typ = Some(v.to_string()),
             ("ref", _) => reference = Some(v.to_string()),
@@ -277,12 +286,16 @@ pub fn parse_cache_spec(s: &str, export: bool) -> anyhow::Result<CacheSpec> {
                     _ => bail!("invalid cache mode {v:?} (min or max)"),
                 }
             }
-            ("ignore-error", true) => ignore_error = v.parse().with_context(|| format!("invalid ignore-error value {v:?}"))?,
+            ("ignore-error", true) => {
+                ignore_error = v.parse().with_context(|| format!("invalid ignore-error value {v:?}"))?
+            }
             (k, _) => bail!("unknown cache option {k:?} in {s:?}"),
         }
     }
     let location = match typ.as_deref().unwrap_or(if reference.is_some() { "registry" } else { "local" }) {
-        "registry" => CacheLocation::Registry(parse_ref(&reference.with_context(|| format!("{s:?}: type=registry needs ref=NAME"))?)?),
+        "registry" => CacheLocation::Registry(parse_ref(
+            &reference.with_context(|| format!("{s:?}: type=registry needs ref=NAME"))?,
+        )?),
         "local" => {
             let key = if export { "dest" } else { "src" };
             CacheLocation::Local(dir.with_context(|| format!("{s:?}: type=local needs {key}=DIR"))?.into())
@@ -300,13 +313,25 @@ mod tests {
     fn cache_specs() {
         let s = parse_cache_spec("type=registry,ref=127.0.0.1:5000/c:t,mode=max", true).unwrap();
         assert_eq!(s.mode, CacheMode::Max);
-        assert!(matches!(&s.location, CacheLocation::Registry(r) if r.domain == "127.0.0.1:5000" && r.tag.as_deref() == Some("t")));
+        assert!(
+            matches!(&s.location, CacheLocation::Registry(r) if r.domain == "127.0.0.1:5000" && r.tag.as_deref() == Some("t"))
+        );
         let s = parse_cache_spec("type=local,dest=/tmp/c", true).unwrap();
         assert_eq!(s.location, CacheLocation::Local("/tmp/c".into()));
         assert_eq!(s.mode, CacheMode::Min);
-        assert_eq!(parse_cache_spec("type=local,src=/tmp/c", false).unwrap().location, CacheLocation::Local("/tmp/c".into()));
+        assert_eq!(
+            parse_cache_spec("type=local,src=/tmp/c", false).unwrap().location,
+            CacheLocation::Local("/tmp/c".into())
+        );
         assert!(matches!(parse_cache_spec("org/cache:1", false).unwrap().location, CacheLocation::Registry(_)));
-        for bad in ["type=s3,ref=x", "type=local", "type=registry", "type=local,src=/x,mode=max", "type=local,dest=/x,mode=all", "type=local,dest=/x,foo=1"] {
+        for bad in [
+            "type=s3,ref=x",
+            "type=local",
+            "type=registry",
+            "type=local,src=/x,mode=max",
+            "type=local,dest=/x,mode=all",
+            "type=local,dest=/x,foo=1",
+        ] {
             let export = !bad.contains("src=");
             assert!(parse_cache_spec(bad, export).is_err(), "{bad}");
         }

@@ -45,7 +45,8 @@ fn sig3(v: f64) -> String {
 
 /// docker's `units.HumanDuration` + " ago".
 pub fn ago(then_secs: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let s = (now - then_secs).max(0);
     let d = match s {
         0 => return "Less than a second ago".into(),

@@ -43,7 +43,12 @@ impl Env {
     /// Runs rbuild with `args`; panics with its output unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd().args(args).output().unwrap();
-        assert!(out.status.success(), "rbuild {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "rbuild {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -67,7 +72,12 @@ pub fn base_archive() -> PathBuf {
         let p = dir.join("rbuild-test-base.tar");
         if !p.exists() {
             let tmp = dir.join(format!("rbuild-test-base.tar.{}", std::process::id()));
-            let st = Command::new("docker").args(["save", "-o"]).arg(&tmp).arg(BASE).status().expect("docker is needed: run ../shared/anchors/setup.sh");
+            let st = Command::new("docker")
+                .args(["save", "-o"])
+                .arg(&tmp)
+                .arg(BASE)
+                .status()
+                .expect("docker is needed: run ../shared/anchors/setup.sh");
             assert!(st.success(), "docker save {BASE} failed: run ../shared/anchors/setup.sh");
             std::fs::rename(&tmp, &p).unwrap();
         }
@@ -82,7 +92,12 @@ pub fn sh(cmd: &str) -> Output {
 
 pub fn sh_ok(cmd: &str) -> String {
     let o = sh(cmd);
-    assert!(o.status.success(), "{cmd} failed: {}{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "{cmd} failed: {}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -97,7 +112,11 @@ impl Drop for DockerImages {
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos())
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+    )
 }
 
 pub fn exists(p: &Path) -> bool {

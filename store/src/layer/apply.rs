@@ -100,11 +100,21 @@ impl Applier {
                         .ctx(|| format!("opening directory for {}", String::from_utf8_lossy(entry)))?
                 }
                 Err(Errno::NOENT) => return Err(unsafe_entry(entry, "a parent directory does not exist")),
-                Err(Errno::NOTDIR) | Err(Errno::LOOP) if self.scope.is_some() => self.follow_in_scope(parent, &name, create, entry)?,
-                Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
-                    return Err(unsafe_entry(entry, format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c))))
+                Err(Errno::NOTDIR) | Err(Errno::LOOP) if self.scope.is_some() => {
+                    self.follow_in_scope(parent, &name, create, entry)?
                 }
-                Err(e) => return Err(StoreError::io(format!("opening parent of {}", String::from_utf8_lossy(entry)), e.into())),
+                Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
+                    return Err(unsafe_entry(
+                        entry,
+                        format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c)),
+                    ))
+                }
+                Err(e) => {
+                    return Err(StoreError::io(
+                        format!("opening parent of {}", String::from_utf8_lossy(entry)),
+                        e.into(),
+                    ))
+                }
             };
             // O_PATH|O_NOFOLLOW can open a symlink itself: make sure it is a directory.
             let st = rfs::fstat(&fd).ctx(|| "stat".into())?;
@@ -116,7 +126,10 @@ impl Applier {
             };
             let st = rfs::fstat(&fd).ctx(|| "stat".into())?;
             if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-                return Err(unsafe_entry(entry, format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c))));
+                return Err(unsafe_entry(
+                    entry,
+                    format!("parent {:?} is a symlink or not a directory", String::from_utf8_lossy(c)),
+                ));
             }
             self.stack.push((c.to_vec(), fd));
         }
@@ -127,12 +140,16 @@ impl Applier {
     /// root (missing directories created when `create`).
     fn follow_in_scope(&self, parent: &OwnedFd, name: &CStr, create: bool, entry: &[u8]) -> Result<OwnedFd> {
         let Some(scope) = &self.scope else { return Err(unsafe_entry(entry, "symlink parent")) };
-        let link = rfs::readlinkat(parent, name, Vec::new()).ctx(|| format!("reading link for {}", String::from_utf8_lossy(entry)))?;
+        let link = rfs::readlinkat(parent, name, Vec::new())
+            .ctx(|| format!("reading link for {}", String::from_utf8_lossy(entry)))?;
         let link = link.to_bytes().to_vec();
-        let where_is = |fd: &OwnedFd| std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))).unwrap_or_default();
+        let where_is = |fd: &OwnedFd| {
+            std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))).unwrap_or_default()
+        };
         let (pp, sp) = (where_is(parent), where_is(scope));
         let rel_parent = pp.strip_prefix(&sp).map_err(|_| unsafe_entry(entry, "parent outside the root"))?;
-        let mut target: Vec<u8> = if link.starts_with(b"/") { Vec::new() } else { rel_parent.as_os_str().as_encoded_bytes().to_vec() };
+        let mut target: Vec<u8> =
+            if link.starts_with(b"/") { Vec::new() } else { rel_parent.as_os_str().as_encoded_bytes().to_vec() };
         target.push(b'/');
         target.extend_from_slice(&link);
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
@@ -148,9 +165,18 @@ impl Applier {
                 Err(Errno::NOENT) if create && comps[i] != b".." => {
                     rfs::mkdirat(&cur, cstr(comps[i]).as_c_str(), Mode::from_raw_mode(0o755))
                         .ctx(|| format!("creating directory for {}", String::from_utf8_lossy(entry)))?;
-                    cur = rfs::openat2(scope, prefix.as_c_str(), flags, Mode::empty(), resolve).ctx(|| "opening directory".into())?;
+                    cur = rfs::openat2(scope, prefix.as_c_str(), flags, Mode::empty(), resolve)
+                        .ctx(|| "opening directory".into())?;
                 }
-                Err(e) => return Err(unsafe_entry(entry, format!("parent {:?} does not lead to a directory: {e}", String::from_utf8_lossy(name.to_bytes())))),
+                Err(e) => {
+                    return Err(unsafe_entry(
+                        entry,
+                        format!(
+                            "parent {:?} does not lead to a directory: {e}",
+                            String::from_utf8_lossy(name.to_bytes())
+                        ),
+                    ))
+                }
             }
             i += 1;
         }
@@ -179,8 +205,13 @@ impl Applier {
             if base == WHITEOUT_OPAQUE.as_bytes() {
                 match self.mode {
                     ApplyMode::Overlay => {
-                        let dir = rfs::openat(self.parent_fd(), c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                            .ctx(|| "opening directory".into())?;
+                        let dir = rfs::openat(
+                            self.parent_fd(),
+                            c".",
+                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .ctx(|| "opening directory".into())?;
                         rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
                             .ctx(|| format!("marking {} opaque", String::from_utf8_lossy(&e.path)))?;
                     }
@@ -239,8 +270,13 @@ impl Applier {
                 if !keep_dir {
                     rfs::mkdirat(pfd, name.as_c_str(), Mode::from_raw_mode(0o700)).ctx(|| ctx("creating directory"))?;
                 }
-                let fd = rfs::openat(pfd, name.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .ctx(|| ctx("opening"))?;
+                let fd = rfs::openat(
+                    pfd,
+                    name.as_c_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(|| ctx("opening"))?;
                 if keep_dir {
                     // A directory entry carries the directory's whole xattr set.
                     let p = super::write::proc_path(pfd, base);
@@ -274,10 +310,12 @@ impl Applier {
                 rfs::chownat(pfd, name.as_c_str(), Some(uid(e.uid)?), Some(gid(e.gid)?), AtFlags::SYMLINK_NOFOLLOW)
                     .ctx(|| ctx("setting owner of"))?;
                 self.path_xattrs(e, &name)?;
-                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW).ctx(|| ctx("setting times of"))?;
+                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| ctx("setting times of"))?;
             }
             EntryKind::Hardlink => {
-                let tcomps = components(&e.link).map_err(|_| unsafe_entry(&e.path, "hard link target leaves the root"))?;
+                let tcomps =
+                    components(&e.link).map_err(|_| unsafe_entry(&e.path, "hard link target leaves the root"))?;
                 let Some((&tbase, tparents)) = tcomps.split_last() else {
                     return Err(unsafe_entry(&e.path, "hard link to the root"));
                 };
@@ -285,14 +323,25 @@ impl Applier {
                 let saved: Vec<&[u8]> = parents.to_vec();
                 self.dir(tparents, false, &e.path)?;
                 let tname = cstr(tbase);
-                let tst = rfs::statat(self.parent_fd(), tname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|_| unsafe_entry(&e.path, format!("hard link target {:?} does not exist", String::from_utf8_lossy(&e.link))))?;
+                let tst = rfs::statat(self.parent_fd(), tname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|_| {
+                    unsafe_entry(
+                        &e.path,
+                        format!("hard link target {:?} does not exist", String::from_utf8_lossy(&e.link)),
+                    )
+                })?;
                 if FileType::from_raw_mode(tst.st_mode) == FileType::Directory {
                     return Err(unsafe_entry(&e.path, "hard link to a directory"));
                 }
-                let tdir = rfs::openat(self.parent_fd(), c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx(|| "opening".into())?;
+                let tdir = rfs::openat(
+                    self.parent_fd(),
+                    c".",
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(|| "opening".into())?;
                 self.dir(&saved, true, &e.path)?;
-                rfs::linkat(&tdir, tname.as_c_str(), self.parent_fd(), name.as_c_str(), AtFlags::empty()).ctx(|| ctx("creating hard link"))?;
+                rfs::linkat(&tdir, tname.as_c_str(), self.parent_fd(), name.as_c_str(), AtFlags::empty())
+                    .ctx(|| ctx("creating hard link"))?;
             }
             EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {
                 let ft = match e.kind {
@@ -306,7 +355,8 @@ impl Applier {
                     .ctx(|| ctx("setting owner of"))?;
                 rfs::chmodat(pfd, name.as_c_str(), mode, AtFlags::empty()).ctx(|| ctx("setting mode of"))?;
                 self.path_xattrs(e, &name)?;
-                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW).ctx(|| ctx("setting times of"))?;
+                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| ctx("setting times of"))?;
             }
         }
         if self.mode == ApplyMode::Merge {
@@ -323,7 +373,12 @@ impl Applier {
         for (k, v) in &e.xattrs {
             match rfs::fsetxattr(fd, k.as_str(), v, rfs::XattrFlags::empty()) {
                 Ok(()) | Err(Errno::NOTSUP) => {}
-                Err(err) => return Err(StoreError::io(format!("setting xattr {k} on {}", String::from_utf8_lossy(&e.path)), err.into())),
+                Err(err) => {
+                    return Err(StoreError::io(
+                        format!("setting xattr {k} on {}", String::from_utf8_lossy(&e.path)),
+                        err.into(),
+                    ))
+                }
             }
         }
         Ok(())
@@ -339,7 +394,12 @@ impl Applier {
                 // user.* xattrs are not allowed on symlinks and devices; nor is anything
                 // on filesystems without xattrs.
                 Ok(()) | Err(Errno::NOTSUP) | Err(Errno::PERM) => {}
-                Err(err) => return Err(StoreError::io(format!("setting xattr {k} on {}", String::from_utf8_lossy(&e.path)), err.into())),
+                Err(err) => {
+                    return Err(StoreError::io(
+                        format!("setting xattr {k} on {}", String::from_utf8_lossy(&e.path)),
+                        err.into(),
+                    ))
+                }
             }
         }
         Ok(())
@@ -372,7 +432,8 @@ impl Applier {
                         // Coalesce with following non-zero blocks into one write.
                         while end < want {
                             let next = (end + HOLE).min(want);
-                            if next - end == HOLE && real >= 2 * HOLE as u64 && chunk[end..next].iter().all(|&b| b == 0) {
+                            if next - end == HOLE && real >= 2 * HOLE as u64 && chunk[end..next].iter().all(|&b| b == 0)
+                            {
                                 break;
                             }
                             end = next;
@@ -417,11 +478,19 @@ impl Applier {
 }
 
 fn uid(v: u64) -> Result<rfs::Uid> {
-    u32::try_from(v).ok().filter(|v| *v != u32::MAX).map(rfs::Uid::from_raw).ok_or_else(|| StoreError::archive(format!("uid {v} out of range")))
+    u32::try_from(v)
+        .ok()
+        .filter(|v| *v != u32::MAX)
+        .map(rfs::Uid::from_raw)
+        .ok_or_else(|| StoreError::archive(format!("uid {v} out of range")))
 }
 
 fn gid(v: u64) -> Result<rfs::Gid> {
-    u32::try_from(v).ok().filter(|v| *v != u32::MAX).map(rfs::Gid::from_raw).ok_or_else(|| StoreError::archive(format!("gid {v} out of range")))
+    u32::try_from(v)
+        .ok()
+        .filter(|v| *v != u32::MAX)
+        .map(rfs::Gid::from_raw)
+        .ok_or_else(|| StoreError::archive(format!("gid {v} out of range")))
 }
 
 fn times(mtime: i64) -> Timestamps {
@@ -430,7 +499,8 @@ fn times(mtime: i64) -> Timestamps {
 }
 
 fn dir_names(dir: &impl AsFd) -> Result<Vec<Vec<u8>>> {
-    let fd = rfs::openat(dir, c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx(|| "opening directory".into())?;
+    let fd = rfs::openat(dir, c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .ctx(|| "opening directory".into())?;
     let d = rfs::Dir::read_from(&fd).ctx(|| "reading directory".into())?;
     let mut out = Vec::new();
     for ent in d {
@@ -450,8 +520,9 @@ pub(crate) fn remove_at(dir: &impl AsFd, name: &CStr) -> Result<()> {
         Err(Errno::ISDIR) => {}
         Err(e) => return Err(StoreError::io(format!("removing {}", name.to_string_lossy()), e.into())),
     }
-    let sub = rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening {}", name.to_string_lossy()))?;
+    let sub =
+        rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .ctx(|| format!("opening {}", name.to_string_lossy()))?;
     for n in dir_names(&sub)? {
         remove_at(&sub, &cstr(&n))?;
     }
@@ -484,12 +555,14 @@ pub fn apply_layer(r: impl Read, root: &Path, mode: ApplyMode) -> Result<ApplySt
 /// container root `scope`: symlinks among the entries' parents are followed, resolved
 /// inside `scope`, as docker's chrooted untar follows them.
 pub fn extract_in_root(r: impl Read, scope: &Path, dest: &Path) -> Result<ApplyStats> {
-    let scope_fd = rfs::open(scope, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", scope)?;
+    let scope_fd =
+        rfs::open(scope, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", scope)?;
     apply_with_scope(r, dest, ApplyMode::Plain, Some(scope_fd))
 }
 
 fn apply_with_scope(r: impl Read, root: &Path, mode: ApplyMode, scope: Option<OwnedFd>) -> Result<ApplyStats> {
-    let root_fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", root)?;
+    let root_fd =
+        rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", root)?;
     let mut a = Applier {
         root: root_fd,
         mode,

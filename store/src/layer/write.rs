@@ -50,7 +50,8 @@ pub(crate) fn list_xattrs(path: &std::ffi::CStr) -> Result<Vec<(String, Vec<u8>)
         match rfs::llistxattr(path, &mut names[..]) {
             Ok(n) => break n,
             Err(rustix::io::Errno::RANGE) => {
-                let need: usize = rfs::llistxattr(path, &mut [0u8; 0][..]).ctx(|| format!("listing xattrs of {}", shown()))?;
+                let need: usize =
+                    rfs::llistxattr(path, &mut [0u8; 0][..]).ctx(|| format!("listing xattrs of {}", shown()))?;
                 names.resize(need.max(names.len() * 2), 0);
             }
             Err(rustix::io::Errno::NOTSUP) => return Ok(vec![]),
@@ -68,7 +69,8 @@ pub(crate) fn list_xattrs(path: &std::ffi::CStr) -> Result<Vec<(String, Vec<u8>)
             match rfs::lgetxattr(path, name.as_str(), &mut v[..]) {
                 Ok(n) => break n,
                 Err(rustix::io::Errno::RANGE) => {
-                    let need: usize = rfs::lgetxattr(path, name.as_str(), &mut [0u8; 0][..]).ctx(|| format!("reading xattr {name} of {}", shown()))?;
+                    let need: usize = rfs::lgetxattr(path, name.as_str(), &mut [0u8; 0][..])
+                        .ctx(|| format!("reading xattr {name} of {}", shown()))?;
                     v.resize(need.max(v.len() * 2), 0);
                 }
                 Err(rustix::io::Errno::NODATA) => break usize::MAX,
@@ -95,9 +97,11 @@ struct Walk<'a, W: Write> {
 /// Writes the tree at `root` (not the root itself) as a tar to `out`, entries sorted by
 /// name, depth first. Returns the writer after the end-of-archive marker.
 pub fn write_layer<W: Write>(root: &Path, opts: &WriteOptions, out: W) -> Result<(W, WriteStats)> {
-    let dir = rfs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", root)?;
+    let dir =
+        rfs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("opening", root)?;
     let mut tar = Writer::new(out);
-    let mut w = Walk { tar: &mut tar, opts, links: HashMap::new(), buf: vec![0u8; 1 << 20], stats: WriteStats::default() };
+    let mut w =
+        Walk { tar: &mut tar, opts, links: HashMap::new(), buf: vec![0u8; 1 << 20], stats: WriteStats::default() };
     let mut prefix = Vec::new();
     w.dir(&dir, &mut prefix, root)?;
     let stats = w.stats;
@@ -136,7 +140,8 @@ impl<W: Write> Walk<'_, W> {
         let here = || here_path.clone();
         for name in sorted_names(dir, &here())? {
             let cname = std::ffi::CString::new(name.clone()).map_err(|_| StoreError::archive("NUL in a file name"))?;
-            let st = rfs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).at("stat", &here().join(String::from_utf8_lossy(&name).as_ref()))?;
+            let st = rfs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                .at("stat", &here().join(String::from_utf8_lossy(&name).as_ref()))?;
             let mut path = prefix.clone();
             if !path.is_empty() {
                 path.push(b'/');
@@ -195,8 +200,13 @@ impl<W: Write> Walk<'_, W> {
                         self.tar.append_header(&oe).at("writing layer from", root)?;
                         self.stats.entries += 1;
                     }
-                    let sub = rfs::openat(dir, cname.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                        .at("opening", &full())?;
+                    let sub = rfs::openat(
+                        dir,
+                        cname.as_c_str(),
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .at("opening", &full())?;
                     let saved = prefix.len();
                     *prefix = path.clone();
                     self.dir(&sub, prefix, root)?;
@@ -206,7 +216,8 @@ impl<W: Write> Walk<'_, W> {
                 }
                 FileType::Symlink => {
                     e.kind = EntryKind::Symlink;
-                    e.link = rfs::readlinkat(dir, cname.as_c_str(), Vec::new()).at("reading link", &full())?.into_bytes();
+                    e.link =
+                        rfs::readlinkat(dir, cname.as_c_str(), Vec::new()).at("reading link", &full())?.into_bytes();
                     e.xattrs = list_xattrs(pp.as_c_str())?.into_iter().filter(|(k, _)| !skip_xattr(k)).collect();
                     self.tar.append_header(&e).at("writing layer from", root)?;
                 }
@@ -237,12 +248,19 @@ impl<W: Write> Walk<'_, W> {
                     }
                     e.size = st.st_size as u64;
                     e.xattrs = list_xattrs(pp.as_c_str())?.into_iter().filter(|(k, _)| !skip_xattr(k)).collect();
-                    let f = rfs::openat(dir, cname.as_c_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                        .at("opening", &full())?;
+                    let f = rfs::openat(
+                        dir,
+                        cname.as_c_str(),
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .at("opening", &full())?;
                     self.tar.append_header(&e).at("writing layer from", root)?;
                     let sparse = (st.st_blocks as u64) * 512 < e.size;
                     self.file_data(&f, e.size, sparse).map_err(|err| match err {
-                        StoreError::Io { source, .. } => StoreError::io(format!("archiving {}", full().display()), source),
+                        StoreError::Io { source, .. } => {
+                            StoreError::io(format!("archiving {}", full().display()), source)
+                        }
                         other => other,
                     })?;
                     self.tar.finish_data(e.size).at("writing layer from", root)?;
@@ -280,7 +298,10 @@ impl<W: Write> Walk<'_, W> {
             let want = ((size - pos) as usize).min(self.buf.len());
             let n = rustix::io::read(f.as_fd(), &mut self.buf[..want]).ctx(|| "reading".into())?;
             if n == 0 {
-                return Err(StoreError::io("reading", std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while it was archived")));
+                return Err(StoreError::io(
+                    "reading",
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while it was archived"),
+                ));
             }
             self.tar.write_data(&self.buf[..n]).ctx(|| "writing layer".into())?;
             pos += n as u64;

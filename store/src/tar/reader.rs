@@ -118,7 +118,10 @@ impl<R: Read> Reader<R> {
                 .ok_or_else(|| bad(self.offset - BLOCK as u64, "invalid header checksum field"))?;
             let (u, s) = header::checksums(&b);
             if stored != u && stored as i64 != s {
-                return Err(bad(self.offset - BLOCK as u64, "header checksum mismatch (not a tar archive, or corrupt)"));
+                return Err(bad(
+                    self.offset - BLOCK as u64,
+                    "header checksum mismatch (not a tar archive, or corrupt)",
+                ));
             }
             let num = |f: (usize, usize), name: &str| -> Result<u64> {
                 header::number(header::field(&b, f)).ok_or_else(|| bad(self.offset, format!("invalid {name} field")))
@@ -276,7 +279,8 @@ impl<R: Read> Reader<R> {
             let base = header::GNU_SPARSE + i * 24;
             push(&b[base..base + 12], &b[base + 12..base + 24], self.offset)?;
         }
-        let real_size = header::number(header::field(b, header::GNU_REAL_SIZE)).ok_or_else(|| bad(self.offset, "invalid sparse size"))?;
+        let real_size = header::number(header::field(b, header::GNU_REAL_SIZE))
+            .ok_or_else(|| bad(self.offset, "invalid sparse size"))?;
         let mut extended = b[header::GNU_IS_EXTENDED] != 0;
         while extended {
             let Some(x) = self.read_block("a sparse extension header")? else {
@@ -333,7 +337,8 @@ impl<R: Read> Reader<R> {
         }
         self.remaining -= consumed;
         self.pad = padding(self.remaining);
-        let regions: Vec<(u64, u64)> = numbers.chunks(2).map(|c| (c[0], c[1])).filter(|r| r.1 != 0 || r.0 != real_size).collect();
+        let regions: Vec<(u64, u64)> =
+            numbers.chunks(2).map(|c| (c[0], c[1])).filter(|r| r.1 != 0 || r.0 != real_size).collect();
         check_regions(&regions, real_size).map_err(|m| bad(self.offset, m))?;
         Ok(SparseMap { real_size, regions })
     }
@@ -371,7 +376,8 @@ fn sparse_0_1(map: &[u8], pax: &BTreeMap<String, Vec<u8>>) -> std::result::Resul
     if !nums.len().is_multiple_of(2) {
         return Err("invalid sparse map".into());
     }
-    let regions: Vec<(u64, u64)> = nums.chunks(2).map(|c| (c[0], c[1])).filter(|r| r.1 != 0 || r.0 != real_size).collect();
+    let regions: Vec<(u64, u64)> =
+        nums.chunks(2).map(|c| (c[0], c[1])).filter(|r| r.1 != 0 || r.0 != real_size).collect();
     check_regions(&regions, real_size)?;
     Ok(SparseMap { real_size, regions })
 }
@@ -384,7 +390,8 @@ fn parse_pax(data: &[u8], out: &mut BTreeMap<String, Vec<u8>>) -> std::result::R
             break;
         }
         let sp = rest.iter().position(|&c| c == b' ').ok_or("invalid PAX record")?;
-        let len: usize = std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or("invalid PAX record length")?;
+        let len: usize =
+            std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or("invalid PAX record length")?;
         if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
             return Err("invalid PAX record".into());
         }

@@ -120,7 +120,12 @@ fn we_read_gnu_tar_archives_including_sparse() {
         let map = s.sparse.as_ref().unwrap_or_else(|| panic!("{fmt}: sparse map missing"));
         assert_eq!(map.real_size, (1 << 20) + 4, "{fmt}");
         assert!(data.len() < 100_000, "{fmt}: holes were stored");
-        assert!(entries.iter().any(|(e, d)| e.path.ends_with(format!("{}.txt", "n".repeat(140)).as_bytes()) && d == b"long"), "{fmt}");
+        assert!(
+            entries
+                .iter()
+                .any(|(e, d)| e.path.ends_with(format!("{}.txt", "n".repeat(140)).as_bytes()) && d == b"long"),
+            "{fmt}"
+        );
     }
 }
 

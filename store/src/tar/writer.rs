@@ -83,7 +83,8 @@ impl<W: Write> Writer<W> {
             }
             None => {
                 pax_record(&mut pax, "path", &path);
-                let short: Vec<u8> = path.iter().rev().take(99).rev().map(|c| if c.is_ascii() { *c } else { b'_' }).collect();
+                let short: Vec<u8> =
+                    path.iter().rev().take(99).rev().map(|c| if c.is_ascii() { *c } else { b'_' }).collect();
                 header::put_bytes(&mut b, header::NAME, &short);
             }
         }
@@ -132,8 +133,14 @@ impl<W: Write> Writer<W> {
 
         if !pax.is_empty() {
             let mut p: Block = [0u8; BLOCK];
-            let base: Vec<u8> =
-                path.rsplit(|c| *c == b'/').find(|s| !s.is_empty()).unwrap_or(b"x").iter().take(80).map(|c| if c.is_ascii() && *c != 0 { *c } else { b'_' }).collect();
+            let base: Vec<u8> = path
+                .rsplit(|c| *c == b'/')
+                .find(|s| !s.is_empty())
+                .unwrap_or(b"x")
+                .iter()
+                .take(80)
+                .map(|c| if c.is_ascii() && *c != 0 { *c } else { b'_' })
+                .collect();
             let mut name = b"PaxHeaders.0/".to_vec();
             name.extend_from_slice(&base);
             header::put_bytes(&mut p, header::NAME, &name);

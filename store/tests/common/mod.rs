@@ -9,7 +9,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub fn require_root() {
-    assert!(rustix::process::geteuid().is_root(), "these tests create devices, chown files and mount overlays: run them as root");
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "these tests create devices, chown files and mount overlays: run them as root"
+    );
 }
 
 /// Everything a layer must preserve about one path (not mtimes of directories, which
@@ -67,7 +70,11 @@ pub fn capture(root: &Path) -> BTreeMap<String, Node> {
                 stack.push(r.clone());
                 ("dir", String::new(), String::new())
             } else if ft.is_symlink() {
-                ("symlink", String::new(), String::from_utf8_lossy(std::fs::read_link(&p).unwrap().as_os_str().as_bytes()).to_string())
+                (
+                    "symlink",
+                    String::new(),
+                    String::from_utf8_lossy(std::fs::read_link(&p).unwrap().as_os_str().as_bytes()).to_string(),
+                )
             } else if ft.is_file() {
                 ("file", hex::encode(Sha256::digest(std::fs::read(&p).unwrap())), String::new())
             } else if ft.is_fifo() {
@@ -122,16 +129,20 @@ pub struct Overlay {
 
 impl Overlay {
     pub fn mount(lowers: &[&Path], upper: Option<(&Path, &Path)>, merged: &Path) -> Overlay {
-        let mut opts = format!(
-            "lowerdir={}",
-            lowers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":")
-        );
+        let mut opts =
+            format!("lowerdir={}", lowers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":"));
         if let Some((u, w)) = upper {
             opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
         }
         opts.push_str(",redirect_dir=off,metacopy=off,index=off");
-        rustix::mount::mount("overlay", merged, "overlay", rustix::mount::MountFlags::empty(), Some(std::ffi::CString::new(opts.clone()).unwrap().as_c_str()))
-            .unwrap_or_else(|e| panic!("mounting overlay ({opts}): {e}"));
+        rustix::mount::mount(
+            "overlay",
+            merged,
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            Some(std::ffi::CString::new(opts.clone()).unwrap().as_c_str()),
+        )
+        .unwrap_or_else(|e| panic!("mounting overlay ({opts}): {e}"));
         Overlay { merged: merged.to_path_buf() }
     }
 }
