@@ -15,8 +15,8 @@ use rbuild_parser::graph::{Base, Graph, PROXY_ARGS};
 use rbuild_parser::instruction::{Copy, Instruction, Kind, MountType, NetworkMode, Run};
 use rbuild_parser::shell::Lexer;
 use rbuild_parser::{Dockerfile, Span};
-use rbuild_runtime::spec::{Mount as RtMount, MountKind, Network};
 use rbuild_runtime::step::{run_step, StepRequest};
+use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network, SecurityOptions};
 use rbuild_store::config::{rfc3339, History, ImageConfig};
 use rbuild_store::layer::WriteOptions;
 use rbuild_store::{CacheRecord, Image, LayerRef, Store, TempDir};
@@ -43,6 +43,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// The network of RUN steps that do not ask for one (`--network`).
     pub network: Network,
+    /// RUN steps' capabilities and no_new_privs (`--security-opt`); docker's by default.
+    pub security: SecurityOptions,
     pub labels: BTreeMap<String, String>,
     /// Times in the image; None means fixed (the base image's creation time).
     pub source_date_epoch: Option<i64>,
@@ -585,15 +587,15 @@ impl Ctx<'_> {
             std::fs::create_dir(d).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
         }
         // The upper is committed (or dropped) once unmounted: volatile.
-        let mut views = vec![rbuild_runtime::rootfs::View {
+        let mut views = vec![rbuild_runtime::View {
             lowers: self.lowers(&st.layers)?,
             upper: Some((upper.clone(), work)),
             volatile_upper: true,
         }];
         for o in others {
-            views.push(rbuild_runtime::rootfs::View { lowers: self.lowers(o)?, upper: None, volatile_upper: false });
+            views.push(rbuild_runtime::View { lowers: self.lowers(o)?, upper: None, volatile_upper: false });
         }
-        let r = rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &views, |roots| {
+        let r = rbuild_runtime::with_views(&self.store.tmp_dir(), &views, |roots| {
             f(copy::Root { path: &roots[0], upper: Some(&upper) }, &roots[1..])
         })
         .map_err(|e| BuildError::msg(e.to_string()))??;
@@ -662,7 +664,7 @@ impl Ctx<'_> {
         let network = match run.network {
             Some(NetworkMode::None) => Network::None,
             Some(NetworkMode::Host) => Network::Host,
-            _ => self.opts.network,
+            _ => self.opts.network.clone(),
         };
         let (mounts, mount_key) = self.run_mounts(st, run, span)?;
         let user = st.config.config.user.clone();
@@ -695,6 +697,8 @@ impl Ctx<'_> {
             user,
             network,
             mounts,
+            security: self.opts.security.clone(),
+            limits: Limits::default(),
             cancel: Some(self.opts.cancel.clone()),
         };
         let mut tail = Tail::default();

@@ -375,7 +375,7 @@ mod tests {
     /// one a copy through the overlay alone makes.
     #[test]
     fn a_copy_into_an_overlay_fills_new_directories_through_the_upper_dir() {
-        use rbuild_runtime::rootfs::{with_views, View};
+        use rbuild_runtime::{with_views, View};
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let d = tempfile::tempdir().unwrap();
         let src_root = d.path().join("src");

@@ -166,6 +166,12 @@ pub struct RunArgs {
     pub cap_add: Vec<String>,
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
+    /// Give the container all capabilities, all devices, no seccomp filter, writable /sys
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options: no-new-privileges[=true|false], seccomp=unconfined
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Mount the root filesystem read-only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -253,6 +259,9 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Give the process all capabilities and no seccomp filter
+    #[arg(long)]
+    pub privileged: bool,
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
@@ -432,6 +441,9 @@ pub struct BuildArgs {
     /// Progress output
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressMode,
+    /// Security options of RUN steps: no-new-privileges[=true|false]
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Metadata for the image
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,

@@ -10,6 +10,10 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
+    /// The program of an `exec` could not be started; `code` is docker's exit code for
+    /// it (126 cannot execute, 127 not found).
+    #[error("{message}")]
+    ExecFailed { code: i32, message: String },
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("{0}")]

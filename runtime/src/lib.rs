@@ -1,31 +1,39 @@
-//! rbuild's container runtime: the sandbox every RUN step and every `rbuild run` uses.
+//! rbuild's container runtime: the sandbox every RUN step, every `rbuild run` and every
+//! `exec` uses, and the container lifecycle, without a daemon.
 //!
-//! - [`spec`]: what the shim needs to start a process;
-//! - [`shim`]: the process that creates PID 1, forwards signals, records state;
-//! - [`process`], [`rootfs`], [`net`], [`cgroup`], [`caps`], [`seccomp`]: the isolation;
-//! - [`container`], [`exec`], [`logs`], [`fsops`], [`volume`]: containers and their verbs;
-//! - [`step`]: the builder's entry point.
+//! - [`sandbox`]: one path for all of them — [`SpecBuilder`] makes the spec (docker's
+//!   defaults), PID 1 enters cgroup, namespaces, root filesystem, privileges;
+//! - [`shim`]: the process that creates PID 1, forwards signals, logs, records state;
+//! - [`container`]: containers on disk, one file per verb (create, start, kill, stop,
+//!   remove, pause, exec, state);
+//! - [`step`]: the builder's entry point (a RUN step);
+//! - [`network`]: `lo`, published ports, netlink;
+//! - [`fsops`], [`logs`], [`volume`], [`user`], [`signal`]: what the verbs need.
+//!
+//! Every system call of the sandbox goes through the crate-private `syscall::Syscall`
+//! trait, the only place with `unsafe`.
 
-pub mod caps;
-pub mod cgroup;
 pub mod container;
 pub mod error;
-pub mod exec;
 pub mod fsops;
 pub mod logs;
-pub mod net;
-pub mod process;
-pub mod rootfs;
-pub mod seccomp;
+pub mod network;
+pub mod sandbox;
+mod seccomp;
 pub mod shim;
 pub mod signal;
-pub mod spec;
-pub mod state;
 pub mod step;
 #[allow(unsafe_code)]
-pub mod sys;
+mod syscall;
 pub mod user;
 pub mod volume;
 
-pub use container::DEFAULT_PATH;
+pub use container::state;
+// The short path fsops and volume use.
 pub use error::{Result, RuntimeError};
+pub(crate) use sandbox::rootfs;
+pub use sandbox::rootfs::{with_mounted, with_views, View};
+pub use sandbox::spec::{
+    Command, ExecProcess, Limits, Mount, MountKind, Network, Port, Proto, SecurityOptions, Spec, SpecBuilder,
+    DEFAULT_PATH,
+};

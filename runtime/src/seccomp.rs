@@ -6,7 +6,7 @@
 //! whose namespace flags can be checked), as docker's profile does. Only x86-64 syscalls
 //! are allowed (x32 and i386 calls are refused).
 
-use crate::caps;
+use crate::sandbox::capabilities as caps;
 
 pub type Insn = libc::sock_filter;
 
@@ -503,11 +503,6 @@ pub fn filter(cap_mask: u64) -> Vec<Insn> {
     ];
     emit(&mut out, &rules(cap_mask));
     out
-}
-
-/// Installs the filter on the calling thread; no_new_privs must already be set.
-pub fn install(cap_mask: u64) -> std::io::Result<()> {
-    crate::sys::install_seccomp_filter(&filter(cap_mask))
 }
 
 #[cfg(test)]

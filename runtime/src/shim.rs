@@ -1,26 +1,26 @@
 //! The shim: `rbuild __shim SPEC [--detach]`, a fresh single-threaded process that
-//! creates the container's PID 1 and stays as its parent. It forwards signals, publishes
-//! ports, writes logs, records state and exit code, and cleans up (cgroup, and for `--rm`
-//! the container's directory). For a detached container it is the monitor.
+//! creates the sandbox's PID 1 and stays as its parent. It makes the cgroup, forwards
+//! signals, publishes ports, writes the log, records state and exit code, and cleans up
+//! (cgroup, and for `--rm` the container's directory). For a detached container it is the
+//! monitor; for a build step, the step's sandbox.
 
-use crate::cgroup::Cgroup;
 use crate::error::{Result, RuntimeError, Step};
-use crate::process::{self, ChildFds};
-use crate::spec::Spec;
+use crate::network::ports;
+use crate::sandbox::cgroups::Cgroup;
+use crate::sandbox::devices::Access;
+use crate::sandbox::init::{self, ChildFds, FORWARDED};
+use crate::sandbox::spec::Spec;
 use crate::state::{self, State, Status};
-use crate::{net, sys};
-use rustix::fd::OwnedFd;
+use crate::syscall::{linux, Fork, Linux, Syscall};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub const SHIM_ARG: &str = "__shim";
-
-/// Signals the shim passes on to the container.
-const FORWARDED: [i32; 7] =
-    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
 
 /// Entry point; returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
@@ -77,22 +77,20 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).step(|| "creating a pipe".into())
 }
 
-fn run(spec: &Spec, detach: bool) -> std::result::Result<i32, (i32, String)> {
+type Failed = (i32, String);
+
+fn run(spec: &Spec, detach: bool) -> std::result::Result<i32, Failed> {
     let fail = |e: RuntimeError| (125, e.to_string());
     if detach {
         let _ = rustix::process::setsid();
     }
-    sys::ignore_signal(libc::SIGPIPE);
+    linux::ignore_signal(libc::SIGPIPE);
     let mut blocked = FORWARDED.to_vec();
     blocked.push(libc::SIGCHLD);
-    sys::block_signals(&blocked).map_err(|e| (125, format!("blocking signals: {e}")))?;
-
-    let cg = match &spec.cgroup {
-        Some(rel) => Some(Cgroup::create(rel, &spec.limits).map_err(fail)?),
-        None => None,
-    };
-    let cg_ref = cg.as_ref();
-    let result = start_and_wait(spec, detach, cg_ref);
+    linux::block_signals(&blocked).map_err(|e| (125, format!("blocking signals: {e}")))?;
+    let devices = if spec.security.privileged { Access::All } else { Access::Default };
+    let cg = Cgroup::create(&spec.cgroup.path, &spec.cgroup.limits, devices).map_err(fail)?;
+    let result = start_and_wait(spec, detach, &cg);
     if let Err((code, msg)) = &result {
         if let Some(f) = &spec.lifecycle.state_file {
             let _ = state::update(f, |s| {
@@ -103,14 +101,25 @@ fn run(spec: &Spec, detach: bool) -> std::result::Result<i32, (i32, String)> {
             });
         }
     }
-    cleanup(spec, cg_ref);
+    cleanup(spec, Some(&cg));
     result
 }
 
-fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result::Result<i32, (i32, String)> {
+/// The shim's ends of PID 1's stdio.
+struct Stdio {
+    /// The pty master (`-t`).
+    master: Option<OwnedFd>,
+    /// Read ends of captured stdout and stderr.
+    out: Option<(OwnedFd, OwnedFd)>,
+}
+
+fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result<i32, Failed> {
     let fail = |e: RuntimeError| (125, e.to_string());
-    let listeners = net::bind_ports(&spec.ports).map_err(fail)?;
+    let sys = Linux;
+    let listeners = ports::bind_ports(&spec.ports).map_err(fail)?;
     let tty = if spec.process.tty { Some(open_pty().map_err(fail)?) } else { None };
+    // A container's output is always logged; in the foreground it also goes to the
+    // terminal through the shim.
     let capture = if spec.lifecycle.log_file.is_some() && tty.is_none() {
         Some((pipe().map_err(fail)?, pipe().map_err(fail)?))
     } else {
@@ -118,50 +127,48 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
     };
     let (err_r, err_w) = pipe().map_err(fail)?;
     let (ready_r, ready_w) = pipe().map_err(fail)?;
+    let (go_r, go_w) = pipe().map_err(fail)?;
 
     // Children of the shim start in a new PID namespace: the first one is PID 1. (Our own
     // namespace is put back for children right after the fork: a process whose children's
     // namespace differs from its own cannot create threads.)
-    let own_pidns = rustix::fs::open(
-        "/proc/self/ns/pid",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| (125, format!("opening the PID namespace: {e}")))?;
-    #[allow(deprecated)]
-    rustix::thread::unshare(rustix::thread::UnshareFlags::NEWPID)
-        .map_err(|e| (125, format!("creating the PID namespace: {e}")))?;
+    let own_pidns = open_ns("/proc/self/ns/pid").map_err(|e| (125, format!("opening the PID namespace: {e}")))?;
+    sys.unshare(UnshareFlags::NEWPID).map_err(|e| (125, format!("creating the PID namespace: {e}")))?;
     let (master, slave) = match tty {
         Some((m, s)) => (Some(m), Some(s)),
         None => (None, None),
     };
-    let (out_r, err_pipe_r, child_out) = match capture {
-        Some(((or, ow), (er, ew))) => (Some(or), Some(er), Some((ow, ew))),
-        None => (None, None, None),
+    let (out, child_out) = match capture {
+        Some(((or, ow), (er, ew))) => (Some((or, er)), Some((ow, ew))),
+        None => (None, None),
     };
-    let pid = sys::fork().map_err(|e| (125, format!("starting the container: {e}")))?;
-    if pid == 0 {
-        drop((err_r, ready_r, master, out_r, err_pipe_r));
-        process::child_main(spec, ChildFds { err: err_w, ready: ready_w, tty: slave, out: child_out });
-    }
-    drop((err_w, ready_w, slave, child_out));
+    let pid = match sys.fork().map_err(|e| (125, format!("starting the container: {e}")))? {
+        Fork::Child => {
+            drop((err_r, ready_r, go_w, master, out));
+            init::child_main(spec, ChildFds { err: err_w, ready: ready_w, go: go_r, tty: slave, out: child_out });
+        }
+        Fork::Parent(pid) => pid,
+    };
+    drop((err_w, ready_w, go_r, slave, child_out));
     let child = Pid::from_raw(pid).ok_or((125, "bad pid".to_string()))?;
-    rustix::thread::move_into_link_name_space(
-        std::os::fd::AsFd::as_fd(&own_pidns),
-        Some(rustix::thread::LinkNameSpaceType::ProcessID),
-    )
-    .map_err(|e| (125, format!("restoring the PID namespace: {e}")))?;
+    sys.setns(own_pidns.as_fd(), LinkNameSpaceType::ProcessID)
+        .map_err(|e| (125, format!("restoring the PID namespace: {e}")))?;
 
-    // The namespaces exist once PID 1 says so (or it failed before that).
+    // The namespaces exist once PID 1 says so (or it failed before that); then it waits
+    // for the go, and its error pipe closes when the program is exec'd.
     let mut b = [0u8; 1];
     let ready = matches!(rustix::io::read(&ready_r, &mut b), Ok(1));
+    if ready {
+        let _ = rustix::io::write(&go_w, b"1");
+    }
+    drop(go_w);
     let mut msg = Vec::new();
     let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
     if !msg.is_empty() || !ready {
         let status = rustix::process::waitpid(Some(child), WaitOptions::empty())
             .ok()
             .flatten()
-            .map(|(_, s)| process::exit_code(s))
+            .map(|(_, s)| init::exit_code(s))
             .unwrap_or(125);
         let text = if msg.is_empty() {
             "the container process exited while starting".to_string()
@@ -198,71 +205,19 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
         }
     }
     if !listeners.is_empty() {
-        if let Ok(ns) = rustix::fs::open(
-            format!("/proc/{pid}/ns/net").as_str(),
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        ) {
-            net::start_proxies(listeners, ns);
+        if let Ok(ns) = open_ns(&format!("/proc/{pid}/ns/net")) {
+            ports::start_proxies(listeners, ns);
         }
     }
-    let log = spec
-        .lifecycle
-        .log_file
-        .as_ref()
-        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
-        .map(|f| Arc::new(Mutex::new(f)));
-    let mut pumps: Vec<JoinHandle<()>> = Vec::new();
-    let mut raw_guard = None;
-    if let Some(or) = out_r {
-        pumps.push(pump_log(or, log.clone(), "stdout"));
-    }
-    if let Some(er) = err_pipe_r {
-        pumps.push(pump_log(er, log.clone(), "stderr"));
-    }
-    if let Some(m) = &master {
-        let m = m.try_clone().map_err(|e| (125, e.to_string()))?;
-        if log.is_some() {
-            pumps.push(pump_log(m, log.clone(), "stdout"));
-        } else {
-            raw_guard = RawTerminal::enter();
-            sync_winsize(master.as_ref());
-            let m2 = m.try_clone().map_err(|e| (125, e.to_string()))?;
-            pumps.push(std::thread::spawn(move || copy_fd(&m, &rustix::stdio::stdout())));
-            if spec.process.stdin {
-                // Keyboard to the container; this thread ends with the process.
-                std::thread::spawn(move || copy_fd(&rustix::stdio::stdin(), &m2));
-            }
-        }
-    }
-
-    let mut blocked = FORWARDED.to_vec();
-    blocked.push(libc::SIGCHLD);
-    let status = loop {
-        match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
-            Ok(Some((_, st))) => break st,
-            Ok(None) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err((125, format!("waiting for the container: {e}"))),
-        }
-        match sys::wait_signal(&blocked, 200) {
-            Ok(Some(libc::SIGCHLD)) | Ok(None) => {}
-            Ok(Some(libc::SIGWINCH)) if master.is_some() => sync_winsize(master.as_ref()),
-            Ok(Some(sig)) => {
-                if let Some(s) = Signal::from_named_raw(sig) {
-                    let _ = rustix::process::kill_process(child, s);
-                }
-            }
-            Err(_) => {}
-        }
-    };
-    let code = process::exit_code(status);
-    drop(master);
-    for p in pumps {
+    let (pumps, raw_guard) = pump_output(spec, detach, Stdio { master, out }).map_err(fail)?;
+    let status = wait_forwarding(child, pumps.master.as_ref())?;
+    let code = init::exit_code(status);
+    drop(pumps.master);
+    for p in pumps.threads {
         let _ = p.join();
     }
     drop(raw_guard);
-    let oom = cg.map(|c| c.oom_killed()).unwrap_or(false);
+    let oom = cg.oom_killed();
     if let Some(f) = &spec.lifecycle.state_file {
         let _ = state::update(f, |s: &mut State| {
             s.status = Status::Exited;
@@ -272,6 +227,76 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: Option<&Cgroup>) -> std::result
         });
     }
     Ok(code)
+}
+
+fn open_ns(path: &str) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+}
+
+struct Pumps {
+    threads: Vec<JoinHandle<()>>,
+    /// Kept for window-size changes; dropped once the process is gone.
+    master: Option<OwnedFd>,
+}
+
+/// Starts the threads that move the sandbox's output into its log (and, in the
+/// foreground, to our stdout/stderr), and the keyboard into a `-it` sandbox.
+fn pump_output(spec: &Spec, detach: bool, io: Stdio) -> Result<(Pumps, Option<RawTerminal>)> {
+    let log = match &spec.lifecycle.log_file {
+        Some(p) => Some(Arc::new(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .step(|| format!("opening the log {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let mut threads = Vec::new();
+    let mut raw = None;
+    let echo = !detach;
+    if let Some((o, e)) = io.out {
+        threads.push(pump(o, log.clone(), "stdout", echo.then_some(Echo::Stdout)));
+        threads.push(pump(e, log.clone(), "stderr", echo.then_some(Echo::Stderr)));
+    }
+    if let Some(m) = &io.master {
+        let m1 = m.try_clone().step(|| "duplicating the pty".into())?;
+        if echo {
+            raw = RawTerminal::enter();
+            sync_winsize(Some(m));
+            if spec.process.stdin {
+                let m2 = m.try_clone().step(|| "duplicating the pty".into())?;
+                // Keyboard to the container; this thread ends with the process.
+                std::thread::spawn(move || copy_fd(&rustix::stdio::stdin(), &m2));
+            }
+        }
+        threads.push(pump(m1, log, "stdout", echo.then_some(Echo::Stdout)));
+    }
+    Ok((Pumps { threads, master: io.master }, raw))
+}
+
+/// Waits for PID 1, passing signals on to it; returns its wait status.
+fn wait_forwarding(child: Pid, master: Option<&OwnedFd>) -> std::result::Result<rustix::process::WaitStatus, Failed> {
+    let mut blocked = FORWARDED.to_vec();
+    blocked.push(libc::SIGCHLD);
+    loop {
+        match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
+            Ok(Some((_, st))) => return Ok(st),
+            Ok(None) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err((125, format!("waiting for the container: {e}"))),
+        }
+        match linux::wait_signal(&blocked, 200) {
+            Ok(Some(libc::SIGCHLD)) | Ok(None) => {}
+            Ok(Some(libc::SIGWINCH)) if master.is_some() => sync_winsize(master),
+            Ok(Some(sig)) => {
+                if let Some(s) = Signal::from_named_raw(sig) {
+                    let _ = rustix::process::kill_process(child, s);
+                }
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 pub(crate) fn open_pty() -> Result<(OwnedFd, (OwnedFd, std::path::PathBuf))> {
@@ -318,13 +343,13 @@ impl Drop for RawTerminal {
     }
 }
 
-pub(crate) fn copy_fd(from: &impl rustix::fd::AsFd, to: &impl rustix::fd::AsFd) {
+pub(crate) fn copy_fd(from: &impl AsFd, to: &impl AsFd) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match rustix::io::read(from, &mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if process::write_all(to, &buf[..n]).is_err() {
+                if init::write_all(to, &buf[..n]).is_err() {
                     return;
                 }
             }
@@ -332,8 +357,21 @@ pub(crate) fn copy_fd(from: &impl rustix::fd::AsFd, to: &impl rustix::fd::AsFd) 
     }
 }
 
-/// Copies a stream into the json-file log, one entry per line (as docker's json-file).
-fn pump_log(fd: OwnedFd, log: Option<Arc<Mutex<std::fs::File>>>, stream: &'static str) -> JoinHandle<()> {
+/// Where a foreground sandbox's stream also goes.
+#[derive(Clone, Copy)]
+enum Echo {
+    Stdout,
+    Stderr,
+}
+
+/// Copies a stream into the json-file log, one entry per line (as docker's json-file),
+/// and as it comes to `echo`.
+fn pump(
+    fd: OwnedFd,
+    log: Option<Arc<Mutex<std::fs::File>>>,
+    stream: &'static str,
+    echo: Option<Echo>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut f = std::fs::File::from(fd);
         let mut buf = vec![0u8; 32 * 1024];
@@ -347,11 +385,20 @@ fn pump_log(fd: OwnedFd, log: Option<Arc<Mutex<std::fs::File>>>, stream: &'stati
                 }
             }
         };
+        let mut echoing = echo.is_some();
         loop {
             let n = match f.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if echoing {
+                let r = match echo {
+                    Some(Echo::Stderr) => init::write_all(&rustix::stdio::stderr(), &buf[..n]),
+                    _ => init::write_all(&rustix::stdio::stdout(), &buf[..n]),
+                };
+                // A closed terminal or pipe stops the echo, not the log.
+                echoing = r.is_ok();
+            }
             pending.extend_from_slice(&buf[..n]);
             while let Some(i) = pending.iter().position(|&c| c == b'\n') {
                 let line: Vec<u8> = pending.drain(..=i).collect();

@@ -1,14 +1,16 @@
 //! The API the builder uses: run one process on a stack of layers in the sandbox, stream
-//! its output, and hand back the writable layer.
+//! its output, and hand back the writable layer. A build step is a sandbox like any
+//! container ([`SpecBuilder`]): its own cgroup with docker's device rules, namespaces,
+//! docker's capabilities and seccomp profile.
 
 use crate::error::{Result, RuntimeError, Step};
-use crate::spec::{Lifecycle, Limits, Mount, Network, Process, Spec};
+use crate::sandbox::rootfs;
+use crate::sandbox::spec::{Command, Limits, Mount, Network, Root, SecurityOptions, SpecBuilder};
 use crate::user::Accounts;
-use crate::{caps, rootfs};
 use rbuild_store::Store;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// One sandboxed process on an image's layers.
 #[derive(Debug, Clone)]
@@ -24,6 +26,9 @@ pub struct StepRequest {
     pub user: String,
     pub network: Network,
     pub mounts: Vec<Mount>,
+    /// Capabilities, no_new_privs (the build's `--security-opt`).
+    pub security: SecurityOptions,
+    pub limits: Limits,
     /// When this turns true (Ctrl-C), the sandbox is killed and the step fails.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -40,22 +45,6 @@ impl StepDir {
     }
 }
 
-/// docker's process environment: default PATH and HOSTNAME, the given variables, HOME.
-pub fn process_env(env: &[String], hostname: &str, home: &str) -> Vec<String> {
-    let mut out = vec![format!("PATH={}", crate::DEFAULT_PATH), format!("HOSTNAME={hostname}")];
-    for e in env {
-        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        match out.iter_mut().find(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) == key) {
-            Some(x) => *x = e.clone(),
-            None => out.push(e.clone()),
-        }
-    }
-    if !out.iter().any(|e| e.starts_with("HOME=")) {
-        out.push(format!("HOME={}", if home.is_empty() { "/" } else { home }));
-    }
-    out
-}
-
 /// Runs the process to completion; `output` receives stdout and stderr as they come.
 /// Returns the exit code and the directory holding the writable layer.
 pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8])) -> Result<(i32, StepDir)> {
@@ -64,56 +53,34 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir(dir.join(d)).step(|| format!("creating {}", dir.join(d).display()))?;
     }
-    let id = crate::rootfs::rand_hex() + &crate::rootfs::rand_hex();
-    let hostname = id[..12].to_string();
-    std::fs::write(dir.join("hosts"), b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-        .step(|| "writing hosts".into())?;
-    std::fs::write(dir.join("hostname"), format!("{hostname}\n")).step(|| "writing hostname".into())?;
-    std::fs::write(dir.join("resolv.conf"), std::fs::read("/etc/resolv.conf").unwrap_or_default())
-        .step(|| "writing resolv.conf".into())?;
+    let id = rootfs::rand_hex() + &rootfs::rand_hex();
+    let hostname = &id[..12];
+    crate::sandbox::etc::write(&dir, &req.network, hostname)?;
     let mut lowers = vec![rootfs::ensure_init_layer(&store.state_dir())?];
     lowers.extend(req.lowers.iter().cloned());
     let user = Accounts::from_layers(&lowers).resolve(&req.user)?;
-    let spec = Spec {
-        id,
-        hostname: hostname.clone(),
+    let root = Root {
         lowers,
         upper: Some((dir.join("upper"), dir.join("work"))),
         volatile_upper: true,
-        rootfs: dir.join("rootfs"),
-        readonly_rootfs: false,
-        mounts: req.mounts.clone(),
-        etc_files: vec![
-            ("/etc/hosts".into(), dir.join("hosts")),
-            ("/etc/hostname".into(), dir.join("hostname")),
-            ("/etc/resolv.conf".into(), dir.join("resolv.conf")),
-        ],
-        process: Process {
-            args: req.args.clone(),
-            env: process_env(&req.env, &hostname, &user.home),
-            cwd: if req.cwd.is_empty() { "/".into() } else { req.cwd.clone() },
-            uid: user.uid,
-            gid: user.gid,
-            groups: user.groups,
-            tty: false,
-            stdin: false,
-            init: false,
-        },
-        network: req.network,
-        ports: vec![],
-        caps: caps::mask_of(caps::DOCKER_DEFAULT),
-        seccomp: true,
-        no_new_privs: true,
-        cgroup: None,
-        limits: Limits::default(),
-        lifecycle: Lifecycle::default(),
+        mountpoint: dir.join("rootfs"),
+        readonly: false,
     };
+    let cmd = Command { args: req.args.clone(), env: req.env.clone(), cwd: req.cwd.clone(), ..Default::default() };
+    let spec = SpecBuilder::new(&id, hostname, root)
+        .process(&cmd, &user)
+        .mounts(req.mounts.clone())
+        .etc_files(&dir)
+        .network(req.network.clone(), vec![])
+        .security(&req.security)?
+        .limits(req.limits.clone())
+        .build();
     let spec_path = dir.join("spec.json");
     crate::shim::write_spec(&spec, &spec_path)?;
     let exe = std::env::current_exe().step(|| "finding the rbuild binary".into())?;
     let (r, w) = std::io::pipe().step(|| "creating a pipe".into())?;
     let w2 = w.try_clone().step(|| "creating a pipe".into())?;
-    let mut child = Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .arg(crate::shim::SHIM_ARG)
         .arg(&spec_path)
         .stdin(Stdio::null())
@@ -152,6 +119,11 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     }
     let status = child.wait().step(|| "waiting for the sandbox".into());
     finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A shim killed on cancel (or crashed) could not remove the step's cgroup.
+    let cg = crate::sandbox::cgroups::Cgroup::at(&spec.cgroup.path);
+    if cg.exists() {
+        cg.destroy()?;
+    }
     let status = status?;
     let code =
         status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9));

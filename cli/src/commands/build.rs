@@ -9,7 +9,7 @@ use anyhow::Context;
 use rbuild_builder::build::{build, BuildOptions, CacheSource, Event, Progress};
 use rbuild_registry::cache::CacheImport;
 use rbuild_registry::client::ClientOptions;
-use rbuild_runtime::spec::Network;
+use rbuild_runtime::Network;
 use rbuild_store::{Reference, Store};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -107,6 +107,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             BuildNetwork::None => Network::None,
             BuildNetwork::Host | BuildNetwork::Default => Network::Host,
         },
+        security: super::options::security(false, &[], &[], &a.security_opt)?,
         labels,
         source_date_epoch,
         cancel,

@@ -2,12 +2,14 @@
 //! pause, unpause, cp, diff, commit, export, rename, port, and inspect for containers.
 
 use crate::cli::{CommitArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::commands::options;
 use crate::commands::util::{ago, table};
 use anyhow::{bail, Context};
+use rbuild_runtime::container::exec;
 use rbuild_runtime::container::{self, Container, CreateOptions, StartMode};
-use rbuild_runtime::spec::{Limits, Network};
 use rbuild_runtime::state::Status;
-use rbuild_runtime::{exec, fsops, logs, signal};
+use rbuild_runtime::{fsops, logs, signal};
+use rbuild_runtime::{Limits, Network};
 use rbuild_store::config::parse_rfc3339;
 use rbuild_store::{Reference, Store};
 use serde_json::json;
@@ -21,25 +23,24 @@ fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
         name: a.name.clone(),
         args: a.command.clone(),
         entrypoint: a.entrypoint.clone(),
-        env: a.env.clone(),
-        env_files: a.env_file.clone(),
+        env: options::env(&a.env_file, &a.env)?,
         workdir: a.workdir.clone(),
         user: a.user.clone(),
-        volumes: a.volume.clone(),
+        volumes: a.volume.iter().map(|v| rbuild_runtime::volume::parse(v)).collect::<Result<_, _>>()?,
         volumes_from: a.volumes_from.clone(),
-        tmpfs: a.tmpfs.clone(),
+        tmpfs: a.tmpfs.iter().map(|t| options::tmpfs(t)).collect(),
         network: if a.network == "host" { Network::Host } else { Network::None },
-        publish: a.publish.clone(),
+        publish: a.publish.iter().map(|p| options::publish(p)).collect::<anyhow::Result<_>>()?,
         tty: a.tty,
         interactive: a.interactive,
         init: a.init,
         limits: Limits {
-            memory: a.memory.as_deref().map(container::parse_bytes).transpose()?,
+            memory: a.memory.as_deref().map(options::bytes).transpose()?,
             pids: a.pids_limit,
             cpus: a.cpus,
         },
-        cap_add: a.cap_add.clone(),
-        cap_drop: a.cap_drop.clone(),
+        security: options::security(a.privileged, &a.cap_add, &a.cap_drop, &a.security_opt)?,
+        security_opt: a.security_opt.clone(),
         read_only: a.read_only,
         hostname: a.hostname.clone(),
         auto_remove: a.rm,
@@ -219,6 +220,7 @@ pub fn exec_cmd(store: &Store, a: ExecArgs) -> anyhow::Result<ExitCode> {
             user: a.user,
             tty: a.tty,
             interactive: a.interactive,
+            privileged: a.privileged,
         },
     )?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))

@@ -5,6 +5,7 @@ mod build;
 mod containers;
 mod images;
 mod maint;
+mod options;
 mod parse;
 pub mod registry;
 pub mod util;
@@ -109,5 +110,8 @@ pub fn render_error(e: &anyhow::Error) -> String {
 }
 
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(rbuild_runtime::RuntimeError::ExecFailed { code, .. }) = e.downcast_ref() {
+        return (*code).clamp(0, 255) as u8;
+    }
     e.downcast_ref::<Reported>().map_or(1, |r| r.code)
 }

@@ -1,8 +1,9 @@
 //! Cgroups, v1 (one hierarchy per controller) or v2 (unified): a directory per container
 //! with memory, pids and CPU limits, the freezer, and the list of its processes.
 
+use super::devices::Access;
+use super::spec::Limits;
 use crate::error::{Result, RuntimeError, Step};
-use crate::spec::Limits;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,22 +11,6 @@ use std::time::{Duration, Instant};
 const ROOT: &str = "/sys/fs/cgroup";
 /// v1 controllers we use (each may be absent).
 const V1: &[&str] = &["memory", "pids", "cpu", "cpuacct", "freezer", "devices", "blkio", "cpuset"];
-
-/// docker's default device rules (v1 devices controller).
-const DEVICE_RULES: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-    "c 10:200 rwm",
-];
 
 #[derive(Debug, Clone)]
 pub struct Cgroup {
@@ -56,8 +41,8 @@ impl Cgroup {
         Cgroup { dirs, v2: false }
     }
 
-    /// Creates the cgroup and applies `limits`.
-    pub fn create(rel: &str, limits: &Limits) -> Result<Cgroup> {
+    /// Creates the cgroup, restricts its devices and applies `limits`.
+    pub fn create(rel: &str, limits: &Limits, devices: Access) -> Result<Cgroup> {
         let cg = Cgroup::at(rel);
         if cg.v2 {
             // Controllers must be enabled in every ancestor's subtree_control.
@@ -100,8 +85,8 @@ impl Cgroup {
             }
             if ctrl == "devices" {
                 write(&dir.join("devices.deny"), "a")?;
-                for r in DEVICE_RULES {
-                    write(&dir.join("devices.allow"), r)?;
+                for r in devices.rules() {
+                    write(&dir.join("devices.allow"), &r.v1())?;
                 }
             }
         }

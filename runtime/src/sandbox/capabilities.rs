@@ -45,6 +45,9 @@ pub const CAPS: &[(&str, u32)] = &[
     ("CHECKPOINT_RESTORE", 40),
 ];
 
+/// Every capability this table knows (`--privileged`).
+pub const ALL: u64 = (1 << 41) - 1;
+
 /// docker's default capabilities (CapEff 0x00000000a80425fb).
 pub const DOCKER_DEFAULT: &[&str] = &[
     "CHOWN",
@@ -80,7 +83,6 @@ pub fn mask_of(names: &[&str]) -> u64 {
 
 /// docker's default set with `--cap-add` / `--cap-drop` applied (`ALL` allowed in both).
 pub fn effective_set(add: &[String], drop: &[String]) -> Result<u64, UnknownCap> {
-    let all: u64 = CAPS.iter().fold(0, |m, (_, c)| m | (1 << c));
     let mut set = mask_of(DOCKER_DEFAULT);
     for d in drop {
         if d.eq_ignore_ascii_case("all") {
@@ -91,7 +93,7 @@ pub fn effective_set(add: &[String], drop: &[String]) -> Result<u64, UnknownCap>
     }
     for a in add {
         if a.eq_ignore_ascii_case("all") {
-            set = all;
+            set = ALL;
         } else {
             set |= 1u64 << cap_number(a)?;
         }
@@ -114,5 +116,7 @@ mod tests {
         assert_eq!(effective_set(&["NET_ADMIN".into()], &["CAP_CHOWN".into()]).unwrap(), (0xa80425fb | (1 << 12)) & !1);
         assert_eq!(effective_set(&[], &["ALL".into()]).unwrap(), 0);
         assert!(effective_set(&["NOPE".into()], &[]).is_err());
+        assert_eq!(ALL, CAPS.iter().fold(0, |m, (_, c)| m | (1 << c)));
+        assert_eq!(effective_set(&["ALL".into()], &[]).unwrap(), ALL);
     }
 }

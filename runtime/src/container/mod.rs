@@ -1,0 +1,195 @@
+//! Containers on disk and their lifecycle, one file per verb. Each container is a
+//! directory under the store's `rbuild/containers/` with its configuration, the shim's
+//! spec, its state, its writable layer and its log; there is no daemon: a running
+//! container is watched by its shim.
+
+mod create;
+pub mod exec;
+mod kill;
+mod pause;
+mod remove;
+mod start;
+pub mod state;
+mod stop;
+
+pub use create::{create, CreateOptions, TmpfsSpec};
+pub use kill::kill;
+pub use pause::pause;
+pub use remove::remove;
+pub use start::{start, StartMode};
+pub use stop::{stop, wait};
+
+use crate::error::{Result, RuntimeError};
+use crate::sandbox::cgroups::Cgroup;
+use crate::sandbox::rootfs;
+use crate::sandbox::spec::{Limits, Network, Port};
+use rbuild_store::{Digest, Image, Store};
+use serde::{Deserialize, Serialize};
+use state::{State, Status};
+use std::path::PathBuf;
+
+/// A mount as `inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountInfo {
+    #[serde(rename = "Type")]
+    pub typ: String,
+    #[serde(rename = "Name", default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(rename = "Source")]
+    pub source: String,
+    #[serde(rename = "Destination")]
+    pub destination: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+}
+
+/// What a container was created with (`config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: Digest,
+    pub layers: Vec<Digest>,
+    /// The container's own configuration (image config with the run options applied).
+    pub env: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub user: String,
+    pub working_dir: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub auto_remove: bool,
+    pub network: Network,
+    pub ports: Vec<Port>,
+    pub mounts: Vec<MountInfo>,
+    /// Anonymous volumes this container created (removed with `rm -v` / `--rm`).
+    pub anonymous_volumes: Vec<String>,
+    pub limits: Limits,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    pub read_only: bool,
+    pub init: bool,
+    pub stop_signal: String,
+}
+
+/// A container: its directory and configuration.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub config: Config,
+}
+
+impl Container {
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub fn spec_path(&self) -> PathBuf {
+        self.dir.join("spec.json")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log.json")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+    pub fn short_id(&self) -> &str {
+        &self.config.id[..12]
+    }
+
+    /// The recorded state, corrected when the recorded process is gone (a killed shim
+    /// cannot record the exit, so `ps` looks at the real pid).
+    pub fn state(&self) -> State {
+        let mut s = state::read(&self.state_path());
+        if matches!(s.status, Status::Running | Status::Paused) && !state::alive(s.pid, s.pid_start) {
+            s.status = Status::Exited;
+            if s.exit_code == 0 {
+                s.exit_code = 137;
+            }
+            if s.finished_at.is_empty() {
+                s.finished_at = state::now();
+            }
+        }
+        s
+    }
+
+    pub fn running(&self) -> bool {
+        matches!(self.state().status, Status::Running | Status::Paused)
+    }
+
+    pub fn cgroup(&self) -> Cgroup {
+        Cgroup::at(&format!("rbuild/{}", self.config.id))
+    }
+
+    /// The stored spec the shim starts the container from.
+    pub fn spec(&self) -> Result<crate::sandbox::spec::Spec> {
+        let data = std::fs::read(self.spec_path()).map_err(|e| RuntimeError::io("reading the container spec", e))?;
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::Invalid(format!("container spec: {e}")))
+    }
+
+    /// Writes the configuration back (after a rename).
+    pub fn save_config(&self) -> Result<()> {
+        let data = serde_json::to_vec_pretty(&self.config).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let tmp = self.dir.join("config.json.tmp");
+        std::fs::write(&tmp, data).map_err(|e| RuntimeError::io("writing the container config", e))?;
+        std::fs::rename(&tmp, self.dir.join("config.json"))
+            .map_err(|e| RuntimeError::io("writing the container config", e))
+    }
+}
+
+/// Every container in the store.
+pub fn list(store: &Store) -> Result<Vec<Container>> {
+    let dir = store.containers_dir();
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(out) };
+    for e in rd.flatten() {
+        let p = e.path();
+        if let Ok(data) = std::fs::read(p.join("config.json")) {
+            if let Ok(config) = serde_json::from_slice::<Config>(&data) {
+                out.push(Container { dir: p, config });
+            }
+        }
+    }
+    out.sort_by(|a, b| b.config.created.cmp(&a.config.created));
+    Ok(out)
+}
+
+/// By name, full ID or unique ID prefix.
+pub fn find(store: &Store, spec: &str) -> Result<Container> {
+    let all = list(store)?;
+    let spec = spec.trim_start_matches('/');
+    if let Some(c) = all.iter().find(|c| c.config.name == spec || c.config.id == spec) {
+        return Ok(c.clone());
+    }
+    let hits: Vec<&Container> = all.iter().filter(|c| !spec.is_empty() && c.config.id.starts_with(spec)).collect();
+    match hits.as_slice() {
+        [c] => Ok((*c).clone()),
+        [] => Err(RuntimeError::NoSuchContainer(spec.to_string())),
+        _ => Err(RuntimeError::Invalid(format!("multiple containers match {spec:?}; give more of the ID"))),
+    }
+}
+
+/// The layer snapshots of an image, top first, with the init layer on top.
+pub fn image_lowers(store: &Store, image: &Image) -> Result<Vec<PathBuf>> {
+    let mut lowers = vec![rootfs::ensure_init_layer(&store.state_dir())?];
+    let mut snaps = store.ensure_snapshots(image)?;
+    snaps.reverse();
+    lowers.extend(snaps);
+    Ok(lowers)
+}
+
+pub(crate) fn random_id() -> String {
+    let mut b = [0u8; 32];
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
