@@ -12,7 +12,8 @@ SHARED=${SHARED:-$(cd .. && pwd)/shared}
 RBUILD=${RBUILD:-$PWD/target/release/rbuild}
 [ -x "$RBUILD" ] || cargo build --release -p rbuild-cli
 work=$(mktemp -d /var/tmp/rbuild-oracle.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# The store's network namespace (and its pasta) go before the store itself.
+trap '"$RBUILD" --root "$work/store" __netns-teardown >/dev/null 2>&1; rm -rf "$work"' EXIT
 python3 "$SHARED/oracle/make-cases.py" "$work/cases" >/dev/null
 python3 "$SHARED/oracle/compare.py" --rbuild "$RBUILD" --root "$work/store" "$work"/cases/*/ | tee "$work/public.log" || true
 python3 "$SHARED/oracle/compare.py" --rbuild "$RBUILD" --root "$work/store" "$SHARED"/oracle/buildah-conformance/*/ | tee "$work/buildah.log" || true

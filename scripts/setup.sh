@@ -8,7 +8,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 need=()
 for bin_pkg in busybox:busybox-static hyperfine:hyperfine curl:curl script:bsdutils \
-               python3:python3 file:file ip:iproute2 htpasswd:apache2-utils; do
+               python3:python3 file:file ip:iproute2 htpasswd:apache2-utils \
+               pasta:passt nft:nftables nsenter:util-linux losetup:mount; do
   bin=${bin_pkg%%:*}; pkg=${bin_pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -103,6 +103,9 @@ pub enum Command {
     Rename { container: String, name: String },
     /// Show a container's published ports
     Port { container: String },
+    /// Remove the store's network namespace (and its pasta), e.g. before removing a store
+    #[command(name = "__netns-teardown", hide = true)]
+    NetnsTeardown,
     #[command(name = "__shim", hide = true)]
     Shim { args: Vec<String> },
 }
@@ -139,8 +142,8 @@ pub struct RunArgs {
     pub volumes_from: Vec<String>,
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// none (default: only lo) or host
-    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    /// bridge (default), none (only lo), host, or a network's name
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
     /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT
     #[arg(short, long = "publish")]
@@ -435,7 +438,7 @@ pub struct BuildArgs {
     /// Print only the image ID
     #[arg(short, long)]
     pub quiet: bool,
-    /// Network of RUN steps (default: host)
+    /// Network of RUN steps (default: a namespace of each step's own, with outbound access)
     #[arg(long, value_enum, default_value = "default")]
     pub network: BuildNetwork,
     /// Progress output

@@ -47,7 +47,7 @@ fn isolation_matches_docker_defaults() {
     assert!(lines[1].contains("No such file or directory"), "host file visible: {out}");
     assert_eq!(lines[2].len(), 12, "hostname is the short container id: {out}");
     assert_ne!(lines[2], std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim());
-    assert_eq!(lines[3].trim(), "1", "only lo: {out}");
+    assert_eq!(lines[3].trim(), "2", "lo and eth0 on the default bridge: {out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("NoNewPrivs:\t0"), "docker does not set no_new_privs by default: {out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
@@ -59,8 +59,10 @@ fn isolation_matches_docker_defaults() {
 #[test]
 fn only_lo_unless_host_network() {
     let env = env_with_base();
-    let links = run(&env, &[BASE, "sh", "-c", "ls /sys/class/net"]);
+    let links = run(&env, &["--network", "none", BASE, "sh", "-c", "ls /sys/class/net"]);
     assert_eq!(links.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
+    let links = run(&env, &[BASE, "sh", "-c", "ls /sys/class/net"]);
+    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), vec!["eth0", "lo"], "the default bridge");
     let host = run(&env, &["--network", "host", BASE, "sh", "-c", "ls /sys/class/net"]);
     let host_links: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()

@@ -34,6 +34,6 @@ pub use error::{Result, RuntimeError};
 pub(crate) use sandbox::rootfs;
 pub use sandbox::rootfs::{with_mounted, with_views, View};
 pub use sandbox::spec::{
-    Command, ExecProcess, Limits, Mount, MountKind, Network, Port, Proto, SecurityOptions, Spec, SpecBuilder,
-    DEFAULT_PATH,
+    Command, ExecProcess, Limits, Mount, MountKind, NetRequest, Network, Port, Proto, SecurityOptions, Spec,
+    SpecBuilder, DEFAULT_PATH,
 };

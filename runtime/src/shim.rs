@@ -5,11 +5,12 @@
 //! monitor; for a build step, the step's sandbox.
 
 use crate::error::{Result, RuntimeError, Step};
-use crate::network::ports;
+use crate::network::{self, ports};
 use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::devices::Access;
+use crate::sandbox::etc;
 use crate::sandbox::init::{self, ChildFds, FORWARDED};
-use crate::sandbox::spec::Spec;
+use crate::sandbox::spec::{Network, Spec};
 use crate::state::{self, State, Status};
 use crate::syscall::{linux, Fork, Linux, Syscall};
 use rustix::fd::{AsFd, OwnedFd};
@@ -154,26 +155,40 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
     sys.setns(own_pidns.as_fd(), LinkNameSpaceType::ProcessID)
         .map_err(|e| (125, format!("restoring the PID namespace: {e}")))?;
 
-    // The namespaces exist once PID 1 says so (or it failed before that); then it waits
-    // for the go, and its error pipe closes when the program is exec'd.
+    // The namespaces exist once PID 1 says so (or it failed before that); the shim
+    // attaches its networks, then PID 1 may exec, and its error pipe closes when it has.
     let mut b = [0u8; 1];
     let ready = matches!(rustix::io::read(&ready_r, &mut b), Ok(1));
+    let mut connected = None;
+    let mut failed = None;
     if ready {
-        let _ = rustix::io::write(&go_w, b"1");
+        match connect(spec, pid) {
+            Ok(c) => {
+                connected = c;
+                let _ = rustix::io::write(&go_w, b"1");
+            }
+            Err(e) => failed = Some(e.to_string()),
+        }
     }
     drop(go_w);
     let mut msg = Vec::new();
     let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
-    if !msg.is_empty() || !ready {
+    if failed.is_some() || !msg.is_empty() || !ready {
+        if failed.is_some() {
+            let _ = rustix::process::kill_process(child, Signal::KILL);
+        }
         let status = rustix::process::waitpid(Some(child), WaitOptions::empty())
             .ok()
             .flatten()
             .map(|(_, s)| init::exit_code(s))
             .unwrap_or(125);
-        let text = if msg.is_empty() {
-            "the container process exited while starting".to_string()
-        } else {
-            String::from_utf8_lossy(&msg).into_owned()
+        if let Some(c) = connected {
+            c.release();
+        }
+        let text = match failed {
+            Some(e) => return Err((125, e)),
+            None if msg.is_empty() => "the container process exited while starting".to_string(),
+            None => String::from_utf8_lossy(&msg).into_owned(),
         };
         return Err((if status == 0 { 125 } else { status }, text));
     }
@@ -188,6 +203,7 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
             s.exit_code = 0;
             s.error.clear();
             s.finished_at.clear();
+            s.networks = connected.as_ref().map(|c| c.endpoints.clone()).unwrap_or_default();
         });
     }
     if detach {
@@ -204,9 +220,11 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
             let _ = rustix::stdio::dup2_stdin(&null);
         }
     }
-    if !listeners.is_empty() {
-        if let Ok(ns) = open_ns(&format!("/proc/{pid}/ns/net")) {
-            ports::start_proxies(listeners, ns);
+    // Published ports reach the sandbox's address on its first network (with
+    // `--network none` there is none: docker publishes nothing then).
+    if let Some(c) = connected.as_ref().filter(|_| !listeners.is_empty()) {
+        if let (Ok(ns), Some(ep)) = (c.ns.try_clone(), c.endpoints.first()) {
+            ports::start_proxies(listeners, ns, ep.ip.into());
         }
     }
     let (pumps, raw_guard) = pump_output(spec, detach, Stdio { master, out }).map_err(fail)?;
@@ -218,15 +236,30 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
     }
     drop(raw_guard);
     let oom = cg.oom_killed();
+    if let Some(c) = connected {
+        c.release();
+    }
     if let Some(f) = &spec.lifecycle.state_file {
         let _ = state::update(f, |s: &mut State| {
             s.status = Status::Exited;
             s.exit_code = code;
             s.oom_killed = oom;
             s.finished_at = state::now();
+            s.networks.clear();
         });
     }
     Ok(code)
+}
+
+/// Attaches PID 1's namespace to the spec's bridge networks and writes its addresses
+/// into its /etc/hosts.
+fn connect(spec: &Spec, pid: i32) -> Result<Option<network::Connected>> {
+    let Network::Bridge(requests) = &spec.network else { return Ok(None) };
+    let c = network::connect(spec, requests, pid)?;
+    if let Some((_, hosts)) = spec.etc_files.iter().find(|(p, _)| p == "/etc/hosts") {
+        etc::add_endpoints(hosts, &spec.hostname, &c.endpoints)?;
+    }
+    Ok(Some(c))
 }
 
 fn open_ns(path: &str) -> rustix::io::Result<OwnedFd> {

@@ -74,6 +74,7 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
         .network(req.network.clone(), vec![])
         .security(&req.security)?
         .limits(req.limits.clone())
+        .store(&store.state_dir())
         .build();
     let spec_path = dir.join("spec.json");
     crate::shim::write_spec(&spec, &spec_path)?;

@@ -105,7 +105,8 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         no_cache: a.no_cache,
         network: match a.network {
             BuildNetwork::None => Network::None,
-            BuildNetwork::Host | BuildNetwork::Default => Network::Host,
+            BuildNetwork::Host => Network::Host,
+            BuildNetwork::Default => Network::build_step(),
         },
         security: super::options::security(false, &[], &[], &a.security_opt)?,
         labels,

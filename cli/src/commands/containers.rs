@@ -29,7 +29,11 @@ fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
         volumes: a.volume.iter().map(|v| rbuild_runtime::volume::parse(v)).collect::<Result<_, _>>()?,
         volumes_from: a.volumes_from.clone(),
         tmpfs: a.tmpfs.iter().map(|t| options::tmpfs(t)).collect(),
-        network: if a.network == "host" { Network::Host } else { Network::None },
+        network: match a.network.as_str() {
+            "host" => Network::Host,
+            "none" => Network::None,
+            name => Network::Bridge(vec![rbuild_runtime::NetRequest::on(name)]),
+        },
         publish: a.publish.iter().map(|p| options::publish(p)).collect::<anyhow::Result<_>>()?,
         tty: a.tty,
         interactive: a.interactive,

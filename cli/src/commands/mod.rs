@@ -89,6 +89,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => containers::export(&open_store(&cli.root)?, a),
         Command::Rename { container, name } => containers::rename(&open_store(&cli.root)?, &container, &name),
         Command::Port { container } => containers::port(&open_store(&cli.root)?, &container),
+        Command::NetnsTeardown => {
+            rbuild_runtime::network::namespace::Host::for_store(&open_store(&cli.root)?.state_dir()).teardown()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Shim { args } => Ok(ExitCode::from(rbuild_runtime::shim::main(&args).clamp(0, 255) as u8)),
     }
 }

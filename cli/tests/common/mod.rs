@@ -16,9 +16,18 @@ pub fn require_root() {
     assert!(rustix::process::geteuid().is_root(), "this test needs root (namespaces, mounts, devices)");
 }
 
-/// A store in a temp dir, with helpers to run rbuild against it.
+/// A store in a temp dir, with helpers to run rbuild against it. Dropping it removes
+/// the store's network namespace (and its pasta) before the directory.
 pub struct Env {
     pub dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.root().exists() {
+            let _ = self.cmd().arg("__netns-teardown").output();
+        }
+    }
 }
 
 impl Env {

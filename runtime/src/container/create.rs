@@ -137,6 +137,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     if entrypoint.is_empty() && cmd.is_empty() {
         return Err(RuntimeError::Invalid("no command specified".into()));
     }
+    if let Network::Bridge(nets) = &o.network {
+        for n in nets {
+            crate::network::config::load(&store.state_dir(), &n.network)?;
+        }
+    }
     if !o.publish.is_empty() && o.network == Network::Host {
         return Err(RuntimeError::Invalid("published ports are discarded when using host network mode".into()));
     }
@@ -191,7 +196,7 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     } else {
         store.pin(&format!("container-{id}"), &pins)?;
     }
-    let spec = spec(&c, lowers, m.mounts, &o.security)?;
+    let spec = spec(store, &c, lowers, m.mounts, &o.security)?;
     crate::shim::write_spec(&spec, &c.spec_path())?;
     c.save_config()?;
     state::update(&c.state_path(), |s| *s = State::default())?;
@@ -294,6 +299,7 @@ fn mounts<'a>(
 
 /// The container's sandbox, from its configuration.
 fn spec(
+    store: &Store,
     c: &Container,
     lowers: Vec<PathBuf>,
     mounts: Vec<Mount>,
@@ -326,5 +332,6 @@ fn spec(
         .security(security)?
         .limits(cfg.limits.clone())
         .lifecycle(Lifecycle { state_file: Some(c.state_path()), ..Default::default() })
+        .store(&store.state_dir())
         .build())
 }

@@ -29,6 +29,9 @@ pub struct State {
     pub exit_code: i32,
     pub oom_killed: bool,
     pub error: String,
+    /// The container's places on its networks while it runs.
+    #[serde(default)]
+    pub networks: Vec<crate::network::attach::Endpoint>,
 }
 
 /// RFC 3339 with nanoseconds, UTC.

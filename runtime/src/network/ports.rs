@@ -1,5 +1,5 @@
-//! Published ports (`-p`): a userspace proxy that accepts on the host and connects from
-//! inside the container's network namespace.
+//! Published ports (`-p`): a userspace proxy that accepts on the host and connects to the
+//! sandbox's address from inside rbuild's network namespace.
 
 use crate::error::{Result, Step};
 use crate::sandbox::spec::Port;
@@ -40,9 +40,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
     let _ = from.shutdown(Shutdown::Read);
 }
 
-/// Serves each listener: every connection is answered by a thread that has joined the
-/// container's network namespace and connects to the container port on 127.0.0.1.
-pub fn start_proxies(listeners: Vec<(TcpListener, u16)>, netns: OwnedFd) {
+/// Serves each listener: every connection is answered by a thread that has joined
+/// `netns` (rbuild's network namespace) and connects to the sandbox's `addr`.
+pub fn start_proxies(listeners: Vec<(TcpListener, u16)>, netns: OwnedFd, addr: std::net::IpAddr) {
     let netns = std::sync::Arc::new(netns);
     for (listener, ctr_port) in listeners {
         let netns = netns.clone();
@@ -59,7 +59,7 @@ pub fn start_proxies(listeners: Vec<(TcpListener, u16)>, netns: OwnedFd) {
                     {
                         return;
                     }
-                    let Ok(server) = TcpStream::connect(("127.0.0.1", ctr_port)) else { return };
+                    let Ok(server) = TcpStream::connect((addr, ctr_port)) else { return };
                     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
                     let up = thread::spawn(move || pump(client, server));
                     pump(s2, c2);

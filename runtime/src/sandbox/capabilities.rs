@@ -48,6 +48,18 @@ pub const CAPS: &[(&str, u32)] = &[
 /// Every capability this table knows (`--privileged`).
 pub const ALL: u64 = (1 << 41) - 1;
 
+/// Every capability this process could give: [`ALL`] within its own bounding set (a
+/// host may have taken some away, e.g. CAP_SYS_RESOURCE; asking for those would fail).
+pub fn all_held() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(ALL);
+    ALL & bounding
+}
+
 /// docker's default capabilities (CapEff 0x00000000a80425fb).
 pub const DOCKER_DEFAULT: &[&str] = &[
     "CHOWN",

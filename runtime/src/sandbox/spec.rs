@@ -21,9 +21,44 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+    /// A new network namespace attached to rbuild's networks: a veth on each network's
+    /// bridge in rbuild's own network namespace ([`crate::network`]).
+    Bridge(Vec<NetRequest>),
+}
+
+/// One network a sandbox joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetRequest {
+    pub network: String,
+    /// More names for the sandbox on this network (`--network-alias`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The bridge port reaches only the gateway (build steps: they cannot reach each other).
+    #[serde(default)]
+    pub isolated: bool,
+    /// A fixed address (`--ip`).
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
+impl NetRequest {
+    pub fn on(network: &str) -> NetRequest {
+        NetRequest { network: network.to_string(), aliases: vec![], isolated: false, ip: None }
+    }
 }
 
 impl Network {
+    /// The default network of `run` (docker's `bridge`).
+    pub fn bridge() -> Network {
+        Network::Bridge(vec![NetRequest::on(crate::network::config::DEFAULT)])
+    }
+
+    /// The default network of a RUN step: its own namespace on the default bridge, with
+    /// outbound access, unable to reach other steps.
+    pub fn build_step() -> Network {
+        Network::Bridge(vec![NetRequest { isolated: true, ..NetRequest::on(crate::network::config::DEFAULT) }])
+    }
+
     /// A namespace of the sandbox's own (docker then sets its network sysctls).
     pub fn is_private(&self) -> bool {
         !matches!(self, Network::Host)
@@ -202,7 +237,7 @@ impl SecurityOptions {
 
     fn resolve(&self) -> Result<Security> {
         let caps = if self.privileged {
-            capabilities::ALL
+            capabilities::all_held()
         } else {
             capabilities::effective_set(&self.cap_add, &self.cap_drop)
                 .map_err(|e| RuntimeError::Invalid(e.to_string()))?
@@ -240,6 +275,9 @@ pub struct Spec {
     pub sysctls: Vec<(String, String)>,
     pub cgroup: CgroupSpec,
     pub lifecycle: Lifecycle,
+    /// The store's state directory (network definitions), for the shim.
+    #[serde(default)]
+    pub store_state: PathBuf,
 }
 
 /// docker's ReplaceOrAppendEnvValues: each override replaces the variable of the same
@@ -332,6 +370,7 @@ impl SpecBuilder {
                 sysctls: default_sysctls(&Network::None),
                 cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default() },
                 lifecycle: Lifecycle::default(),
+                store_state: PathBuf::new(),
             },
         }
     }
@@ -380,6 +419,12 @@ impl SpecBuilder {
         self
     }
 
+    /// The store whose networks the sandbox joins.
+    pub fn store(mut self, state_dir: &Path) -> SpecBuilder {
+        self.spec.store_state = state_dir.to_path_buf();
+        self
+    }
+
     pub fn lifecycle(mut self, l: Lifecycle) -> SpecBuilder {
         self.spec.lifecycle = l;
         self
@@ -408,7 +453,7 @@ impl Spec {
         };
         let mut security = self.security.clone();
         if o.privileged {
-            security.caps = capabilities::ALL;
+            security.caps = capabilities::all_held();
             security.seccomp = false;
         }
         (process, security)
@@ -479,7 +524,7 @@ mod tests {
         assert!(s.security.no_new_privs && !s.security.seccomp);
         let p = SecurityOptions { privileged: true, ..Default::default() };
         let s = SpecBuilder::new("x", "x", root()).security(&p).unwrap().build();
-        assert_eq!(s.security.caps, capabilities::ALL);
+        assert_eq!(s.security.caps, capabilities::all_held());
         assert!(s.security.privileged && !s.security.seccomp);
         let bad = SecurityOptions { cap_add: vec!["NOPE".into()], ..Default::default() };
         assert!(SpecBuilder::new("x", "x", root()).security(&bad).is_err());
@@ -504,6 +549,6 @@ mod tests {
         assert_eq!(p.cwd, "/");
         assert_eq!(sec, s.security);
         let (_, sec) = s.exec_process(&[], &ExecProcess { privileged: true, ..o }, &user("/"));
-        assert_eq!((sec.caps, sec.seccomp), (capabilities::ALL, false));
+        assert_eq!((sec.caps, sec.seccomp), (capabilities::all_held(), false));
     }
 }

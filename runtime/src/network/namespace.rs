@@ -1,0 +1,284 @@
+//! rbuild's own network namespace: every bridge, veth end, address and NAT rule rbuild
+//! makes lives there, never in the host's namespace. It is a file in the runtime
+//! directory (`/run/rbuild/<store>/netns`, an nsfs bind mount, as `ip netns` keeps
+//! them), made on first use and again after a reboot (`/run` is empty then).
+//!
+//! Outbound traffic leaves through `pasta` (Debian's `passt`): a userspace network stack
+//! attached to the namespace, which turns the namespace's connections into ordinary
+//! sockets of the host. It is started with every port forward off and with
+//! `--no-map-gw`, so nothing in the namespace reaches the host's loopback services, and
+//! nothing outside reaches the namespace unless a port is published. pasta runs as root
+//! (it must join a namespace the host's root owns) and confines itself: no capabilities
+//! but CAP_NET_BIND_SERVICE and CAP_SYS_ADMIN, no_new_privs, a seccomp filter, an empty
+//! root. It quits by itself when the namespace file is removed.
+//!
+//! Inside, bridges' traffic to the outside is masqueraded to pasta's address (`nft`), and
+//! routed traffic between two different bridges is dropped (networks are isolated from
+//! each other, as docker's are).
+
+use super::config::NetworkDef;
+use super::netlink::{in_netns, Netlink};
+use crate::error::{Result, RuntimeError, Step};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// pasta's interface in the namespace.
+pub const UPLINK: &str = "pasta0";
+/// The address in the namespace that pasta answers DNS queries on (forwarded to the
+/// host's first resolver).
+pub const DNS_FORWARD: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 53);
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// rbuild's network namespace for one store.
+#[derive(Debug, Clone)]
+pub struct Host {
+    dir: PathBuf,
+}
+
+fn hash(root: &Path) -> String {
+    use sha2::Digest;
+    let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    hex::encode(&sha2::Sha256::digest(canon.as_os_str().as_encoded_bytes())[..8])
+}
+
+fn is_nsfs(p: &Path) -> Option<OwnedFd> {
+    let fd = rustix::fs::open(p, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+        .ok()?;
+    let st = rustix::fs::fstatfs(&fd).ok()?;
+    (st.f_type as i64 == NSFS_MAGIC).then_some(fd)
+}
+
+impl Host {
+    /// The namespace of the store whose state directory is `root` (nothing is made yet).
+    pub fn for_store(root: &Path) -> Host {
+        let base =
+            std::env::var_os("RBUILD_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/rbuild"));
+        Host { dir: base.join(hash(root)) }
+    }
+
+    fn ns_path(&self) -> PathBuf {
+        self.dir.join("netns")
+    }
+
+    /// Where address leases live.
+    pub fn leases(&self) -> PathBuf {
+        self.dir.join("leases")
+    }
+
+    fn pid_path(&self) -> PathBuf {
+        self.dir.join("pasta.pid")
+    }
+
+    /// The namespace, made (or repaired: pasta restarted) when needed.
+    pub fn ensure(&self) -> Result<OwnedFd> {
+        if let (Some(fd), true) = (is_nsfs(&self.ns_path()), self.pasta_alive()) {
+            return Ok(fd);
+        }
+        std::fs::create_dir_all(&self.dir).step(|| format!("creating {}", self.dir.display()))?;
+        let _ = rustix::fs::chmod(&self.dir, rustix::fs::Mode::from_raw_mode(0o700));
+        let _lock = self.lock()?;
+        let fd = match is_nsfs(&self.ns_path()) {
+            Some(fd) => fd,
+            None => self.create()?,
+        };
+        if !self.pasta_alive() {
+            self.start_pasta()?;
+        }
+        Ok(fd)
+    }
+
+    /// The namespace if it exists (nothing is made).
+    pub fn existing(&self) -> Option<OwnedFd> {
+        is_nsfs(&self.ns_path())
+    }
+
+    fn lock(&self) -> Result<std::fs::File> {
+        let p = self.dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .step(|| format!("opening {}", p.display()))?;
+        f.lock().step(|| format!("locking {}", p.display()))?;
+        Ok(f)
+    }
+
+    /// A new namespace bound to the file, with `lo`, forwarding and the NAT table.
+    fn create(&self) -> Result<OwnedFd> {
+        let path = self.ns_path();
+        std::fs::write(&path, b"").step(|| format!("creating {}", path.display()))?;
+        let made = std::thread::scope(|s| {
+            s.spawn(|| -> Result<()> {
+                use crate::syscall::Syscall;
+                let sys = crate::syscall::Linux;
+                sys.unshare(rustix::thread::UnshareFlags::NEWNET)
+                    .step(|| "creating rbuild's network namespace".into())?;
+                sys.bind(Path::new("/proc/thread-self/ns/net"), &path, false)
+                    .step(|| format!("binding the namespace to {}", path.display()))?;
+                sys.loopback_up().step(|| "bringing lo up".into())?;
+                sys.write_sysctl("net.ipv4.ip_forward", "1").step(|| "enabling forwarding".into())?;
+                Ok(())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(RuntimeError::Invalid("the namespace thread panicked".into())))
+        });
+        if let Err(e) = made {
+            let _ = rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        let script = format!(
+            "table ip rbuild {{\n chain postrouting {{\n  type nat hook postrouting priority 100;\n  oifname \"{UPLINK}\" masquerade\n }}\n chain forward {{\n  type filter hook forward priority 0;\n }}\n}}\n"
+        );
+        if let Err(e) = self.nft(&script) {
+            let _ = self.teardown();
+            return Err(e);
+        }
+        is_nsfs(&path).ok_or_else(|| RuntimeError::Invalid(format!("{} is not a network namespace", path.display())))
+    }
+
+    /// Runs `nft -f -` with `script` inside the namespace.
+    fn nft(&self, script: &str) -> Result<()> {
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net={}", self.ns_path().display()))
+            .args(["nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RuntimeError::io("running nft in rbuild's network namespace (install nftables)", e))?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(script.as_bytes()).step(|| "writing nft rules".into())?;
+        }
+        let out = child.wait_with_output().step(|| "running nft".into())?;
+        if !out.status.success() {
+            return Err(RuntimeError::Invalid(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        Ok(())
+    }
+
+    fn pasta_alive(&self) -> bool {
+        let Ok(pid) = std::fs::read_to_string(self.pid_path()) else { return false };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", pid.trim())) else { return false };
+        let ns = self.ns_path();
+        let ns = ns.as_os_str().as_encoded_bytes();
+        cmdline.split(|b| *b == 0).any(|a| a == ns)
+    }
+
+    fn start_pasta(&self) -> Result<()> {
+        let _ = std::fs::remove_file(self.pid_path());
+        let out = Command::new("pasta")
+            .args(["--quiet", "--config-net", "--netns"])
+            .arg(self.ns_path())
+            .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "--ipv4-only"])
+            .args(["--ns-ifname", UPLINK, "--runas", "0:0", "--dns-forward", &DNS_FORWARD.to_string(), "--pid"])
+            .arg(self.pid_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| {
+                RuntimeError::io(
+                    "starting pasta for rbuild's network (install the passt package, or use --network none|host)",
+                    e,
+                )
+            })?;
+        if !out.status.success() || !self.pasta_alive() {
+            return Err(RuntimeError::Invalid(format!(
+                "pasta did not start: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes `def`'s bridge (with its gateway address and isolation rules) if missing;
+    /// returns its index.
+    pub fn ensure_bridge(&self, ns: BorrowedFd<'_>, def: &NetworkDef) -> Result<i32> {
+        let found = in_netns(ns, || Netlink::open()?.index(&def.bridge));
+        if let Ok(i) = found {
+            return Ok(i);
+        }
+        let _lock = self.lock()?;
+        let made = in_netns(ns, || {
+            let nl = Netlink::open()?;
+            if let Ok(i) = nl.index(&def.bridge) {
+                return Ok((i, false));
+            }
+            nl.add_bridge(&def.bridge, None)?;
+            let i = nl.index(&def.bridge)?;
+            nl.add_address(i, def.gateway, def.subnet.prefix)?;
+            nl.set_up(i)?;
+            Ok((i, true))
+        })
+        .step(|| format!("creating the bridge of network {}", def.name))?;
+        if made.1 {
+            // Routed traffic from this bridge may go to the outside (unless internal), never
+            // to another bridge.
+            let allowed =
+                if def.internal { format!("\"{}\"", def.bridge) } else { format!("\"{}\", \"{UPLINK}\"", def.bridge) };
+            self.nft(&format!(
+                "add rule ip rbuild forward iifname \"{}\" oifname != {{ {allowed} }} drop\n",
+                def.bridge
+            ))?;
+        }
+        Ok(made.0)
+    }
+
+    /// Removes a network's bridge (its rules stay harmless: they name a missing device).
+    pub fn remove_bridge(&self, def: &NetworkDef) -> Result<()> {
+        let Some(ns) = self.existing() else { return Ok(()) };
+        in_netns(ns.as_fd(), || {
+            let nl = Netlink::open()?;
+            match nl.index(&def.bridge) {
+                Ok(i) => nl.delete(i),
+                Err(_) => Ok(()),
+            }
+        })
+        .step(|| format!("removing the bridge of network {}", def.name))
+    }
+
+    /// Removes the namespace (pasta quits with it) and the runtime directory.
+    pub fn teardown(&self) -> Result<()> {
+        let p = self.ns_path();
+        if is_nsfs(&p).is_some() {
+            rustix::mount::unmount(&p, rustix::mount::UnmountFlags::DETACH)
+                .step(|| format!("unmounting {}", p.display()))?;
+        }
+        let pasta = std::fs::read_to_string(self.pid_path()).ok().and_then(|p| p.trim().parse().ok());
+        let alive = self.pasta_alive();
+        let _ = std::fs::remove_file(&p);
+        // pasta watches the directory and quits when the file goes; it blocks SIGTERM, so
+        // one that is still there after a second is killed (it is ours: its command line
+        // names this namespace).
+        if let (Some(pid), true) = (pasta.and_then(rustix::process::Pid::from_raw), alive) {
+            let t = std::time::Instant::now();
+            while Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists() && t.elapsed().as_secs() < 1 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RuntimeError::io(format!("removing {}", self.dir.display()), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_namespace_per_store() {
+        let a = Host::for_store(Path::new("/var/lib/rbuild"));
+        let b = Host::for_store(Path::new("/var/tmp/other"));
+        assert_ne!(a.dir, b.dir);
+        assert_eq!(a.dir, Host::for_store(Path::new("/var/lib/rbuild")).dir);
+    }
+}
