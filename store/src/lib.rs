@@ -16,6 +16,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod gc;
 pub mod image;
 pub mod layer;
