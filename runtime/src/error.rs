@@ -12,6 +12,8 @@ pub enum RuntimeError {
     },
     #[error("no such container: {0}")]
     NoSuchContainer(String),
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
     #[error("{0}")]
     Invalid(String),
     #[error("conflict: {0}")]

@@ -157,7 +157,8 @@ pub fn logs(store: &Store, a: LogsArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(a.tail.parse::<usize>().with_context(|| format!("invalid --tail {}", a.tail))?)
     };
-    logs::print(&c, a.follow, a.timestamps, tail, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
+    let o = logs::LogOptions { follow: a.follow, timestamps: a.timestamps, tail, since: None, until: None };
+    logs::print(&c, &o, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 
