@@ -851,6 +851,8 @@ impl Exec<'_> {
                     None => return Err(self.err(arg, format!("can't evaluate field {f} in type {}", v.type_name()))),
                 },
                 Value::Map(m) => m.get(f).cloned().unwrap_or(Value::NoValue),
+                // A nil map has no entries (docker's `.Config.Labels.x` without labels).
+                Value::Nil(crate::value::NilKind::Map) => Value::NoValue,
                 Value::Nil(_) => return Err(self.err(arg, format!("nil pointer evaluating interface {{}}.{f}"))),
                 Value::NoValue => {
                     return Err(self.err(arg, format!("nil pointer evaluating interface {{}}.{f}")));
@@ -1008,6 +1010,8 @@ mod tests {
         assert_eq!(r("{{.Config.Entrypoint}}"), "[]");
         assert_eq!(r("{{.Config.Labels}}"), "map[a:b com.x:y]");
         assert_eq!(r("{{.Config.Labels.nope}}"), "<no value>");
+        let nil_labels = Value::object([("Labels", Value::Nil(NilKind::Map))]);
+        assert_eq!(render("{{.Labels.x}}", &nil_labels).unwrap(), "<no value>");
         assert_eq!(r("{{json .Config.Env}}"), r#"["A=1","PATH=/bin"]"#);
         assert_eq!(r("{{json .Config.Entrypoint}}"), "null");
         assert_eq!(r(r#"{{index .Config.Labels "com.x"}}"#), "y");

@@ -377,9 +377,12 @@ fn json_into(out: &mut String, v: &Value, indent: Option<&str>, esc: bool, depth
             out.push(']');
         }
         Value::Map(_) | Value::Struct(_) => {
+            // Methods that take arguments are not fields of the JSON (Go marshals fields).
             let entries: Vec<(&String, &Value)> = match v {
                 Value::Map(m) => m.iter().collect(),
-                Value::Struct(f) => f.iter().map(|(k, v)| (k, v)).collect(),
+                Value::Struct(f) => {
+                    f.iter().filter(|(_, v)| !matches!(v, Value::Method(_))).map(|(k, v)| (k, v)).collect()
+                }
                 _ => vec![],
             };
             if entries.is_empty() {
