@@ -47,6 +47,26 @@ pub fn top_level() -> String {
     out
 }
 
+/// Does `args` ask for the version alone (`rbuild -v`, `--version`, `-V`)?
+pub fn wants_version(args: &[std::ffi::OsString]) -> bool {
+    let words: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().to_string()).collect();
+    matches!(after_globals(&words), [v] if v == "-v" || v == "--version" || v == "-V")
+}
+
+fn after_globals(words: &[String]) -> &[String] {
+    let mut rest = words;
+    while let Some(first) = rest.first() {
+        if (first == "--root" || first == "--insecure-registry") && rest.len() > 1 {
+            rest = &rest[2..];
+        } else if first.starts_with("--root=") || first.starts_with("--insecure-registry=") {
+            rest = &rest[1..];
+        } else {
+            break;
+        }
+    }
+    rest
+}
+
 /// Does `args` (after the program name) ask for the top-level help?
 pub fn wants_top_level(args: &[std::ffi::OsString]) -> bool {
     let words: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().to_string()).collect();

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         print!("{}", help::top_level());
         return ExitCode::SUCCESS;
     }
-    if raw.get(1).is_some_and(|a| a == "-v") && raw.len() == 2 {
+    if help::wants_version(&raw) {
         println!("rbuild version {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }

@@ -149,9 +149,15 @@ fn ellipsis(s: &str, max: usize) -> String {
 
 /// One row of `ps`: docker's ContainerContext (keys sorted, as its JSON has them).
 fn container_row(store: &Store, c: &Container, trunc: bool, size: bool) -> Value {
-    let mut cmd: Vec<String> = c.config.entrypoint.clone();
-    cmd.extend(c.config.cmd.iter().cloned());
-    let mut cmd = cmd.join(" ");
+    // docker's daemon/list.go: the path, then the arguments, those with a space quoted.
+    let mut argv: Vec<String> = c.config.entrypoint.clone();
+    argv.extend(c.config.cmd.iter().cloned());
+    let mut cmd = argv
+        .iter()
+        .enumerate()
+        .map(|(i, a)| if i > 0 && a.contains(' ') { format!("'{a}'") } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ");
     if trunc {
         cmd = ellipsis(&cmd, 20);
     }
