@@ -450,11 +450,13 @@ pub struct RunArgs {
     /// Run in the background and print the container ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Name the container
     #[arg(long)]
     pub name: Option<String>,
     /// Set environment variables (KEY=VALUE, or KEY to take the host's value)
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines)
     #[arg(long = "env-file")]
     pub env_file: Vec<PathBuf>,
     /// Working directory inside the container
@@ -466,8 +468,10 @@ pub struct RunArgs {
     /// Bind a host path or a named volume: /host:/ctr[:ro], name:/ctr, /ctr
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
+    /// Mount the volumes of another container (CONTAINER[:ro|rw])
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
+    /// Override the image's ENTRYPOINT ("" clears it)
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// none (default: only lo) or host
@@ -488,13 +492,16 @@ pub struct RunArgs {
     /// Memory limit (e.g. 64m)
     #[arg(short, long)]
     pub memory: Option<String>,
+    /// Limit the number of processes
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
     /// CPU quota in CPUs (e.g. 0.5)
     #[arg(long)]
     pub cpus: Option<f64>,
+    /// Add a Linux capability (or ALL)
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
+    /// Drop a Linux capability (or ALL)
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
     /// Mount the root filesystem read-only
@@ -503,9 +510,12 @@ pub struct RunArgs {
     /// Mount a tmpfs: /path[:options]
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// The container's host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// The image to run
     pub image: String,
+    /// The command and its arguments (default: the image's ENTRYPOINT and CMD)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
@@ -515,9 +525,10 @@ pub struct StartArgs {
     /// Attach to the container's output and wait for it
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach the container's standard input
     #[arg(short, long)]
     pub interactive: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -583,6 +594,7 @@ pub struct StopArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct KillArgs {
+    /// The signal to send (name or number)
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
     #[arg(required = true)]
@@ -603,25 +615,33 @@ pub struct RmArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExecArgs {
+    /// Keep standard input open
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a pseudo-terminal
     #[arg(short, long)]
     pub tty: bool,
+    /// Set environment variables (KEY=VALUE)
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// USER[:GROUP] or UID[:GID]
     #[arg(short, long)]
     pub user: Option<String>,
     pub container: String,
+    /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct CommitArgs {
+    /// Commit message (the image's Comment)
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Author (e.g. "Jane <jane@example.com>")
     #[arg(short, long)]
     pub author: Option<String>,
     /// Dockerfile instructions to apply
@@ -633,6 +653,7 @@ pub struct CommitArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
+    /// Write to a file instead of standard output
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     pub container: String,
@@ -872,6 +893,7 @@ pub struct PushArgs {
     /// Upload blobs larger than this many bytes in chunks of this size
     #[arg(long, default_value_t = 32 << 20, hide = true)]
     pub chunk_size: u64,
+    /// Print only the manifest digest
     #[arg(short, long)]
     pub quiet: bool,
     /// The image (its name says the registry and repository)

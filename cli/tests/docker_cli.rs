@@ -668,12 +668,12 @@ fn images_filters_and_all() {
     };
     assert_eq!(repos(&["-f", "dangling=true"]), ["<none>:<none>"]);
     assert_eq!(env.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]).trim(), dangling.trim());
-    assert_eq!(repos(&["-f", "dangling=false"]), ["filt/labelled:1", &format!("{BASE}")]);
+    assert_eq!(repos(&["-f", "dangling=false"]), ["filt/labelled:1", BASE]);
     assert_eq!(repos(&["-f", "label=stage=test"]), ["filt/labelled:1"]);
     assert_eq!(repos(&["-f", "label=stage"]), ["filt/labelled:1"]);
     assert_eq!(repos(&["-f", "reference=filt/*"]), ["filt/labelled:1"]);
     assert_eq!(repos(&["-f", "since=rbuild-anchor/busybox:1", "-f", "dangling=false"]), ["filt/labelled:1"]);
-    assert_eq!(repos(&["-f", "before=filt/labelled:1"]), [format!("{BASE}")]);
+    assert_eq!(repos(&["-f", "before=filt/labelled:1"]), [BASE]);
     assert!(!env.run(&["images", "-f", "colour=red"]).status.success());
     assert!(!env.run(&["images", "-f", "before=no/such:1"]).status.success());
     assert_eq!(env.ok(&["images", "-a"]), env.ok(&["images"]));
