@@ -577,8 +577,12 @@ fn image_and_history_templates_print_what_docker_prints() {
     ] {
         assert_eq!(env.ok(&["inspect", "--format", f, BASE]), docker_ok(&["inspect", "--format", f, BASE]), "{f}");
     }
-    let f = "{{.Repository}}:{{.Tag}} {{.ID}}";
+    let f = "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}";
     assert_eq!(env.ok(&["images", "--format", f, BASE]), docker_ok(&["images", "--format", f, BASE]));
+    assert_eq!(
+        env.ok(&["inspect", "--format", "{{.Size}}", BASE]),
+        docker_ok(&["inspect", "--format", "{{.Size}}", BASE])
+    );
     let f = "{{.ID}}|{{.CreatedBy}}|{{.Comment}}";
     assert_eq!(env.ok(&["history", "--format", f, BASE]), docker_ok(&["history", "--format", f, BASE]));
     assert_eq!(env.ok(&["history", "-q", BASE]), docker_ok(&["history", "-q", BASE]));

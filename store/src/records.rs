@@ -25,6 +25,9 @@ pub struct ImageRecord {
     /// `repository@sha256:…` as the registry knows the image (full repository names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repo_digests: Vec<String>,
+    /// The bytes of the image's files (what docker shows as its size), once measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_size: Option<u64>,
 }
 
 impl ImageRecord {
@@ -83,6 +86,33 @@ impl Store {
         .map(|_| ())
     }
 
+    /// The size docker shows for an image: the bytes of its files (apparent sizes of its
+    /// unpacked layers), not of its tar blobs. Measured on the snapshots once and kept in
+    /// the record; while a layer is not unpacked, its blob's size stands in (not kept).
+    pub fn image_content_size(&self, img: &crate::image::Image) -> u64 {
+        if let Some(n) = self.image_record(&img.config_digest).content_size {
+            return n;
+        }
+        let mut all_unpacked = true;
+        let total = img
+            .layers
+            .iter()
+            .map(|l| {
+                let snap = self.snapshot_path(&l.diff_id);
+                if snap.is_dir() {
+                    crate::snapshot::du(&snap)
+                } else {
+                    all_unpacked = false;
+                    l.size
+                }
+            })
+            .sum();
+        if all_unpacked {
+            let _ = self.update_image_record(&img.config_digest, |r| r.content_size = Some(total));
+        }
+        total
+    }
+
     /// Drops the records of images no longer in the store; returns how many.
     pub fn prune_image_records(&self) -> Result<usize> {
         let live: std::collections::HashSet<Digest> = self.images()?.into_iter().map(|i| i.config_digest).collect();
@@ -124,5 +154,22 @@ mod tests {
         // No image holds `id`: prune drops its record.
         assert_eq!(s.prune_image_records().unwrap(), 1);
         assert_eq!(s.image_record(&id), ImageRecord::default());
+    }
+
+    #[test]
+    fn an_images_size_is_its_files_bytes_as_dockers() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path().join("s")).unwrap();
+        let tree = t.path().join("tree");
+        std::fs::create_dir_all(tree.join("d")).unwrap();
+        std::fs::write(tree.join("d/a"), vec![1u8; 1000]).unwrap();
+        std::fs::write(tree.join("b"), vec![2u8; 234]).unwrap();
+        let layer = s.commit_dir(&tree, &crate::layer::WriteOptions::default(), true).unwrap();
+        let mut cfg = crate::ImageConfig::default();
+        cfg.rootfs.diff_ids.push(layer.diff_id);
+        let img = s.write_image(&cfg, std::slice::from_ref(&layer)).unwrap();
+        assert!(img.size() > 1234, "the tar has headers");
+        assert_eq!(s.image_content_size(&img), 1234);
+        assert_eq!(s.image_record(&img.config_digest).content_size, Some(1234));
     }
 }

@@ -142,8 +142,8 @@ pub fn image_value(store: &Store, img: &Image) -> Value {
     }
     f.extend([
         ("Os", img.config.os.clone().into()),
-        ("Size", img.size().into()),
-        ("VirtualSize", img.size().into()),
+        ("Size", store.image_content_size(img).into()),
+        ("VirtualSize", store.image_content_size(img).into()),
         ("GraphDriver", Value::object([("Data", Value::Nil(NilKind::Map)), ("Name", "overlay2".into())])),
         (
             "RootFS",

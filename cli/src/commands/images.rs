@@ -32,7 +32,7 @@ fn image_row(store: &Store, img: &Image, name: Option<&Reference>, no_trunc: boo
         })
         .map_or_else(|| "<none>".to_string(), |d| d.to_string());
     let secs = created_secs(store, img);
-    let size = human_size(img.size());
+    let size = human_size(store.image_content_size(img));
     Value::object([
         ("Containers", Value::from("N/A")),
         ("CreatedAt", created_at(secs).into()),

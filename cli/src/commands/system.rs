@@ -226,9 +226,18 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
     // Layers are shared: each counts once, and is reclaimable when no used image has it.
     let mut all_layers: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut active_layers: HashSet<Digest> = HashSet::new();
+    // Sizes as docker's: the bytes of the layers' files (their blobs' while not unpacked).
+    let layer_size = |l: &rbuild_store::LayerRef| {
+        let snap = store.snapshot_path(&l.diff_id);
+        if snap.is_dir() {
+            du(&snap)
+        } else {
+            l.size
+        }
+    };
     for i in &images {
         for l in &i.layers {
-            all_layers.insert(l.diff_id, l.size);
+            all_layers.insert(l.diff_id, layer_size(l));
             if used.contains(&i.config_digest) {
                 active_layers.insert(l.diff_id);
             }
@@ -297,8 +306,9 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
             .layers
             .iter()
             .filter(|l| images.iter().filter(|o| o.layers.iter().any(|x| x.diff_id == l.diff_id)).count() > 1)
-            .map(|l| l.size)
+            .map(|l| all_layers.get(&l.diff_id).copied().unwrap_or(l.size))
             .sum();
+        let size: u64 = i.layers.iter().map(|l| all_layers.get(&l.diff_id).copied().unwrap_or(l.size)).sum();
         let n = containers.iter().filter(|c| c.config.image_id == i.config_digest).count();
         let (repo, tag) = i
             .names
@@ -309,9 +319,9 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
             "{repo}\t{tag}\t{}\t{}\t{}\t{}\t{}\t{n}\n",
             i.config_digest.short(),
             ago(rbuild_store::filter::created_secs(store, i)),
-            human_size(i.size()),
+            human_size(size),
             human_size(shared),
-            human_size(i.size() - shared)
+            human_size(size - shared)
         ));
     }
     text.push_str(&rbuild_template::tabwriter::format(&t, 10, 3));
