@@ -34,6 +34,12 @@ fn main() -> ExitCode {
     let cli = match <cli::Cli as clap::Parser>::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
+            // A group without its subcommand (`rbuild container`) shows its help, as
+            // docker's does.
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                print!("{}", e.render());
+                return ExitCode::SUCCESS;
+            }
             let _ = e.print();
             // docker: a usage error is 125 (every command's flags), help and version 0.
             return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };

@@ -387,10 +387,11 @@ pub fn exec_cmd(store: &Store, a: ExecArgs) -> anyhow::Result<ExitCode> {
     );
     match r {
         Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
-        Err(e) => match exec_failure_code(&e) {
-            Some(code) => Err(crate::commands::Reported { message: e.to_string(), code }.into()),
-            None => Err(crate::commands::Reported { message: e.to_string(), code: 126 }.into()),
-        },
+        Err(e) => {
+            let message = e.to_string();
+            let message = message.rsplit_once(" (exit code ").map_or(message.as_str(), |(m, _)| m).to_string();
+            Err(crate::commands::Reported { message, code: exec_failure_code(&e).unwrap_or(126) }.into())
+        }
     }
 }
 
