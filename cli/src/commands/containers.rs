@@ -74,13 +74,14 @@ pub fn run(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
     let c = container::create(store, &options(&a)?)?;
     created_event(store, &c);
     if a.detach {
-        event_of(store, "start", &c);
         if let Err(e) = container::start(store, &c, StartMode::Detached) {
             if a.rm {
                 let _ = container::remove(store, &c, true, true);
+                event_of(store, "destroy", &c);
             }
             return Err(e.into());
         }
+        event_of(store, "start", &c);
         println!("{}", c.config.id);
         return Ok(ExitCode::SUCCESS);
     }
