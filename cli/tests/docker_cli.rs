@@ -579,8 +579,26 @@ fn image_and_history_templates_print_what_docker_prints() {
         "{{json .Config.Env}} {{.Config.Cmd}} {{.Config.Labels}} {{.Config.Labels.nope}} {{.Author}}",
         "{{range $i, $l := .RootFS.Layers}}{{$i}}:{{$l}} {{end}}",
         "{{json .RepoTags}} {{len .RepoDigests}}",
+        // Go's template language itself, against docker's engine.
+        "{{range $k, $v := .Config.Labels}}{{$k}}{{else}}none{{end}}",
+        "{{if and .Id (not .Author)}}yes{{end}} {{printf \"%q\" .Os}} {{.Id | printf \"%.19s\"}}",
+        "  {{- /* c */ -}}  x {{$x := 1}}{{if eq $x 1}}one{{end}}",
+        "{{println .Os}}{{print 1 2 \"a\" 3}} {{printf \"%d items %v\" (len .RepoTags) .RepoTags}}",
+        "{{json .RootFS}} {{.RootFS}} {{or .Author \"anon\"}} {{\"a\\tb\"}}",
+        "{{html \"<a>\"}} {{js \"a'b\"}} {{urlquery \"a b&c\"}} {{slice .Os 1 3}}",
+        "{{printf \"%5s|%-5s|%x\" \"a\" \"b\" 255}} {{.ContainerConfig.Cmd}} {{with $x := .Os}}{{$x}}{{end}}",
+        "{{range $i, $e := .RepoTags}}{{if $i}},{{end}}{{$e}}{{end}} {{not 0}} {{and 1 0}} {{or 0 \"\"}}|",
+        "{{.Architecture | upper | lower}} {{split .Id \":\"}} {{1e3}} {{0x10}} {{1.5}} {{-2}}",
+        "{{.Size}} {{gt .Size 1000}}",
     ] {
         assert_eq!(env.ok(&["inspect", "--format", f, BASE]), docker_ok(&["inspect", "--format", f, BASE]), "{f}");
+    }
+    // Templates docker refuses, rbuild refuses too.
+    for f in ["{{lt 1 2.5}}", "{{.Nope}}", "{{index .RootFS.Layers 0 | truncate 15}}", "{{if}}"] {
+        assert!(!docker(&["inspect", "--format", f, BASE]).status.success(), "{f}");
+        let o = env.run(&["inspect", "--format", f, BASE]);
+        assert_eq!(o.status.code(), Some(1), "{f}");
+        assert!(err(&o).contains("template"), "{f}: {}", err(&o));
     }
     let f = "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}";
     assert_eq!(env.ok(&["images", "--format", f, BASE]), docker_ok(&["images", "--format", f, BASE]));

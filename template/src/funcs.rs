@@ -48,15 +48,9 @@ fn sprint(args: &[Value]) -> String {
 fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
     use std::cmp::Ordering;
     match (a, b) {
+        // Go compares only values of one basic kind: an int with a float is an error.
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            let f = |v: &Value| match v {
-                Value::Int(i) => *i as f64,
-                Value::Float(f) => *f,
-                _ => 0.0,
-            };
-            f(a).partial_cmp(&f(b)).ok_or_else(|| "incomparable values".to_string())
-        }
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).ok_or_else(|| "incomparable values".to_string()),
         (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) if x == y => Ok(Ordering::Equal),
         _ => Err("incompatible types for comparison".into()),
@@ -65,7 +59,8 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
 
 fn eq(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_))
+        (Value::Int(_), Value::Int(_))
+        | (Value::Float(_), Value::Float(_))
         | (Value::String(_), Value::String(_))
         | (Value::Bool(_), Value::Bool(_)) => Ok(a == b),
         (Value::Nil(_) | Value::NoValue, Value::Nil(_) | Value::NoValue) => Ok(true),
@@ -473,6 +468,9 @@ mod tests {
         assert_eq!(call("len", &[Value::strings(&["a"], false)]).unwrap(), Value::Int(1));
         assert_eq!(call("eq", &[Value::Int(1), Value::Int(2), Value::Int(1)]).unwrap(), Value::Bool(true));
         assert!(call("lt", &[Value::Int(1), s("x")]).is_err());
+        assert!(call("lt", &[Value::Int(1), Value::Float(2.5)]).is_err(), "Go refuses int < float");
+        assert!(call("eq", &[Value::Int(1), Value::Float(1.0)]).is_err());
+        assert_eq!(call("le", &[Value::Float(1.5), Value::Float(2.5)]).unwrap(), Value::Bool(true));
     }
 
     #[test]
