@@ -418,6 +418,9 @@ fn events_record_what_commands_do() {
     env.ok(&["rm", "ev"]);
     env.ok(&["tag", BASE, "ev/img:1"]);
     env.ok(&["volume", "create", "evvol"]);
+    let tar = env.path("ev.tar");
+    env.ok(&["save", "-o", tar.to_str().unwrap(), "ev/img:1"]);
+    env.ok(&["load", "-i", tar.to_str().unwrap()]);
     let mut r = std::io::BufReader::new(follower.stdout.take().unwrap());
     let mut got = Vec::new();
     let t = Instant::now();
@@ -433,7 +436,7 @@ fn events_record_what_commands_do() {
     assert_eq!(got, ["create ev", "start ev", "kill ev", "stop ev", "destroy ev"]);
     // The journal, read back with --since/--until and filters.
     let all = env.ok(&["events", "--since", "10m", "--until", "0s", "--format", "{{.Type}} {{.Action}}"]);
-    for want in ["container create", "container destroy", "image tag", "volume create"] {
+    for want in ["container create", "container destroy", "image tag", "image save", "image load", "volume create"] {
         assert!(all.contains(want), "{want}: {all}");
     }
     let img = env.ok(&["system", "events", "--since", "10m", "--until", "0s", "--filter", "type=image"]);
