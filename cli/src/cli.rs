@@ -32,7 +32,7 @@ pub enum Command {
     Tag { source: String, target: String },
     /// Remove images (names; the image goes with its last name)
     Rmi(RmiArgs),
-    /// Show an image (or container) as JSON
+    /// Show images, containers or volumes as JSON
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
@@ -50,11 +50,13 @@ pub enum Command {
     Pull(PullArgs),
     /// Send an image to its registry
     Push(PushArgs),
-    /// Store credentials for a registry (in docker's config.json)
+    /// List a registry's repositories (registries that serve /v2/_catalog)
+    Search(SearchArgs),
+    /// Store credentials for a registry (in docker's config.json or its credential helper)
     Login(LoginArgs),
     /// Forget the credentials for a registry
-    Logout { registry: String },
-    /// Run a command in a new container
+    Logout { registry: Option<String> },
+    /// Create and run a new container from an image
     Run(RunArgs),
     /// Create a container without starting it
     Create(RunArgs),
@@ -75,22 +77,13 @@ pub enum Command {
     /// Run a command in a running container
     Exec(ExecArgs),
     /// Wait for containers to stop and print their exit codes
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Show a container's processes
-    Top { container: String },
+    Wait(ContainersArgs),
+    /// Show a container's processes (`ps` options after the name, default -ef)
+    Top(TopArgs),
     /// Freeze a container's processes
-    Pause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Pause(ContainersArgs),
     /// Thaw a container's processes
-    Unpause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Unpause(ContainersArgs),
     /// Copy files between a container and the host (CONTAINER:PATH on one side)
     Cp { source: String, dest: String },
     /// Show what changed in a container's filesystem
@@ -101,13 +94,353 @@ pub enum Command {
     Export(ExportArgs),
     /// Rename a container
     Rename { container: String, name: String },
-    /// Show a container's published ports
-    Port { container: String },
+    /// Show a container's published ports (or where one private port is published)
+    Port(PortArgs),
+    /// Show the rbuild version
+    Version(FormatArgs),
+    /// Show the store, containers, kernel and runtime features
+    Info(FormatArgs),
+    /// Show what happens to containers, images and volumes
+    Events(EventsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCmd),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCmd),
+    /// Manage rbuild (disk usage, prune, events, info)
+    #[command(subcommand)]
+    System(SystemCmd),
+    // `network …` goes here when networks come (see README: docker command map).
     /// Remove the store's network namespace (and its pasta), e.g. before removing a store
     #[command(name = "__netns-teardown", hide = true)]
     NetnsTeardown,
     #[command(name = "__shim", hide = true)]
     Shim { args: Vec<String> },
+}
+
+/// `rbuild container …`: the same code as the top-level verbs.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a container without starting it
+    Create(RunArgs),
+    /// Start stopped containers
+    Start(StartArgs),
+    /// Stop containers
+    Stop(StopArgs),
+    /// Stop and start containers again
+    Restart(StopArgs),
+    /// Send a signal to containers
+    Kill(KillArgs),
+    /// Remove containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Show containers as JSON
+    Inspect(ObjectInspectArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Copy files between a container and the host
+    Cp { source: String, dest: String },
+    /// Make an image from a container's changes
+    Commit(CommitArgs),
+    /// Show what changed in a container's filesystem
+    Diff { container: String },
+    /// Write a container's filesystem as a tar
+    Export(ExportArgs),
+    /// Wait for containers to stop and print their exit codes
+    Wait(ContainersArgs),
+    /// Show a container's processes
+    Top(TopArgs),
+    /// Freeze a container's processes
+    Pause(ContainersArgs),
+    /// Thaw a container's processes
+    Unpause(ContainersArgs),
+    /// Rename a container
+    Rename { container: String, name: String },
+    /// Show a container's published ports
+    Port(PortArgs),
+    /// Remove all stopped containers
+    Prune(PruneFilterArgs),
+}
+
+/// `rbuild image …`
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Remove images
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Show images as JSON
+    Inspect(ObjectInspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Write images to an archive
+    Save(SaveArgs),
+    /// Load images from an archive
+    Load(LoadArgs),
+    /// Make a one-layer image from a rootfs tarball
+    Import(ImportArgs),
+    /// Remove unused images (dangling ones; all unused with -a)
+    Prune(ImagePruneArgs),
+    /// Fetch an image from a registry
+    Pull(PullArgs),
+    /// Send an image to its registry
+    Push(PushArgs),
+}
+
+/// `rbuild volume …`
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Create a volume
+    Create(VolumeCreateArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(VolumeLsArgs),
+    /// Show volumes as JSON
+    Inspect(ObjectInspectArgs),
+    /// Remove volumes (refused while a container uses one)
+    #[command(visible_alias = "remove")]
+    Rm(VolumeRmArgs),
+    /// Remove unused volumes (anonymous ones; all unused with -a)
+    Prune(VolumePruneArgs),
+}
+
+/// `rbuild builder …`
+#[derive(Subcommand, Debug)]
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Remove the build cache
+    Prune(BuilderPruneArgs),
+}
+
+/// `rbuild system …`
+#[derive(Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Show disk usage of images, containers, volumes and the build cache
+    Df(DfArgs),
+    /// Remove stopped containers, dangling images and the unused build cache
+    Prune(SystemPruneArgs),
+    /// Show what happens to containers, images and volumes
+    Events(EventsArgs),
+    /// Show the store, containers, kernel and runtime features
+    Info(FormatArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ContainersArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FormatArgs {
+    /// Format the output with a Go template (or `json`)
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TopArgs {
+    pub container: String,
+    /// Options for ps (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Show at most this many results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format the output with a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Filter output (kept for docker compatibility: is-official, is-automated, stars
+    /// never match a private registry's repositories except stars=0)
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// HOST[:PORT]/TERM: repositories of that registry whose name contains TERM
+    pub term: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Show events created since this time (duration, Unix time or RFC 3339)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this time (without it, and without --since, events stream
+    /// until interrupted)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter output (type=, event=, container=, image=, volume=, label=)
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format the output with a Go template (or `json`)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Format the output with a Go template (or `json`)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Also remove every image without a container, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also remove unused anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Filter (until=, label=)
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneFilterArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Filter (until=, label=)
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove every image without a container, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Filter (until=, label=)
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove the whole build cache (rbuild keeps no cache an image still needs either way)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Filter (until=)
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VolumeCreateArgs {
+    /// Metadata for the volume (KEY=VALUE)
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Only `local` (the default)
+    #[arg(short, long, default_value = "local")]
+    pub driver: String,
+    /// Driver options (the local driver takes none rbuild supports)
+    #[arg(short, long = "opt")]
+    pub opts: Vec<String>,
+    /// The name (random when not given)
+    pub name: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VolumeLsArgs {
+    /// Only volume names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Filter (dangling=, name=, label=, driver=)
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format the output with a Go template (or `json`)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VolumeRmArgs {
+    /// Do not fail on volumes that do not exist
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "VOLUME")]
+    pub volumes: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VolumePruneArgs {
+    /// Remove every unused volume, not just anonymous ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Filter (label=, label!=)
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+impl ObjectInspectArgs {
+    /// `docker TYPE inspect` is `docker inspect --type TYPE`.
+    pub fn typed(self, typ: &str) -> InspectArgs {
+        InspectArgs { typ: Some(typ.to_string()), format: self.format, size: self.size, names: self.names }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ObjectInspectArgs {
+    /// Format the output with a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Show sizes (containers)
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -122,11 +455,13 @@ pub struct RunArgs {
     /// Run in the background and print the container ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Name the container
     #[arg(long)]
     pub name: Option<String>,
     /// Set environment variables (KEY=VALUE, or KEY to take the host's value)
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines)
     #[arg(long = "env-file")]
     pub env_file: Vec<PathBuf>,
     /// Working directory inside the container
@@ -138,8 +473,10 @@ pub struct RunArgs {
     /// Bind a host path or a named volume: /host:/ctr[:ro], name:/ctr, /ctr
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
+    /// Mount the volumes of another container (CONTAINER[:ro|rw])
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
+    /// Override the image's ENTRYPOINT ("" clears it)
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// bridge (default), none (only lo), host, or a network's name
@@ -160,13 +497,16 @@ pub struct RunArgs {
     /// Memory limit (e.g. 64m)
     #[arg(short, long)]
     pub memory: Option<String>,
+    /// Limit the number of processes
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
     /// CPU quota in CPUs (e.g. 0.5)
     #[arg(long)]
     pub cpus: Option<f64>,
+    /// Add a Linux capability (or ALL)
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
+    /// Drop a Linux capability (or ALL)
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
     /// Give the container all capabilities, all devices, no seccomp filter, writable /sys
@@ -181,9 +521,12 @@ pub struct RunArgs {
     /// Mount a tmpfs: /path[:options]
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// The container's host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// The image to run
     pub image: String,
+    /// The command and its arguments (default: the image's ENTRYPOINT and CMD)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
@@ -193,31 +536,61 @@ pub struct StartArgs {
     /// Attach to the container's output and wait for it
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach the container's standard input
     #[arg(short, long)]
     pub interactive: bool,
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct PsArgs {
+    /// Show all containers (default shows just running)
     #[arg(short, long)]
     pub all: bool,
+    /// Only container IDs
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Filter (name, id, label, status, ancestor, exited, before, since, network, volume)
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Show the N last created containers (all states)
+    #[arg(short = 'n', long = "last", default_value_t = -1, allow_negative_numbers = true)]
+    pub last: i64,
+    /// Show the latest created container (all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
+    /// Format the output with a Go template (or `json`, `table …`)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
+    /// Follow log output
     #[arg(short, long)]
     pub follow: bool,
+    /// Show timestamps
     #[arg(short, long)]
     pub timestamps: bool,
     /// Only the last N lines (or "all")
-    #[arg(long, default_value = "all")]
+    #[arg(short = 'n', long, default_value = "all")]
     pub tail: String,
+    /// Show logs since a time (RFC 3339, Unix time) or for a duration (e.g. 42m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a time (RFC 3339, Unix time) or a duration ago (e.g. 42m)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show extra details (accepted; json-file logs carry none)
+    #[arg(long)]
+    pub details: bool,
     pub container: String,
 }
 
@@ -232,6 +605,7 @@ pub struct StopArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct KillArgs {
+    /// The signal to send (name or number)
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
     #[arg(required = true)]
@@ -252,28 +626,36 @@ pub struct RmArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExecArgs {
+    /// Keep standard input open
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a pseudo-terminal
     #[arg(short, long)]
     pub tty: bool,
+    /// Set environment variables (KEY=VALUE)
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// USER[:GROUP] or UID[:GID]
     #[arg(short, long)]
     pub user: Option<String>,
     /// Give the process all capabilities and no seccomp filter
     #[arg(long)]
     pub privileged: bool,
     pub container: String,
+    /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct CommitArgs {
+    /// Commit message (the image's Comment)
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Author (e.g. "Jane <jane@example.com>")
     #[arg(short, long)]
     pub author: Option<String>,
     /// Dockerfile instructions to apply
@@ -285,6 +667,7 @@ pub struct CommitArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
+    /// Write to a file instead of standard output
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     pub container: String,
@@ -292,16 +675,25 @@ pub struct ExportArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ImagesArgs {
+    /// Show all images (rbuild keeps no intermediate images: the same as without)
+    #[arg(short, long)]
+    pub all: bool,
     /// Only image IDs
     #[arg(short, long)]
     pub quiet: bool,
+    /// Filter (dangling, label, reference, before, since)
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format the output with a Go template (or `json`, `table …`)
+    #[arg(long)]
+    pub format: Option<String>,
     /// Show manifest digests
     #[arg(long)]
     pub digests: bool,
     /// Full IDs
     #[arg(long)]
     pub no_trunc: bool,
-    /// Only images whose repository matches
+    /// REPOSITORY[:TAG] (a pattern: `org/*`)
     pub repository: Option<String>,
 }
 
@@ -316,19 +708,33 @@ pub struct RmiArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// Only images
-    #[arg(long = "type", value_parser = ["image", "container"])]
+    /// Only this type of object
+    #[arg(long = "type", value_parser = ["image", "container", "volume"])]
     pub typ: Option<String>,
-    #[arg(required = true)]
+    /// Format the output with a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Show sizes (containers)
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
+    /// Do not truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only image IDs
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print sizes and dates in human readable format (default true)
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub human: bool,
+    /// Format the output with a Go template (or `json`, `table …`)
+    #[arg(long)]
+    pub format: Option<String>,
     pub image: String,
 }
 
@@ -504,6 +910,7 @@ pub struct PushArgs {
     /// Upload blobs larger than this many bytes in chunks of this size
     #[arg(long, default_value_t = 32 << 20, hide = true)]
     pub chunk_size: u64,
+    /// Print only the manifest digest
     #[arg(short, long)]
     pub quiet: bool,
     /// The image (its name says the registry and repository)
@@ -512,6 +919,7 @@ pub struct PushArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct LoginArgs {
+    /// The user name (asked for when not given)
     #[arg(short, long)]
     pub username: Option<String>,
     /// The password (prefer --password-stdin)
@@ -527,15 +935,74 @@ pub struct LoginArgs {
 /// Global options that take a value, so the default-verb detection can skip them.
 const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--insecure-registry"];
 
+/// Docker commands rbuild does not have yet (README: the docker command map).
+pub const COMING: &[&str] = &["attach", "stats", "update", "network", "checkpoint", "plugin"];
+
+/// The first word after the global options was not a command and does not look like a
+/// build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCommand {
+    pub word: String,
+    /// Commands within two edits of the word, or starting with it (as cobra suggests).
+    pub suggestions: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if COMING.contains(&self.word.as_str()) {
+            return write!(
+                f,
+                "rbuild: '{}' is a docker command rbuild does not have yet.\nSee 'rbuild --help'",
+                self.word
+            );
+        }
+        write!(f, "rbuild: '{}' is not a rbuild command.", self.word)?;
+        if !self.suggestions.is_empty() {
+            write!(f, "\n\nDid you mean this?\n")?;
+            for s in &self.suggestions {
+                writeln!(f, "\t{s}")?;
+            }
+        }
+        write!(f, "\nSee 'rbuild --help'")
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Does `a` name a build context rather than a command: `.`, `..`, `-` (stdin), a path
+/// (`./x`, `../x`, `/x`, `~/x`, anything with a `/`), a URL, or an existing directory?
+fn looks_like_context(a: &str) -> bool {
+    a == "."
+        || a == ".."
+        || a == "-"
+        || a.contains('/')
+        || a.contains("://")
+        || a.starts_with("git@")
+        || std::path::Path::new(a).is_dir()
+}
+
 /// `rbuild -t app .` means `rbuild build -t app .`: when the first word after the global
-/// options is not a subcommand (or help/version), `build` is inserted there.
-pub fn with_default_verb(mut args: Vec<OsString>) -> Vec<OsString> {
+/// options is an option or a build context, `build` is inserted there. Any other word that
+/// is not a command is an unknown command (with a suggestion), never a context.
+pub fn with_default_verb(mut args: Vec<OsString>) -> Result<Vec<OsString>, UnknownCommand> {
     use clap::CommandFactory;
     let cmd = Cli::command();
     let names: Vec<String> = cmd
         .get_subcommands()
+        .filter(|s| !s.is_hide_set())
         .flat_map(|s| std::iter::once(s.get_name().to_string()).chain(s.get_all_aliases().map(String::from)))
-        .chain(["help".to_string()])
+        .chain(["help".to_string(), "__shim".to_string()])
         .collect();
     let mut i = 1;
     while i < args.len() {
@@ -548,13 +1015,53 @@ pub fn with_default_verb(mut args: Vec<OsString>) -> Vec<OsString> {
             i += 1;
             continue;
         }
-        if matches!(a.as_str(), "-h" | "--help" | "-V" | "--version") || names.contains(&a) {
-            return args;
+        if matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | "-v") || names.contains(&a) {
+            return Ok(args);
         }
         break;
     }
-    if i < args.len() && names.iter().any(|n| n == "build") {
-        args.insert(i, OsString::from("build"));
+    let Some(word) = args.get(i).map(|a| a.to_string_lossy().to_string()) else { return Ok(args) };
+    if !(word.starts_with('-') || looks_like_context(&word)) {
+        let mut close: Vec<(usize, String)> = names
+            .iter()
+            .filter(|n| !n.starts_with('_') && *n != "help")
+            .map(|n| (edit_distance(&word, n), n.clone()))
+            .filter(|(d, n)| *d <= 2 || n.starts_with(&word))
+            .collect();
+        close.sort();
+        close.dedup();
+        return Err(UnknownCommand { word, suggestions: close.into_iter().map(|(_, n)| n).collect() });
     }
-    args
+    args.insert(i, OsString::from("build"));
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn only_contexts_and_options_mean_build() {
+        assert_eq!(with_default_verb(v(&["rbuild", "-t", "x", "."])).unwrap(), v(&["rbuild", "build", "-t", "x", "."]));
+        assert_eq!(with_default_verb(v(&["rbuild", "."])).unwrap(), v(&["rbuild", "build", "."]));
+        assert_eq!(with_default_verb(v(&["rbuild", "./ctx"])).unwrap(), v(&["rbuild", "build", "./ctx"]));
+        assert_eq!(with_default_verb(v(&["rbuild", "-"])).unwrap(), v(&["rbuild", "build", "-"]));
+        assert_eq!(
+            with_default_verb(v(&["rbuild", "--root", "/r", "/x"])).unwrap(),
+            v(&["rbuild", "--root", "/r", "build", "/x"])
+        );
+        assert_eq!(with_default_verb(v(&["rbuild", "images"])).unwrap(), v(&["rbuild", "images"]));
+        assert_eq!(with_default_verb(v(&["rbuild", "version"])).unwrap(), v(&["rbuild", "version"]));
+        assert_eq!(with_default_verb(v(&["rbuild", "container", "ls"])).unwrap(), v(&["rbuild", "container", "ls"]));
+        let e = with_default_verb(v(&["rbuild", "imagez"])).unwrap_err();
+        assert_eq!(e.suggestions, ["image", "images"]);
+        assert!(e.to_string().contains("'imagez' is not a rbuild command"), "{e}");
+        let e = with_default_verb(v(&["rbuild", "attach", "x"])).unwrap_err();
+        assert!(e.to_string().contains("does not have yet"), "{e}");
+        assert!(with_default_verb(v(&["rbuild", "frobnicate"])).unwrap_err().suggestions.is_empty());
+    }
 }

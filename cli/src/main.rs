@@ -1,11 +1,12 @@
 //! The `rbuild` command: docker-style verbs over the rbuild libraries.
 //!
 //! This crate is glue: argument parsing, progress output and error reporting. The work
-//! happens in `rbuild-parser`, `rbuild-store`, `rbuild-runtime`, `rbuild-builder` and
-//! `rbuild-registry`.
+//! happens in `rbuild-parser`, `rbuild-store`, `rbuild-runtime`, `rbuild-builder`,
+//! `rbuild-registry` and `rbuild-template`.
 
 mod cli;
 mod commands;
+mod help;
 
 use std::process::ExitCode;
 
@@ -14,11 +15,33 @@ fn main() -> ExitCode {
     if let Some(code) = rbuild_runtime::shim::dispatch_if_shim() {
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
-    let args = cli::with_default_verb(std::env::args_os().collect());
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if help::wants_top_level(&raw) {
+        print!("{}", help::top_level());
+        return ExitCode::SUCCESS;
+    }
+    if help::wants_version(&raw) {
+        println!("rbuild version {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let args = match cli::with_default_verb(raw) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let cli = match <cli::Cli as clap::Parser>::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
+            // A group without its subcommand (`rbuild container`) shows its help, as
+            // docker's does.
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                print!("{}", e.render());
+                return ExitCode::SUCCESS;
+            }
             let _ = e.print();
+            // docker: a usage error is 125 (every command's flags), help and version 0.
             return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
         }
     };

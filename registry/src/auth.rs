@@ -1,6 +1,8 @@
 //! Credentials and authentication: docker's `config.json` (read and written as docker
-//! does, so `docker login` and `rbuild login` share it) and `WWW-Authenticate`
-//! challenges (Basic, and Bearer with a token server).
+//! does, so `docker login` and `rbuild login` share it), its credential helpers
+//! (`credsStore`, `credHelpers`: `docker-credential-NAME get|store|erase` with docker's
+//! protocol on standard input and output) and `WWW-Authenticate` challenges (Basic, and
+//! Bearer with a token server).
 
 use crate::error::{RegistryError, Result};
 use base64::Engine as _;
@@ -92,8 +94,66 @@ impl DockerConfig {
         &self.path
     }
 
-    /// The stored credentials for `registry` (a host, as in image names).
+    /// The credential helper for `registry`: `credHelpers[registry]`, else `credsStore`.
+    pub fn helper_for(&self, registry: &str) -> Option<String> {
+        let by_registry = match self.doc.get("credHelpers") {
+            Some(Value::Object(m)) => keys_for(registry).iter().find_map(|k| m.get(k)?.as_str().map(String::from)),
+            _ => None,
+        };
+        by_registry
+            .or_else(|| self.doc.get("credsStore").and_then(|v| v.as_str()).map(String::from))
+            .filter(|h| !h.is_empty())
+    }
+
+    /// The stored credentials for `registry` (a host, as in image names): from its
+    /// credential helper when the config names one, else from `auths`.
     pub fn credentials(&self, registry: &str) -> Result<Option<Credentials>> {
+        if let Some(h) = self.helper_for(registry) {
+            return CredentialHelper::new(&h).get(&server_key(registry));
+        }
+        self.auth_entry(registry)
+    }
+
+    /// Records `creds` for `registry` in its credential helper (leaving an empty entry in
+    /// `auths`, as docker does), else in `auths`. Call [`DockerConfig::save`] after.
+    pub fn store_credentials(&mut self, registry: &str, creds: &Credentials) -> Result<()> {
+        match self.helper_for(registry) {
+            Some(h) => {
+                CredentialHelper::new(&h).store(&server_key(registry), creds)?;
+                let key = keys_for(registry).remove(0);
+                let auths = self.auths_mut();
+                auths.insert(key, Value::Object(Map::new()));
+                Ok(())
+            }
+            None => {
+                self.set_credentials(registry, creds);
+                Ok(())
+            }
+        }
+    }
+
+    /// Forgets the credentials for `registry` (in its helper too); false when `auths` had
+    /// none and the helper (if any) knew none.
+    pub fn erase_credentials(&mut self, registry: &str) -> Result<bool> {
+        let in_helper = match self.helper_for(registry) {
+            Some(h) => CredentialHelper::new(&h).erase(&server_key(registry))?,
+            None => false,
+        };
+        Ok(self.remove_credentials(registry) | in_helper)
+    }
+
+    fn auths_mut(&mut self) -> &mut Map<String, Value> {
+        let auths = self.doc.entry("auths").or_insert_with(|| Value::Object(Map::new()));
+        if !auths.is_object() {
+            *auths = Value::Object(Map::new());
+        }
+        match auths {
+            Value::Object(m) => m,
+            _ => unreachable!("made an object above"),
+        }
+    }
+
+    fn auth_entry(&self, registry: &str) -> Result<Option<Credentials>> {
         let Some(Value::Object(auths)) = self.doc.get("auths") else { return Ok(None) };
         for k in keys_for(registry) {
             let Some(Value::Object(entry)) = auths.get(&k) else { continue };
@@ -119,13 +179,7 @@ impl DockerConfig {
     pub fn set_credentials(&mut self, registry: &str, creds: &Credentials) {
         let key = keys_for(registry).remove(0);
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", creds.username, creds.password));
-        let auths = self.doc.entry("auths").or_insert_with(|| Value::Object(Map::new()));
-        if !auths.is_object() {
-            *auths = Value::Object(Map::new());
-        }
-        if let Value::Object(m) = auths {
-            m.insert(key, serde_json::json!({ "auth": auth }));
-        }
+        self.auths_mut().insert(key, serde_json::json!({ "auth": auth }));
     }
 
     /// Forgets the credentials for `registry`; false when there were none.
@@ -158,6 +212,110 @@ impl DockerConfig {
             let _ = std::fs::remove_file(&tmp);
             config_err(&self.path, e)
         })
+    }
+}
+
+/// The server name docker gives credential helpers: Docker Hub's v1 URL, else the host.
+pub fn server_key(registry: &str) -> String {
+    keys_for(registry).remove(0)
+}
+
+/// docker's "not found" answer of a credential helper (docker-credential-helpers'
+/// `credentials.NewErrCredentialsNotFound`).
+const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
+
+/// An external credential helper, `docker-credential-NAME` on `PATH`, spoken to as docker
+/// does: the verb as the argument, the request on standard input, JSON on standard output.
+#[derive(Debug, Clone)]
+pub struct CredentialHelper {
+    program: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HelperCreds {
+    #[serde(rename = "ServerURL", default)]
+    server_url: String,
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+impl CredentialHelper {
+    pub fn new(name: &str) -> CredentialHelper {
+        CredentialHelper { program: format!("docker-credential-{name}") }
+    }
+
+    fn run(&self, verb: &str, input: &[u8]) -> Result<(bool, Vec<u8>)> {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let err = |detail: String| RegistryError::CredentialHelper { helper: self.program.clone(), detail };
+        let mut child = Command::new(&self.program)
+            .arg(verb)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| err(format!("cannot run it: {e}")))?;
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(input);
+        }
+        let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
+        let mut text = out.stdout;
+        if !out.status.success() && text.is_empty() {
+            text = out.stderr;
+        }
+        Ok((out.status.success(), text))
+    }
+
+    /// The credentials the helper has for `server` (None when it has none).
+    pub fn get(&self, server: &str) -> Result<Option<Credentials>> {
+        let (ok, out) = self.run("get", server.as_bytes())?;
+        let text = String::from_utf8_lossy(&out).trim().to_string();
+        if !ok {
+            if text.contains(HELPER_NOT_FOUND) {
+                return Ok(None);
+            }
+            return Err(RegistryError::CredentialHelper {
+                helper: self.program.clone(),
+                detail: format!("get: {text}"),
+            });
+        }
+        let c: HelperCreds = serde_json::from_slice(&out).map_err(|e| RegistryError::CredentialHelper {
+            helper: self.program.clone(),
+            detail: format!("get: invalid answer: {e}"),
+        })?;
+        if c.username.is_empty() && c.secret.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Credentials { username: c.username, password: c.secret }))
+    }
+
+    pub fn store(&self, server: &str, creds: &Credentials) -> Result<()> {
+        let req = HelperCreds {
+            server_url: server.to_string(),
+            username: creds.username.clone(),
+            secret: creds.password.clone(),
+        };
+        let (ok, out) = self.run("store", &serde_json::to_vec(&req).unwrap_or_default())?;
+        if !ok {
+            let detail = format!("store: {}", String::from_utf8_lossy(&out).trim());
+            return Err(RegistryError::CredentialHelper { helper: self.program.clone(), detail });
+        }
+        Ok(())
+    }
+
+    /// Erases the helper's credentials for `server`; false when it had none.
+    pub fn erase(&self, server: &str) -> Result<bool> {
+        let (ok, out) = self.run("erase", server.as_bytes())?;
+        let text = String::from_utf8_lossy(&out).trim().to_string();
+        match (ok, text.contains(HELPER_NOT_FOUND)) {
+            (true, _) => Ok(true),
+            (false, true) => Ok(false),
+            (false, false) => {
+                Err(RegistryError::CredentialHelper { helper: self.program.clone(), detail: format!("erase: {text}") })
+            }
+        }
     }
 }
 
@@ -247,6 +405,61 @@ mod tests {
         );
         assert_eq!(parse_challenge("Bearer service=x"), None, "a bearer challenge needs a realm");
         assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    /// A helper script keeping credentials in a directory, as docker-credential-pass does
+    /// in its store; it answers "not found" as docker's helpers do.
+    fn fake_helper(dir: &Path) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let name = "rbuildtest";
+        let p = dir.join(format!("docker-credential-{name}"));
+        let script = format!(
+            r#"#!/bin/sh
+d={d}
+read -r req || true
+case "$1" in
+store) printf '%s' "$req" > "$d/stored" ;;
+get) if [ -f "$d/stored" ] && grep -q "\"$req\"" "$d/stored"; then sed 's/"ServerURL":"[^"]*",//' "$d/stored"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+erase) if [ -f "$d/stored" ]; then rm "$d/stored"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+*) echo "unknown verb $1" >&2; exit 2 ;;
+esac
+"#,
+            d = dir.display()
+        );
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        name.to_string()
+    }
+
+    #[test]
+    fn credential_helpers_store_get_and_erase() {
+        let t = tempfile::tempdir().unwrap();
+        let name = fake_helper(t.path());
+        let h = CredentialHelper { program: t.path().join(format!("docker-credential-{name}")).display().to_string() };
+        assert_eq!(h.get("127.0.0.1:5000").unwrap(), None);
+        let c = Credentials { username: "u".into(), password: "s3cret".into() };
+        h.store("127.0.0.1:5000", &c).unwrap();
+        let stored = std::fs::read_to_string(t.path().join("stored")).unwrap();
+        assert_eq!(stored, r#"{"ServerURL":"127.0.0.1:5000","Username":"u","Secret":"s3cret"}"#);
+        assert_eq!(h.get("127.0.0.1:5000").unwrap(), Some(c));
+        assert_eq!(h.get("other:5000").unwrap(), None);
+        assert!(h.erase("127.0.0.1:5000").unwrap());
+        assert!(!h.erase("127.0.0.1:5000").unwrap());
+        let missing = CredentialHelper::new("rbuild-no-such-helper");
+        assert!(matches!(missing.get("x"), Err(RegistryError::CredentialHelper { .. })));
+    }
+
+    #[test]
+    fn helpers_are_chosen_per_registry() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("config.json");
+        std::fs::write(&p, r#"{"credsStore":"desktop","credHelpers":{"127.0.0.1:5000":"pass"}}"#).unwrap();
+        let c = DockerConfig::load(&p).unwrap();
+        assert_eq!(c.helper_for("127.0.0.1:5000").as_deref(), Some("pass"));
+        assert_eq!(c.helper_for("other.example").as_deref(), Some("desktop"));
+        std::fs::write(&p, r#"{"auths":{}}"#).unwrap();
+        assert_eq!(DockerConfig::load(&p).unwrap().helper_for("x"), None);
+        assert_eq!(server_key("docker.io"), "https://index.docker.io/v1/");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum RegistryError {
     BadResponse { what: String, detail: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("credential helper {helper}: {detail}")]
+    CredentialHelper { helper: String, detail: String },
     #[error("docker config {path}: {detail}")]
     Config { path: String, detail: String },
     #[error(transparent)]

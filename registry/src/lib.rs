@@ -5,7 +5,8 @@
 //!   Bearer tokens), plain http for loopback and insecure registries, https otherwise;
 //! - [`auth`]: credentials in docker's `config.json`, `WWW-Authenticate` challenges;
 //! - [`pull`] and [`push`]: images in and out of the store, every blob verified;
-//! - [`cache`]: `--cache-to` / `--cache-from` through a registry or an OCI layout.
+//! - [`cache`]: `--cache-to` / `--cache-from` through a registry or an OCI layout;
+//! - [`catalog`]: the repositories a registry lists (`rbuild search`).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +21,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod catalog;
 pub mod client;
 pub mod error;
 pub mod progress;

@@ -16,6 +16,8 @@ pub enum RuntimeError {
     ExecFailed { code: i32, message: String },
     #[error("no such container: {0}")]
     NoSuchContainer(String),
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
     #[error("{0}")]
     Invalid(String),
     #[error("conflict: {0}")]

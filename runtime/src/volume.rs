@@ -1,9 +1,14 @@
 //! Volumes: named ones kept in the store (`volumes/NAME/_data`), anonymous ones for the
-//! image's VOLUMEs and `-v /path`, both filled from the image on first use as docker does.
+//! image's VOLUMEs and `-v /path`, both filled from the image on first use as docker does;
+//! and volumes as objects (`volume create|ls|inspect|rm|prune`): each has its metadata
+//! beside its data (`volumes/NAME/meta.json`: created, labels), and is in use while a
+//! container mounts it.
 
 use crate::error::{Result, RuntimeError, Step};
 use crate::rootfs;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A parsed `-v` argument.
@@ -66,14 +71,212 @@ pub fn data_dir(volumes: &Path, name: &str) -> PathBuf {
     volumes.join(name).join("_data")
 }
 
-/// Creates the volume if needed; true when it was created now.
+/// Creates the volume if needed; true when it was created now. Volumes a container makes
+/// for itself with a random name (hex, 64 characters) are anonymous, as docker labels them.
 pub fn ensure(volumes: &Path, name: &str) -> Result<bool> {
     let d = data_dir(volumes, name);
     if d.exists() {
         return Ok(false);
     }
-    std::fs::create_dir_all(&d).step(|| format!("creating volume {name}"))?;
+    let anonymous = name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit());
+    let mut labels = BTreeMap::new();
+    if anonymous {
+        labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+    }
+    create_dirs(volumes, name, &labels)?;
     Ok(true)
+}
+
+/// docker's label on the volumes containers make for themselves (docker 23 on).
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// What `volume inspect` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    pub name: String,
+    /// RFC 3339, seconds.
+    pub created_at: String,
+    pub labels: BTreeMap<String, String>,
+    pub mountpoint: PathBuf,
+}
+
+impl VolumeInfo {
+    pub fn anonymous(&self) -> bool {
+        self.labels.contains_key(ANONYMOUS_LABEL)
+    }
+}
+
+/// `meta.json` beside a volume's data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    created_at: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+fn now_secs() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rbuild_store::config::rfc3339(d.as_secs() as i64, 0)
+}
+
+fn create_dirs(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+    let dir = volumes.join(name);
+    // The metadata goes first: a volume directory without it is one made before volumes
+    // had metadata, and is still listed.
+    std::fs::create_dir_all(&dir).step(|| format!("creating volume {name}"))?;
+    let meta = Meta { created_at: now_secs(), labels: labels.clone() };
+    let tmp = dir.join("meta.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&meta).unwrap_or_default()).step(|| format!("creating volume {name}"))?;
+    std::fs::rename(&tmp, dir.join("meta.json")).step(|| format!("creating volume {name}"))?;
+    std::fs::create_dir_all(dir.join("_data")).step(|| format!("creating volume {name}"))
+}
+
+/// `volume create [--label K=V] NAME`: a new empty volume, or the existing one of that
+/// name (as docker answers a second create).
+pub fn create(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) -> Result<VolumeInfo> {
+    if !valid_name(name) {
+        return Err(RuntimeError::Invalid(format!(
+            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )));
+    }
+    if !data_dir(volumes, name).exists() {
+        create_dirs(volumes, name, labels)?;
+    }
+    inspect(volumes, name)
+}
+
+/// One volume.
+pub fn inspect(volumes: &Path, name: &str) -> Result<VolumeInfo> {
+    let dir = volumes.join(name);
+    if !valid_name(name) || !dir.join("_data").is_dir() {
+        return Err(RuntimeError::NoSuchVolume(name.to_string()));
+    }
+    let meta: Meta = match std::fs::read(dir.join("meta.json")) {
+        Ok(d) => serde_json::from_slice(&d).unwrap_or_default(),
+        Err(_) => Meta::default(),
+    };
+    let created_at = if meta.created_at.is_empty() {
+        let secs = std::fs::metadata(&dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        rbuild_store::config::rfc3339(secs, 0)
+    } else {
+        meta.created_at
+    };
+    Ok(VolumeInfo { name: name.to_string(), created_at, labels: meta.labels, mountpoint: dir.join("_data") })
+}
+
+/// Every volume, by name.
+pub fn list(volumes: &Path) -> Result<Vec<VolumeInfo>> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(volumes) else { return Ok(out) };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Ok(v) = inspect(volumes, &name) {
+            out.push(v);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The containers (IDs) that mount volume `name`.
+pub fn users(store: &rbuild_store::Store, name: &str) -> Result<Vec<String>> {
+    Ok(crate::container::list(store)?
+        .into_iter()
+        .filter(|c| c.config.mounts.iter().any(|m| m.typ == "volume" && m.name == name))
+        .map(|c| c.config.id.clone())
+        .collect())
+}
+
+/// `volume rm`: refused while a container (running or not) mounts it, as docker's is.
+pub fn remove(store: &rbuild_store::Store, name: &str) -> Result<()> {
+    let v = inspect(&store.volumes_dir(), name)?;
+    let users = users(store, name)?;
+    if !users.is_empty() {
+        return Err(RuntimeError::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
+    }
+    let dir = v.mountpoint.parent().map(Path::to_path_buf).unwrap_or_default();
+    rbuild_store::layer::remove_tree(&dir)?;
+    Ok(())
+}
+
+/// `volume ls --filter` / `volume prune --filter`.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFilter {
+    pub dangling: Option<bool>,
+    /// Substrings of the name (any).
+    pub names: Vec<String>,
+    /// `KEY` or `KEY=VALUE` (all).
+    pub labels: Vec<(String, Option<String>)>,
+    /// `label!=KEY[=VALUE]` (none).
+    pub not_labels: Vec<(String, Option<String>)>,
+    pub drivers: Vec<String>,
+}
+
+impl VolumeFilter {
+    pub fn parse(filters: &[String]) -> Result<VolumeFilter> {
+        let mut f = VolumeFilter::default();
+        let kv = |v: &str| match v.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (v.to_string(), None),
+        };
+        for s in filters {
+            if let Some(v) = s.strip_prefix("label!=") {
+                f.not_labels.push(kv(v));
+                continue;
+            }
+            let Some((k, v)) = s.split_once('=') else {
+                return Err(RuntimeError::Invalid(format!("bad format of filter (expected name=value): {s}")));
+            };
+            match k {
+                "dangling" => {
+                    f.dangling = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(RuntimeError::Invalid(format!("invalid filter 'dangling={v}'"))),
+                    })
+                }
+                "name" => f.names.push(v.to_string()),
+                "label" => f.labels.push(kv(v)),
+                "driver" => f.drivers.push(v.to_string()),
+                other => return Err(RuntimeError::Invalid(format!("invalid filter '{other}'"))),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether `v` (used by `in_use` containers) passes.
+    pub fn matches(&self, v: &VolumeInfo, in_use: bool) -> bool {
+        let has = |(k, val): &(String, Option<String>)| match val {
+            Some(val) => v.labels.get(k) == Some(val),
+            None => v.labels.contains_key(k),
+        };
+        self.dangling.is_none_or(|d| d != in_use)
+            && (self.names.is_empty() || self.names.iter().any(|n| v.name.contains(n.as_str())))
+            && self.labels.iter().all(has)
+            && !self.not_labels.iter().any(has)
+            && (self.drivers.is_empty() || self.drivers.iter().any(|d| d == "local"))
+    }
+}
+
+/// `volume prune`: removes the volumes no container uses that pass `filter` — only
+/// anonymous ones unless `all` (docker 23 on). Returns the removed names and the bytes
+/// they held.
+pub fn prune(store: &rbuild_store::Store, filter: &VolumeFilter, all: bool) -> Result<(Vec<String>, u64)> {
+    let mut removed = Vec::new();
+    let mut bytes = 0;
+    for v in list(&store.volumes_dir())? {
+        if !(all || v.anonymous()) || !filter.matches(&v, false) || !users(store, &v.name)?.is_empty() {
+            continue;
+        }
+        bytes += rbuild_store::snapshot::du(&v.mountpoint);
+        remove(store, &v.name)?;
+        removed.push(v.name);
+    }
+    Ok((removed, bytes))
 }
 
 /// Is `path` missing from every layer, so that the image certainly has nothing there?
@@ -173,6 +376,35 @@ mod tests {
         assert!(!absent_from_layers(&layers, "/link/data"), "a symlink on the way is followed through the mount");
         assert!(!absent_from_layers(&layers, "/file/data"));
         assert!(!absent_from_layers(&layers, "/"));
+    }
+
+    #[test]
+    fn volume_objects_have_metadata_and_filters() {
+        let d = tempfile::tempdir().unwrap();
+        let vols = d.path().join("volumes");
+        let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
+        let v = create(&vols, "data1", &labels).unwrap();
+        assert_eq!(v.labels, labels);
+        assert!(v.mountpoint.ends_with("volumes/data1/_data") && v.mountpoint.is_dir());
+        assert!(rbuild_store::config::parse_rfc3339(&v.created_at) > 1_700_000_000);
+        // A second create answers the existing volume.
+        assert_eq!(create(&vols, "data1", &BTreeMap::new()).unwrap(), v);
+        assert!(create(&vols, "bad/name", &BTreeMap::new()).is_err());
+        let anon = "ab".repeat(32);
+        assert!(ensure(&vols, &anon).unwrap());
+        assert!(!ensure(&vols, &anon).unwrap());
+        assert!(inspect(&vols, &anon).unwrap().anonymous());
+        assert!(!v.anonymous());
+        // A volume from before metadata existed is still a volume.
+        std::fs::create_dir_all(vols.join("old/_data")).unwrap();
+        let names: Vec<String> = list(&vols).unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, [anon.clone(), "data1".into(), "old".into()]);
+        assert!(matches!(inspect(&vols, "nosuch"), Err(RuntimeError::NoSuchVolume(_))));
+        let f = VolumeFilter::parse(&["label=a=1".into(), "name=ata".into()]).unwrap();
+        assert!(f.matches(&v, false) && !f.matches(&inspect(&vols, "old").unwrap(), false));
+        assert!(!VolumeFilter::parse(&["dangling=true".into()]).unwrap().matches(&v, true));
+        assert!(VolumeFilter::parse(&["label!=a".into()]).unwrap().matches(&inspect(&vols, "old").unwrap(), false));
+        assert!(VolumeFilter::parse(&["colour=red".into()]).is_err());
     }
 
     #[test]

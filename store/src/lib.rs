@@ -5,7 +5,9 @@
 //! - [`image`]: manifests, configs and names (index.json);
 //! - [`layer`] and [`tar`]: layer diffs and their safe application;
 //! - [`archive`]: docker-archive and OCI archives in and out, `import`;
-//! - [`gc`]: prune and fsck.
+//! - [`gc`]: prune and fsck;
+//! - [`records`]: local facts about images (built here at, registry digests);
+//! - [`events`]: the event journal behind `rbuild events`.
 
 pub mod archive;
 pub mod cache;
@@ -13,9 +15,12 @@ pub mod compress;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod events;
+pub mod filter;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod records;
 pub mod reference;
 pub mod snapshot;
 pub mod store;
@@ -28,6 +33,8 @@ pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
+pub use events::Event;
 pub use image::{Image, IndexEntry, LayerRef};
+pub use records::ImageRecord;
 pub use reference::Reference;
 pub use store::{default_root, Store, TempDir};

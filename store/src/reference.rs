@@ -168,6 +168,94 @@ impl Reference {
     }
 }
 
+/// Go's `path.Match`: `*` is any run of characters but `/`, `?` one of them, `[…]` a
+/// class (ranges, `^` to negate), `\\` escapes. A malformed pattern is an error.
+pub fn path_match(pattern: &str, name: &str) -> Result<bool> {
+    fn class(p: &[char], c: char) -> Option<(bool, usize)> {
+        // p starts after '['; returns (matched, chars consumed including ']').
+        let mut i = 0;
+        let negate = p.first() == Some(&'^');
+        if negate {
+            i += 1;
+        }
+        let mut matched = false;
+        let mut first = true;
+        loop {
+            let ch = *p.get(i)?;
+            if ch == ']' && !first {
+                return Some((matched != negate, i + 1));
+            }
+            first = false;
+            let lo = if ch == '\\' {
+                i += 1;
+                *p.get(i)?
+            } else {
+                ch
+            };
+            i += 1;
+            let mut hi = lo;
+            if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
+                i += 1;
+                hi = if p[i] == '\\' {
+                    i += 1;
+                    *p.get(i)?
+                } else {
+                    p[i]
+                };
+                i += 1;
+            }
+            if lo <= c && c <= hi {
+                matched = true;
+            }
+        }
+    }
+    fn go(p: &[char], n: &[char]) -> Option<bool> {
+        match p.first() {
+            None => Some(n.is_empty()),
+            Some('*') => {
+                let rest = &p[1..];
+                for k in 0..=n.len() {
+                    if k > 0 && n[k - 1] == '/' {
+                        break;
+                    }
+                    if go(rest, &n[k..])? {
+                        return Some(true);
+                    }
+                }
+                // Check the rest of the pattern is well formed even without a match.
+                go(rest, &[]).map(|_| false)
+            }
+            Some('?') => Some(!n.is_empty() && n[0] != '/' && go(&p[1..], &n[1..])?),
+            Some('[') => {
+                let c = n.first().copied();
+                let (m, used) = class(&p[1..], c.unwrap_or('\0'))?;
+                Some(c.is_some_and(|c| c != '/') && m && go(&p[1 + used..], &n[1..])?)
+            }
+            Some('\\') => {
+                let c = *p.get(1)?;
+                Some(n.first() == Some(&c) && go(&p[2..], &n[1..])?)
+            }
+            Some(c) => Some(n.first() == Some(c) && go(&p[1..], &n[1..])?),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n).ok_or_else(|| StoreError::BadReference(format!("{pattern:?}: syntax error in pattern")))
+}
+
+impl Reference {
+    /// docker's `reference.FamiliarMatch`: `pattern` (a `path.Match` pattern) against the
+    /// familiar name with its tag or digest (`busybox:latest`), else without
+    /// (`busybox`). `images bb` lists every tag of bb, `images bb:1` only bb:1, and
+    /// `images 'org/*'` every repository under org.
+    pub fn familiar_match(&self, pattern: &str) -> Result<bool> {
+        if path_match(pattern, &self.familiar())? {
+            return Ok(true);
+        }
+        path_match(pattern, &self.familiar_repository())
+    }
+}
+
 impl fmt::Display for Reference {
     /// The full form: `docker.io/library/busybox:latest`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,6 +298,25 @@ mod tests {
         assert_eq!(Reference::parse("docker.io/library/busybox").unwrap().familiar(), "busybox:latest");
         assert_eq!(Reference::parse("org/app:2").unwrap().familiar(), "org/app:2");
         assert_eq!(Reference::parse("127.0.0.1:5000/x").unwrap().familiar(), "127.0.0.1:5000/x:latest");
+    }
+
+    #[test]
+    fn familiar_matches_like_docker() {
+        let r = |s: &str| Reference::parse(s).unwrap();
+        assert!(r("bb:1").familiar_match("bb").unwrap());
+        assert!(r("bb:latest").familiar_match("bb").unwrap());
+        assert!(r("bb:1").familiar_match("bb:1").unwrap());
+        assert!(!r("bb:latest").familiar_match("bb:1").unwrap());
+        assert!(!r("bbx:1").familiar_match("bb").unwrap());
+        assert!(r("org/app:2").familiar_match("org/*").unwrap());
+        assert!(!r("org/sub/app:2").familiar_match("org/*").unwrap());
+        assert!(!r("other/app:2").familiar_match("org/*").unwrap());
+        assert!(r("busybox:1").familiar_match("busy?ox:[0-9]").unwrap());
+        assert!(r("127.0.0.1:5000/app:1").familiar_match("127.0.0.1:5000/app").unwrap());
+        assert!(!r("busybox:1").familiar_match("docker.io/library/busybox").unwrap());
+        assert!(r("busybox:1").familiar_match("[").is_err());
+        assert!(path_match("a\\*b", "a*b").unwrap());
+        assert!(!path_match("[^a]", "a").unwrap());
     }
 
     #[test]

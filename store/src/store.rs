@@ -14,6 +14,8 @@
 //! ROOT/rbuild/cache/           the build cache index
 //! ROOT/rbuild/containers/      containers (runtime)
 //! ROOT/rbuild/volumes/         named volumes (runtime)
+//! ROOT/rbuild/images/          local image records: made here at, registry digests
+//! ROOT/rbuild/events/journal   the event journal
 //! ```
 //!
 //! Blobs are published by rename after fsync, so a blob file is complete or absent. A

@@ -13,6 +13,9 @@ use std::process::ExitCode;
 
 pub fn save(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
     let images = resolve_for_save(store, &a.images)?;
+    for i in &images {
+        crate::commands::event(store, "image", "save", &i.image.config_digest.to_string(), &[]);
+    }
     let compression = match a.compression {
         CompressionArg::None => Compression::None,
         CompressionArg::Gzip => Compression::Gzip,
@@ -79,6 +82,15 @@ pub fn load(store: &Store, a: LoadArgs) -> anyhow::Result<ExitCode> {
             archive::load(store, &mut stdin.lock()).context("cannot load the archive from standard input")?
         }
     };
+    for l in &loaded {
+        let id = l.image.config_digest.to_string();
+        if l.names.is_empty() {
+            crate::commands::event(store, "image", "load", &id, &[]);
+        }
+        for n in &l.names {
+            crate::commands::event(store, "image", "load", &id, &[("name", &n.familiar())]);
+        }
+    }
     if !a.quiet {
         for l in &loaded {
             if l.names.is_empty() {
@@ -110,6 +122,7 @@ pub fn import(store: &Store, a: ImportArgs) -> anyhow::Result<ExitCode> {
         Some(n) => store.set_name(n, img.manifest_digest, img.manifest_size)?,
         None => store.add_untagged(img.manifest_digest, img.manifest_size)?,
     }
+    crate::commands::event(store, "image", "import", &img.config_digest.to_string(), &[]);
     println!("{}", img.config_digest);
     Ok(ExitCode::SUCCESS)
 }

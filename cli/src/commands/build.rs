@@ -146,8 +146,11 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         }
     };
     let image = &built.image;
+    // The config's time is fixed for reproducibility; `images` shows when it was made here.
+    store.record_created_here(&image.config_digest, &rbuild_runtime::state::now())?;
     for t in &tags {
         store.set_name(t, image.manifest_digest, image.manifest_size)?;
+        crate::commands::event(store, "image", "tag", &image.config_digest.to_string(), &[("name", &t.familiar())]);
     }
     if tags.is_empty() {
         store.add_untagged(image.manifest_digest, image.manifest_size)?;

@@ -1,9 +1,15 @@
 //! Container verbs: run, create, start, ps, logs, stop, kill, restart, rm, exec, wait, top,
 //! pause, unpause, cp, diff, commit, export, rename, port, and inspect for containers.
 
-use crate::cli::{CommitArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::cli::{
+    CommitArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs,
+    TopArgs,
+};
+use crate::commands::event;
+use crate::commands::filters::ContainerFilter;
+use crate::commands::format::{check_format, container_labels, created_at, print_rows};
 use crate::commands::options;
-use crate::commands::util::{ago, table};
+use crate::commands::util::{ago, human_size};
 use anyhow::{bail, Context};
 use rbuild_runtime::container::exec;
 use rbuild_runtime::container::{self, Container, CreateOptions, StartMode};
@@ -12,7 +18,7 @@ use rbuild_runtime::{fsops, logs, signal};
 use rbuild_runtime::{Limits, Network};
 use rbuild_store::config::parse_rfc3339;
 use rbuild_store::{Reference, Store};
-use serde_json::json;
+use rbuild_template::Value;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,8 +57,17 @@ fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
     })
 }
 
+fn created_event(store: &Store, c: &Container) {
+    event(store, "container", "create", &c.config.id, &[("image", &c.config.image), ("name", &c.config.name)]);
+}
+
+fn event_of(store: &Store, action: &str, c: &Container) {
+    event(store, "container", action, &c.config.id, &[("image", &c.config.image), ("name", &c.config.name)]);
+}
+
 pub fn create(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
     let c = container::create(store, &options(&a)?)?;
+    created_event(store, &c);
     println!("{}", c.config.id);
     Ok(ExitCode::SUCCESS)
 }
@@ -62,17 +77,21 @@ pub fn run(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("the input device is not a TTY");
     }
     let c = container::create(store, &options(&a)?)?;
+    created_event(store, &c);
     if a.detach {
         if let Err(e) = container::start(store, &c, StartMode::Detached) {
             if a.rm {
                 let _ = container::remove(store, &c, true, true);
+                event_of(store, "destroy", &c);
             }
             return Err(e.into());
         }
+        event_of(store, "start", &c);
         println!("{}", c.config.id);
         return Ok(ExitCode::SUCCESS);
     }
     std::io::stdout().flush()?;
+    event_of(store, "start", &c);
     // Becomes the shim: returns only if that failed.
     let err = container::start(store, &c, StartMode::Foreground).unwrap_err();
     if a.rm {
@@ -86,14 +105,16 @@ pub fn start(store: &Store, a: StartArgs) -> anyhow::Result<ExitCode> {
         let [one] = a.containers.as_slice() else { bail!("you cannot start and attach multiple containers at once") };
         let c = container::find(store, one)?;
         std::io::stdout().flush()?;
+        event_of(store, "start", &c);
         return Err(container::start(store, &c, StartMode::Foreground).unwrap_err().into());
     }
     let mut failed = false;
     for name in &a.containers {
-        match container::find(store, name)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| container::start(store, &c, StartMode::Detached).map_err(anyhow::Error::from))
-        {
+        match container::find(store, name).map_err(anyhow::Error::from).and_then(|c| {
+            container::start(store, &c, StartMode::Detached)?;
+            event_of(store, "start", &c);
+            Ok(())
+        }) {
             Ok(()) => println!("{name}"),
             Err(e) => {
                 eprintln!("error: {}", crate::commands::render_error(&e));
@@ -123,46 +144,148 @@ fn ports_text(c: &Container) -> String {
         .join(", ")
 }
 
+/// docker's `stringutils.Ellipsis`.
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() > max {
+        s.chars().take(max - 1).collect::<String>() + "…"
+    } else {
+        s.to_string()
+    }
+}
+
+/// One row of `ps`: docker's ContainerContext (keys sorted, as its JSON has them).
+fn container_row(store: &Store, c: &Container, trunc: bool, size: bool) -> Value {
+    // docker's daemon/list.go: the path, then the arguments, those with a space quoted.
+    let mut argv: Vec<String> = c.config.entrypoint.clone();
+    argv.extend(c.config.cmd.iter().cloned());
+    let mut cmd = argv
+        .iter()
+        .enumerate()
+        .map(|(i, a)| if i > 0 && a.contains(' ') { format!("'{a}'") } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ");
+    if trunc {
+        cmd = ellipsis(&cmd, 20);
+    }
+    let labels = container_labels(store, c);
+    let label_text = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let mounts = c
+        .config
+        .mounts
+        .iter()
+        .map(|m| {
+            let n = if m.name.is_empty() { m.source.clone() } else { m.name.clone() };
+            if trunc {
+                ellipsis(&n, 15)
+            } else {
+                n
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let created = rbuild_store::config::parse_rfc3339(&c.config.created);
+    let st = c.state();
+    let state = match st.status {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Paused => "paused",
+        Status::Exited => "exited",
+    };
+    let size_text = if size {
+        let rw = rbuild_store::snapshot::du(&c.upper());
+        let image: u64 = c.config.layers.iter().filter_map(|d| store.blob_size(d).ok()).sum();
+        format!("{} (virtual {})", human_size(rw), human_size(rw + image))
+    } else {
+        "0B".to_string()
+    };
+    let labels_for_method = labels.clone();
+    Value::object([
+        ("Command", Value::from(format!("{cmd:?}"))),
+        ("CreatedAt", created_at(created).into()),
+        ("ID", (if trunc { c.short_id().to_string() } else { c.id().to_string() }).into()),
+        ("Image", c.config.image.clone().into()),
+        (
+            "Label",
+            Value::method(move |args| {
+                let k = args.first().map(rbuild_template::print_value).unwrap_or_default();
+                Ok(labels_for_method.get(&k).cloned().unwrap_or_default().into())
+            }),
+        ),
+        ("Labels", label_text.into()),
+        ("LocalVolumes", c.config.mounts.iter().filter(|m| m.typ == "volume").count().to_string().into()),
+        ("Mounts", mounts.into()),
+        ("Names", c.config.name.clone().into()),
+        ("Networks", c.config.network.names().join(",").into()),
+        ("Ports", ports_text(c).into()),
+        ("RunningFor", ago(created).into()),
+        ("Size", size_text.into()),
+        ("State", state.into()),
+        ("Status", status_text(c).into()),
+    ])
+}
+
+fn container_header() -> Value {
+    Value::map([
+        ("Command", Value::from("COMMAND")),
+        ("CreatedAt", "CREATED AT".into()),
+        ("ID", "CONTAINER ID".into()),
+        ("Image", "IMAGE".into()),
+        ("Label", Value::method(|_| Ok("LABEL".into()))),
+        ("Labels", "LABELS".into()),
+        ("LocalVolumes", "LOCAL VOLUMES".into()),
+        ("Mounts", "MOUNTS".into()),
+        ("Names", "NAMES".into()),
+        ("Networks", "NETWORKS".into()),
+        ("Ports", "PORTS".into()),
+        ("RunningFor", "CREATED".into()),
+        ("Size", "SIZE".into()),
+        ("State", "STATE".into()),
+        ("Status", "STATUS".into()),
+    ])
+}
+
 pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
+    check_format(a.format.as_deref())?;
     let all = container::list(store)?;
-    let shown: Vec<&Container> = all.iter().filter(|c| a.all || c.running()).collect();
+    let filter = ContainerFilter::parse(store, &all, &a.filter)?;
+    let last = if a.latest { 1 } else { a.last };
+    // `-n`/`-l` show containers in every state; so do status filters.
+    let every_state = a.all || last > 0 || filter.selects_states();
+    let mut shown: Vec<&Container> = all
+        .iter()
+        .filter(|c| every_state || c.running())
+        .filter(|c| filter.matches(c, &container_labels(store, c)))
+        .collect();
+    if last > 0 {
+        shown.truncate(last as usize);
+    }
     if a.quiet {
         for c in shown {
             println!("{}", if a.no_trunc { c.id() } else { c.short_id() });
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows =
-        vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from).to_vec()];
-    for c in shown {
-        let mut cmd: Vec<String> = c.config.entrypoint.clone();
-        cmd.extend(c.config.cmd.iter().cloned());
-        let mut cmd = cmd.join(" ");
-        if !a.no_trunc && cmd.chars().count() > 20 {
-            cmd = cmd.chars().take(19).collect::<String>() + "…";
-        }
-        rows.push(vec![
-            if a.no_trunc { c.id().to_string() } else { c.short_id().to_string() },
-            c.config.image.clone(),
-            format!("\"{cmd}\""),
-            ago(parse_rfc3339(&c.config.created)),
-            status_text(c),
-            ports_text(c),
-            c.config.name.clone(),
-        ]);
-    }
-    print!("{}", table(&rows));
+    let rows: Vec<Value> = shown.iter().map(|c| container_row(store, c, !a.no_trunc, a.size)).collect();
+    let default = if a.size {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    print_rows(a.format.as_deref(), default, &rows, &container_header())?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn logs(store: &Store, a: LogsArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
-    let tail = if a.tail == "all" {
+    let tail = if a.tail == "all" || a.tail.starts_with('-') {
         None
     } else {
         Some(a.tail.parse::<usize>().with_context(|| format!("invalid --tail {}", a.tail))?)
     };
-    logs::print(&c, a.follow, a.timestamps, tail, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
+    let since = a.since.as_deref().map(|s| logs::parse_timestamp(s, None)).transpose()?;
+    let until = a.until.as_deref().map(|s| logs::parse_timestamp(s, None)).transpose()?;
+    let o = logs::LogOptions { follow: a.follow, timestamps: a.timestamps, tail, since, until };
+    logs::print(&c, &o, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,27 +304,50 @@ fn each(store: &Store, names: &[String], f: impl Fn(&Container) -> anyhow::Resul
 }
 
 pub fn stop(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
-    each(store, &a.containers, |c| Ok(container::stop(c, Duration::from_secs(a.time))?))
+    each(store, &a.containers, |c| {
+        let was_running = c.running();
+        container::stop(c, Duration::from_secs(a.time))?;
+        if was_running {
+            event_of(store, "kill", c);
+            event_of(store, "stop", c);
+        }
+        Ok(())
+    })
 }
 
 pub fn restart(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
     each(store, &a.containers, |c| {
         container::stop(c, Duration::from_secs(a.time))?;
-        Ok(container::start(store, c, StartMode::Detached)?)
+        container::start(store, c, StartMode::Detached)?;
+        event_of(store, "start", c);
+        event_of(store, "restart", c);
+        Ok(())
     })
 }
 
 pub fn kill(store: &Store, a: KillArgs) -> anyhow::Result<ExitCode> {
     let sig = signal::parse_signal(&a.signal)?;
-    each(store, &a.containers, |c| Ok(container::kill(c, sig)?))
+    each(store, &a.containers, |c| {
+        container::kill(c, sig)?;
+        event(store, "container", "kill", &c.config.id, &[("name", &c.config.name), ("signal", &sig.to_string())]);
+        Ok(())
+    })
 }
 
 pub fn rm(store: &Store, a: RmArgs) -> anyhow::Result<ExitCode> {
-    each(store, &a.containers, |c| Ok(container::remove(store, c, a.force, a.volumes)?))
+    each(store, &a.containers, |c| {
+        container::remove(store, c, a.force, a.volumes)?;
+        event_of(store, "destroy", c);
+        Ok(())
+    })
 }
 
 pub fn pause(store: &Store, names: &[String], paused: bool) -> anyhow::Result<ExitCode> {
-    each(store, names, |c| Ok(container::pause(c, paused)?))
+    each(store, names, |c| {
+        container::pause(c, paused)?;
+        event_of(store, if paused { "pause" } else { "unpause" }, c);
+        Ok(())
+    })
 }
 
 pub fn wait(store: &Store, names: &[String]) -> anyhow::Result<ExitCode> {
@@ -213,9 +359,29 @@ pub fn wait(store: &Store, names: &[String]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The exit code of an exec that could not start: docker's 126 (cannot run) or 127 (not
+/// found). The runtime says it as "… (exit code N)" today; once `RuntimeError` carries it
+/// (`ExecFailed { code, message }`), this reads the variant.
+fn exec_failure_code(e: &rbuild_runtime::RuntimeError) -> Option<u8> {
+    match e {
+        rbuild_runtime::RuntimeError::ExecFailed { code, .. } => u8::try_from(*code).ok(),
+        _ => None,
+    }
+}
+
 pub fn exec_cmd(store: &Store, a: ExecArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
-    let code = exec::exec(
+    if !c.running() {
+        bail!("container {} is not running", c.config.id);
+    }
+    event(
+        store,
+        "container",
+        &format!("exec_start: {}", a.command.join(" ")),
+        &c.config.id,
+        &[("name", &c.config.name)],
+    );
+    let r = exec::exec(
         &c,
         &exec::ExecOptions {
             args: a.command,
@@ -226,20 +392,32 @@ pub fn exec_cmd(store: &Store, a: ExecArgs) -> anyhow::Result<ExitCode> {
             interactive: a.interactive,
             privileged: a.privileged,
         },
-    )?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    );
+    match r {
+        Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        // The program could not start: docker's 126; anything else (not running, …) is
+        // the daemon refusing, 1.
+        Err(e) => match exec_failure_code(&e) {
+            Some(code) => Err(crate::commands::Reported { message: e.to_string(), code }.into()),
+            None => Err(e.into()),
+        },
+    }
 }
 
-pub fn top(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
-    let c = container::find(store, name)?;
+/// `top CTR [ps options]`: docker runs `ps` (default `-ef`) on the host and keeps the
+/// header and the rows whose PID is one of the container's processes.
+pub fn top(store: &Store, a: TopArgs) -> anyhow::Result<ExitCode> {
+    let c = container::find(store, &a.container)?;
     if !c.running() {
-        bail!("container {name} is not running");
+        bail!("container {} is not running", c.config.id);
     }
-    let mut rows = vec![["UID", "PID", "PPID", "CMD"].map(String::from).to_vec()];
-    for (pid, uid, ppid, cmd) in fsops::top(&c) {
-        rows.push(vec![uid.to_string(), pid.to_string(), ppid.to_string(), cmd]);
+    let pids: Vec<i32> = fsops::top(&c).into_iter().map(|(pid, ..)| pid).collect();
+    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args.clone() };
+    let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+    if !out.status.success() {
+        bail!("ps: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
-    print!("{}", table(&rows));
+    print!("{}", crate::commands::system::top_rows(&String::from_utf8_lossy(&out.stdout), &pids)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -267,10 +445,17 @@ pub fn diff(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
 pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
     let changes = a.changes.clone();
+    let message = a.message.clone();
     let img = fsops::commit(
         store,
         &c,
         |cfg| {
+            // docker's image Comment is the commit message (none without -m): inspect's
+            // Comment reads the config's `comment`.
+            match &message {
+                Some(m) => cfg.other.insert("comment".into(), serde_json::Value::String(m.clone())),
+                None => cfg.other.remove("comment"),
+            };
             rbuild_builder::meta::apply_changes(cfg, &changes)
                 .map_err(|e| rbuild_runtime::RuntimeError::Invalid(e.to_string()))
         },
@@ -281,6 +466,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
         Some(n) => store.set_name(&Reference::parse(n)?, img.manifest_digest, img.manifest_size)?,
         None => store.add_untagged(img.manifest_digest, img.manifest_size)?,
     }
+    event(store, "container", "commit", &c.config.id, &[("name", &c.config.name)]);
     println!("{}", img.config_digest);
     Ok(ExitCode::SUCCESS)
 }
@@ -305,87 +491,45 @@ pub fn export(store: &Store, a: ExportArgs) -> anyhow::Result<ExitCode> {
 
 pub fn rename(store: &Store, name: &str, new: &str) -> anyhow::Result<ExitCode> {
     let mut c = container::find(store, name)?;
+    let valid = new.len() >= 2
+        && new.as_bytes()[0].is_ascii_alphanumeric()
+        && new.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !valid {
+        bail!("Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    }
+    if c.config.name == new {
+        bail!("Renaming a container with the same name as its current name");
+    }
     if container::list(store)?.iter().any(|o| o.config.name == new) {
-        bail!("conflict: the container name {new:?} is already in use");
+        bail!("Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.", container::find(store, new)?.config.id);
     }
-    c.config.name = new.to_string();
+    let old = std::mem::replace(&mut c.config.name, new.to_string());
     c.save_config()?;
+    event(store, "container", "rename", &c.config.id, &[("name", new), ("oldName", &format!("/{old}"))]);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn port(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
-    let c = container::find(store, name)?;
-    for p in &c.config.ports {
-        println!("{}/tcp -> {}:{}", p.container_port, p.host_ip, p.host_port);
+/// `port CTR [PRIVATE_PORT[/PROTO]]`: docker's `80/tcp -> 0.0.0.0:8080` lines, or for one
+/// port just where it is published.
+pub fn port(store: &Store, a: PortArgs) -> anyhow::Result<ExitCode> {
+    let c = container::find(store, &a.container)?;
+    match &a.port {
+        None => {
+            for p in &c.config.ports {
+                println!("{}/tcp -> {}:{}", p.container_port, p.host_ip, p.host_port);
+            }
+        }
+        Some(spec) => {
+            let (num, proto) = spec.split_once('/').unwrap_or((spec.as_str(), "tcp"));
+            let n: u16 = num.parse().with_context(|| format!("invalid port {spec:?}"))?;
+            let hits: Vec<_> = c.config.ports.iter().filter(|p| p.container_port == n && proto == "tcp").collect();
+            if hits.is_empty() {
+                bail!("No public port '{num}/{proto}' published for {}", a.container);
+            }
+            for p in hits {
+                println!("{}:{}", p.host_ip, p.host_port);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `docker inspect` JSON for a container.
-pub fn inspect_json(c: &Container) -> serde_json::Value {
-    let s = c.state();
-    let status = match s.status {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Paused => "paused",
-        Status::Exited => "exited",
-    };
-    let mut args = c.config.entrypoint.clone();
-    args.extend(c.config.cmd.iter().cloned());
-    let path = args.first().cloned().unwrap_or_default();
-    let ports: serde_json::Map<String, serde_json::Value> = c
-        .config
-        .ports
-        .iter()
-        .map(|p| {
-            (format!("{}/tcp", p.container_port), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))
-        })
-        .collect();
-    json!({
-        "Id": c.config.id,
-        "Created": c.config.created,
-        "Path": path,
-        "Args": args.get(1..).unwrap_or(&[]),
-        "State": {
-            "Status": status,
-            "Running": matches!(s.status, Status::Running | Status::Paused),
-            "Paused": s.status == Status::Paused,
-            "OOMKilled": s.oom_killed,
-            "Dead": false,
-            "Pid": if matches!(s.status, Status::Running | Status::Paused) { s.pid } else { 0 },
-            "ExitCode": s.exit_code,
-            "Error": s.error,
-            "StartedAt": s.started_at,
-            "FinishedAt": s.finished_at,
-        },
-        "Image": c.config.image_id.to_string(),
-        "Name": format!("/{}", c.config.name),
-        "HostConfig": {
-            "NetworkMode": if c.config.network == Network::Host { "host" } else { "none" },
-            "AutoRemove": c.config.auto_remove,
-            "Memory": c.config.limits.memory.unwrap_or(0),
-            "PidsLimit": c.config.limits.pids,
-            "NanoCpus": c.config.limits.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
-            "CapAdd": c.config.cap_add,
-            "CapDrop": c.config.cap_drop,
-            "ReadonlyRootfs": c.config.read_only,
-            "Init": c.config.init,
-            "PortBindings": ports,
-        },
-        "Mounts": c.config.mounts,
-        "Config": {
-            "Hostname": c.config.hostname,
-            "User": c.config.user,
-            "Tty": c.config.tty,
-            "OpenStdin": c.config.open_stdin,
-            "Env": c.config.env,
-            "Cmd": c.config.cmd,
-            "Entrypoint": if c.config.entrypoint.is_empty() { serde_json::Value::Null } else { json!(c.config.entrypoint) },
-            "Image": c.config.image,
-            "WorkingDir": c.config.working_dir,
-            "StopSignal": c.config.stop_signal,
-        },
-        "NetworkSettings": {"Ports": c.config.ports.iter().map(|p| (format!("{}/tcp", p.container_port), json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))).collect::<serde_json::Map<_, _>>()},
-        "GraphDriver": {"Name": "overlay", "Data": {"UpperDir": c.upper(), "WorkDir": c.dir.join("work"), "MergedDir": c.dir.join("rootfs")}},
-    })
 }

@@ -1,65 +1,109 @@
 //! `images`, `tag`, `rmi`, `inspect` (images), `history`.
 
 use crate::cli::{HistoryArgs, ImagesArgs, RmiArgs};
-use crate::commands::util::{ago, human_size, table};
+use crate::commands::format::{check_format, created_at, print_rows};
+use crate::commands::util::{ago, human_size};
 use anyhow::{bail, Context};
 use rbuild_store::config::parse_rfc3339;
+use rbuild_store::filter::{created_secs, ImageFilter};
 use rbuild_store::{Image, Reference, Store};
-use serde_json::{json, Value};
+use rbuild_template::Value;
 use std::process::ExitCode;
 
-fn created_secs(img: &Image) -> i64 {
-    img.config.created.as_deref().map(parse_rfc3339).unwrap_or(0)
+/// One row of `images`: docker's ImageContext (keys sorted, as its JSON has them).
+fn image_row(store: &Store, img: &Image, name: Option<&Reference>, no_trunc: bool) -> Value {
+    let id = if no_trunc { img.config_digest.to_string() } else { img.config_digest.short() };
+    let (repo, tag) = match name {
+        Some(n) => (n.familiar_repository(), n.tag.clone().unwrap_or_else(|| "<none>".into())),
+        None => ("<none>".into(), "<none>".into()),
+    };
+    // The registry's digest for this repository, never the store's own manifest digest.
+    let digest = name
+        .and_then(|n| {
+            let repo = n.repository();
+            n.digest.or_else(|| {
+                store
+                    .image_record(&img.config_digest)
+                    .repo_digest_refs()
+                    .iter()
+                    .find(|r| r.repository() == repo)?
+                    .digest
+            })
+        })
+        .map_or_else(|| "<none>".to_string(), |d| d.to_string());
+    let secs = created_secs(store, img);
+    let size = human_size(store.image_content_size(img));
+    Value::object([
+        ("Containers", Value::from("N/A")),
+        ("CreatedAt", created_at(secs).into()),
+        ("CreatedSince", ago(secs).into()),
+        ("Digest", digest.into()),
+        ("ID", id.into()),
+        ("Repository", repo.into()),
+        ("SharedSize", "N/A".into()),
+        ("Size", size.clone().into()),
+        ("Tag", tag.into()),
+        ("UniqueSize", "N/A".into()),
+        ("VirtualSize", size.into()),
+    ])
+}
+
+fn image_header() -> Value {
+    Value::map([
+        ("Containers", Value::from("CONTAINERS")),
+        ("CreatedAt", "CREATED AT".into()),
+        ("CreatedSince", "CREATED".into()),
+        ("Digest", "DIGEST".into()),
+        ("ID", "IMAGE ID".into()),
+        ("Repository", "REPOSITORY".into()),
+        ("SharedSize", "SHARED SIZE".into()),
+        ("Size", "SIZE".into()),
+        ("Tag", "TAG".into()),
+        ("UniqueSize", "UNIQUE SIZE".into()),
+        ("VirtualSize", "VIRTUAL SIZE".into()),
+    ])
 }
 
 pub fn images(store: &Store, a: ImagesArgs) -> anyhow::Result<ExitCode> {
-    let mut imgs = store.images()?;
-    imgs.sort_by_key(|i| std::cmp::Reverse(created_secs(i)));
-    let filter =
-        a.repository.as_deref().map(|r| Reference::parse(r).map(|x| x.repository()).unwrap_or_else(|_| r.to_string()));
-    let id = |i: &Image| if a.no_trunc { i.config_digest.to_string() } else { i.config_digest.short() };
+    check_format(a.format.as_deref())?;
+    let mut filters = a.filter.clone();
+    if let Some(r) = &a.repository {
+        filters.push(format!("reference={r}"));
+    }
+    let filter = ImageFilter::parse(store, &filters)?;
+    let mut imgs: Vec<Image> = store.images()?.into_iter().filter(|i| filter.matches_image(store, i)).collect();
+    imgs.sort_by_key(|i| std::cmp::Reverse(created_secs(store, i)));
+    // Rows: one per matching name; an image without names is one <none> row, unless names
+    // were asked for (docker skips those then).
+    let mut rows: Vec<(&Image, Option<Reference>)> = Vec::new();
+    for i in &imgs {
+        if i.names.is_empty() {
+            if !filter.has_references() {
+                rows.push((i, None));
+            }
+            continue;
+        }
+        let mut names: Vec<&Reference> = i.names.iter().filter(|n| filter.matches_name(n)).collect();
+        names.sort();
+        rows.extend(names.into_iter().map(|n| (i, Some(n.clone()))));
+    }
     if a.quiet {
         let mut seen = Vec::new();
-        for i in &imgs {
+        for (i, _) in &rows {
             if !seen.contains(&i.config_digest) {
                 seen.push(i.config_digest);
-                println!("{}", id(i));
+                println!("{}", if a.no_trunc { i.config_digest.to_string() } else { i.config_digest.short() });
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows = vec![if a.digests {
-        vec!["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
+    let values: Vec<Value> = rows.iter().map(|(i, n)| image_row(store, i, n.as_ref(), a.no_trunc)).collect();
+    let default = if a.digests {
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
-        vec!["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-    }
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>()];
-    for i in &imgs {
-        let names: Vec<Option<&Reference>> =
-            if i.names.is_empty() { vec![None] } else { i.names.iter().map(Some).collect() };
-        for n in names {
-            if let (Some(f), Some(n)) = (&filter, n) {
-                if &n.repository() != f {
-                    continue;
-                }
-            } else if filter.is_some() {
-                continue;
-            }
-            let (repo, tag) = match n {
-                Some(n) => (n.familiar_repository(), n.tag.clone().unwrap_or_else(|| "<none>".into())),
-                None => ("<none>".into(), "<none>".into()),
-            };
-            let mut row = vec![repo, tag];
-            if a.digests {
-                row.push(i.manifest_digest.to_string());
-            }
-            row.extend([id(i), ago(created_secs(i)), human_size(i.size())]);
-            rows.push(row);
-        }
-    }
-    print!("{}", table(&rows));
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    };
+    print_rows(a.format.as_deref(), default, &values, &image_header())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -70,6 +114,7 @@ pub fn tag(store: &Store, source: &str, target: &str) -> anyhow::Result<ExitCode
         bail!("refusing to create a tag with a digest reference: {target}");
     }
     store.set_name(&name, img.manifest_digest, img.manifest_size)?;
+    crate::commands::event(store, "image", "tag", &img.config_digest.to_string(), &[("name", &name.familiar())]);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -79,6 +124,12 @@ pub fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<ExitCode> {
         match rmi_one(store, spec, a.force) {
             Ok(lines) => {
                 for l in lines {
+                    if let Some(n) = l.strip_prefix("Untagged: ") {
+                        crate::commands::event(store, "image", "untag", n, &[("name", n)]);
+                    }
+                    if let Some(id) = l.strip_prefix("Deleted: ") {
+                        crate::commands::event(store, "image", "delete", id, &[]);
+                    }
                     println!("{l}");
                 }
             }
@@ -138,81 +189,13 @@ fn rmi_one(store: &Store, spec: &str, force: bool) -> anyhow::Result<Vec<String>
     Ok(out)
 }
 
-/// `docker image inspect` JSON for one image.
-pub fn inspect_json(img: &Image) -> Value {
-    let c = &img.config.config;
-    let opt_list = |v: &Vec<String>| if v.is_empty() { Value::Null } else { json!(v) };
-    let mut config = json!({
-        "Hostname": "",
-        "Domainname": "",
-        "User": c.user,
-        "AttachStdin": false,
-        "AttachStdout": false,
-        "AttachStderr": false,
-        "Tty": false,
-        "OpenStdin": false,
-        "StdinOnce": false,
-        "Env": opt_list(&c.env),
-        "Cmd": c.cmd,
-        "Image": "",
-        "Volumes": if c.volumes.is_empty() { Value::Null } else { json!(c.volumes) },
-        "WorkingDir": c.working_dir,
-        "Entrypoint": c.entrypoint,
-        "OnBuild": opt_list(&c.on_build),
-        "Labels": if c.labels.is_empty() { Value::Null } else { json!(c.labels) },
-    });
-    let m = config.as_object_mut().expect("an object");
-    if !c.exposed_ports.is_empty() {
-        m.insert("ExposedPorts".into(), json!(c.exposed_ports));
-    }
-    if let Some(h) = &c.healthcheck {
-        m.insert("Healthcheck".into(), json!(h));
-    }
-    if !c.stop_signal.is_empty() {
-        m.insert("StopSignal".into(), json!(c.stop_signal));
-    }
-    if !c.shell.is_empty() {
-        m.insert("Shell".into(), json!(c.shell));
-    }
-    if c.args_escaped {
-        m.insert("ArgsEscaped".into(), json!(true));
-    }
-    let tags: Vec<String> = img.names.iter().filter(|n| n.tag.is_some()).map(|n| n.familiar()).collect();
-    let digests: Vec<String> = img
-        .names
-        .iter()
-        .filter(|n| n.digest.is_some())
-        .map(|n| format!("{}@{}", n.familiar_repository(), n.digest.unwrap()))
-        .collect();
-    let other = |k: &str| img.config.other.get(k).cloned().unwrap_or(json!(""));
-    json!({
-        "Id": img.config_digest.to_string(),
-        "RepoTags": tags,
-        "RepoDigests": digests,
-        "Parent": "",
-        "Comment": other("comment"),
-        "Created": img.config.created.clone().unwrap_or_default(),
-        "Container": other("container"),
-        "ContainerConfig": img.config.other.get("container_config").cloned().unwrap_or(Value::Null),
-        "DockerVersion": other("docker_version"),
-        "Author": img.config.author.clone().unwrap_or_default(),
-        "Config": config,
-        "Architecture": img.config.architecture,
-        "Os": img.config.os,
-        "Size": img.size(),
-        "VirtualSize": img.size(),
-        "GraphDriver": {"Name": "overlay", "Data": null},
-        "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
-        "Metadata": {"ManifestDigest": img.manifest_digest.to_string()},
-    })
-}
-
 pub fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
+    check_format(a.format.as_deref())?;
     let img = store.image(&a.image)?;
     let mut layer_sizes = img.layers.iter().map(|l| l.size);
-    let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from).to_vec()];
     let n = img.config.history.len();
-    let mut entries: Vec<Vec<String>> = Vec::new();
+    let mut rows: Vec<Value> = Vec::new();
+    let mut ids = Vec::new();
     for (i, h) in img.config.history.iter().enumerate() {
         let size = if h.empty_layer { 0 } else { layer_sizes.next().unwrap_or(0) };
         let id = if i + 1 == n {
@@ -228,16 +211,45 @@ pub fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         if !a.no_trunc && by.chars().count() > 45 {
             by = by.chars().take(44).collect::<String>() + "…";
         }
-        let created = h.created.as_deref().map(|c| ago(parse_rfc3339(c))).unwrap_or_default();
-        entries.push(vec![id, created, by, human_size(size), h.comment.clone().unwrap_or_default()]);
+        let secs = h.created.as_deref().map(parse_rfc3339).unwrap_or(0);
+        let (since, at, size) = if a.human {
+            (ago(secs), created_at(secs), human_size(size))
+        } else {
+            let t = h.created.clone().unwrap_or_default();
+            (t.clone(), t, size.to_string())
+        };
+        ids.push(id.clone());
+        rows.push(Value::object([
+            ("Comment", Value::from(h.comment.clone().unwrap_or_default())),
+            ("CreatedAt", at.into()),
+            ("CreatedBy", by.into()),
+            ("CreatedSince", since.into()),
+            ("ID", id.into()),
+            ("Size", size.into()),
+        ]));
     }
+    rows.reverse();
+    ids.reverse();
     if a.quiet {
-        println!("{}", img.config_digest.short());
+        for id in ids {
+            println!("{id}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    entries.reverse();
-    rows.extend(entries);
-    print!("{}", table(&rows));
+    let header = Value::map([
+        ("Comment", Value::from("COMMENT")),
+        ("CreatedAt", "CREATED AT".into()),
+        ("CreatedBy", "CREATED BY".into()),
+        ("CreatedSince", "CREATED".into()),
+        ("ID", "IMAGE".into()),
+        ("Size", "SIZE".into()),
+    ]);
+    print_rows(
+        a.format.as_deref(),
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        &rows,
+        &header,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

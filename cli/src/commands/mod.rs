@@ -1,16 +1,21 @@
-//! One module per verb family; `run` dispatches.
+//! One module per verb family; `run` dispatches. Management groups (`container ls`,
+//! `image rm`, …) are the same code as the top-level verbs.
 
 mod archive;
 mod build;
 mod containers;
+mod filters;
+mod format;
 mod images;
 mod maint;
 mod options;
 mod parse;
 pub mod registry;
+mod system;
 pub mod util;
+mod volumes;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BuilderCmd, Cli, Command, ContainerCmd, ImageCmd, SystemCmd, VolumeCmd};
 use std::process::ExitCode;
 use util::open_store;
 
@@ -28,69 +33,140 @@ impl std::fmt::Display for Reported {
 }
 impl std::error::Error for Reported {}
 
+/// Appends an event to the store's journal; a journal that cannot be written does not
+/// fail the command that did the work.
+pub fn event(store: &rbuild_store::Store, typ: &str, action: &str, id: &str, attrs: &[(&str, &str)]) {
+    let _ = store.append_event(&rbuild_store::Event::now(typ, action, id, attrs));
+}
+
+/// The top-level verb a management-group command stands for, or the group command when
+/// only the group has it.
+fn flatten(c: Command) -> Command {
+    match c {
+        Command::Container(c) => match c {
+            ContainerCmd::Ls(a) => Command::Ps(a),
+            ContainerCmd::Run(a) => Command::Run(a),
+            ContainerCmd::Create(a) => Command::Create(a),
+            ContainerCmd::Start(a) => Command::Start(a),
+            ContainerCmd::Stop(a) => Command::Stop(a),
+            ContainerCmd::Restart(a) => Command::Restart(a),
+            ContainerCmd::Kill(a) => Command::Kill(a),
+            ContainerCmd::Rm(a) => Command::Rm(a),
+            ContainerCmd::Inspect(a) => Command::Inspect(a.typed("container")),
+            ContainerCmd::Logs(a) => Command::Logs(a),
+            ContainerCmd::Exec(a) => Command::Exec(a),
+            ContainerCmd::Cp { source, dest } => Command::Cp { source, dest },
+            ContainerCmd::Commit(a) => Command::Commit(a),
+            ContainerCmd::Diff { container } => Command::Diff { container },
+            ContainerCmd::Export(a) => Command::Export(a),
+            ContainerCmd::Wait(a) => Command::Wait(a),
+            ContainerCmd::Top(a) => Command::Top(a),
+            ContainerCmd::Pause(a) => Command::Pause(a),
+            ContainerCmd::Unpause(a) => Command::Unpause(a),
+            ContainerCmd::Rename { container, name } => Command::Rename { container, name },
+            ContainerCmd::Port(a) => Command::Port(a),
+            c @ ContainerCmd::Prune(_) => Command::Container(c),
+        },
+        Command::Image(c) => match c {
+            ImageCmd::Ls(a) => Command::Images(a),
+            ImageCmd::Build(a) => Command::Build(a),
+            ImageCmd::Rm(a) => Command::Rmi(a),
+            ImageCmd::Inspect(a) => Command::Inspect(a.typed("image")),
+            ImageCmd::History(a) => Command::History(a),
+            ImageCmd::Tag { source, target } => Command::Tag { source, target },
+            ImageCmd::Save(a) => Command::Save(a),
+            ImageCmd::Load(a) => Command::Load(a),
+            ImageCmd::Import(a) => Command::Import(a),
+            ImageCmd::Pull(a) => Command::Pull(a),
+            ImageCmd::Push(a) => Command::Push(a),
+            c @ ImageCmd::Prune(_) => Command::Image(c),
+        },
+        Command::Volume(VolumeCmd::Inspect(a)) => Command::Inspect(a.typed("volume")),
+        Command::Builder(BuilderCmd::Build(a)) => Command::Build(a),
+        Command::System(SystemCmd::Events(a)) => Command::Events(a),
+        Command::System(SystemCmd::Info(a)) => Command::Info(a),
+        other => other,
+    }
+}
+
+/// Errors of these verbs exit 125 as docker's do (an error of rbuild, not of the
+/// container); the container's own exit codes (126, 127, its status) pass through.
+fn with_code(code: u8, r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    r.map_err(|e| match e.downcast::<Reported>() {
+        Ok(r) => r.into(),
+        Err(e) => Reported { message: render_error(&e), code }.into(),
+    })
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ropts = registry::client_options(&cli.insecure_registry);
-    match cli.command {
-        Command::Build(a) => build::run(&open_store(&cli.root)?, &ropts, a),
-        Command::Pull(a) => registry::pull(&open_store(&cli.root)?, &ropts, a),
-        Command::Push(a) => registry::push(&open_store(&cli.root)?, &ropts, a),
+    let root = &cli.root;
+    match flatten(cli.command) {
+        Command::Build(a) => build::run(&open_store(root)?, &ropts, a),
+        Command::Pull(a) => registry::pull(&open_store(root)?, &ropts, a),
+        Command::Push(a) => registry::push(&open_store(root)?, &ropts, a),
+        Command::Search(a) => registry::search(&ropts, a),
         Command::Login(a) => registry::login(&ropts, a),
-        Command::Logout { registry: r } => registry::logout(&ropts, &r),
+        Command::Logout { registry: r } => registry::logout(&ropts, r.as_deref().unwrap_or("docker.io")),
         Command::Parse(a) => parse::run(a),
-        Command::Images(a) => images::images(&open_store(&cli.root)?, a),
-        Command::Tag { source, target } => images::tag(&open_store(&cli.root)?, &source, &target),
-        Command::Rmi(a) => images::rmi(&open_store(&cli.root)?, a),
-        Command::Inspect(a) => {
-            let store = open_store(&cli.root)?;
-            let mut out = Vec::new();
-            for n in &a.names {
-                let as_container = a.typ.as_deref() != Some("image");
-                let as_image = a.typ.as_deref() != Some("container");
-                match rbuild_runtime::container::find(&store, n) {
-                    Ok(c) if as_container => out.push(containers::inspect_json(&c)),
-                    _ if as_image => out.push(images::inspect_json(&store.image(n)?)),
-                    _ => anyhow::bail!("no such container: {n}"),
-                }
-            }
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(ExitCode::SUCCESS)
+        Command::Images(a) => images::images(&open_store(root)?, a),
+        Command::Tag { source, target } => images::tag(&open_store(root)?, &source, &target),
+        Command::Rmi(a) => images::rmi(&open_store(root)?, a),
+        Command::Inspect(a) => format::inspect(&open_store(root)?, a),
+        Command::History(a) => images::history(&open_store(root)?, a),
+        Command::Save(a) => archive::save(&open_store(root)?, a),
+        Command::Load(a) => archive::load(&open_store(root)?, a),
+        Command::Import(a) => archive::import(&open_store(root)?, a),
+        Command::Prune(a) => maint::prune(&open_store(root)?, a),
+        Command::Fsck => maint::fsck(&open_store(root)?),
+        Command::Run(a) => with_code(
+            125,
+            (|| {
+                let store = open_store(root)?;
+                registry::ensure_image(&store, &ropts, &a.image)?;
+                containers::run(&store, a)
+            })(),
+        ),
+        Command::Create(a) => with_code(
+            125,
+            (|| {
+                let store = open_store(root)?;
+                registry::ensure_image(&store, &ropts, &a.image)?;
+                containers::create(&store, a)
+            })(),
+        ),
+        Command::Start(a) => containers::start(&open_store(root)?, a),
+        Command::Ps(a) => containers::ps(&open_store(root)?, a),
+        Command::Logs(a) => containers::logs(&open_store(root)?, a),
+        Command::Stop(a) => containers::stop(&open_store(root)?, a),
+        Command::Kill(a) => containers::kill(&open_store(root)?, a),
+        Command::Restart(a) => containers::restart(&open_store(root)?, a),
+        Command::Rm(a) => containers::rm(&open_store(root)?, a),
+        Command::Exec(a) => containers::exec_cmd(&open_store(root)?, a),
+        Command::Wait(a) => containers::wait(&open_store(root)?, &a.containers),
+        Command::Top(a) => containers::top(&open_store(root)?, a),
+        Command::Pause(a) => containers::pause(&open_store(root)?, &a.containers, true),
+        Command::Unpause(a) => containers::pause(&open_store(root)?, &a.containers, false),
+        Command::Cp { source, dest } => containers::cp(&open_store(root)?, &source, &dest),
+        Command::Diff { container } => containers::diff(&open_store(root)?, &container),
+        Command::Commit(a) => containers::commit(&open_store(root)?, a),
+        Command::Export(a) => containers::export(&open_store(root)?, a),
+        Command::Rename { container, name } => containers::rename(&open_store(root)?, &container, &name),
+        Command::Port(a) => containers::port(&open_store(root)?, a),
+        Command::Version(a) => system::version(root, a),
+        Command::Info(a) => system::info(&open_store(root)?, a),
+        Command::Events(a) => system::events(&open_store(root)?, a),
+        Command::Container(ContainerCmd::Prune(a)) => system::container_prune(&open_store(root)?, a),
+        Command::Image(ImageCmd::Prune(a)) => system::image_prune(&open_store(root)?, a),
+        Command::Volume(c) => volumes::run(&open_store(root)?, c),
+        Command::Builder(BuilderCmd::Prune(a)) => system::builder_prune(&open_store(root)?, a),
+        Command::System(SystemCmd::Df(a)) => system::df(&open_store(root)?, a),
+        Command::System(SystemCmd::Prune(a)) => system::system_prune(&open_store(root)?, a),
+        Command::Container(_) | Command::Image(_) | Command::Builder(_) | Command::System(_) => {
+            unreachable!("flatten maps every other group command to its verb")
         }
-        Command::History(a) => images::history(&open_store(&cli.root)?, a),
-        Command::Save(a) => archive::save(&open_store(&cli.root)?, a),
-        Command::Load(a) => archive::load(&open_store(&cli.root)?, a),
-        Command::Import(a) => archive::import(&open_store(&cli.root)?, a),
-        Command::Prune(a) => maint::prune(&open_store(&cli.root)?, a),
-        Command::Fsck => maint::fsck(&open_store(&cli.root)?),
-        Command::Run(a) => {
-            let store = open_store(&cli.root)?;
-            registry::ensure_image(&store, &ropts, &a.image)?;
-            containers::run(&store, a)
-        }
-        Command::Create(a) => {
-            let store = open_store(&cli.root)?;
-            registry::ensure_image(&store, &ropts, &a.image)?;
-            containers::create(&store, a)
-        }
-        Command::Start(a) => containers::start(&open_store(&cli.root)?, a),
-        Command::Ps(a) => containers::ps(&open_store(&cli.root)?, a),
-        Command::Logs(a) => containers::logs(&open_store(&cli.root)?, a),
-        Command::Stop(a) => containers::stop(&open_store(&cli.root)?, a),
-        Command::Kill(a) => containers::kill(&open_store(&cli.root)?, a),
-        Command::Restart(a) => containers::restart(&open_store(&cli.root)?, a),
-        Command::Rm(a) => containers::rm(&open_store(&cli.root)?, a),
-        Command::Exec(a) => containers::exec_cmd(&open_store(&cli.root)?, a),
-        Command::Wait { containers: c } => containers::wait(&open_store(&cli.root)?, &c),
-        Command::Top { container } => containers::top(&open_store(&cli.root)?, &container),
-        Command::Pause { containers: c } => containers::pause(&open_store(&cli.root)?, &c, true),
-        Command::Unpause { containers: c } => containers::pause(&open_store(&cli.root)?, &c, false),
-        Command::Cp { source, dest } => containers::cp(&open_store(&cli.root)?, &source, &dest),
-        Command::Diff { container } => containers::diff(&open_store(&cli.root)?, &container),
-        Command::Commit(a) => containers::commit(&open_store(&cli.root)?, a),
-        Command::Export(a) => containers::export(&open_store(&cli.root)?, a),
-        Command::Rename { container, name } => containers::rename(&open_store(&cli.root)?, &container, &name),
-        Command::Port { container } => containers::port(&open_store(&cli.root)?, &container),
         Command::NetnsTeardown => {
-            rbuild_runtime::network::namespace::Host::for_store(&open_store(&cli.root)?.state_dir()).teardown()?;
+            rbuild_runtime::network::namespace::Host::for_store(&open_store(root)?.state_dir()).teardown()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Shim { args } => Ok(ExitCode::from(rbuild_runtime::shim::main(&args).clamp(0, 255) as u8)),

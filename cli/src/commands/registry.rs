@@ -2,7 +2,8 @@
 //! FROM and `run` pull images the store lacks, `--cache-to` / `--cache-from` move the
 //! build cache.
 
-use crate::cli::{CompressionArg, LoginArgs, ManifestFormatArg, PullArgs, PushArgs};
+use crate::cli::{CompressionArg, LoginArgs, ManifestFormatArg, PullArgs, PushArgs, SearchArgs};
+use crate::commands::event;
 use crate::commands::util::{clear, human_size};
 use anyhow::{bail, Context};
 use rbuild_builder::build::{CacheSource, ImageSource};
@@ -14,7 +15,7 @@ use rbuild_registry::push::PushOptions;
 use rbuild_store::archive::ManifestFormat;
 use rbuild_store::compress::Compression;
 use rbuild_store::{CacheRecord, Digest, Image, Reference, Store, StoreError};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -106,10 +107,14 @@ fn parse_ref(name: &str) -> anyhow::Result<Reference> {
     Reference::parse(name).with_context(|| format!("invalid reference {name:?}"))
 }
 
-/// Pulls `r`, reporting on stderr through `printer`.
+/// Pulls `r`, reporting on stderr through `printer`; records the registry's digest
+/// (RepoDigests) and the event.
 fn pull_ref(store: &Store, opts: &ClientOptions, r: &Reference, printer: &Printer) -> anyhow::Result<Image> {
     let client = Client::new(&r.domain, opts)?;
-    rbuild_registry::pull::pull(store, &client, r, printer).map(|p| p.image).map_err(|e| pull_error(r, e))
+    let pulled = rbuild_registry::pull::pull(store, &client, r, printer).map_err(|e| pull_error(r, e))?;
+    store.record_repo_digest(&pulled.image.config_digest, &r.repository(), &pulled.digest)?;
+    event(store, "image", "pull", &r.familiar(), &[("name", &r.familiar_repository())]);
+    Ok(pulled.image)
 }
 
 /// A pull's error, with the image named unless the error names it already.
@@ -149,6 +154,8 @@ pub fn push(store: &Store, opts: &ClientOptions, a: PushArgs) -> anyhow::Result<
     let printer = Printer::new(a.quiet, "Pushing");
     let d = rbuild_registry::push::push(store, &client, &image, &r, &popts, &printer)
         .with_context(|| format!("pushing {}", r.familiar()))?;
+    store.record_repo_digest(&image.config_digest, &r.repository(), &d)?;
+    event(store, "image", "push", &r.familiar(), &[("name", &r.familiar_repository())]);
     if a.quiet {
         println!("{d}");
     }
@@ -169,31 +176,73 @@ fn registry_host(s: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Reads one line from standard input after `prompt` (on stdout, as docker's); with
+/// `secret` and a terminal, without echo.
+fn prompt_line(prompt: &str, secret: bool) -> anyhow::Result<String> {
+    print!("{prompt}");
+    std::io::stdout().flush()?;
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    let saved = if secret && tty { rustix::termios::tcgetattr(&stdin).ok() } else { None };
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet);
+    }
+    let mut line = String::new();
+    let r = stdin.lock().read_line(&mut line);
+    if let Some(t) = &saved {
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, t);
+        println!();
+    }
+    r.context("reading standard input")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
     let host = registry_host(a.registry.as_deref().unwrap_or("docker.io"))?;
-    let Some(username) = a.username.clone().filter(|u| !u.is_empty()) else {
-        bail!("a username is required (-u USER)")
+    if a.password.is_some() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    }
+    if a.password.is_some() && a.password_stdin {
+        bail!("--password and --password-stdin are mutually exclusive");
+    }
+    if a.password_stdin && a.username.as_deref().is_none_or(str::is_empty) {
+        bail!("Must provide --username with --password-stdin");
+    }
+    let username = match a.username.clone().filter(|u| !u.is_empty()) {
+        Some(u) => u,
+        None => prompt_line("Username: ", false)?.trim().to_string(),
     };
+    if username.is_empty() {
+        bail!("Error: Non-null Username Required");
+    }
     let password = match (&a.password, a.password_stdin) {
-        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
-        (Some(p), false) => p.clone(),
+        (Some(p), _) => p.clone(),
         (None, true) => {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
             s.trim_end_matches(['\n', '\r']).to_string()
         }
-        (None, false) => bail!("a password is required (--password-stdin, or -p)"),
+        (None, false) => prompt_line("Password: ", true)?,
     };
     if password.is_empty() {
-        bail!("the password is empty");
+        bail!("Error: Password Required");
     }
     let creds = Credentials { username, password };
     let mut o = opts.clone();
     o.credentials = Some(creds.clone());
     Client::new(&host, &o)?.check_login()?;
     let mut cfg = DockerConfig::load(&opts.config_path())?;
-    cfg.set_credentials(&host, &creds);
+    let helper = cfg.helper_for(&host);
+    cfg.store_credentials(&host, &creds)?;
     cfg.save()?;
+    if helper.is_none() {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.\nConfigure a credential helper to remove this warning.",
+            cfg.path().display()
+        );
+    }
     println!("Login Succeeded");
     Ok(ExitCode::SUCCESS)
 }
@@ -201,12 +250,66 @@ pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
 pub fn logout(opts: &ClientOptions, registry: &str) -> anyhow::Result<ExitCode> {
     let host = registry_host(registry)?;
     let mut cfg = DockerConfig::load(&opts.config_path())?;
-    if cfg.remove_credentials(&host) {
+    if cfg.erase_credentials(&host)? {
         cfg.save()?;
         println!("Removing login credentials for {host}");
     } else {
         println!("Not logged in to {host}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `search HOST[:PORT]/TERM`: the registry's catalog, names containing TERM, as docker's
+/// search table. Docker Hub has no catalog: refused before anything is sent.
+pub fn search(opts: &ClientOptions, a: SearchArgs) -> anyhow::Result<ExitCode> {
+    crate::commands::format::check_format(a.format.as_deref())?;
+    let (host, term) = match a.term.split_once('/') {
+        Some((h, t)) if h.contains(['.', ':']) || h == "localhost" => (h.to_string(), t.to_string()),
+        _ => ("docker.io".to_string(), a.term.clone()),
+    };
+    let mut min_stars = 0u64;
+    let mut official_or_automated = false;
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("stars", v)) => min_stars = v.parse().with_context(|| format!("invalid filter 'stars={v}'"))?,
+            Some(("is-official" | "is-automated", v)) => {
+                official_or_automated |= v.parse::<bool>().with_context(|| format!("invalid filter {f:?}"))?
+            }
+            _ => bail!("invalid filter {f:?} (stars=, is-official=, is-automated=)"),
+        }
+    }
+    if a.limit == 0 || a.limit > 100 {
+        bail!("limit {} is outside the range of [1, 100]", a.limit);
+    }
+    let client = Client::new(&host, opts)?;
+    let repos = rbuild_registry::catalog::catalog(&client)?;
+    let rows: Vec<rbuild_template::Value> = repos
+        .iter()
+        .filter(|r| r.contains(term.as_str()) && min_stars == 0 && !official_or_automated)
+        .take(a.limit)
+        .map(|r| {
+            rbuild_template::Value::object([
+                ("Description", rbuild_template::Value::from("")),
+                ("IsAutomated", "".into()),
+                ("IsOfficial", "".into()),
+                ("Name", format!("{host}/{r}").into()),
+                ("StarCount", "0".into()),
+            ])
+        })
+        .collect();
+    let header = rbuild_template::Value::map([
+        ("Description", rbuild_template::Value::from("DESCRIPTION")),
+        ("IsAutomated", "AUTOMATED".into()),
+        ("IsOfficial", "OFFICIAL".into()),
+        ("Name", "NAME".into()),
+        ("StarCount", "STARS".into()),
+    ]);
+    crate::commands::format::print_rows(
+        a.format.as_deref(),
+        "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}",
+        &rows,
+        &header,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

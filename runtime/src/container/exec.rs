@@ -144,12 +144,13 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut msg);
     let child_pid = Pid::from_raw(child).ok_or_else(|| RuntimeError::Invalid("bad pid".into()))?;
     if !msg.is_empty() {
-        let code = rustix::process::waitpid(Some(child_pid), WaitOptions::empty())
-            .ok()
-            .flatten()
-            .map(|(_, s)| init::exit_code(s))
-            .unwrap_or(init::EXIT_CANNOT_EXEC);
-        return Err(RuntimeError::ExecFailed { code, message: String::from_utf8_lossy(&msg).into_owned() });
+        let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
+        // docker's exec fails with 126 whatever stopped the program (not found included;
+        // `run` uses 127 for that).
+        return Err(RuntimeError::ExecFailed {
+            code: init::EXIT_CANNOT_EXEC,
+            message: String::from_utf8_lossy(&msg).into_owned(),
+        });
     }
     let _raw = master.as_ref().and_then(|_| crate::shim::RawTerminal::enter());
     let mut output = None;

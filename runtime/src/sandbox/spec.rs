@@ -48,6 +48,15 @@ impl NetRequest {
 }
 
 impl Network {
+    /// The networks' names as docker shows them (`host`, `none`, or each network).
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Network::None => vec!["none".into()],
+            Network::Host => vec!["host".into()],
+            Network::Bridge(reqs) => reqs.iter().map(|r| r.network.clone()).collect(),
+        }
+    }
+
     /// The default network of `run` (docker's `bridge`).
     pub fn bridge() -> Network {
         Network::Bridge(vec![NetRequest::on(crate::network::config::DEFAULT)])
