@@ -232,12 +232,17 @@ pub fn check_arch(arch: &str) -> Result<(), SeccompError> {
     }
 }
 
-/// Installs docker's filter for a container with capabilities `caps` on the calling thread;
-/// no_new_privs must already be set (or the thread hold CAP_SYS_ADMIN).
-pub fn install(caps: u64) -> Result<(), SeccompError> {
+/// docker's filter for a container with capabilities `caps` on this machine (its
+/// architecture and kernel).
+pub fn filter(caps: u64) -> Result<Vec<Insn>, SeccompError> {
     check_arch(std::env::consts::ARCH)?;
-    let prog = compile(caps, KernelVersion::running()?)?;
-    crate::sys::install_seccomp_filter(&prog).map_err(SeccompError::Load)
+    compile(caps, KernelVersion::running()?)
+}
+
+/// Installs [`filter`] on the calling thread; no_new_privs must already be set (or the
+/// thread hold CAP_SYS_ADMIN).
+pub fn install(caps: u64) -> Result<(), SeccompError> {
+    crate::sys::install_seccomp_filter(&filter(caps)?).map_err(SeccompError::Load)
 }
 
 /// docker's filter for a container holding `caps` (its bounding set) on kernel `kernel`.
@@ -1005,11 +1010,11 @@ mod tests {
         use libc::{EINVAL, ENOSYS, EPERM, ESRCH};
         let dir = tempfile::tempdir().unwrap();
         let probe_bin = build_probe(dir.path());
-        let filter = dir.path().join("filter.bpf");
-        let prog = compile(default_caps(), KernelVersion::running().unwrap()).unwrap();
+        let file = dir.path().join("filter.bpf");
+        let prog = filter(default_caps()).unwrap();
         let bytes: Vec<u8> =
             prog.iter().flat_map(|i| [&i.code.to_le_bytes()[..], &[i.jt, i.jf], &i.k.to_le_bytes()].concat()).collect();
-        std::fs::write(&filter, bytes).unwrap();
+        std::fs::write(&file, bytes).unwrap();
         // The probe runs with every capability (a test runs as root), so EPERM here comes
         // from the filter, and an allowed call shows the kernel's own answer.
         let calls: &[(&str, &[i32])] = &[
@@ -1036,7 +1041,7 @@ mod tests {
             ("x32:165", &[EPERM]),    // x32 mount
         ];
         let mut cmd = std::process::Command::new(&probe_bin);
-        cmd.arg("--filter").arg(&filter);
+        cmd.arg("--filter").arg(&file);
         let status = probe(&mut cmd, calls);
         assert_eq!(status, "Seccomp:\t2\nSeccomp_filters:\t1");
     }
