@@ -223,9 +223,7 @@ fn exec_in_container(spec: &Spec, err: &OwnedFd) -> i32 {
         .step(|| "capset".into())?;
         rustix::thread::set_no_new_privs(true).step(|| "no_new_privs".into())?;
         sys::reset_signals().step(|| "signals".into())?;
-        if spec.seccomp {
-            seccomp::install(spec.caps).step(|| "seccomp".into())?;
-        }
+        seccomp::install(spec.caps).step(|| "seccomp".into())?;
         Ok(())
     })();
     if let Err(e) = r {
