@@ -26,7 +26,7 @@
 //! Within each ABI the syscall number is found by binary search over the ranges of numbers
 //! that get the same verdict: about nine comparisons per syscall.
 //!
-//! The tables are x86's, so [`install`] refuses with [`SeccompError::UnsupportedArch`] on a
+//! The tables are x86's, so [`filter`] refuses with [`SeccompError::UnsupportedArch`] on a
 //! machine of another architecture.
 
 use crate::caps;
