@@ -25,7 +25,8 @@ pub(crate) mod privileges;
 pub mod rootfs;
 pub mod spec;
 
-/// docker's default seccomp profile for a sandbox holding `caps`, as a BPF program.
-pub(crate) fn seccomp_filter(caps: u64) -> Vec<libc::sock_filter> {
+/// docker's default seccomp profile for a sandbox holding `caps`, as a BPF program for
+/// this machine (refused off x86_64).
+pub(crate) fn seccomp_filter(caps: u64) -> Result<Vec<libc::sock_filter>, crate::seccomp::SeccompError> {
     crate::seccomp::filter(caps)
 }
