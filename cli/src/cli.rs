@@ -117,7 +117,9 @@ pub enum Command {
     /// Manage rbuild (disk usage, prune, events, info)
     #[command(subcommand)]
     System(SystemCmd),
-    // `network …` goes here when networks come (see README: docker command map).
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCmd),
     /// Remove the store's network namespace (and its pasta), e.g. before removing a store
     #[command(name = "__netns-teardown", hide = true)]
     NetnsTeardown,
@@ -222,6 +224,94 @@ pub enum VolumeCmd {
     Rm(VolumeRmArgs),
     /// Remove unused volumes (anonymous ones; all unused with -a)
     Prune(VolumePruneArgs),
+}
+
+/// `rbuild network …`
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks as JSON
+    Inspect(ObjectInspectArgs),
+    /// Connect a running container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+    /// Remove networks (refused while containers are attached)
+    #[command(visible_alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove every user-defined network no running container uses
+    Prune(NetworkPruneArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Driver (bridge)
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR form (default: the next free one of docker's pools)
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway of the subnet (default: its first address)
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// No traffic to or from outside the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Metadata: KEY=VALUE
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    pub name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkLsArgs {
+    /// Only network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Filter (name=, id=, driver=, label=, type=custom|builtin)
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format the output with a Go template (or `json`)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate the IDs
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkConnectArgs {
+    /// Another name for the container on this network
+    #[arg(long = "alias")]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    /// Also when the container is not connected
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkRmArgs {
+    #[arg(required = true, value_name = "NETWORK")]
+    pub networks: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetworkPruneArgs {
+    /// Do not ask
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// `rbuild builder …`
@@ -482,9 +572,30 @@ pub struct RunArgs {
     /// bridge (default), none (only lo), host, or a network's name
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT
+    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ports or ranges
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
+    /// Publish every EXPOSEd port on a random host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Another name for the container on its (user-defined) network
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// A fixed IPv4 address on a user-defined network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// A name for another container in /etc/hosts: NAME[:ALIAS] (default bridge)
+    #[arg(long = "link", value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
+    /// An entry in /etc/hosts: NAME:IP
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// DNS servers (resolv.conf)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domains (resolv.conf)
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
     /// Keep standard input open
     #[arg(short, long)]
     pub interactive: bool,
@@ -936,7 +1047,7 @@ pub struct LoginArgs {
 const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--insecure-registry"];
 
 /// Docker commands rbuild does not have yet (README: the docker command map).
-pub const COMING: &[&str] = &["attach", "stats", "update", "network", "checkpoint", "plugin"];
+pub const COMING: &[&str] = &["attach", "stats", "update", "checkpoint", "plugin"];
 
 /// The first word after the global options was not a command and does not look like a
 /// build context.
@@ -998,11 +1109,11 @@ fn looks_like_context(a: &str) -> bool {
 pub fn with_default_verb(mut args: Vec<OsString>) -> Result<Vec<OsString>, UnknownCommand> {
     use clap::CommandFactory;
     let cmd = Cli::command();
+    // Hidden commands (`__shim`, `__netns-teardown`) are commands too.
     let names: Vec<String> = cmd
         .get_subcommands()
-        .filter(|s| !s.is_hide_set())
         .flat_map(|s| std::iter::once(s.get_name().to_string()).chain(s.get_all_aliases().map(String::from)))
-        .chain(["help".to_string(), "__shim".to_string()])
+        .chain(["help".to_string()])
         .collect();
     let mut i = 1;
     while i < args.len() {

@@ -226,3 +226,284 @@ impl Drop for RmOnDrop<'_> {
         let _ = self.0.run(&["rm", "-f", &self.1]);
     }
 }
+
+/// Waits until `f` gives a non-empty answer (a server starting in a detached container).
+fn eventually(f: impl Fn() -> String) -> String {
+    for _ in 0..50 {
+        let v = f();
+        if !v.trim().is_empty() {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f()
+}
+
+fn fetch(env: &Env, net: &str, url: &str) -> String {
+    let o =
+        env.run(&["run", "--rm", "--network", net, BASE, "sh", "-c", &format!("timeout 3 wget -q -O- {url} || true")]);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The notes' tomcat example with busybox httpd: a user network, two containers, one
+/// fetching from the other by name and by alias; `network rm` refused while in use;
+/// nothing in the host's namespace; everything gone afterwards.
+#[test]
+fn containers_on_a_user_network_find_each_other_by_name() {
+    let env = env_with_base();
+    let before = host_links();
+    let net = unique("net");
+    env.ok(&["network", "create", "-d", "bridge", &net]);
+    let web = unique("web");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &web,
+        "--network",
+        &net,
+        "--network-alias",
+        "tomcat",
+        BASE,
+        "sh",
+        "-c",
+        "echo by-name > /i; httpd -f -p 8080 -h /",
+    ]);
+    let _rm = RmOnDrop(&env, web.clone());
+    assert_eq!(eventually(|| fetch(&env, &net, &format!("http://{web}:8080/i"))), "by-name\n");
+    assert_eq!(fetch(&env, &net, "http://tomcat:8080/i"), "by-name\n");
+    let short = env.ok(&["inspect", "--format", "{{.Id}}", &web]).trim()[..12].to_string();
+    assert_eq!(fetch(&env, &net, &format!("http://{short}:8080/i")), "by-name\n");
+    // Not from the default bridge: names are scoped to the network.
+    assert_eq!(fetch(&env, "bridge", &format!("http://{web}:8080/i")), "");
+    let ls = env.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert!(
+        ls.contains(&format!("{net} bridge"))
+            && ls.contains("bridge bridge")
+            && ls.contains("host host")
+            && ls.contains("none null"),
+        "{ls}"
+    );
+    let ip =
+        env.ok(&["network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", &net]);
+    assert!(ip.starts_with(&format!("{web} 172.")), "{ip}");
+    let refused = env.run(&["network", "rm", &net]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("active endpoints"));
+    assert_eq!(host_links(), before, "nothing new in the host's network namespace");
+    env.ok(&["rm", "-f", &web]);
+    env.ok(&["network", "rm", &net]);
+    assert!(!env
+        .ok(&["network", "ls", "-q", "--filter", &format!("name={net}")])
+        .contains(|c: char| c.is_alphanumeric()));
+    assert_eq!(host_links(), before);
+}
+
+/// `network connect`/`disconnect` on a running container take effect at once.
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let env = env_with_base();
+    let net = unique("cn");
+    env.ok(&["network", "create", "--subnet", "10.77.0.0/24", &net]);
+    let srv = unique("srv");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &srv,
+        "--network",
+        &net,
+        BASE,
+        "sh",
+        "-c",
+        "echo joined > /i; httpd -f -p 80 -h /",
+    ]);
+    let _rm1 = RmOnDrop(&env, srv.clone());
+    let cli = unique("cli");
+    env.ok(&["run", "-d", "--name", &cli, BASE, "sleep", "60"]);
+    let _rm2 = RmOnDrop(&env, cli.clone());
+    let get = || {
+        let o = env.run(&["exec", &cli, "sh", "-c", &format!("timeout 2 wget -q -O- http://{srv}/i || true")]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(get(), "");
+    env.ok(&["network", "connect", "--alias", "buddy", &net, &cli]);
+    assert_eq!(
+        env.ok(&["exec", &cli, "ls", "/sys/class/net"]).split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "eth1", "lo"]
+    );
+    let ip = env.ok(&[
+        "inspect",
+        "--format",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        &cli,
+    ]);
+    assert!(ip.trim().starts_with("10.77.0."), "{ip}");
+    // Name resolution goes through the first network's DNS: the default bridge has none,
+    // so reach the server by address.
+    let srv_ip = env.ok(&[
+        "inspect",
+        "--format",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        &srv,
+    ]);
+    let by_ip = env.ok(&["exec", &cli, "wget", "-q", "-O-", &format!("http://{}/i", srv_ip.trim())]);
+    assert_eq!(by_ip, "joined\n");
+    env.ok(&["network", "disconnect", &net, &cli]);
+    assert_eq!(env.ok(&["exec", &cli, "ls", "/sys/class/net"]).split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"]);
+    // Bad input: one line, exit 125, nothing made.
+    let stopped = unique("stopped");
+    env.ok(&["create", "--name", &stopped, BASE, "true"]);
+    let _rm3 = RmOnDrop(&env, stopped.clone());
+    for args in [
+        vec!["network", "connect", net.as_str(), stopped.as_str()],
+        vec!["network", "connect", net.as_str(), "no-such-container"],
+        vec!["network", "create", "--subnet", "10.77.0.128/25", "overlapping"],
+        vec!["network", "create", net.as_str()],
+        vec!["network", "create", "--subnet", "10.1.2.3/99", "badcidr"],
+        vec!["network", "create", "--subnet", "not-a-cidr", "badcidr2"],
+    ] {
+        let o = env.run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    let names = env.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!names.contains("overlapping") && !names.contains("badcidr"), "{names}");
+    env.ok(&["rm", "-f", &srv, &cli]);
+    env.ok(&["network", "rm", &net]);
+}
+
+/// `--link` on the default bridge writes the linked container into /etc/hosts, as docker.
+#[test]
+fn links_on_the_default_bridge() {
+    let env = env_with_base();
+    let db = unique("db");
+    env.ok(&["run", "-d", "--name", &db, BASE, "sh", "-c", "echo linked > /i; httpd -f -p 80 -h /"]);
+    let _rm = RmOnDrop(&env, db.clone());
+    let got = eventually(|| {
+        let o = env.run(&[
+            "run",
+            "--rm",
+            "--link",
+            &format!("{db}:mydb"),
+            "--add-host",
+            "extra.test:10.9.8.7",
+            BASE,
+            "sh",
+            "-c",
+            "grep -q '10.9.8.7.extra.test' /etc/hosts && timeout 2 wget -q -O- http://mydb/i || true",
+        ]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    });
+    assert_eq!(got, "linked\n");
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
+            body.clear();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("200") {
+                return body;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    body
+}
+
+/// `-p` with a random host port, a range, UDP and `-P` serve from the host's 127.0.0.1;
+/// a busy host port is refused before anything is created.
+#[test]
+fn published_ports_ranges_udp_and_publish_all() {
+    let env = env_with_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nEXPOSE 81\nCOPY udpecho /bin/\nRUN echo exposed > /i\n"))]);
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/udpecho.c");
+    let cc = std::process::Command::new("cc").args(["-static", "-O2", "-o"]).arg(ctx.join("udpecho")).arg(src).output();
+    let cc = cc.expect("cc (gcc) builds the UDP echo server");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    env.ok(&["build", "-t", "exposer", ctx.to_str().unwrap()]);
+    let name = unique("ports");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-P",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "127.0.0.1:0:82",
+        "-p",
+        "127.0.0.1::53/udp",
+        "exposer",
+        "sh",
+        "-c",
+        "httpd -p 80 -h /; httpd -p 81 -h /; httpd -p 82 -h /; exec udpecho 53",
+    ]);
+    let _rm = RmOnDrop(&env, name.clone());
+    let port = |p: &str| -> u16 {
+        let out = env.ok(&["port", &name, p]);
+        out.lines()
+            .next()
+            .unwrap_or("")
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{p}: {out}"))
+    };
+    assert!(http_get(port("80"), "/i").contains("exposed"));
+    assert!(http_get(port("81"), "/i").contains("exposed"), "-P publishes EXPOSE 81");
+    // UDP: an echo through the proxy.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    let mut got = String::new();
+    for _ in 0..30 {
+        udp.send_to(b"ping-udp\n", ("127.0.0.1", port("53/udp"))).unwrap();
+        let mut b = [0u8; 64];
+        if let Ok((n, _)) = udp.recv_from(&mut b) {
+            got = String::from_utf8_lossy(&b[..n]).into();
+            break;
+        }
+    }
+    assert_eq!(got, "echo:ping-udp\n");
+    let ps = env.ok(&["ps", "--filter", &format!("name={name}"), "--format", "{{.Ports}}"]);
+    assert!(ps.contains("->53/udp") && ps.contains("->80/tcp"), "{ps}");
+    // A range (two free adjacent ports).
+    let base = (0..100)
+        .find_map(|_| {
+            let a = TcpListener::bind("127.0.0.1:0").ok()?;
+            let p = a.local_addr().ok()?.port();
+            TcpListener::bind(("127.0.0.1", p + 1)).ok().map(|_| p)
+        })
+        .expect("two free adjacent ports");
+    let ranged = unique("range");
+    let _rm2 = RmOnDrop(&env, ranged.clone());
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &ranged,
+        "-p",
+        &format!("127.0.0.1:{base}-{}:90-91", base + 1),
+        BASE,
+        "sh",
+        "-c",
+        "echo r > /i; httpd -p 90 -h /; httpd -f -p 91 -h /",
+    ]);
+    assert!(http_get(base, "/i").contains("200"));
+    assert!(http_get(base + 1, "/i").contains("200"));
+    // A busy port: refused, exit 125, no container left.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bport = busy.local_addr().unwrap().port();
+    let before = env.ok(&["ps", "-aq"]);
+    let o = env.run(&["run", "-d", "-p", &format!("127.0.0.1:{bport}:80"), BASE, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("port is already allocated"));
+    assert_eq!(env.ok(&["ps", "-aq"]), before, "nothing half-made");
+}

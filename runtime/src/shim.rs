@@ -183,7 +183,7 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
             .map(|(_, s)| init::exit_code(s))
             .unwrap_or(125);
         if let Some(c) = connected {
-            c.release();
+            c.release(&spec.id);
         }
         let text = match failed {
             Some(e) => return Err((125, e)),
@@ -237,7 +237,7 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
     drop(raw_guard);
     let oom = cg.oom_killed();
     if let Some(c) = connected {
-        c.release();
+        c.release(&spec.id);
     }
     if let Some(f) = &spec.lifecycle.state_file {
         let _ = state::update(f, |s: &mut State| {
@@ -256,10 +256,23 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup) -> std::result::Result
 fn connect(spec: &Spec, pid: i32) -> Result<Option<network::Connected>> {
     let Network::Bridge(requests) = &spec.network else { return Ok(None) };
     let c = network::connect(spec, requests, pid)?;
-    if let Some((_, hosts)) = spec.etc_files.iter().find(|(p, _)| p == "/etc/hosts") {
-        etc::add_endpoints(hosts, &spec.hostname, &c.endpoints)?;
+    let file = |name: &str| spec.etc_files.iter().find(|(p, _)| p == name).map(|(_, f)| f);
+    let written = (|| -> Result<()> {
+        if let Some(hosts) = file("/etc/hosts") {
+            etc::add_endpoints(hosts, &spec.hostname, &c.endpoints)?;
+        }
+        if let (Some(ns), Some(resolv)) = (c.nameserver, file("/etc/resolv.conf")) {
+            etc::use_nameserver(resolv, ns)?;
+        }
+        Ok(())
+    })();
+    match written {
+        Ok(()) => Ok(Some(c)),
+        Err(e) => {
+            c.release(&spec.id);
+            Err(e)
+        }
     }
-    Ok(Some(c))
 }
 
 fn open_ns(path: &str) -> rustix::io::Result<OwnedFd> {
@@ -451,8 +464,10 @@ fn pump(
 /// Runs the shim in this process if the arguments ask for it (`rbuild __shim …`).
 pub fn dispatch_if_shim() -> Option<i32> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(SHIM_ARG) {
-        return Some(main(&args[2..]));
+    match args.get(1).map(String::as_str) {
+        Some(SHIM_ARG) => return Some(main(&args[2..])),
+        Some(network::dns::SERVER_ARG) => return Some(network::dns::server_main(&args[2..])),
+        _ => {}
     }
     None
 }

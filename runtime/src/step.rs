@@ -55,7 +55,7 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     }
     let id = rootfs::rand_hex() + &rootfs::rand_hex();
     let hostname = &id[..12];
-    crate::sandbox::etc::write(&dir, &req.network, hostname)?;
+    crate::sandbox::etc::write(&dir, &req.network, hostname, &Default::default())?;
     let mut lowers = vec![rootfs::ensure_init_layer(&store.state_dir())?];
     lowers.extend(req.lowers.iter().cloned());
     let user = Accounts::from_layers(&lowers).resolve(&req.user)?;

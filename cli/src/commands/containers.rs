@@ -14,8 +14,8 @@ use anyhow::{bail, Context};
 use rbuild_runtime::container::exec;
 use rbuild_runtime::container::{self, Container, CreateOptions, StartMode};
 use rbuild_runtime::state::Status;
+use rbuild_runtime::Limits;
 use rbuild_runtime::{fsops, logs, signal};
-use rbuild_runtime::{Limits, Network};
 use rbuild_store::config::parse_rfc3339;
 use rbuild_store::{Reference, Store};
 use rbuild_template::Value;
@@ -35,12 +35,13 @@ fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
         volumes: a.volume.iter().map(|v| rbuild_runtime::volume::parse(v)).collect::<Result<_, _>>()?,
         volumes_from: a.volumes_from.clone(),
         tmpfs: a.tmpfs.iter().map(|t| options::tmpfs(t)).collect(),
-        network: match a.network.as_str() {
-            "host" => Network::Host,
-            "none" => Network::None,
-            name => Network::Bridge(vec![rbuild_runtime::NetRequest::on(name)]),
-        },
-        publish: a.publish.iter().map(|p| options::publish(p)).collect::<anyhow::Result<_>>()?,
+        network: options::network(&a.network, &a.network_alias, a.ip.as_deref())?,
+        publish: options::publish_all(&a.publish)?,
+        publish_exposed: a.publish_all,
+        extra_hosts: a.add_host.iter().map(|h| options::add_host(h)).collect::<anyhow::Result<_>>()?,
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        links: a.link.iter().map(|l| options::link(l)).collect(),
         tty: a.tty,
         interactive: a.interactive,
         init: a.init,
@@ -139,7 +140,7 @@ fn ports_text(c: &Container) -> String {
     c.config
         .ports
         .iter()
-        .map(|p| format!("{}:{}->{}/tcp", p.host_ip, p.host_port, p.container_port))
+        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -511,23 +512,33 @@ pub fn rename(store: &Store, name: &str, new: &str) -> anyhow::Result<ExitCode> 
 
 /// `port CTR [PRIVATE_PORT[/PROTO]]`: docker's `80/tcp -> 0.0.0.0:8080` lines, or for one
 /// port just where it is published.
+/// `0.0.0.0:8080`, `[::]:8080`, as docker's `port` prints them.
+fn host_addr(p: &rbuild_runtime::Port) -> String {
+    if p.host_ip.contains(':') {
+        format!("[{}]:{}", p.host_ip, p.host_port)
+    } else {
+        format!("{}:{}", p.host_ip, p.host_port)
+    }
+}
+
 pub fn port(store: &Store, a: PortArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
     match &a.port {
         None => {
             for p in &c.config.ports {
-                println!("{}/tcp -> {}:{}", p.container_port, p.host_ip, p.host_port);
+                println!("{}/{} -> {}", p.container_port, p.proto, host_addr(p));
             }
         }
         Some(spec) => {
             let (num, proto) = spec.split_once('/').unwrap_or((spec.as_str(), "tcp"));
             let n: u16 = num.parse().with_context(|| format!("invalid port {spec:?}"))?;
-            let hits: Vec<_> = c.config.ports.iter().filter(|p| p.container_port == n && proto == "tcp").collect();
+            let hits: Vec<_> =
+                c.config.ports.iter().filter(|p| p.container_port == n && p.proto.to_string() == proto).collect();
             if hits.is_empty() {
                 bail!("No public port '{num}/{proto}' published for {}", a.container);
             }
             for p in hits {
-                println!("{}:{}", p.host_ip, p.host_port);
+                println!("{}", host_addr(p));
             }
         }
     }

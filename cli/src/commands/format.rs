@@ -199,7 +199,7 @@ pub fn container_labels(store: &Store, c: &Container) -> std::collections::BTree
 fn ports_value(c: &Container) -> Value {
     let mut m: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
     for p in &c.config.ports {
-        let e = m.entry(format!("{}/tcp", p.container_port)).or_insert_with(|| Value::List(vec![]));
+        let e = m.entry(format!("{}/{}", p.container_port, p.proto)).or_insert_with(|| Value::List(vec![]));
         if let Value::List(l) = e {
             l.push(Value::object([("HostIp", p.host_ip.clone().into()), ("HostPort", p.host_port.to_string().into())]));
         }
@@ -387,6 +387,11 @@ fn find_object(store: &Store, name: &str, typ: Option<&str>, size: bool) -> anyh
     if want("volume") {
         if let Ok(v) = rbuild_runtime::volume::inspect(&store.volumes_dir(), name) {
             return Ok(volume_value(&v));
+        }
+    }
+    if want("network") {
+        if let Ok(v) = crate::commands::networks::network_value(store, name) {
+            return Ok(v);
         }
     }
     Err(match typ {

@@ -8,6 +8,7 @@ mod filters;
 mod format;
 mod images;
 mod maint;
+pub mod networks;
 mod options;
 mod parse;
 pub mod registry;
@@ -159,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(ContainerCmd::Prune(a)) => system::container_prune(&open_store(root)?, a),
         Command::Image(ImageCmd::Prune(a)) => system::image_prune(&open_store(root)?, a),
         Command::Volume(c) => volumes::run(&open_store(root)?, c),
+        Command::Network(c) => networks::run(&open_store(root)?, c),
         Command::Builder(BuilderCmd::Prune(a)) => system::builder_prune(&open_store(root)?, a),
         Command::System(SystemCmd::Df(a)) => system::df(&open_store(root)?, a),
         Command::System(SystemCmd::Prune(a)) => system::system_prune(&open_store(root)?, a),

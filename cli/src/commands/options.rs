@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use rbuild_runtime::container::TmpfsSpec;
-use rbuild_runtime::{Port, Proto, SecurityOptions};
+use rbuild_runtime::{NetRequest, Network, Port, Proto, SecurityOptions};
 use std::path::PathBuf;
 
 /// docker's `RAMInBytes`: `512`, `64k`, `128m`, `1g` (binary units, an optional `b`).
@@ -25,23 +25,128 @@ pub fn bytes(s: &str) -> anyhow::Result<u64> {
     Ok((v * mult as f64) as u64)
 }
 
-/// `-p [IP:]HOST:CONTAINER[/tcp]`.
-pub fn publish(s: &str) -> anyhow::Result<Port> {
-    let bad = || anyhow::anyhow!("invalid publish spec {s:?} (expected [IP:]HOST_PORT:CONTAINER_PORT)");
-    let spec = s.strip_suffix("/tcp").unwrap_or(s);
-    if spec.contains('/') {
-        bail!("{s}: only tcp ports can be published");
-    }
-    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-    let (ip, host, ctr) = match parts.as_slice() {
-        [c, h] => ("0.0.0.0", *h, *c),
-        [c, h, ip] => (*ip, *h, *c),
-        _ => return Err(bad()),
+/// `-p [IP:][HOST:]CONTAINER[/tcp|udp]`, ports or equal-length ranges (`8000-8010:80-90`);
+/// no host port (or `IP::CONTAINER`) means a random one (0 here), no IP every address
+/// (empty here: the runtime binds IPv4 and IPv6, as docker does).
+pub fn publish(s: &str) -> anyhow::Result<Vec<Port>> {
+    let bad = |why: &str| anyhow::anyhow!("invalid publish spec {s:?}: {why}");
+    let (spec, proto) = match s.rsplit_once('/') {
+        Some((p, "tcp")) => (p, Proto::Tcp),
+        Some((p, "udp")) => (p, Proto::Udp),
+        Some((_, other)) => return Err(bad(&format!("unknown protocol {other:?} (tcp or udp)"))),
+        None => (s, Proto::Tcp),
     };
-    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad);
+    // An IPv6 address is in brackets: [::1]:8080:80.
+    let (ip, rest) = match spec.strip_prefix('[') {
+        Some(r) => {
+            let (ip, rest) = r.split_once("]:").ok_or_else(|| bad("unclosed '['"))?;
+            (Some(ip), rest)
+        }
+        None => match spec.matches(':').count() {
+            2 => {
+                let (ip, rest) = spec.split_once(':').unwrap_or_default();
+                (Some(ip), rest)
+            }
+            0 | 1 => (None, spec),
+            _ => return Err(bad("too many colons")),
+        },
+    };
+    let ip = match ip {
+        Some(ip) if !ip.is_empty() => {
+            ip.parse::<std::net::IpAddr>().map_err(|_| bad(&format!("invalid IP address {ip:?}")))?;
+            ip.to_string()
+        }
+        _ => String::new(),
+    };
+    let (host, ctr) = match rest.split_once(':') {
+        Some((h, c)) => (h, c),
+        None => ("", rest),
+    };
+    let range = |r: &str| -> anyhow::Result<(u16, u16)> {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        let p = |x: &str| x.parse::<u16>().ok().ok_or_else(|| bad(&format!("invalid port {x:?}")));
+        let (a, b) = (p(a)?, p(b)?);
+        if b < a {
+            return Err(bad("a range must go up"));
+        }
+        Ok((a, b))
+    };
+    let (c0, c1) = range(ctr)?;
+    if c0 == 0 {
+        return Err(bad("the container port cannot be 0"));
+    }
+    let hosts: Vec<u16> = if host.is_empty() {
+        vec![0; (c1 - c0) as usize + 1]
+    } else {
+        let (h0, h1) = range(host)?;
+        if h1 - h0 != c1 - c0 && h0 != h1 {
+            return Err(bad("the host and container ranges differ in length"));
+        }
+        if h0 == h1 && c0 != c1 {
+            return Err(bad("a range of container ports needs a range of host ports"));
+        }
+        (h0..=h1).collect()
+    };
+    Ok((c0..=c1)
+        .zip(hosts)
+        .map(|(c, h)| Port { host_ip: ip.clone(), host_port: h, container_port: c, proto })
+        .collect())
+}
+
+/// Every `-p` (`-P`, the image's EXPOSEd ports, is the runtime's: it knows the image).
+pub fn publish_all(specs: &[String]) -> anyhow::Result<Vec<Port>> {
+    let mut out = Vec::new();
+    for s in specs {
+        out.extend(publish(s)?);
+    }
+    Ok(out)
+}
+
+/// `--network NAME|bridge|none|host|container:NAME` with `--network-alias` and `--ip`.
+pub fn network(name: &str, aliases: &[String], ip: Option<&str>) -> anyhow::Result<Network> {
+    let plain = |n: &Network| -> anyhow::Result<()> {
+        if !aliases.is_empty() || ip.is_some() {
+            bail!(
+                "network-scoped aliases and --ip are only supported for user-defined networks (not {})",
+                n.names()[0]
+            );
+        }
+        Ok(())
+    };
+    let n = match name {
+        "host" => Network::Host,
+        "none" => Network::None,
+        _ if name.starts_with("container:") => Network::Container(name.trim_start_matches("container:").to_string()),
+        _ => {
+            let ip = ip.map(|i| i.parse().with_context(|| format!("invalid --ip {i:?}"))).transpose()?;
+            let req = NetRequest { aliases: aliases.to_vec(), ip, ..NetRequest::on(name) };
+            if name == "bridge" && (!aliases.is_empty() || ip.is_some()) {
+                bail!(
+                    "user specified IP address and network-scoped aliases are supported only for user-defined networks"
+                );
+            }
+            return Ok(Network::Bridge(vec![req]));
+        }
+    };
+    plain(&n)?;
+    Ok(n)
+}
+
+/// `--add-host NAME:IP`.
+pub fn add_host(s: &str) -> anyhow::Result<(String, String)> {
+    let (name, ip) =
+        s.split_once(':').with_context(|| format!("invalid argument {s:?} for --add-host: expected NAME:IP"))?;
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<std::net::IpAddr>().map_err(|_| bad())?;
-    Ok(Port { host_ip: ip.to_string(), host_port: port(host)?, container_port: port(ctr)?, proto: Proto::Tcp })
+    if ip != "host-gateway" {
+        ip.parse::<std::net::IpAddr>().with_context(|| format!("invalid IP address in --add-host {s:?}"))?;
+    }
+    Ok((name.to_string(), ip.to_string()))
+}
+
+/// `--link NAME[:ALIAS]`.
+pub fn link(s: &str) -> (String, String) {
+    let (name, alias) = s.split_once(':').unwrap_or((s, s));
+    (name.trim_start_matches('/').to_string(), alias.to_string())
 }
 
 /// `--tmpfs PATH[:OPTIONS]`.
@@ -97,15 +202,26 @@ mod tests {
 
     #[test]
     fn publish_specs() {
+        let one = |s: &str| publish(s).unwrap().remove(0);
+        assert_eq!(one("8080:80"), Port { host_ip: "".into(), host_port: 8080, container_port: 80, proto: Proto::Tcp });
+        assert_eq!(one("127.0.0.1:8080:80/tcp").host_ip, "127.0.0.1");
+        assert_eq!(one("[::1]:8080:80").host_ip, "::1");
+        assert_eq!(one("80"), Port { host_ip: "".into(), host_port: 0, container_port: 80, proto: Proto::Tcp });
+        assert_eq!(one("127.0.0.1::80").host_port, 0);
+        assert_eq!(one("53:53/udp").proto, Proto::Udp);
+        let r = publish("8000-8002:9000-9002").unwrap();
         assert_eq!(
-            publish("8080:80").unwrap(),
-            Port { host_ip: "0.0.0.0".into(), host_port: 8080, container_port: 80, proto: Proto::Tcp }
+            r.iter().map(|p| (p.host_port, p.container_port)).collect::<Vec<_>>(),
+            [(8000, 9000), (8001, 9001), (8002, 9002)]
         );
-        assert_eq!(publish("127.0.0.1:8080:80/tcp").unwrap().host_ip, "127.0.0.1");
-        assert_eq!(publish("[::1]:8080:80").unwrap().host_ip, "::1");
-        assert!(publish("80").is_err());
+        assert_eq!(publish("7000-7001").unwrap().len(), 2);
         assert!(publish("a:80").is_err());
-        assert!(publish("1:2/udp").is_err());
+        assert!(publish("1:2/sctp").is_err());
+        assert!(publish("8000-8001:80-82").is_err());
+        assert!(publish("9-8:9-8").is_err());
+        assert!(publish("300.1.1.1:80:80").is_err());
+        assert_eq!(one("0:80").host_port, 0, "0 is a random host port, as docker's");
+        assert!(publish("80:0").is_err());
     }
 
     #[test]

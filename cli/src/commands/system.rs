@@ -528,7 +528,7 @@ pub fn builder_prune(store: &Store, a: BuilderPruneArgs) -> anyhow::Result<ExitC
 
 pub fn system_prune(store: &Store, a: SystemPruneArgs) -> anyhow::Result<ExitCode> {
     let f = PruneFilter::parse(&a.filter)?;
-    let mut what = String::from("  - all stopped containers\n");
+    let mut what = String::from("  - all stopped containers\n  - all networks not used by at least one container\n");
     if a.volumes {
         what.push_str("  - all anonymous volumes not used by at least one container\n");
     }
@@ -545,6 +545,14 @@ pub fn system_prune(store: &Store, a: SystemPruneArgs) -> anyhow::Result<ExitCod
         println!("Deleted Containers:");
         for id in &ids {
             println!("{id}");
+        }
+        println!();
+    }
+    let networks = rbuild_runtime::network::manage::prune(store)?;
+    if !networks.is_empty() {
+        println!("Deleted Networks:");
+        for n in &networks {
+            println!("{n}");
         }
         println!();
     }

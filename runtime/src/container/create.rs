@@ -5,7 +5,7 @@
 use super::{find, image_lowers, list, random_id, Config, Container, MountInfo};
 use crate::error::{Result, RuntimeError, Step};
 use crate::sandbox::spec::{
-    Command, Lifecycle, Limits, Mount, MountKind, Network, Port, Root, SecurityOptions, SpecBuilder,
+    Command, Lifecycle, Limits, Mount, MountKind, Network, Port, Proto, Root, SecurityOptions, SpecBuilder,
 };
 use crate::state::{self, State};
 use crate::user::Accounts;
@@ -36,7 +36,16 @@ pub struct CreateOptions {
     pub volumes_from: Vec<String>,
     pub tmpfs: Vec<TmpfsSpec>,
     pub network: Network,
+    /// `-p`: a host port 0 is chosen at random, an empty host IP means IPv4 and IPv6.
     pub publish: Vec<Port>,
+    /// `-P`: every EXPOSEd port of the image on a random host port.
+    pub publish_exposed: bool,
+    /// `--add-host`: (name, address).
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--link`: (container, alias).
+    pub links: Vec<(String, String)>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
     pub tty: bool,
     pub interactive: bool,
     pub init: bool,
@@ -137,14 +146,52 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     if entrypoint.is_empty() && cmd.is_empty() {
         return Err(RuntimeError::Invalid("no command specified".into()));
     }
-    if let Network::Bridge(nets) = &o.network {
-        for n in nets {
-            crate::network::config::load(&store.state_dir(), &n.network)?;
+    let network = match &o.network {
+        Network::Bridge(nets) => {
+            for n in nets {
+                crate::network::config::load(&store.state_dir(), &n.network)?;
+            }
+            o.network.clone()
+        }
+        Network::Container(other) => Network::Container(find(store, other)?.config.id),
+        n => n.clone(),
+    };
+    let mut wanted = o.publish.clone();
+    if o.publish_exposed {
+        for p in cfg.exposed_ports.keys() {
+            let (num, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+            let proto = if proto == "udp" { Proto::Udp } else { Proto::Tcp };
+            if let Ok(container_port) = num.parse() {
+                wanted.push(Port { host_ip: String::new(), host_port: 0, container_port, proto });
+            }
         }
     }
-    if !o.publish.is_empty() && o.network == Network::Host {
-        return Err(RuntimeError::Invalid("published ports are discarded when using host network mode".into()));
+    if !wanted.is_empty() && matches!(network, Network::Host | Network::Container(_)) {
+        return Err(RuntimeError::Invalid(
+            "conflicting options: port publishing and the container type network mode".into(),
+        ));
     }
+    let ports = if matches!(network, Network::None) { vec![] } else { crate::network::ports::reserve(&wanted)? };
+    let links = o
+        .links
+        .iter()
+        .map(|(name, alias)| {
+            let other = find(store, name)?;
+            let st = other.state();
+            let ep =
+                st.networks.iter().find(|e| e.network == crate::network::config::DEFAULT).filter(|_| other.running());
+            let ep = ep.ok_or_else(|| {
+                RuntimeError::Invalid(format!("cannot link to {name}: it is not running on the default bridge network"))
+            })?;
+            Ok((ep.ip.to_string(), alias.clone(), other.short_id().to_string(), other.config.name.clone()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let etc_options = crate::sandbox::etc::EtcOptions {
+        extra_hosts: o.extra_hosts.clone(),
+        links,
+        dns: o.dns.clone(),
+        dns_search: o.dns_search.clone(),
+    };
     let mut env = cfg.env.clone();
     crate::sandbox::spec::merge_env(&mut env, &o.env);
 
@@ -156,7 +203,7 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     let lowers = image_lowers(store, &image)?;
     let m = mounts(store, o, &lowers, cfg.volumes.keys())?;
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-    crate::sandbox::etc::write(&dir, &o.network, &hostname)?;
+    crate::sandbox::etc::write(&dir, &network, &hostname, &etc_options)?;
 
     let config = Config {
         id: id.clone(),
@@ -174,8 +221,8 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
         tty: o.tty,
         open_stdin: o.interactive,
         auto_remove: o.auto_remove,
-        network: o.network.clone(),
-        ports: o.publish.clone(),
+        network,
+        ports,
         mounts: m.infos,
         anonymous_volumes: m.anonymous,
         limits: o.limits.clone(),
@@ -325,6 +372,7 @@ fn spec(
         init: cfg.init,
     };
     Ok(SpecBuilder::new(&cfg.id, &cfg.hostname, root)
+        .name(&cfg.name)
         .process(&cmd, &user)
         .mounts(mounts)
         .etc_files(&c.dir)

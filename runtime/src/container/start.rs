@@ -3,7 +3,7 @@
 
 use super::Container;
 use crate::error::{Result, RuntimeError, Step};
-use crate::sandbox::spec::Lifecycle;
+use crate::sandbox::spec::{Lifecycle, Network};
 use rbuild_store::Store;
 
 /// How `start` runs the shim.
@@ -40,6 +40,19 @@ pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
         store.ensure_snapshot(d)?;
     }
     spec.lifecycle = lifecycle(store, c);
+    // `--network container:X`: X's namespace and its /etc files, as they are now.
+    if let Network::Container(other) = &c.config.network {
+        let o = super::find(store, other)?;
+        let st = o.state();
+        if !o.running() {
+            return Err(RuntimeError::Conflict(format!(
+                "cannot join network of a non running container: {}",
+                o.config.name
+            )));
+        }
+        spec.join_netns = Some(format!("/proc/{}/ns/net", st.pid).into());
+        spec.etc_files = crate::sandbox::etc::FILES.iter().map(|f| (format!("/etc/{f}"), o.dir.join(f))).collect();
+    }
     crate::shim::write_spec(&spec, &c.spec_path())?;
     let exe = std::env::current_exe().step(|| "finding the rbuild binary".into())?;
     match mode {

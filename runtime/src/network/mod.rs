@@ -11,7 +11,9 @@
 
 pub mod attach;
 pub mod config;
+pub mod dns;
 pub mod ipam;
+pub mod manage;
 pub mod namespace;
 pub mod netlink;
 pub mod ports;
@@ -28,12 +30,16 @@ pub struct Connected {
     /// rbuild's network namespace.
     pub ns: OwnedFd,
     pub endpoints: Vec<Endpoint>,
+    /// The DNS server the sandbox asks (its first network's gateway, when that network
+    /// resolves names).
+    pub nameserver: Option<std::net::Ipv4Addr>,
 }
 
 impl Connected {
-    /// Gives the addresses back (the veths go with the sandbox's namespace).
-    pub fn release(self) {
+    /// Gives the addresses and names back (the veths go with the sandbox's namespace).
+    pub fn release(self, id: &str) {
         for ep in &self.endpoints {
+            dns::withdraw_id(&self.host, id, &ep.network);
             ipam::release_path(&ep.lease);
         }
     }
@@ -50,9 +56,15 @@ pub fn connect(spec: &Spec, requests: &[NetRequest], pid: i32) -> Result<Connect
         rustix::fs::Mode::empty(),
     )
     .step(|| "opening the sandbox's network namespace".into())?;
-    let mut c = Connected { host, ns, endpoints: vec![] };
+    let mut c = Connected { host, ns, endpoints: vec![], nameserver: None };
     for (i, r) in requests.iter().enumerate() {
-        let def = config::load(&spec.store_state, &r.network)?;
+        let def = match config::load(&spec.store_state, &r.network) {
+            Ok(d) => d,
+            Err(e) => {
+                c.release(&spec.id);
+                return Err(e);
+            }
+        };
         let req = AttachRequest {
             def: &def,
             ifname: format!("eth{i}"),
@@ -62,10 +74,26 @@ pub fn connect(spec: &Spec, requests: &[NetRequest], pid: i32) -> Result<Connect
             holder: std::process::id() as i32,
             ip: r.ip,
         };
-        match attach::attach(&c.host, c.ns.as_fd(), sandbox.as_fd(), &req) {
+        let done = attach::attach(&c.host, c.ns.as_fd(), sandbox.as_fd(), &req).and_then(|ep| {
+            if def.dns {
+                let mut names = vec![];
+                if !spec.name.is_empty() {
+                    names.push(spec.name.clone());
+                }
+                names.extend(ep.aliases.iter().cloned());
+                names.push(spec.id[..12.min(spec.id.len())].to_string());
+                dns::publish_names(&c.host, &spec.id, &ep, &names)?;
+                c.host.ensure_dns()?;
+                if i == 0 {
+                    c.nameserver = Some(def.gateway);
+                }
+            }
+            Ok(ep)
+        });
+        match done {
             Ok(ep) => c.endpoints.push(ep),
             Err(e) => {
-                c.release();
+                c.release(&spec.id);
                 return Err(e);
             }
         }

@@ -59,6 +59,59 @@ impl Host {
         Host { dir: base.join(hash(root)) }
     }
 
+    /// The namespace whose runtime directory is `dir`.
+    pub fn at(dir: &Path) -> Host {
+        Host { dir: dir.to_path_buf() }
+    }
+
+    /// The DNS records of user-defined networks ([`super::dns`]).
+    pub fn dns_dir(&self) -> PathBuf {
+        self.dir.join("dns")
+    }
+
+    pub fn dns_pid_path(&self) -> PathBuf {
+        self.dir.join("dns.pid")
+    }
+
+    fn dns_alive(&self) -> bool {
+        let Ok(pid) = std::fs::read_to_string(self.dns_pid_path()) else { return false };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", pid.trim())) else { return false };
+        let dir = self.dir.as_os_str().as_encoded_bytes();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.contains(&super::dns::SERVER_ARG.as_bytes()) && args.contains(&dir)
+    }
+
+    /// Starts the DNS server of user-defined networks unless it runs.
+    pub fn ensure_dns(&self) -> Result<()> {
+        if self.dns_alive() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        if self.dns_alive() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(self.dns_dir()).step(|| format!("creating {}", self.dns_dir().display()))?;
+        let exe = std::env::current_exe().step(|| "finding the rbuild binary".into())?;
+        // `__dns --detach DIR` starts the server (`__dns --serve DIR`) and exits, so the
+        // server is nobody's child to reap.
+        let status = Command::new(exe)
+            .args([super::dns::SERVER_ARG, "--detach"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .step(|| "starting the DNS server".into())?;
+        let t = std::time::Instant::now();
+        while !self.dns_alive() && t.elapsed().as_secs() < 3 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if !status.success() || !self.dns_alive() {
+            return Err(RuntimeError::Invalid("the DNS server of rbuild's networks did not start".into()));
+        }
+        Ok(())
+    }
+
     fn ns_path(&self) -> PathBuf {
         self.dir.join("netns")
     }
@@ -251,6 +304,8 @@ impl Host {
         }
         let pasta = std::fs::read_to_string(self.pid_path()).ok().and_then(|p| p.trim().parse().ok());
         let alive = self.pasta_alive();
+        let dns = std::fs::read_to_string(self.dns_pid_path()).ok().and_then(|p| p.trim().parse().ok());
+        let dns_alive = self.dns_alive();
         let _ = std::fs::remove_file(&p);
         // pasta watches the directory and quits when the file goes; it blocks SIGTERM, so
         // one that is still there after a second is killed (it is ours: its command line
@@ -260,6 +315,10 @@ impl Host {
             while Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists() && t.elapsed().as_secs() < 1 {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        // The DNS server quits within two seconds of the file going; ours, so end it now.
+        if let (Some(pid), true) = (dns.and_then(rustix::process::Pid::from_raw), dns_alive) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
         match std::fs::remove_dir_all(&self.dir) {

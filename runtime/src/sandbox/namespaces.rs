@@ -20,6 +20,13 @@ pub(crate) fn flags(spec: &Spec) -> UnshareFlags {
 /// rooted there) and sets them up.
 pub(crate) fn enter(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
     sys.unshare(flags(spec)).step(|| "creating namespaces".into())?;
+    if let Some(ns) = &spec.join_netns {
+        let fd =
+            rustix::fs::open(ns, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                .step(|| format!("opening {}", ns.display()))?;
+        sys.setns(rustix::fd::AsFd::as_fd(&fd), rustix::thread::LinkNameSpaceType::Network)
+            .step(|| "joining the other container's network namespace".into())?;
+    }
     sys.sethostname(&spec.hostname).step(|| "setting the hostname".into())?;
     if spec.network.is_private() {
         sys.loopback_up().step(|| "bringing lo up".into())?;

@@ -24,6 +24,8 @@ pub enum Network {
     /// A new network namespace attached to rbuild's networks: a veth on each network's
     /// bridge in rbuild's own network namespace ([`crate::network`]).
     Bridge(Vec<NetRequest>),
+    /// Another container's network namespace (`--network container:NAME`; its id here).
+    Container(String),
 }
 
 /// One network a sandbox joins.
@@ -54,6 +56,7 @@ impl Network {
             Network::None => vec!["none".into()],
             Network::Host => vec!["host".into()],
             Network::Bridge(reqs) => reqs.iter().map(|r| r.network.clone()).collect(),
+            Network::Container(id) => vec![format!("container:{id}")],
         }
     }
 
@@ -70,7 +73,7 @@ impl Network {
 
     /// A namespace of the sandbox's own (docker then sets its network sysctls).
     pub fn is_private(&self) -> bool {
-        !matches!(self, Network::Host)
+        matches!(self, Network::None | Network::Bridge(_))
     }
 }
 
@@ -271,6 +274,9 @@ pub struct CgroupSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub id: String,
+    /// The container's name (empty for a build step): its name on user networks.
+    #[serde(default)]
+    pub name: String,
     pub hostname: String,
     pub root: Root,
     pub mounts: Vec<Mount>,
@@ -287,6 +293,10 @@ pub struct Spec {
     /// The store's state directory (network definitions), for the shim.
     #[serde(default)]
     pub store_state: PathBuf,
+    /// The network namespace to join instead of making one (`--network container:`), set
+    /// when the container starts.
+    #[serde(default)]
+    pub join_netns: Option<PathBuf>,
 }
 
 /// docker's ReplaceOrAppendEnvValues: each override replaces the variable of the same
@@ -358,6 +368,7 @@ impl SpecBuilder {
         SpecBuilder {
             spec: Spec {
                 id: id.to_string(),
+                name: String::new(),
                 hostname: hostname.to_string(),
                 root,
                 mounts: vec![],
@@ -380,6 +391,7 @@ impl SpecBuilder {
                 cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default() },
                 lifecycle: Lifecycle::default(),
                 store_state: PathBuf::new(),
+                join_netns: None,
             },
         }
     }
@@ -425,6 +437,12 @@ impl SpecBuilder {
 
     pub fn limits(mut self, limits: Limits) -> SpecBuilder {
         self.spec.cgroup.limits = limits;
+        self
+    }
+
+    /// The container's name.
+    pub fn name(mut self, name: &str) -> SpecBuilder {
+        self.spec.name = name.to_string();
         self
     }
 
