@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Bump when the meaning of a cache key changes: old entries then simply miss.
-const CACHE_VERSION: &str = "rbuild-cache-2";
+/// Bump when the meaning of a cache key or record changes: old entries then simply miss.
+/// 3: a step whose diff is empty records no layer.
+const CACHE_VERSION: &str = "rbuild-cache-3";
 
 /// What to build and how.
 #[derive(Debug, Clone)]
@@ -467,7 +468,7 @@ impl Ctx<'_> {
                     }
                     Ok(())
                 })?;
-                let layer = self.commit_dir(st, &dir.path().join("upper"), true)?;
+                let layer = self.commit_dir(st, &dir.path().join("upper"))?;
                 st.history(applied.created_by, layer.is_none());
                 self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
                 Ok(())
@@ -600,11 +601,16 @@ impl Ctx<'_> {
         Ok((dir, r))
     }
 
-    /// Commits `upper` as a layer (unless `skip_empty` and nothing changed), records it
-    /// in the cache and the state.
-    fn commit_dir(&self, st: &mut State, upper: &Path, skip_empty: bool) -> Result<Option<LayerRef>> {
-        let empty = std::fs::read_dir(upper).map(|mut r| r.next().is_none()).unwrap_or(true);
-        if skip_empty && empty {
+    /// Commits `upper` as the step's layer and records it in the cache and the state.
+    ///
+    /// A step whose diff would have no entries makes no layer, whatever the instruction:
+    /// docker commits every step and appends the diff only when it is not the empty tar
+    /// (`image.NewChildImage`, `layer.IsEmpty`), marking the history entry `empty_layer`.
+    /// With overlay2's native diff that diff is the upper dir, so a RUN that only reads,
+    /// or a COPY that lands nothing below `/`, adds no layer. The cache records the same
+    /// (`"layer": null`), so a cached rebuild makes the same image.
+    fn commit_dir(&self, st: &mut State, upper: &Path) -> Result<Option<LayerRef>> {
+        if rbuild_store::layer::writes_nothing(upper)? {
             self.remember(st, None)?;
             return Ok(None);
         }
@@ -683,20 +689,30 @@ impl Ctx<'_> {
         } else {
             format!("RUN {}", meta::go_quoted_list(&argv))
         };
-        if self.cached(st, id).is_some() {
-            st.history(created_by, false);
+        if let Some(layer) = self.cached(st, id) {
+            st.history(created_by, layer.is_none());
             return Ok(());
         }
-        let req = StepRequest {
-            lowers: self.lowers(&st.layers)?,
-            args: argv,
-            env,
-            cwd,
-            user,
-            network,
-            mounts,
-            cancel: Some(self.opts.cancel.clone()),
-        };
+        let lowers = self.lowers(&st.layers)?;
+        // A VOLUME that no layer has is a fresh, empty volume in docker's RUN: runc makes
+        // its mountpoint in the step's layer, and what the step writes there is gone
+        // afterwards. Volumes over existing directories start with the image's content
+        // there; the step runs on that and its writes leave the upper afterwards (settle).
+        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        let mut mounts = mounts;
+        let mut scratch_volumes = Vec::new();
+        for v in volumes.iter().filter(|v| crate::volume::is_new(&lowers, v)) {
+            let d = self.store.temp_guard("volume")?;
+            rustix::fs::chmod(d.path(), rustix::fs::Mode::from_raw_mode(0o755))
+                .map_err(|e| BuildError::at(format!("creating a volume for {v}: {e}"), span))?;
+            mounts.push(RtMount {
+                target: v.clone(),
+                kind: MountKind::Bind { source: d.path().into(), readonly: false },
+            });
+            scratch_volumes.push(d);
+        }
+        let req =
+            StepRequest { lowers, args: argv, env, cwd, user, network, mounts, cancel: Some(self.opts.cancel.clone()) };
         let mut tail = Tail::default();
         let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
             tail.push(b);
@@ -714,14 +730,13 @@ impl Ctx<'_> {
             });
         }
         self.check_cancel()?;
-        // Writes into the image's VOLUMEs are discarded, as docker's builder discards them.
-        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        drop(scratch_volumes);
         if !volumes.is_empty() {
-            discard_volume_writes(&dir.upper(), &req.lowers, &volumes);
+            crate::volume::settle(&dir.upper(), &req.lowers, &volumes)?;
         }
-        self.commit_dir(st, &dir.upper(), false)?;
+        let layer = self.commit_dir(st, &dir.upper())?;
         drop(dir);
-        st.history(created_by, false);
+        st.history(created_by, layer.is_none());
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         Ok(())
     }
@@ -954,8 +969,8 @@ impl Ctx<'_> {
             format!("{inline:?}").as_bytes(),
         ]);
         let created_by = format!("/bin/sh -c #(nop) {kw} {} in {dest} ", sources.join(" "));
-        if self.cached(st, id).is_some() {
-            st.history(created_by, false);
+        if let Some(layer) = self.cached(st, id) {
+            st.history(created_by, layer.is_none());
             return Ok(());
         }
         let lowers_top = self.lowers(&st.layers)?;
@@ -1004,8 +1019,8 @@ impl Ctx<'_> {
             Ok(())
         });
         let (dir, ()) = r?;
-        self.commit_dir(st, &dir.path().join("upper"), false)?;
-        st.history(created_by, false);
+        let layer = self.commit_dir(st, &dir.path().join("upper"))?;
+        st.history(created_by, layer.is_none());
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         Ok(())
     }
@@ -1029,29 +1044,6 @@ impl Tail {
         let s = String::from_utf8_lossy(&self.buf);
         let v: Vec<String> = s.lines().map(String::from).collect();
         v[v.len().saturating_sub(10)..].to_vec()
-    }
-}
-
-/// Drops what a RUN wrote under the image's VOLUME paths from its upper dir: a path
-/// that exists below goes back to it; a new mountpoint stays as an empty directory.
-fn discard_volume_writes(upper: &Path, lowers: &[PathBuf], volumes: &[String]) {
-    for v in volumes {
-        let rel = v.trim_matches('/');
-        if rel.is_empty() {
-            continue;
-        }
-        let p = upper.join(rel);
-        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
-        let in_lower = lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
-        if in_lower || !m.is_dir() {
-            let _ = rbuild_store::layer::remove_tree(&p);
-        } else if let Ok(rd) = std::fs::read_dir(&p) {
-            for e in rd.flatten() {
-                let _ = rbuild_store::layer::remove_tree(&e.path());
-            }
-            let _ = rustix::fs::chown(&p, Some(rustix::fs::Uid::ROOT), Some(rustix::fs::Gid::ROOT));
-            let _ = rustix::fs::chmod(&p, rustix::fs::Mode::from_raw_mode(0o755));
-        }
     }
 }
 

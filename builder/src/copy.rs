@@ -234,6 +234,7 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
                 }
             }
             put_all(&rest, o)?;
+            touch_dest(root, &host)?;
             continue;
         }
         let (_, to) = file_target(root, dest, dest_is_dir, it.base_name(), identity)?;
@@ -243,6 +244,20 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
         put(&it.entries[0], &to, o, true, false)?;
     }
     Ok(())
+}
+
+/// Marks the directory a directory (or archive) was copied into as changed, as docker's
+/// copy changes it: docker untars into the destination chrooted there, and its chroot
+/// makes and removes a `.pivot_root` directory in it, so the destination is copied up into
+/// the step's layer, with a new mtime, even when nothing was copied (an empty directory,
+/// or everything excluded). `/` itself is never part of a layer.
+fn touch_dest(root: &Path, host: &Path) -> Result<()> {
+    if host == root {
+        return Ok(());
+    }
+    let now = Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_NOW };
+    rustix::fs::utimensat(CWD, host, &Timestamps { last_access: now, last_modification: now }, AtFlags::empty())
+        .map_err(|e| io_err(format!("updating {}", host.display()), e))
 }
 
 /// `put` for many non-directory entries, on all cores; the first error wins.
@@ -320,7 +335,7 @@ pub fn extract_archive(root: &Path, archive: &Path, dest: &str, identity: (u32, 
     // docker's untar is chrooted at the destination: links resolve inside it.
     rbuild_store::layer::extract_in_root(r, &host, &host)
         .map_err(|e| BuildError::msg(format!("extracting {}: {e}", archive.display())))?;
-    Ok(())
+    touch_dest(root, &host)
 }
 
 #[cfg(test)]
@@ -420,6 +435,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(merged, (0o700, 7, 8, 7));
+    }
+
+    /// docker's copy of a directory changes the destination even when nothing lands in it
+    /// (its untar is chrooted there): the step's layer has the destination, `/` excepted.
+    #[test]
+    fn a_directory_copy_changes_its_destination_even_when_empty() {
+        use rbuild_runtime::rootfs::{with_views, View};
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("src/empty")).unwrap();
+        let lower = d.path().join("lower");
+        std::fs::create_dir_all(lower.join("tmp")).unwrap();
+        let items =
+            Source { root: d.path().join("src"), ignore: None, exclude: None, parallel: true }.select("empty").unwrap();
+        let o = CopyOpts { owner: Some((0, 0)), chmod: None };
+        for (dest, lands) in [("/", false), ("/tmp/", true)] {
+            let up = d.path().join(format!("upper{}", dest.len()));
+            let (upper, work) = (up.join("upper"), up.join("work"));
+            std::fs::create_dir_all(&upper).unwrap();
+            std::fs::create_dir_all(&work).unwrap();
+            let view = View { lowers: vec![lower.clone()], upper: Some((upper.clone(), work)), volatile_upper: true };
+            with_views(&d.path().join("scratch"), &[view], |roots| {
+                copy_items(Root { path: &roots[0], upper: Some(&upper) }, &items, dest, (0, 0), &o)
+            })
+            .unwrap()
+            .unwrap();
+            assert_eq!(upper.join("tmp").is_dir(), lands, "{dest}");
+            assert_eq!(rbuild_store::layer::writes_nothing(&upper).unwrap(), !lands, "{dest}");
+        }
     }
 
     #[test]

@@ -109,6 +109,23 @@ pub fn write_layer<W: Write>(root: &Path, opts: &WriteOptions, out: W) -> Result
     Ok((out, stats))
 }
 
+/// Would [`write_layer`] write no entries for the tree at `root`? True when it holds
+/// nothing, or only sockets (which layers leave out, as docker's do).
+///
+/// docker commits a step whose diff has no entries as no layer at all: the image's history
+/// records the step with `empty_layer` (`image.NewChildImage` with `layer.IsEmpty`). A
+/// build step asks this of its upper dir before it commits.
+pub fn writes_nothing(root: &Path) -> Result<bool> {
+    for ent in std::fs::read_dir(root).at("reading directory", root)? {
+        let ent = ent.at("reading directory", root)?;
+        let ft = ent.file_type().at("stat", &ent.path())?;
+        if !std::os::unix::fs::FileTypeExt::is_socket(&ft) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn sorted_names(dir: &OwnedFd, path: &Path) -> Result<Vec<Vec<u8>>> {
     let mut names = Vec::new();
     let d = rfs::Dir::read_from(dir).at("reading directory", path)?;
@@ -307,5 +324,36 @@ impl<W: Write> Walk<'_, W> {
             pos += n as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries_of(root: &Path) -> u64 {
+        write_layer(root, &WriteOptions { overlay: true, ..Default::default() }, Vec::new()).unwrap().1.entries
+    }
+
+    #[test]
+    fn a_tree_writes_nothing_exactly_when_its_layer_has_no_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        assert!(writes_nothing(r).unwrap());
+        assert_eq!(entries_of(r), 0);
+        // Sockets are not archived: a tree of sockets is still an empty diff.
+        let _sock = std::os::unix::net::UnixListener::bind(r.join("sock")).unwrap();
+        assert!(writes_nothing(r).unwrap());
+        assert_eq!(entries_of(r), 0);
+        // An empty directory is an entry.
+        std::fs::create_dir(r.join("d")).unwrap();
+        assert!(!writes_nothing(r).unwrap());
+        assert_eq!(entries_of(r), 1);
+        std::fs::remove_dir(r.join("d")).unwrap();
+        // So is a whiteout (an overlay's 0/0 character device), where the system lets us make one.
+        if rfs::mknodat(rfs::CWD, r.join("gone"), FileType::CharacterDevice, Mode::from_raw_mode(0o600), 0).is_ok() {
+            assert!(!writes_nothing(r).unwrap());
+            assert_eq!(entries_of(r), 1);
+        }
     }
 }

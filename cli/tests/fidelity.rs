@@ -1,0 +1,93 @@
+//! Images as docker's legacy builder makes them, where real Dockerfiles notice: empty
+//! layers, names that are not UTF-8, setuid bits, capabilities, defaults docker keeps.
+//!
+//! `RBUILD_TEST_BIN` runs these against another rbuild binary (to see a test fail on a
+//! build from before its fix).
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> String {
+    std::env::var("RBUILD_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rbuild").to_string())
+}
+
+fn rb(env: &Env, args: &[&str]) -> Output {
+    Command::new(bin()).arg("--root").arg(env.root()).args(args).output().unwrap()
+}
+
+fn rb_ok(env: &Env, args: &[&str]) -> String {
+    let out = rb(env, args);
+    assert!(
+        out.status.success(),
+        "rbuild {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds `ctx` quietly; returns the image id.
+fn build_q(env: &Env, ctx: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["build", "-q"];
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    rb_ok(env, &args).trim().to_string()
+}
+
+/// The image's config blob as JSON.
+fn config_of(env: &Env, id: &str) -> serde_json::Value {
+    let hex = id.trim().trim_start_matches("sha256:");
+    let data = std::fs::read(env.root().join("blobs/sha256").join(hex)).unwrap();
+    serde_json::from_slice(&data).unwrap()
+}
+
+/// The history's pattern of empty layers, and the number of layers.
+fn layer_pattern(env: &Env, id: &str) -> (Vec<bool>, usize) {
+    let c = config_of(env, id);
+    let empty = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.get("empty_layer").and_then(|v| v.as_bool()).unwrap_or(false))
+        .collect();
+    (empty, c["rootfs"]["diff_ids"].as_array().unwrap().len())
+}
+
+#[test]
+fn steps_that_change_nothing_add_no_layer_also_when_cached() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM rbuild-anchor/busybox:1
+RUN true
+RUN test -f /etc/passwd && ls / >/dev/null
+COPY empty/ /
+WORKDIR /tmp
+COPY empty/ /tmp/
+RUN echo made > /made
+VOLUME /data /tmp
+RUN touch /tmp/in-volume
+RUN touch /data/in-volume
+",
+        )],
+    );
+    std::fs::create_dir_all(ctx.join("empty")).unwrap();
+    let id = build_q(&env, &ctx, &[]);
+    // docker 20.10: the base's layer; `COPY empty/ /tmp/` (its destination is copied up);
+    // `/made`; the first RUN after VOLUME, for the mountpoint runc makes for /data.
+    let want = vec![false, true, true, true, true, false, false, true, false, true];
+    assert_eq!(layer_pattern(&env, &id), (want.clone(), 4));
+    // A cached rebuild gives the same image.
+    assert_eq!(build_q(&env, &ctx, &[]), id);
+    assert_eq!(layer_pattern(&env, &id), (want, 4));
+    // What the RUNs wrote into the volumes is not in the image.
+    let out = rb_ok(&env, &["run", "--rm", "--entrypoint", "/bin/sh", &id, "-c", "ls -A /tmp /data; cat /made"]);
+    assert_eq!(out, "/data:\n\n/tmp:\nmade\n");
+}
