@@ -304,7 +304,11 @@ impl<W: Write> Walk<'_, W> {
                 }
                 FileType::Socket => continue, // sockets are not archived (as docker does)
                 _ => {
-                    // A regular file, or a hard link to one already written.
+                    // A regular file, or a hard link to one already written. A link entry
+                    // carries the inode's capability too, as docker's do: whoever unpacks
+                    // the layer may chown each name it makes, which clears the capability
+                    // of the inode, so each name must set it again.
+                    e.xattrs = self.xattrs(pp.as_c_str())?;
                     if st.st_nlink > 1 {
                         let key = (st.st_dev, st.st_ino);
                         if let Some(first) = self.links.get(&key) {
@@ -317,7 +321,6 @@ impl<W: Write> Walk<'_, W> {
                         self.links.insert(key, path.clone());
                     }
                     e.size = st.st_size as u64;
-                    e.xattrs = self.xattrs(pp.as_c_str())?;
                     let f = rfs::openat(
                         dir,
                         cname.as_c_str(),
@@ -426,6 +429,27 @@ mod tests {
         }
         eprintln!("skipped: setting security.capability needs root");
         false
+    }
+
+    #[test]
+    fn a_hard_link_entry_carries_the_capability_of_its_inode() {
+        if !needs_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::write(r.join("ping"), "elf").unwrap();
+        set(&r.join("ping"), CAP, &cap_net_raw(2));
+        std::fs::hard_link(r.join("ping"), r.join("ping-link")).unwrap();
+        let (tar, _) = write_layer(r, &WriteOptions::default(), Vec::new()).unwrap();
+        let want = vec![(CAP.to_string(), cap_net_raw(2))];
+        assert_eq!(
+            entries(&tar),
+            [
+                ("ping".into(), EntryKind::File, String::new(), want.clone()),
+                ("ping-link".into(), EntryKind::Hardlink, "ping".into(), want),
+            ]
+        );
     }
 
     #[test]
