@@ -73,6 +73,21 @@ fn make_room(p: &Path, keep_dir: bool) -> Result<bool> {
     }
 }
 
+/// The mode docker's copy leaves on a non-directory it chowned: its copy chowns every
+/// copied path (`fixPermissions`) when an owner is given, which COPY and ADD from the
+/// context always do (root, or --chown), and `chown(2)` clears setuid, and setgid when
+/// group-execute is set, on anything but a directory. So 4755 and 2755 files of a context
+/// arrive as 755, while 2745 and the sticky bit stay. Builds rely on this (a context
+/// checked out with odd modes yields no setuid binaries), so rbuild follows it; an explicit
+/// `--chmod` is applied as written.
+fn chowned_mode(mode: u32) -> u32 {
+    let mut m = mode & !0o4000;
+    if m & 0o010 != 0 {
+        m &= !0o2000;
+    }
+    m
+}
+
 /// Writes one entry at host path `to`. `root_of_copy` marks the directory a directory
 /// copy lands in: an existing one keeps its metadata. `empty_parent`: the parent was
 /// just made, so nothing can be in the way.
@@ -80,6 +95,12 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
     let make_room = |p: &Path, keep_dir: bool| if empty_parent { Ok(false) } else { make_room(p, keep_dir) };
     let owner = o.owner.unwrap_or((e.uid, e.gid));
     let perm = |m: u32| o.chmod.unwrap_or(m);
+    // Non-directories docker chowned lose setuid/setgid; --chmod is exact.
+    let leaf_perm = |m: u32| match (o.chmod, o.owner) {
+        (Some(c), _) => c,
+        (None, Some(_)) => chowned_mode(m),
+        (None, None) => m,
+    };
     match &e.kind {
         EntryKind::Dir => {
             let existed = make_room(to, true)?;
@@ -105,7 +126,7 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
             std::io::copy(&mut src, &mut dst).map_err(|err| io_err(format!("copying {}", e.host.display()), err))?;
             rustix::fs::fchown(&dst, Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1)))
                 .map_err(|err| io_err(format!("chown {}", to.display()), err))?;
-            rustix::fs::fchmod(&dst, Mode::from_raw_mode(perm(e.mode)))
+            rustix::fs::fchmod(&dst, Mode::from_raw_mode(leaf_perm(e.mode)))
                 .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
             let t = Timespec { tv_sec: e.mtime.0, tv_nsec: e.mtime.1 as _ };
             let _ = rustix::fs::futimens(&dst, &Timestamps { last_access: t, last_modification: t });
@@ -121,7 +142,8 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
             rustix::fs::mknodat(CWD, to, ft, Mode::from_raw_mode(e.mode), e.rdev)
                 .map_err(|err| io_err(format!("creating {}", to.display()), err))?;
             chown(to, owner)?;
-            rustix::fs::chmod(to, Mode::from_raw_mode(e.mode))
+            let mode = if o.owner.is_some() { chowned_mode(e.mode) } else { e.mode };
+            rustix::fs::chmod(to, Mode::from_raw_mode(mode))
                 .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
         }
     }
@@ -435,6 +457,67 @@ mod tests {
         )
         .unwrap();
         assert_eq!(merged, (0o700, 7, 8, 7));
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// Context files with setuid/setgid bits, copied as docker copies them.
+    fn setuid_tree(src: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(src.join("d2775")).unwrap();
+        std::fs::set_permissions(src.join("d2775"), std::fs::Permissions::from_mode(0o2775)).unwrap();
+        for m in [0o4755, 0o2755, 0o6755, 0o2745, 0o1755, 0o7777, 0o640] {
+            let p = src.join(format!("f{m:o}"));
+            std::fs::write(&p, "x").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        }
+        rustix::fs::mknodat(CWD, &src.join("fifo"), rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        rustix::fs::chmod(&src.join("fifo"), Mode::from_raw_mode(0o4755)).unwrap();
+    }
+
+    #[test]
+    fn a_chowned_copy_drops_setuid_and_setgid_of_files_as_docker_does() {
+        let d = tempfile::tempdir().unwrap();
+        setuid_tree(&d.path().join("src"));
+        let items =
+            Source { root: d.path().join("src"), ignore: None, exclude: None, parallel: true }.select(".").unwrap();
+        let copy = |o: CopyOpts, name: &str| -> Vec<(String, u32)> {
+            let root = d.path().join(name);
+            std::fs::create_dir(&root).unwrap();
+            copy_items(Root::dir(&root), &items, "/c/", (0, 0), &o).unwrap();
+            let mut v: Vec<_> = std::fs::read_dir(root.join("c"))
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name().to_string_lossy().into_owned(), mode_of(&e.path()))
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let all = |ms: [u32; 9]| -> Vec<(String, u32)> {
+            ["d2775", "f1755", "f2745", "f2755", "f4755", "f640", "f6755", "f7777", "fifo"]
+                .iter()
+                .zip(ms)
+                .map(|(n, m)| (n.to_string(), m))
+                .collect()
+        };
+        // From the context (owned by root, or --chown): setuid goes, setgid with g+x goes,
+        // the sticky bit and directories keep theirs.
+        assert_eq!(
+            copy(CopyOpts { owner: Some((0, 0)), chmod: None }, "chowned"),
+            all([0o2775, 0o1755, 0o2745, 0o755, 0o755, 0o640, 0o755, 0o1777, 0o755])
+        );
+        // COPY --from without --chown keeps owners, and the bits.
+        assert_eq!(
+            copy(CopyOpts { owner: None, chmod: None }, "kept"),
+            all([0o2775, 0o1755, 0o2745, 0o2755, 0o4755, 0o640, 0o6755, 0o7777, 0o4755])
+        );
+        // --chmod is applied as written.
+        assert_eq!(copy(CopyOpts { owner: Some((0, 0)), chmod: Some(0o4711) }, "chmod")[4], ("f4755".into(), 0o4711));
     }
 
     /// docker's copy of a directory changes the destination even when nothing lands in it

@@ -91,3 +91,30 @@ RUN touch /data/in-volume
     let out = rb_ok(&env, &["run", "--rm", "--entrypoint", "/bin/sh", &id, "-c", "ls -A /tmp /data; cat /made"]);
     assert_eq!(out, "/data:\n\n/tmp:\nmade\n");
 }
+
+/// Runs `script` in the image with /bin/sh; returns its output.
+fn sh_in(env: &Env, image: &str, script: &str) -> String {
+    rb_ok(env, &["run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script])
+}
+
+#[test]
+fn copy_and_add_drop_setuid_and_setgid_of_context_files_and_keep_the_sticky_bit() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY bits/ /c/\nADD bits/ /a/\n")]);
+    for (name, mode) in [("suid", 0o4755), ("sgid", 0o2755), ("sgid-noexec", 0o2745), ("sticky", 0o1755)] {
+        let p = ctx.join("bits").join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "x").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::create_dir(ctx.join("bits/sgid-dir")).unwrap();
+    std::fs::set_permissions(ctx.join("bits/sgid-dir"), std::fs::Permissions::from_mode(0o2775)).unwrap();
+    let id = build_q(&env, &ctx, &[]);
+    let out = sh_in(&env, &id, "cd /c && stat -c '%n %a' * && cd /a && stat -c '%n %a' *");
+    let want = "sgid 755\nsgid-dir 2775\nsgid-noexec 2745\nsticky 1755\nsuid 755\n";
+    assert_eq!(out, format!("{want}{want}"));
+}
