@@ -1004,7 +1004,7 @@ impl Ctx<'_> {
             }
             for it in &ctx_items {
                 if add && !it.is_dir() && copy::is_archive(&it.entries[0].host) {
-                    copy::extract_archive(root.path, &it.entries[0].host, &dest, identity).map_err(at)?;
+                    copy::extract_archive(root.path, &it.entries[0].host, &dest).map_err(at)?;
                 } else {
                     copy::copy_items(root, std::slice::from_ref(it), &dest, identity, &o).map_err(at)?;
                 }

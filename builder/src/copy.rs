@@ -224,7 +224,14 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
     let dest_is_dir = is_dir_dest(root, dest);
     for it in items {
         if it.is_dir() {
-            let (host, dest_made) = made_dirs(root, dest, identity)?;
+            // docker's CopyWithTar makes the destination and its missing parents as root
+            // (MkdirAllAndChownNew with the root pair); then only the destination is
+            // chowned, with what was copied. (A file's missing parents, below, get the
+            // owner instead: copyFile makes them with it.)
+            let (host, dest_made) = made_dirs(root, dest, (0, 0))?;
+            if let (true, Some(owner)) = (dest_made, o.owner) {
+                chown(&host, owner)?;
+            }
             // Directories this copy made: nothing was in them, so their files need no room.
             let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
             if dest_made {
@@ -350,8 +357,11 @@ pub fn is_archive(p: &Path) -> bool {
 /// Extracts an archive into directory `dest` of the root (created if missing), keeping
 /// the archive's owners and modes; `.wh.` names are ordinary files here, and symlinks
 /// among an entry's parents are followed without leaving `dest`.
-pub fn extract_archive(root: &Path, archive: &Path, dest: &str, identity: (u32, u32)) -> Result<()> {
-    let host = mkdir_all(root, dest, identity)?;
+///
+/// The destination and its missing parents are made as root whatever `--chown` says, as
+/// docker's UntarPath makes them; --chown does not apply to an archive's content either.
+pub fn extract_archive(root: &Path, archive: &Path, dest: &str) -> Result<()> {
+    let host = mkdir_all(root, dest, (0, 0))?;
     let f = std::fs::File::open(archive).map_err(|e| io_err(format!("reading {}", archive.display()), e))?;
     let (_, r) = rbuild_store::compress::decompressed(f)?;
     // docker's untar is chrooted at the destination: links resolve inside it.
@@ -518,6 +528,55 @@ mod tests {
         );
         // --chmod is applied as written.
         assert_eq!(copy(CopyOpts { owner: Some((0, 0)), chmod: Some(0o4711) }, "chmod")[4], ("f4755".into(), 0o4711));
+    }
+
+    /// Ownership of what a copy creates, as docker's copy gives it: a directory copy makes
+    /// the destination's parents as root and chowns the destination; a file copy makes
+    /// the parents with the owner; an archive's destination is root's.
+    #[test]
+    fn directories_a_copy_makes_are_owned_as_dockers_are() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("dir/x")).unwrap();
+        std::fs::write(src.join("f"), "f").unwrap();
+        let tar = d.path().join("a.tar");
+        let mut w = rbuild_store::tar::Writer::new(std::fs::File::create(&tar).unwrap());
+        let mut e = rbuild_store::tar::Entry::new("x/y", rbuild_store::tar::EntryKind::File);
+        (e.uid, e.gid, e.size) = (7, 8, 1);
+        w.append(&e, &mut &b"y"[..]).unwrap();
+        w.finish().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let source = Source { root: src, ignore: None, exclude: None, parallel: true };
+        let o = CopyOpts { owner: Some((1000, 1000)), chmod: None };
+        copy_items(Root::dir(&root), &source.select("dir").unwrap(), "/new/sub/", (1000, 1000), &o).unwrap();
+        copy_items(Root::dir(&root), &source.select("f").unwrap(), "/new2/sub/", (1000, 1000), &o).unwrap();
+        extract_archive(&root, &tar, "/new3/sub/").unwrap();
+        let owner = |p: &str| {
+            let m = std::fs::symlink_metadata(root.join(p)).unwrap();
+            (m.uid(), m.gid())
+        };
+        let got: Vec<_> =
+            ["new", "new/sub", "new/sub/x", "new2", "new2/sub", "new2/sub/f", "new3", "new3/sub", "new3/sub/x/y"]
+                .iter()
+                .map(|p| (p.to_string(), owner(p)))
+                .collect();
+        let want: Vec<_> = [
+            ("new", (0, 0)),
+            ("new/sub", (1000, 1000)),
+            ("new/sub/x", (1000, 1000)),
+            ("new2", (1000, 1000)),
+            ("new2/sub", (1000, 1000)),
+            ("new2/sub/f", (1000, 1000)),
+            ("new3", (0, 0)),
+            ("new3/sub", (0, 0)),
+            ("new3/sub/x/y", (7, 8)),
+        ]
+        .iter()
+        .map(|(p, o)| (p.to_string(), *o))
+        .collect();
+        assert_eq!(got, want);
     }
 
     /// docker's copy of a directory changes the destination even when nothing lands in it

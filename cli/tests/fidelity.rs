@@ -118,3 +118,38 @@ fn copy_and_add_drop_setuid_and_setgid_of_context_files_and_keep_the_sticky_bit(
     let want = "sgid 755\nsgid-dir 2775\nsgid-noexec 2745\nsticky 1755\nsuid 755\n";
     assert_eq!(out, format!("{want}{want}"));
 }
+
+#[test]
+fn add_chown_of_an_archive_and_copy_chown_of_a_directory_leave_made_parents_to_root() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM rbuild-anchor/busybox:1
+ADD --chown=1000:1000 a.tar /added/sub/
+COPY --chown=1000:1000 dir /copied/sub/
+COPY --chown=1000:1000 f /file/sub/
+",
+            ),
+            ("dir/x/y", "y"),
+            ("f", "f"),
+        ],
+    );
+    sh_ok(&format!("tar -C {0}/dir --owner=7 --group=8 -cf {0}/a.tar x", ctx.display()));
+    let id = build_q(&env, &ctx, &[]);
+    let out = sh_in(
+        &env,
+        &id,
+        "stat -c '%n %u:%g' /added /added/sub /added/sub/x/y /copied /copied/sub /copied/sub/x /file /file/sub/f",
+    );
+    assert_eq!(
+        out,
+        "/added 0:0\n/added/sub 0:0\n/added/sub/x/y 7:8\n/copied 0:0\n/copied/sub 1000:1000\n\
+         /copied/sub/x 1000:1000\n/file 1000:1000\n/file/sub/f 1000:1000\n"
+    );
+}
