@@ -88,6 +88,30 @@ fn chowned_mode(mode: u32) -> u32 {
     m
 }
 
+/// The file capability of `from`, for a file of a directory copy that keeps owners (COPY
+/// --from without --chown): docker archives a directory with its files' capabilities and
+/// its untar sets them again. A chowned copy loses them (chown clears a capability), and a
+/// single file never has one: docker copies a file through CopyFileWithTar, whose header
+/// carries no xattrs. Copies follow docker in both, as images built by it have none there.
+fn copy_capability(from: &Path, to: &std::fs::File) -> Result<()> {
+    const CAP: &str = "security.capability";
+    let mut v = [0u8; 64];
+    let n = match rustix::fs::lgetxattr(from, CAP, &mut v[..]) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => return Ok(()),
+        Err(e) => return Err(io_err(format!("reading the capability of {}", from.display()), e)),
+    };
+    // A revision-3 capability (with a namespaced root uid) goes over as revision 2, as in
+    // docker's archives.
+    let mut cap = v[..n].to_vec();
+    if cap.len() >= 20 && cap[3] == 3 {
+        cap.truncate(20);
+        cap[3] = 2;
+    }
+    rustix::fs::fsetxattr(to, CAP, &cap, rustix::fs::XattrFlags::empty())
+        .map_err(|e| io_err(format!("setting the capability of {}", from.display()), e))
+}
+
 /// Writes one entry at host path `to`. `root_of_copy` marks the directory a directory
 /// copy lands in: an existing one keeps its metadata. `empty_parent`: the parent was
 /// just made, so nothing can be in the way.
@@ -128,6 +152,9 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
                 .map_err(|err| io_err(format!("chown {}", to.display()), err))?;
             rustix::fs::fchmod(&dst, Mode::from_raw_mode(leaf_perm(e.mode)))
                 .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            if o.owner.is_none() && !root_of_copy {
+                copy_capability(&e.host, &dst)?;
+            }
             let t = Timespec { tv_sec: e.mtime.0, tv_nsec: e.mtime.1 as _ };
             let _ = rustix::fs::futimens(&dst, &Timestamps { last_access: t, last_modification: t });
         }
@@ -484,8 +511,8 @@ mod tests {
             std::fs::write(&p, "x").unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
         }
-        rustix::fs::mknodat(CWD, &src.join("fifo"), rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
-        rustix::fs::chmod(&src.join("fifo"), Mode::from_raw_mode(0o4755)).unwrap();
+        rustix::fs::mknodat(CWD, src.join("fifo"), rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        rustix::fs::chmod(src.join("fifo"), Mode::from_raw_mode(0o4755)).unwrap();
     }
 
     #[test]
@@ -528,6 +555,39 @@ mod tests {
         );
         // --chmod is applied as written.
         assert_eq!(copy(CopyOpts { owner: Some((0, 0)), chmod: Some(0o4711) }, "chmod")[4], ("f4755".into(), 0o4711));
+    }
+
+    /// A directory COPY --from without --chown keeps its files' capabilities, as docker's
+    /// archived copy does; a chowned copy, and a copy of the file alone, have none.
+    #[test]
+    fn a_copy_that_keeps_owners_keeps_the_file_capability() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: setting security.capability needs root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("ping"), "elf").unwrap();
+        // cap_net_raw permitted and effective, revision 3 (with a root uid).
+        let mut v3 = vec![0x01, 0, 0, 3, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        v3.extend_from_slice(&1000u32.to_le_bytes());
+        let cap = "security.capability";
+        rustix::fs::lsetxattr(src.join("ping"), cap, &v3, rustix::fs::XattrFlags::empty()).unwrap();
+        let source = Source { root: src, ignore: None, exclude: None, parallel: true };
+        let get = |p: &Path| {
+            let mut v = [0u8; 64];
+            rustix::fs::lgetxattr(p, cap, &mut v[..]).ok().map(|n| v[..n].to_vec())
+        };
+        let mut v2 = v3[..20].to_vec();
+        v2[3] = 2; // kept as revision 2
+        for (what, owner, want) in [(".", None, Some(v2)), (".", Some((0, 0)), None), ("ping", None, None)] {
+            let root = d.path().join(format!("root-{what}-{}", owner.is_some()));
+            std::fs::create_dir(&root).unwrap();
+            let o = CopyOpts { owner, chmod: None };
+            copy_items(Root::dir(&root), &source.select(what).unwrap(), "/bin/", (0, 0), &o).unwrap();
+            assert_eq!(get(&root.join("bin/ping")), want, "{what} owner {owner:?}");
+        }
     }
 
     /// Ownership of what a copy creates, as docker's copy gives it: a directory copy makes

@@ -153,3 +153,56 @@ COPY --chown=1000:1000 f /file/sub/
          /copied/sub/x 1000:1000\n/file 1000:1000\n/file/sub/f 1000:1000\n"
     );
 }
+
+type Xattrs = Vec<(String, Vec<u8>)>;
+
+/// The entries of the image's layer `n` (0 = the base's): path and xattrs.
+fn layer_entries(env: &Env, id: &str, n: usize) -> Vec<(String, Xattrs)> {
+    let c = config_of(env, id);
+    let diff_id = c["rootfs"]["diff_ids"][n].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let f = std::fs::File::open(env.root().join("blobs/sha256").join(diff_id)).unwrap();
+    let mut r = rbuild_store::tar::Reader::new(std::io::BufReader::new(f));
+    let mut out = Vec::new();
+    while let Some(e) = r.next_entry().unwrap() {
+        std::io::copy(&mut r.data(), &mut std::io::sink()).unwrap();
+        out.push((e.path_lossy(), e.xattrs));
+    }
+    out
+}
+
+/// docker 20.10: a directory copied from a stage keeps its files' capabilities; chowned,
+/// or a file copied alone (CopyFileWithTar writes no xattrs), it has none.
+#[test]
+fn copy_from_a_stage_keeps_file_capabilities_of_a_directory_it_does_not_chown() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM rbuild-anchor/busybox:1 AS caps
+ADD ping.tar /opt/
+FROM rbuild-anchor/busybox:1
+COPY --from=caps /opt/ /copied/
+COPY --from=caps --chown=1:1 /opt/ /chowned/
+COPY --from=caps /opt/ping /bin/ping-alone
+",
+        )],
+    );
+    // cap_net_raw, permitted and effective (struct vfs_cap_data, revision 2).
+    let cap = vec![1u8, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut w = rbuild_store::tar::Writer::new(std::fs::File::create(ctx.join("ping.tar")).unwrap());
+    let mut e = rbuild_store::tar::Entry::new("ping", rbuild_store::tar::EntryKind::File);
+    e.mode = 0o755;
+    e.size = 3;
+    e.xattrs = vec![("security.capability".into(), cap.clone())];
+    w.append(&e, &mut &b"elf"[..]).unwrap();
+    w.finish().unwrap();
+    let id = build_q(&env, &ctx, &[]);
+    let with_cap = vec![("security.capability".to_string(), cap)];
+    assert_eq!(layer_entries(&env, &id, 1), [("copied/".into(), vec![]), ("copied/ping".into(), with_cap)]);
+    assert_eq!(layer_entries(&env, &id, 2), [("chowned/".into(), vec![]), ("chowned/ping".into(), vec![])]);
+    assert_eq!(layer_entries(&env, &id, 3), [("bin/".into(), vec![]), ("bin/ping-alone".into(), vec![])]);
+}
