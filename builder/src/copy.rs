@@ -5,6 +5,8 @@
 use crate::context::{resolve_in_root, Entry, EntryKind, Item};
 use crate::error::{BuildError, Result};
 use rustix::fs::{AtFlags, Gid, Mode, Timespec, Timestamps, Uid, CWD};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// How copied entries are owned and moded.
@@ -22,12 +24,13 @@ fn io_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> BuildError
 
 /// Creates `path` (in the root) and its missing parents as 0755 directories owned by
 /// `owner`; existing ones are left as they are. Returns the host path.
-pub fn mkdir_all(root: &Path, path: &str, owner: (u32, u32)) -> Result<PathBuf> {
-    made_dirs(root, path, owner).map(|(host, _)| host)
+pub fn mkdir_all(root: &Path, path: impl AsRef<Path>, owner: (u32, u32)) -> Result<PathBuf> {
+    made_dirs(root, path.as_ref(), owner).map(|(host, _)| host)
 }
 
 /// [`mkdir_all`], also saying whether `path` itself was missing (and made now).
-fn made_dirs(root: &Path, path: &str, owner: (u32, u32)) -> Result<(PathBuf, bool)> {
+fn made_dirs(root: &Path, path: impl AsRef<Path>, owner: (u32, u32)) -> Result<(PathBuf, bool)> {
+    let path = path.as_ref();
     let host = resolve_in_root(root, path, true)?;
     let mut missing = Vec::new();
     let mut p = host.clone();
@@ -39,7 +42,8 @@ fn made_dirs(root: &Path, path: &str, owner: (u32, u32)) -> Result<(PathBuf, boo
     }
     if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
         return Err(BuildError::msg(format!(
-            "cannot create directory {path}: {} is not a directory",
+            "cannot create directory {}: {} is not a directory",
+            path.display(),
             p.strip_prefix(root).unwrap_or(&p).display()
         )));
     }
@@ -47,10 +51,10 @@ fn made_dirs(root: &Path, path: &str, owner: (u32, u32)) -> Result<(PathBuf, boo
         match std::fs::create_dir(d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(format!("creating {path}"), e)),
+            Err(e) => return Err(io_err(format!("creating {}", path.display()), e)),
         }
         chown(d, owner)?;
-        rustix::fs::chmod(d, Mode::from_raw_mode(0o755)).map_err(|e| io_err(format!("chmod {path}"), e))?;
+        rustix::fs::chmod(d, Mode::from_raw_mode(0o755)).map_err(|e| io_err(format!("chmod {}", path.display()), e))?;
     }
     let made = missing.first() == Some(&host);
     Ok((host, made))
@@ -179,16 +183,17 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
 
 /// Host path for `dest` in the root, its parent resolved (symlinks followed in scope),
 /// its last component not followed.
-fn target_path(root: &Path, dest: &str) -> Result<PathBuf> {
-    let d = dest.trim_end_matches('/');
-    let (parent, name) = match d.rfind('/') {
+fn target_path(root: &Path, dest: &Path) -> Result<PathBuf> {
+    let b = dest.as_os_str().as_bytes();
+    let d = &b[..b.len() - b.iter().rev().take_while(|c| **c == b'/').count()];
+    let (parent, name) = match d.iter().rposition(|c| *c == b'/') {
         Some(i) => (&d[..i], &d[i + 1..]),
-        None => ("", d),
+        None => (&b""[..], d),
     };
-    if name.is_empty() || name == "." || name == ".." {
-        return resolve_in_root(root, d, true);
+    if name.is_empty() || name == b"." || name == b".." {
+        return resolve_in_root(root, OsStr::from_bytes(d), true);
     }
-    Ok(resolve_in_root(root, parent, true)?.join(name))
+    Ok(resolve_in_root(root, OsStr::from_bytes(parent), true)?.join(OsStr::from_bytes(name)))
 }
 
 /// Does `dest` name a directory: written with a trailing `/`, or one that exists?
@@ -198,17 +203,18 @@ fn is_dir_dest(root: &Path, dest: &str) -> bool {
 
 /// Where a file named `name` lands for `dest` (docker's rule: `dest/name` when `dest` is a
 /// directory, else `dest` itself), with its missing parents made for `identity`.
-/// Returns the path in the image and on the host.
+/// Returns the path in the image and on the host. `name` is bytes: a context's names
+/// need not be UTF-8.
 fn file_target(
     root: &Path,
     dest: &str,
     dest_is_dir: bool,
-    name: &str,
+    name: &OsStr,
     identity: (u32, u32),
-) -> Result<(String, PathBuf)> {
-    let file_dest = if dest_is_dir { format!("{}/{}", dest.trim_end_matches('/'), name) } else { dest.to_string() };
-    let parent = file_dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-    mkdir_all(root, if parent.is_empty() { "/" } else { parent }, identity)?;
+) -> Result<(PathBuf, PathBuf)> {
+    let file_dest = if dest_is_dir { Path::new(dest.trim_end_matches('/')).join(name) } else { PathBuf::from(dest) };
+    let parent = file_dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
+    mkdir_all(root, parent, identity)?;
     let to = target_path(root, &file_dest)?;
     Ok((file_dest, to))
 }
@@ -260,21 +266,21 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
                 chown(&host, owner)?;
             }
             // Directories this copy made: nothing was in them, so their files need no room.
-            let mut fresh: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            let top = Path::new("");
+            let mut fresh: std::collections::HashSet<&Path> = std::collections::HashSet::new();
             if dest_made {
-                fresh.insert("");
+                fresh.insert(top);
             }
-            let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([""]);
+            let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::from([top]);
             let mut rest: Vec<(&Entry, PathBuf, bool)> = Vec::new();
             for e in &it.entries[1..] {
                 let to = host.join(&e.rel);
-                let parent_rel = e.rel.rsplit_once('/').map_or("", |(p, _)| p);
+                let parent_rel = e.rel.parent().unwrap_or(top);
                 // A file re-included below an excluded directory comes without its
                 // parent: it is made as docker's untar makes it.
                 if !seen.contains(parent_rel) {
                     if let Some(parent) = to.parent().filter(|p| !p.exists()) {
-                        let rel = parent.strip_prefix(root).unwrap_or(parent).to_string_lossy().into_owned();
-                        mkdir_all(root, &rel, o.owner.unwrap_or(identity))?;
+                        mkdir_all(root, parent.strip_prefix(root).unwrap_or(parent), o.owner.unwrap_or(identity))?;
                     }
                 }
                 let in_fresh = fresh.contains(parent_rel);
@@ -295,7 +301,7 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
         }
         let (_, to) = file_target(root, dest, dest_is_dir, it.base_name(), identity)?;
         if to == root {
-            return Err(BuildError::msg(format!("cannot copy {} onto /", it.path)));
+            return Err(BuildError::msg(format!("cannot copy {} onto /", it.path.display())));
         }
         put(&it.entries[0], &to, o, true, false)?;
     }
@@ -360,7 +366,8 @@ pub fn write_file(
     identity: (u32, u32),
     mtime: i64,
 ) -> Result<()> {
-    let (file_dest, to) = file_target(root, dest, is_dir_dest(root, dest), name, identity)?;
+    let (file_dest, to) = file_target(root, dest, is_dir_dest(root, dest), OsStr::new(name), identity)?;
+    let file_dest = file_dest.display();
     make_room(&to, false)?;
     std::fs::write(&to, content).map_err(|e| io_err(format!("writing {file_dest}"), e))?;
     chown(&to, owner)?;
@@ -442,6 +449,27 @@ mod tests {
         std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
         copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
         assert!(root.join("existing/x").is_file());
+    }
+
+    /// A name that is not UTF-8 lands as it is, as a file copied alone and inside a
+    /// directory copy.
+    #[test]
+    fn names_that_are_not_utf8_are_copied_as_they_are() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        let odd = OsStr::from_bytes(b"caf\xe9");
+        std::fs::create_dir_all(src.join("dir").join(odd)).unwrap();
+        std::fs::write(src.join("dir").join(odd).join(odd), "x").unwrap();
+        std::fs::write(src.join(odd), "y").unwrap();
+        let source = Source { root: src, ignore: None, exclude: None, parallel: true };
+        let root = d.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let o = CopyOpts { owner: Some((0, 0)), chmod: None };
+        copy_items(Root::dir(&root), &source.select("dir").unwrap(), "/d/", (0, 0), &o).unwrap();
+        copy_items(Root::dir(&root), &source.select("caf*").unwrap(), "/f/", (0, 0), &o).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("d").join(odd).join(odd)).unwrap(), "x");
+        assert_eq!(std::fs::read_to_string(root.join("f").join(odd)).unwrap(), "y");
     }
 
     /// Inside a directory the copy made, files go straight to the overlay's upper dir;
@@ -689,7 +717,7 @@ mod tests {
         }
         // An error on a worker thread is the copy's error.
         let mut items = Source { root: src_root, ignore: None, exclude: None, parallel: true }.select(".").unwrap();
-        let victim = items[0].entries.iter_mut().find(|e| e.rel == "m6/f699").unwrap();
+        let victim = items[0].entries.iter_mut().find(|e| e.rel == Path::new("m6/f699")).unwrap();
         victim.host = d.path().join("missing");
         std::fs::create_dir(d.path().join("root2")).unwrap();
         let e = copy_items(Root::dir(&d.path().join("root2")), &items, "/app", (0, 0), &o).unwrap_err();

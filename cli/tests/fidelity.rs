@@ -206,3 +206,35 @@ COPY --from=caps /opt/ping /bin/ping-alone
     assert_eq!(layer_entries(&env, &id, 2), [("chowned/".into(), vec![]), ("chowned/ping".into(), vec![])]);
     assert_eq!(layer_entries(&env, &id, 3), [("bin/".into(), vec![]), ("bin/ping-alone".into(), vec![])]);
 }
+
+#[test]
+fn names_that_are_not_utf8_reach_the_image_as_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY names/ /ctx/\n")]);
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::create_dir_all(ctx.join("names")).unwrap();
+    std::fs::write(ctx.join("names").join(odd), "latin1").unwrap();
+    std::os::unix::fs::symlink(odd, ctx.join("names/link")).unwrap();
+    let id = build_q(&env, &ctx, &[]);
+    let c = config_of(&env, &id);
+    let diff_id = c["rootfs"]["diff_ids"][1].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let f = std::fs::File::open(env.root().join("blobs/sha256").join(diff_id)).unwrap();
+    let mut r = rbuild_store::tar::Reader::new(std::io::BufReader::new(f));
+    let mut got = Vec::new();
+    while let Some(e) = r.next_entry().unwrap() {
+        std::io::copy(&mut r.data(), &mut std::io::sink()).unwrap();
+        got.push((e.path, e.link));
+    }
+    assert_eq!(
+        got,
+        [
+            (b"ctx/".to_vec(), vec![]),
+            (b"ctx/caf\xe9.txt".to_vec(), vec![]),
+            (b"ctx/link".to_vec(), b"caf\xe9.txt".to_vec())
+        ]
+    );
+}
