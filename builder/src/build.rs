@@ -147,6 +147,14 @@ struct StageOut {
     config: ImageConfig,
     layers: Vec<LayerRef>,
     key: String,
+    /// What the stage is when no instruction changed its base: the base image itself
+    /// (docker's result is then the base's image id, its config untouched).
+    unchanged: Option<Unchanged>,
+}
+
+#[derive(Debug, Clone)]
+enum Unchanged {
+    Image(Box<Image>),
 }
 
 struct Ctx<'a> {
@@ -248,13 +256,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     let out = cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target]
         .clone()
         .ok_or_else(|| BuildError::msg("the target stage was not built"))?;
-    let mut config = out.config;
-    for (k, v) in &opts.labels {
-        config.config.labels.insert(k.clone(), v.clone());
-    }
-    config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
-    let image = store.write_image(&config, &out.layers)?;
-    // The target and the stages it is FROM made the image's layers.
+    // The chain of stages the target is FROM made the image's layers.
     let mut chain = BTreeSet::from([graph.target]);
     let mut at = graph.target;
     while let Base::Stage(j) = graph.stages[at].base {
@@ -264,6 +266,17 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     let used = cx.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
     let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| k.clone()).collect();
     let all_keys = used.into_iter().map(|(_, k)| k).collect();
+    match out.unchanged {
+        // docker's result is the base image (its id): nothing was committed.
+        Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys }),
+        None => {}
+    }
+    let mut config = out.config;
+    for (k, v) in &opts.labels {
+        config.config.labels.insert(k.clone(), v.clone());
+    }
+    config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
+    let image = store.write_image(&config, &out.layers)?;
     Ok(Built { image, image_keys, all_keys })
 }
 
@@ -348,22 +361,27 @@ impl Ctx<'_> {
             (_, _) => stage.from.source.trim().to_string(),
         };
         let (id, t0) = self.start(&label, 1, total, &from_text);
+        let unchanged;
         let mut st = match &self.graph.stages[i].base {
-            Base::Scratch => State {
-                stage: i,
-                config: ImageConfig::default(),
-                layers: vec![],
-                key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
-                args: BTreeMap::new(),
-                cmd_set: false,
-                created: String::new(),
-                clamp: 0,
-                escape: self.df.directives.escape,
-            },
+            Base::Scratch => {
+                unchanged = None;
+                State {
+                    stage: i,
+                    config: ImageConfig::default(),
+                    layers: vec![],
+                    key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
+                    args: BTreeMap::new(),
+                    cmd_set: false,
+                    created: String::new(),
+                    clamp: 0,
+                    escape: self.df.directives.escape,
+                }
+            }
             Base::Stage(j) => {
                 let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j]
                     .clone()
                     .ok_or_else(|| BuildError::at("the base stage was not built", span))?;
+                unchanged = o.unchanged.clone();
                 let clamp = o.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
                 State {
                     stage: i,
@@ -379,6 +397,7 @@ impl Ctx<'_> {
             }
             Base::Image(r) => {
                 let img = self.image(r, true).map_err(|e| BuildError::at(format!("base image {r}: {e}"), span))?;
+                unchanged = Some(Unchanged::Image(Box::new(img.clone())));
                 let clamp = img.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
                 State {
                     stage: i,
@@ -395,6 +414,16 @@ impl Ctx<'_> {
         };
         if let Some(e) = self.opts.source_date_epoch {
             st.clamp = e;
+        }
+        // A stage without instructions (nor ONBUILD triggers, nor --label on the target) is
+        // its base as it is: docker commits nothing for it, so not even the default PATH
+        // is added (it is added to the runConfig each instruction commits).
+        let labelled = i == self.graph.target && !self.opts.labels.is_empty();
+        if stage.instructions.is_empty() && st.config.config.on_build.is_empty() && !labelled {
+            self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+            self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
+                Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged });
+            return Ok(());
         }
         st.created = epoch_string(st.clamp);
         st.config.created = Some(st.created.clone());
@@ -419,7 +448,7 @@ impl Ctx<'_> {
             self.step(&mut st, ins, &label, n + 2, total)?;
         }
         self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
-            Some(StageOut { config: st.config, layers: st.layers, key: st.key });
+            Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged: None });
         Ok(())
     }
 

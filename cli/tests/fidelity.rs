@@ -238,3 +238,26 @@ fn names_that_are_not_utf8_reach_the_image_as_bytes() {
         ]
     );
 }
+
+#[test]
+fn a_dockerfile_that_is_only_from_gives_the_base_image_itself() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let base = rb_ok(&env, &["inspect", BASE]);
+    let base_id = serde_json::from_str::<serde_json::Value>(&base).unwrap()[0]["Id"].as_str().unwrap().to_string();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\n")]);
+    assert_eq!(build_q(&env, &ctx, &[]), base_id);
+    // Through a stage, too; the base's Env stays without a PATH.
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1 AS a\nFROM a\n")]);
+    assert_eq!(build_q(&env, &ctx, &[]), base_id);
+    assert!(config_of(&env, &base_id)["config"].get("Env").is_none_or(|e| e.is_null()));
+    // One instruction commits: the default PATH appears.
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nENV A=1\n")]);
+    let id = build_q(&env, &ctx, &[]);
+    assert_eq!(
+        config_of(&env, &id)["config"]["Env"],
+        serde_json::json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"])
+    );
+}
