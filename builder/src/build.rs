@@ -148,13 +148,15 @@ struct StageOut {
     layers: Vec<LayerRef>,
     key: String,
     /// What the stage is when no instruction changed its base: the base image itself
-    /// (docker's result is then the base's image id, its config untouched).
+    /// (docker's result is then the base's image id, its config untouched), or nothing
+    /// at all for `FROM scratch`.
     unchanged: Option<Unchanged>,
 }
 
 #[derive(Debug, Clone)]
 enum Unchanged {
     Image(Box<Image>),
+    Scratch,
 }
 
 struct Ctx<'a> {
@@ -269,6 +271,9 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     match out.unchanged {
         // docker's result is the base image (its id): nothing was committed.
         Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys }),
+        Some(Unchanged::Scratch) => {
+            return Err(BuildError::msg("No image was generated. Is your Dockerfile empty?").into())
+        }
         None => {}
     }
     let mut config = out.config;
@@ -364,7 +369,7 @@ impl Ctx<'_> {
         let unchanged;
         let mut st = match &self.graph.stages[i].base {
             Base::Scratch => {
-                unchanged = None;
+                unchanged = Some(Unchanged::Scratch);
                 State {
                     stage: i,
                     config: ImageConfig::default(),

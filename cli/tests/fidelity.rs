@@ -261,3 +261,20 @@ fn a_dockerfile_that_is_only_from_gives_the_base_image_itself() {
         serde_json::json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"])
     );
 }
+
+#[test]
+fn a_dockerfile_that_is_only_from_scratch_generates_no_image() {
+    require_root();
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    for df in ["FROM scratch\n", "FROM scratch AS empty\nFROM empty\n"] {
+        context(&ctx, &[("Dockerfile", df)]);
+        let out = rb(&env, &["build", "-q", ctx.to_str().unwrap()]);
+        assert!(!out.status.success(), "{df:?} built");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No image was generated. Is your Dockerfile empty?"), "{err}");
+    }
+    // One instruction is enough.
+    context(&ctx, &[("Dockerfile", "FROM scratch\nENV A=1\n")]);
+    build_q(&env, &ctx, &[]);
+}
