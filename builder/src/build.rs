@@ -509,10 +509,41 @@ impl Ctx<'_> {
             }
             _ => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
+                if matches!(ins.kind, Kind::Volume { .. }) {
+                    self.check_volumes(st, span)?;
+                }
                 st.chain(&[b"META", applied.created_by.as_bytes()]);
                 st.history(applied.created_by, true);
                 Ok(())
             }
+        }
+    }
+
+    /// docker creates a container for the VOLUME instruction's commit, and creating a
+    /// container refuses a volume where the image has something that is not a directory
+    /// (`stat`, following symlinks inside the root): "cannot mount volume over existing
+    /// file". Checked through a read-only mount of the stage's layers.
+    fn check_volumes(&self, st: &State, span: Span) -> Result<()> {
+        if st.layers.is_empty() {
+            return Ok(());
+        }
+        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        let view =
+            rbuild_runtime::rootfs::View { lowers: self.lowers(&st.layers)?, upper: None, volatile_upper: false };
+        let found =
+            rbuild_runtime::rootfs::with_views(&self.store.tmp_dir(), &[view], |roots| -> Result<Option<String>> {
+                for v in &volumes {
+                    let host = crate::context::resolve_in_root(&roots[0], v, true)?;
+                    if std::fs::metadata(&host).is_ok_and(|m| !m.is_dir()) {
+                        return Ok(Some(v.clone()));
+                    }
+                }
+                Ok(None)
+            })
+            .map_err(|e| BuildError::msg(e.to_string()))??;
+        match found {
+            Some(v) => Err(BuildError::at(format!("cannot mount volume over existing file, file exists {v}"), span)),
+            None => Ok(()),
         }
     }
 

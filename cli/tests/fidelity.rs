@@ -278,3 +278,25 @@ fn a_dockerfile_that_is_only_from_scratch_generates_no_image() {
     context(&ctx, &[("Dockerfile", "FROM scratch\nENV A=1\n")]);
     build_q(&env, &ctx, &[]);
 }
+
+#[test]
+fn a_volume_over_an_existing_file_is_refused() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    for (df, line) in [
+        ("FROM rbuild-anchor/busybox:1\nRUN touch /foo\nVOLUME /foo\n", "3:1"),
+        // Through a symlink to a file, too; a symlink to a directory is fine.
+        ("FROM rbuild-anchor/busybox:1\nRUN ln -s /etc/passwd /pw\nVOLUME /data /pw\n", "3:1"),
+    ] {
+        context(&ctx, &[("Dockerfile", df)]);
+        let out = rb(&env, &["build", "-q", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{df:?} built");
+        assert!(err.contains("cannot mount volume over existing file"), "{err}");
+        assert!(err.contains(&format!("Dockerfile:{line}")), "{err}");
+    }
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN ln -s /etc /cfg\nVOLUME /cfg /tmp /new\n")]);
+    build_q(&env, &ctx, &[]);
+}
