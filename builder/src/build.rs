@@ -724,9 +724,21 @@ impl Ctx<'_> {
                 cl.args = vec![s];
             }
         }
-        let argv = meta::resolve_cmdline(&cl, &st.config.config);
+        let mut argv = meta::resolve_cmdline(&cl, &st.config.config);
         if argv.is_empty() {
-            return Err(BuildError::at("RUN needs a command", span).into());
+            // `RUN []`: docker creates the step's container with an empty Cmd and the
+            // image's Entrypoint kept, so the container runs the Entrypoint alone, or, with
+            // none, the image's Cmd (the daemon's config merge) — users rely on it to run
+            // an image's own command at build time.
+            let c = &st.config.config;
+            argv = match (&c.entrypoint, &c.cmd) {
+                (Some(ep), _) if !ep.is_empty() => ep.clone(),
+                (_, Some(cmd)) => cmd.clone(),
+                _ => vec![],
+            };
+            if argv.is_empty() {
+                return Err(BuildError::at("No command specified", span).into());
+            }
         }
         let mut env = st.config.config.env.clone();
         env.extend(st.run_args());
@@ -749,10 +761,12 @@ impl Ctx<'_> {
             mount_key.as_bytes(),
         ]);
         let (id, t0) = self.start(label, index, total, text);
+        // docker records the command as written, its words joined (`echo hi` for
+        // `RUN ["echo", "hi"]`, nothing for `RUN []`).
         let created_by = if cl.shell_form {
             format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" "))
         } else {
-            format!("RUN {}", meta::go_quoted_list(&argv))
+            cl.args.join(" ")
         };
         if let Some(layer) = self.cached(st, id) {
             st.history(created_by, layer.is_none());

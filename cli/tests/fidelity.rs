@@ -300,3 +300,37 @@ fn a_volume_over_an_existing_file_is_refused() {
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN ln -s /etc /cfg\nVOLUME /cfg /tmp /new\n")]);
     build_q(&env, &ctx, &[]);
 }
+
+#[test]
+fn run_of_an_empty_list_runs_the_images_entrypoint_or_else_its_cmd() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM rbuild-anchor/busybox:1
+CMD [\"touch\", \"/from-cmd\"]
+RUN []
+ENTRYPOINT [\"/bin/sh\", \"-c\", \"echo \\\"$0 $*\\\" > /from-entrypoint\"]
+CMD [\"a1\", \"a2\"]
+RUN []
+",
+        )],
+    );
+    let id = build_q(&env, &ctx, &[]);
+    // The Entrypoint runs alone: the Cmd is not appended.
+    let out = sh_in(&env, &id, "ls /from-cmd && cat /from-entrypoint");
+    assert_eq!(out, "/from-cmd\n/bin/sh \n");
+    let c = config_of(&env, &id);
+    let created: Vec<&str> =
+        c["history"].as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap_or("")).collect();
+    assert_eq!(created[2], "", "docker records RUN [] as an empty command");
+    // Neither: docker's error.
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN []\n")]);
+    let out = rb(&env, &["build", "-q", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No command specified"));
+}
