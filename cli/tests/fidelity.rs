@@ -334,3 +334,31 @@ RUN []
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("No command specified"));
 }
+
+#[test]
+fn a_bare_build_arg_unset_in_the_environment_keeps_the_args_default() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "ARG M=meta\nFROM rbuild-anchor/busybox:1\nARG V=def\nARG M\nARG S=def\nRUN echo \"$V $M $S\" > /v\n",
+        )],
+    );
+    let out = Command::new(bin())
+        .arg("--root")
+        .arg(env.root())
+        .args(["build", "-q", "--build-arg", "V", "--build-arg", "M", "--build-arg", "S"])
+        .arg(&ctx)
+        .env_remove("V")
+        .env_remove("M")
+        .env("S", "from-env")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(sh_in(&env, &id, "cat /v"), "def meta from-env\n");
+}
