@@ -347,6 +347,17 @@ impl<W: Write> Walk<'_, W> {
 
     /// Copies exactly `size` bytes; holes of sparse files are written as zeros without
     /// reading them.
+    ///
+    /// Sparse files, decided: a layer holds a file's bytes, holes and preallocated
+    /// (`fallocate`d, unwritten) ranges alike as zeros, exactly as docker's layers do, so
+    /// the blob and its digest are docker's. Allocation is not content: a tar cannot say
+    /// which zeros were allocated, and docker's untar writes every zero, filling holes.
+    /// rbuild's unpacking keeps long runs of zeros as holes instead (`apply`), so a sparse
+    /// file stays sparse — a hole-punched 100 GB `lastlog` from `useradd -u 1000000000`,
+    /// or a hostile layer of compressed zeros, does not fill the host's disk — and a
+    /// preallocated file reads the same but is allocated again only as it is written.
+    /// (What that changes: `du` and `st_blocks` in rbuild's containers, and `swapon` of a
+    /// swap file made with `fallocate` in an earlier step, which refuses holes.)
     fn file_data(&mut self, f: &OwnedFd, size: u64, sparse: bool) -> Result<()> {
         let mut pos = 0u64;
         while pos < size {
@@ -486,6 +497,50 @@ mod tests {
 
     fn entries_of(root: &Path) -> u64 {
         write_layer(root, &WriteOptions { overlay: true, ..Default::default() }, Vec::new()).unwrap().1.entries
+    }
+
+    /// The decision on sparse files, pinned: holes and preallocated ranges are zeros in the
+    /// layer (docker's bytes); unpacked, long runs of zeros are holes again, the content
+    /// the same.
+    #[test]
+    fn holes_and_preallocated_ranges_are_zeros_in_a_layer_and_holes_when_unpacked() {
+        use std::io::{Seek, Write};
+        use std::os::unix::fs::MetadataExt;
+        const MIB: u64 = 1 << 20;
+        let d = tempfile::tempdir().unwrap();
+        let (src, dst) = (d.path().join("src"), d.path().join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        let mut f = std::fs::File::create(src.join("holey")).unwrap();
+        f.write_all(b"head").unwrap();
+        f.seek(std::io::SeekFrom::Start(4 * MIB)).unwrap();
+        f.write_all(b"tail").unwrap();
+        let f = std::fs::File::create(src.join("fallocated")).unwrap();
+        if rfs::fallocate(&f, rfs::FallocateFlags::empty(), 0, 2 * MIB).is_err() {
+            eprintln!("skipped: this filesystem cannot fallocate");
+            return;
+        }
+        std::fs::write(src.join("zeros"), vec![0u8; (2 * MIB) as usize]).unwrap();
+        let (tar, _) = write_layer(&src, &WriteOptions::default(), Vec::new()).unwrap();
+        let mut r = crate::tar::Reader::new(tar.as_slice());
+        let mut data = std::collections::BTreeMap::new();
+        while let Some(e) = r.next_entry().unwrap() {
+            assert!(e.sparse.is_none(), "no sparse entries: docker's layers have none");
+            let mut v = Vec::new();
+            r.data().read_to_end(&mut v).unwrap();
+            data.insert(e.path_lossy(), v);
+        }
+        let mut holey = vec![0u8; (4 * MIB + 4) as usize];
+        holey[..4].copy_from_slice(b"head");
+        holey[(4 * MIB) as usize..].copy_from_slice(b"tail");
+        assert_eq!(data["holey"], holey);
+        assert_eq!(data["fallocated"], data["zeros"]);
+        crate::layer::apply_layer(tar.as_slice(), &dst, crate::layer::ApplyMode::Merge).unwrap();
+        for name in ["holey", "fallocated", "zeros"] {
+            assert_eq!(std::fs::read(dst.join(name)).unwrap(), data[name], "{name}");
+            let blocks = std::fs::metadata(dst.join(name)).unwrap().blocks() * 512;
+            assert!(blocks < MIB, "{name}: {blocks} bytes allocated, the zeros should be holes");
+        }
     }
 
     #[test]
