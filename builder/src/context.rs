@@ -47,6 +47,9 @@ pub struct Entry {
     /// Change time and inode, for the stat cache.
     pub ctime: (i64, i64),
     pub ino: u64,
+    /// The device and link count: names of one inode are one file in a directory copy.
+    pub dev: u64,
+    pub nlink: u64,
     /// Content digest of files, when hashed.
     pub digest: Option<[u8; 32]>,
 }
@@ -167,6 +170,8 @@ fn entry_of(rel: PathBuf, host: PathBuf, m: &std::fs::Metadata) -> Entry {
         mtime: (m.mtime(), m.mtime_nsec()),
         ctime: (m.ctime(), m.ctime_nsec()),
         ino: m.ino(),
+        dev: m.dev(),
+        nlink: m.nlink(),
         digest: None,
     }
 }
@@ -506,7 +511,18 @@ pub fn items_digest(items: &[Item]) -> String {
         h.update(b"item\0");
         h.update(it.path.as_os_str().as_bytes());
         h.update(b"\0");
+        // Hard links within the item are copied as links: which names share an inode is
+        // part of what is copied.
+        let mut first_name: HashMap<(u64, u64), &Path> = HashMap::new();
         for e in &it.entries {
+            if e.kind == EntryKind::File && e.nlink > 1 {
+                let first = *first_name.entry((e.dev, e.ino)).or_insert(&e.rel);
+                if first != e.rel {
+                    h.update(b"link\0");
+                    h.update(first.as_os_str().as_bytes());
+                    h.update(b"\0");
+                }
+            }
             h.update(e.rel.as_os_str().as_bytes());
             h.update(b"\0");
             let (t, link): (u8, &[u8]) = match &e.kind {

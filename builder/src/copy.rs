@@ -273,8 +273,24 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
             }
             let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::from([top]);
             let mut rest: Vec<(&Entry, PathBuf, bool)> = Vec::new();
+            // Names of one inode: the first is copied, the others linked to it afterwards
+            // (through the mounted root, where both names are), as docker's tar of the
+            // directory carries them.
+            let mut first_of: std::collections::HashMap<(u64, u64), PathBuf> = std::collections::HashMap::new();
+            let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
             for e in &it.entries[1..] {
                 let to = host.join(&e.rel);
+                if e.kind == EntryKind::File && e.nlink > 1 {
+                    match first_of.get(&(e.dev, e.ino)) {
+                        Some(first) => {
+                            links.push((first.clone(), to));
+                            continue;
+                        }
+                        None => {
+                            first_of.insert((e.dev, e.ino), to.clone());
+                        }
+                    }
+                }
                 let parent_rel = e.rel.parent().unwrap_or(top);
                 // A file re-included below an excluded directory comes without its
                 // parent: it is made as docker's untar makes it.
@@ -296,6 +312,13 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
                 }
             }
             put_all(&rest, o)?;
+            for (first, to) in &links {
+                if let Some(parent) = to.parent().filter(|p| !p.exists()) {
+                    mkdir_all(root, parent.strip_prefix(root).unwrap_or(parent), o.owner.unwrap_or(identity))?;
+                }
+                make_room(to, false)?;
+                std::fs::hard_link(first, to).map_err(|e| io_err(format!("linking {}", to.display()), e))?;
+            }
             touch_dest(root, &host)?;
             continue;
         }
@@ -449,6 +472,41 @@ mod tests {
         std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
         copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
         assert!(root.join("existing/x").is_file());
+    }
+
+    /// Names of one inode in a copied directory stay one inode, as docker's copy keeps
+    /// them (its tar of the directory has hard links); through an overlay whose new
+    /// directories are filled in the upper dir, too.
+    #[test]
+    fn hard_links_inside_a_directory_copy_stay_links() {
+        use rbuild_runtime::rootfs::{with_views, View};
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("d/sub")).unwrap();
+        std::fs::write(src.join("d/a"), "x").unwrap();
+        std::fs::hard_link(src.join("d/a"), src.join("d/sub/b")).unwrap();
+        std::fs::hard_link(src.join("d/a"), src.join("d/c")).unwrap();
+        let items = Source { root: src, ignore: None, exclude: None, parallel: true }.select("d").unwrap();
+        let lower = d.path().join("lower");
+        std::fs::create_dir_all(lower.join("srv")).unwrap();
+        let (upper, work) = (d.path().join("upper"), d.path().join("work"));
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        let view = View { lowers: vec![lower], upper: Some((upper.clone(), work)), volatile_upper: true };
+        let o = CopyOpts { owner: Some((0, 0)), chmod: None };
+        let inodes = with_views(&d.path().join("scratch"), &[view], |roots| {
+            let r = &roots[0];
+            copy_items(Root { path: r, upper: Some(&upper) }, &items, "/srv/new/", (0, 0), &o).unwrap();
+            ["srv/new/a", "srv/new/sub/b", "srv/new/c"].map(|p| {
+                let m = std::fs::metadata(r.join(p)).unwrap();
+                (m.ino(), m.nlink())
+            })
+        })
+        .unwrap();
+        assert_eq!(inodes[0], inodes[1]);
+        assert_eq!(inodes[0], inodes[2]);
+        assert_eq!(inodes[0].1, 3);
     }
 
     /// A name that is not UTF-8 lands as it is, as a file copied alone and inside a

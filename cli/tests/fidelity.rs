@@ -362,3 +362,19 @@ fn a_bare_build_arg_unset_in_the_environment_keeps_the_args_default() {
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(sh_in(&env, &id, "cat /v"), "def meta from-env\n");
 }
+
+#[test]
+fn hard_links_in_a_copied_directory_stay_links() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY d /d\nCOPY d/a c /e/\n"), ("d/a", "x")]);
+    std::fs::create_dir_all(ctx.join("d/sub")).unwrap();
+    std::fs::hard_link(ctx.join("d/a"), ctx.join("d/sub/b")).unwrap();
+    std::fs::hard_link(ctx.join("d/a"), ctx.join("c")).unwrap();
+    let id = build_q(&env, &ctx, &[]);
+    // docker 20.10: one inode within the directory copy; sources copied one by one are not.
+    let out = sh_in(&env, &id, "stat -c '%h' /d/a /d/sub/b /e/a /e/c; [ /d/a -ef /d/sub/b ] && echo same");
+    assert_eq!(out, "2\n2\n1\n1\nsame\n");
+}
