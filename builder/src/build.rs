@@ -295,6 +295,10 @@ struct State {
     /// ARGs declared in this stage and their values (None: declared, no value).
     args: BTreeMap<String, Option<String>>,
     cmd_set: bool,
+    /// The last step with a layer may have removed the working directory; docker makes it
+    /// again when it creates the next step's container, so the next metadata step commits
+    /// it (also recorded in the cache, as a cached step has no upper to look at).
+    workdir_gone: bool,
     created: String,
     clamp: i64,
     escape: char,
@@ -377,6 +381,7 @@ impl Ctx<'_> {
                     key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
                     args: BTreeMap::new(),
                     cmd_set: false,
+                    workdir_gone: false,
                     created: String::new(),
                     clamp: 0,
                     escape: self.df.directives.escape,
@@ -395,6 +400,7 @@ impl Ctx<'_> {
                     key: o.key,
                     args: BTreeMap::new(),
                     cmd_set: false,
+                    workdir_gone: false,
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
@@ -411,6 +417,7 @@ impl Ctx<'_> {
                     key: hash_parts(&[CACHE_VERSION.as_bytes(), b"image", img.id().to_string().as_bytes()]),
                     args: BTreeMap::new(),
                     cmd_set: false,
+                    workdir_gone: false,
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
@@ -481,8 +488,7 @@ impl Ctx<'_> {
                     st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
                     st.args.insert(name, value);
                 }
-                st.history(format!("/bin/sh -c #(nop)  {text}"), true);
-                Ok(())
+                self.commit_meta(st, format!("/bin/sh -c #(nop)  {text}"), label, index, total, text)
             }
             Kind::Run(run) => self.run(st, run, ins, label, index, total),
             Kind::Copy(c) => self.copy(st, c, false, ins, label, index, total),
@@ -491,21 +497,7 @@ impl Ctx<'_> {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
                 let wd = st.config.config.working_dir.clone();
                 st.chain(&[b"WORKDIR", wd.as_bytes()]);
-                let (id, t0) = self.start(label, index, total, text);
-                if let Some(r) = self.cached(st, id) {
-                    st.history(applied.created_by, r.is_none());
-                    return Ok(());
-                }
-                let (dir, ()) = self.in_rootfs(st, &[], |root, _| -> Result<()> {
-                    if !crate::context::resolve_in_root(root.path, &wd, true)?.is_dir() {
-                        copy::mkdir_all(root.path, &wd, (0, 0))?;
-                    }
-                    Ok(())
-                })?;
-                let layer = self.commit_dir(st, &dir.path().join("upper"))?;
-                st.history(applied.created_by, layer.is_none());
-                self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
-                Ok(())
+                self.commit_workdir(st, applied.created_by, label, index, total, text)
             }
             _ => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
@@ -513,10 +505,53 @@ impl Ctx<'_> {
                     self.check_volumes(st, span)?;
                 }
                 st.chain(&[b"META", applied.created_by.as_bytes()]);
-                st.history(applied.created_by, true);
-                Ok(())
+                self.commit_meta(st, applied.created_by, label, index, total, text)
             }
         }
+    }
+
+    /// A metadata instruction's commit: no layer, unless the step before removed the
+    /// working directory, which docker's container for this commit makes again.
+    fn commit_meta(
+        &self,
+        st: &mut State,
+        created_by: String,
+        label: &str,
+        index: usize,
+        total: usize,
+        text: &str,
+    ) -> FResult<()> {
+        if st.workdir_gone && !st.config.config.working_dir.is_empty() {
+            return self.commit_workdir(st, created_by, label, index, total, text);
+        }
+        st.history(created_by, true);
+        Ok(())
+    }
+
+    /// Commits the working directory, made (0755, root) where it is missing: docker makes
+    /// it for every step's container (`SetupWorkingDirectory`), so WORKDIR commits a layer
+    /// only when its directory is new.
+    fn commit_workdir(
+        &self,
+        st: &mut State,
+        created_by: String,
+        label: &str,
+        index: usize,
+        total: usize,
+        text: &str,
+    ) -> FResult<()> {
+        let wd = st.config.config.working_dir.clone();
+        let (id, t0) = self.start(label, index, total, text);
+        if let Some(r) = self.cached(st, id) {
+            st.history(created_by, r.is_none());
+            return Ok(());
+        }
+        let (dir, ()) = self.in_rootfs(st, &[], |root, _| ensure_workdir(root.path, &wd))?;
+        st.workdir_gone = false;
+        let layer = self.commit_dir(st, &dir.path().join("upper"))?;
+        st.history(created_by, layer.is_none());
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        Ok(())
     }
 
     /// docker creates a container for the VOLUME instruction's commit, and creating a
@@ -607,6 +642,7 @@ impl Ctx<'_> {
             st.config.rootfs.diff_ids.push(l.diff_id);
             st.layers.push(l.clone());
         }
+        st.workdir_gone = rec.value.get("workdir_gone").and_then(|v| v.as_bool()).unwrap_or(false);
         self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key.clone()));
         self.progress.event(Event::Cached { id });
         Some(layer)
@@ -614,10 +650,13 @@ impl Ctx<'_> {
 
     /// Records the result of a step under the current key.
     fn remember(&self, st: &State, layer: Option<&LayerRef>) -> Result<()> {
-        let value = match layer {
+        let mut value = match layer {
             Some(l) => serde_json::json!({"layer": {"diff_id": l.diff_id.to_string(), "size": l.size}}),
             None => serde_json::json!({"layer": null}),
         };
+        if st.workdir_gone {
+            value["workdir_gone"] = serde_json::Value::Bool(true);
+        }
         let rec = CacheRecord {
             key: st.key.clone(),
             value,
@@ -813,6 +852,7 @@ impl Ctx<'_> {
         if !volumes.is_empty() {
             crate::volume::settle(&dir.upper(), &req.lowers, &volumes)?;
         }
+        st.workdir_gone = workdir_removed(&dir.upper(), &st.config.config.working_dir);
         let layer = self.commit_dir(st, &dir.upper())?;
         drop(dir);
         st.history(created_by, layer.is_none());
@@ -1068,7 +1108,10 @@ impl Ctx<'_> {
         };
         let from_layers = matches!(from, From::Layers(..));
         let clamp = st.clamp;
+        let wd = st.config.config.working_dir.clone();
         let r = self.in_rootfs(st, &others, |root, others| -> Result<()> {
+            // docker made the working directory when it created the step's container.
+            ensure_workdir(root.path, &wd)?;
             let o = CopyOpts { owner: if from_layers && chown.is_none() { None } else { Some(identity) }, chmod };
             if from_layers {
                 let src = Source { root: others[0].clone(), ignore: None, exclude: exclude.clone(), parallel: false };
@@ -1098,6 +1141,7 @@ impl Ctx<'_> {
             Ok(())
         });
         let (dir, ()) = r?;
+        st.workdir_gone = false;
         let layer = self.commit_dir(st, &dir.path().join("upper"))?;
         st.history(created_by, layer.is_none());
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
@@ -1124,6 +1168,36 @@ impl Tail {
         let v: Vec<String> = s.lines().map(String::from).collect();
         v[v.len().saturating_sub(10)..].to_vec()
     }
+}
+
+/// Makes the working directory `wd` (0755, root, with its parents) where the root lacks it.
+fn ensure_workdir(root: &Path, wd: &str) -> Result<()> {
+    if !wd.is_empty() && !crate::context::resolve_in_root(root, wd, true)?.is_dir() {
+        copy::mkdir_all(root, wd, (0, 0))?;
+    }
+    Ok(())
+}
+
+/// Did a step whose writable layer is `upper` remove the working directory `wd` (or a
+/// directory above it)? A whiteout, a non-directory, or an opaque directory without the
+/// next name on the way says it may have; an untouched path says it did not.
+fn workdir_removed(upper: &Path, wd: &str) -> bool {
+    let parts: Vec<&str> = wd.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut p = upper.to_path_buf();
+    for (i, c) in parts.iter().enumerate() {
+        p.push(c);
+        let Ok(m) = std::fs::symlink_metadata(&p) else { return false };
+        if !m.is_dir() {
+            return true; // a whiteout (a 0/0 device), a file or a symlink now
+        }
+        let mut v = [0u8; 4];
+        let opaque =
+            rustix::fs::lgetxattr(&p, rbuild_store::layer::OPAQUE_XATTR, &mut v[..]).is_ok_and(|n| &v[..n] == b"y");
+        if opaque && parts.get(i + 1).is_some_and(|next| std::fs::symlink_metadata(p.join(next)).is_err()) {
+            return true;
+        }
+    }
+    false
 }
 
 fn now_secs() -> i64 {

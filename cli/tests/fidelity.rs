@@ -378,3 +378,18 @@ fn hard_links_in_a_copied_directory_stay_links() {
     let out = sh_in(&env, &id, "stat -c '%h' /d/a /d/sub/b /e/a /e/c; [ /d/a -ef /d/sub/b ] && echo same");
     assert_eq!(out, "2\n2\n1\n1\nsame\n");
 }
+
+#[test]
+fn a_metadata_step_after_the_working_directory_was_removed_makes_it_again() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nWORKDIR /w\nRUN rm -rf /w\nENV A=1\nENV B=2\n")]);
+    let id = build_q(&env, &ctx, &[]);
+    // docker 20.10 creates the step's container for ENV A, which makes /w again: a layer.
+    let want = (vec![false, false, false, false, true], 4);
+    assert_eq!(layer_pattern(&env, &id), want);
+    assert_eq!(build_q(&env, &ctx, &[]), id, "a cached rebuild is the same image");
+    assert_eq!(sh_in(&env, &id, "stat -c '%F %a' /w"), "directory 755\n");
+}
