@@ -1,23 +1,69 @@
 #!/usr/bin/env bash
 # The differential oracle: every case of ../shared/oracle built by docker's legacy
-# builder and by rbuild, files and config compared. Cases run one at a time (they
-# share the docker engine's layer cache). Needs scripts/setup.sh to have run.
+# builder and by rbuild, files, xattrs, config, layer counts and runtime checks compared.
+# Sets: make-cases.py (busybox), buildah-conformance, and the Debian cases (a Debian
+# bookworm base, packages from a local apt repository on 127.0.0.1:48080). Cases run one
+# at a time within a set (they share the docker engine's layer cache). Needs
+# scripts/setup.sh to have run (it makes the Debian base with anchors/setup.sh --debian).
+#
+# The apt repository is made by ../shared/oracle/debian/make-repo.sh; if nothing serves
+# it yet, this script starts its server and stops that server (by its PID) when it exits.
 #
 # Fails on any FAIL and on any ERROR except one: a case docker itself cannot build
-# ("docker failed on a case that should build", e.g. make-cases' `user`, which runs
-# `mkdir /home/app` on a base without /home). Those are printed and counted, not hidden.
+# ("docker failed on a case that should build"). Those are printed and counted, not hidden.
+# RBUILD_ORACLE_SETS (default "public buildah debian") picks the sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
 RBUILD=${RBUILD:-$PWD/target/release/rbuild}
+SETS=${RBUILD_ORACLE_SETS:-public buildah debian}
 [ -x "$RBUILD" ] || cargo build --release -p rbuild-cli
 work=$(mktemp -d /var/tmp/rbuild-oracle.XXXXXX)
-# The store's network namespace (and its pasta) go before the store itself.
-trap '"$RBUILD" --root "$work/store" __netns-teardown >/dev/null 2>&1; rm -rf "$work"' EXIT
-python3 "$SHARED/oracle/make-cases.py" "$work/cases" >/dev/null
-python3 "$SHARED/oracle/compare.py" --rbuild "$RBUILD" --root "$work/store" "$work"/cases/*/ | tee "$work/public.log" || true
-python3 "$SHARED/oracle/compare.py" --rbuild "$RBUILD" --root "$work/store" "$SHARED"/oracle/buildah-conformance/*/ | tee "$work/buildah.log" || true
-python3 - "$work/public.log" "$work/buildah.log" <<'PY'
+repo_pid=""
+cleanup() {
+  if [ -n "$repo_pid" ]; then
+    kill "$repo_pid" 2>/dev/null || true
+    rm -f "$DEB_REPO.http.pid"
+  fi
+  # The store's network namespace (and its pasta) go before the store itself.
+  "$RBUILD" --root "$work/store" __netns-teardown >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+compare() {
+  python3 "$SHARED/oracle/compare.py" --rbuild "$RBUILD" --root "$work/store" --out "$work/results" "$@"
+}
+served() {
+  python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:48080/Packages", timeout=2)' 2>/dev/null
+}
+
+logs=()
+for set in $SETS; do
+  case $set in
+    public)
+      python3 "$SHARED/oracle/make-cases.py" "$work/cases" >/dev/null
+      compare "$work"/cases/*/ | tee "$work/public.log" || true ;;
+    buildah)
+      compare "$SHARED"/oracle/buildah-conformance/*/ | tee "$work/buildah.log" || true ;;
+    debian)
+      if ! docker image inspect rbuild-anchor/debian:bookworm >/dev/null 2>&1; then
+        echo "oracle: no rbuild-anchor/debian:bookworm (run scripts/setup.sh)" | tee "$work/debian.log"
+      else
+        export DEB_REPO=${DEB_REPO:-/var/tmp/rbuild-deb-repo}
+        was_served=0
+        served && was_served=1
+        sh "$SHARED/oracle/debian/make-repo.sh" >/dev/null
+        if [ "$was_served" = 0 ] && [ -s "$DEB_REPO.http.pid" ]; then
+          repo_pid=$(cat "$DEB_REPO.http.pid")
+        fi
+        python3 "$SHARED/oracle/debian/make-cases.py" "$DEB_REPO" "$work/debian" >/dev/null
+        compare "$work"/debian/*/ | tee "$work/debian.log" || true
+      fi ;;
+    *) echo "oracle: unknown set $set" >&2; exit 2 ;;
+  esac
+  logs+=("$work/$set.log")
+done
+python3 - "${logs[@]}" <<'PY'
 import sys
 bad, docker_broken, passed = [], [], 0
 for log in sys.argv[1:]:
@@ -33,5 +79,7 @@ for log in sys.argv[1:]:
     if not any(l.endswith("failed") and " passed, " in l for l in lines):
         bad.append(f"{log}: compare.py did not finish")
 print(f"oracle: {passed} passed, {len(bad)} failed, {len(docker_broken)} not buildable by docker itself: {docker_broken}")
+for b in bad:
+    print(f"  {b}")
 sys.exit(1 if bad else 0)
 PY

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything rbuild's build, tests and benchmarks need on a fresh Debian
 # bookworm machine (as root), then starts the peer systems on loopback through
-# ../shared/anchors/setup.sh. Idempotent: a second run only checks.
+# ../shared/anchors/setup.sh, with the Debian bookworm base the oracle's Debian cases
+# start from (--debian: a debootstrap the first time, ~3 min). Idempotent: a second run
+# only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -9,7 +11,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 need=()
 for bin_pkg in busybox:busybox-static hyperfine:hyperfine curl:curl script:bsdutils \
                python3:python3 file:file ip:iproute2 htpasswd:apache2-utils \
-               pasta:passt nft:nftables nsenter:util-linux losetup:mount; do
+               pasta:passt nft:nftables nsenter:util-linux losetup:mount \
+               dpkg-scanpackages:dpkg-dev; do
   bin=${bin_pkg%%:*}; pkg=${bin_pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -21,7 +24,8 @@ fi
 
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
 if [ -x "$SHARED/anchors/setup.sh" ] || [ -f "$SHARED/anchors/setup.sh" ]; then
-  bash "$SHARED/anchors/setup.sh"
+  # dpkg-dev (above) lets ../shared/oracle/debian/make-repo.sh index the local apt repo.
+  bash "$SHARED/anchors/setup.sh" --debian
 else
   log "no ../shared/anchors/setup.sh: peers (docker, buildah, registry) not started"
 fi

@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Bump when the meaning of a cache key changes: old entries then simply miss.
-const CACHE_VERSION: &str = "rbuild-cache-2";
+/// Bump when the meaning of a cache key or record changes: old entries then simply miss.
+/// 3: a step whose diff is empty records no layer.
+const CACHE_VERSION: &str = "rbuild-cache-3";
 
 /// What to build and how.
 #[derive(Debug, Clone)]
@@ -148,6 +149,16 @@ struct StageOut {
     config: ImageConfig,
     layers: Vec<LayerRef>,
     key: String,
+    /// What the stage is when no instruction changed its base: the base image itself
+    /// (docker's result is then the base's image id, its config untouched), or nothing
+    /// at all for `FROM scratch`.
+    unchanged: Option<Unchanged>,
+}
+
+#[derive(Debug, Clone)]
+enum Unchanged {
+    Image(Box<Image>),
+    Scratch,
 }
 
 struct Ctx<'a> {
@@ -249,13 +260,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     let out = cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target]
         .clone()
         .ok_or_else(|| BuildError::msg("the target stage was not built"))?;
-    let mut config = out.config;
-    for (k, v) in &opts.labels {
-        config.config.labels.insert(k.clone(), v.clone());
-    }
-    config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
-    let image = store.write_image(&config, &out.layers)?;
-    // The target and the stages it is FROM made the image's layers.
+    // The chain of stages the target is FROM made the image's layers.
     let mut chain = BTreeSet::from([graph.target]);
     let mut at = graph.target;
     while let Base::Stage(j) = graph.stages[at].base {
@@ -265,6 +270,20 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
     let used = cx.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
     let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| k.clone()).collect();
     let all_keys = used.into_iter().map(|(_, k)| k).collect();
+    match out.unchanged {
+        // docker's result is the base image (its id): nothing was committed.
+        Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys }),
+        Some(Unchanged::Scratch) => {
+            return Err(BuildError::msg("No image was generated. Is your Dockerfile empty?").into())
+        }
+        None => {}
+    }
+    let mut config = out.config;
+    for (k, v) in &opts.labels {
+        config.config.labels.insert(k.clone(), v.clone());
+    }
+    config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
+    let image = store.write_image(&config, &out.layers)?;
     Ok(Built { image, image_keys, all_keys })
 }
 
@@ -278,6 +297,10 @@ struct State {
     /// ARGs declared in this stage and their values (None: declared, no value).
     args: BTreeMap<String, Option<String>>,
     cmd_set: bool,
+    /// The last step with a layer may have removed the working directory; docker makes it
+    /// again when it creates the next step's container, so the next metadata step commits
+    /// it (also recorded in the cache, as a cached step has no upper to look at).
+    workdir_gone: bool,
     created: String,
     clamp: i64,
     escape: char,
@@ -349,22 +372,28 @@ impl Ctx<'_> {
             (_, _) => stage.from.source.trim().to_string(),
         };
         let (id, t0) = self.start(&label, 1, total, &from_text);
+        let unchanged;
         let mut st = match &self.graph.stages[i].base {
-            Base::Scratch => State {
-                stage: i,
-                config: ImageConfig::default(),
-                layers: vec![],
-                key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
-                args: BTreeMap::new(),
-                cmd_set: false,
-                created: String::new(),
-                clamp: 0,
-                escape: self.df.directives.escape,
-            },
+            Base::Scratch => {
+                unchanged = Some(Unchanged::Scratch);
+                State {
+                    stage: i,
+                    config: ImageConfig::default(),
+                    layers: vec![],
+                    key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
+                    args: BTreeMap::new(),
+                    cmd_set: false,
+                    workdir_gone: false,
+                    created: String::new(),
+                    clamp: 0,
+                    escape: self.df.directives.escape,
+                }
+            }
             Base::Stage(j) => {
                 let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j]
                     .clone()
                     .ok_or_else(|| BuildError::at("the base stage was not built", span))?;
+                unchanged = o.unchanged.clone();
                 let clamp = o.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
                 State {
                     stage: i,
@@ -373,6 +402,7 @@ impl Ctx<'_> {
                     key: o.key,
                     args: BTreeMap::new(),
                     cmd_set: false,
+                    workdir_gone: false,
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
@@ -380,6 +410,7 @@ impl Ctx<'_> {
             }
             Base::Image(r) => {
                 let img = self.image(r, true).map_err(|e| BuildError::at(format!("base image {r}: {e}"), span))?;
+                unchanged = Some(Unchanged::Image(Box::new(img.clone())));
                 let clamp = img.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
                 State {
                     stage: i,
@@ -388,6 +419,7 @@ impl Ctx<'_> {
                     key: hash_parts(&[CACHE_VERSION.as_bytes(), b"image", img.id().to_string().as_bytes()]),
                     args: BTreeMap::new(),
                     cmd_set: false,
+                    workdir_gone: false,
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
@@ -396,6 +428,16 @@ impl Ctx<'_> {
         };
         if let Some(e) = self.opts.source_date_epoch {
             st.clamp = e;
+        }
+        // A stage without instructions (nor ONBUILD triggers, nor --label on the target) is
+        // its base as it is: docker commits nothing for it, so not even the default PATH
+        // is added (it is added to the runConfig each instruction commits).
+        let labelled = i == self.graph.target && !self.opts.labels.is_empty();
+        if stage.instructions.is_empty() && st.config.config.on_build.is_empty() && !labelled {
+            self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+            self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
+                Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged });
+            return Ok(());
         }
         st.created = epoch_string(st.clamp);
         st.config.created = Some(st.created.clone());
@@ -420,7 +462,7 @@ impl Ctx<'_> {
             self.step(&mut st, ins, &label, n + 2, total)?;
         }
         self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
-            Some(StageOut { config: st.config, layers: st.layers, key: st.key });
+            Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged: None });
         Ok(())
     }
 
@@ -448,8 +490,7 @@ impl Ctx<'_> {
                     st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
                     st.args.insert(name, value);
                 }
-                st.history(format!("/bin/sh -c #(nop)  {text}"), true);
-                Ok(())
+                self.commit_meta(st, format!("/bin/sh -c #(nop)  {text}"), label, index, total, text)
             }
             Kind::Run(run) => self.run(st, run, ins, label, index, total),
             Kind::Copy(c) => self.copy(st, c, false, ins, label, index, total),
@@ -458,28 +499,86 @@ impl Ctx<'_> {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
                 let wd = st.config.config.working_dir.clone();
                 st.chain(&[b"WORKDIR", wd.as_bytes()]);
-                let (id, t0) = self.start(label, index, total, text);
-                if let Some(r) = self.cached(st, id) {
-                    st.history(applied.created_by, r.is_none());
-                    return Ok(());
-                }
-                let (dir, ()) = self.in_rootfs(st, &[], |root, _| -> Result<()> {
-                    if !crate::context::resolve_in_root(root.path, &wd, true)?.is_dir() {
-                        copy::mkdir_all(root.path, &wd, (0, 0))?;
-                    }
-                    Ok(())
-                })?;
-                let layer = self.commit_dir(st, &dir.path().join("upper"), true)?;
-                st.history(applied.created_by, layer.is_none());
-                self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
-                Ok(())
+                self.commit_workdir(st, applied.created_by, label, index, total, text)
             }
             _ => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
+                if matches!(ins.kind, Kind::Volume { .. }) {
+                    self.check_volumes(st, span)?;
+                }
                 st.chain(&[b"META", applied.created_by.as_bytes()]);
-                st.history(applied.created_by, true);
-                Ok(())
+                self.commit_meta(st, applied.created_by, label, index, total, text)
             }
+        }
+    }
+
+    /// A metadata instruction's commit: no layer, unless the step before removed the
+    /// working directory, which docker's container for this commit makes again.
+    fn commit_meta(
+        &self,
+        st: &mut State,
+        created_by: String,
+        label: &str,
+        index: usize,
+        total: usize,
+        text: &str,
+    ) -> FResult<()> {
+        if st.workdir_gone && !st.config.config.working_dir.is_empty() {
+            return self.commit_workdir(st, created_by, label, index, total, text);
+        }
+        st.history(created_by, true);
+        Ok(())
+    }
+
+    /// Commits the working directory, made (0755, root) where it is missing: docker makes
+    /// it for every step's container (`SetupWorkingDirectory`), so WORKDIR commits a layer
+    /// only when its directory is new.
+    fn commit_workdir(
+        &self,
+        st: &mut State,
+        created_by: String,
+        label: &str,
+        index: usize,
+        total: usize,
+        text: &str,
+    ) -> FResult<()> {
+        let wd = st.config.config.working_dir.clone();
+        let (id, t0) = self.start(label, index, total, text);
+        if let Some(r) = self.cached(st, id) {
+            st.history(created_by, r.is_none());
+            return Ok(());
+        }
+        let (dir, ()) = self.in_rootfs(st, &[], |root, _| ensure_workdir(root.path, &wd))?;
+        st.workdir_gone = false;
+        let layer = self.commit_dir(st, &dir.path().join("upper"))?;
+        st.history(created_by, layer.is_none());
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        Ok(())
+    }
+
+    /// docker creates a container for the VOLUME instruction's commit, and creating a
+    /// container refuses a volume where the image has something that is not a directory
+    /// (`stat`, following symlinks inside the root): "cannot mount volume over existing
+    /// file". Checked through a read-only mount of the stage's layers.
+    fn check_volumes(&self, st: &State, span: Span) -> Result<()> {
+        if st.layers.is_empty() {
+            return Ok(());
+        }
+        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        let view = rbuild_runtime::View { lowers: self.lowers(&st.layers)?, upper: None, volatile_upper: false };
+        let found = rbuild_runtime::with_views(&self.store.tmp_dir(), &[view], |roots| -> Result<Option<String>> {
+            for v in &volumes {
+                let host = crate::context::resolve_in_root(&roots[0], v, true)?;
+                if std::fs::metadata(&host).is_ok_and(|m| !m.is_dir()) {
+                    return Ok(Some(v.clone()));
+                }
+            }
+            Ok(None)
+        })
+        .map_err(|e| BuildError::msg(e.to_string()))??;
+        match found {
+            Some(v) => Err(BuildError::at(format!("cannot mount volume over existing file, file exists {v}"), span)),
+            None => Ok(()),
         }
     }
 
@@ -543,6 +642,7 @@ impl Ctx<'_> {
             st.config.rootfs.diff_ids.push(l.diff_id);
             st.layers.push(l.clone());
         }
+        st.workdir_gone = rec.value.get("workdir_gone").and_then(|v| v.as_bool()).unwrap_or(false);
         self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key.clone()));
         self.progress.event(Event::Cached { id });
         Some(layer)
@@ -550,10 +650,13 @@ impl Ctx<'_> {
 
     /// Records the result of a step under the current key.
     fn remember(&self, st: &State, layer: Option<&LayerRef>) -> Result<()> {
-        let value = match layer {
+        let mut value = match layer {
             Some(l) => serde_json::json!({"layer": {"diff_id": l.diff_id.to_string(), "size": l.size}}),
             None => serde_json::json!({"layer": null}),
         };
+        if st.workdir_gone {
+            value["workdir_gone"] = serde_json::Value::Bool(true);
+        }
         let rec = CacheRecord {
             key: st.key.clone(),
             value,
@@ -602,11 +705,16 @@ impl Ctx<'_> {
         Ok((dir, r))
     }
 
-    /// Commits `upper` as a layer (unless `skip_empty` and nothing changed), records it
-    /// in the cache and the state.
-    fn commit_dir(&self, st: &mut State, upper: &Path, skip_empty: bool) -> Result<Option<LayerRef>> {
-        let empty = std::fs::read_dir(upper).map(|mut r| r.next().is_none()).unwrap_or(true);
-        if skip_empty && empty {
+    /// Commits `upper` as the step's layer and records it in the cache and the state.
+    ///
+    /// A step whose diff would have no entries makes no layer, whatever the instruction:
+    /// docker commits every step and appends the diff only when it is not the empty tar
+    /// (`image.NewChildImage`, `layer.IsEmpty`), marking the history entry `empty_layer`.
+    /// With overlay2's native diff that diff is the upper dir, so a RUN that only reads,
+    /// or a COPY that lands nothing below `/`, adds no layer. The cache records the same
+    /// (`"layer": null`), so a cached rebuild makes the same image.
+    fn commit_dir(&self, st: &mut State, upper: &Path) -> Result<Option<LayerRef>> {
+        if rbuild_store::layer::writes_nothing(upper)? {
             self.remember(st, None)?;
             return Ok(None);
         }
@@ -655,9 +763,21 @@ impl Ctx<'_> {
                 cl.args = vec![s];
             }
         }
-        let argv = meta::resolve_cmdline(&cl, &st.config.config);
+        let mut argv = meta::resolve_cmdline(&cl, &st.config.config);
         if argv.is_empty() {
-            return Err(BuildError::at("RUN needs a command", span).into());
+            // `RUN []`: docker creates the step's container with an empty Cmd and the
+            // image's Entrypoint kept, so the container runs the Entrypoint alone, or, with
+            // none, the image's Cmd (the daemon's config merge) — users rely on it to run
+            // an image's own command at build time.
+            let c = &st.config.config;
+            argv = match (&c.entrypoint, &c.cmd) {
+                (Some(ep), _) if !ep.is_empty() => ep.clone(),
+                (_, Some(cmd)) => cmd.clone(),
+                _ => vec![],
+            };
+            if argv.is_empty() {
+                return Err(BuildError::at("No command specified", span).into());
+            }
         }
         let mut env = st.config.config.env.clone();
         env.extend(st.run_args());
@@ -680,17 +800,37 @@ impl Ctx<'_> {
             mount_key.as_bytes(),
         ]);
         let (id, t0) = self.start(label, index, total, text);
+        // docker records the command as written, its words joined (`echo hi` for
+        // `RUN ["echo", "hi"]`, nothing for `RUN []`).
         let created_by = if cl.shell_form {
             format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" "))
         } else {
-            format!("RUN {}", meta::go_quoted_list(&argv))
+            cl.args.join(" ")
         };
-        if self.cached(st, id).is_some() {
-            st.history(created_by, false);
+        if let Some(layer) = self.cached(st, id) {
+            st.history(created_by, layer.is_none());
             return Ok(());
         }
+        let lowers = self.lowers(&st.layers)?;
+        // A VOLUME that no layer has is a fresh, empty volume in docker's RUN: runc makes
+        // its mountpoint in the step's layer, and what the step writes there is gone
+        // afterwards. Volumes over existing directories start with the image's content
+        // there; the step runs on that and its writes leave the upper afterwards (settle).
+        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        let mut mounts = mounts;
+        let mut scratch_volumes = Vec::new();
+        for v in volumes.iter().filter(|v| crate::volume::is_new(&lowers, v)) {
+            let d = self.store.temp_guard("volume")?;
+            rustix::fs::chmod(d.path(), rustix::fs::Mode::from_raw_mode(0o755))
+                .map_err(|e| BuildError::at(format!("creating a volume for {v}: {e}"), span))?;
+            mounts.push(RtMount {
+                target: v.clone(),
+                kind: MountKind::Bind { source: d.path().into(), readonly: false },
+            });
+            scratch_volumes.push(d);
+        }
         let req = StepRequest {
-            lowers: self.lowers(&st.layers)?,
+            lowers,
             args: argv,
             env,
             cwd,
@@ -718,14 +858,14 @@ impl Ctx<'_> {
             });
         }
         self.check_cancel()?;
-        // Writes into the image's VOLUMEs are discarded, as docker's builder discards them.
-        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        drop(scratch_volumes);
         if !volumes.is_empty() {
-            discard_volume_writes(&dir.upper(), &req.lowers, &volumes);
+            crate::volume::settle(&dir.upper(), &req.lowers, &volumes)?;
         }
-        self.commit_dir(st, &dir.upper(), false)?;
+        st.workdir_gone = workdir_removed(&dir.upper(), &st.config.config.working_dir);
+        let layer = self.commit_dir(st, &dir.upper())?;
         drop(dir);
-        st.history(created_by, false);
+        st.history(created_by, layer.is_none());
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         Ok(())
     }
@@ -958,8 +1098,8 @@ impl Ctx<'_> {
             format!("{inline:?}").as_bytes(),
         ]);
         let created_by = format!("/bin/sh -c #(nop) {kw} {} in {dest} ", sources.join(" "));
-        if self.cached(st, id).is_some() {
-            st.history(created_by, false);
+        if let Some(layer) = self.cached(st, id) {
+            st.history(created_by, layer.is_none());
             return Ok(());
         }
         let lowers_top = self.lowers(&st.layers)?;
@@ -978,7 +1118,10 @@ impl Ctx<'_> {
         };
         let from_layers = matches!(from, From::Layers(..));
         let clamp = st.clamp;
+        let wd = st.config.config.working_dir.clone();
         let r = self.in_rootfs(st, &others, |root, others| -> Result<()> {
+            // docker made the working directory when it created the step's container.
+            ensure_workdir(root.path, &wd)?;
             let o = CopyOpts { owner: if from_layers && chown.is_none() { None } else { Some(identity) }, chmod };
             if from_layers {
                 let src = Source { root: others[0].clone(), ignore: None, exclude: exclude.clone(), parallel: false };
@@ -993,7 +1136,7 @@ impl Ctx<'_> {
             }
             for it in &ctx_items {
                 if add && !it.is_dir() && copy::is_archive(&it.entries[0].host) {
-                    copy::extract_archive(root.path, &it.entries[0].host, &dest, identity).map_err(at)?;
+                    copy::extract_archive(root.path, &it.entries[0].host, &dest).map_err(at)?;
                 } else {
                     copy::copy_items(root, std::slice::from_ref(it), &dest, identity, &o).map_err(at)?;
                 }
@@ -1008,8 +1151,9 @@ impl Ctx<'_> {
             Ok(())
         });
         let (dir, ()) = r?;
-        self.commit_dir(st, &dir.path().join("upper"), false)?;
-        st.history(created_by, false);
+        st.workdir_gone = false;
+        let layer = self.commit_dir(st, &dir.path().join("upper"))?;
+        st.history(created_by, layer.is_none());
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         Ok(())
     }
@@ -1036,27 +1180,34 @@ impl Tail {
     }
 }
 
-/// Drops what a RUN wrote under the image's VOLUME paths from its upper dir: a path
-/// that exists below goes back to it; a new mountpoint stays as an empty directory.
-fn discard_volume_writes(upper: &Path, lowers: &[PathBuf], volumes: &[String]) {
-    for v in volumes {
-        let rel = v.trim_matches('/');
-        if rel.is_empty() {
-            continue;
+/// Makes the working directory `wd` (0755, root, with its parents) where the root lacks it.
+fn ensure_workdir(root: &Path, wd: &str) -> Result<()> {
+    if !wd.is_empty() && !crate::context::resolve_in_root(root, wd, true)?.is_dir() {
+        copy::mkdir_all(root, wd, (0, 0))?;
+    }
+    Ok(())
+}
+
+/// Did a step whose writable layer is `upper` remove the working directory `wd` (or a
+/// directory above it)? A whiteout, a non-directory, or an opaque directory without the
+/// next name on the way says it may have; an untouched path says it did not.
+fn workdir_removed(upper: &Path, wd: &str) -> bool {
+    let parts: Vec<&str> = wd.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut p = upper.to_path_buf();
+    for (i, c) in parts.iter().enumerate() {
+        p.push(c);
+        let Ok(m) = std::fs::symlink_metadata(&p) else { return false };
+        if !m.is_dir() {
+            return true; // a whiteout (a 0/0 device), a file or a symlink now
         }
-        let p = upper.join(rel);
-        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
-        let in_lower = lowers.iter().any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
-        if in_lower || !m.is_dir() {
-            let _ = rbuild_store::layer::remove_tree(&p);
-        } else if let Ok(rd) = std::fs::read_dir(&p) {
-            for e in rd.flatten() {
-                let _ = rbuild_store::layer::remove_tree(&e.path());
-            }
-            let _ = rustix::fs::chown(&p, Some(rustix::fs::Uid::ROOT), Some(rustix::fs::Gid::ROOT));
-            let _ = rustix::fs::chmod(&p, rustix::fs::Mode::from_raw_mode(0o755));
+        let mut v = [0u8; 4];
+        let opaque =
+            rustix::fs::lgetxattr(&p, rbuild_store::layer::OPAQUE_XATTR, &mut v[..]).is_ok_and(|n| &v[..n] == b"y");
+        if opaque && parts.get(i + 1).is_some_and(|next| std::fs::symlink_metadata(p.join(next)).is_err()) {
+            return true;
         }
     }
+    false
 }
 
 fn now_secs() -> i64 {

@@ -6,21 +6,24 @@
 //! be hashed are hashed in parallel. Excluded files are never opened.
 
 use crate::error::{BuildError, Result};
-use crate::ignore::{clean, go_match, Matcher};
+use crate::ignore::{clean, go_match, go_string, Matcher};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// What an entry is. Names and link targets are bytes, as the kernel has them (a context
+/// may hold names that are not UTF-8; they reach the image as they are).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     File,
     Dir,
-    Symlink(String),
+    Symlink(PathBuf),
     /// Devices, fifos and sockets: copied as what they are, no content.
     Other,
 }
@@ -29,7 +32,7 @@ pub enum EntryKind {
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Path below the source root, slash-separated; "" for the root itself.
-    pub rel: String,
+    pub rel: PathBuf,
     /// Where it is on the host (or in a mounted rootfs).
     pub host: PathBuf,
     pub kind: EntryKind,
@@ -44,6 +47,9 @@ pub struct Entry {
     /// Change time and inode, for the stat cache.
     pub ctime: (i64, i64),
     pub ino: u64,
+    /// The device and link count: names of one inode are one file in a directory copy.
+    pub dev: u64,
+    pub nlink: u64,
     /// Content digest of files, when hashed.
     pub digest: Option<[u8; 32]>,
 }
@@ -52,7 +58,7 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct Item {
     /// The source path as matched (for naming: `dest/` + its base name).
-    pub path: String,
+    pub path: PathBuf,
     /// Pre-order: a directory before what it holds. For a file, one entry.
     pub entries: Vec<Entry>,
 }
@@ -61,8 +67,8 @@ impl Item {
     pub fn is_dir(&self) -> bool {
         self.entries.first().is_some_and(|e| e.kind == EntryKind::Dir)
     }
-    pub fn base_name(&self) -> &str {
-        self.path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+    pub fn base_name(&self) -> &OsStr {
+        self.path.file_name().unwrap_or(self.path.as_os_str())
     }
 }
 
@@ -96,13 +102,17 @@ pub fn relative_source(orig: &str) -> Result<String> {
 /// Resolves `rel` below `root`, following symlinks but never leaving `root` (an absolute
 /// link target is taken relative to `root`, `..` stops at it), as docker's
 /// FollowSymlinkInScope does. With `follow_last` false the last component is not followed.
-pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf> {
-    let mut parts: Vec<String> = rel.split('/').filter(|s| !s.is_empty() && *s != ".").map(String::from).collect();
+pub fn resolve_in_root(root: &Path, rel: impl AsRef<Path>, follow_last: bool) -> Result<PathBuf> {
+    let rel = rel.as_ref();
+    let components = |p: &[u8]| -> Vec<OsString> {
+        p.split(|c| *c == b'/').filter(|s| !s.is_empty() && *s != b".").map(|s| OsStr::from_bytes(s).into()).collect()
+    };
+    let mut parts = components(rel.as_os_str().as_bytes());
     parts.reverse(); // a stack: the next component is last
-    let mut resolved: Vec<String> = Vec::new();
+    let mut resolved: Vec<OsString> = Vec::new();
     let mut links = 0;
     while let Some(c) = parts.pop() {
-        if c == ".." {
+        if c.as_bytes() == b".." {
             resolved.pop();
             continue;
         }
@@ -116,16 +126,15 @@ pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Result<Path
             Ok(m) if m.file_type().is_symlink() && (follow_last || !is_last) => {
                 links += 1;
                 if links > 255 {
-                    return Err(BuildError::msg(format!("too many levels of symbolic links: {rel}")));
+                    return Err(BuildError::msg(format!("too many levels of symbolic links: {}", rel.display())));
                 }
-                let target = std::fs::read_link(&cand).map_err(|e| BuildError::msg(format!("readlink {rel}: {e}")))?;
-                let t = target.to_string_lossy().into_owned();
-                if t.starts_with('/') {
+                let target = std::fs::read_link(&cand)
+                    .map_err(|e| BuildError::msg(format!("readlink {}: {e}", rel.display())))?;
+                let t = target.as_os_str().as_bytes();
+                if t.starts_with(b"/") {
                     resolved.clear();
                 }
-                for p in t.split('/').rev().filter(|s| !s.is_empty() && *s != ".") {
-                    parts.push(p.to_string());
-                }
+                parts.extend(components(t).into_iter().rev());
             }
             _ => resolved.push(c),
         }
@@ -137,14 +146,14 @@ pub fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Result<Path
     Ok(out)
 }
 
-fn entry_of(rel: String, host: PathBuf, m: &std::fs::Metadata) -> Entry {
+fn entry_of(rel: PathBuf, host: PathBuf, m: &std::fs::Metadata) -> Entry {
     let ft = m.file_type();
     let kind = if ft.is_dir() {
         EntryKind::Dir
     } else if ft.is_file() {
         EntryKind::File
     } else if ft.is_symlink() {
-        EntryKind::Symlink(std::fs::read_link(&host).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default())
+        EntryKind::Symlink(std::fs::read_link(&host).unwrap_or_default())
     } else {
         EntryKind::Other
     };
@@ -161,6 +170,8 @@ fn entry_of(rel: String, host: PathBuf, m: &std::fs::Metadata) -> Entry {
         mtime: (m.mtime(), m.mtime_nsec()),
         ctime: (m.ctime(), m.ctime_nsec()),
         ino: m.ino(),
+        dev: m.dev(),
+        nlink: m.nlink(),
         digest: None,
     }
 }
@@ -178,27 +189,33 @@ pub struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn excluded(&self, rel: &str) -> bool {
-        self.ignore.is_some_and(|m| m.matches(rel)) || self.exclude.as_ref().is_some_and(|m| m.matches(rel))
+    fn excluded(&self, rel: &Path) -> bool {
+        if self.ignore.is_none() && self.exclude.is_none() {
+            return false;
+        }
+        let rel = go_string(rel.as_os_str().as_bytes());
+        self.ignore.is_some_and(|m| m.matches(&rel)) || self.exclude.as_ref().is_some_and(|m| m.matches(&rel))
     }
 
     /// An excluded directory whose subtree cannot hold anything included.
-    fn skip_dir(&self, rel: &str) -> bool {
-        let skip = |m: &Matcher| m.matches(rel) && !(m.has_exclusions() && m.may_include_below(rel));
+    fn skip_dir(&self, rel: &Path) -> bool {
+        if self.ignore.is_none() && self.exclude.is_none() {
+            return false;
+        }
+        let rel = go_string(rel.as_os_str().as_bytes());
+        let skip = |m: &Matcher| m.matches(&rel) && !(m.has_exclusions() && m.may_include_below(&rel));
         self.ignore.is_some_and(skip) || self.exclude.as_ref().is_some_and(skip)
     }
 
     /// Everything below directory `host` (relative path `rel` from the source root),
     /// pre-order, sorted by name, excluded entries left out. Subdirectories are listed in
     /// parallel.
-    fn walk(&self, host: &Path, ctx_rel: &str, item_rel: &str) -> Result<Vec<Entry>> {
+    fn walk(&self, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
         let rd = std::fs::read_dir(host).map_err(|e| BuildError::msg(format!("reading {}: {e}", host.display())))?;
-        let mut names: Vec<std::ffi::OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let mut names: Vec<OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         names.sort();
-        let one = |n: &std::ffi::OsString| -> Result<Vec<Entry>> {
-            let name = n.to_string_lossy();
-            let c_rel = if ctx_rel.is_empty() { name.to_string() } else { format!("{ctx_rel}/{name}") };
-            let i_rel = if item_rel.is_empty() { name.to_string() } else { format!("{item_rel}/{name}") };
+        let one = |n: &OsString| -> Result<Vec<Entry>> {
+            let (c_rel, i_rel) = (ctx_rel.join(n), item_rel.join(n));
             let p = host.join(n);
             let m = std::fs::symlink_metadata(&p).map_err(|e| BuildError::msg(format!("stat {}: {e}", p.display())))?;
             let mut out = Vec::new();
@@ -225,26 +242,27 @@ impl Source<'_> {
     }
 
     /// The item for one existing path (symlinks followed in scope).
-    fn item(&self, rel: &str, shown: &str) -> Result<Option<Item>> {
+    fn item(&self, rel: &Path, shown: &Path) -> Result<Option<Item>> {
         let host = resolve_in_root(&self.root, rel, true)?;
         let Ok(m) = std::fs::metadata(&host) else { return Ok(None) };
         // An excluded file is not in the context; an excluded directory only when no
         // exception can bring back something below it.
-        if !rel.is_empty() && self.excluded(rel) && (!m.is_dir() || self.skip_dir(rel)) {
+        let top = rel.as_os_str().is_empty();
+        if !top && self.excluded(rel) && (!m.is_dir() || self.skip_dir(rel)) {
             return Ok(None);
         }
         // The resolved path decides what is excluded below it.
-        let ctx_rel = host.strip_prefix(&self.root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut entries = vec![entry_of(String::new(), host.clone(), &m)];
+        let ctx_rel = host.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_default();
+        let mut entries = vec![entry_of(PathBuf::new(), host.clone(), &m)];
         if m.is_dir() {
-            let below = self.walk(&host, &ctx_rel, "")?;
+            let below = self.walk(&host, &ctx_rel, Path::new(""))?;
             // An excluded directory is in the context only through what is brought back.
-            if !rel.is_empty() && self.excluded(rel) && below.is_empty() {
+            if !top && self.excluded(rel) && below.is_empty() {
                 return Ok(None);
             }
             entries.extend(below);
         }
-        Ok(Some(Item { path: shown.to_string(), entries }))
+        Ok(Some(Item { path: shown.to_path_buf(), entries }))
     }
 
     /// Docker's selection for one source as written: a path (file or directory) or a glob
@@ -252,7 +270,7 @@ impl Source<'_> {
     pub fn select(&self, orig: &str) -> Result<Vec<Item>> {
         let rel = relative_source(orig)?;
         if !has_wildcards(&rel) {
-            return match self.item(&rel, if rel.is_empty() { "." } else { &rel })? {
+            return match self.item(Path::new(&rel), Path::new(if rel.is_empty() { "." } else { &rel }))? {
                 Some(i) => Ok(vec![i]),
                 None => Err(BuildError::msg(format!(
                     "file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist"
@@ -262,21 +280,21 @@ impl Source<'_> {
         // Walk only as deep as the pattern has components.
         let depth = rel.split('/').count();
         let mut out = Vec::new();
-        self.glob(&self.root.clone(), "", &rel, depth, &mut out)?;
+        self.glob(&self.root.clone(), Path::new(""), &rel, depth, &mut out)?;
         Ok(out)
     }
 
-    fn glob(&self, host: &Path, rel: &str, pattern: &str, depth: usize, out: &mut Vec<Item>) -> Result<()> {
+    fn glob(&self, host: &Path, rel: &Path, pattern: &str, depth: usize, out: &mut Vec<Item>) -> Result<()> {
         let Ok(rd) = std::fs::read_dir(host) else { return Ok(()) };
-        let mut names: Vec<String> =
-            rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         names.sort();
         for name in names {
-            let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let r = rel.join(&name);
             if self.skip_dir(&r) {
                 continue;
             }
-            let matched = go_match(pattern, &r).map_err(|e| BuildError::msg(format!("{pattern}: {e}")))?;
+            let matched = go_match(pattern, &go_string(r.as_os_str().as_bytes()))
+                .map_err(|e| BuildError::msg(format!("{pattern}: {e}")))?;
             let p = host.join(&name);
             if matched {
                 if let Some(i) = self.item(&r, &r)? {
@@ -284,7 +302,7 @@ impl Source<'_> {
                 }
                 continue;
             }
-            if r.split('/').count() < depth && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            if r.components().count() < depth && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
                 self.glob(&p, &r, pattern, depth, out)?;
             }
         }
@@ -491,16 +509,27 @@ pub fn items_digest(items: &[Item]) -> String {
     let mut h = Sha256::new();
     for it in items {
         h.update(b"item\0");
-        h.update(it.path.as_bytes());
+        h.update(it.path.as_os_str().as_bytes());
         h.update(b"\0");
+        // Hard links within the item are copied as links: which names share an inode is
+        // part of what is copied.
+        let mut first_name: HashMap<(u64, u64), &Path> = HashMap::new();
         for e in &it.entries {
-            h.update(e.rel.as_bytes());
+            if e.kind == EntryKind::File && e.nlink > 1 {
+                let first = *first_name.entry((e.dev, e.ino)).or_insert(&e.rel);
+                if first != e.rel {
+                    h.update(b"link\0");
+                    h.update(first.as_os_str().as_bytes());
+                    h.update(b"\0");
+                }
+            }
+            h.update(e.rel.as_os_str().as_bytes());
             h.update(b"\0");
-            let (t, link): (u8, &str) = match &e.kind {
-                EntryKind::File => (b'f', ""),
-                EntryKind::Dir => (b'd', ""),
-                EntryKind::Symlink(l) => (b'l', l),
-                EntryKind::Other => (b'o', ""),
+            let (t, link): (u8, &[u8]) = match &e.kind {
+                EntryKind::File => (b'f', b""),
+                EntryKind::Dir => (b'd', b""),
+                EntryKind::Symlink(l) => (b'l', l.as_os_str().as_bytes()),
+                EntryKind::Other => (b'o', b""),
             };
             h.update([t]);
             h.update(e.raw_mode.to_le_bytes());
@@ -509,7 +538,7 @@ pub fn items_digest(items: &[Item]) -> String {
             h.update(e.size.to_le_bytes());
             h.update(e.rdev.to_le_bytes());
             h.update(e.digest.unwrap_or([0; 32]));
-            h.update(link.as_bytes());
+            h.update(link);
             h.update(b"\0");
         }
     }
@@ -557,9 +586,9 @@ mod tests {
         let m = Matcher::new(&["**/*.log".to_string()]).unwrap();
         let src = Source { root: r.to_path_buf(), ignore: Some(&m), exclude: None, parallel: true };
         let items = src.select("*.md").unwrap();
-        assert_eq!(items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["a.md", "b.md"]);
+        assert_eq!(items.iter().map(|i| i.path.to_str().unwrap()).collect::<Vec<_>>(), ["a.md", "b.md"]);
         let mut items = src.select("dir").unwrap();
-        let rels: Vec<_> = items[0].entries.iter().map(|e| e.rel.as_str()).collect();
+        let rels: Vec<_> = items[0].entries.iter().map(|e| e.rel.to_str().unwrap()).collect();
         assert_eq!(rels, ["", "logs", "x"]);
         assert!(src.select("dir/logs/l.log").is_err());
         assert!(src.select("nope").is_err());
@@ -571,6 +600,39 @@ mod tests {
         let mut again = src.select("dir").unwrap();
         StatCache::open(cache_dir.path(), r).fill(&mut again).unwrap();
         assert_ne!(d1, items_digest(&again));
+    }
+
+    /// Names are bytes: a name that is not UTF-8 is selected, hashed and copied as it is,
+    /// never as U+FFFD (two such names would be one then).
+    #[test]
+    fn names_that_are_not_utf8_stay_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path().join("ctx");
+        let name = |b: &[u8]| OsStr::from_bytes(b).to_os_string();
+        std::fs::create_dir_all(r.join(name(b"dir-\xff"))).unwrap();
+        std::fs::write(r.join(name(b"dir-\xff")).join(name(b"caf\xe9.txt")), "latin1").unwrap();
+        std::os::unix::fs::symlink(name(b"caf\xe9.txt"), r.join(name(b"dir-\xff/link-\xe9"))).unwrap();
+        let src = Source { root: r.clone(), ignore: None, exclude: None, parallel: true };
+        let items = src.select(".").unwrap();
+        let rels: Vec<&[u8]> = items[0].entries.iter().map(|e| e.rel.as_os_str().as_bytes()).collect();
+        assert_eq!(rels, [&b""[..], b"dir-\xff", b"dir-\xff/caf\xe9.txt", b"dir-\xff/link-\xe9"]);
+        assert_eq!(items[0].entries[3].kind, EntryKind::Symlink(name(b"caf\xe9.txt").into()));
+        // A glob matches such a name (`?` is one rune, and an invalid byte is one).
+        let globbed = src.select("dir-?/caf?.txt").unwrap();
+        assert_eq!(globbed[0].path.as_os_str().as_bytes(), b"dir-\xff/caf\xe9.txt");
+        assert_eq!(globbed[0].base_name().as_bytes(), b"caf\xe9.txt");
+        // .dockerignore patterns see the same runes.
+        let m = Matcher::new(&["dir-?/*.txt".to_string()]).unwrap();
+        let ignoring = Source { root: r.clone(), ignore: Some(&m), exclude: None, parallel: true };
+        assert_eq!(ignoring.select(".").unwrap()[0].entries.len(), 3);
+        // Two names that differ only in invalid bytes are two cache keys.
+        let cache = tempfile::tempdir().unwrap();
+        let mut a = src.select(".").unwrap();
+        StatCache::open(cache.path(), &r).fill(&mut a).unwrap();
+        std::fs::rename(r.join(name(b"dir-\xff/caf\xe9.txt")), r.join(name(b"dir-\xff/caf\xe8.txt"))).unwrap();
+        let mut b = src.select(".").unwrap();
+        StatCache::open(cache.path(), &r).fill(&mut b).unwrap();
+        assert_ne!(items_digest(&a), items_digest(&b));
     }
 
     /// Selects and fills every file of `root` with a cache kept in `dir`; returns the cache.

@@ -11,6 +11,23 @@ pub enum PatternError {
     LoneExclamation,
 }
 
+/// A file name as Go's matchers see it: names are bytes, and every byte that is not part
+/// of valid UTF-8 is one rune, U+FFFD (what `?` or `[^a]` match, and nothing literal).
+/// Valid UTF-8 is borrowed as it is.
+pub fn go_string(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(name) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for chunk in name.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Go's `path.Clean` for slash-separated paths.
 pub fn clean(p: &str) -> String {
     if p.is_empty() {

@@ -7,3 +7,4 @@ pub use error::{BuildError, Result};
 pub mod build;
 pub mod context;
 pub mod copy;
+pub mod volume;

@@ -27,11 +27,17 @@ pub fn diagnostic(e: &ParseError, file: &str, src: &str) -> anyhow::Error {
 }
 
 pub fn parse_build_args(args: &[String]) -> BTreeMap<String, String> {
+    build_args_from(args, |k| std::env::var(k).ok())
+}
+
+/// `--build-arg NAME=VALUE`, or `--build-arg NAME` with the value from the environment
+/// (`env`); a bare NAME that the environment lacks gives no value at all, so the ARG's
+/// default stays, as docker's CLI sends it (a nil value).
+fn build_args_from(args: &[String], env: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
     args.iter()
-        .map(|a| match a.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            // `--build-arg NAME` takes the value from the environment, as docker does.
-            None => (a.clone(), std::env::var(a).unwrap_or_default()),
+        .filter_map(|a| match a.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => env(a).map(|v| (a.clone(), v)),
         })
         .collect()
 }
@@ -57,4 +63,21 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_build_arg_missing_from_the_environment_leaves_the_default() {
+        let env = |k: &str| (k == "SET").then(|| "from-env".to_string());
+        let args: Vec<String> = ["A=1", "SET", "UNSET", "EMPTY="].iter().map(|s| s.to_string()).collect();
+        let got = build_args_from(&args, env);
+        let want: BTreeMap<String, String> = [("A", "1"), ("EMPTY", ""), ("SET", "from-env")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
 }

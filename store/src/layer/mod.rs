@@ -4,7 +4,7 @@ mod apply;
 mod write;
 
 pub use apply::{apply_layer, components, extract_in_root, remove_tree, ApplyMode, ApplyStats};
-pub use write::{write_layer, WriteOptions, WriteStats};
+pub use write::{write_layer, writes_nothing, WriteOptions, WriteStats};
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
