@@ -622,3 +622,37 @@ pub fn import(
     config.other.insert("comment".into(), serde_json::Value::String(comment.to_string()));
     store.write_image(&config, &[LayerRef { diff_id, size }])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(names: &[&str]) -> Vec<u8> {
+        let mut w = tar::Writer::new(Vec::new());
+        for n in names {
+            w.append(&file_entry(n, 0), &mut &b""[..]).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    /// Regression (issue 12, 4): `import` (like `load` and `pull`) unpacks the layer in
+    /// the store's tmp dir, and a `.wh...` entry deleted everything beside it there: a
+    /// concurrent build's step dir went with it. The layer is refused, naming the layer
+    /// and the entry; the other temp entries stay.
+    #[test]
+    fn a_dotdot_whiteout_is_refused_and_the_tmp_dir_survives() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("store")).unwrap();
+        let other = store.temp_dir("step").unwrap();
+        std::fs::write(other.join("upper"), "a concurrent build's data").unwrap();
+        for name in [".wh...", ".wh..", "etc/.wh..."] {
+            let tar = tar_with(&["etc/passwd", name]);
+            let diff_id = Digest::of(&tar);
+            let err = import(&store, &mut tar.as_slice(), ImageConfig::default(), "test", "now".into()).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(name) && msg.contains(&diff_id.to_string()), "{name}: {msg}");
+            assert_eq!(std::fs::read_to_string(other.join("upper")).unwrap(), "a concurrent build's data", "{name}");
+            assert!(!store.snapshot_path(&diff_id).exists());
+        }
+    }
+}

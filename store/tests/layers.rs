@@ -414,3 +414,32 @@ fn whiteouts_in_overlay_snapshots_are_devices_and_xattrs() {
     assert_eq!(&v[..n], b"y");
     let _ = OsStr::new("");
 }
+
+/// Regression (issue 12, 4): a whiteout entry whose target is `.` or `..` (`.wh..`,
+/// `.wh...`) deleted the directory it is in or the one above it: unpacking a snapshot
+/// in the store's tmp dir wiped every other temp entry there. Such whiteouts are refused,
+/// naming the entry, and nothing outside the target changes.
+#[test]
+fn whiteouts_of_dot_and_dotdot_are_refused() {
+    require_root();
+    for name in [".wh...", ".wh..", "sub/.wh...", "sub/.wh..", "sub/deeper/.wh..."] {
+        for mode in [ApplyMode::Merge, ApplyMode::Overlay] {
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path().join("root");
+            fs::create_dir_all(root.join("sub/deeper")).unwrap();
+            fs::write(root.join("sub/deeper/keep"), "k").unwrap();
+            fs::write(root.join("sub/keep"), "k").unwrap();
+            fs::write(t.path().join("sibling"), "s").unwrap();
+            let before = capture(t.path());
+            let tar = tar_of(&[(entry(name, EntryKind::File, ""), b"")]);
+            let err = apply_layer(tar.as_slice(), &root, mode).expect_err(&format!("{name} ({mode:?}) was accepted"));
+            assert!(err.to_string().contains(name), "{name} ({mode:?}): the error names the entry: {err}");
+            assert_eq!(capture(t.path()), before, "{name} ({mode:?}) changed the tree");
+        }
+    }
+    // In a plain archive (ADD, cp) the same names are ordinary files.
+    let t = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[(entry(".wh...", EntryKind::File, ""), b"literal")]);
+    apply_layer(tar.as_slice(), t.path(), ApplyMode::Plain).unwrap();
+    assert_eq!(fs::read_to_string(t.path().join(".wh...")).unwrap(), "literal");
+}
