@@ -407,3 +407,58 @@ fn only_throwaway_uppers_are_volatile() {
     assert!(run(&env, &["vol/step", "cat", "/opts"]).contains("volatile"));
     env.ok(&["rm", "-f", "kept"]);
 }
+
+/// Regression (issue 12, 3): `cp` applied the copied tree as a layer, so a container's
+/// file named `.wh.NAME` deleted the host's `DEST/NAME`, `.wh..wh..opq` emptied DEST and
+/// `.wh...` removed what is beside DEST. Copies carry names literally, both ways, as
+/// docker's do.
+#[test]
+fn cp_copies_whiteout_names_as_plain_files() {
+    let env = env_with_base();
+    let make = "mkdir /d && echo a > /d/.wh.victim && echo b > /d/.wh..wh..opq && echo c > /d/.wh... && echo n > /d/n";
+    env.ok(&["run", "--name", "wh", BASE, "sh", "-c", make]);
+    let host = env.path("host");
+    for dest in ["contents", "dir"] {
+        std::fs::create_dir_all(host.join(dest)).unwrap();
+        std::fs::write(host.join(dest).join("victim"), "host file").unwrap();
+    }
+    std::fs::write(host.join("precious"), "beside DEST").unwrap();
+    env.ok(&["cp", "wh:/d/.", host.join("contents").to_str().unwrap()]);
+    env.ok(&["cp", "wh:/d", host.join("dir").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("precious")).unwrap(), "beside DEST");
+    for d in [host.join("contents"), host.join("dir/d")] {
+        for (name, content) in [(".wh.victim", "a\n"), (".wh..wh..opq", "b\n"), (".wh...", "c\n"), ("n", "n\n")] {
+            assert_eq!(std::fs::read_to_string(d.join(name)).unwrap(), content, "{}", d.join(name).display());
+        }
+    }
+    for dest in ["contents", "dir"] {
+        assert_eq!(std::fs::read_to_string(host.join(dest).join("victim")).unwrap(), "host file");
+    }
+    // Into the container: host files named like whiteouts stay files there too.
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join(".wh.passwd"), "literal").unwrap();
+    std::fs::write(src.join(".wh..wh..opq"), "literal").unwrap();
+    env.ok(&["cp", &format!("{}/.", src.display()), "wh:/etc"]);
+    let back = env.path("back");
+    env.ok(&["cp", "wh:/etc", back.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(back.join("passwd")).unwrap().starts_with("root:"), "/etc/passwd survives");
+    assert!(back.join("group").exists(), "/etc is not emptied");
+    assert_eq!(std::fs::read_to_string(back.join(".wh.passwd")).unwrap(), "literal");
+    env.ok(&["rm", "wh"]);
+}
+
+/// Regression (issue 12, 4): a named volume filled from an image whose RUN made
+/// `/vol/.wh...` lost its data (the fill applied the tree as a layer).
+#[test]
+fn volumes_fill_with_whiteout_names_as_plain_files() {
+    let env = env_with_base();
+    let ctx = env.path("whvol");
+    context(
+        &ctx,
+        &[("Dockerfile", &format!("FROM {BASE}\nRUN mkdir /vol && echo keep > /vol/data && echo x > /vol/.wh...\n"))],
+    );
+    build(&env, &ctx, &["-t", "vol/wh"]);
+    let out = run(&env, &["-v", "whvol:/vol", "vol/wh", "sh", "-c", "cat /vol/data; ls -A /vol"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["keep", ".wh...", "data"], "{out}");
+}

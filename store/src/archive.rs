@@ -369,7 +369,7 @@ pub fn save_oci_dir(store: &Store, images: &[SaveImage], compression: Compressio
     save(store, images, SaveFormat::OciArchive, compression, &mut w)?;
     drop(w);
     let f = std::fs::File::open(&path).at("reading", &path)?;
-    crate::layer::apply_layer(BufReader::new(f), dir, crate::layer::ApplyMode::Merge)?;
+    crate::layer::apply_layer(BufReader::new(f), dir, crate::layer::ApplyMode::Plain)?;
     drop(cleanup);
     Ok(())
 }
