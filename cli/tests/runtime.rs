@@ -462,3 +462,42 @@ fn volumes_fill_with_whiteout_names_as_plain_files() {
     let out = run(&env, &["-v", "whvol:/vol", "vol/wh", "sh", "-c", "cat /vol/data; ls -A /vol"]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["keep", ".wh...", "data"], "{out}");
 }
+
+/// Regression (CLI issue): `cp CTR:PATH -` wrote a file named `-`, and `cp - CTR:PATH`
+/// failed. `-` is a tar stream, as for docker: of PATH on stdout (the entry named by
+/// PATH's last component, a symlink as itself), or extracted into the directory PATH.
+#[test]
+fn cp_dash_is_a_tar_stream_both_ways() {
+    let env = env_with_base();
+    env.ok(&["run", "--name", "tarcp", BASE, "sh", "-c", "mkdir -p /d/sub && echo x > /d/sub/f && ln -s sub/f /d/l"]);
+    let bin = env!("CARGO_BIN_EXE_rbuild");
+    let root = env.root();
+    let cwd = env.path("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let list = |src: &str| {
+        sh_ok(&format!("cd {} && {bin} --root {} cp tarcp:{src} - | tar -tvf -", cwd.display(), root.display()))
+    };
+    let names = |l: &str| l.lines().map(|x| x.split_whitespace().nth(5).unwrap_or("").to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&list("/d")), ["d/", "d/l", "d/sub/", "d/sub/f"]);
+    assert_eq!(names(&list("/d/.")), ["./", "./l", "./sub/", "./sub/f"]);
+    assert_eq!(names(&list("/etc/passwd")), ["passwd"]);
+    assert!(list("/d/l").contains("l -> sub/f"), "a symlink goes as itself");
+    assert!(!cwd.join("-").exists(), "no file named '-'");
+    // Into the container, from stdin (gzip too), into a directory.
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("in")).unwrap();
+    std::fs::write(src.join("in/f"), "from stdin").unwrap();
+    sh_ok(&format!("tar -C {} -czf - in | {bin} --root {} cp - tarcp:/d/sub", src.display(), root.display()));
+    let back = sh_ok(&format!("{bin} --root {} cp tarcp:/d/sub/in/f - | tar -xOf -", root.display()));
+    assert_eq!(back, "from stdin");
+    let o = sh(&format!("tar -C {} -cf - in | {bin} --root {} cp - tarcp:/etc/passwd", src.display(), root.display()));
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("must be a directory"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = sh(&format!("echo not a tar | {bin} --root {} cp - tarcp:/tmp", root.display()));
+    assert!(!o.status.success());
+    env.ok(&["rm", "tarcp"]);
+}

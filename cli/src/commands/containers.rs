@@ -242,7 +242,22 @@ pub fn cp(store: &Store, source: &str, dest: &str) -> anyhow::Result<ExitCode> {
         let (c, p) = s.split_once(':')?;
         (!c.contains('/') && !c.is_empty()).then(|| (c.to_string(), p.to_string()))
     };
+    // `-` is a tar stream: of SRC on stdout, or extracted into DEST from stdin.
     match (split(source), split(dest)) {
+        (Some((c, p)), None) if dest == "-" => {
+            let mut out = std::io::stdout();
+            if out.is_terminal() {
+                bail!("cowardly refusing to write a tar archive to a terminal: redirect the output");
+            }
+            fsops::copy_out_tar(store, &container::find(store, &c)?, &p, &mut out)?;
+        }
+        (None, Some((c, p))) if source == "-" => {
+            let mut input = std::io::stdin();
+            if input.is_terminal() {
+                bail!("cp - expects a tar archive on standard input, not a terminal");
+            }
+            fsops::copy_in_tar(store, &container::find(store, &c)?, &mut input, &p)?;
+        }
         (Some((c, p)), None) => fsops::copy_out(store, &container::find(store, &c)?, &p, std::path::Path::new(dest))?,
         (None, Some((c, p))) => fsops::copy_in(store, &container::find(store, &c)?, std::path::Path::new(source), &p)?,
         _ => bail!("exactly one of SOURCE and DEST must be CONTAINER:PATH"),
