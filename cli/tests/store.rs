@@ -224,3 +224,28 @@ fn save_refuses_a_terminal_and_unknown_images() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such image: nope:1"));
     let _ = Command::new("true").status();
 }
+
+/// Regression (issue 12, 5; the CVE-2021-41091 class): store directories were 0755, so
+/// any local user could run a setuid binary or open a device that lives in a snapshot or
+/// a container's upper dir — a setuid-root copy run as `nobody` gave euid 0. The store
+/// root is 0700: nobody else gets past it.
+#[test]
+fn other_users_cannot_reach_into_the_store() {
+    require_root();
+    let env = Env::new();
+    // The store's parent is open to everyone, as /var/lib is.
+    sh_ok(&format!("chmod 755 {}", env.dir.path().display()));
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    sh_ok(&format!("cp /usr/bin/id {0}/bin/id && chmod 4755 {0}/bin/id", rootfs.display()));
+    let tar = env.path("rootfs.tar");
+    sh_ok(&format!("tar -C {} -cf {} .", rootfs.display(), tar.display()));
+    env.ok(&["import", tar.to_str().unwrap(), "suid:1"]);
+    let snaps = env.root().join("rbuild/snapshots");
+    let snap = std::fs::read_dir(&snaps).unwrap().flatten().find(|e| e.path().join("bin/id").exists()).unwrap();
+    let suid = snap.path().join("bin/id");
+    let o = sh(&format!("setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/env {} -u", suid.display()));
+    assert!(!o.status.success(), "nobody ran {}: {}", suid.display(), String::from_utf8_lossy(&o.stdout));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.root()).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+}

@@ -103,14 +103,58 @@ pub(crate) fn rand_suffix() -> String {
     hex::encode(b)
 }
 
+/// Makes sure nobody but its owner can reach into the store at `root` (creating it when
+/// missing): snapshots and containers' upper dirs hold what images and containers put
+/// there — setuid binaries, device nodes — which anyone who can reach them could run or
+/// open on the host (the CVE-2021-41091 class). The root is the one gate: 0700, owned by
+/// the user running rbuild. A store found looser is tightened; a directory that is not a
+/// store (nor empty) is not taken over, and a store of another user is refused.
+fn secure_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).at("creating", parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(root) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::io(format!("creating {}", root.display()), e)),
+    }
+    let bad = |reason: String| StoreError::BadStore { path: root.to_path_buf(), reason };
+    let meta = fs::metadata(root).at("reading", root)?;
+    if !meta.is_dir() {
+        return Err(bad("not a directory".into()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(bad(format!(
+            "owned by uid {}, not by the user running rbuild (uid {me}): its files could be swapped under rbuild",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    let is_store = root.join("rbuild").join("VERSION").exists() || root.join("oci-layout").exists();
+    let is_empty = fs::read_dir(root).at("reading", root)?.next().is_none();
+    if !is_store && !is_empty {
+        return Err(bad(format!(
+            "not an rbuild store, and other users can enter it (mode {:o}): use a new or empty directory, or chmod 700 it first",
+            meta.mode() & 0o7777
+        )));
+    }
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700)).at("making private", root)
+}
+
 impl Store {
-    /// Opens the store at `root`, creating the layout when it does not exist yet.
+    /// Opens the store at `root`, creating the layout when it does not exist yet. Its root
+    /// is made private to its owner (see [`secure_root`]).
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         if root.to_string_lossy().contains(':') {
             // `oci:PATH:NAME` references split at the first colon.
             return Err(StoreError::BadStore { path: root, reason: "the store path must not contain ':'".into() });
         }
+        secure_root(&root)?;
         let s = Store { root };
         let version = s.state_dir().join("VERSION");
         match fs::read_to_string(&version) {
@@ -540,6 +584,40 @@ mod tests {
         let (d, n) = w.commit(None, Some(data.len() as u64)).unwrap();
         assert_eq!((d, n), (Digest::of(&data), data.len() as u64));
         assert_eq!(fs::read(s.blob_path(&d)).unwrap(), data);
+    }
+
+    /// The root is private to its owner (issue 12, 5): made 0700, tightened when an
+    /// existing store is looser, refused when another user owns it; a directory that
+    /// is neither a store nor empty is not taken over.
+    #[test]
+    fn the_root_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("new/store");
+        Store::open(&root).unwrap();
+        assert_eq!(mode(&root), 0o700);
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        Store::open(&root).unwrap();
+        assert_eq!(mode(&root), 0o700, "an existing store is tightened");
+        let empty = t.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        fs::set_permissions(&empty, fs::Permissions::from_mode(0o1777)).unwrap();
+        Store::open(&empty).unwrap();
+        assert_eq!(mode(&empty), 0o700);
+        let busy = t.path().join("busy");
+        fs::create_dir(&busy).unwrap();
+        fs::write(busy.join("notes.txt"), "mine").unwrap();
+        fs::set_permissions(&busy, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = Store::open(&busy).unwrap_err().to_string();
+        assert!(e.contains("not an rbuild store"), "{e}");
+        assert_eq!(mode(&busy), 0o755, "left as it was");
+        assert!(!busy.join("rbuild").exists());
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
+            let e = Store::open(&root).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534"), "{e}");
+        }
     }
 
     #[test]
