@@ -334,3 +334,50 @@ fn add_downloads_urls_with_checksums() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains(":2:1: ADD failed: digest mismatch"), "{err}");
 }
+
+/// Regression (issue 12, 6): a `prune` during a build deleted the running step's dir
+/// (its upper and mount points in the store's tmp dir) and, with `-a`, the layers the
+/// build had made so far: the build failed every time. A build holds what it uses; prune
+/// removes only what no live process holds.
+#[test]
+fn prune_during_a_build_leaves_it_alone() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("busy");
+    context(
+        &ctx,
+        &[
+            ("f", "from the context\n"),
+            (
+                "Dockerfile",
+                "FROM rbuild-anchor/busybox:1\nRUN echo one > /one && sleep 2\nCOPY f /f\nRUN sleep 2 && echo two > /two\nRUN cat /one /f /two\n",
+            ),
+        ],
+    );
+    let mut child = env
+        .cmd()
+        .args(["build", "--no-cache", "-q", "-t", "busy:1"])
+        .arg(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut prunes = 0;
+    while child.try_wait().unwrap().is_none() {
+        let a = if prunes % 2 == 0 { "prune" } else { "-a" };
+        let out = env.run(&if a == "-a" { vec!["prune", "-a"] } else { vec!["prune"] });
+        assert!(out.status.success(), "prune failed: {}", String::from_utf8_lossy(&out.stderr));
+        prunes += 1;
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the build failed under {prunes} prunes: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(prunes >= 5, "only {prunes} prunes ran during the build");
+    let run = env.ok(&["run", "--rm", "busy:1", "cat", "/one", "/f", "/two"]);
+    assert_eq!(run, "one\nfrom the context\ntwo\n");
+    // Once the build is over, prune may take all it left.
+    env.ok(&["prune", "-a"]);
+    assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0);
+    env.ok(&["fsck"]);
+}

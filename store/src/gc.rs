@@ -55,7 +55,8 @@ impl Store {
             })?;
         }
         // Holding the gc lock exclusively is enough: every process that adds blobs holds it
-        // shared, and naming an image only references blobs that are already live.
+        // shared, and so does every process adding to what it holds (lease.rs); naming an
+        // image only references blobs that are already live.
         let mut live = HashSet::new();
         self.live_from_index(&mut live)?;
         for rec in self.cache_entries()? {
@@ -68,6 +69,10 @@ impl Store {
             }
         }
         live.extend(self.pinned()?);
+        // What running processes hold: the layers a build made or found so far, the
+        // images they looked up; their temp entries too.
+        let mut procs = crate::lease::Processes::new(&self.state_dir());
+        live.extend(procs.held_digests()?);
 
         let blobs = self.blobs_dir();
         for e in std::fs::read_dir(&blobs).at("reading", &blobs)? {
@@ -91,14 +96,20 @@ impl Store {
                 report.snapshots += 1;
             }
         }
-        // Every writer holds the gc lock shared, so nothing in tmp/ is in use now.
+        // A temp entry is in use while the process named in it runs (a build's step dir,
+        // its mounts); the others are left from processes that died.
         let tmp = self.tmp_dir();
         for e in std::fs::read_dir(&tmp).at("reading", &tmp)? {
             let e = e.at("reading", &tmp)?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if crate::lease::pid_of_temp(&name).is_some_and(|pid| procs.alive(pid)) {
+                continue;
+            }
             report.bytes += du(&e.path());
             remove_tree(&e.path())?;
             report.temp += 1;
         }
+        procs.remove_dead()?;
         Ok(report)
     }
 
@@ -178,5 +189,53 @@ impl Store {
             r.notes.push(format!("{temp} leftover temp entries (from interrupted writes; prune removes them)"));
         }
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pid of a process that has exited.
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    /// Regression (issue 12, 6): prune removed every temp entry and every blob no image,
+    /// cache entry or pin named, also those a running build was using. What a live
+    /// process holds stays; what dead processes left goes, their files with it.
+    #[test]
+    fn prune_leaves_what_live_processes_hold() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("s")).unwrap();
+        let mine = store.temp_dir("step").unwrap();
+        std::fs::write(mine.join("upper"), "in use").unwrap();
+        let made = store.put_blob(b"a layer this process made").unwrap();
+        let dead = dead_pid();
+        let left = store.tmp_dir().join(format!("step-{dead}-0123456789ab"));
+        std::fs::create_dir_all(left.join("upper/deep")).unwrap();
+        std::fs::write(store.tmp_dir().join(format!("tmp-{dead}-ab-0")), "half a blob").unwrap();
+        // A blob nobody holds, and one only a dead process listed.
+        let stray = Digest::of(b"stray");
+        std::fs::write(store.blob_path(&stray), b"stray").unwrap();
+        let listed = Digest::of(b"listed by the dead");
+        std::fs::write(store.blob_path(&listed), b"listed by the dead").unwrap();
+        let dead_file = crate::lease::procs_dir(&store.state_dir()).join(dead.to_string());
+        std::fs::write(&dead_file, format!("{listed}\n")).unwrap();
+
+        let r = store.prune(false).unwrap();
+        assert_eq!(std::fs::read_to_string(mine.join("upper")).unwrap(), "in use");
+        assert!(store.has_blob(&made));
+        assert!(!left.exists() && !store.tmp_dir().join(format!("tmp-{dead}-ab-0")).exists());
+        assert!(!store.has_blob(&stray) && !store.has_blob(&listed));
+        assert!(!dead_file.exists());
+        assert_eq!((r.temp, r.blobs), (2, 2));
+        // A store opened again in this process shares its hold.
+        let again = Store::open(t.path().join("s")).unwrap();
+        again.prune(true).unwrap();
+        assert!(store.has_blob(&made) && mine.exists());
     }
 }

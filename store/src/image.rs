@@ -149,6 +149,7 @@ impl Store {
         {
             return Err(StoreError::BadImage("config diff_ids do not match the layers".into()));
         }
+        self.hold(&layers.iter().map(|l| l.diff_id).collect::<Vec<_>>())?;
         for l in layers {
             if !self.has_blob(&l.diff_id) {
                 return Err(StoreError::BadImage(format!("layer {} is missing from the store", l.diff_id)));
@@ -243,7 +244,16 @@ impl Store {
     }
 
     /// Finds an image by name, image ID (or a unique prefix of it) or manifest digest.
+    /// What it is made of stays in the store while this process runs (see [`crate::lease`]).
     pub fn image(&self, spec: &str) -> Result<Image> {
+        let img = self.find_image(spec)?;
+        let mut parts = vec![img.manifest_digest, img.config_digest];
+        parts.extend(img.layers.iter().map(|l| l.diff_id));
+        self.hold(&parts)?;
+        Ok(img)
+    }
+
+    fn find_image(&self, spec: &str) -> Result<Image> {
         let entries = self.index_entries()?;
         let names_of = |m: &Digest| -> Vec<Reference> {
             entries.iter().filter(|e| e.manifest == *m).filter_map(|e| e.name.clone()).collect()

@@ -16,6 +16,7 @@ pub mod error;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod lease;
 pub mod reference;
 pub mod snapshot;
 pub mod store;

@@ -115,6 +115,7 @@ impl Store {
         diff_id: &Digest,
     ) -> Result<LayerRef> {
         let _gc = self.gc_guard()?;
+        self.hold(&[*diff_id])?;
         if !self.has_blob(diff_id) {
             let mut hashed = crate::digest::HashingReader::new(std::io::Read::take(r, raw_size.saturating_add(1)));
             let mut w = self.blob_writer()?;

@@ -8,7 +8,10 @@
 //! ROOT/rbuild/lock             flock: shared to read index.json, exclusive to change it
 //! ROOT/rbuild/gc.lock          flock: shared while a process writes blobs not yet
 //!                              referenced (load, build, pull), exclusive for prune
-//! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/
+//! ROOT/rbuild/procs/<pid>      flock: held shared by each process using the store; lists
+//!                              what it holds (see `lease`), so prune leaves that alone
+//! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/, named
+//!                              `<prefix>-<pid>-…` after the process that uses them
 //! ROOT/rbuild/snapshots/<hex>  unpacked layers (by diff_id) for overlay mounts
 //! ROOT/rbuild/unsynced/<boot>/<hex>  snapshots published without a sync in that boot
 //! ROOT/rbuild/cache/           the build cache index
@@ -16,17 +19,20 @@
 //! ROOT/rbuild/volumes/         named volumes (runtime)
 //! ```
 //!
-//! Blobs are published by rename after fsync, so a blob file is complete or absent. A
-//! crash leaves at most temp files, which `prune` removes. Snapshots are published by
+//! The root is private to its owner (0700). Blobs are published by rename after fsync,
+//! so a blob file is complete or absent. A crash leaves at most temp files, which
+//! `prune` removes once their process is gone. Snapshots are published by
 //! rename without a sync (they can be made again from their blobs): those of an earlier
 //! boot are dropped when the store is next opened, in case that boot ended in a crash.
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{IoContext, Result, StoreError};
+use crate::lease::Held;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// rbuild's on-disk layout version.
@@ -50,6 +56,8 @@ pub fn default_root() -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// This process's hold on the store (see [`crate::lease`]).
+    held: Arc<Held>,
 }
 
 /// A held flock; released on drop.
@@ -145,6 +153,35 @@ fn secure_root(root: &Path) -> Result<()> {
     fs::set_permissions(root, fs::Permissions::from_mode(0o700)).at("making private", root)
 }
 
+/// Creates the layout of a new store at `root`.
+fn init(root: &Path) -> Result<()> {
+    let state = root.join("rbuild");
+    let tmp = state.join("tmp");
+    for d in [
+        root.join("blobs/sha256"),
+        tmp.clone(),
+        state.join("snapshots"),
+        state.join("cache"),
+        state.join("containers"),
+        state.join("volumes"),
+    ] {
+        fs::create_dir_all(&d).at("creating", &d)?;
+    }
+    let layout = root.join("oci-layout");
+    if !layout.exists() {
+        write_file_atomic(&tmp, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    }
+    let index = root.join("index.json");
+    if !index.exists() {
+        write_file_atomic(
+            &tmp,
+            &index,
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+        )?;
+    }
+    write_file_atomic(&tmp, &state.join("VERSION"), LAYOUT_VERSION.as_bytes())
+}
+
 impl Store {
     /// Opens the store at `root`, creating the layout when it does not exist yet. Its root
     /// is made private to its owner (see [`secure_root`]).
@@ -155,54 +192,33 @@ impl Store {
             return Err(StoreError::BadStore { path: root, reason: "the store path must not contain ':'".into() });
         }
         secure_root(&root)?;
-        let s = Store { root };
-        let version = s.state_dir().join("VERSION");
+        let state = root.join("rbuild");
+        let version = state.join("VERSION");
         match fs::read_to_string(&version) {
             Ok(v) if v.trim() == LAYOUT_VERSION => {}
             Ok(v) => {
                 return Err(StoreError::BadStore {
-                    path: s.root.clone(),
+                    path: root.clone(),
                     reason: format!(
                         "layout version {} is not supported (this rbuild reads version {LAYOUT_VERSION})",
                         v.trim()
                     ),
                 })
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => s.init()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => init(&root)?,
             Err(e) => return Err(StoreError::io(format!("reading {}", version.display()), e)),
         }
+        let held = crate::lease::hold(&root, &state)?;
+        let s = Store { root, held };
         s.drop_unsynced_snapshots()?;
         Ok(s)
     }
 
-    fn init(&self) -> Result<()> {
-        for d in [
-            self.blobs_dir(),
-            self.tmp_dir(),
-            self.snapshots_dir(),
-            self.cache_dir(),
-            self.state_dir().join("containers"),
-            self.state_dir().join("volumes"),
-        ] {
-            fs::create_dir_all(&d).at("creating", &d)?;
-        }
-        let layout = self.root.join("oci-layout");
-        if !layout.exists() {
-            write_file_atomic(&self.tmp_dir(), &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        }
-        let index = self.root.join("index.json");
-        if !index.exists() {
-            write_file_atomic(
-                &self.tmp_dir(),
-                &index,
-                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
-            )?;
-        }
-        write_file_atomic(&self.tmp_dir(), &self.state_dir().join("VERSION"), LAYOUT_VERSION.as_bytes())
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
+    }
+    pub(crate) fn held(&self) -> &Held {
+        &self.held
     }
     pub fn state_dir(&self) -> PathBuf {
         self.root.join("rbuild")
@@ -264,7 +280,10 @@ impl Store {
     pub fn put_blob(&self, data: &[u8]) -> Result<Digest> {
         let d = Digest::of(data);
         if self.has_blob(&d) {
-            return Ok(d);
+            self.hold(&[d])?;
+            if self.has_blob(&d) {
+                return Ok(d);
+            }
         }
         let mut w = self.blob_writer()?;
         w.write_all(data).ctx(|| "writing blob".into())?;
@@ -324,8 +343,11 @@ impl Store {
         write_file_replacing(&self.tmp_dir(), path, data, durable)
     }
 
-    /// A fresh empty directory under the store's temp dir.
+    /// A fresh empty directory under the store's temp dir, `<prefix>-<pid>-<random>`:
+    /// prune leaves it while this process runs (see [`crate::lease`]). Everything made in
+    /// the temp dir is named this way.
     pub fn temp_dir(&self, prefix: &str) -> Result<PathBuf> {
+        debug_assert!(!prefix.contains('-'), "the pid is the second field of a temp name");
         for _ in 0..100 {
             let p = self.tmp_dir().join(format!("{prefix}-{}-{}", std::process::id(), rand_suffix()));
             match fs::create_dir(&p) {
@@ -381,7 +403,7 @@ pub struct BlobWriter {
     recycle: mpsc::Receiver<Vec<u8>>,
     worker: Option<JoinHandle<io::Result<(File, Hasher)>>>,
     tmp: PathBuf,
-    blobs: PathBuf,
+    store: Store,
     committed: bool,
 }
 
@@ -414,7 +436,7 @@ impl BlobWriter {
             recycle: back_rx,
             worker: Some(worker),
             tmp,
-            blobs: store.blobs_dir(),
+            store: store.clone(),
             committed: false,
         })
     }
@@ -467,14 +489,17 @@ impl BlobWriter {
                 return Err(StoreError::DigestMismatch { what: "blob".into(), expected: want, actual: d });
             }
         }
-        let dest = self.blobs.join(d.hex());
+        // Held before it appears, so no prune takes it before its caller refers to it.
+        self.store.hold(&[d])?;
+        let blobs = self.store.blobs_dir();
+        let dest = blobs.join(d.hex());
         if dest.exists() {
             return Ok((d, size)); // stored once; the temp file goes on drop
         }
         file.sync_all().at("syncing", &self.tmp)?;
         fs::rename(&self.tmp, &dest).at("publishing blob", &dest)?;
         self.committed = true;
-        sync_dir(&self.blobs)?;
+        sync_dir(&blobs)?;
         Ok((d, size))
     }
 }
@@ -513,6 +538,7 @@ impl Drop for BlobWriter {
 /// Stores the blob `digest` of `size` bytes read from `r` (which may say more or less:
 /// both are refused, as is any other content). A blob already stored is not read.
 pub fn ingest_blob(store: &Store, r: &mut dyn Read, digest: &Digest, size: u64) -> Result<()> {
+    store.hold(&[*digest])?;
     if store.has_blob(digest) {
         return Ok(());
     }
