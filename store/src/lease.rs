@@ -39,8 +39,10 @@ struct HeldState {
 }
 
 /// The holds of this process, one per store (by the root's device and inode).
-fn registry() -> &'static Mutex<HashMap<(u64, u64), Arc<Held>>> {
-    static R: OnceLock<Mutex<HashMap<(u64, u64), Arc<Held>>>> = OnceLock::new();
+type Registry = Mutex<HashMap<(u64, u64), Arc<Held>>>;
+
+fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
