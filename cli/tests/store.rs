@@ -249,3 +249,44 @@ fn other_users_cannot_reach_into_the_store() {
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.root()).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700);
 }
+
+/// Unmounts (lazily) when dropped.
+struct Mounted(std::path::PathBuf);
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Regression (issue 12): `import` (or a RUN step's commit) on a full disk said only
+/// "the blob writer stopped". It says "No space left on device" with the path, fails, and
+/// leaves nothing stored or half-written.
+#[test]
+fn import_on_a_full_disk_says_so() {
+    require_root();
+    let env = Env::new();
+    let small = env.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    sh_ok(&format!("mount -t tmpfs -o size=4m tmpfs {}", small.display()));
+    let _m = Mounted(small.clone());
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    sh_ok(&format!("head -c 8000000 /dev/urandom > {}/big", rootfs.display()));
+    let tar = env.path("rootfs.tar");
+    sh_ok(&format!("tar -C {} -cf {} .", rootfs.display(), tar.display()));
+    let root = small.join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_rbuild"))
+        .arg("--root")
+        .arg(&root)
+        .args(["import", tar.to_str().unwrap(), "full:1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.to_lowercase().contains("no space left on device"), "{err}");
+    assert!(err.contains(&root.join("rbuild/tmp").display().to_string()), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_eq!(std::fs::read_dir(root.join("rbuild/tmp")).unwrap().count(), 0);
+    let images = Command::new(env!("CARGO_BIN_EXE_rbuild")).arg("--root").arg(&root).arg("images").output().unwrap();
+    assert!(!String::from_utf8_lossy(&images.stdout).contains("full"));
+}

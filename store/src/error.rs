@@ -46,7 +46,7 @@ impl StoreError {
 
     /// True when the underlying cause is a full disk.
     pub fn is_no_space(&self) -> bool {
-        matches!(self, StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+        matches!(self, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull)
     }
 }
 

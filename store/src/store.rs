@@ -394,7 +394,8 @@ fn blob_err(d: &Digest, p: &Path, e: io::Error) -> StoreError {
 
 /// A blob being written: hashed and written to a temp file on a background thread, so
 /// the caller's thread only produces it; published by `commit`. Dropped without commit,
-/// it leaves nothing.
+/// it leaves nothing — and neither does a process killed while writing: the temp file
+/// is unnamed (`O_TMPFILE`) until it is linked in as the blob.
 pub struct BlobWriter {
     buf: Vec<u8>,
     /// Bytes handed to the worker.
@@ -402,16 +403,51 @@ pub struct BlobWriter {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     recycle: mpsc::Receiver<Vec<u8>>,
     worker: Option<JoinHandle<io::Result<(File, Hasher)>>>,
-    tmp: PathBuf,
+    tmp: BlobTemp,
+    /// The worker's failure, once it stopped on one (reported by every later call).
+    failed: Option<(io::ErrorKind, String)>,
     store: Store,
     committed: bool,
+}
+
+/// Where a blob is written before it is published.
+#[derive(Debug)]
+enum BlobTemp {
+    /// An `O_TMPFILE` in this directory: nothing to remove.
+    Unnamed(PathBuf),
+    /// A named temp file (filesystems without `O_TMPFILE`), removed unless published.
+    Named(PathBuf),
+}
+
+impl BlobTemp {
+    /// The new file, unnamed where the filesystem can.
+    fn create(dir: &Path) -> Result<(BlobTemp, File)> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        match rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)) {
+            Ok(fd) => Ok((BlobTemp::Unnamed(dir.to_path_buf()), File::from(fd))),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {
+                let (p, f) = tempfile_in(dir)?;
+                Ok((BlobTemp::Named(p), f))
+            }
+            Err(e) => Err(StoreError::io(format!("creating a temp file in {}", dir.display()), e.into())),
+        }
+    }
+
+    /// For messages: the temp file, or the directory it is in.
+    fn describe(&self) -> String {
+        match self {
+            BlobTemp::Unnamed(d) => format!("a new blob in {}", d.display()),
+            BlobTemp::Named(p) => p.display().to_string(),
+        }
+    }
 }
 
 const CHUNK: usize = 1 << 20;
 
 impl BlobWriter {
     fn new(store: &Store) -> Result<BlobWriter> {
-        let (tmp, file) = tempfile_in(&store.tmp_dir())?;
+        let (tmp, file) = BlobTemp::create(&store.tmp_dir())?;
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let worker = std::thread::Builder::new()
@@ -436,21 +472,47 @@ impl BlobWriter {
             recycle: back_rx,
             worker: Some(worker),
             tmp,
+            failed: None,
             store: store.clone(),
             committed: false,
         })
+    }
+
+    /// The worker's error (it stopped: a full disk, an I/O error), with the file named.
+    fn worker_error(&mut self) -> io::Error {
+        if self.failed.is_none() {
+            drop(self.tx.take());
+            let e = match self.worker.take().map(|w| w.join()) {
+                Some(Ok(Err(e))) => e,
+                Some(Err(_)) => io::Error::other("the blob writer thread panicked"),
+                _ => io::Error::other("the blob writer stopped"),
+            };
+            // The kind is what callers test (StorageFull for ENOSPC); the text says where.
+            let kind = e.kind();
+            self.failed = Some((kind, format!("writing {}: {e}", self.tmp.describe())));
+        }
+        let (kind, text) = self.failed.clone().unwrap_or((io::ErrorKind::Other, String::new()));
+        io::Error::new(kind, text)
     }
 
     fn send(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        if self.failed.is_some() {
+            return Err(self.worker_error());
+        }
         let next = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let full = std::mem::replace(&mut self.buf, next);
         self.sent += full.len() as u64;
-        match &self.tx {
-            Some(tx) => tx.send(full).map_err(|_| io::Error::other("the blob writer stopped")),
-            None => Err(io::Error::other("blob already committed")),
+        let sent = match &self.tx {
+            Some(tx) => tx.send(full).is_ok(),
+            None => return Err(io::Error::other("blob already committed")),
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.worker_error())
         }
     }
 
@@ -464,12 +526,17 @@ impl BlobWriter {
     }
 
     fn finish_file(&mut self) -> Result<(File, Hasher)> {
-        self.send().ctx(|| format!("writing {}", self.tmp.display()))?;
+        let what = self.tmp.describe();
+        self.send().map_err(|e| StoreError::io(format!("writing {what}"), e))?;
+        if self.failed.is_some() {
+            return Err(StoreError::io(format!("writing {what}"), self.worker_error()));
+        }
         drop(self.tx.take());
         let worker =
             self.worker.take().ok_or_else(|| StoreError::io("blob writer", io::Error::other("already finished")))?;
         match worker.join() {
-            Ok(r) => r.at("writing", &self.tmp),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(StoreError::io(format!("writing {what}"), e)),
             Err(_) => Err(StoreError::io("blob writer", io::Error::other("the writer thread panicked"))),
         }
     }
@@ -496,8 +563,25 @@ impl BlobWriter {
         if dest.exists() {
             return Ok((d, size)); // stored once; the temp file goes on drop
         }
-        file.sync_all().at("syncing", &self.tmp)?;
-        fs::rename(&self.tmp, &dest).at("publishing blob", &dest)?;
+        let what = self.tmp.describe();
+        file.sync_all().map_err(|e| StoreError::io(format!("syncing {what}"), e))?;
+        match &self.tmp {
+            BlobTemp::Named(p) => fs::rename(p, &dest).at("publishing blob", &dest)?,
+            BlobTemp::Unnamed(_) => {
+                let fd = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+                match rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd.as_str(),
+                    rustix::fs::CWD,
+                    &dest,
+                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                ) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => return Ok((d, size)), // stored meanwhile
+                    Err(e) => return Err(StoreError::io(format!("publishing blob {}", dest.display()), e.into())),
+                }
+            }
+        }
         self.committed = true;
         sync_dir(&blobs)?;
         Ok((d, size))
@@ -529,8 +613,8 @@ impl Drop for BlobWriter {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
+        if let (false, BlobTemp::Named(p)) = (self.committed, &self.tmp) {
+            let _ = fs::remove_file(p);
         }
     }
 }
@@ -644,6 +728,60 @@ mod tests {
             let e = Store::open(&root).unwrap_err().to_string();
             assert!(e.contains("owned by uid 65534"), "{e}");
         }
+    }
+
+    /// A small tmpfs, unmounted (lazily) when dropped.
+    struct SmallFs(PathBuf);
+    impl SmallFs {
+        fn mount(at: &Path, size: &str) -> SmallFs {
+            fs::create_dir_all(at).unwrap();
+            let data = std::ffi::CString::new(format!("size={size},mode=0700")).unwrap();
+            rustix::mount::mount("tmpfs", at, "tmpfs", rustix::mount::MountFlags::empty(), data.as_c_str()).unwrap();
+            SmallFs(at.to_path_buf())
+        }
+    }
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+
+    /// Regression (issue 12): a full disk while a blob streamed (a RUN step's commit,
+    /// `import`) said only "the blob writer stopped". It says what the disk said, with
+    /// the path, and leaves nothing behind.
+    #[test]
+    fn a_full_disk_says_so_with_the_path() {
+        if !rustix::process::geteuid().is_root() {
+            return; // mounting the small filesystem needs root; the suite runs as root
+        }
+        let t = tempfile::tempdir().unwrap();
+        let _fs = SmallFs::mount(&t.path().join("small"), "1m");
+        let s = Store::open(t.path().join("small/store")).unwrap();
+        let mut w = s.blob_writer().unwrap();
+        let chunk = vec![7u8; 1 << 16];
+        let mut err = None;
+        for _ in 0..64 {
+            if let Err(e) = w.write_all(&chunk) {
+                err = Some(StoreError::io("writing blob", e));
+                break;
+            }
+        }
+        let err = match err {
+            Some(e) => e,
+            None => w.commit(None, None).unwrap_err(),
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(msg.contains(&s.tmp_dir().display().to_string()), "{msg}");
+        assert!(err.is_no_space(), "{err:?}");
+        // A layer commit (what a RUN step does) the same way.
+        let tree = t.path().join("tree");
+        fs::create_dir_all(&tree).unwrap();
+        fs::write(tree.join("big"), vec![1u8; 4 << 20]).unwrap();
+        let err = s.commit_dir(&tree, &Default::default(), false).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("No space left on device") && msg.contains(&s.tmp_dir().display().to_string()), "{msg}");
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0, "temp files left behind");
     }
 
     #[test]
