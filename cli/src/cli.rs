@@ -45,7 +45,7 @@ pub enum Command {
     /// Remove unused blobs, snapshots, cache entries and temp files
     Prune(PruneArgs),
     /// Verify every blob and image in the store
-    Fsck,
+    Fsck(FsckArgs),
     /// Fetch an image from a registry
     Pull(PullArgs),
     /// Send an image to its registry
@@ -379,6 +379,13 @@ pub struct PruneArgs {
     /// Also remove untagged images and the whole build cache
     #[arg(short, long)]
     pub all: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FsckArgs {
+    /// Remove the corrupt blobs found (pull, load or build their images again after)
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -189,3 +189,41 @@ fn build_pull_refreshes_a_base_that_changed_in_the_registry() {
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(user.ok(&["run", "--rm", &base, "cat", "/version"]).trim(), "2");
 }
+
+/// Regression (issue 12, 7): `push` uploaded a layer blob with a flipped byte (only the
+/// registry's own check refused it). The blob is checked as it streams and the upload is
+/// cut short: the push fails naming the blob and the image, the registry never gets it.
+#[test]
+fn push_refuses_a_corrupt_layer() {
+    require_root();
+    let reg = RegistryServer::start(None);
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nCOPY big /big\n"))]);
+    std::fs::write(ctx.join("big"), vec![b'y'; 3 << 20]).unwrap();
+    let name = format!("{}/rbuild/corrupt:1", reg.host());
+    env.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &name])).unwrap();
+    let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let blob = env.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
+    let mut data = std::fs::read(&blob).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 1;
+    std::fs::write(&blob, data).unwrap();
+    for extra in [vec![], vec!["--compression", "gzip"]] {
+        let mut args = vec!["push"];
+        args.extend(extra.iter().copied());
+        args.push(&name);
+        let out = env.run(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(&layer) && err.contains("corrupt") && err.contains("rbuild/corrupt:1"), "{args:?}: {err}");
+    }
+    assert!(!reg.blob_file(&layer).exists(), "the registry got the corrupt layer");
+    let head = sh_ok(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' -I http://{}/v2/rbuild/corrupt/manifests/1",
+        reg.host()
+    ));
+    assert_eq!(head, "404", "a manifest was pushed");
+}

@@ -290,3 +290,72 @@ fn import_on_a_full_disk_says_so() {
     let images = Command::new(env!("CARGO_BIN_EXE_rbuild")).arg("--root").arg(&root).arg("images").output().unwrap();
     assert!(!String::from_utf8_lossy(&images.stdout).contains("full"));
 }
+
+/// An image `FROM` the base whose top layer holds a 3 MB file; returns its name and the
+/// blob of that layer with one byte flipped in the middle of the file's data.
+fn image_with_a_flipped_byte(env: &Env) -> (String, String) {
+    env.load_base();
+    let ctx = env.path("corrupt");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("big"), vec![b'x'; 3 << 20]).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {BASE}\nCOPY big /big\n")).unwrap();
+    env.ok(&["build", "-q", "-t", "corrupt:1", ctx.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "corrupt:1"])).unwrap();
+    let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let blob = env.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
+    let mut data = std::fs::read(&blob).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 1;
+    std::fs::write(&blob, data).unwrap();
+    ("corrupt:1".into(), layer)
+}
+
+/// Regression (issue 12, 7): after one flipped byte in a layer blob, `save` wrote the
+/// corrupt layer and exited 0, and `run` after the snapshot was gone unpacked it. Every
+/// read that leaves the store or makes a snapshot checks the digest as it streams: the
+/// command fails naming the blob and the image, and `fsck` says how to repair.
+#[test]
+fn a_corrupt_layer_never_leaves_the_store() {
+    require_root();
+    let env = Env::new();
+    let (image, layer) = image_with_a_flipped_byte(&env);
+    let named = |err: &str| err.contains(&layer) && err.contains(&image) && err.contains("corrupt");
+    let out_tar = env.path("out.tar");
+    for args in [
+        vec!["save", "-o", out_tar.to_str().unwrap(), image.as_str()],
+        vec!["save", "--format", "oci-archive", "-o", out_tar.to_str().unwrap(), image.as_str()],
+        vec!["save", "--format", "oci-archive", "--compression", "gzip", "-o", out_tar.to_str().unwrap(), &image],
+    ] {
+        let out = env.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && named(&err), "{args:?}: {err}");
+        assert!(!out_tar.exists(), "{args:?} left a partial archive");
+    }
+    let o = sh(&format!(
+        "{} --root {} save {image} > {}",
+        env!("CARGO_BIN_EXE_rbuild"),
+        env.root().display(),
+        out_tar.display()
+    ));
+    assert!(!o.status.success(), "save to stdout exited 0");
+    // A run that has to unpack the layer again.
+    let snap = env.root().join("rbuild/snapshots").join(layer.trim_start_matches("sha256:"));
+    std::fs::remove_dir_all(&snap).unwrap();
+    let out = env.run(&["run", "--rm", &image, "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && named(&err), "{err}");
+    assert!(!snap.exists(), "a snapshot was made from the corrupt blob");
+    // fsck finds it, names the image and says how to repair; --repair removes the blob,
+    // and building again brings the layer back.
+    let out = env.run(&["fsck"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(named(&text) && text.contains("fsck --repair"), "{text}");
+    let out = env.run(&["fsck", "--repair"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("removed corrupt blob {layer}")) && text.contains("is missing"), "{text}");
+    env.ok(&["build", "-q", "-t", "corrupt:1", env.path("corrupt").to_str().unwrap()]);
+    env.ok(&["fsck"]);
+    env.ok(&["save", "-o", out_tar.to_str().unwrap(), &image]);
+    assert_eq!(env.ok(&["run", "--rm", &image, "sh", "-c", "wc -c < /big"]).trim(), (3 << 20).to_string());
+}

@@ -56,7 +56,9 @@ pub fn is_loopback(registry: &str) -> bool {
 pub(crate) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a std::fs::File),
+    /// A stream of exactly this many bytes (sent with that Content-Length; a reader that
+    /// fails, as a corrupt blob's does, cuts the upload short).
+    Reader(&'a mut (dyn std::io::Read + Send), u64),
 }
 
 #[derive(Default)]
@@ -184,7 +186,7 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
         auth: Option<&str>,
-        body: &Body<'_>,
+        body: &mut Body<'_>,
     ) -> Result<Response<ureq::Body>> {
         let mut b = Request::builder().method(method).uri(url);
         for (k, v) in headers {
@@ -198,7 +200,11 @@ impl Client {
         let r = match body {
             Body::Empty => self.agent.run(b.body(()).map_err(|e| RegistryError::transport(what(), e))?),
             Body::Bytes(data) => self.agent.run(b.body(*data).map_err(|e| RegistryError::transport(what(), e))?),
-            Body::File(f) => self.agent.run(b.body(*f).map_err(|e| RegistryError::transport(what(), e))?),
+            Body::Reader(r, len) => {
+                let b = b.header("Content-Length", len.to_string());
+                self.agent
+                    .run(b.body(ureq::SendBody::from_reader(*r)).map_err(|e| RegistryError::transport(what(), e))?)
+            }
         };
         r.map_err(|e| RegistryError::transport(what(), describe(&e)))
     }
@@ -209,7 +215,7 @@ impl Client {
             return Ok(());
         }
         let url = self.url("");
-        let mut resp = self.raw("GET", &url, &[], None, &Body::Empty)?;
+        let mut resp = self.raw("GET", &url, &[], None, &mut Body::Empty)?;
         let challenge = match resp.status().as_u16() {
             200..=299 => None,
             401 => {
@@ -268,7 +274,7 @@ impl Client {
             sep = '&';
         }
         let basic = self.creds.as_ref().map(|c| c.basic_header());
-        let mut resp = self.raw("GET", &url, &[], basic.as_deref(), &Body::Empty)?;
+        let mut resp = self.raw("GET", &url, &[], basic.as_deref(), &mut Body::Empty)?;
         let status = resp.status().as_u16();
         if status != 200 {
             let detail = format!("the token server answered {status} {}", error_detail(&mut resp));
@@ -302,12 +308,12 @@ impl Client {
         url: &str,
         scopes: &[String],
         headers: &[(&str, &str)],
-        body: Body<'_>,
+        mut body: Body<'_>,
     ) -> Result<Response<ureq::Body>> {
         self.ping()?;
         let auth = self.authorization(scopes)?;
-        let mut resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
-        if resp.status().as_u16() == 401 && !matches!(body, Body::File(_)) {
+        let mut resp = self.raw(method, url, headers, auth.as_deref(), &mut body)?;
+        if resp.status().as_u16() == 401 && !matches!(body, Body::Reader(..)) {
             let h = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(parse_challenge);
             {
                 let mut st = self.auth.lock().unwrap_or_else(|e| e.into_inner());
@@ -317,7 +323,7 @@ impl Client {
                 }
             }
             let auth = self.authorization(scopes)?;
-            resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
+            resp = self.raw(method, url, headers, auth.as_deref(), &mut body)?;
         }
         if resp.status().as_u16() == 401 {
             let detail = error_detail(&mut resp);
@@ -335,7 +341,7 @@ impl Client {
             None => Ok(()),
             Some(Challenge::Basic) => {
                 let auth = self.authorization(&[])?;
-                let mut resp = self.raw("GET", &self.url(""), &[], auth.as_deref(), &Body::Empty)?;
+                let mut resp = self.raw("GET", &self.url(""), &[], auth.as_deref(), &mut Body::Empty)?;
                 match resp.status().as_u16() {
                     200..=299 => Ok(()),
                     s => Err(RegistryError::LoginFailed {

@@ -14,6 +14,7 @@ use crate::image::{from_oci_digest, set_name_in, to_oci_digest, Image, LayerRef}
 use crate::reference::Reference;
 use crate::store::{copy_to_blob, Store};
 use crate::tar::{self, Entry, EntryKind};
+use crate::verify::io_err;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -65,10 +66,15 @@ fn put_file<W: Write>(t: &mut tar::Writer<W>, path: &str, data: &[u8]) -> Result
     t.append(&file_entry(path, data.len() as u64), &mut &data[..]).ctx(|| format!("writing {path} to the archive"))
 }
 
+/// A stored blob into the archive, checked against its digest as it streams.
 fn put_blob<W: Write>(store: &Store, t: &mut tar::Writer<W>, path: &str, d: &Digest) -> Result<()> {
-    let size = store.blob_size(d)?;
-    let mut f = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
-    t.append(&file_entry(path, size), &mut f).ctx(|| format!("writing {path} to the archive"))
+    let mut f = store.open_verified(d)?;
+    t.append(&file_entry(path, f.size()), &mut f).map_err(|e| io_err(|| format!("writing {path} to the archive"), e))
+}
+
+/// How an image is named in messages: its first name, else its ID.
+pub fn image_label(img: &Image) -> String {
+    img.names.first().map(|n| n.familiar()).unwrap_or_else(|| img.config_digest.short())
 }
 
 /// A layer as it leaves the store: the stored blob itself, or a compressed temp file
@@ -83,11 +89,12 @@ pub struct OutLayer {
 }
 
 impl OutLayer {
-    /// The bytes of the layer as they leave the store.
-    pub fn open(&self, store: &Store) -> Result<std::fs::File> {
+    /// The bytes of the layer as they leave the store: the stored blob checked against
+    /// its digest as it streams, or the compressed file made from it (made the same way).
+    pub fn open(&self, store: &Store) -> Result<Box<dyn Read + Send>> {
         match &self.file {
-            None => store.open_blob(&self.digest),
-            Some(f) => std::fs::File::open(f).at("reading", f),
+            None => Ok(Box::new(store.open_verified(&self.digest)?)),
+            Some(f) => Ok(Box::new(std::fs::File::open(f).at("reading", f)?)),
         }
     }
 }
@@ -149,17 +156,18 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
                         media_type: config::MEDIA_TYPE_LAYER_GZIP,
                         file: Some(path.clone()),
                     };
-                    let mut src = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
+                    let mut src = store.open_verified(d)?;
                     let hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+                    let compressing = |e| io_err(|| format!("compressing {}", path.display()), e);
                     let (hw, media) = match compression {
                         Compression::Gzip => {
                             let mut enc = compress::gzip(hw);
-                            io::copy(&mut src, &mut enc).at("compressing", &path)?;
+                            io::copy(&mut src, &mut enc).map_err(compressing)?;
                             (enc.finish().at("compressing", &path)?, config::MEDIA_TYPE_LAYER_GZIP)
                         }
                         _ => {
                             let mut enc = zstd::stream::write::Encoder::new(hw, 3).at("compressing", &path)?;
-                            io::copy(&mut src, &mut enc).at("compressing", &path)?;
+                            io::copy(&mut src, &mut enc).map_err(compressing)?;
                             (enc.finish().at("compressing", &path)?, config::MEDIA_TYPE_LAYER_ZSTD)
                         }
                     };
@@ -174,7 +182,15 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
             }
         })
         .collect();
-    made.into_iter().collect()
+    made.into_iter().map(|r| r.map_err(|e| in_image_of(e, images))).collect()
+}
+
+/// Names the image (of `images`) that has the corrupt blob `e` is about.
+fn in_image_of(e: StoreError, images: &[&Image]) -> StoreError {
+    let Some(d) = e.corrupt_blob().map(|c| c.digest) else { return e };
+    let has = |i: &&&Image| i.config_digest == d || i.layers.iter().any(|l| l.diff_id == d);
+    let label = images.iter().find(has).map(|i| image_label(i)).unwrap_or_else(|| "?".into());
+    e.in_image(|| label)
 }
 
 /// The manifest of `img` with its layers as `layers` has them, in `format`.
@@ -269,6 +285,17 @@ fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
 
 /// Writes `images` as an archive to `out`.
 pub fn save(
+    store: &Store,
+    images: &[SaveImage],
+    format: SaveFormat,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let all: Vec<&Image> = images.iter().map(|i| &i.image).collect();
+    save_unlabelled(store, images, format, compression, out).map_err(|e| in_image_of(e, &all))
+}
+
+fn save_unlabelled(
     store: &Store,
     images: &[SaveImage],
     format: SaveFormat,

@@ -6,7 +6,7 @@ use crate::layer::remove_tree;
 use crate::snapshot::du;
 use crate::store::Store;
 use rayon::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct FsckReport {
     pub problems: Vec<String>,
     /// Things worth knowing that are not damage (leftover temp files, stale cache entries).
     pub notes: Vec<String>,
+    /// The blobs whose content does not match their digest.
+    pub corrupt: Vec<Digest>,
 }
 
 impl Store {
@@ -113,7 +115,8 @@ impl Store {
         Ok(report)
     }
 
-    /// Verifies every blob's content against its name and every image's parts.
+    /// Verifies every blob's content against its name and every image's parts. A corrupt
+    /// blob is reported with the images that use it and how to repair them.
     pub fn fsck(&self) -> Result<FsckReport> {
         let _gc = self.gc_guard()?;
         let mut r = FsckReport::default();
@@ -129,45 +132,74 @@ impl Store {
         let files: Vec<_> =
             std::fs::read_dir(&blobs).at("reading", &blobs)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         r.blobs = files.len();
-        let bad: Vec<String> = files
+        let checked: Vec<std::result::Result<(), (Option<Digest>, String)>> = files
             .par_iter()
-            .filter_map(|p| {
-                let name = p.file_name()?.to_string_lossy().to_string();
+            .map(|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 let Some(want) = Digest::from_hex(&name) else {
-                    return Some(format!("blob {name}: not a sha256 name"));
+                    return Err((None, format!("blob {name}: not a sha256 name")));
                 };
-                let mut f = match std::fs::File::open(p) {
-                    Ok(f) => f,
-                    Err(e) => return Some(format!("blob {name}: {e}")),
-                };
+                let mut f = std::fs::File::open(p).map_err(|e| (None, format!("blob {name}: {e}")))?;
                 let mut h = crate::digest::Hasher::new();
                 let mut buf = vec![0u8; 1 << 20];
                 loop {
                     match f.read(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => h.update(&buf[..n]),
-                        Err(e) => return Some(format!("blob {name}: {e}")),
+                        Err(e) => return Err((None, format!("blob {name}: {e}"))),
                     }
                 }
                 let got = h.finish();
-                (got != want).then(|| format!("blob {want} is corrupt: its content hashes to {got}"))
+                if got == want {
+                    Ok(())
+                } else {
+                    Err((Some(want), format!("blob {want} is corrupt: its content hashes to {got}")))
+                }
             })
             .collect();
-        r.problems.extend(bad);
+        let mut corrupt = Vec::new();
+        let mut bad_blobs = Vec::new();
+        for c in checked.into_iter().filter_map(|c| c.err()) {
+            match c {
+                (Some(d), msg) => {
+                    corrupt.push(d);
+                    bad_blobs.push((d, msg));
+                }
+                (None, msg) => r.problems.push(msg),
+            }
+        }
+        // Who uses what: for a corrupt blob, the images it breaks.
+        let mut users: HashMap<Digest, Vec<String>> = HashMap::new();
         for e in self.index_entries()? {
             r.images += 1;
             let label = e.name.as_ref().map(|n| n.familiar()).unwrap_or_else(|| e.manifest.to_string());
+            users.entry(e.manifest).or_default().push(format!("the manifest of image {label}"));
             match self.image_by_manifest(&e.manifest) {
                 Ok(img) => {
-                    for l in &img.layers {
+                    users.entry(img.config_digest).or_default().push(format!("the config of image {label}"));
+                    let n = img.layers.len();
+                    for (i, l) in img.layers.iter().enumerate() {
+                        users.entry(l.diff_id).or_default().push(format!("layer {} of {n} of image {label}", i + 1));
                         if !self.has_blob(&l.diff_id) {
-                            r.problems.push(format!("image {label}: layer {} is missing", l.diff_id));
+                            r.problems.push(format!(
+                                "image {label}: layer {} is missing (pull, load or build {label} again)",
+                                l.diff_id
+                            ));
                         }
                     }
                 }
+                Err(_) if corrupt.contains(&e.manifest) => {} // reported with the blob
                 Err(err) => r.problems.push(format!("image {label}: {err}")),
             }
         }
+        for (d, msg) in bad_blobs {
+            let used = users.get(&d).map(|u| u.join(", ")).unwrap_or_else(|| "used by no image".into());
+            r.problems.push(format!(
+                "{msg}; it is {used}. To repair: `rbuild fsck --repair` removes it (an image whose manifest or \
+                 config it is loses its name), then pull, load or build the image again"
+            ));
+        }
+        r.corrupt = corrupt;
         for rec in self.cache_entries()? {
             if rec.refs.iter().any(|d| !self.has_blob(d)) {
                 r.notes.push(format!("cache entry {} names missing blobs (unused; prune removes it)", rec.key));
@@ -189,6 +221,39 @@ impl Store {
             r.notes.push(format!("{temp} leftover temp entries (from interrupted writes; prune removes them)"));
         }
         Ok(r)
+    }
+
+    /// Removes the corrupt blobs `report` found; images whose manifest or config was
+    /// corrupt lose their names (nothing could read them). Returns what was done. An image
+    /// that lost a layer keeps its name: pulling, loading or building it again brings the
+    /// layer back. Snapshots stay: one is only ever made from a blob that matched its
+    /// digest, and a running container may have it mounted.
+    pub fn repair(&self, report: &FsckReport) -> Result<Vec<String>> {
+        let _gc = self.gc_exclusive()?;
+        let mut done = Vec::new();
+        let bad: HashSet<Digest> = report.corrupt.iter().copied().collect();
+        if bad.is_empty() {
+            return Ok(done);
+        }
+        let unreadable = |e: &crate::image::IndexEntry| -> bool {
+            bad.contains(&e.manifest)
+                || self.image_by_manifest(&e.manifest).is_ok_and(|i| bad.contains(&i.config_digest))
+        };
+        let dropped = self.update_index(|entries| {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(entries).into_iter().partition(|e| unreadable(e));
+            *entries = kept;
+            Ok(gone)
+        })?;
+        for e in dropped {
+            let label = e.name.as_ref().map(|n| n.familiar()).unwrap_or_else(|| e.manifest.to_string());
+            done.push(format!("removed image {label} (its manifest or config was corrupt)"));
+        }
+        for d in &report.corrupt {
+            let p = self.blob_path(d);
+            std::fs::remove_file(&p).at("removing", &p)?;
+            done.push(format!("removed corrupt blob {d}"));
+        }
+        Ok(done)
     }
 }
 

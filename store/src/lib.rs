@@ -24,6 +24,7 @@ mod stream;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tar;
+pub mod verify;
 
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};
 pub use config::ImageConfig;

@@ -28,10 +28,22 @@ impl Store {
         if dest.exists() {
             return Ok(dest);
         }
-        let blob = self.open_blob(diff_id)?;
+        // The blob is checked against its digest as it is unpacked: a damaged one makes
+        // no snapshot (all of it is read, also what follows the tar's end marker).
+        let mut blob = self.open_verified(diff_id)?;
         let tmp = self.temp_dir("snap")?;
-        let r = apply_layer(std::io::BufReader::with_capacity(1 << 20, blob), &tmp, ApplyMode::Overlay)
-            .map_err(|e| StoreError::BadImage(format!("unpacking layer {diff_id}: {e}")));
+        let r = match apply_layer(&mut blob, &tmp, ApplyMode::Overlay) {
+            Ok(_) => blob.verify_rest(),
+            // Damage shows as a broken archive first, more often than not: say which.
+            Err(e) => Err(match blob.verify_rest() {
+                Err(corrupt @ StoreError::Corrupt(_)) => corrupt,
+                _ => e
+                    .corrupt_blob()
+                    .cloned()
+                    .map(StoreError::Corrupt)
+                    .unwrap_or_else(|| StoreError::BadImage(format!("unpacking layer {diff_id}: {e}"))),
+            }),
+        };
         if let Err(e) = r {
             let _ = remove_tree(&tmp);
             return Err(e);
@@ -71,7 +83,12 @@ impl Store {
 
     /// Snapshots of all layers of an image, bottom first, made in parallel when missing.
     pub fn ensure_snapshots(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        image.layers.par_iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect()
+        image
+            .layers
+            .par_iter()
+            .map(|l| self.ensure_snapshot(&l.diff_id))
+            .collect::<Result<_>>()
+            .map_err(|e| e.in_image(|| crate::archive::image_label(image)))
     }
 
     /// Stores the tree at `dir` as a layer blob. With `adopt`, the directory itself then

@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(a) => archive::load(&open_store(&cli.root)?, a),
         Command::Import(a) => archive::import(&open_store(&cli.root)?, a),
         Command::Prune(a) => maint::prune(&open_store(&cli.root)?, a),
-        Command::Fsck => maint::fsck(&open_store(&cli.root)?),
+        Command::Fsck(a) => maint::fsck(&open_store(&cli.root)?, a),
         Command::Run(a) => {
             let store = open_store(&cli.root)?;
             registry::ensure_image(&store, &ropts, &a.image)?;
