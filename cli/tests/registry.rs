@@ -227,3 +227,34 @@ fn push_refuses_a_corrupt_layer() {
     ));
     assert_eq!(head, "404", "a manifest was pushed");
 }
+
+/// Regression (issue 12): a trickling registry hung `pull` forever; and a pull killed
+/// while a layer streamed left a `tmp-*` file in the store. `--pull-timeout` (and
+/// `--pull-min-rate`) end it with one clear line; a killed pull leaves no temp file.
+#[test]
+fn a_trickling_pull_ends_and_a_killed_one_leaves_no_temp_file() {
+    use rbuild_registry::testing::{Trickle, TrickleServer};
+    let server = TrickleServer::start(Trickle::Layer, std::time::Duration::from_millis(50));
+    let env = Env::new();
+    let name = format!("{}/slow/img:1", server.host());
+    let t0 = std::time::Instant::now();
+    let out = env.run(&["--pull-timeout", "2s", "pull", &name]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert!(errors.len() == 1 && errors[0].contains("deadline of 2s (--pull-timeout)"), "{err}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    let out = env.run(&["--pull-min-rate", "fast", "pull", &name]);
+    assert!(!out.status.success() && stderr(&out).contains("invalid rate"), "{}", stderr(&out));
+    // Killed while the layer streams in.
+    let mut child = env.cmd().args(["pull", &name]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let tmp: Vec<String> = std::fs::read_dir(env.root().join("rbuild/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tmp.iter().all(|n| !n.starts_with("tmp-")), "{tmp:?}");
+    assert!(!env.ok(&["images"]).contains("slow/img"));
+}

@@ -162,7 +162,10 @@ impl CacheImport {
     pub fn open(store: &Store, from: &CacheLocation, opts: &ClientOptions) -> Result<CacheImport> {
         match from {
             CacheLocation::Registry(r) => {
-                let client = Client::new(&r.domain, opts)?;
+                // This client fetches layers lazily for as long as the build runs: the
+                // minimum rate guards each download, a pull's deadline would not fit.
+                let opts = ClientOptions { pull_timeout: None, ..opts.clone() };
+                let client = Client::new(&r.domain, &opts)?;
                 let m = get_manifest(&client, &r.path, &crate::fetch_ref(r), r.digest.as_ref().map(|d| (d, None)))?;
                 let (cfg, cfg_size, sizes) = parse_cache_manifest(&m.data, &format!("cache {}", r.familiar()))?;
                 let cfg_bytes = fetch_small_blob(store, &client, &r.path, &cfg, cfg_size)?;

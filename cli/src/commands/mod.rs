@@ -28,7 +28,7 @@ impl std::fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ropts = registry::client_options(&cli.insecure_registry);
+    let ropts = registry::client_options(&cli.insecure_registry, cli.pull_timeout, cli.pull_min_rate);
     match cli.command {
         Command::Build(a) => build::run(&open_store(&cli.root)?, &ropts, a),
         Command::Pull(a) => registry::pull(&open_store(&cli.root)?, &ropts, a),

@@ -20,9 +20,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Client options from `--insecure-registry` and the environment.
-pub fn client_options(insecure: &[String]) -> ClientOptions {
+pub fn client_options(insecure: &[String], pull_timeout: std::time::Duration, min_rate: u64) -> ClientOptions {
     let mut o = ClientOptions::from_env();
     o.insecure.extend(insecure.iter().cloned());
+    o.pull_timeout = Some(pull_timeout).filter(|d| !d.is_zero());
+    o.min_rate = (min_rate > 0).then_some(rbuild_registry::client::MinRate {
+        bytes_per_sec: min_rate,
+        window: rbuild_registry::client::DEFAULT_MIN_RATE.window,
+    });
     o
 }
 
