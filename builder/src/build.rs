@@ -279,22 +279,17 @@ struct State {
     created: String,
     clamp: i64,
     escape: char,
+    /// The Env indexed for expansion (see `meta::StageEnv`).
+    env: meta::StageEnv,
 }
 
 impl State {
-    /// The environment words are expanded with: Env, then build args not shadowed by it.
-    fn expansion_env(&self) -> Vec<String> {
-        let mut v = self.run_args();
-        v.extend(self.config.config.env.iter().cloned());
-        v
-    }
-
     /// Build args visible to RUN (sorted), as docker passes them.
     fn run_args(&self) -> Vec<String> {
         self.args
             .iter()
             .filter_map(|(k, val)| val.as_ref().map(|x| (k, x)))
-            .filter(|(k, _)| self.config.config.env_get(k).is_none())
+            .filter(|(k, _)| !self.env.assigns(k))
             .map(|(k, x)| format!("{k}={x}"))
             .collect()
     }
@@ -358,6 +353,7 @@ impl Ctx<'_> {
                 created: String::new(),
                 clamp: 0,
                 escape: self.df.directives.escape,
+                env: Default::default(),
             },
             Base::Stage(j) => {
                 let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j]
@@ -374,6 +370,7 @@ impl Ctx<'_> {
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
+                    env: Default::default(),
                 }
             }
             Base::Image(r) => {
@@ -389,6 +386,7 @@ impl Ctx<'_> {
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
+                    env: Default::default(),
                 }
             }
         };
@@ -424,11 +422,13 @@ impl Ctx<'_> {
 
     fn step(&self, st: &mut State, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
         let span = ins.span;
-        let env = st.expansion_env();
+        st.env.sync(&st.config.config.env);
+        let env = meta::StepEnv { env: &st.env, args: &st.args };
         let words = Words { lex: Lexer::new(st.escape), env: &env, span };
         let text = ins.source.trim();
         match &ins.kind {
             Kind::Arg { args } => {
+                let mut declared = Vec::new();
                 for a in args {
                     let name = a.name.clone();
                     let default = match &a.default {
@@ -443,6 +443,10 @@ impl Ctx<'_> {
                         .or(default)
                         .or_else(|| self.graph.meta_args.get(&name).cloned());
                     self.used_args.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
+                    declared.push((name, value));
+                }
+                // All expanded with the environment from before the instruction.
+                for (name, value) in declared {
                     st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
                     st.args.insert(name, value);
                 }
@@ -472,8 +476,21 @@ impl Ctx<'_> {
                 self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
                 Ok(())
             }
+            Kind::Env { pairs } => {
+                // As meta::apply does, through the index.
+                let (set, msg) = meta::expand_env(pairs, &words)?;
+                for (k, v) in &set {
+                    st.env.set(&mut st.config.config.env, k, v);
+                }
+                let created_by = format!("/bin/sh -c #(nop)  {msg}");
+                st.env.grow(2 * created_by.len(), span)?;
+                st.chain(&[b"META", created_by.as_bytes()]);
+                st.history(created_by, true);
+                Ok(())
+            }
             _ => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
+                st.env.grow(2 * applied.created_by.len(), span)?;
                 st.chain(&[b"META", applied.created_by.as_bytes()]);
                 st.history(applied.created_by, true);
                 Ok(())
@@ -809,7 +826,7 @@ impl Ctx<'_> {
         let span = ins.span;
         let text = ins.source.trim();
         let kw = if add { "ADD" } else { "COPY" };
-        let env = st.expansion_env();
+        let env = meta::StepEnv { env: &st.env, args: &st.args };
         let words = Words { lex: Lexer::new(st.escape), env: &env, span };
         let at = |e: BuildError| match e {
             BuildError::Instruction { message, span: None } => BuildError::at(format!("{kw} failed: {message}"), span),

@@ -381,3 +381,38 @@ fn prune_during_a_build_leaves_it_alone() {
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0);
     env.ok(&["fsck"]);
 }
+
+/// Regression (issue 12): ENV nested 2,500 deep aborted the build (stack overflow, exit
+/// 134); ENV values doubling at each line, or many large ones, made a 2.2 GB config
+/// and took 8.7 GB of memory. Each is a one-line error with the Dockerfile position.
+#[test]
+fn runaway_expansions_are_located_errors() {
+    let env = Env::new();
+    let ctx = env.path("runaway");
+    let n = 2500;
+    let nested = format!("FROM scratch\nENV E=\"{}x{}\"\n", "${E:-".repeat(n), "}".repeat(n));
+    let mut doubling = String::from("FROM scratch\nENV A=0123456789abcdef\n");
+    for _ in 0..40 {
+        doubling.push_str("ENV A=$A$A\n");
+    }
+    let mut wide = String::from("FROM scratch\nENV A=0123456789abcdef\n");
+    for _ in 0..15 {
+        wide.push_str("ENV A=$A$A\n");
+    }
+    for i in 0..40 {
+        wide.push_str(&format!("LABEL l{i}=$A\n"));
+    }
+    for (df, at, what) in [
+        (nested, "Dockerfile:2:1:", "nested more than"),
+        (doubling, "Dockerfile:19:1:", "larger than 1048576 bytes"),
+        (wide, "Dockerfile:31:1:", "image config would be larger than 16 MiB"),
+    ] {
+        context(&ctx, &[("Dockerfile", &df)]);
+        let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.contains(at) && first.contains(what) && first.len() < 400, "{first}");
+        assert!(err.len() < 1000, "{} bytes of error", err.len());
+    }
+}

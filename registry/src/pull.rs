@@ -125,7 +125,7 @@ pub(crate) fn fetch_small_blob(
     digest: &Digest,
     size: u64,
 ) -> Result<Vec<u8>> {
-    if size > MAX_MANIFEST * 4 {
+    if size > rbuild_store::config::MAX_CONFIG_SIZE as u64 {
         return Err(RegistryError::bad(format!("blob {digest}"), format!("{size} bytes is too large for a config")));
     }
     if !store.has_blob(digest) {

@@ -156,6 +156,13 @@ impl Store {
             }
         }
         let cfg_bytes = config.to_json();
+        if cfg_bytes.len() > crate::config::MAX_CONFIG_SIZE {
+            return Err(StoreError::BadImage(format!(
+                "the image config is {} bytes, more than the {} MiB rbuild writes",
+                cfg_bytes.len(),
+                crate::config::MAX_CONFIG_SIZE >> 20
+            )));
+        }
         let cfg_digest = self.put_blob(&cfg_bytes)?;
         let manifest = build_manifest(cfg_digest, cfg_bytes.len() as u64, layers)?;
         let m_bytes = manifest.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes();
