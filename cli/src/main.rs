@@ -4,6 +4,33 @@
 //! happens in `rbuild-parser`, `rbuild-store`, `rbuild-runtime`, `rbuild-builder` and
 //! `rbuild-registry`.
 
+/// Writes a line to stdout, returning the error (a closed pipe is one) for `?` to carry
+/// to `main`, which takes a closed stdout for success — for every command at once.
+/// `println!` panicked there instead (exit 101). (clippy.toml disallows `println!`.)
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// A message on stderr; when stderr is closed there is no one to tell (`eprintln!`
+/// panicked).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 
@@ -31,7 +58,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", commands::render_error(&e));
+            errln!("error: {}", commands::render_error(&e));
             ExitCode::from(commands::exit_code(&e))
         }
     }

@@ -359,3 +359,37 @@ fn a_corrupt_layer_never_leaves_the_store() {
     env.ok(&["save", "-o", out_tar.to_str().unwrap(), &image]);
     assert_eq!(env.ok(&["run", "--rm", &image, "sh", "-c", "wc -c < /big"]).trim(), (3 << 20).to_string());
 }
+
+/// Regression (issue 12): `prune | head -1`, `parse F | head -c1` and `inspect X |
+/// head -1` panicked on the closed pipe (exit 101). A closed stdout is success, for every
+/// command — here with the reading end closed before rbuild writes a byte.
+#[test]
+fn a_closed_stdout_is_success_for_every_command() {
+    let env = Env::new();
+    env.load_base();
+    let df = env.path("Dockerfile");
+    std::fs::write(&df, "FROM scratch\nENV A=1\nCOPY . /\n").unwrap();
+    let commands: Vec<Vec<String>> = [
+        vec!["prune"],
+        vec!["parse", df.to_str().unwrap()],
+        vec!["parse", "--format", "json", df.to_str().unwrap()],
+        vec!["inspect", BASE],
+        vec!["images"],
+        vec!["history", BASE],
+        vec!["images", "-q"],
+        vec!["fsck"],
+        vec!["save", BASE],
+        vec!["tag", BASE, "other:1"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.cmd().args(&args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

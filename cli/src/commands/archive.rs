@@ -82,10 +82,10 @@ pub fn load(store: &Store, a: LoadArgs) -> anyhow::Result<ExitCode> {
     if !a.quiet {
         for l in &loaded {
             if l.names.is_empty() {
-                println!("Loaded image ID: {}", l.image.config_digest);
+                outln!("Loaded image ID: {}", l.image.config_digest)?;
             }
             for n in &l.names {
-                println!("Loaded image: {}", n.familiar());
+                outln!("Loaded image: {}", n.familiar())?;
             }
         }
     }
@@ -110,6 +110,6 @@ pub fn import(store: &Store, a: ImportArgs) -> anyhow::Result<ExitCode> {
         Some(n) => store.set_name(n, img.manifest_digest, img.manifest_size)?,
         None => store.add_untagged(img.manifest_digest, img.manifest_size)?,
     }
-    println!("{}", img.config_digest);
+    outln!("{}", img.config_digest)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -48,7 +48,7 @@ fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
 
 pub fn create(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
     let c = container::create(store, &options(&a)?)?;
-    println!("{}", c.config.id);
+    outln!("{}", c.config.id)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -64,7 +64,7 @@ pub fn run(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
             }
             return Err(e.into());
         }
-        println!("{}", c.config.id);
+        outln!("{}", c.config.id)?;
         return Ok(ExitCode::SUCCESS);
     }
     std::io::stdout().flush()?;
@@ -89,9 +89,9 @@ pub fn start(store: &Store, a: StartArgs) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::from)
             .and_then(|c| container::start(store, &c, StartMode::Detached).map_err(anyhow::Error::from))
         {
-            Ok(()) => println!("{name}"),
+            Ok(()) => outln!("{name}")?,
             Err(e) => {
-                eprintln!("error: {}", crate::commands::render_error(&e));
+                errln!("error: {}", crate::commands::render_error(&e));
                 failed = true;
             }
         }
@@ -123,7 +123,7 @@ pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
     let shown: Vec<&Container> = all.iter().filter(|c| a.all || c.running()).collect();
     if a.quiet {
         for c in shown {
-            println!("{}", if a.no_trunc { c.id() } else { c.short_id() });
+            outln!("{}", if a.no_trunc { c.id() } else { c.short_id() })?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -146,7 +146,7 @@ pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
             c.config.name.clone(),
         ]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,9 +165,9 @@ fn each(store: &Store, names: &[String], f: impl Fn(&Container) -> anyhow::Resul
     let mut failed = false;
     for n in names {
         match container::find(store, n).map_err(anyhow::Error::from).and_then(|c| f(&c)) {
-            Ok(()) => println!("{n}"),
+            Ok(()) => outln!("{n}")?,
             Err(e) => {
-                eprintln!("error: {}", crate::commands::render_error(&e));
+                errln!("error: {}", crate::commands::render_error(&e));
                 failed = true;
             }
         }
@@ -203,7 +203,7 @@ pub fn wait(store: &Store, names: &[String]) -> anyhow::Result<ExitCode> {
     for n in names {
         let c = container::find(store, n)?;
         let code = container::wait(&c, None).unwrap_or(-1);
-        println!("{code}");
+        outln!("{code}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -233,7 +233,7 @@ pub fn top(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     for (pid, uid, ppid, cmd) in fsops::top(&c) {
         rows.push(vec![uid.to_string(), pid.to_string(), ppid.to_string(), cmd]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -268,7 +268,7 @@ pub fn cp(store: &Store, source: &str, dest: &str) -> anyhow::Result<ExitCode> {
 pub fn diff(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     let c = container::find(store, name)?;
     for (k, p) in fsops::diff(store, &c)? {
-        println!("{k} {p}");
+        outln!("{k} {p}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -290,7 +290,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
         Some(n) => store.set_name(&Reference::parse(n)?, img.manifest_digest, img.manifest_size)?,
         None => store.add_untagged(img.manifest_digest, img.manifest_size)?,
     }
-    println!("{}", img.config_digest);
+    outln!("{}", img.config_digest)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -325,7 +325,7 @@ pub fn rename(store: &Store, name: &str, new: &str) -> anyhow::Result<ExitCode> 
 pub fn port(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     let c = container::find(store, name)?;
     for p in &c.config.ports {
-        println!("{}/tcp -> {}:{}", p.container_port, p.host_ip, p.host_port);
+        outln!("{}/tcp -> {}:{}", p.container_port, p.host_ip, p.host_port)?;
     }
     Ok(ExitCode::SUCCESS)
 }

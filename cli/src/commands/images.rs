@@ -23,7 +23,7 @@ pub fn images(store: &Store, a: ImagesArgs) -> anyhow::Result<ExitCode> {
         for i in &imgs {
             if !seen.contains(&i.config_digest) {
                 seen.push(i.config_digest);
-                println!("{}", id(i));
+                outln!("{}", id(i))?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -59,7 +59,7 @@ pub fn images(store: &Store, a: ImagesArgs) -> anyhow::Result<ExitCode> {
             rows.push(row);
         }
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -79,11 +79,11 @@ pub fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<ExitCode> {
         match rmi_one(store, spec, a.force) {
             Ok(lines) => {
                 for l in lines {
-                    println!("{l}");
+                    outln!("{l}")?;
                 }
             }
             Err(e) => {
-                eprintln!("error: {}", crate::commands::render_error(&e));
+                errln!("error: {}", crate::commands::render_error(&e));
                 failed = true;
             }
         }
@@ -232,12 +232,12 @@ pub fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         entries.push(vec![id, created, by, human_size(size), h.comment.clone().unwrap_or_default()]);
     }
     if a.quiet {
-        println!("{}", img.config_digest.short());
+        outln!("{}", img.config_digest.short())?;
         return Ok(ExitCode::SUCCESS);
     }
     entries.reverse();
     rows.extend(entries);
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 

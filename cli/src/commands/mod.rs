@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     _ => anyhow::bail!("no such container: {n}"),
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::History(a) => images::history(&open_store(&cli.root)?, a),

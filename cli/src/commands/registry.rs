@@ -57,7 +57,7 @@ impl Printer {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !self.tty {
             if force {
-                eprintln!("{}: {line}", d.short());
+                errln!("{}: {line}", d.short());
             }
             return;
         }
@@ -82,7 +82,7 @@ impl Printer {
 impl Progress for Printer {
     fn status(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            errln!("{line}");
             // Lines after a status start a new live area.
             *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Live::default();
         }
@@ -129,9 +129,9 @@ pub fn pull(store: &Store, opts: &ClientOptions, a: PullArgs) -> anyhow::Result<
     let r = parse_ref(&a.name)?;
     pull_ref(store, opts, &r, &Printer::new(a.quiet, "Downloading"))?;
     if !a.quiet {
-        eprintln!("Status: Downloaded image for {}", r.familiar());
+        errln!("Status: Downloaded image for {}", r.familiar());
     }
-    println!("{}", r);
+    outln!("{}", r)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -155,7 +155,7 @@ pub fn push(store: &Store, opts: &ClientOptions, a: PushArgs) -> anyhow::Result<
     let d = rbuild_registry::push::push(store, &client, &image, &r, &popts, &printer)
         .with_context(|| format!("pushing {}", r.familiar()))?;
     if a.quiet {
-        println!("{d}");
+        outln!("{d}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -199,7 +199,7 @@ pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = DockerConfig::load(&opts.config_path())?;
     cfg.set_credentials(&host, &creds);
     cfg.save()?;
-    println!("Login Succeeded");
+    outln!("Login Succeeded")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -208,9 +208,9 @@ pub fn logout(opts: &ClientOptions, registry: &str) -> anyhow::Result<ExitCode> 
     let mut cfg = DockerConfig::load(&opts.config_path())?;
     if cfg.remove_credentials(&host) {
         cfg.save()?;
-        println!("Removing login credentials for {host}");
+        outln!("Removing login credentials for {host}")?;
     } else {
-        println!("Not logged in to {host}");
+        outln!("Not logged in to {host}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -221,7 +221,7 @@ pub fn ensure_image(store: &Store, opts: &ClientOptions, name: &str) -> anyhow::
         Ok(_) => Ok(()),
         Err(StoreError::ImageNotFound(_)) => {
             let r = parse_ref(name)?;
-            eprintln!("Unable to find image '{}' locally", r.familiar());
+            errln!("Unable to find image '{}' locally", r.familiar());
             pull_ref(store, opts, &r, &Printer::new(false, "Downloading")).map(|_| ())
         }
         Err(e) => Err(e.into()),
