@@ -82,7 +82,7 @@ impl Store {
             let name = e.file_name().to_string_lossy().to_string();
             let keep = Digest::from_hex(&name).is_some_and(|d| live.contains(&d));
             if !keep {
-                report.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                report.bytes += du(&e.path());
                 std::fs::remove_file(e.path()).at("removing", &e.path())?;
                 report.blobs += 1;
             }
@@ -272,6 +272,24 @@ mod tests {
     /// Regression (issue 12, 6): prune removed every temp entry and every blob no image,
     /// cache entry or pin named, also those a running build was using. What a live
     /// process holds stays; what dead processes left goes, their files with it.
+    /// Regression (issue 12): prune reported apparent sizes — 23 GB "reclaimed" from an
+    /// 11 GB store (sparse files, hard links counted per name). It reports the disk
+    /// space the removed files took.
+    #[test]
+    fn prune_reports_the_space_it_freed() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("s")).unwrap();
+        let snap = store.snapshots_dir().join(Digest::of(b"gone").hex());
+        std::fs::create_dir_all(&snap).unwrap();
+        let sparse = std::fs::File::create(snap.join("sparse")).unwrap();
+        sparse.set_len(100 << 20).unwrap();
+        std::fs::write(snap.join("a"), vec![1u8; 1 << 20]).unwrap();
+        std::fs::hard_link(snap.join("a"), snap.join("b")).unwrap();
+        let r = store.prune(false).unwrap();
+        assert_eq!(r.snapshots, 1);
+        assert!(r.bytes >= 1 << 20 && r.bytes < 2 << 20, "reported {} bytes for 1 MiB on disk", r.bytes);
+    }
+
     #[test]
     fn prune_leaves_what_live_processes_hold() {
         let t = tempfile::tempdir().unwrap();

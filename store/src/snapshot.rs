@@ -205,14 +205,22 @@ impl Store {
     }
 }
 
-/// Bytes used by the files under `p` (apparent sizes), 0 when missing.
+/// Disk space the files under `p` take (allocated blocks, each inode once: sparse files
+/// and hard links are not counted at their apparent sizes), 0 when missing.
 pub fn du(p: &Path) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    du_in(p, &mut seen)
+}
+
+fn du_in(p: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+    let own = if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) { 0 } else { m.blocks() * 512 };
     if !m.is_dir() {
-        return m.len();
+        return own;
     }
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
-    rd.filter_map(|e| e.ok()).map(|e| du(&e.path())).sum::<u64>()
+    let Ok(rd) = std::fs::read_dir(p) else { return own };
+    own + rd.filter_map(|e| e.ok()).map(|e| du_in(&e.path(), seen)).sum::<u64>()
 }
 
 #[cfg(test)]
