@@ -877,12 +877,13 @@ impl Ctx<'_> {
             None => From::Context,
             Some(f) => {
                 let f = words.word(f)?;
-                let stage = self
-                    .df
-                    .stages
-                    .iter()
-                    .position(|s| s.name() == Some(f.to_lowercase().as_str()))
-                    .or_else(|| f.parse::<usize>().ok());
+                let stage = match self.df.stages.iter().position(|s| s.name() == Some(f.to_lowercase().as_str())) {
+                    Some(j) => Some(j),
+                    // A number is a stage, never an image to look up.
+                    None => rbuild_parser::graph::stage_index(&f, self.df.stages.len())
+                        .transpose()
+                        .map_err(|e| BuildError::at(e, span))?,
+                };
                 match stage {
                     Some(j) => {
                         let o =
