@@ -49,7 +49,10 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
         }
     };
-    match commands::run(cli) {
+    let result = commands::run(cli);
+    // What this process held in the store goes now, not at the next prune.
+    rbuild_store::lease::release_all();
+    match result {
         Ok(code) => code,
         Err(e) => {
             // A closed stdout (`rbuild save | head`) is not an error worth a message.

@@ -216,7 +216,17 @@ impl Store {
                 _ => {}
             }
         }
-        let temp = std::fs::read_dir(self.tmp_dir()).map(|d| d.count()).unwrap_or(0);
+        let mut procs = crate::lease::Processes::new(&self.state_dir());
+        let temp = std::fs::read_dir(self.tmp_dir())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        !crate::lease::pid_of_temp(&name).is_some_and(|pid| procs.alive(pid))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
         if temp > 0 {
             r.notes.push(format!("{temp} leftover temp entries (from interrupted writes; prune removes them)"));
         }

@@ -76,6 +76,16 @@ pub(crate) fn hold(root: &Path, state_dir: &Path) -> Result<Arc<Held>> {
     Ok(h)
 }
 
+/// Gives up this process's holds, for a process about to exit: its files go now rather
+/// than at the next prune. Nothing may use a store of this process after.
+pub fn release_all() {
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    for (_, h) in reg.drain() {
+        // Removed while still locked: a prune that meets the name meanwhile waits.
+        let _ = fs::remove_file(&h.path);
+    }
+}
+
 impl Store {
     /// Keeps `digests` (and their snapshots) from `prune` while this process runs. The
     /// caller checks afterwards that what it needs is still there: a prune that ran just
