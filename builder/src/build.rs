@@ -304,22 +304,17 @@ struct State {
     created: String,
     clamp: i64,
     escape: char,
+    /// The Env indexed for expansion (see `meta::StageEnv`).
+    env: meta::StageEnv,
 }
 
 impl State {
-    /// The environment words are expanded with: Env, then build args not shadowed by it.
-    fn expansion_env(&self) -> Vec<String> {
-        let mut v = self.run_args();
-        v.extend(self.config.config.env.iter().cloned());
-        v
-    }
-
     /// Build args visible to RUN (sorted), as docker passes them.
     fn run_args(&self) -> Vec<String> {
         self.args
             .iter()
             .filter_map(|(k, val)| val.as_ref().map(|x| (k, x)))
-            .filter(|(k, _)| self.config.config.env_get(k).is_none())
+            .filter(|(k, _)| !self.env.assigns(k))
             .map(|(k, x)| format!("{k}={x}"))
             .collect()
     }
@@ -387,6 +382,7 @@ impl Ctx<'_> {
                     created: String::new(),
                     clamp: 0,
                     escape: self.df.directives.escape,
+                    env: Default::default(),
                 }
             }
             Base::Stage(j) => {
@@ -406,6 +402,7 @@ impl Ctx<'_> {
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
+                    env: Default::default(),
                 }
             }
             Base::Image(r) => {
@@ -423,6 +420,7 @@ impl Ctx<'_> {
                     created: String::new(),
                     clamp,
                     escape: self.df.directives.escape,
+                    env: Default::default(),
                 }
             }
         };
@@ -468,11 +466,13 @@ impl Ctx<'_> {
 
     fn step(&self, st: &mut State, ins: &Instruction, label: &str, index: usize, total: usize) -> FResult<()> {
         let span = ins.span;
-        let env = st.expansion_env();
+        st.env.sync(&st.config.config.env);
+        let env = meta::StepEnv { env: &st.env, args: &st.args };
         let words = Words { lex: Lexer::new(st.escape), env: &env, span };
         let text = ins.source.trim();
         match &ins.kind {
             Kind::Arg { args } => {
+                let mut declared = Vec::new();
                 for a in args {
                     let name = a.name.clone();
                     let default = match &a.default {
@@ -487,6 +487,10 @@ impl Ctx<'_> {
                         .or(default)
                         .or_else(|| self.graph.meta_args.get(&name).cloned());
                     self.used_args.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
+                    declared.push((name, value));
+                }
+                // All expanded with the environment from before the instruction.
+                for (name, value) in declared {
                     st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
                     st.args.insert(name, value);
                 }
@@ -501,8 +505,20 @@ impl Ctx<'_> {
                 st.chain(&[b"WORKDIR", wd.as_bytes()]);
                 self.commit_workdir(st, applied.created_by, label, index, total, text)
             }
+            Kind::Env { pairs } => {
+                // As meta::apply does, through the index.
+                let (set, msg) = meta::expand_env(pairs, &words)?;
+                for (k, v) in &set {
+                    st.env.set(&mut st.config.config.env, k, v);
+                }
+                let created_by = format!("/bin/sh -c #(nop)  {msg}");
+                st.env.grow(2 * created_by.len(), span)?;
+                st.chain(&[b"META", created_by.as_bytes()]);
+                self.commit_meta(st, created_by, label, index, total, text)
+            }
             _ => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
+                st.env.grow(2 * applied.created_by.len(), span)?;
                 if matches!(ins.kind, Kind::Volume { .. }) {
                     self.check_volumes(st, span)?;
                 }
@@ -953,7 +969,7 @@ impl Ctx<'_> {
         let span = ins.span;
         let text = ins.source.trim();
         let kw = if add { "ADD" } else { "COPY" };
-        let env = st.expansion_env();
+        let env = meta::StepEnv { env: &st.env, args: &st.args };
         let words = Words { lex: Lexer::new(st.escape), env: &env, span };
         let at = |e: BuildError| match e {
             BuildError::Instruction { message, span: None } => BuildError::at(format!("{kw} failed: {message}"), span),
@@ -1004,12 +1020,13 @@ impl Ctx<'_> {
             None => From::Context,
             Some(f) => {
                 let f = words.word(f)?;
-                let stage = self
-                    .df
-                    .stages
-                    .iter()
-                    .position(|s| s.name() == Some(f.to_lowercase().as_str()))
-                    .or_else(|| f.parse::<usize>().ok());
+                let stage = match self.df.stages.iter().position(|s| s.name() == Some(f.to_lowercase().as_str())) {
+                    Some(j) => Some(j),
+                    // A number is a stage, never an image to look up.
+                    None => rbuild_parser::graph::stage_index(&f, self.df.stages.len())
+                        .transpose()
+                        .map_err(|e| BuildError::at(e, span))?,
+                };
                 match stage {
                     Some(j) => {
                         let o =

@@ -6,7 +6,8 @@ use crate::error::{BuildError, Result};
 use rbuild_parser::instruction::{CommandLine, Healthcheck, Kind};
 use rbuild_parser::shell::{EnvLookup, Lexer};
 use rbuild_parser::Span;
-use rbuild_store::config::{ContainerConfig, Empty, HealthConfig, ImageConfig};
+use rbuild_store::config::{ContainerConfig, Empty, HealthConfig, ImageConfig, MAX_CONFIG_SIZE};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The shell docker uses when SHELL was not given.
 pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
@@ -27,6 +28,125 @@ impl Words<'_> {
     pub fn words(&self, w: &str) -> Result<Vec<String>> {
         self.lex.process_words(w, self.env).map_err(|e| BuildError::at(e.to_string(), self.span))
     }
+}
+
+/// A stage's Env indexed by variable name, kept up to date as ENV changes it, and what
+/// its instructions have added to the image config so far.
+///
+/// Cloning the whole Env for every instruction's expansion and scanning it for every ENV
+/// pair made a Dockerfile with many ENV lines quadratic (100,000 lines: minutes); with
+/// the index each lookup and each ENV pair costs the same however long the Env is.
+#[derive(Debug, Clone, Default)]
+pub struct StageEnv {
+    /// Name → the value of its last entry (a bare `NAME` is the empty string).
+    vars: HashMap<String, String>,
+    /// Name → (index of its first entry, of its last).
+    pos: HashMap<String, (usize, usize)>,
+    /// Names with a `NAME=value` entry (what shadows a build arg for RUN).
+    assigned: HashSet<String>,
+    /// Entries of the Env indexed so far.
+    indexed: usize,
+    /// Bytes metadata instructions added to the config.
+    grown: usize,
+}
+
+fn entry_name(e: &str) -> &str {
+    e.split_once('=').map_or(e, |(k, _)| k)
+}
+
+impl StageEnv {
+    /// Indexes what was added to `env` since the last call (a new stage's base Env, the
+    /// default PATH); an Env that shrank is indexed again from the start.
+    pub fn sync(&mut self, env: &[String]) {
+        if env.len() < self.indexed {
+            *self = StageEnv { grown: self.grown, ..Default::default() };
+        }
+        for (i, e) in env.iter().enumerate().skip(self.indexed) {
+            let name = entry_name(e);
+            let value = e.split_once('=').map_or("", |(_, v)| v);
+            self.vars.insert(name.to_string(), value.to_string());
+            self.pos.entry(name.to_string()).and_modify(|p| p.1 = i).or_insert((i, i));
+            if e.contains('=') {
+                self.assigned.insert(name.to_string());
+            }
+        }
+        self.indexed = env.len();
+    }
+
+    /// The value of `name` (its last entry), if the Env has it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Is `name` given a value (`NAME=…`) in the Env?
+    pub fn assigns(&self, name: &str) -> bool {
+        self.assigned.contains(name)
+    }
+
+    /// `KEY=value` into `env`, replacing the first entry for KEY in place (as docker does,
+    /// and as [`ContainerConfig::env_set`] does), or appended.
+    pub fn set(&mut self, env: &mut Vec<String>, key: &str, value: &str) {
+        self.sync(env);
+        let entry = format!("{key}={value}");
+        match self.pos.get(key).copied() {
+            Some((first, last)) => {
+                env[first] = entry;
+                if first == last {
+                    self.vars.insert(key.to_string(), value.to_string());
+                }
+            }
+            None => {
+                env.push(entry);
+                self.vars.insert(key.to_string(), value.to_string());
+                self.pos.insert(key.to_string(), (env.len() - 1, env.len() - 1));
+                self.indexed = env.len();
+            }
+        }
+        self.assigned.insert(key.to_string());
+    }
+
+    /// Counts `bytes` more in the config; an error once the stage's metadata would make a
+    /// config larger than rbuild writes.
+    pub fn grow(&mut self, bytes: usize, span: Span) -> Result<()> {
+        self.grown = self.grown.saturating_add(bytes);
+        if self.grown > MAX_CONFIG_SIZE {
+            return Err(BuildError::at(
+                format!(
+                    "the image config would be larger than {} MiB: the values of ENV, LABEL and the like add up to more",
+                    MAX_CONFIG_SIZE >> 20
+                ),
+                span,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What words expand with in a build step: the stage's Env, then its build args.
+pub struct StepEnv<'a> {
+    pub env: &'a StageEnv,
+    pub args: &'a BTreeMap<String, Option<String>>,
+}
+
+impl EnvLookup for StepEnv<'_> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.env.get(name).or_else(|| self.args.get(name).and_then(|v| v.as_deref()))
+    }
+}
+
+/// ENV's pairs, each expanded with the environment from before the instruction, and its
+/// history text.
+pub fn expand_env(
+    pairs: &[rbuild_parser::instruction::KeyValue],
+    words: &Words,
+) -> Result<(Vec<(String, String)>, String)> {
+    let expanded: Vec<(String, String)> =
+        pairs.iter().map(|p| Ok((words.word(&p.key)?, words.word(&p.value)?))).collect::<Result<_>>()?;
+    let mut msg = "ENV".to_string();
+    for (k, v) in &expanded {
+        msg.push_str(&format!(" {k}={v}"));
+    }
+    Ok((expanded, msg))
 }
 
 /// The shell of `cfg` (SHELL) or the default.
@@ -116,11 +236,8 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
     let created_by = match kind {
         Kind::Env { pairs } => {
             // Every pair is expanded with the environment from before the instruction.
-            let expanded: Vec<(String, String)> =
-                pairs.iter().map(|p| Ok((words.word(&p.key)?, words.word(&p.value)?))).collect::<Result<_>>()?;
-            let mut msg = "ENV".to_string();
+            let (expanded, msg) = expand_env(pairs, words)?;
             for (k, v) in expanded {
-                msg.push_str(&format!(" {k}={v}"));
                 c.env_set(&k, &v);
             }
             msg
@@ -285,6 +402,35 @@ mod tests {
         let mut set = false;
         run(&mut cfg, "ENV A=1\nENV A=2 B=$A\nENV C ${A}x y", &mut set);
         assert_eq!(cfg.config.env, vec!["A=2", "B=1", "C=2x y"]);
+    }
+
+    proptest::proptest! {
+        /// The index answers as scanning the Env did, and ENV through it changes the Env
+        /// as `ContainerConfig::env_set` does — with duplicate and bare entries too (a
+        /// base image may have them).
+        #[test]
+        fn stage_env_answers_as_the_env_itself(
+            base in proptest::collection::vec((0u8..5, proptest::option::of("[a-c]{0,3}")), 0..8),
+            sets in proptest::collection::vec((0u8..6, "[a-c]{0,3}"), 0..12),
+        ) {
+            let name = |k: u8| format!("V{k}");
+            let mut plain = ContainerConfig::default();
+            for (k, v) in &base {
+                plain.env.push(match v { Some(v) => format!("{}={v}", name(*k)), None => name(*k) });
+            }
+            let mut indexed = plain.clone();
+            let mut idx = StageEnv::default();
+            for (k, v) in &sets {
+                plain.env_set(&name(*k), v);
+                idx.set(&mut indexed.env, &name(*k), v);
+                proptest::prop_assert_eq!(&plain.env, &indexed.env);
+                idx.sync(&indexed.env);
+                for q in 0..6u8 {
+                    proptest::prop_assert_eq!(idx.get(&name(q)), plain.env.lookup(&name(q)));
+                    proptest::prop_assert_eq!(idx.assigns(&name(q)), plain.env_get(&name(q)).is_some());
+                }
+            }
+        }
     }
 
     #[test]

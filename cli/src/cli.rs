@@ -16,6 +16,18 @@ pub struct Cli {
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
 
+    /// How long a pull may take in all (manifests, config, layers), e.g. 90s, 30m, 2h;
+    /// 0: no limit
+    #[arg(long, global = true, env = "RBUILD_PULL_TIMEOUT", value_name = "DURATION", default_value = "1h",
+          value_parser = parse_duration)]
+    pub pull_timeout: std::time::Duration,
+
+    /// The slowest a pull may download, in bytes per second averaged over 30 s (k and m
+    /// suffixes: KiB, MiB); 0: any speed
+    #[arg(long, global = true, env = "RBUILD_PULL_MIN_RATE", value_name = "BYTES", default_value = "1k",
+          value_parser = parse_rate)]
+    pub pull_min_rate: u64,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,7 +57,7 @@ pub enum Command {
     /// Remove unused blobs, snapshots, cache entries and temp files
     Prune(PruneArgs),
     /// Verify every blob and image in the store
-    Fsck,
+    Fsck(FsckArgs),
     /// Fetch an image from a registry
     Pull(PullArgs),
     /// Send an image to its registry
@@ -910,6 +922,13 @@ pub struct PruneArgs {
     pub all: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct FsckArgs {
+    /// Remove the corrupt blobs found (pull, load or build their images again after)
+    #[arg(long)]
+    pub repair: bool,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum ParseFormat {
     /// BuildKit's AST dump
@@ -1044,7 +1063,7 @@ pub struct LoginArgs {
 }
 
 /// Global options that take a value, so the default-verb detection can skip them.
-const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--insecure-registry"];
+const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--insecure-registry", "--pull-timeout", "--pull-min-rate"];
 
 /// Docker commands rbuild does not have yet (README: the docker command map).
 pub const COMING: &[&str] = &["attach", "stats", "update", "checkpoint", "plugin"];
@@ -1174,5 +1193,51 @@ mod tests {
         let e = with_default_verb(v(&["rbuild", "attach", "x"])).unwrap_err();
         assert!(e.to_string().contains("does not have yet"), "{e}");
         assert!(with_default_verb(v(&["rbuild", "frobnicate"])).unwrap_err().suggestions.is_empty());
+    }
+}
+
+/// `250ms`, `90s`, `30m`, `2h`, or seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, ""), |i| s.split_at(i));
+    let v: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 90s, 30m, 2h)"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1000.0,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("invalid duration {s:?} (e.g. 90s, 30m, 2h)")),
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
+}
+
+/// Bytes, with an optional `k` (KiB) or `m` (MiB).
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.strip_suffix('k') {
+        Some(n) => (n, 1024),
+        None => match t.strip_suffix('m') {
+            Some(n) => (n, 1 << 20),
+            None => (t.as_str(), 1),
+        },
+    };
+    num.trim().parse::<u64>().map(|n| n.saturating_mul(mult)).map_err(|_| format!("invalid rate {s:?} (e.g. 1k, 512)"))
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_rates() {
+        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(std::time::Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1.5"), Ok(std::time::Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(std::time::Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err() && parse_duration("5d").is_err());
+        assert_eq!(parse_rate("1k"), Ok(1024));
+        assert_eq!(parse_rate("2M"), Ok(2 << 20));
+        assert_eq!(parse_rate("0"), Ok(0));
+        assert!(parse_rate("fast").is_err());
     }
 }

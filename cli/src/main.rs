@@ -4,6 +4,33 @@
 //! happens in `rbuild-parser`, `rbuild-store`, `rbuild-runtime`, `rbuild-builder`,
 //! `rbuild-registry` and `rbuild-template`.
 
+/// Writes a line to stdout, returning the error (a closed pipe is one) for `?` to carry
+/// to `main`, which takes a closed stdout for success — for every command at once.
+/// `println!` panicked there instead (exit 101). (clippy.toml disallows `println!`.)
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// A message on stderr; when stderr is closed there is no one to tell (`eprintln!`
+/// panicked).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod help;
@@ -17,17 +44,17 @@ fn main() -> ExitCode {
     }
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if help::wants_top_level(&raw) {
-        print!("{}", help::top_level());
+        let _ = out!("{}", help::top_level());
         return ExitCode::SUCCESS;
     }
     if help::wants_version(&raw) {
-        println!("rbuild version {}", env!("CARGO_PKG_VERSION"));
+        let _ = outln!("rbuild version {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     let args = match cli::with_default_verb(raw) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -37,7 +64,7 @@ fn main() -> ExitCode {
             // A group without its subcommand (`rbuild container`) shows its help, as
             // docker's does.
             if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                print!("{}", e.render());
+                let _ = out!("{}", e.render());
                 return ExitCode::SUCCESS;
             }
             let _ = e.print();
@@ -45,7 +72,10 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
         }
     };
-    match commands::run(cli) {
+    let result = commands::run(cli);
+    // What this process held in the store goes now, not at the next prune.
+    rbuild_store::lease::release_all();
+    match result {
         Ok(code) => code,
         Err(e) => {
             // A closed stdout (`rbuild save | head`) is not an error worth a message.
@@ -54,7 +84,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", commands::render_error(&e));
+            errln!("error: {}", commands::render_error(&e));
             ExitCode::from(commands::exit_code(&e))
         }
     }

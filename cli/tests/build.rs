@@ -334,3 +334,145 @@ fn add_downloads_urls_with_checksums() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains(":2:1: ADD failed: digest mismatch"), "{err}");
 }
+
+/// Regression (issue 12, 6): a `prune` during a build deleted the running step's dir
+/// (its upper and mount points in the store's tmp dir) and, with `-a`, the layers the
+/// build had made so far: the build failed every time. A build holds what it uses; prune
+/// removes only what no live process holds.
+#[test]
+fn prune_during_a_build_leaves_it_alone() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("busy");
+    context(
+        &ctx,
+        &[
+            ("f", "from the context\n"),
+            (
+                "Dockerfile",
+                "FROM rbuild-anchor/busybox:1\nRUN echo one > /one && sleep 2\nCOPY f /f\nRUN sleep 2 && echo two > /two\nRUN cat /one /f /two\n",
+            ),
+        ],
+    );
+    let mut child = env
+        .cmd()
+        .args(["build", "--no-cache", "-q", "-t", "busy:1"])
+        .arg(&ctx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut prunes = 0;
+    while child.try_wait().unwrap().is_none() {
+        let a = if prunes % 2 == 0 { "prune" } else { "-a" };
+        let out = env.run(&if a == "-a" { vec!["prune", "-a"] } else { vec!["prune"] });
+        assert!(out.status.success(), "prune failed: {}", String::from_utf8_lossy(&out.stderr));
+        prunes += 1;
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the build failed under {prunes} prunes: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(prunes >= 5, "only {prunes} prunes ran during the build");
+    let run = env.ok(&["run", "--rm", "busy:1", "cat", "/one", "/f", "/two"]);
+    assert_eq!(run, "one\nfrom the context\ntwo\n");
+    // Once the build is over, prune may take all it left.
+    env.ok(&["prune", "-a"]);
+    assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0);
+    env.ok(&["fsck"]);
+}
+
+/// Regression (issue 12): ENV nested 2,500 deep aborted the build (stack overflow, exit
+/// 134); ENV values doubling at each line, or many large ones, made a 2.2 GB config
+/// and took 8.7 GB of memory. Each is a one-line error with the Dockerfile position.
+#[test]
+fn runaway_expansions_are_located_errors() {
+    let env = Env::new();
+    let ctx = env.path("runaway");
+    let n = 2500;
+    let nested = format!("FROM scratch\nENV E=\"{}x{}\"\n", "${E:-".repeat(n), "}".repeat(n));
+    let mut doubling = String::from("FROM scratch\nENV A=0123456789abcdef\n");
+    for _ in 0..40 {
+        doubling.push_str("ENV A=$A$A\n");
+    }
+    let mut wide = String::from("FROM scratch\nENV A=0123456789abcdef\n");
+    for _ in 0..15 {
+        wide.push_str("ENV A=$A$A\n");
+    }
+    for i in 0..40 {
+        wide.push_str(&format!("LABEL l{i}=$A\n"));
+    }
+    for (df, at, what) in [
+        (nested, "Dockerfile:2:1:", "nested more than"),
+        (doubling, "Dockerfile:19:1:", "larger than 1048576 bytes"),
+        (wide, "Dockerfile:31:1:", "image config would be larger than 16 MiB"),
+    ] {
+        context(&ctx, &[("Dockerfile", &df)]);
+        let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.contains(at) && first.contains(what) && first.len() < 400, "{first}");
+        assert!(err.len() < 1000, "{} bytes of error", err.len());
+    }
+}
+
+/// Regression (issue 12): a `.dockerignore` of 100,000 patterns took 9.3 s and 1.8 GB
+/// (every path against every pattern, every pattern's regex built and its matching
+/// state grown). Memory is the check here: a build of a small context with them stays
+/// far below what it took (1.2 GB for this one).
+#[test]
+fn a_huge_dockerignore_takes_little_memory() {
+    let env = Env::new();
+    let ctx = env.path("ignored");
+    let mut ignore: String = (0..100_000).map(|i| format!("dir{i}/*.tmp\n")).collect();
+    ignore.push_str("!dir7/keep.tmp\nskip*\n");
+    let files: Vec<(String, String)> = (0..200).map(|i| (format!("src/f{i}.txt"), format!("{i}\n"))).collect();
+    let mut all: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    all.extend([
+        (".dockerignore", ignore.as_str()),
+        ("dir7/x.tmp", "ignored"),
+        ("dir7/keep.tmp", "kept"),
+        ("skipme", "ignored"),
+        ("Dockerfile", "FROM scratch\nCOPY . /x\n"),
+    ]);
+    context(&ctx, &all);
+    let out = sh_ok(&format!(
+        "/usr/bin/time -f 'maxrss %M' {} --root {} build -q -t ign:1 {} 2>&1 >/dev/null",
+        env!("CARGO_BIN_EXE_rbuild"),
+        env.root().display(),
+        ctx.display()
+    ));
+    let kb: u64 = out.lines().find_map(|l| l.strip_prefix("maxrss ")).and_then(|v| v.trim().parse().ok()).unwrap();
+    assert!(kb < 300_000, "the build took {kb} KB");
+    let snap = env.root().join("rbuild/snapshots");
+    let have = |p: &str| std::fs::read_dir(&snap).unwrap().flatten().any(|e| e.path().join("x").join(p).exists());
+    assert!(have("src/f199.txt") && have("dir7/keep.tmp") && !have("dir7/x.tmp") && !have("skipme"));
+}
+
+/// Regression (issue 12): an out-of-range `COPY --from` index was taken for an image name
+/// and looked up on Docker Hub. Any number is a stage index: out of range, it is an
+/// error with the position, found before anything is looked up (also when it comes from
+/// an ARG of the stage, which only the build expands).
+#[test]
+fn copy_from_an_unknown_stage_index_is_an_error() {
+    let env = Env::new();
+    let ctx = env.path("fromidx");
+    for (df, line) in [
+        ("FROM scratch\nCOPY --from=99999999999999999999 /a /b\n", 2),
+        ("FROM scratch\nCOPY --from=99999 /a /b\n", 2),
+        ("FROM scratch\nARG N=99999999999999999999\nCOPY --from=$N /a /b\n", 3),
+        ("FROM scratch\nARG N=3\nCOPY --from=${N} /a /b\n", 3),
+    ] {
+        context(&ctx, &[("Dockerfile", df)]);
+        let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{df}: {err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.contains(&format!("Dockerfile:{line}:1:")) && first.contains("invalid stage index"),
+            "{df}: {err}"
+        );
+        assert!(!err.contains("docker.io") && !err.contains("pull"), "{df}: {err}");
+    }
+}

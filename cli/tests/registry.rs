@@ -189,3 +189,72 @@ fn build_pull_refreshes_a_base_that_changed_in_the_registry() {
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(user.ok(&["run", "--rm", &base, "cat", "/version"]).trim(), "2");
 }
+
+/// Regression (issue 12, 7): `push` uploaded a layer blob with a flipped byte (only the
+/// registry's own check refused it). The blob is checked as it streams and the upload is
+/// cut short: the push fails naming the blob and the image, the registry never gets it.
+#[test]
+fn push_refuses_a_corrupt_layer() {
+    require_root();
+    let reg = RegistryServer::start(None);
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nCOPY big /big\n"))]);
+    std::fs::write(ctx.join("big"), vec![b'y'; 3 << 20]).unwrap();
+    let name = format!("{}/rbuild/corrupt:1", reg.host());
+    env.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &name])).unwrap();
+    let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let blob = env.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
+    let mut data = std::fs::read(&blob).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 1;
+    std::fs::write(&blob, data).unwrap();
+    for extra in [vec![], vec!["--compression", "gzip"]] {
+        let mut args = vec!["push"];
+        args.extend(extra.iter().copied());
+        args.push(&name);
+        let out = env.run(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(&layer) && err.contains("corrupt") && err.contains("rbuild/corrupt:1"), "{args:?}: {err}");
+    }
+    assert!(!reg.blob_file(&layer).exists(), "the registry got the corrupt layer");
+    let head = sh_ok(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' -I http://{}/v2/rbuild/corrupt/manifests/1",
+        reg.host()
+    ));
+    assert_eq!(head, "404", "a manifest was pushed");
+}
+
+/// Regression (issue 12): a trickling registry hung `pull` forever; and a pull killed
+/// while a layer streamed left a `tmp-*` file in the store. `--pull-timeout` (and
+/// `--pull-min-rate`) end it with one clear line; a killed pull leaves no temp file.
+#[test]
+fn a_trickling_pull_ends_and_a_killed_one_leaves_no_temp_file() {
+    use rbuild_registry::testing::{Trickle, TrickleServer};
+    let server = TrickleServer::start(Trickle::Layer, std::time::Duration::from_millis(50));
+    let env = Env::new();
+    let name = format!("{}/slow/img:1", server.host());
+    let t0 = std::time::Instant::now();
+    let out = env.run(&["--pull-timeout", "2s", "pull", &name]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert!(errors.len() == 1 && errors[0].contains("deadline of 2s (--pull-timeout)"), "{err}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    let out = env.run(&["--pull-min-rate", "fast", "pull", &name]);
+    assert!(!out.status.success() && stderr(&out).contains("invalid rate"), "{}", stderr(&out));
+    // Killed while the layer streams in.
+    let mut child = env.cmd().args(["pull", &name]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let tmp: Vec<String> = std::fs::read_dir(env.root().join("rbuild/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tmp.iter().all(|n| !n.starts_with("tmp-")), "{tmp:?}");
+    assert!(!env.ok(&["images"]).contains("slow/img"));
+}

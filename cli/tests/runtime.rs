@@ -409,3 +409,97 @@ fn only_throwaway_uppers_are_volatile() {
     assert!(run(&env, &["vol/step", "cat", "/opts"]).contains("volatile"));
     env.ok(&["rm", "-f", "kept"]);
 }
+
+/// Regression (issue 12, 3): `cp` applied the copied tree as a layer, so a container's
+/// file named `.wh.NAME` deleted the host's `DEST/NAME`, `.wh..wh..opq` emptied DEST and
+/// `.wh...` removed what is beside DEST. Copies carry names literally, both ways, as
+/// docker's do.
+#[test]
+fn cp_copies_whiteout_names_as_plain_files() {
+    let env = env_with_base();
+    let make = "mkdir /d && echo a > /d/.wh.victim && echo b > /d/.wh..wh..opq && echo c > /d/.wh... && echo n > /d/n";
+    env.ok(&["run", "--name", "wh", BASE, "sh", "-c", make]);
+    let host = env.path("host");
+    for dest in ["contents", "dir"] {
+        std::fs::create_dir_all(host.join(dest)).unwrap();
+        std::fs::write(host.join(dest).join("victim"), "host file").unwrap();
+    }
+    std::fs::write(host.join("precious"), "beside DEST").unwrap();
+    env.ok(&["cp", "wh:/d/.", host.join("contents").to_str().unwrap()]);
+    env.ok(&["cp", "wh:/d", host.join("dir").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("precious")).unwrap(), "beside DEST");
+    for d in [host.join("contents"), host.join("dir/d")] {
+        for (name, content) in [(".wh.victim", "a\n"), (".wh..wh..opq", "b\n"), (".wh...", "c\n"), ("n", "n\n")] {
+            assert_eq!(std::fs::read_to_string(d.join(name)).unwrap(), content, "{}", d.join(name).display());
+        }
+    }
+    for dest in ["contents", "dir"] {
+        assert_eq!(std::fs::read_to_string(host.join(dest).join("victim")).unwrap(), "host file");
+    }
+    // Into the container: host files named like whiteouts stay files there too.
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join(".wh.passwd"), "literal").unwrap();
+    std::fs::write(src.join(".wh..wh..opq"), "literal").unwrap();
+    env.ok(&["cp", &format!("{}/.", src.display()), "wh:/etc"]);
+    let back = env.path("back");
+    env.ok(&["cp", "wh:/etc", back.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(back.join("passwd")).unwrap().starts_with("root:"), "/etc/passwd survives");
+    assert!(back.join("group").exists(), "/etc is not emptied");
+    assert_eq!(std::fs::read_to_string(back.join(".wh.passwd")).unwrap(), "literal");
+    env.ok(&["rm", "wh"]);
+}
+
+/// Regression (issue 12, 4): a named volume filled from an image whose RUN made
+/// `/vol/.wh...` lost its data (the fill applied the tree as a layer).
+#[test]
+fn volumes_fill_with_whiteout_names_as_plain_files() {
+    let env = env_with_base();
+    let ctx = env.path("whvol");
+    context(
+        &ctx,
+        &[("Dockerfile", &format!("FROM {BASE}\nRUN mkdir /vol && echo keep > /vol/data && echo x > /vol/.wh...\n"))],
+    );
+    build(&env, &ctx, &["-t", "vol/wh"]);
+    let out = run(&env, &["-v", "whvol:/vol", "vol/wh", "sh", "-c", "cat /vol/data; ls -A /vol"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["keep", ".wh...", "data"], "{out}");
+}
+
+/// Regression (CLI issue): `cp CTR:PATH -` wrote a file named `-`, and `cp - CTR:PATH`
+/// failed. `-` is a tar stream, as for docker: of PATH on stdout (the entry named by
+/// PATH's last component, a symlink as itself), or extracted into the directory PATH.
+#[test]
+fn cp_dash_is_a_tar_stream_both_ways() {
+    let env = env_with_base();
+    env.ok(&["run", "--name", "tarcp", BASE, "sh", "-c", "mkdir -p /d/sub && echo x > /d/sub/f && ln -s sub/f /d/l"]);
+    let bin = env!("CARGO_BIN_EXE_rbuild");
+    let root = env.root();
+    let cwd = env.path("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let list = |src: &str| {
+        sh_ok(&format!("cd {} && {bin} --root {} cp tarcp:{src} - | tar -tvf -", cwd.display(), root.display()))
+    };
+    let names = |l: &str| l.lines().map(|x| x.split_whitespace().nth(5).unwrap_or("").to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&list("/d")), ["d/", "d/l", "d/sub/", "d/sub/f"]);
+    assert_eq!(names(&list("/d/.")), ["./", "./l", "./sub/", "./sub/f"]);
+    assert_eq!(names(&list("/etc/passwd")), ["passwd"]);
+    assert!(list("/d/l").contains("l -> sub/f"), "a symlink goes as itself");
+    assert!(!cwd.join("-").exists(), "no file named '-'");
+    // Into the container, from stdin (gzip too), into a directory.
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("in")).unwrap();
+    std::fs::write(src.join("in/f"), "from stdin").unwrap();
+    sh_ok(&format!("tar -C {} -czf - in | {bin} --root {} cp - tarcp:/d/sub", src.display(), root.display()));
+    let back = sh_ok(&format!("{bin} --root {} cp tarcp:/d/sub/in/f - | tar -xOf -", root.display()));
+    assert_eq!(back, "from stdin");
+    let o = sh(&format!("tar -C {} -cf - in | {bin} --root {} cp - tarcp:/etc/passwd", src.display(), root.display()));
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("must be a directory"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = sh(&format!("echo not a tar | {bin} --root {} cp - tarcp:/tmp", root.display()));
+    assert!(!o.status.success());
+    env.ok(&["rm", "tarcp"]);
+}

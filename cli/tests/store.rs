@@ -224,3 +224,172 @@ fn save_refuses_a_terminal_and_unknown_images() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such image: nope:1"));
     let _ = Command::new("true").status();
 }
+
+/// Regression (issue 12, 5; the CVE-2021-41091 class): store directories were 0755, so
+/// any local user could run a setuid binary or open a device that lives in a snapshot or
+/// a container's upper dir — a setuid-root copy run as `nobody` gave euid 0. The store
+/// root is 0700: nobody else gets past it.
+#[test]
+fn other_users_cannot_reach_into_the_store() {
+    require_root();
+    let env = Env::new();
+    // The store's parent is open to everyone, as /var/lib is.
+    sh_ok(&format!("chmod 755 {}", env.dir.path().display()));
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    sh_ok(&format!("cp /usr/bin/id {0}/bin/id && chmod 4755 {0}/bin/id", rootfs.display()));
+    let tar = env.path("rootfs.tar");
+    sh_ok(&format!("tar -C {} -cf {} .", rootfs.display(), tar.display()));
+    env.ok(&["import", tar.to_str().unwrap(), "suid:1"]);
+    let snaps = env.root().join("rbuild/snapshots");
+    let snap = std::fs::read_dir(&snaps).unwrap().flatten().find(|e| e.path().join("bin/id").exists()).unwrap();
+    let suid = snap.path().join("bin/id");
+    let o = sh(&format!("setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/env {} -u", suid.display()));
+    assert!(!o.status.success(), "nobody ran {}: {}", suid.display(), String::from_utf8_lossy(&o.stdout));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.root()).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+/// Unmounts (lazily) when dropped.
+struct Mounted(std::path::PathBuf);
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Regression (issue 12): `import` (or a RUN step's commit) on a full disk said only
+/// "the blob writer stopped". It says "No space left on device" with the path, fails, and
+/// leaves nothing stored or half-written.
+#[test]
+fn import_on_a_full_disk_says_so() {
+    require_root();
+    let env = Env::new();
+    let small = env.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    sh_ok(&format!("mount -t tmpfs -o size=4m tmpfs {}", small.display()));
+    let _m = Mounted(small.clone());
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    sh_ok(&format!("head -c 8000000 /dev/urandom > {}/big", rootfs.display()));
+    let tar = env.path("rootfs.tar");
+    sh_ok(&format!("tar -C {} -cf {} .", rootfs.display(), tar.display()));
+    let root = small.join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_rbuild"))
+        .arg("--root")
+        .arg(&root)
+        .args(["import", tar.to_str().unwrap(), "full:1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.to_lowercase().contains("no space left on device"), "{err}");
+    assert!(err.contains(&root.join("rbuild/tmp").display().to_string()), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_eq!(std::fs::read_dir(root.join("rbuild/tmp")).unwrap().count(), 0);
+    let images = Command::new(env!("CARGO_BIN_EXE_rbuild")).arg("--root").arg(&root).arg("images").output().unwrap();
+    assert!(!String::from_utf8_lossy(&images.stdout).contains("full"));
+}
+
+/// An image `FROM` the base whose top layer holds a 3 MB file; returns its name and the
+/// blob of that layer with one byte flipped in the middle of the file's data.
+fn image_with_a_flipped_byte(env: &Env) -> (String, String) {
+    env.load_base();
+    let ctx = env.path("corrupt");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("big"), vec![b'x'; 3 << 20]).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {BASE}\nCOPY big /big\n")).unwrap();
+    env.ok(&["build", "-q", "-t", "corrupt:1", ctx.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "corrupt:1"])).unwrap();
+    let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let blob = env.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
+    let mut data = std::fs::read(&blob).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 1;
+    std::fs::write(&blob, data).unwrap();
+    ("corrupt:1".into(), layer)
+}
+
+/// Regression (issue 12, 7): after one flipped byte in a layer blob, `save` wrote the
+/// corrupt layer and exited 0, and `run` after the snapshot was gone unpacked it. Every
+/// read that leaves the store or makes a snapshot checks the digest as it streams: the
+/// command fails naming the blob and the image, and `fsck` says how to repair.
+#[test]
+fn a_corrupt_layer_never_leaves_the_store() {
+    require_root();
+    let env = Env::new();
+    let (image, layer) = image_with_a_flipped_byte(&env);
+    let named = |err: &str| err.contains(&layer) && err.contains(&image) && err.contains("corrupt");
+    let out_tar = env.path("out.tar");
+    for args in [
+        vec!["save", "-o", out_tar.to_str().unwrap(), image.as_str()],
+        vec!["save", "--format", "oci-archive", "-o", out_tar.to_str().unwrap(), image.as_str()],
+        vec!["save", "--format", "oci-archive", "--compression", "gzip", "-o", out_tar.to_str().unwrap(), &image],
+    ] {
+        let out = env.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && named(&err), "{args:?}: {err}");
+        assert!(!out_tar.exists(), "{args:?} left a partial archive");
+    }
+    let o = sh(&format!(
+        "{} --root {} save {image} > {}",
+        env!("CARGO_BIN_EXE_rbuild"),
+        env.root().display(),
+        out_tar.display()
+    ));
+    assert!(!o.status.success(), "save to stdout exited 0");
+    // A run that has to unpack the layer again.
+    let snap = env.root().join("rbuild/snapshots").join(layer.trim_start_matches("sha256:"));
+    std::fs::remove_dir_all(&snap).unwrap();
+    let out = env.run(&["run", "--rm", &image, "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && named(&err), "{err}");
+    assert!(!snap.exists(), "a snapshot was made from the corrupt blob");
+    // fsck finds it, names the image and says how to repair; --repair removes the blob,
+    // and building again brings the layer back.
+    let out = env.run(&["fsck"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(named(&text) && text.contains("fsck --repair"), "{text}");
+    let out = env.run(&["fsck", "--repair"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("removed corrupt blob {layer}")) && text.contains("is missing"), "{text}");
+    env.ok(&["build", "-q", "-t", "corrupt:1", env.path("corrupt").to_str().unwrap()]);
+    env.ok(&["fsck"]);
+    env.ok(&["save", "-o", out_tar.to_str().unwrap(), &image]);
+    assert_eq!(env.ok(&["run", "--rm", &image, "sh", "-c", "wc -c < /big"]).trim(), (3 << 20).to_string());
+}
+
+/// Regression (issue 12): `prune | head -1`, `parse F | head -c1` and `inspect X |
+/// head -1` panicked on the closed pipe (exit 101). A closed stdout is success, for every
+/// command — here with the reading end closed before rbuild writes a byte.
+#[test]
+fn a_closed_stdout_is_success_for_every_command() {
+    let env = Env::new();
+    env.load_base();
+    let df = env.path("Dockerfile");
+    std::fs::write(&df, "FROM scratch\nENV A=1\nCOPY . /\n").unwrap();
+    let commands: Vec<Vec<String>> = [
+        vec!["prune"],
+        vec!["parse", df.to_str().unwrap()],
+        vec!["parse", "--format", "json", df.to_str().unwrap()],
+        vec!["inspect", BASE],
+        vec!["images"],
+        vec!["history", BASE],
+        vec!["images", "-q"],
+        vec!["fsck"],
+        vec!["save", BASE],
+        vec!["tag", BASE, "other:1"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.cmd().args(&args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

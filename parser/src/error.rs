@@ -76,7 +76,14 @@ impl ParseError {
                 let width = line.chars().count();
                 let col = s.start_col.clamp(1, width.max(1));
                 let prefix: String = line.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-                out.push_str(&format!("\n    {}\n    {}^", line.trim_end_matches(['\r', '\n']), prefix));
+                // A very long line is cut some way past the column.
+                let line = line.trim_end_matches(['\r', '\n']);
+                let keep = (col + 80).max(120);
+                let line = match line.char_indices().nth(keep) {
+                    Some((i, _)) => format!("{}…", &line[..i]),
+                    None => line.to_string(),
+                };
+                out.push_str(&format!("\n    {line}\n    {prefix}^"));
             }
         }
         out
@@ -129,6 +136,13 @@ mod tests {
         let e = ParseError::at("unknown instruction \"FORM\"", Span::line(2, 3)).with_hint("did you mean FROM?");
         let r = e.render("Dockerfile", Some("FROM a\n  FORM b\n"));
         assert_eq!(r, "Dockerfile:2:3: unknown instruction \"FORM\" (did you mean FROM?)\n      FORM b\n      ^");
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        let src = format!("FROM a\nENV E={}\n", "x".repeat(5000));
+        let r = ParseError::at("too deep", Span::line(2, 1)).render("Dockerfile", Some(&src));
+        assert!(r.len() < 300 && r.ends_with("…\n    ^"), "{r}");
     }
 
     #[test]

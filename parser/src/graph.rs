@@ -103,6 +103,20 @@ pub fn meta_arg_values(
     Ok(env)
 }
 
+/// The stage a `--from` value names by number, for a Dockerfile of `stages` stages: None
+/// when the value is not a number (a stage name or an image), an error when the number
+/// names no stage. Any number is a stage index, also one too big for an integer — as an
+/// image name it would be looked up on Docker Hub.
+pub fn stage_index(value: &str, stages: usize) -> Option<Result<usize, String>> {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let negative = value.starts_with('-') && digits.bytes().any(|b| b != b'0');
+    let index = if negative { None } else { digits.parse::<usize>().ok() };
+    Some(index.filter(|i| *i < stages).ok_or_else(|| format!("invalid stage index {value}")))
+}
+
 impl Graph {
     /// Builds the graph of `df` for `target` (a stage name, or the last stage).
     pub fn build(
@@ -156,14 +170,10 @@ impl Graph {
                 };
                 for (raw, kind) in refs {
                     let r = lex.process_word(raw, &meta).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
-                    let target_stage = match r.parse::<i64>() {
-                        Ok(ix) => {
-                            if ix < 0 || ix as usize >= df.stages.len() {
-                                return Err(ParseError::at(format!("invalid stage index {ix}"), ins.span));
-                            }
-                            Some(ix as usize)
-                        }
-                        Err(_) => names.get(&r.to_lowercase()).copied(),
+                    let target_stage = match stage_index(&r, df.stages.len()) {
+                        Some(Ok(ix)) => Some(ix),
+                        Some(Err(e)) => return Err(ParseError::at(e, ins.span)),
+                        None => names.get(&r.to_lowercase()).copied(),
                     };
                     match target_stage {
                         Some(t) if t == s.index => {
@@ -304,6 +314,23 @@ mod tests {
         assert_eq!(g.stages.iter().map(|s| s.needed).collect::<Vec<_>>(), vec![true, true, false]);
         assert_eq!(g.levels, vec![vec![0], vec![1]]);
         assert!(graph("FROM x AS a\n", Some("nope")).is_err());
+    }
+
+    /// Regression (issue 12): `COPY --from=<a number too big for an integer>` was taken
+    /// for an image name and looked up on Docker Hub. A number is a stage index; one out
+    /// of range is an error at the instruction.
+    #[test]
+    fn every_number_is_a_stage_index() {
+        for v in ["99999", "99999999999999999999", "-1", "+7", "00000000000000000000000000009"] {
+            let e = graph(&format!("FROM x\nRUN true\nCOPY --from={v} / /\n"), None).unwrap_err();
+            assert!(e.message.contains("invalid stage index"), "{v}: {e}");
+            assert_eq!(e.span.map(|s| (s.start_line, s.start_col)), Some((3, 1)), "{v}");
+        }
+        let g = graph("FROM x\nFROM y\nCOPY --from=+0 / /\n", None).unwrap();
+        assert!(g.stages[1].image_refs.is_empty());
+        assert_eq!(stage_index("0012", 13), Some(Ok(12)));
+        assert_eq!(stage_index("alpine", 3), None);
+        assert!(matches!(stage_index("3", 3), Some(Err(_))));
     }
 
     #[test]

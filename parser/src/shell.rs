@@ -8,12 +8,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How deep `${…}` may nest (`${A:-${B:-…}}`): far more than any Dockerfile needs, and
+/// little of a build thread's stack.
+pub const MAX_NESTING: usize = 100;
+/// The most one word may expand to (1 MiB; the kernel passes at most 128 KiB in one
+/// environment variable). Values that double at every ENV otherwise grow without end.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
 /// A failed expansion, e.g. an unterminated quote or `${}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("failed to process {word:?}: {reason}")]
+#[error("failed to process {:?}: {reason}", shown(word))]
 pub struct ShellError {
     pub word: String,
     pub reason: String,
+}
+
+/// A word for a message: cut after 100 characters.
+fn shown(word: &str) -> String {
+    match word.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &word[..i]),
+        None => word.to_string(),
+    }
 }
 
 /// Where variable values come from.
@@ -101,6 +116,7 @@ impl Lexer {
             raw_escapes: self.raw_escapes,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
+            depth: 0,
         };
         let raw = sw.raw_escapes;
         match sw.process_stop_on(None, raw) {
@@ -172,9 +188,19 @@ struct ShellWord<'a> {
     raw_escapes: bool,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
+    /// `${` nesting of the current position.
+    depth: usize,
 }
 
 type R<T> = Result<T, String>;
+
+/// Fails once `len` bytes are more than one expansion may make.
+fn within_limit(len: usize) -> R<()> {
+    if len > MAX_EXPANSION {
+        return Err(format!("the expansion is larger than {MAX_EXPANSION} bytes"));
+    }
+    Ok(())
+}
 
 impl ShellWord<'_> {
     fn peek(&self) -> Option<char> {
@@ -220,6 +246,7 @@ impl ShellWord<'_> {
             let quotes = !self.lex.skip_process_quotes;
             if ch == '$' {
                 let tmp = self.process_dollar()?;
+                within_limit(result.len() + tmp.len())?;
                 result.push_str(&tmp);
                 words.add_string(&tmp);
             } else if quotes && ch == '\'' {
@@ -228,6 +255,7 @@ impl ShellWord<'_> {
                 words.add_raw_string(&tmp);
             } else if quotes && ch == '"' {
                 let tmp = self.process_double_quote()?;
+                within_limit(result.len() + tmp.len())?;
                 result.push_str(&tmp);
                 words.add_raw_string(&tmp);
             } else {
@@ -297,6 +325,7 @@ impl ShellWord<'_> {
                 }
                 Some('$') => {
                     let v = self.process_dollar()?;
+                    within_limit(result.len() + v.len())?;
                     result.push_str(&v);
                 }
                 Some(_) => {
@@ -320,6 +349,16 @@ impl ShellWord<'_> {
     }
 
     fn process_dollar(&mut self) -> R<String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!("variable references are nested more than {MAX_NESTING} deep"));
+        }
+        self.depth += 1;
+        let r = self.process_dollar_at_depth();
+        self.depth -= 1;
+        r
+    }
+
+    fn process_dollar_at_depth(&mut self) -> R<String> {
         self.next(); // '$'
         if self.peek() != Some('{') {
             let name = self.process_name();
@@ -436,7 +475,21 @@ impl ShellWord<'_> {
                 let re = pattern_to_regex(&pattern, true, false)
                     .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
                 if replace_all {
-                    Ok(re.replace_all(&value, replacement.as_str()).into_owned())
+                    // Every character can be a match: the result can be the value's
+                    // length times the replacement's. (`$name` in the replacement is a
+                    // group reference, as in Go's ReplaceAllString that BuildKit uses.)
+                    let mut out = String::new();
+                    let mut last = 0;
+                    for caps in re.captures_iter(&value) {
+                        let Some(m) = caps.get(0) else { continue };
+                        out.push_str(&value[last..m.start()]);
+                        caps.expand(&replacement, &mut out);
+                        within_limit(out.len())?;
+                        last = m.end();
+                    }
+                    within_limit(out.len() + value.len() - last)?;
+                    out.push_str(&value[last..]);
+                    Ok(out)
                 } else if let Some(m) = re.find(&value) {
                     Ok(format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]))
                 } else {
@@ -608,5 +661,40 @@ mod tests {
         let mut l = Lexer::new('\\');
         l.skip_unset_env = true;
         assert_eq!(l.process_word("$A ${B} ${C:-d}", &NoEnv).unwrap(), "$A ${B} ${C:-d}");
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    /// Regression (issue 12): `${E:-${E:-…}}` nested 2,500 deep overflowed the stack of a
+    /// build thread (abort, exit 134). Nesting is limited with an error.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let n = 2500;
+        let word = format!("{}x{}", "${E:-".repeat(n), "}".repeat(n));
+        // Build stages run on threads with the default (2 MiB) stack: so does this.
+        let r = std::thread::spawn(move || Lexer::new('\\').process_word(&word, &NoEnv)).join().unwrap();
+        let e = r.unwrap_err();
+        assert!(e.reason.contains("nested more than"), "{e}");
+        assert!(e.to_string().len() < 300, "the message stays short: {}", e.to_string().len());
+        // Nesting a real Dockerfile uses is fine.
+        let ok = format!("{}x{}", "${E:-".repeat(20), "}".repeat(20));
+        assert_eq!(Lexer::new('\\').process_word(&ok, &NoEnv).unwrap(), "x");
+    }
+
+    /// Regression (issue 12): ENV values that double at every line made a 2.2 GB config
+    /// and took 8.7 GB of memory. An expansion is capped, with an error.
+    #[test]
+    fn expansions_are_capped() {
+        let big = "a".repeat(400 << 10);
+        let env: BTreeMap<String, String> = [("A".to_string(), big.clone())].into();
+        let l = Lexer::new('\\');
+        assert_eq!(l.process_word("$A$A", &env).unwrap().len(), 800 << 10);
+        for word in ["$A$A$A", "\"$A$A$A\"", "${A}${A}x${A}", "${A//a/aaaa}", "${X:-$A$A$A}"] {
+            let e = l.process_word(word, &env).unwrap_err();
+            assert!(e.reason.contains("larger than"), "{word}: {e}");
+        }
     }
 }

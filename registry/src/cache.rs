@@ -52,7 +52,7 @@ pub fn export(
                 .iter()
                 .map(|(d, size)| {
                     let d = *d;
-                    OutBlob { digest: d, size: *size, open: Box::new(move || Ok(store.open_blob(&d)?)) }
+                    OutBlob { digest: d, size: *size, open: Box::new(move || Ok(Box::new(store.open_verified(&d)?))) }
                 })
                 .collect();
             upload_blobs(store, &client, &r.path, &blobs, PushOptions::default().chunk_size, progress)?;
@@ -86,10 +86,17 @@ fn export_local(store: &Store, art: &CacheArtifact, blobs: &[(Digest, u64)], dir
             continue;
         }
         let tmp = bd.join(format!(".{}.tmp-{}", d.hex(), std::process::id()));
-        let r = std::fs::copy(store.blob_path(d), &tmp).and_then(|_| std::fs::rename(&tmp, &dest));
+        // Checked against its digest as it is copied: a damaged blob is not exported.
+        let mut src = store.open_verified(d)?;
+        let r = std::fs::File::create(&tmp)
+            .and_then(|mut f| std::io::copy(&mut src, &mut f))
+            .and_then(|_| std::fs::rename(&tmp, &dest));
         if let Err(e) = r {
             let _ = std::fs::remove_file(&tmp);
-            return Err(io_err("writing", &dest, e));
+            return Err(match rbuild_store::verify::CorruptBlob::in_io(&e) {
+                Some(c) => rbuild_store::StoreError::Corrupt(c.clone()).into(),
+                None => io_err("writing", &dest, e),
+            });
         }
     }
     write_replace(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -155,7 +162,10 @@ impl CacheImport {
     pub fn open(store: &Store, from: &CacheLocation, opts: &ClientOptions) -> Result<CacheImport> {
         match from {
             CacheLocation::Registry(r) => {
-                let client = Client::new(&r.domain, opts)?;
+                // This client fetches layers lazily for as long as the build runs: the
+                // minimum rate guards each download, a pull's deadline would not fit.
+                let opts = ClientOptions { pull_timeout: None, ..opts.clone() };
+                let client = Client::new(&r.domain, &opts)?;
                 let m = get_manifest(&client, &r.path, &crate::fetch_ref(r), r.digest.as_ref().map(|d| (d, None)))?;
                 let (cfg, cfg_size, sizes) = parse_cache_manifest(&m.data, &format!("cache {}", r.familiar()))?;
                 let cfg_bytes = fetch_small_blob(store, &client, &r.path, &cfg, cfg_size)?;

@@ -5,11 +5,11 @@ use crate::auth::{parse_challenge, Challenge, Credentials, DockerConfig};
 use crate::error::{RegistryError, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::http::{Request, Response};
 
 /// How to reach registries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Registries (host[:port]) spoken to over plain http, beside loopback ones.
     pub insecure: Vec<String>,
@@ -17,6 +17,36 @@ pub struct ClientOptions {
     pub config_path: Option<std::path::PathBuf>,
     /// Credentials to use instead of those stored.
     pub credentials: Option<Credentials>,
+    /// How long everything a client downloads may take, all together (a pull: manifests,
+    /// config, layers); None: no limit.
+    pub pull_timeout: Option<Duration>,
+    /// The slowest a download may be; None: any speed.
+    pub min_rate: Option<MinRate>,
+}
+
+/// A minimum download rate: at least `bytes_per_sec` on average over every `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRate {
+    pub bytes_per_sec: u64,
+    pub window: Duration,
+}
+
+/// The default deadline of a pull: an hour.
+pub const DEFAULT_PULL_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The default minimum rate: 1 KiB/s over 30 s (a stalled or trickling server fails
+/// within half a minute; a slow link does not).
+pub const DEFAULT_MIN_RATE: MinRate = MinRate { bytes_per_sec: 1024, window: Duration::from_secs(30) };
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            insecure: vec![],
+            config_path: None,
+            credentials: None,
+            pull_timeout: Some(DEFAULT_PULL_TIMEOUT),
+            min_rate: Some(DEFAULT_MIN_RATE),
+        }
+    }
 }
 
 impl ClientOptions {
@@ -56,7 +86,9 @@ pub fn is_loopback(registry: &str) -> bool {
 pub(crate) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a std::fs::File),
+    /// A stream of exactly this many bytes (sent with that Content-Length; a reader that
+    /// fails, as a corrupt blob's does, cuts the upload short).
+    Reader(&'a mut (dyn std::io::Read + Send), u64),
 }
 
 #[derive(Default)]
@@ -74,6 +106,9 @@ pub struct Client {
     agent: ureq::Agent,
     creds: Option<Credentials>,
     auth: Mutex<AuthState>,
+    /// When downloads through this client must be over, and what they were given.
+    deadline: Option<(Instant, Duration)>,
+    min_rate: Option<MinRate>,
 }
 
 impl std::fmt::Debug for Client {
@@ -86,13 +121,15 @@ pub(crate) const MANIFEST_ACCEPT: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-fn agent() -> ureq::Agent {
+fn agent(min_rate: Option<MinRate>) -> ureq::Agent {
+    // A read that waits longer than the rate's window has already failed the rate.
+    let per_read = min_rate.map_or(Duration::from_secs(120), |m| m.window.min(Duration::from_secs(120)));
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(8)
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(120)))
-        .timeout_per_read(Some(Duration::from_secs(120)))
+        .timeout_per_read(Some(per_read))
         .user_agent(concat!("rbuild/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -152,10 +189,41 @@ impl Client {
         Ok(Client {
             registry: registry.to_string(),
             base: format!("{scheme}://{endpoint}"),
-            agent: agent(),
+            agent: agent(opts.min_rate),
             creds,
             auth: Mutex::new(AuthState::default()),
+            deadline: opts.pull_timeout.filter(|d| !d.is_zero()).map(|d| (Instant::now() + d, d)),
+            min_rate: opts.min_rate.filter(|m| m.bytes_per_sec > 0 && !m.window.is_zero()),
         })
+    }
+
+    /// The time downloads have left, or the error saying it ran out.
+    fn time_left(&self) -> Result<Option<Duration>> {
+        match self.deadline {
+            None => Ok(None),
+            Some((at, _)) => match at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+                Some(left) => Ok(Some(left)),
+                None => Err(RegistryError::transport(format!("pulling from {}", self.registry), self.deadline_error())),
+            },
+        }
+    }
+
+    fn deadline_error(&self) -> String {
+        let d = self.deadline.map(|(_, d)| d).unwrap_or_default();
+        format!("the pull did not finish within its deadline of {} (--pull-timeout)", show_duration(d))
+    }
+
+    /// A response body as a download: failed once the deadline passed or when it comes
+    /// in slower than the minimum rate.
+    pub(crate) fn download<R: std::io::Read>(&self, inner: R) -> Download<R> {
+        let now = Instant::now();
+        Download {
+            inner,
+            deadline: self.deadline.map(|(at, _)| (at, self.deadline_error())),
+            min_rate: self.min_rate,
+            window_start: now,
+            window_bytes: 0,
+        }
     }
 
     pub fn registry(&self) -> &str {
@@ -184,7 +252,7 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
         auth: Option<&str>,
-        body: &Body<'_>,
+        body: &mut Body<'_>,
     ) -> Result<Response<ureq::Body>> {
         let mut b = Request::builder().method(method).uri(url);
         for (k, v) in headers {
@@ -195,10 +263,27 @@ impl Client {
         }
         // Upload URLs carry a long opaque state in their query: not worth showing.
         let what = || format!("{method} {}", url.split('?').next().unwrap_or(url));
+        // Downloads share the client's deadline, including reading their bodies.
+        if method == "GET" {
+            if let Some(left) = self.time_left()? {
+                let req = self.agent.configure_request(b.body(()).map_err(|e| RegistryError::transport(what(), e))?);
+                let req = req.timeout_global(Some(left)).build();
+                return self.agent.run(req).map_err(|e| match e {
+                    ureq::Error::Timeout(ureq::Timeout::Global) => {
+                        RegistryError::transport(what(), self.deadline_error())
+                    }
+                    e => RegistryError::transport(what(), describe(&e)),
+                });
+            }
+        }
         let r = match body {
             Body::Empty => self.agent.run(b.body(()).map_err(|e| RegistryError::transport(what(), e))?),
             Body::Bytes(data) => self.agent.run(b.body(*data).map_err(|e| RegistryError::transport(what(), e))?),
-            Body::File(f) => self.agent.run(b.body(*f).map_err(|e| RegistryError::transport(what(), e))?),
+            Body::Reader(r, len) => {
+                let b = b.header("Content-Length", len.to_string());
+                self.agent
+                    .run(b.body(ureq::SendBody::from_reader(*r)).map_err(|e| RegistryError::transport(what(), e))?)
+            }
         };
         r.map_err(|e| RegistryError::transport(what(), describe(&e)))
     }
@@ -209,7 +294,7 @@ impl Client {
             return Ok(());
         }
         let url = self.url("");
-        let mut resp = self.raw("GET", &url, &[], None, &Body::Empty)?;
+        let mut resp = self.raw("GET", &url, &[], None, &mut Body::Empty)?;
         let challenge = match resp.status().as_u16() {
             200..=299 => None,
             401 => {
@@ -268,7 +353,7 @@ impl Client {
             sep = '&';
         }
         let basic = self.creds.as_ref().map(|c| c.basic_header());
-        let mut resp = self.raw("GET", &url, &[], basic.as_deref(), &Body::Empty)?;
+        let mut resp = self.raw("GET", &url, &[], basic.as_deref(), &mut Body::Empty)?;
         let status = resp.status().as_u16();
         if status != 200 {
             let detail = format!("the token server answered {status} {}", error_detail(&mut resp));
@@ -302,12 +387,12 @@ impl Client {
         url: &str,
         scopes: &[String],
         headers: &[(&str, &str)],
-        body: Body<'_>,
+        mut body: Body<'_>,
     ) -> Result<Response<ureq::Body>> {
         self.ping()?;
         let auth = self.authorization(scopes)?;
-        let mut resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
-        if resp.status().as_u16() == 401 && !matches!(body, Body::File(_)) {
+        let mut resp = self.raw(method, url, headers, auth.as_deref(), &mut body)?;
+        if resp.status().as_u16() == 401 && !matches!(body, Body::Reader(..)) {
             let h = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(parse_challenge);
             {
                 let mut st = self.auth.lock().unwrap_or_else(|e| e.into_inner());
@@ -317,7 +402,7 @@ impl Client {
                 }
             }
             let auth = self.authorization(scopes)?;
-            resp = self.raw(method, url, headers, auth.as_deref(), &body)?;
+            resp = self.raw(method, url, headers, auth.as_deref(), &mut body)?;
         }
         if resp.status().as_u16() == 401 {
             let detail = error_detail(&mut resp);
@@ -335,7 +420,7 @@ impl Client {
             None => Ok(()),
             Some(Challenge::Basic) => {
                 let auth = self.authorization(&[])?;
-                let mut resp = self.raw("GET", &self.url(""), &[], auth.as_deref(), &Body::Empty)?;
+                let mut resp = self.raw("GET", &self.url(""), &[], auth.as_deref(), &mut Body::Empty)?;
                 match resp.status().as_u16() {
                     200..=299 => Ok(()),
                     s => Err(RegistryError::LoginFailed {
@@ -348,6 +433,92 @@ impl Client {
                 self.fetch_token(&realm, service.as_deref(), &[]).map(|_| ())
             }
         }
+    }
+}
+
+/// `1h`, `2m30s`, `5s`, `0.25s`.
+fn show_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        let t = format!("{:.3}", d.as_secs_f64());
+        return format!("{}s", t.trim_end_matches('0').trim_end_matches('.'));
+    }
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    for (v, u) in [(h, "h"), (m, "m"), (s, "s")] {
+        if v > 0 {
+            out.push_str(&format!("{v}{u}"));
+        }
+    }
+    out
+}
+
+/// A response body read with the client's deadline and minimum rate.
+pub(crate) struct Download<R> {
+    inner: R,
+    deadline: Option<(Instant, String)>,
+    min_rate: Option<MinRate>,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+/// Is this ureq's timeout (it wraps its own errors in `io::Error::other`)?
+fn is_timeout(e: &std::io::Error) -> bool {
+    e.get_ref().and_then(|x| x.downcast_ref::<ureq::Error>()).is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+}
+
+impl<R> Download<R> {
+    fn too_slow(&self, got: u64, spent: Duration, m: MinRate) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the registry sent {got} bytes in {}, slower than the minimum of {} bytes/s (--pull-min-rate)",
+                show_duration(spent),
+                m.bytes_per_sec
+            ),
+        )
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Download<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            // A read that waited a whole window (the per-read timeout) got nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || is_timeout(&e) => {
+                let now = Instant::now();
+                if let Some((_, msg)) = self.deadline.as_ref().filter(|(at, _)| now >= *at) {
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, msg.clone()));
+                }
+                return Err(match self.min_rate {
+                    Some(m) => self.too_slow(self.window_bytes, now.duration_since(self.window_start), m),
+                    None => e,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        let now = Instant::now();
+        if let Some((at, msg)) = &self.deadline {
+            if now >= *at {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, msg.clone()));
+            }
+        }
+        if let Some(m) = self.min_rate {
+            self.window_bytes += n as u64;
+            let spent = now.duration_since(self.window_start);
+            if spent >= m.window {
+                let want = (m.bytes_per_sec as f64 * spent.as_secs_f64()) as u64;
+                if self.window_bytes < want {
+                    return Err(self.too_slow(self.window_bytes, spent, m));
+                }
+                self.window_start = now;
+                self.window_bytes = 0;
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::progress::{BlobEvent, Counting, Progress};
 use rbuild_store::config::{self, ImageConfig};
 use rbuild_store::{Digest, Image, Reference, Store};
 use serde_json::Value;
+use std::io::Read;
 
 /// Manifests larger than this are refused (the spec suggests 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -64,11 +65,10 @@ pub(crate) fn get_manifest(
         });
     }
     let header_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let data = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_MANIFEST)
-        .read_to_vec()
+    let mut data = Vec::new();
+    client
+        .download(resp.body_mut().with_config().limit(MAX_MANIFEST).reader())
+        .read_to_end(&mut data)
         .map_err(|e| RegistryError::transport(format!("reading manifest {shown}"), e))?;
     let digest = Digest::of(&data);
     if let Some((d, size)) = want {
@@ -96,11 +96,15 @@ pub(crate) fn get_manifest(
 }
 
 /// GET a blob as a stream.
-pub(crate) fn get_blob(client: &Client, repo: &str, digest: &Digest) -> Result<ureq::BodyReader<'static>> {
+pub(crate) fn get_blob(
+    client: &Client,
+    repo: &str,
+    digest: &Digest,
+) -> Result<crate::client::Download<ureq::BodyReader<'static>>> {
     let url = client.url(&format!("{repo}/blobs/{digest}"));
     let mut resp = client.send("GET", &url, &[scope(repo, false)], &[], Body::Empty)?;
     match resp.status().as_u16() {
-        200 => Ok(resp.into_body().into_reader()),
+        200 => Ok(client.download(resp.into_body().into_reader())),
         404 => Err(RegistryError::NotFound {
             what: format!("blob {digest} in {}/{repo}", client.registry()),
             detail: String::new(),
@@ -121,7 +125,7 @@ pub(crate) fn fetch_small_blob(
     digest: &Digest,
     size: u64,
 ) -> Result<Vec<u8>> {
-    if size > MAX_MANIFEST * 4 {
+    if size > rbuild_store::config::MAX_CONFIG_SIZE as u64 {
         return Err(RegistryError::bad(format!("blob {digest}"), format!("{size} bytes is too large for a config")));
     }
     if !store.has_blob(digest) {

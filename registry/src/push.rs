@@ -30,11 +30,12 @@ impl Default for PushOptions {
 
 const PARALLEL: usize = 3;
 
-/// A blob to upload: where its bytes come from.
+/// A blob to upload: where its bytes come from (a stored blob checked against its digest
+/// as it streams, so a damaged one is never uploaded whole).
 pub(crate) struct OutBlob<'a> {
     pub digest: Digest,
     pub size: u64,
-    pub open: Box<dyn Fn() -> Result<std::fs::File> + Sync + 'a>,
+    pub open: Box<dyn Fn() -> Result<Box<dyn Read + Send>> + Sync + 'a>,
 }
 
 /// Pushes `image` as `dest`; returns the manifest digest.
@@ -55,8 +56,15 @@ pub fn push(
         .map(|l| OutBlob { digest: l.digest, size: l.size, open: Box::new(move || Ok(l.open(store)?)) })
         .collect();
     let cfg = out.config;
-    blobs.push(OutBlob { digest: cfg, size: out.config_size, open: Box::new(move || Ok(store.open_blob(&cfg)?)) });
-    upload_blobs(store, client, repo, &blobs, opts.chunk_size, progress)?;
+    blobs.push(OutBlob {
+        digest: cfg,
+        size: out.config_size,
+        open: Box::new(move || Ok(Box::new(store.open_verified(&cfg)?))),
+    });
+    upload_blobs(store, client, repo, &blobs, opts.chunk_size, progress).map_err(|e| match e {
+        RegistryError::Store(s) => RegistryError::Store(s.in_image(|| rbuild_store::archive::image_label(image))),
+        other => other,
+    })?;
     let digest = put_manifest(client, repo, &crate::store_ref(dest), &out.manifest, out.manifest_media_type)?;
     progress.status(&format!(
         "{}: digest: {digest} size: {}",
@@ -164,48 +172,58 @@ fn upload_blob(
             location(client, &resp, "blob upload")?
         }
     };
-    let file = (b.open)()?;
+    let mut file = (b.open)()?;
     progress.blob(&d, BlobEvent::Start { total: b.size });
     let what = format!("uploading {d} to {}/{repo}", client.registry());
     if b.size <= chunk {
-        let mut resp = client.send(
+        // A damaged blob's reader fails before its last bytes: the upload is cut short,
+        // and the error says which blob it was.
+        let mut watched = Watched { inner: &mut *file, corrupt: None };
+        let r = client.send(
             "PUT",
             &with_query(&url, &format!("digest={d}")),
             &scopes,
             &[("Content-Type", "application/octet-stream")],
-            Body::File(&file),
-        )?;
+            Body::Reader(&mut watched, b.size),
+        );
+        if let Some(c) = watched.corrupt {
+            return Err(rbuild_store::StoreError::Corrupt(c).into());
+        }
+        let mut resp = r?;
         if resp.status().as_u16() != 201 {
             return Err(http_err(what, &mut resp));
         }
     } else {
-        let mut r = std::io::BufReader::with_capacity(1 << 20, file);
-        let mut buf = Vec::with_capacity(chunk as usize);
+        // Each chunk streams from the blob as it is sent (reading, checking and sending
+        // overlap; nothing is buffered whole).
+        let mut watched = Watched { inner: &mut *file, corrupt: None };
         let mut start = 0u64;
-        loop {
-            buf.clear();
-            (&mut r)
-                .take(chunk)
-                .read_to_end(&mut buf)
-                .map_err(|e| RegistryError::transport(format!("reading blob {d}"), e))?;
-            if buf.is_empty() {
-                break;
-            }
-            let end = start + buf.len() as u64 - 1;
+        while start < b.size {
+            let len = chunk.min(b.size - start);
+            let end = start + len - 1;
             let range = format!("{start}-{end}");
-            let mut resp = client.send(
+            let mut part = (&mut watched).take(len);
+            let r = client.send(
                 "PATCH",
                 &url,
                 &scopes,
                 &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)],
-                Body::Bytes(&buf),
-            )?;
+                Body::Reader(&mut part, len),
+            );
+            if let Some(c) = watched.corrupt.take() {
+                return Err(rbuild_store::StoreError::Corrupt(c).into());
+            }
+            let mut resp = r?;
             if resp.status().as_u16() != 202 {
                 return Err(http_err(format!("{what} (bytes {range})"), &mut resp));
             }
             url = location(client, &resp, "blob upload")?;
             start = end + 1;
             progress.blob(&d, BlobEvent::Bytes { done: start, total: b.size });
+        }
+        // The whole blob went: its last read checked the digest.
+        if watched.read(&mut [0u8; 1]).map_err(|e| RegistryError::transport(format!("reading blob {d}"), e))? != 0 {
+            return Err(RegistryError::bad(&what, "the blob grew while it was sent"));
         }
         if start != b.size {
             return Err(RegistryError::bad(
@@ -226,4 +244,17 @@ fn upload_blob(
     }
     progress.blob(&d, BlobEvent::Done);
     Ok(())
+}
+
+/// A request body that keeps the corruption its reader found (the HTTP client reports
+/// only that the body broke off).
+struct Watched<'a> {
+    inner: &'a mut (dyn Read + Send),
+    corrupt: Option<rbuild_store::verify::CorruptBlob>,
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| self.corrupt = rbuild_store::verify::CorruptBlob::in_io(e).cloned())
+    }
 }

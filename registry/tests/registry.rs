@@ -359,3 +359,34 @@ fn a_cache_is_imported_by_digest_when_its_name_has_one() {
     let unknown = Reference::parse(&format!("{}/cache/app@{}", reg.host(), Digest::of(b"nothing"))).unwrap();
     assert!(CacheImport::open(&b, &CacheLocation::Registry(unknown), &opts).is_err());
 }
+
+/// Regression (issue 12): a manifest or blob that trickled one byte every few seconds
+/// hung `pull` forever (only a per-read timeout). A pull has an overall deadline and a
+/// minimum rate, both configurable, each failing with a clear error; nothing is stored.
+#[test]
+fn trickling_registries_hit_the_deadline_or_the_minimum_rate() {
+    use rbuild_registry::client::MinRate;
+    use rbuild_registry::testing::{Trickle, TrickleServer};
+    use std::time::{Duration, Instant};
+    for slow in [Trickle::Manifest, Trickle::Layer] {
+        for (deadline, rate) in [
+            (Some(Duration::from_millis(1500)), None),
+            (None, Some(MinRate { bytes_per_sec: 200, window: Duration::from_secs(1) })),
+        ] {
+            let server = TrickleServer::start(slow, Duration::from_millis(100));
+            let t = tempfile::tempdir().unwrap();
+            let s = store(&t, "s");
+            let opts = ClientOptions { pull_timeout: deadline, min_rate: rate, ..Default::default() };
+            let c = Client::new(&server.host(), &opts).unwrap();
+            let r = Reference::parse(&format!("{}/slow/img:1", server.host())).unwrap();
+            let t0 = Instant::now();
+            let e = pull(&s, &c, &r, &rbuild_registry::progress::Quiet).unwrap_err().to_string();
+            let took = t0.elapsed();
+            assert!(took < Duration::from_secs(6), "{slow:?}: took {took:?}");
+            let want = if deadline.is_some() { "--pull-timeout" } else { "--pull-min-rate" };
+            assert!(e.contains(want), "{slow:?}: {e}");
+            assert!(s.images().unwrap().is_empty());
+            assert_eq!(leftovers(&s), 0, "{slow:?}: temp files left");
+        }
+    }
+}

@@ -164,6 +164,142 @@ pub fn copy_in(store: &Store, c: &Container, src: &Path, dest: &str) -> Result<(
     })
 }
 
+/// `cp CONTAINER:SRC -`: SRC as a tar stream on `out`, as docker writes it: the entry
+/// named by SRC's last component (a directory with everything below it, a symlink as the
+/// link itself), or for `DIR/.` the directory's contents under `./`.
+pub fn copy_out_tar(store: &Store, c: &Container, src: &str, out: &mut (dyn std::io::Write + Send)) -> Result<()> {
+    with_root(store, c, false, |root| {
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .step(|| "opening the container root".into())?;
+        let missing = || RuntimeError::Invalid(format!("could not find the file {src} in container {}", c.config.name));
+        let contents_only = src.ends_with("/.") || src == ".";
+        // The last component itself, not what a symlink there points to.
+        let fd = resolve(&rootfd, src, OFlags::PATH | OFlags::NOFOLLOW).map_err(|_| missing())?;
+        let name = if contents_only { ".".to_string() } else { base(src).to_string() };
+        let name = if name.is_empty() { ".".to_string() } else { name };
+        let mut tar = rbuild_store::tar::Writer::new(std::io::BufWriter::with_capacity(1 << 20, out));
+        tar_entry(&rootfd, src, &fd, name.as_bytes(), &mut tar)?;
+        tar.finish().step(|| "writing the archive".into())?;
+        Ok(())
+    })
+}
+
+/// One path of the container as tar entries named `name` (a directory with its tree).
+fn tar_entry<W: std::io::Write>(
+    rootfd: &OwnedFd,
+    src: &str,
+    fd: &OwnedFd,
+    name: &[u8],
+    tar: &mut rbuild_store::tar::Writer<W>,
+) -> Result<()> {
+    use rbuild_store::tar::{Entry, EntryKind};
+    let st = rustix::fs::fstat(fd).step(|| format!("stat {src}"))?;
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => EntryKind::Dir,
+        FileType::RegularFile => EntryKind::File,
+        FileType::Symlink => EntryKind::Symlink,
+        FileType::CharacterDevice => EntryKind::CharDevice,
+        FileType::BlockDevice => EntryKind::BlockDevice,
+        FileType::Fifo => EntryKind::Fifo,
+        _ => return Err(RuntimeError::Invalid(format!("{src}: a socket cannot be copied"))),
+    };
+    let mut e = Entry::new(name.to_vec(), kind);
+    e.mode = st.st_mode & 0o7777;
+    e.uid = u64::from(st.st_uid);
+    e.gid = u64::from(st.st_gid);
+    e.mtime = st.st_mtime;
+    if matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
+        e.dev_major = rustix::fs::major(st.st_rdev);
+        e.dev_minor = rustix::fs::minor(st.st_rdev);
+    }
+    let written = match kind {
+        EntryKind::Symlink => {
+            e.link = rustix::fs::readlinkat(fd, c"", Vec::new()).step(|| format!("reading link {src}"))?.into_bytes();
+            tar.append_header(&e)
+        }
+        EntryKind::File => {
+            let f = resolve(rootfd, src, OFlags::RDONLY | OFlags::NOFOLLOW).step(|| format!("opening {src}"))?;
+            e.size = st.st_size as u64;
+            e.xattrs = fd_xattrs(&f);
+            tar.append(&e, &mut std::io::BufReader::with_capacity(1 << 20, std::fs::File::from(f)))
+        }
+        EntryKind::Dir => {
+            tar.append_header(&e).step(|| "writing the archive".into())?;
+            let d = resolve(rootfd, src, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW)
+                .step(|| format!("opening {src}"))?;
+            return tree_under(&fd_path(&d), name, tar);
+        }
+        _ => tar.append_header(&e),
+    };
+    written.step(|| format!("archiving {src}"))
+}
+
+/// The extended attributes of an open file (none where the filesystem has none).
+fn fd_xattrs(fd: &OwnedFd) -> Vec<(String, Vec<u8>)> {
+    let mut names = vec![0u8; 64 * 1024];
+    let Ok(n) = rustix::fs::flistxattr(fd, &mut names[..]) else { return vec![] };
+    let mut out = Vec::new();
+    for k in names[..n].split(|b| *b == 0).filter(|k| !k.is_empty()) {
+        let k = String::from_utf8_lossy(k).into_owned();
+        if k.starts_with("trusted.overlay.") || k == "security.selinux" {
+            continue;
+        }
+        let mut v = vec![0u8; 64 * 1024];
+        if let Ok(len) = rustix::fs::fgetxattr(fd, k.as_str(), &mut v[..]) {
+            v.truncate(len);
+            out.push((k, v));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The tree under directory `dir` as tar entries below `prefix/`: the store's layer
+/// writer (which names entries relative to the tree) streamed through a pipe, each entry
+/// renamed on the way.
+fn tree_under<W: std::io::Write>(dir: &Path, prefix: &[u8], tar: &mut rbuild_store::tar::Writer<W>) -> Result<()> {
+    use rbuild_store::tar::EntryKind;
+    let (r, w) = std::io::pipe().step(|| "creating a pipe".into())?;
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            rbuild_store::layer::write_layer(dir, &Default::default(), std::io::BufWriter::with_capacity(1 << 20, w))
+                .map(|_| ())
+        });
+        let renamed = (|| -> Result<()> {
+            let mut from = rbuild_store::tar::Reader::new(std::io::BufReader::with_capacity(1 << 20, r));
+            let under = |p: &[u8]| [prefix, b"/", p].concat();
+            while let Some(mut e) = from.next_entry()? {
+                e.path = under(&e.path);
+                if e.kind == EntryKind::Hardlink {
+                    e.link = under(&e.link);
+                }
+                tar.append(&e, &mut from.data()).step(|| "writing the archive".into())?;
+            }
+            Ok(())
+        })();
+        let written =
+            writer.join().unwrap_or_else(|_| Err(rbuild_store::StoreError::BadImage("copy thread panicked".into())));
+        written?;
+        renamed
+    })
+}
+
+/// `cp - CONTAINER:DEST`: extracts the tar stream `input` (plain or compressed) into the
+/// directory DEST, as docker does: names literally (no whiteouts), symlinks among the
+/// entries' parents resolved inside the container.
+pub fn copy_in_tar(store: &Store, c: &Container, input: &mut (dyn std::io::Read + Send), dest: &str) -> Result<()> {
+    with_root(store, c, true, |root| {
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .step(|| "opening the container root".into())?;
+        let d = resolve(&rootfd, dest, OFlags::PATH | OFlags::DIRECTORY).map_err(|_| {
+            RuntimeError::Invalid(format!("destination \"{}:{dest}\" must be a directory", c.config.name))
+        })?;
+        let (_, r) = rbuild_store::compress::decompressed(input)?;
+        rbuild_store::layer::extract_in_root(r, root, &fd_path(&d))?;
+        Ok(())
+    })
+}
+
 /// `diff`: `A` added, `C` changed, `D` deleted, from the writable layer.
 pub fn diff(store: &Store, c: &Container) -> Result<Vec<(char, String)>> {
     let image = image_of(store, c)?;

@@ -335,7 +335,9 @@ pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Pa
 }
 
 /// Copies the contents of directory `src` into directory `dest` with everything a layer
-/// keeps, through the store's tar writer and its safe apply.
+/// keeps, through the store's tar writer and its safe apply. Names are copied as they
+/// are: a file called `.wh.x` is a file (as docker's copies treat it), not a whiteout —
+/// applied as a layer, it deleted `dest/x`, and `.wh...` what is beside `dest`.
 pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
     let (r, w) = std::io::pipe().step(|| "creating a pipe".into())?;
     std::thread::scope(|s| {
@@ -346,7 +348,7 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
         let applied = rbuild_store::layer::apply_layer(
             std::io::BufReader::with_capacity(1 << 20, r),
             dest,
-            rbuild_store::layer::ApplyMode::Merge,
+            rbuild_store::layer::ApplyMode::Plain,
         );
         let written =
             writer.join().unwrap_or_else(|_| Err(rbuild_store::StoreError::BadImage("copy thread panicked".into())));

@@ -14,6 +14,7 @@ use crate::image::{from_oci_digest, set_name_in, to_oci_digest, Image, LayerRef}
 use crate::reference::Reference;
 use crate::store::{copy_to_blob, Store};
 use crate::tar::{self, Entry, EntryKind};
+use crate::verify::io_err;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -65,10 +66,15 @@ fn put_file<W: Write>(t: &mut tar::Writer<W>, path: &str, data: &[u8]) -> Result
     t.append(&file_entry(path, data.len() as u64), &mut &data[..]).ctx(|| format!("writing {path} to the archive"))
 }
 
+/// A stored blob into the archive, checked against its digest as it streams.
 fn put_blob<W: Write>(store: &Store, t: &mut tar::Writer<W>, path: &str, d: &Digest) -> Result<()> {
-    let size = store.blob_size(d)?;
-    let mut f = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
-    t.append(&file_entry(path, size), &mut f).ctx(|| format!("writing {path} to the archive"))
+    let mut f = store.open_verified(d)?;
+    t.append(&file_entry(path, f.size()), &mut f).map_err(|e| io_err(|| format!("writing {path} to the archive"), e))
+}
+
+/// How an image is named in messages: its first name, else its ID.
+pub fn image_label(img: &Image) -> String {
+    img.names.first().map(|n| n.familiar()).unwrap_or_else(|| img.config_digest.short())
 }
 
 /// A layer as it leaves the store: the stored blob itself, or a compressed temp file
@@ -83,11 +89,12 @@ pub struct OutLayer {
 }
 
 impl OutLayer {
-    /// The bytes of the layer as they leave the store.
-    pub fn open(&self, store: &Store) -> Result<std::fs::File> {
+    /// The bytes of the layer as they leave the store: the stored blob checked against
+    /// its digest as it streams, or the compressed file made from it (made the same way).
+    pub fn open(&self, store: &Store) -> Result<Box<dyn Read + Send>> {
         match &self.file {
-            None => store.open_blob(&self.digest),
-            Some(f) => std::fs::File::open(f).at("reading", f),
+            None => Ok(Box::new(store.open_verified(&self.digest)?)),
+            Some(f) => Ok(Box::new(std::fs::File::open(f).at("reading", f)?)),
         }
     }
 }
@@ -149,17 +156,18 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
                         media_type: config::MEDIA_TYPE_LAYER_GZIP,
                         file: Some(path.clone()),
                     };
-                    let mut src = BufReader::with_capacity(1 << 20, store.open_blob(d)?);
+                    let mut src = store.open_verified(d)?;
                     let hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+                    let compressing = |e| io_err(|| format!("compressing {}", path.display()), e);
                     let (hw, media) = match compression {
                         Compression::Gzip => {
                             let mut enc = compress::gzip(hw);
-                            io::copy(&mut src, &mut enc).at("compressing", &path)?;
+                            io::copy(&mut src, &mut enc).map_err(compressing)?;
                             (enc.finish().at("compressing", &path)?, config::MEDIA_TYPE_LAYER_GZIP)
                         }
                         _ => {
                             let mut enc = zstd::stream::write::Encoder::new(hw, 3).at("compressing", &path)?;
-                            io::copy(&mut src, &mut enc).at("compressing", &path)?;
+                            io::copy(&mut src, &mut enc).map_err(compressing)?;
                             (enc.finish().at("compressing", &path)?, config::MEDIA_TYPE_LAYER_ZSTD)
                         }
                     };
@@ -174,7 +182,15 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
             }
         })
         .collect();
-    made.into_iter().collect()
+    made.into_iter().map(|r| r.map_err(|e| in_image_of(e, images))).collect()
+}
+
+/// Names the image (of `images`) that has the corrupt blob `e` is about.
+fn in_image_of(e: StoreError, images: &[&Image]) -> StoreError {
+    let Some(d) = e.corrupt_blob().map(|c| c.digest) else { return e };
+    let has = |i: &&&Image| i.config_digest == d || i.layers.iter().any(|l| l.diff_id == d);
+    let label = images.iter().find(has).map(|i| image_label(i)).unwrap_or_else(|| "?".into());
+    e.in_image(|| label)
 }
 
 /// The manifest of `img` with its layers as `layers` has them, in `format`.
@@ -275,6 +291,17 @@ pub fn save(
     compression: Compression,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let all: Vec<&Image> = images.iter().map(|i| &i.image).collect();
+    save_unlabelled(store, images, format, compression, out).map_err(|e| in_image_of(e, &all))
+}
+
+fn save_unlabelled(
+    store: &Store,
+    images: &[SaveImage],
+    format: SaveFormat,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut t = tar::Writer::new(io::BufWriter::with_capacity(1 << 20, out));
     match format {
         SaveFormat::DockerArchive => {
@@ -369,7 +396,7 @@ pub fn save_oci_dir(store: &Store, images: &[SaveImage], compression: Compressio
     save(store, images, SaveFormat::OciArchive, compression, &mut w)?;
     drop(w);
     let f = std::fs::File::open(&path).at("reading", &path)?;
-    crate::layer::apply_layer(BufReader::new(f), dir, crate::layer::ApplyMode::Merge)?;
+    crate::layer::apply_layer(BufReader::new(f), dir, crate::layer::ApplyMode::Plain)?;
     drop(cleanup);
     Ok(())
 }
@@ -621,4 +648,38 @@ pub fn import(
     config.history = vec![History { created: Some(created), comment: Some(comment.to_string()), ..Default::default() }];
     config.other.insert("comment".into(), serde_json::Value::String(comment.to_string()));
     store.write_image(&config, &[LayerRef { diff_id, size }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(names: &[&str]) -> Vec<u8> {
+        let mut w = tar::Writer::new(Vec::new());
+        for n in names {
+            w.append(&file_entry(n, 0), &mut &b""[..]).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    /// Regression (issue 12, 4): `import` (like `load` and `pull`) unpacks the layer in
+    /// the store's tmp dir, and a `.wh...` entry deleted everything beside it there: a
+    /// concurrent build's step dir went with it. The layer is refused, naming the layer
+    /// and the entry; the other temp entries stay.
+    #[test]
+    fn a_dotdot_whiteout_is_refused_and_the_tmp_dir_survives() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("store")).unwrap();
+        let other = store.temp_dir("step").unwrap();
+        std::fs::write(other.join("upper"), "a concurrent build's data").unwrap();
+        for name in [".wh...", ".wh..", "etc/.wh..."] {
+            let tar = tar_with(&["etc/passwd", name]);
+            let diff_id = Digest::of(&tar);
+            let err = import(&store, &mut tar.as_slice(), ImageConfig::default(), "test", "now".into()).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(name) && msg.contains(&diff_id.to_string()), "{name}: {msg}");
+            assert_eq!(std::fs::read_to_string(other.join("upper")).unwrap(), "a concurrent build's data", "{name}");
+            assert!(!store.snapshot_path(&diff_id).exists());
+        }
+    }
 }

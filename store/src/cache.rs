@@ -34,7 +34,9 @@ impl Store {
         }
         let data = std::fs::read(self.cache_path(key)).ok()?;
         let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
-        // An entry is only good while everything it names is stored.
+        // An entry is only good while everything it names is stored: held first, so that
+        // what is there now stays while this process runs.
+        self.hold(&rec.refs).ok()?;
         rec.refs.iter().all(|d| self.has_blob(d)).then_some(rec)
     }
 

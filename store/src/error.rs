@@ -31,6 +31,16 @@ pub enum StoreError {
     Conflict(String),
     #[error("store at {path}: {reason}")]
     BadStore { path: PathBuf, reason: String },
+    /// A stored blob whose content does not match its digest.
+    #[error(transparent)]
+    Corrupt(#[from] crate::verify::CorruptBlob),
+    /// What went wrong with (a part of) an image, naming the image.
+    #[error("image {image}: {source}")]
+    InImage {
+        image: String,
+        #[source]
+        source: Box<StoreError>,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -44,9 +54,27 @@ impl StoreError {
         StoreError::BadArchive(msg.into())
     }
 
+    /// Names the image a corrupt blob belongs to (other errors stay as they are).
+    pub fn in_image(self, image: impl FnOnce() -> String) -> Self {
+        match self {
+            e @ StoreError::Corrupt(_) => StoreError::InImage { image: image(), source: Box::new(e) },
+            other => other,
+        }
+    }
+
+    /// The corrupt blob behind this error, if that is what it is.
+    pub fn corrupt_blob(&self) -> Option<&crate::verify::CorruptBlob> {
+        match self {
+            StoreError::Corrupt(c) => Some(c),
+            StoreError::InImage { source, .. } => source.corrupt_blob(),
+            StoreError::Io { source, .. } => crate::verify::CorruptBlob::in_io(source),
+            _ => None,
+        }
+    }
+
     /// True when the underlying cause is a full disk.
     pub fn is_no_space(&self) -> bool {
-        matches!(self, StoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+        matches!(self, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull)
     }
 }
 

@@ -149,12 +149,20 @@ impl Store {
         {
             return Err(StoreError::BadImage("config diff_ids do not match the layers".into()));
         }
+        self.hold(&layers.iter().map(|l| l.diff_id).collect::<Vec<_>>())?;
         for l in layers {
             if !self.has_blob(&l.diff_id) {
                 return Err(StoreError::BadImage(format!("layer {} is missing from the store", l.diff_id)));
             }
         }
         let cfg_bytes = config.to_json();
+        if cfg_bytes.len() > crate::config::MAX_CONFIG_SIZE {
+            return Err(StoreError::BadImage(format!(
+                "the image config is {} bytes, more than the {} MiB rbuild writes",
+                cfg_bytes.len(),
+                crate::config::MAX_CONFIG_SIZE >> 20
+            )));
+        }
         let cfg_digest = self.put_blob(&cfg_bytes)?;
         let manifest = build_manifest(cfg_digest, cfg_bytes.len() as u64, layers)?;
         let m_bytes = manifest.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes();
@@ -243,7 +251,16 @@ impl Store {
     }
 
     /// Finds an image by name, image ID (or a unique prefix of it) or manifest digest.
+    /// What it is made of stays in the store while this process runs (see [`crate::lease`]).
     pub fn image(&self, spec: &str) -> Result<Image> {
+        let img = self.find_image(spec)?;
+        let mut parts = vec![img.manifest_digest, img.config_digest];
+        parts.extend(img.layers.iter().map(|l| l.diff_id));
+        self.hold(&parts)?;
+        Ok(img)
+    }
+
+    fn find_image(&self, spec: &str) -> Result<Image> {
         let entries = self.index_entries()?;
         let names_of = |m: &Digest| -> Vec<Reference> {
             entries.iter().filter(|e| e.manifest == *m).filter_map(|e| e.name.clone()).collect()

@@ -20,6 +20,7 @@ pub mod filter;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod lease;
 pub mod records;
 pub mod reference;
 pub mod snapshot;
@@ -28,6 +29,7 @@ mod stream;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tar;
+pub mod verify;
 
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};
 pub use config::ImageConfig;

@@ -100,7 +100,7 @@ impl Store {
             .map(|l| {
                 let snap = self.snapshot_path(&l.diff_id);
                 if snap.is_dir() {
-                    crate::snapshot::du(&snap)
+                    crate::snapshot::content_bytes(&snap)
                 } else {
                     all_unpacked = false;
                     l.size

@@ -28,10 +28,22 @@ impl Store {
         if dest.exists() {
             return Ok(dest);
         }
-        let blob = self.open_blob(diff_id)?;
+        // The blob is checked against its digest as it is unpacked: a damaged one makes
+        // no snapshot (all of it is read, also what follows the tar's end marker).
+        let mut blob = self.open_verified(diff_id)?;
         let tmp = self.temp_dir("snap")?;
-        let r = apply_layer(std::io::BufReader::with_capacity(1 << 20, blob), &tmp, ApplyMode::Overlay)
-            .map_err(|e| StoreError::BadImage(format!("unpacking layer {diff_id}: {e}")));
+        let r = match apply_layer(&mut blob, &tmp, ApplyMode::Overlay) {
+            Ok(_) => blob.verify_rest(),
+            // Damage shows as a broken archive first, more often than not: say which.
+            Err(e) => Err(match blob.verify_rest() {
+                Err(corrupt @ StoreError::Corrupt(_)) => corrupt,
+                _ => e
+                    .corrupt_blob()
+                    .cloned()
+                    .map(StoreError::Corrupt)
+                    .unwrap_or_else(|| StoreError::BadImage(format!("unpacking layer {diff_id}: {e}"))),
+            }),
+        };
         if let Err(e) = r {
             let _ = remove_tree(&tmp);
             return Err(e);
@@ -71,7 +83,12 @@ impl Store {
 
     /// Snapshots of all layers of an image, bottom first, made in parallel when missing.
     pub fn ensure_snapshots(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        image.layers.par_iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect()
+        image
+            .layers
+            .par_iter()
+            .map(|l| self.ensure_snapshot(&l.diff_id))
+            .collect::<Result<_>>()
+            .map_err(|e| e.in_image(|| crate::archive::image_label(image)))
     }
 
     /// Stores the tree at `dir` as a layer blob. With `adopt`, the directory itself then
@@ -115,6 +132,7 @@ impl Store {
         diff_id: &Digest,
     ) -> Result<LayerRef> {
         let _gc = self.gc_guard()?;
+        self.hold(&[*diff_id])?;
         if !self.has_blob(diff_id) {
             let mut hashed = crate::digest::HashingReader::new(std::io::Read::take(r, raw_size.saturating_add(1)));
             let mut w = self.blob_writer()?;
@@ -187,14 +205,34 @@ impl Store {
     }
 }
 
-/// Bytes used by the files under `p` (apparent sizes), 0 when missing.
-pub fn du(p: &Path) -> u64 {
+/// Disk space the files under `p` take (allocated blocks, each inode once: sparse files
+/// and hard links are not counted at their apparent sizes), 0 when missing.
+/// The bytes of the files under `p` (apparent sizes, directories not counted): what docker
+/// shows as an image's or a container's size.
+pub fn content_bytes(p: &Path) -> u64 {
     let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
     if !m.is_dir() {
         return m.len();
     }
     let Ok(rd) = std::fs::read_dir(p) else { return 0 };
-    rd.filter_map(|e| e.ok()).map(|e| du(&e.path())).sum::<u64>()
+    rd.filter_map(|e| e.ok()).map(|e| content_bytes(&e.path())).sum::<u64>()
+}
+
+/// The disk space under `p` (allocated blocks, each inode once): what removing it frees.
+pub fn du(p: &Path) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    du_in(p, &mut seen)
+}
+
+fn du_in(p: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+    let own = if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) { 0 } else { m.blocks() * 512 };
+    if !m.is_dir() {
+        return own;
+    }
+    let Ok(rd) = std::fs::read_dir(p) else { return own };
+    own + rd.filter_map(|e| e.ok()).map(|e| du_in(&e.path(), seen)).sum::<u64>()
 }
 
 #[cfg(test)]

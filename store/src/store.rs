@@ -8,7 +8,10 @@
 //! ROOT/rbuild/lock             flock: shared to read index.json, exclusive to change it
 //! ROOT/rbuild/gc.lock          flock: shared while a process writes blobs not yet
 //!                              referenced (load, build, pull), exclusive for prune
-//! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/
+//! ROOT/rbuild/procs/<pid>      flock: held shared by each process using the store; lists
+//!                              what it holds (see `lease`), so prune leaves that alone
+//! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/, named
+//!                              `<prefix>-<pid>-…` after the process that uses them
 //! ROOT/rbuild/snapshots/<hex>  unpacked layers (by diff_id) for overlay mounts
 //! ROOT/rbuild/unsynced/<boot>/<hex>  snapshots published without a sync in that boot
 //! ROOT/rbuild/cache/           the build cache index
@@ -18,17 +21,20 @@
 //! ROOT/rbuild/events/journal   the event journal
 //! ```
 //!
-//! Blobs are published by rename after fsync, so a blob file is complete or absent. A
-//! crash leaves at most temp files, which `prune` removes. Snapshots are published by
+//! The root is private to its owner (0700). Blobs are published by rename after fsync,
+//! so a blob file is complete or absent. A crash leaves at most temp files, which
+//! `prune` removes once their process is gone. Snapshots are published by
 //! rename without a sync (they can be made again from their blobs): those of an earlier
 //! boot are dropped when the store is next opened, in case that boot ended in a crash.
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{IoContext, Result, StoreError};
+use crate::lease::Held;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// rbuild's on-disk layout version.
@@ -52,6 +58,8 @@ pub fn default_root() -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// This process's hold on the store (see [`crate::lease`]).
+    held: Arc<Held>,
 }
 
 /// A held flock; released on drop.
@@ -105,62 +113,114 @@ pub(crate) fn rand_suffix() -> String {
     hex::encode(b)
 }
 
+/// Makes sure nobody but its owner can reach into the store at `root` (creating it when
+/// missing): snapshots and containers' upper dirs hold what images and containers put
+/// there — setuid binaries, device nodes — which anyone who can reach them could run or
+/// open on the host (the CVE-2021-41091 class). The root is the one gate: 0700, owned by
+/// the user running rbuild. A store found looser is tightened; a directory that is not a
+/// store (nor empty) is not taken over, and a store of another user is refused.
+fn secure_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).at("creating", parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(root) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::io(format!("creating {}", root.display()), e)),
+    }
+    let bad = |reason: String| StoreError::BadStore { path: root.to_path_buf(), reason };
+    let meta = fs::metadata(root).at("reading", root)?;
+    if !meta.is_dir() {
+        return Err(bad("not a directory".into()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(bad(format!(
+            "owned by uid {}, not by the user running rbuild (uid {me}): its files could be swapped under rbuild",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    let is_store = root.join("rbuild").join("VERSION").exists() || root.join("oci-layout").exists();
+    let is_empty = fs::read_dir(root).at("reading", root)?.next().is_none();
+    if !is_store && !is_empty {
+        return Err(bad(format!(
+            "not an rbuild store, and other users can enter it (mode {:o}): use a new or empty directory, or chmod 700 it first",
+            meta.mode() & 0o7777
+        )));
+    }
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700)).at("making private", root)
+}
+
+/// Creates the layout of a new store at `root`.
+fn init(root: &Path) -> Result<()> {
+    let state = root.join("rbuild");
+    let tmp = state.join("tmp");
+    for d in [
+        root.join("blobs/sha256"),
+        tmp.clone(),
+        state.join("snapshots"),
+        state.join("cache"),
+        state.join("containers"),
+        state.join("volumes"),
+    ] {
+        fs::create_dir_all(&d).at("creating", &d)?;
+    }
+    let layout = root.join("oci-layout");
+    if !layout.exists() {
+        write_file_atomic(&tmp, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    }
+    let index = root.join("index.json");
+    if !index.exists() {
+        write_file_atomic(
+            &tmp,
+            &index,
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+        )?;
+    }
+    write_file_atomic(&tmp, &state.join("VERSION"), LAYOUT_VERSION.as_bytes())
+}
+
 impl Store {
-    /// Opens the store at `root`, creating the layout when it does not exist yet.
+    /// Opens the store at `root`, creating the layout when it does not exist yet. Its root
+    /// is made private to its owner (see [`secure_root`]).
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         if root.to_string_lossy().contains(':') {
             // `oci:PATH:NAME` references split at the first colon.
             return Err(StoreError::BadStore { path: root, reason: "the store path must not contain ':'".into() });
         }
-        let s = Store { root };
-        let version = s.state_dir().join("VERSION");
+        secure_root(&root)?;
+        let state = root.join("rbuild");
+        let version = state.join("VERSION");
         match fs::read_to_string(&version) {
             Ok(v) if v.trim() == LAYOUT_VERSION => {}
             Ok(v) => {
                 return Err(StoreError::BadStore {
-                    path: s.root.clone(),
+                    path: root.clone(),
                     reason: format!(
                         "layout version {} is not supported (this rbuild reads version {LAYOUT_VERSION})",
                         v.trim()
                     ),
                 })
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => s.init()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => init(&root)?,
             Err(e) => return Err(StoreError::io(format!("reading {}", version.display()), e)),
         }
+        let held = crate::lease::hold(&root, &state)?;
+        let s = Store { root, held };
         s.drop_unsynced_snapshots()?;
         Ok(s)
     }
 
-    fn init(&self) -> Result<()> {
-        for d in [
-            self.blobs_dir(),
-            self.tmp_dir(),
-            self.snapshots_dir(),
-            self.cache_dir(),
-            self.state_dir().join("containers"),
-            self.state_dir().join("volumes"),
-        ] {
-            fs::create_dir_all(&d).at("creating", &d)?;
-        }
-        let layout = self.root.join("oci-layout");
-        if !layout.exists() {
-            write_file_atomic(&self.tmp_dir(), &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        }
-        let index = self.root.join("index.json");
-        if !index.exists() {
-            write_file_atomic(
-                &self.tmp_dir(),
-                &index,
-                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
-            )?;
-        }
-        write_file_atomic(&self.tmp_dir(), &self.state_dir().join("VERSION"), LAYOUT_VERSION.as_bytes())
-    }
-
     pub fn root(&self) -> &Path {
         &self.root
+    }
+    pub(crate) fn held(&self) -> &Held {
+        &self.held
     }
     pub fn state_dir(&self) -> PathBuf {
         self.root.join("rbuild")
@@ -222,7 +282,10 @@ impl Store {
     pub fn put_blob(&self, data: &[u8]) -> Result<Digest> {
         let d = Digest::of(data);
         if self.has_blob(&d) {
-            return Ok(d);
+            self.hold(&[d])?;
+            if self.has_blob(&d) {
+                return Ok(d);
+            }
         }
         let mut w = self.blob_writer()?;
         w.write_all(data).ctx(|| "writing blob".into())?;
@@ -282,8 +345,11 @@ impl Store {
         write_file_replacing(&self.tmp_dir(), path, data, durable)
     }
 
-    /// A fresh empty directory under the store's temp dir.
+    /// A fresh empty directory under the store's temp dir, `<prefix>-<pid>-<random>`:
+    /// prune leaves it while this process runs (see [`crate::lease`]). Everything made in
+    /// the temp dir is named this way.
     pub fn temp_dir(&self, prefix: &str) -> Result<PathBuf> {
+        debug_assert!(!prefix.contains('-'), "the pid is the second field of a temp name");
         for _ in 0..100 {
             let p = self.tmp_dir().join(format!("{prefix}-{}-{}", std::process::id(), rand_suffix()));
             match fs::create_dir(&p) {
@@ -330,7 +396,8 @@ fn blob_err(d: &Digest, p: &Path, e: io::Error) -> StoreError {
 
 /// A blob being written: hashed and written to a temp file on a background thread, so
 /// the caller's thread only produces it; published by `commit`. Dropped without commit,
-/// it leaves nothing.
+/// it leaves nothing — and neither does a process killed while writing: the temp file
+/// is unnamed (`O_TMPFILE`) until it is linked in as the blob.
 pub struct BlobWriter {
     buf: Vec<u8>,
     /// Bytes handed to the worker.
@@ -338,16 +405,51 @@ pub struct BlobWriter {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     recycle: mpsc::Receiver<Vec<u8>>,
     worker: Option<JoinHandle<io::Result<(File, Hasher)>>>,
-    tmp: PathBuf,
-    blobs: PathBuf,
+    tmp: BlobTemp,
+    /// The worker's failure, once it stopped on one (reported by every later call).
+    failed: Option<(io::ErrorKind, String)>,
+    store: Store,
     committed: bool,
+}
+
+/// Where a blob is written before it is published.
+#[derive(Debug)]
+enum BlobTemp {
+    /// An `O_TMPFILE` in this directory: nothing to remove.
+    Unnamed(PathBuf),
+    /// A named temp file (filesystems without `O_TMPFILE`), removed unless published.
+    Named(PathBuf),
+}
+
+impl BlobTemp {
+    /// The new file, unnamed where the filesystem can.
+    fn create(dir: &Path) -> Result<(BlobTemp, File)> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        match rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)) {
+            Ok(fd) => Ok((BlobTemp::Unnamed(dir.to_path_buf()), File::from(fd))),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => {
+                let (p, f) = tempfile_in(dir)?;
+                Ok((BlobTemp::Named(p), f))
+            }
+            Err(e) => Err(StoreError::io(format!("creating a temp file in {}", dir.display()), e.into())),
+        }
+    }
+
+    /// For messages: the temp file, or the directory it is in.
+    fn describe(&self) -> String {
+        match self {
+            BlobTemp::Unnamed(d) => format!("a new blob in {}", d.display()),
+            BlobTemp::Named(p) => p.display().to_string(),
+        }
+    }
 }
 
 const CHUNK: usize = 1 << 20;
 
 impl BlobWriter {
     fn new(store: &Store) -> Result<BlobWriter> {
-        let (tmp, file) = tempfile_in(&store.tmp_dir())?;
+        let (tmp, file) = BlobTemp::create(&store.tmp_dir())?;
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let worker = std::thread::Builder::new()
@@ -372,21 +474,47 @@ impl BlobWriter {
             recycle: back_rx,
             worker: Some(worker),
             tmp,
-            blobs: store.blobs_dir(),
+            failed: None,
+            store: store.clone(),
             committed: false,
         })
+    }
+
+    /// The worker's error (it stopped: a full disk, an I/O error), with the file named.
+    fn worker_error(&mut self) -> io::Error {
+        if self.failed.is_none() {
+            drop(self.tx.take());
+            let e = match self.worker.take().map(|w| w.join()) {
+                Some(Ok(Err(e))) => e,
+                Some(Err(_)) => io::Error::other("the blob writer thread panicked"),
+                _ => io::Error::other("the blob writer stopped"),
+            };
+            // The kind is what callers test (StorageFull for ENOSPC); the text says where.
+            let kind = e.kind();
+            self.failed = Some((kind, format!("writing {}: {e}", self.tmp.describe())));
+        }
+        let (kind, text) = self.failed.clone().unwrap_or((io::ErrorKind::Other, String::new()));
+        io::Error::new(kind, text)
     }
 
     fn send(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        if self.failed.is_some() {
+            return Err(self.worker_error());
+        }
         let next = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let full = std::mem::replace(&mut self.buf, next);
         self.sent += full.len() as u64;
-        match &self.tx {
-            Some(tx) => tx.send(full).map_err(|_| io::Error::other("the blob writer stopped")),
-            None => Err(io::Error::other("blob already committed")),
+        let sent = match &self.tx {
+            Some(tx) => tx.send(full).is_ok(),
+            None => return Err(io::Error::other("blob already committed")),
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.worker_error())
         }
     }
 
@@ -400,12 +528,17 @@ impl BlobWriter {
     }
 
     fn finish_file(&mut self) -> Result<(File, Hasher)> {
-        self.send().ctx(|| format!("writing {}", self.tmp.display()))?;
+        let what = self.tmp.describe();
+        self.send().map_err(|e| StoreError::io(format!("writing {what}"), e))?;
+        if self.failed.is_some() {
+            return Err(StoreError::io(format!("writing {what}"), self.worker_error()));
+        }
         drop(self.tx.take());
         let worker =
             self.worker.take().ok_or_else(|| StoreError::io("blob writer", io::Error::other("already finished")))?;
         match worker.join() {
-            Ok(r) => r.at("writing", &self.tmp),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(StoreError::io(format!("writing {what}"), e)),
             Err(_) => Err(StoreError::io("blob writer", io::Error::other("the writer thread panicked"))),
         }
     }
@@ -425,14 +558,34 @@ impl BlobWriter {
                 return Err(StoreError::DigestMismatch { what: "blob".into(), expected: want, actual: d });
             }
         }
-        let dest = self.blobs.join(d.hex());
+        // Held before it appears, so no prune takes it before its caller refers to it.
+        self.store.hold(&[d])?;
+        let blobs = self.store.blobs_dir();
+        let dest = blobs.join(d.hex());
         if dest.exists() {
             return Ok((d, size)); // stored once; the temp file goes on drop
         }
-        file.sync_all().at("syncing", &self.tmp)?;
-        fs::rename(&self.tmp, &dest).at("publishing blob", &dest)?;
+        let what = self.tmp.describe();
+        file.sync_all().map_err(|e| StoreError::io(format!("syncing {what}"), e))?;
+        match &self.tmp {
+            BlobTemp::Named(p) => fs::rename(p, &dest).at("publishing blob", &dest)?,
+            BlobTemp::Unnamed(_) => {
+                let fd = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+                match rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd.as_str(),
+                    rustix::fs::CWD,
+                    &dest,
+                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                ) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => return Ok((d, size)), // stored meanwhile
+                    Err(e) => return Err(StoreError::io(format!("publishing blob {}", dest.display()), e.into())),
+                }
+            }
+        }
         self.committed = true;
-        sync_dir(&self.blobs)?;
+        sync_dir(&blobs)?;
         Ok((d, size))
     }
 }
@@ -462,8 +615,8 @@ impl Drop for BlobWriter {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
+        if let (false, BlobTemp::Named(p)) = (self.committed, &self.tmp) {
+            let _ = fs::remove_file(p);
         }
     }
 }
@@ -471,6 +624,7 @@ impl Drop for BlobWriter {
 /// Stores the blob `digest` of `size` bytes read from `r` (which may say more or less:
 /// both are refused, as is any other content). A blob already stored is not read.
 pub fn ingest_blob(store: &Store, r: &mut dyn Read, digest: &Digest, size: u64) -> Result<()> {
+    store.hold(&[*digest])?;
     if store.has_blob(digest) {
         return Ok(());
     }
@@ -542,6 +696,94 @@ mod tests {
         let (d, n) = w.commit(None, Some(data.len() as u64)).unwrap();
         assert_eq!((d, n), (Digest::of(&data), data.len() as u64));
         assert_eq!(fs::read(s.blob_path(&d)).unwrap(), data);
+    }
+
+    /// The root is private to its owner (issue 12, 5): made 0700, tightened when an
+    /// existing store is looser, refused when another user owns it; a directory that
+    /// is neither a store nor empty is not taken over.
+    #[test]
+    fn the_root_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("new/store");
+        Store::open(&root).unwrap();
+        assert_eq!(mode(&root), 0o700);
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        Store::open(&root).unwrap();
+        assert_eq!(mode(&root), 0o700, "an existing store is tightened");
+        let empty = t.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        fs::set_permissions(&empty, fs::Permissions::from_mode(0o1777)).unwrap();
+        Store::open(&empty).unwrap();
+        assert_eq!(mode(&empty), 0o700);
+        let busy = t.path().join("busy");
+        fs::create_dir(&busy).unwrap();
+        fs::write(busy.join("notes.txt"), "mine").unwrap();
+        fs::set_permissions(&busy, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = Store::open(&busy).unwrap_err().to_string();
+        assert!(e.contains("not an rbuild store"), "{e}");
+        assert_eq!(mode(&busy), 0o755, "left as it was");
+        assert!(!busy.join("rbuild").exists());
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&root, Some(65534), Some(65534)).unwrap();
+            let e = Store::open(&root).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534"), "{e}");
+        }
+    }
+
+    /// A small tmpfs, unmounted (lazily) when dropped.
+    struct SmallFs(PathBuf);
+    impl SmallFs {
+        fn mount(at: &Path, size: &str) -> SmallFs {
+            fs::create_dir_all(at).unwrap();
+            let data = std::ffi::CString::new(format!("size={size},mode=0700")).unwrap();
+            rustix::mount::mount("tmpfs", at, "tmpfs", rustix::mount::MountFlags::empty(), data.as_c_str()).unwrap();
+            SmallFs(at.to_path_buf())
+        }
+    }
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+
+    /// Regression (issue 12): a full disk while a blob streamed (a RUN step's commit,
+    /// `import`) said only "the blob writer stopped". It says what the disk said, with
+    /// the path, and leaves nothing behind.
+    #[test]
+    fn a_full_disk_says_so_with_the_path() {
+        if !rustix::process::geteuid().is_root() {
+            return; // mounting the small filesystem needs root; the suite runs as root
+        }
+        let t = tempfile::tempdir().unwrap();
+        let _fs = SmallFs::mount(&t.path().join("small"), "1m");
+        let s = Store::open(t.path().join("small/store")).unwrap();
+        let mut w = s.blob_writer().unwrap();
+        let chunk = vec![7u8; 1 << 16];
+        let mut err = None;
+        for _ in 0..64 {
+            if let Err(e) = w.write_all(&chunk) {
+                err = Some(StoreError::io("writing blob", e));
+                break;
+            }
+        }
+        let err = match err {
+            Some(e) => e,
+            None => w.commit(None, None).unwrap_err(),
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(msg.contains(&s.tmp_dir().display().to_string()), "{msg}");
+        assert!(err.is_no_space(), "{err:?}");
+        // A layer commit (what a RUN step does) the same way.
+        let tree = t.path().join("tree");
+        fs::create_dir_all(&tree).unwrap();
+        fs::write(tree.join("big"), vec![1u8; 4 << 20]).unwrap();
+        let err = s.commit_dir(&tree, &Default::default(), false).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("No space left on device") && msg.contains(&s.tmp_dir().display().to_string()), "{msg}");
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0, "temp files left behind");
     }
 
     #[test]

@@ -427,3 +427,125 @@ fn whiteouts_in_overlay_snapshots_are_devices_and_xattrs() {
     assert_eq!(&v[..n], b"y");
     let _ = OsStr::new("");
 }
+
+/// Regression (issue 12, 4): a whiteout entry whose target is `.` or `..` (`.wh..`,
+/// `.wh...`) deleted the directory it is in or the one above it: unpacking a snapshot
+/// in the store's tmp dir wiped every other temp entry there. Such whiteouts are refused,
+/// naming the entry, and nothing outside the target changes.
+#[test]
+fn whiteouts_of_dot_and_dotdot_are_refused() {
+    require_root();
+    for name in [".wh...", ".wh..", "sub/.wh...", "sub/.wh..", "sub/deeper/.wh..."] {
+        for mode in [ApplyMode::Merge, ApplyMode::Overlay] {
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path().join("root");
+            fs::create_dir_all(root.join("sub/deeper")).unwrap();
+            fs::write(root.join("sub/deeper/keep"), "k").unwrap();
+            fs::write(root.join("sub/keep"), "k").unwrap();
+            fs::write(t.path().join("sibling"), "s").unwrap();
+            let before = capture(t.path());
+            let tar = tar_of(&[(entry(name, EntryKind::File, ""), b"")]);
+            let err = apply_layer(tar.as_slice(), &root, mode).expect_err(&format!("{name} ({mode:?}) was accepted"));
+            assert!(err.to_string().contains(name), "{name} ({mode:?}): the error names the entry: {err}");
+            assert_eq!(capture(t.path()), before, "{name} ({mode:?}) changed the tree");
+        }
+    }
+    // In a plain archive (ADD, cp) the same names are ordinary files.
+    let t = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[(entry(".wh...", EntryKind::File, ""), b"literal")]);
+    apply_layer(tar.as_slice(), t.path(), ApplyMode::Plain).unwrap();
+    assert_eq!(fs::read_to_string(t.path().join(".wh...")).unwrap(), "literal");
+}
+
+// ---------------------------------------------------------------------------------------
+// Property test: random hostile entries never reach outside the target.
+
+fn hostile_component() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "a",
+        "b",
+        "..",
+        ".",
+        "",
+        ".wh.a",
+        ".wh.b",
+        ".wh..",
+        ".wh...",
+        ".wh..wh..opq",
+        ".wh..wh.x",
+        ".wh.",
+        "link",
+        "outside",
+        "victim",
+    ])
+}
+
+fn hostile_path() -> impl Strategy<Value = String> {
+    (any::<bool>(), prop::collection::vec(hostile_component(), 1..5), any::<bool>()).prop_map(|(abs, comps, slash)| {
+        let mut p = comps.join("/");
+        if abs {
+            p.insert(0, '/');
+        }
+        if slash {
+            p.push('/');
+        }
+        p
+    })
+}
+
+fn hostile_entry() -> impl Strategy<Value = (Entry, Vec<u8>)> {
+    let link =
+        prop::sample::select(vec!["..", "../outside", "/", "/etc", "a", "../../", "link", "outside/victim", "."]);
+    (hostile_path(), 0u8..5, link, hostile_path()).prop_map(|(path, kind, link, hard)| {
+        let (kind, link) = match kind {
+            0 => (EntryKind::File, String::new()),
+            1 => (EntryKind::Dir, String::new()),
+            2 => (EntryKind::Symlink, link.to_string()),
+            3 => (EntryKind::Hardlink, hard),
+            _ => (EntryKind::Fifo, String::new()),
+        };
+        (entry(&path, kind, &link), if kind == EntryKind::File { b"x".to_vec() } else { vec![] })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever the entries — `..`, absolute names, symlinks to escape through, hard links
+    /// out, whiteouts of `.`/`..`/opaque markers — applying them in any mode, or
+    /// extracting them into a container root, writes and removes nothing outside.
+    #[test]
+    fn hostile_entries_never_touch_anything_outside(entries in prop::collection::vec(hostile_entry(), 1..8)) {
+        require_root();
+        let tar = tar_of(&entries.iter().map(|(e, d)| (e.clone(), d.as_slice())).collect::<Vec<_>>());
+        for mode in [ApplyMode::Merge, ApplyMode::Overlay, ApplyMode::Plain, ApplyMode::Plain] {
+            let scoped = mode == ApplyMode::Plain && entries.len() % 2 == 0;
+            let t = tempfile::tempdir().unwrap();
+            let top = t.path().join("top");
+            let root = top.join("root");
+            fs::create_dir_all(root.join("a/b")).unwrap();
+            fs::write(root.join("a/victim"), "inside").unwrap();
+            fs::create_dir_all(top.join("outside")).unwrap();
+            fs::write(top.join("outside/victim"), "outside").unwrap();
+            fs::write(top.join("victim"), "beside").unwrap();
+            symlink("../outside", root.join("link")).unwrap();
+            let before = capture(t.path());
+            let _ = if scoped {
+                rbuild_store::layer::extract_in_root(tar.as_slice(), &root, &root.join("a"))
+            } else {
+                apply_layer(tar.as_slice(), &root, mode)
+            };
+            let after = capture(t.path());
+            let changed: Vec<&String> = before
+                .keys()
+                .chain(after.keys())
+                .filter(|k| !k.starts_with("top/root"))
+                .filter(|k| before.get(*k) != after.get(*k))
+                .collect();
+            prop_assert!(changed.is_empty(), "{:?} (scoped {}): outside changed: {:?}", mode, scoped, changed);
+            for abs in ["/a", "/b", "/victim", "/link", "/outside", "/.wh.a"] {
+                prop_assert!(!Path::new(abs).exists(), "{} appeared", abs);
+            }
+        }
+    }
+}

@@ -94,10 +94,10 @@ pub fn load(store: &Store, a: LoadArgs) -> anyhow::Result<ExitCode> {
     if !a.quiet {
         for l in &loaded {
             if l.names.is_empty() {
-                println!("Loaded image ID: {}", l.image.config_digest);
+                outln!("Loaded image ID: {}", l.image.config_digest)?;
             }
             for n in &l.names {
-                println!("Loaded image: {}", n.familiar());
+                outln!("Loaded image: {}", n.familiar())?;
             }
         }
     }
@@ -123,6 +123,6 @@ pub fn import(store: &Store, a: ImportArgs) -> anyhow::Result<ExitCode> {
         None => store.add_untagged(img.manifest_digest, img.manifest_size)?,
     }
     crate::commands::event(store, "image", "import", &img.config_digest.to_string(), &[]);
-    println!("{}", img.config_digest);
+    outln!("{}", img.config_digest)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -89,7 +89,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     for spec in &cache_from_specs {
         match CacheImport::open(store, &spec.location, ropts) {
             Ok(c) => cache_from.push(Arc::new(RemoteCache(c))),
-            Err(e) => eprintln!("[warning] importing cache {}: {e}", spec.location),
+            Err(e) => errln!("[warning] importing cache {}: {e}", spec.location),
         }
     }
     let cancel = Arc::new(AtomicBool::new(false));
@@ -170,19 +170,19 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         });
         match r {
             Ok(art) if !a.quiet => {
-                eprintln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), spec.location)
+                errln!("Exported {} cache records ({} layers) to {}", art.records, art.blobs.len(), spec.location)
             }
             Ok(_) => {}
-            Err(e) if spec.ignore_error => eprintln!("[warning] exporting cache to {}: {e:#}", spec.location),
+            Err(e) if spec.ignore_error => errln!("[warning] exporting cache to {}: {e:#}", spec.location),
             Err(e) => return Err(e.context(format!("exporting cache to {}", spec.location))),
         }
     }
     if a.quiet {
-        println!("{id}");
+        outln!("{id}")?;
     } else {
-        eprintln!("Successfully built {} in {:.1}s", &image.id().hex()[..12], started.elapsed().as_secs_f64());
+        errln!("Successfully built {} in {:.1}s", &image.id().hex()[..12], started.elapsed().as_secs_f64());
         for t in &tags {
-            eprintln!("Successfully tagged {}", t.familiar());
+            errln!("Successfully tagged {}", t.familiar());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -269,7 +269,7 @@ impl Progress for Printer {
     fn event(&self, e: Event<'_>) {
         if self.quiet {
             if let Event::Warning { message } = e {
-                eprintln!("[warning] {message}");
+                errln!("[warning] {message}");
             }
             return;
         }

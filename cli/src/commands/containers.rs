@@ -69,7 +69,7 @@ fn event_of(store: &Store, action: &str, c: &Container) {
 pub fn create(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
     let c = container::create(store, &options(&a)?)?;
     created_event(store, &c);
-    println!("{}", c.config.id);
+    outln!("{}", c.config.id)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -88,7 +88,7 @@ pub fn run(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
         event_of(store, "start", &c);
-        println!("{}", c.config.id);
+        outln!("{}", c.config.id)?;
         return Ok(ExitCode::SUCCESS);
     }
     std::io::stdout().flush()?;
@@ -116,9 +116,9 @@ pub fn start(store: &Store, a: StartArgs) -> anyhow::Result<ExitCode> {
             event_of(store, "start", &c);
             Ok(())
         }) {
-            Ok(()) => println!("{name}"),
+            Ok(()) => outln!("{name}")?,
             Err(e) => {
-                eprintln!("error: {}", crate::commands::render_error(&e));
+                errln!("error: {}", crate::commands::render_error(&e));
                 failed = true;
             }
         }
@@ -193,7 +193,7 @@ fn container_row(store: &Store, c: &Container, trunc: bool, size: bool) -> Value
         Status::Exited => "exited",
     };
     let size_text = if size {
-        let rw = rbuild_store::snapshot::du(&c.upper());
+        let rw = rbuild_store::snapshot::content_bytes(&c.upper());
         let image: u64 = c.config.layers.iter().filter_map(|d| store.blob_size(d).ok()).sum();
         format!("{} (virtual {})", human_size(rw), human_size(rw + image))
     } else {
@@ -262,7 +262,7 @@ pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
     }
     if a.quiet {
         for c in shown {
-            println!("{}", if a.no_trunc { c.id() } else { c.short_id() });
+            outln!("{}", if a.no_trunc { c.id() } else { c.short_id() })?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -294,9 +294,9 @@ fn each(store: &Store, names: &[String], f: impl Fn(&Container) -> anyhow::Resul
     let mut failed = false;
     for n in names {
         match container::find(store, n).map_err(anyhow::Error::from).and_then(|c| f(&c)) {
-            Ok(()) => println!("{n}"),
+            Ok(()) => outln!("{n}")?,
             Err(e) => {
-                eprintln!("error: {}", crate::commands::render_error(&e));
+                errln!("error: {}", crate::commands::render_error(&e));
                 failed = true;
             }
         }
@@ -355,7 +355,7 @@ pub fn wait(store: &Store, names: &[String]) -> anyhow::Result<ExitCode> {
     for n in names {
         let c = container::find(store, n)?;
         let code = container::wait(&c, None).unwrap_or(-1);
-        println!("{code}");
+        outln!("{code}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -418,7 +418,7 @@ pub fn top(store: &Store, a: TopArgs) -> anyhow::Result<ExitCode> {
     if !out.status.success() {
         bail!("ps: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
-    print!("{}", crate::commands::system::top_rows(&String::from_utf8_lossy(&out.stdout), &pids)?);
+    out!("{}", crate::commands::system::top_rows(&String::from_utf8_lossy(&out.stdout), &pids)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -427,7 +427,22 @@ pub fn cp(store: &Store, source: &str, dest: &str) -> anyhow::Result<ExitCode> {
         let (c, p) = s.split_once(':')?;
         (!c.contains('/') && !c.is_empty()).then(|| (c.to_string(), p.to_string()))
     };
+    // `-` is a tar stream: of SRC on stdout, or extracted into DEST from stdin.
     match (split(source), split(dest)) {
+        (Some((c, p)), None) if dest == "-" => {
+            let mut out = std::io::stdout();
+            if out.is_terminal() {
+                bail!("cowardly refusing to write a tar archive to a terminal: redirect the output");
+            }
+            fsops::copy_out_tar(store, &container::find(store, &c)?, &p, &mut out)?;
+        }
+        (None, Some((c, p))) if source == "-" => {
+            let mut input = std::io::stdin();
+            if input.is_terminal() {
+                bail!("cp - expects a tar archive on standard input, not a terminal");
+            }
+            fsops::copy_in_tar(store, &container::find(store, &c)?, &mut input, &p)?;
+        }
         (Some((c, p)), None) => fsops::copy_out(store, &container::find(store, &c)?, &p, std::path::Path::new(dest))?,
         (None, Some((c, p))) => fsops::copy_in(store, &container::find(store, &c)?, std::path::Path::new(source), &p)?,
         _ => bail!("exactly one of SOURCE and DEST must be CONTAINER:PATH"),
@@ -438,7 +453,7 @@ pub fn cp(store: &Store, source: &str, dest: &str) -> anyhow::Result<ExitCode> {
 pub fn diff(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     let c = container::find(store, name)?;
     for (k, p) in fsops::diff(store, &c)? {
-        println!("{k} {p}");
+        outln!("{k} {p}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -468,7 +483,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
         None => store.add_untagged(img.manifest_digest, img.manifest_size)?,
     }
     event(store, "container", "commit", &c.config.id, &[("name", &c.config.name)]);
-    println!("{}", img.config_digest);
+    outln!("{}", img.config_digest)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -526,7 +541,7 @@ pub fn port(store: &Store, a: PortArgs) -> anyhow::Result<ExitCode> {
     match &a.port {
         None => {
             for p in &c.config.ports {
-                println!("{}/{} -> {}", p.container_port, p.proto, host_addr(p));
+                outln!("{}/{} -> {}", p.container_port, p.proto, host_addr(p))?;
             }
         }
         Some(spec) => {
@@ -538,7 +553,7 @@ pub fn port(store: &Store, a: PortArgs) -> anyhow::Result<ExitCode> {
                 bail!("No public port '{num}/{proto}' published for {}", a.container);
             }
             for p in hits {
-                println!("{}", host_addr(p));
+                outln!("{}", host_addr(p))?;
             }
         }
     }

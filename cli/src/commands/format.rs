@@ -24,7 +24,7 @@ pub fn print_rows(format: Option<&str>, default: &str, rows: &[Value], header: &
         Some(f) => f,
     };
     let fmt = Format::parse(f).map_err(template_err)?;
-    print!("{}", fmt.render(rows, header).map_err(template_err)?);
+    out!("{}", fmt.render(rows, header).map_err(template_err)?)?;
     Ok(())
 }
 
@@ -321,7 +321,7 @@ pub fn container_value(store: &Store, c: &Container, size: bool) -> Value {
         ),
     ];
     if size {
-        let rw = rbuild_store::snapshot::du(&c.upper());
+        let rw = rbuild_store::snapshot::content_bytes(&c.upper());
         let image: u64 = c.config.layers.iter().filter_map(|d| store.blob_size(d).ok()).sum();
         f.push(("SizeRw", rw.into()));
         f.push(("SizeRootFs", (rw + image).into()));
@@ -406,22 +406,22 @@ fn find_object(store: &Store, name: &str, typ: Option<&str>, size: bool) -> anyh
 pub fn print_objects(values: &[Value], errors: &[String], format: Option<&str>) -> anyhow::Result<ExitCode> {
     match format {
         None | Some("") => {
-            println!("{}", rbuild_template::to_json_with(&Value::List(values.to_vec()), Some("    "), true));
+            outln!("{}", rbuild_template::to_json_with(&Value::List(values.to_vec()), Some("    "), true))?;
         }
         Some("json") => {
             for v in values {
-                println!("{}", rbuild_template::to_json(v, false));
+                outln!("{}", rbuild_template::to_json(v, false))?;
             }
         }
         Some(f) => {
             let t = Template::parse(f).map_err(template_err)?;
             for v in values {
-                println!("{}", t.execute(v).map_err(template_err)?);
+                outln!("{}", t.execute(v).map_err(template_err)?)?;
             }
         }
     }
     for e in errors {
-        eprintln!("Error: {e}");
+        errln!("Error: {e}");
     }
     Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -437,9 +437,9 @@ pub fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
     }
     if values.is_empty() && a.format.is_none() {
         // docker prints `[]` and the errors.
-        println!("[]");
+        outln!("[]")?;
         for e in &errors {
-            eprintln!("Error: {e}");
+            errln!("Error: {e}");
         }
         return Ok(ExitCode::from(1));
     }

@@ -92,7 +92,7 @@ pub fn images(store: &Store, a: ImagesArgs) -> anyhow::Result<ExitCode> {
         for (i, _) in &rows {
             if !seen.contains(&i.config_digest) {
                 seen.push(i.config_digest);
-                println!("{}", if a.no_trunc { i.config_digest.to_string() } else { i.config_digest.short() });
+                outln!("{}", if a.no_trunc { i.config_digest.to_string() } else { i.config_digest.short() })?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -130,11 +130,11 @@ pub fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<ExitCode> {
                     if let Some(id) = l.strip_prefix("Deleted: ") {
                         crate::commands::event(store, "image", "delete", id, &[]);
                     }
-                    println!("{l}");
+                    outln!("{l}")?;
                 }
             }
             Err(e) => {
-                eprintln!("error: {}", crate::commands::render_error(&e));
+                errln!("error: {}", crate::commands::render_error(&e));
                 failed = true;
             }
         }
@@ -232,7 +232,7 @@ pub fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     ids.reverse();
     if a.quiet {
         for id in ids {
-            println!("{id}");
+            outln!("{id}")?;
         }
         return Ok(ExitCode::SUCCESS);
     }

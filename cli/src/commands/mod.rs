@@ -100,7 +100,7 @@ fn with_code(code: u8, r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> 
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ropts = registry::client_options(&cli.insecure_registry);
+    let ropts = registry::client_options(&cli.insecure_registry, cli.pull_timeout, cli.pull_min_rate);
     let root = &cli.root;
     match flatten(cli.command) {
         Command::Build(a) => build::run(&open_store(root)?, &ropts, a),
@@ -119,7 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(a) => archive::load(&open_store(root)?, a),
         Command::Import(a) => archive::import(&open_store(root)?, a),
         Command::Prune(a) => maint::prune(&open_store(root)?, a),
-        Command::Fsck => maint::fsck(&open_store(root)?),
+        Command::Fsck(a) => maint::fsck(&open_store(root)?, a),
         Command::Run(a) => with_code(
             125,
             (|| {

@@ -186,7 +186,7 @@ fn run_cmd(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
             };
             let def = manage::create(store, &o)?;
             event(store, "network", "create", &def.id, &[("name", &def.name), ("type", "bridge")]);
-            println!("{}", def.id);
+            outln!("{}", def.id)?;
             Ok(ExitCode::SUCCESS)
         }
         NetworkCmd::Ls(a) => {
@@ -196,7 +196,7 @@ fn run_cmd(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
             let id = |n: &Shown| if a.no_trunc { n.id.clone() } else { n.id[..12].to_string() };
             if a.quiet {
                 for n in &shown {
-                    println!("{}", id(n));
+                    outln!("{}", id(n))?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -260,9 +260,9 @@ fn run_cmd(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
                     Ok(())
                 });
                 match r {
-                    Ok(()) => println!("{name}"),
+                    Ok(()) => outln!("{name}")?,
                     Err(e) => {
-                        eprintln!("Error response from daemon: {}", render_error(&e));
+                        errln!("Error response from daemon: {}", render_error(&e));
                         failed = true;
                     }
                 }
@@ -271,7 +271,7 @@ fn run_cmd(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
         }
         NetworkCmd::Prune(a) => {
             if !a.force {
-                print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+                out!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")?;
                 std::io::stdout().flush()?;
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line)?;
@@ -281,9 +281,9 @@ fn run_cmd(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
             }
             let gone = manage::prune(store)?;
             if !gone.is_empty() {
-                println!("Deleted Networks:");
+                outln!("Deleted Networks:")?;
                 for n in gone {
-                    println!("{n}");
+                    outln!("{n}")?;
                 }
             }
             Ok(ExitCode::SUCCESS)

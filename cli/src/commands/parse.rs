@@ -47,7 +47,7 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
     match a.format {
         ParseFormat::Buildkit => {
             let tree = ast::parse(&src).map_err(|e| diagnostic(&e, &a.file, &src))?;
-            println!("{}", dump::dump(&tree));
+            outln!("{}", dump::dump(&tree))?;
         }
         ParseFormat::Json => {
             let df = Dockerfile::parse(&src).map_err(|e| diagnostic(&e, &a.file, &src))?;
@@ -59,7 +59,7 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
                 "stages": df.stages,
                 "graph": graph,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
     }
     Ok(ExitCode::SUCCESS)

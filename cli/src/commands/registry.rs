@@ -21,9 +21,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Client options from `--insecure-registry` and the environment.
-pub fn client_options(insecure: &[String]) -> ClientOptions {
+pub fn client_options(insecure: &[String], pull_timeout: std::time::Duration, min_rate: u64) -> ClientOptions {
     let mut o = ClientOptions::from_env();
     o.insecure.extend(insecure.iter().cloned());
+    o.pull_timeout = Some(pull_timeout).filter(|d| !d.is_zero());
+    o.min_rate = (min_rate > 0).then_some(rbuild_registry::client::MinRate {
+        bytes_per_sec: min_rate,
+        window: rbuild_registry::client::DEFAULT_MIN_RATE.window,
+    });
     o
 }
 
@@ -53,7 +58,7 @@ impl Printer {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !self.tty {
             if force {
-                eprintln!("{}: {line}", d.short());
+                errln!("{}: {line}", d.short());
             }
             return;
         }
@@ -78,7 +83,7 @@ impl Printer {
 impl Progress for Printer {
     fn status(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            errln!("{line}");
             // Lines after a status start a new live area.
             *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Live::default();
         }
@@ -129,9 +134,9 @@ pub fn pull(store: &Store, opts: &ClientOptions, a: PullArgs) -> anyhow::Result<
     let r = parse_ref(&a.name)?;
     pull_ref(store, opts, &r, &Printer::new(a.quiet, "Downloading"))?;
     if !a.quiet {
-        eprintln!("Status: Downloaded image for {}", r.familiar());
+        errln!("Status: Downloaded image for {}", r.familiar());
     }
-    println!("{}", r);
+    outln!("{}", r)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -157,7 +162,7 @@ pub fn push(store: &Store, opts: &ClientOptions, a: PushArgs) -> anyhow::Result<
     store.record_repo_digest(&image.config_digest, &r.repository(), &d)?;
     event(store, "image", "push", &r.familiar(), &[("name", &r.familiar_repository())]);
     if a.quiet {
-        println!("{d}");
+        outln!("{d}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -179,7 +184,7 @@ fn registry_host(s: &str) -> anyhow::Result<String> {
 /// Reads one line from standard input after `prompt` (on stdout, as docker's); with
 /// `secret` and a terminal, without echo.
 fn prompt_line(prompt: &str, secret: bool) -> anyhow::Result<String> {
-    print!("{prompt}");
+    out!("{prompt}")?;
     std::io::stdout().flush()?;
     let stdin = std::io::stdin();
     let tty = stdin.is_terminal();
@@ -193,7 +198,7 @@ fn prompt_line(prompt: &str, secret: bool) -> anyhow::Result<String> {
     let r = stdin.lock().read_line(&mut line);
     if let Some(t) = &saved {
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, t);
-        println!();
+        outln!()?;
     }
     r.context("reading standard input")?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
@@ -202,7 +207,7 @@ fn prompt_line(prompt: &str, secret: bool) -> anyhow::Result<String> {
 pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
     let host = registry_host(a.registry.as_deref().unwrap_or("docker.io"))?;
     if a.password.is_some() {
-        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        errln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
     }
     if a.password.is_some() && a.password_stdin {
         bail!("--password and --password-stdin are mutually exclusive");
@@ -238,12 +243,12 @@ pub fn login(opts: &ClientOptions, a: LoginArgs) -> anyhow::Result<ExitCode> {
     cfg.store_credentials(&host, &creds)?;
     cfg.save()?;
     if helper.is_none() {
-        eprintln!(
+        errln!(
             "WARNING! Your password will be stored unencrypted in {}.\nConfigure a credential helper to remove this warning.",
             cfg.path().display()
         );
     }
-    println!("Login Succeeded");
+    outln!("Login Succeeded")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -252,9 +257,9 @@ pub fn logout(opts: &ClientOptions, registry: &str) -> anyhow::Result<ExitCode> 
     let mut cfg = DockerConfig::load(&opts.config_path())?;
     if cfg.erase_credentials(&host)? {
         cfg.save()?;
-        println!("Removing login credentials for {host}");
+        outln!("Removing login credentials for {host}")?;
     } else {
-        println!("Not logged in to {host}");
+        outln!("Not logged in to {host}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -319,7 +324,7 @@ pub fn ensure_image(store: &Store, opts: &ClientOptions, name: &str) -> anyhow::
         Ok(_) => Ok(()),
         Err(StoreError::ImageNotFound(_)) => {
             let r = parse_ref(name)?;
-            eprintln!("Unable to find image '{}' locally", r.familiar());
+            errln!("Unable to find image '{}' locally", r.familiar());
             pull_ref(store, opts, &r, &Printer::new(false, "Downloading")).map(|_| ())
         }
         Err(e) => Err(e.into()),

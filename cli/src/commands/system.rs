@@ -85,22 +85,22 @@ pub fn version(root: &Option<PathBuf>, a: FormatArgs) -> anyhow::Result<ExitCode
     if let Some(f) = &a.format {
         return print_objects(&[v], &[], Some(f));
     }
-    println!("Client: rbuild");
-    println!(" Version:           {VERSION}");
-    println!(" OS/Arch:           linux/{}", std::env::consts::ARCH.replace("x86_64", "amd64"));
-    println!(" Context:           default");
-    println!();
-    println!("Server: none (rbuild is daemonless: every command works on the store directly)");
-    println!(" Store:             {}", root.display());
-    println!(" Store layout:      {}", rbuild_store::store::LAYOUT_VERSION);
-    println!(" Kernel Version:    {}", kernel());
+    outln!("Client: rbuild")?;
+    outln!(" Version:           {VERSION}")?;
+    outln!(" OS/Arch:           linux/{}", std::env::consts::ARCH.replace("x86_64", "amd64"))?;
+    outln!(" Context:           default")?;
+    outln!()?;
+    outln!("Server: none (rbuild is daemonless: every command works on the store directly)")?;
+    outln!(" Store:             {}", root.display())?;
+    outln!(" Store layout:      {}", rbuild_store::store::LAYOUT_VERSION)?;
+    outln!(" Kernel Version:    {}", kernel())?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Bytes under `dir` (0 when it does not exist).
 fn du(dir: &std::path::Path) -> u64 {
     if dir.exists() {
-        rbuild_store::snapshot::du(dir)
+        rbuild_store::snapshot::content_bytes(dir)
     } else {
         0
     }
@@ -164,45 +164,45 @@ pub fn info(store: &Store, a: FormatArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &a.format {
         return print_objects(&[v], &[], Some(f));
     }
-    println!("Client: rbuild");
-    println!(" Version:    {VERSION}");
-    println!(" Context:    default");
-    println!();
-    println!("Server: (daemonless: the store)");
-    println!(" Containers: {}", containers.len());
-    println!("  Running: {running}");
-    println!("  Paused: {paused}");
-    println!("  Stopped: {stopped}");
-    println!(" Images: {images}");
-    println!(" Server Version: {VERSION}");
-    println!(" Storage Driver: overlay (an OCI image layout)");
-    println!("  Store Root: {}", store.root().display());
-    println!(
+    outln!("Client: rbuild")?;
+    outln!(" Version:    {VERSION}")?;
+    outln!(" Context:    default")?;
+    outln!()?;
+    outln!("Server: (daemonless: the store)")?;
+    outln!(" Containers: {}", containers.len())?;
+    outln!("  Running: {running}")?;
+    outln!("  Paused: {paused}")?;
+    outln!("  Stopped: {stopped}")?;
+    outln!(" Images: {images}")?;
+    outln!(" Server Version: {VERSION}")?;
+    outln!(" Storage Driver: overlay (an OCI image layout)")?;
+    outln!("  Store Root: {}", store.root().display())?;
+    outln!(
         "  Store Size: {} (blobs {}, snapshots {}, containers {}, volumes {})",
         human_size(total),
         human_size(blobs),
         human_size(snapshots),
         human_size(ctrs),
         human_size(vols)
-    );
-    println!(" Cgroup Driver: cgroupfs");
-    println!(" Cgroup Version: {cgroup_version}");
-    println!(" Runtime Features:");
+    )?;
+    outln!(" Cgroup Driver: cgroupfs")?;
+    outln!(" Cgroup Version: {cgroup_version}")?;
+    outln!(" Runtime Features:")?;
     for f in features {
-        println!("  {f}");
+        outln!("  {f}")?;
     }
-    println!(" Security Options:");
-    println!("  seccomp");
-    println!("   Profile: default");
-    println!("  cgroupns");
-    println!(" Kernel Version: {}", kernel());
-    println!(" Operating System: {}", os_name());
-    println!(" OSType: linux");
-    println!(" Architecture: {}", std::env::consts::ARCH);
-    println!(" CPUs: {ncpu}");
-    println!(" Total Memory: {}", bytes_size(mem_total()));
-    println!(" Name: {hostname}");
-    println!(" Docker Root Dir: {}", store.root().display());
+    outln!(" Security Options:")?;
+    outln!("  seccomp")?;
+    outln!("   Profile: default")?;
+    outln!("  cgroupns")?;
+    outln!(" Kernel Version: {}", kernel())?;
+    outln!(" Operating System: {}", os_name())?;
+    outln!(" OSType: linux")?;
+    outln!(" Architecture: {}", std::env::consts::ARCH)?;
+    outln!(" CPUs: {ncpu}")?;
+    outln!(" Total Memory: {}", bytes_size(mem_total()))?;
+    outln!(" Name: {hostname}")?;
+    outln!(" Docker Root Dir: {}", store.root().display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -346,7 +346,7 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
     }
     text.push_str(&rbuild_template::tabwriter::format(&t, 10, 3));
     text.push_str(&format!("\nBuild cache usage: {}\n", human_size(cache_size)));
-    print!("{text}");
+    out!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -356,7 +356,7 @@ fn confirm(force: bool, what: &str) -> anyhow::Result<bool> {
     if force {
         return Ok(true);
     }
-    print!("WARNING! This will remove:\n{what}\nAre you sure you want to continue? [y/N] ");
+    out!("WARNING! This will remove:\n{what}\nAre you sure you want to continue? [y/N] ")?;
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -473,13 +473,13 @@ pub fn container_prune(store: &Store, a: PruneFilterArgs) -> anyhow::Result<Exit
     }
     let (ids, bytes) = prune_containers(store, &f)?;
     if !ids.is_empty() {
-        println!("Deleted Containers:");
+        outln!("Deleted Containers:")?;
         for id in &ids {
-            println!("{id}");
+            outln!("{id}")?;
         }
-        println!();
+        outln!()?;
     }
-    println!("Total reclaimed space: {}", human_size(bytes));
+    outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -496,13 +496,13 @@ pub fn image_prune(store: &Store, a: ImagePruneArgs) -> anyhow::Result<ExitCode>
     let lines = prune_images(store, a.all, &f)?;
     let bytes = collect(store)?;
     if !lines.is_empty() {
-        println!("Deleted Images:");
+        outln!("Deleted Images:")?;
         for l in &lines {
-            println!("{l}");
+            outln!("{l}")?;
         }
-        println!();
+        outln!()?;
     }
-    println!("Total reclaimed space: {}", human_size(bytes));
+    outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -516,13 +516,13 @@ pub fn builder_prune(store: &Store, a: BuilderPruneArgs) -> anyhow::Result<ExitC
     let keys = prune_cache(store, a.all)?;
     let bytes = collect(store)?;
     if !keys.is_empty() {
-        println!("Deleted build cache objects:");
+        outln!("Deleted build cache objects:")?;
         for k in &keys {
-            println!("{k}");
+            outln!("{k}")?;
         }
-        println!();
+        outln!()?;
     }
-    println!("Total reclaimed space: {}", human_size(bytes));
+    outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -542,50 +542,50 @@ pub fn system_prune(store: &Store, a: SystemPruneArgs) -> anyhow::Result<ExitCod
     }
     let (ids, mut bytes) = prune_containers(store, &f)?;
     if !ids.is_empty() {
-        println!("Deleted Containers:");
+        outln!("Deleted Containers:")?;
         for id in &ids {
-            println!("{id}");
+            outln!("{id}")?;
         }
-        println!();
+        outln!()?;
     }
     let networks = rbuild_runtime::network::manage::prune(store)?;
     if !networks.is_empty() {
-        println!("Deleted Networks:");
+        outln!("Deleted Networks:")?;
         for n in &networks {
-            println!("{n}");
+            outln!("{n}")?;
         }
-        println!();
+        outln!()?;
     }
     if a.volumes {
         let (names, vb) = rbuild_runtime::volume::prune(store, &Default::default(), false)?;
         bytes += vb;
         if !names.is_empty() {
-            println!("Deleted Volumes:");
+            outln!("Deleted Volumes:")?;
             for n in &names {
                 crate::commands::event(store, "volume", "destroy", n, &[("driver", "local")]);
-                println!("{n}");
+                outln!("{n}")?;
             }
-            println!();
+            outln!()?;
         }
     }
     let lines = prune_images(store, a.all, &f)?;
     if !lines.is_empty() {
-        println!("Deleted Images:");
+        outln!("Deleted Images:")?;
         for l in &lines {
-            println!("{l}");
+            outln!("{l}")?;
         }
-        println!();
+        outln!()?;
     }
     let keys = prune_cache(store, a.all)?;
     if !keys.is_empty() {
-        println!("Deleted build cache objects:");
+        outln!("Deleted build cache objects:")?;
         for k in &keys {
-            println!("{k}");
+            outln!("{k}")?;
         }
-        println!();
+        outln!()?;
     }
     bytes += collect(store)?;
-    println!("Total reclaimed space: {}", human_size(bytes));
+    outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
 

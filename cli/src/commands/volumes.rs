@@ -39,7 +39,7 @@ pub fn run(store: &Store, c: VolumeCmd) -> anyhow::Result<ExitCode> {
             if !existed {
                 event(store, "volume", "create", &v.name, &[("driver", "local")]);
             }
-            println!("{}", v.name);
+            outln!("{}", v.name)?;
             Ok(ExitCode::SUCCESS)
         }
         VolumeCmd::Ls(a) => {
@@ -73,7 +73,7 @@ pub fn run(store: &Store, c: VolumeCmd) -> anyhow::Result<ExitCode> {
             }
             if a.quiet {
                 for n in names {
-                    println!("{n}");
+                    outln!("{n}")?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -97,11 +97,11 @@ pub fn run(store: &Store, c: VolumeCmd) -> anyhow::Result<ExitCode> {
                 match volume::remove(store, n) {
                     Ok(()) => {
                         event(store, "volume", "destroy", n, &[("driver", "local")]);
-                        println!("{n}");
+                        outln!("{n}")?;
                     }
                     Err(rbuild_runtime::RuntimeError::NoSuchVolume(_)) if a.force => {}
                     Err(e) => {
-                        eprintln!("Error: {}", render_error(&e.into()));
+                        errln!("Error: {}", render_error(&e.into()));
                         failed = true;
                     }
                 }
@@ -116,7 +116,7 @@ pub fn run(store: &Store, c: VolumeCmd) -> anyhow::Result<ExitCode> {
                 } else {
                     "all anonymous local volumes not used by at least one container"
                 };
-                print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+                out!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")?;
                 std::io::stdout().flush()?;
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line)?;
@@ -126,14 +126,14 @@ pub fn run(store: &Store, c: VolumeCmd) -> anyhow::Result<ExitCode> {
             }
             let (names, bytes) = volume::prune(store, &filter, a.all)?;
             if !names.is_empty() {
-                println!("Deleted Volumes:");
+                outln!("Deleted Volumes:")?;
                 for n in &names {
                     event(store, "volume", "destroy", n, &[("driver", "local")]);
-                    println!("{n}");
+                    outln!("{n}")?;
                 }
-                println!();
+                outln!()?;
             }
-            println!("Total reclaimed space: {}", human_size(bytes));
+            outln!("Total reclaimed space: {}", human_size(bytes))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -25,6 +25,14 @@ pub struct Env {
 impl Drop for Env {
     fn drop(&mut self) {
         if self.root().exists() {
+            // Containers a failed test left running would outlive their store.
+            if let Ok(o) = self.cmd().args(["ps", "-aq", "--no-trunc"]).output() {
+                let ids: Vec<String> =
+                    String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect();
+                if !ids.is_empty() {
+                    let _ = self.cmd().args(["rm", "-f"]).args(&ids).output();
+                }
+            }
             let _ = self.cmd().arg("__netns-teardown").output();
         }
     }

@@ -235,8 +235,17 @@ impl Applier {
             if base.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
                 return Ok(()); // other .wh..wh. names are AUFS metadata
             }
-            if target.is_empty() {
-                return Err(unsafe_entry(&e.path, "empty whiteout name"));
+            // A whiteout names one entry of its own directory: `.wh..` would delete that
+            // directory, `.wh...` the one above it (the root's parent for a top-level
+            // entry, outside the target).
+            if matches!(target, b"" | b"." | b"..") || target.contains(&b'/') {
+                return Err(unsafe_entry(
+                    &e.path,
+                    format!(
+                        "a whiteout must name an entry of its directory, not {:?}",
+                        String::from_utf8_lossy(target)
+                    ),
+                ));
             }
             let name = cstr(target);
             self.remove(&name)?;

@@ -159,3 +159,59 @@ fn pax_records_length_fixed_point() {
         assert_eq!(len.parse::<usize>().unwrap(), s.len(), "{n}");
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn archive() -> Vec<u8> {
+        let mut sym = Entry::new("l", EntryKind::Symlink);
+        sym.link = "x".repeat(150).into_bytes();
+        let mut x = Entry::new("caps", EntryKind::File);
+        x.xattrs = vec![("user.k".into(), b"v".to_vec())];
+        x.size = 3;
+        write(&[
+            file("a", b"hello"),
+            file(&"d/".repeat(80), b"long"),
+            (sym, vec![]),
+            (x, b"bin".to_vec()),
+            file("big", &[9u8; 3000]),
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Damaged archives (bytes changed, cut, or spliced) are read or refused, never
+        /// a panic, a hang or an allocation beyond the reader's limits; what is read
+        /// stays within the bytes there are.
+        #[test]
+        fn damaged_archives_are_read_or_refused(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+            cut in any::<prop::sample::Index>(),
+            splice in prop::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let mut a = archive();
+            for (at, b) in &edits {
+                let i = at.index(a.len());
+                a[i] = *b;
+            }
+            let at = cut.index(a.len() + 1);
+            a.truncate(at);
+            a.extend_from_slice(&splice);
+            if let Ok(entries) = read_all(&a) {
+                let data: usize = entries.iter().map(|(_, d)| d.len()).sum();
+                prop_assert!(data <= a.len());
+            }
+        }
+
+        /// Arbitrary bytes, and bytes behind a valid header, likewise.
+        #[test]
+        fn arbitrary_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = read_all(&bytes);
+            let mut a = archive()[..512].to_vec();
+            a.extend_from_slice(&bytes);
+            let _ = read_all(&a);
+        }
+    }
+}
