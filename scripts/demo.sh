@@ -6,9 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\n[demo] %s\n' "$*" >&2; }
 
-if ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; }; then
-  log "installing busybox-static (the base image's only binary)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static file >/dev/null
+need=()
+{ [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; } || need+=(busybox-static file)
+# The default network of `run`: pasta (outbound access) and nft (NAT) in rbuild's own
+# network namespace.
+command -v pasta >/dev/null || need+=(passt)
+command -v nft >/dev/null || need+=(nftables)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -p rbuild-cli
 RBUILD="$PWD/target/release/rbuild"
