@@ -1,6 +1,6 @@
-//! Compiles docker's seccomp profile into the library's tables: see src/seccomp/generate.rs.
+//! Compiles docker's seccomp profile into the library's tables: see src/sandbox/seccomp/generate.rs.
 
-#[path = "src/seccomp/generate.rs"]
+#[path = "src/sandbox/seccomp/generate.rs"]
 mod generate;
 
 fn main() {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 fn build_probe(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let out = dir.join("probe");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/src/seccomp/testdata/probe.c");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/src/sandbox/seccomp/testdata/probe.c");
     let cc = std::process::Command::new("cc").args(["-static", "-O2", "-o"]).arg(&out).arg(src).output();
     let cc = cc.expect("cc (gcc) builds the seccomp probe");
     assert!(cc.status.success(), "cc {src}: {}", String::from_utf8_lossy(&cc.stderr));

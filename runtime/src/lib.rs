@@ -19,7 +19,6 @@ pub mod fsops;
 pub mod logs;
 pub mod network;
 pub mod sandbox;
-mod seccomp;
 pub mod shim;
 pub mod signal;
 pub mod step;

@@ -23,10 +23,11 @@ pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod privileges;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 
 /// docker's default seccomp profile for a sandbox holding `caps`, as a BPF program for
 /// this machine (refused off x86_64).
-pub(crate) fn seccomp_filter(caps: u64) -> Result<Vec<libc::sock_filter>, crate::seccomp::SeccompError> {
-    crate::seccomp::filter(caps)
+pub(crate) fn seccomp_filter(caps: u64) -> Result<Vec<libc::sock_filter>, seccomp::SeccompError> {
+    seccomp::filter(caps)
 }

@@ -970,7 +970,7 @@ mod tests {
     /// Builds testdata/probe.c (statically, so it runs in any container) into `dir`.
     pub(crate) fn build_probe(dir: &std::path::Path) -> std::path::PathBuf {
         let out = dir.join("probe");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src/seccomp/testdata/probe.c");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sandbox/seccomp/testdata/probe.c");
         let cc = std::process::Command::new("cc").args(["-static", "-O2", "-o"]).arg(&out).arg(src).output();
         let cc = cc.expect("cc (gcc) builds the seccomp probe");
         assert!(cc.status.success(), "cc {src}: {}", String::from_utf8_lossy(&cc.stderr));
