@@ -12,7 +12,7 @@ need=()
 for bin_pkg in busybox:busybox-static hyperfine:hyperfine curl:curl script:bsdutils \
                python3:python3 file:file ip:iproute2 htpasswd:apache2-utils \
                pasta:passt nft:nftables nsenter:util-linux losetup:mount \
-               dpkg-scanpackages:dpkg-dev; do
+               dpkg-scanpackages:dpkg-dev cc:gcc; do
   bin=${bin_pkg%%:*}; pkg=${bin_pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
