@@ -16,6 +16,8 @@ for bin_pkg in busybox:busybox-static hyperfine:hyperfine curl:curl script:bsdut
   bin=${bin_pkg%%:*}; pkg=${bin_pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
+# Tests link small helpers statically (seccomp probe, UDP echo server).
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   apt-get update -qq
