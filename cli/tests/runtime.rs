@@ -503,3 +503,42 @@ fn cp_dash_is_a_tar_stream_both_ways() {
     assert!(!o.status.success());
     env.ok(&["rm", "tarcp"]);
 }
+
+/// docker's daemon gives a process its primary gid among the supplementary groups, then
+/// the user's memberships (an explicit group: that one only) — for RUN steps, `run` and
+/// `exec` alike. rbuild gave none, so a setgid binary run as a user lost the user's own
+/// group from `groups=` (the Debian oracle's setuid-setgid-bits check).
+#[test]
+fn supplementary_groups_start_with_the_primary_gid() {
+    let env = env_with_base();
+    let ctx = env.path("groups-ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {BASE}\nRUN echo 'wheel:x:10:app' >> /etc/group\nUSER app\n\
+                 RUN grep Groups /proc/self/status > /tmp/step-groups\n"
+            ),
+        )],
+    );
+    let (_, _, id) = build(&env, &ctx, &["-t", "groups-img", "--network", "none"]);
+    assert!(!id.is_empty());
+    let groups = |args: &[&str]| -> String {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["groups-img", "sh", "-c", "grep Groups /proc/self/status; cat /tmp/step-groups"]);
+        env.ok(&a)
+    };
+    let out = groups(&[]);
+    assert_eq!(out.lines().map(str::trim).collect::<Vec<_>>(), ["Groups:\t10 1000", "Groups:\t10 1000"], "{out}");
+    assert_eq!(groups(&["-u", "app:nogroup"]).lines().next().unwrap().trim(), "Groups:\t65534");
+    assert_eq!(groups(&["-u", "root"]).lines().next().unwrap().trim(), "Groups:\t0");
+    assert_eq!(groups(&["-u", "4242"]).lines().next().unwrap().trim(), "Groups:\t0");
+    env.ok(&["run", "-d", "--name", "groups-ctr", "--network", "none", "groups-img", "sleep", "60"]);
+    let exec = env.ok(&["exec", "groups-ctr", "grep", "Groups", "/proc/self/status"]);
+    let exec_root = env.ok(&["exec", "-u", "0", "groups-ctr", "grep", "Groups", "/proc/self/status"]);
+    env.ok(&["rm", "-f", "groups-ctr"]);
+    assert_eq!(exec.trim(), "Groups:\t10 1000");
+    assert_eq!(exec_root.trim(), "Groups:\t0");
+}
