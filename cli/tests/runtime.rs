@@ -241,8 +241,9 @@ fn memory_limit_kills_a_hog_with_137() {
 #[test]
 fn users_groups_and_workdir() {
     let env = env_with_base();
-    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app)");
-    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678");
+    // docker's output for both (the primary gid is a supplementary group too).
+    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app) groups=1000(app)");
+    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678 groups=5678");
     assert_eq!(
         run(&env, &["-u", "app", BASE, "sh", "-c", "grep CapEff /proc/self/status"]).trim(),
         "CapEff:\t0000000000000000"
