@@ -36,95 +36,126 @@ impl Exec<'_> {
         TemplateError(format!("template: :{line}:{col}: executing \"\" at <{}>: {msg}", arg.text))
     }
 
+    /// Runs `nodes`; a `break` or `continue` stops them and is passed up to the `range`.
     fn nodes(&mut self, nodes: &[Node], dot: &Value) -> Result<Flow, TemplateError> {
         for n in nodes {
-            match n {
-                Node::Text(t) => self.out.push_str(t),
+            let flow = match n {
+                Node::Text(t) => {
+                    self.out.push_str(t);
+                    Flow::Normal
+                }
                 Node::Action(p) => {
                     let v = self.pipe(p, dot)?;
                     if p.decl.is_empty() {
                         self.out.push_str(&print_value(&v));
                     }
+                    Flow::Normal
                 }
-                Node::If { branches, otherwise } => {
-                    let mark = self.vars.len();
-                    let mut done = false;
-                    let mut flow = Flow::Normal;
-                    for (p, body) in branches {
-                        if self.pipe(p, dot)?.truthy() {
-                            flow = self.nodes(body, dot)?;
-                            done = true;
-                            break;
-                        }
-                    }
-                    if !done {
-                        if let Some(o) = otherwise {
-                            flow = self.nodes(o, dot)?;
-                        }
-                    }
-                    self.vars.truncate(mark);
-                    if !matches!(flow, Flow::Normal) {
-                        return Ok(flow);
-                    }
-                }
+                Node::If { branches, otherwise } => self.scoped(|e| e.if_(branches, otherwise.as_deref(), dot))?,
                 Node::With { pipe, body, otherwise } => {
-                    let mark = self.vars.len();
-                    let v = self.pipe(pipe, dot)?;
-                    let flow = if v.truthy() {
-                        self.nodes(body, &v)?
-                    } else if let Some(o) = otherwise {
-                        self.nodes(o, dot)?
-                    } else {
-                        Flow::Normal
-                    };
-                    self.vars.truncate(mark);
-                    if !matches!(flow, Flow::Normal) {
-                        return Ok(flow);
-                    }
+                    self.scoped(|e| e.with(pipe, body, otherwise.as_deref(), dot))?
                 }
                 Node::Range { pipe, body, otherwise } => {
-                    let mark = self.vars.len();
-                    let decl = pipe.decl.clone();
-                    let bare = Pipe { decl: vec![], assign: false, cmds: pipe.cmds.clone() };
-                    let v = self.pipe(&bare, dot)?;
-                    let items: Vec<(Value, Value)> = match &v {
-                        Value::List(l) => l.iter().enumerate().map(|(i, e)| (Value::from(i), e.clone())).collect(),
-                        Value::Map(m) => m.iter().map(|(k, e)| (Value::String(k.clone()), e.clone())).collect(),
-                        Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-                        Value::Nil(_) | Value::NoValue => vec![],
-                        other => {
-                            let a = &pipe.cmds[0].args[0];
-                            return Err(self.err(a, format!("range can't iterate over {}", print_value(other))));
-                        }
-                    };
-                    if items.is_empty() {
-                        if let Some(o) = otherwise {
-                            self.nodes(o, dot)?;
-                        }
-                    }
-                    for (k, e) in items {
-                        let inner = self.vars.len();
-                        match decl.as_slice() {
-                            [one] => self.vars.push((one.clone(), e.clone())),
-                            [i, el] => {
-                                self.vars.push((i.clone(), k));
-                                self.vars.push((el.clone(), e.clone()));
-                            }
-                            _ => {}
-                        }
-                        let flow = self.nodes(body, &e)?;
-                        self.vars.truncate(inner);
-                        if matches!(flow, Flow::Break) {
-                            break;
-                        }
-                    }
-                    self.vars.truncate(mark);
+                    self.scoped(|e| e.range(pipe, body, otherwise.as_deref(), dot))?;
+                    Flow::Normal
                 }
-                Node::Break => return Ok(Flow::Break),
-                Node::Continue => return Ok(Flow::Continue),
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+            };
+            if !matches!(flow, Flow::Normal) {
+                return Ok(flow);
             }
         }
         Ok(Flow::Normal)
+    }
+
+    /// Runs `f` in a scope: the variables it declares end with it.
+    fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, TemplateError>) -> Result<T, TemplateError> {
+        let mark = self.vars.len();
+        let r = f(self);
+        self.vars.truncate(mark);
+        r
+    }
+
+    /// `if`, `else if`…, `else`: the body of the first true branch.
+    fn if_(
+        &mut self,
+        branches: &[(Pipe, Vec<Node>)],
+        otherwise: Option<&[Node]>,
+        dot: &Value,
+    ) -> Result<Flow, TemplateError> {
+        for (p, body) in branches {
+            if self.pipe(p, dot)?.truthy() {
+                return self.nodes(body, dot);
+            }
+        }
+        match otherwise {
+            Some(o) => self.nodes(o, dot),
+            None => Ok(Flow::Normal),
+        }
+    }
+
+    /// `with`: the body with dot set to the pipeline's value when it is true.
+    fn with(
+        &mut self,
+        pipe: &Pipe,
+        body: &[Node],
+        otherwise: Option<&[Node]>,
+        dot: &Value,
+    ) -> Result<Flow, TemplateError> {
+        let v = self.pipe(pipe, dot)?;
+        if v.truthy() {
+            self.nodes(body, &v)
+        } else if let Some(o) = otherwise {
+            self.nodes(o, dot)
+        } else {
+            Ok(Flow::Normal)
+        }
+    }
+
+    /// `range`: the body per element (with `$e` or `$i, $e` declared), `else` when there
+    /// is none; `break` ends the loop, `continue` the element.
+    fn range(
+        &mut self,
+        pipe: &Pipe,
+        body: &[Node],
+        otherwise: Option<&[Node]>,
+        dot: &Value,
+    ) -> Result<(), TemplateError> {
+        let bare = Pipe { decl: vec![], assign: false, cmds: pipe.cmds.clone() };
+        let v = self.pipe(&bare, dot)?;
+        let items: Vec<(Value, Value)> = match &v {
+            Value::List(l) => l.iter().enumerate().map(|(i, e)| (Value::from(i), e.clone())).collect(),
+            Value::Map(m) => m.iter().map(|(k, e)| (Value::String(k.clone()), e.clone())).collect(),
+            Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Nil(_) | Value::NoValue => vec![],
+            other => {
+                let a = &pipe.cmds[0].args[0];
+                return Err(self.err(a, format!("range can't iterate over {}", print_value(other))));
+            }
+        };
+        if items.is_empty() {
+            if let Some(o) = otherwise {
+                self.nodes(o, dot)?;
+            }
+        }
+        for (k, e) in items {
+            let flow = self.scoped(|x| {
+                match pipe.decl.as_slice() {
+                    [one] => x.vars.push((one.clone(), e.clone())),
+                    [i, el] => {
+                        x.vars.push((i.clone(), k));
+                        x.vars.push((el.clone(), e.clone()));
+                    }
+                    _ => {}
+                }
+                x.nodes(body, &e)
+            })?;
+            if matches!(flow, Flow::Break) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn pipe(&mut self, p: &Pipe, dot: &Value) -> Result<Value, TemplateError> {
@@ -288,5 +319,34 @@ impl Exec<'_> {
                 self.arg(head, dot)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::value::Value;
+
+    fn run(src: &str) -> Result<String, String> {
+        let data = Value::object([("L", Value::strings(&["a", "b", "c"], false)), ("N", Value::Int(3))]);
+        super::super::render(src, &data).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn variables_end_with_their_scope() {
+        assert_eq!(run("{{$x := 1}}{{if true}}{{$x = 2}}{{$y := 3}}{{end}}{{$x}}"), Ok("2".into()));
+        assert_eq!(run("{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{end}}{{$x}}"), Ok("21".into()));
+        assert_eq!(run("{{$e := 0}}{{range $i, $e := .L}}{{$e}}{{end}}{{$e}}"), Ok("abc0".into()));
+        assert_eq!(run("{{$x := 0}}{{with $x := 5}}{{$x}}{{end}}{{$x}}"), Ok("50".into()));
+    }
+
+    #[test]
+    fn loops_break_and_continue() {
+        assert_eq!(run("{{range .L}}{{if eq . \"b\"}}{{continue}}{{end}}{{.}}{{end}}"), Ok("ac".into()));
+        assert_eq!(run("{{range $i, $e := .N}}{{if eq $i 2}}{{break}}{{end}}{{$e}}{{end}}"), Ok("01".into()));
+        assert_eq!(run("{{range .N}}{{.}}{{end}}|{{range 0}}x{{else}}none{{end}}"), Ok("012|none".into()));
+        assert_eq!(
+            run("{{range true}}{{end}}"),
+            Err("template: :1:8: executing \"\" at <true>: range can't iterate over true".into())
+        );
     }
 }
