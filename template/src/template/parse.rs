@@ -97,6 +97,8 @@ enum Ending {
 }
 
 impl Parser<'_> {
+    /// Parses pieces into nodes until the end of the source or (`inside` a control
+    /// structure) its `{{end}}` or `{{else …}}`, which it returns as the [`Ending`].
     fn nodes(&mut self, inside: bool, in_range: bool) -> Result<(Vec<Node>, Ending), TemplateError> {
         let mut out = Vec::new();
         while self.at < self.pieces.len() {
@@ -137,18 +139,7 @@ impl Parser<'_> {
                 }
                 "range" => {
                     let pipe = self.pipe(&toks[1..], pos, kw)?;
-                    let (body, end) = self.nodes(true, true)?;
-                    let otherwise = match end {
-                        Ending::Done => None,
-                        Ending::Else(rest, p) => {
-                            if !rest.is_empty() {
-                                return Err(parse_err(self.src, p, "unexpected tokens after {{else}} in range"));
-                            }
-                            Some(self.until_end(in_range)?)
-                        }
-                        Ending::Eof => return Err(parse_err(self.src, pos, "unexpected EOF")),
-                    };
-                    out.push(Node::Range { pipe, body, otherwise });
+                    out.push(self.range(pipe, pos, in_range)?);
                 }
                 "break" | "continue" if toks.len() == 1 => {
                     if !in_range {
@@ -174,6 +165,22 @@ impl Parser<'_> {
             (_, Ending::Else(_, p)) => Err(parse_err(self.src, p, "expected end; found {{else}}")),
             (_, Ending::Eof) => Err(parse_err(self.src, self.src.len(), "unexpected EOF")),
         }
+    }
+
+    /// The body of a `range` whose pipeline (at `pos`) was parsed, and its `else`.
+    fn range(&mut self, pipe: Pipe, pos: usize, in_range: bool) -> Result<Node, TemplateError> {
+        let (body, end) = self.nodes(true, true)?;
+        let otherwise = match end {
+            Ending::Done => None,
+            Ending::Else(rest, p) => {
+                if !rest.is_empty() {
+                    return Err(parse_err(self.src, p, "unexpected tokens after {{else}} in range"));
+                }
+                Some(self.until_end(in_range)?)
+            }
+            Ending::Eof => return Err(parse_err(self.src, pos, "unexpected EOF")),
+        };
+        Ok(Node::Range { pipe, body, otherwise })
     }
 
     /// The body of an `if`/`with` whose pipeline was parsed, with its `else` chain.
@@ -244,85 +251,14 @@ impl Parser<'_> {
         Ok(Pipe { decl, assign, cmds })
     }
 
+    /// The operands of one command, each a term with the fields chained onto it.
     fn args(&self, toks: &[Token]) -> Result<Vec<Arg>, TemplateError> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < toks.len() {
-            let t = &toks[i];
-            let start = t.pos;
-            let (term, mut next) = match &t.tok {
-                Tok::Dot => (Term::Dot, i + 1),
-                Tok::Field(f) => (Term::Field(vec![f.clone()]), i + 1),
-                Tok::Var(v) => (Term::Var(v.clone(), vec![]), i + 1),
-                Tok::Ident(id) => (
-                    match id.as_str() {
-                        "true" => Term::Lit(Value::Bool(true)),
-                        "false" => Term::Lit(Value::Bool(false)),
-                        "nil" => Term::Lit(Value::Nil(crate::value::NilKind::Pointer)),
-                        _ => {
-                            if !funcs::exists(id) {
-                                return Err(parse_err(self.src, t.pos, format!("function {id:?} not defined")));
-                            }
-                            Term::Ident(id.clone())
-                        }
-                    },
-                    i + 1,
-                ),
-                Tok::Str(s) => (Term::Lit(Value::String(s.clone())), i + 1),
-                Tok::Char(c) => (Term::Lit(Value::Int(*c as i64)), i + 1),
-                Tok::Num(n) => (
-                    Term::Lit(
-                        number(n).ok_or_else(|| parse_err(self.src, t.pos, format!("bad number syntax: {n:?}")))?,
-                    ),
-                    i + 1,
-                ),
-                Tok::LParen => {
-                    let mut depth = 0;
-                    let mut j = i;
-                    loop {
-                        match toks.get(j).map(|t| &t.tok) {
-                            Some(Tok::LParen) => depth += 1,
-                            Some(Tok::RParen) => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    break;
-                                }
-                            }
-                            None => return Err(parse_err(self.src, t.pos, "unclosed left paren")),
-                            _ => {}
-                        }
-                        j += 1;
-                    }
-                    let inner = self.pipe(&toks[i + 1..j], t.pos, "parenthesized pipeline")?;
-                    (Term::Sub(Box::new(inner), vec![]), j + 1)
-                }
-                other => return Err(parse_err(self.src, t.pos, format!("unexpected {other:?} in operand"))),
-            };
-            // Adjacent fields chain onto the operand.
-            let mut term = term;
-            let mut last_pos = start;
-            while let Some(Token { tok: Tok::Field(f), adjacent: true, pos }) = toks.get(next) {
-                last_pos = *pos;
-                term = match term {
-                    Term::Dot => Term::Field(vec![f.clone()]),
-                    Term::Field(mut v) => {
-                        v.push(f.clone());
-                        Term::Field(v)
-                    }
-                    Term::Var(n, mut v) => {
-                        v.push(f.clone());
-                        Term::Var(n, v)
-                    }
-                    Term::Sub(p, mut v) => {
-                        v.push(f.clone());
-                        Term::Sub(p, v)
-                    }
-                    other => {
-                        return Err(parse_err(self.src, *pos, format!("unexpected . after term {other:?}")));
-                    }
-                };
-                next += 1;
-            }
+            let start = toks[i].pos;
+            let (term, next) = self.operand(toks, i)?;
+            let (term, next, last_pos) = self.chain(term, toks, next, start)?;
             let end_pos = toks.get(next - 1).map(|t| t.pos + tok_len(&t.tok)).unwrap_or(start);
             let text = self.src.get(start..end_pos).unwrap_or_default().to_string();
             let pos = if matches!(term, Term::Field(_) | Term::Var(..)) { last_pos } else { start };
@@ -330,6 +266,97 @@ impl Parser<'_> {
             i = next;
         }
         Ok(out)
+    }
+
+    /// The term that starts at `toks[i]`, and the index of the token after it.
+    fn operand(&self, toks: &[Token], i: usize) -> Result<(Term, usize), TemplateError> {
+        let t = &toks[i];
+        let term = match &t.tok {
+            Tok::Dot => Term::Dot,
+            Tok::Field(f) => Term::Field(vec![f.clone()]),
+            Tok::Var(v) => Term::Var(v.clone(), vec![]),
+            Tok::Ident(id) => self.ident(id, t.pos)?,
+            Tok::Str(s) => Term::Lit(Value::String(s.clone())),
+            Tok::Char(c) => Term::Lit(Value::Int(*c as i64)),
+            Tok::Num(n) => {
+                Term::Lit(number(n).ok_or_else(|| parse_err(self.src, t.pos, format!("bad number syntax: {n:?}")))?)
+            }
+            Tok::LParen => {
+                let close = self.close_paren(toks, i)?;
+                let inner = self.pipe(&toks[i + 1..close], t.pos, "parenthesized pipeline")?;
+                return Ok((Term::Sub(Box::new(inner), vec![]), close + 1));
+            }
+            other => return Err(parse_err(self.src, t.pos, format!("unexpected {other:?} in operand"))),
+        };
+        Ok((term, i + 1))
+    }
+
+    /// A bare word: a bool or nil literal, or a function (which must exist).
+    fn ident(&self, id: &str, pos: usize) -> Result<Term, TemplateError> {
+        Ok(match id {
+            "true" => Term::Lit(Value::Bool(true)),
+            "false" => Term::Lit(Value::Bool(false)),
+            "nil" => Term::Lit(Value::Nil(crate::value::NilKind::Pointer)),
+            _ => {
+                if !funcs::exists(id) {
+                    return Err(parse_err(self.src, pos, format!("function {id:?} not defined")));
+                }
+                Term::Ident(id.to_string())
+            }
+        })
+    }
+
+    /// The index of the `)` that closes the `(` at `toks[open]`.
+    fn close_paren(&self, toks: &[Token], open: usize) -> Result<usize, TemplateError> {
+        let mut depth = 0;
+        for (j, t) in toks.iter().enumerate().skip(open) {
+            match t.tok {
+                Tok::LParen => depth += 1,
+                Tok::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(j);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(parse_err(self.src, toks[open].pos, "unclosed left paren"))
+    }
+
+    /// `term` with the `.Field`s that directly follow it (`toks[next]`…) chained on; the
+    /// index after them and the position of the last field (`start` when there is none).
+    fn chain(
+        &self,
+        mut term: Term,
+        toks: &[Token],
+        mut next: usize,
+        start: usize,
+    ) -> Result<(Term, usize, usize), TemplateError> {
+        let mut last_pos = start;
+        while let Some(Token { tok: Tok::Field(f), adjacent: true, pos }) = toks.get(next) {
+            last_pos = *pos;
+            term = match term {
+                Term::Dot => Term::Field(vec![f.clone()]),
+                Term::Field(mut v) => {
+                    v.push(f.clone());
+                    Term::Field(v)
+                }
+                Term::Var(n, mut v) => {
+                    v.push(f.clone());
+                    Term::Var(n, v)
+                }
+                Term::Sub(p, mut v) => {
+                    v.push(f.clone());
+                    Term::Sub(p, v)
+                }
+                other => {
+                    return Err(parse_err(self.src, *pos, format!("unexpected . after term {other:?}")));
+                }
+            };
+            next += 1;
+        }
+        Ok((term, next, last_pos))
     }
 }
 
@@ -361,4 +388,59 @@ fn split_top(toks: &[Token], sep: impl Fn(&Tok) -> bool) -> Vec<&[Token]> {
     }
     out.push(&toks[start..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_go_reads_them() {
+        assert_eq!(number("42"), Some(Value::Int(42)));
+        assert_eq!(number("-0x1F"), Some(Value::Int(-31)));
+        assert_eq!(number("017"), Some(Value::Int(15)), "a leading 0 is octal");
+        assert_eq!(number("0b101"), Some(Value::Int(5)));
+        assert_eq!(number("1_000"), Some(Value::Int(1000)));
+        assert_eq!(number("1.5e3"), Some(Value::Float(1500.0)));
+        assert_eq!(number("1e+3"), Some(Value::Float(1000.0)));
+        assert_eq!(number("12abc"), None);
+    }
+
+    fn args(action: &str) -> Vec<(usize, String)> {
+        let pieces = super::super::lex::split_pieces(action).unwrap();
+        let Some(Piece::Action { toks, .. }) = pieces.into_iter().find(|p| matches!(p, Piece::Action { .. })) else {
+            panic!("no action in {action}");
+        };
+        let p = Parser { src: action, pieces: vec![], at: 0 };
+        p.args(&toks).unwrap().into_iter().map(|a| (a.pos, a.text)).collect()
+    }
+
+    #[test]
+    fn operands_keep_their_text_and_position() {
+        // Errors quote an operand's text and point at its last field (Go's column).
+        assert_eq!(
+            args(r#"{{index .A.B "k" (len $x).C $.D}}"#),
+            [
+                (2, "index".to_string()),
+                (10, ".A.B".to_string()),
+                (13, r#""k""#.to_string()),
+                (17, "(len $x).C".to_string()),
+                (29, "$.D".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn structure_errors() {
+        let err = |src: &str| {
+            let pieces = super::super::lex::split_pieces(src).unwrap();
+            parse(src, pieces).unwrap_err().to_string()
+        };
+        assert_eq!(err("{{range .}}x{{else .}}y{{end}}"), "template: :1: unexpected tokens after {{else}} in range");
+        assert_eq!(err("{{if .}}x{{else}}y{{else}}z{{end}}"), "template: :1: expected end; found {{else}}");
+        assert_eq!(err("\n{{break}}"), "template: :2: {{break}} outside {{range}}");
+        assert_eq!(err("{{(len .}}"), "template: :1: unclosed left paren");
+        assert_eq!(err("{{len 0x}}"), "template: :1: bad number syntax: \"0x\"");
+        assert_eq!(err("{{$a, $b := .}}"), "template: :1: too many declarations in command");
+    }
 }
