@@ -4,7 +4,7 @@
 //! they happened at.
 
 use super::parse::{Arg, Cmd, Node, Pipe, Term};
-use super::TemplateError;
+use super::{line_of, TemplateError};
 use crate::funcs;
 use crate::value::{print_value, Value};
 
@@ -31,9 +31,9 @@ struct Exec<'a> {
 impl Exec<'_> {
     fn err(&self, arg: &Arg, msg: impl std::fmt::Display) -> TemplateError {
         let before = &self.src[..arg.pos.min(self.src.len())];
-        let line = 1 + before.matches('\n').count();
+        let line = line_of(self.src, arg.pos);
         let col = before.rfind('\n').map_or(arg.pos, |i| arg.pos - i - 1);
-        TemplateError(format!("template: :{line}:{col}: executing \"\" at <{}>: {msg}", arg.text))
+        TemplateError::Exec { line, col, operand: arg.text.clone(), msg: msg.to_string() }
     }
 
     /// Runs `nodes`; a `break` or `continue` stops them and is passed up to the `range`.
@@ -168,7 +168,7 @@ impl Exec<'_> {
             if p.assign {
                 match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
                     Some(slot) => slot.1 = v.clone(),
-                    None => return Err(TemplateError(format!("template: : undefined variable: {name}"))),
+                    None => return Err(TemplateError::ExecUndeclared { var: name.clone() }),
                 }
             } else {
                 self.vars.push((name.clone(), v.clone()));

@@ -1,5 +1,5 @@
 //! Go's text/template: [`Template::parse`] (the [`lex`]er, then the [`parse`]r) and
-//! [`Template::execute`] (the [`exec`]utor).
+//! [`Template::execute`] (the [`exec`]utor); a [`TemplateError`] says which of them failed.
 //!
 //! Supported: text and actions with `{{-`/`-}}` trimming and comments; pipelines with `|`,
 //! variables (`$x := …`, `$x = …`, `$`), fields and chains on `.`, variables and
@@ -15,10 +15,22 @@ mod parse;
 use crate::value::Value;
 use parse::Node;
 
-/// A parse or execution error, worded as Go's (`template: :1:2: executing "" at <.Foo>: …`).
+/// A parse or execution error. Each prints exactly as Go's text/template words it, since
+/// users compare rbuild's messages with docker's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TemplateError(pub String);
+pub enum TemplateError {
+    /// The source is not a template (an unclosed action, a bad literal, an unknown
+    /// function, a misplaced `{{end}}`…): `template: :LINE: MSG`.
+    #[error("template: :{line}: {msg}")]
+    Parse { line: usize, msg: String },
+    /// Executing failed at an operand (a missing field, a function's error…):
+    /// `template: :LINE:COL: executing "" at <OPERAND>: MSG`, the column 0-based in bytes.
+    #[error("template: :{line}:{col}: executing \"\" at <{operand}>: {msg}")]
+    Exec { line: usize, col: usize, operand: String, msg: String },
+    /// Executing `$x = …` found no `$x` declared: `template: : undefined variable: $x`.
+    #[error("template: : undefined variable: {var}")]
+    ExecUndeclared { var: String },
+}
 
 /// A parsed template.
 #[derive(Debug, Clone)]
@@ -32,7 +44,7 @@ fn line_of(src: &str, pos: usize) -> usize {
 }
 
 fn parse_err(src: &str, pos: usize, msg: impl std::fmt::Display) -> TemplateError {
-    TemplateError(format!("template: :{}: {msg}", line_of(src, pos)))
+    TemplateError::Parse { line: line_of(src, pos), msg: msg.to_string() }
 }
 
 impl Template {
@@ -121,15 +133,39 @@ mod tests {
 
     #[test]
     fn errors_are_worded_as_go() {
-        let e = render("{{.Foo}}", &data()).unwrap_err().0;
+        let e = render("{{.Foo}}", &data()).unwrap_err().to_string();
         assert_eq!(e, "template: :1:2: executing \"\" at <.Foo>: can't evaluate field Foo in type struct");
-        let e = render("{{.Config.Foo}}", &data()).unwrap_err().0;
+        let e = render("{{.Config.Foo}}", &data()).unwrap_err().to_string();
         assert!(e.starts_with("template: :1:9: executing \"\" at <.Config.Foo>:"), "{e}");
-        assert!(render("{{nosuch .}}", &data()).unwrap_err().0.contains("function \"nosuch\" not defined"));
+        assert!(render("{{nosuch .}}", &data()).unwrap_err().to_string().contains("function \"nosuch\" not defined"));
         assert!(render("{{if .Id}}x", &data()).is_err());
         assert!(render("{{end}}", &data()).is_err());
         assert!(render("{{.Id", &data()).is_err());
         assert!(render("{{\"abc}}", &data()).is_err());
         assert!(render("{{define \"x\"}}{{end}}", &data()).is_err());
+    }
+
+    #[test]
+    fn errors_say_which_stage_failed() {
+        assert_eq!(
+            render("a\n{{if .Id}}x", &data()),
+            Err(TemplateError::Parse { line: 2, msg: "unexpected EOF".into() })
+        );
+        assert_eq!(
+            render("a\n  {{.Size.X}}", &data()),
+            Err(TemplateError::Exec {
+                line: 2,
+                col: 9,
+                operand: ".Size.X".into(),
+                msg: "can't evaluate field X in type int".into()
+            })
+        );
+        let e = render("{{$x = 1}}", &data()).unwrap_err();
+        assert_eq!(e, TemplateError::ExecUndeclared { var: "$x".into() });
+        assert_eq!(e.to_string(), "template: : undefined variable: $x");
+        assert_eq!(
+            render("{{index .Names 5}}", &data()).unwrap_err().to_string(),
+            "template: :1:2: executing \"\" at <index>: error calling index: index out of range: 5"
+        );
     }
 }
