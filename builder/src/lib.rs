@@ -1,3 +1,4 @@
+#![allow(clippy::result_large_err)]
 //! rbuild's builder.
 pub mod error;
 pub mod ignore;
@@ -5,6 +6,9 @@ pub mod meta;
 
 pub use error::{BuildError, Result};
 pub mod build;
+mod cache_key;
 pub mod context;
 pub mod copy;
+mod stage;
+mod steps;
 pub mod volume;

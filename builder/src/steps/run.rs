@@ -1,0 +1,228 @@
+//! RUN: the command in the sandbox on the stage's layers, with its mounts.
+
+use crate::build::*;
+use crate::cache_key::*;
+use crate::context::{items_digest, Item, Source};
+use crate::error::{BuildError, Result};
+use crate::meta::{self};
+use crate::stage::State;
+use crate::steps::*;
+use rbuild_parser::instruction::{Instruction, MountType, NetworkMode, Run};
+use rbuild_parser::Span;
+use rbuild_runtime::step::{run_step, StepRequest};
+use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network};
+
+impl Ctx<'_> {
+    pub(crate) fn run(
+        &self,
+        st: &mut State,
+        run: &Run,
+        ins: &Instruction,
+        label: &str,
+        index: usize,
+        total: usize,
+    ) -> FResult<()> {
+        let span = ins.span;
+        let text = ins.source.trim();
+        let mut cl = run.cmd.clone();
+        // Here-documents: a lone `<<EOF` runs its body; otherwise bodies follow the line.
+        if cl.shell_form && !cl.heredocs.is_empty() {
+            let body = |h: &rbuild_parser::ast::Heredoc| -> String {
+                if h.chomp {
+                    h.content.lines().map(|l| l.trim_start_matches('\t')).collect::<Vec<_>>().join("\n") + "\n"
+                } else {
+                    h.content.clone()
+                }
+            };
+            let line = cl.args.join(" ");
+            let lone = cl.heredocs.len() == 1
+                && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'')
+                    == cl.heredocs[0].name;
+            if lone {
+                cl.args = vec![body(&cl.heredocs[0])];
+            } else {
+                let mut s = line;
+                for h in &cl.heredocs {
+                    s.push('\n');
+                    s.push_str(&body(h));
+                    s.push_str(&h.name);
+                }
+                cl.args = vec![s];
+            }
+        }
+        let mut argv = meta::resolve_cmdline(&cl, &st.config.config);
+        if argv.is_empty() {
+            // `RUN []`: docker creates the step's container with an empty Cmd and the
+            // image's Entrypoint kept, so the container runs the Entrypoint alone, or, with
+            // none, the image's Cmd (the daemon's config merge) — users rely on it to run
+            // an image's own command at build time.
+            let c = &st.config.config;
+            argv = match (&c.entrypoint, &c.cmd) {
+                (Some(ep), _) if !ep.is_empty() => ep.clone(),
+                (_, Some(cmd)) => cmd.clone(),
+                _ => vec![],
+            };
+            if argv.is_empty() {
+                return Err(BuildError::at("No command specified", span).into());
+            }
+        }
+        let mut env = st.config.config.env.clone();
+        env.extend(st.run_args());
+        let network = match run.network {
+            Some(NetworkMode::None) => Network::None,
+            Some(NetworkMode::Host) => Network::Host,
+            _ => self.opts.network.clone(),
+        };
+        let (mounts, mount_key) = self.run_mounts(st, run, span)?;
+        let user = st.config.config.user.clone();
+        let cwd = st.config.config.working_dir.clone();
+        let net_s = format!("{network:?}");
+        st.chain(&[
+            b"RUN",
+            argv.join("\0").as_bytes(),
+            env.join("\0").as_bytes(),
+            user.as_bytes(),
+            cwd.as_bytes(),
+            net_s.as_bytes(),
+            mount_key.as_bytes(),
+        ]);
+        let (id, t0) = self.start(label, index, total, text);
+        // docker records the command as written, its words joined (`echo hi` for
+        // `RUN ["echo", "hi"]`, nothing for `RUN []`).
+        let created_by = if cl.shell_form {
+            format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" "))
+        } else {
+            cl.args.join(" ")
+        };
+        if let Some(layer) = self.cached(st, id) {
+            st.history(created_by, layer.is_none());
+            return Ok(());
+        }
+        let lowers = self.lowers(&st.layers)?;
+        // A VOLUME that no layer has is a fresh, empty volume in docker's RUN: runc makes
+        // its mountpoint in the step's layer, and what the step writes there is gone
+        // afterwards. Volumes over existing directories start with the image's content
+        // there; the step runs on that and its writes leave the upper afterwards (settle).
+        let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
+        let mut mounts = mounts;
+        let mut scratch_volumes = Vec::new();
+        for v in volumes.iter().filter(|v| crate::volume::is_new(&lowers, v)) {
+            let d = self.store.temp_guard("volume")?;
+            rustix::fs::chmod(d.path(), rustix::fs::Mode::from_raw_mode(0o755))
+                .map_err(|e| BuildError::at(format!("creating a volume for {v}: {e}"), span))?;
+            mounts.push(RtMount {
+                target: v.clone(),
+                kind: MountKind::Bind { source: d.path().into(), readonly: false },
+            });
+            scratch_volumes.push(d);
+        }
+        let req = StepRequest {
+            lowers,
+            args: argv,
+            env,
+            cwd,
+            user,
+            network,
+            mounts,
+            security: self.opts.security.clone(),
+            limits: Limits::default(),
+            cancel: Some(self.opts.cancel.clone()),
+        };
+        let mut tail = Tail::default();
+        let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
+            tail.push(b);
+            self.progress.event(Event::Output { id, data: b });
+        })
+        .map_err(|e| BuildError::at(e.to_string(), span))?;
+        if code != 0 {
+            self.progress.event(Event::Failed { id });
+            self.check_cancel()?;
+            let cmd = ins.source.trim();
+            return Err(Failure {
+                error: BuildError::at(format!("{cmd:?} did not complete successfully: exit code: {code}"), span),
+                exit_code: Some(code),
+                tail: tail.lines(),
+            });
+        }
+        self.check_cancel()?;
+        drop(scratch_volumes);
+        if !volumes.is_empty() {
+            crate::volume::settle(&dir.upper(), &req.lowers, &volumes)?;
+        }
+        st.workdir_gone = workdir_removed(&dir.upper(), &st.config.config.working_dir);
+        let layer = self.commit_dir(st, &dir.upper())?;
+        drop(dir);
+        st.history(created_by, layer.is_none());
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        Ok(())
+    }
+
+    /// RUN --mount: cache dirs kept in the store, tmpfs, and read-only binds of the
+    /// context. Returns the mounts and their part of the cache key.
+    pub(crate) fn run_mounts(&self, st: &State, run: &Run, span: Span) -> Result<(Vec<RtMount>, String)> {
+        let mut out = Vec::new();
+        let mut key = String::new();
+        for m in &run.mounts {
+            key.push_str(&m.spec);
+            key.push('\0');
+            let target = if m.target.starts_with('/') {
+                m.target.clone()
+            } else {
+                format!("/{}/{}", st.config.config.working_dir.trim_matches('/'), m.target)
+            };
+            match m.typ {
+                MountType::Tmpfs => out.push(RtMount {
+                    target,
+                    kind: MountKind::Tmpfs { options: m.size.map(|s| format!("size={s}")).unwrap_or_default() },
+                }),
+                MountType::Cache => {
+                    let id = m.id.clone().unwrap_or_else(|| target.clone());
+                    let dir = self.store.state_dir().join("buildcache").join(&hash_parts(&[id.as_bytes()])[..32]);
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|e| BuildError::at(format!("creating cache mount: {e}"), span))?;
+                        let _ = rustix::fs::chown(
+                            &dir,
+                            Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
+                            Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
+                        );
+                        let _ = rustix::fs::chmod(&dir, rustix::fs::Mode::from_raw_mode(m.mode.unwrap_or(0o755)));
+                    }
+                    out.push(RtMount { target, kind: MountKind::Bind { source: dir, readonly: m.read_only } });
+                }
+                MountType::Bind if m.from.is_none() => {
+                    let ctx = self
+                        .opts
+                        .context
+                        .as_ref()
+                        .ok_or_else(|| BuildError::at("RUN --mount=type=bind needs a build context", span))?;
+                    let src = crate::context::resolve_in_root(
+                        ctx,
+                        &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?,
+                        true,
+                    )?;
+                    let mut items = vec![Item { path: ".".into(), entries: vec![] }];
+                    let source = Source { root: src.clone(), ignore: None, exclude: None, parallel: true };
+                    if let Ok(sel) = source.select(".") {
+                        items = sel;
+                    }
+                    if let Some(sc) = &self.statcache {
+                        sc.fill(&mut items)?;
+                    }
+                    key.push_str(&items_digest(&items));
+                    out.push(RtMount { target, kind: MountKind::Bind { source: src, readonly: true } });
+                }
+                _ => {
+                    return Err(BuildError::at(
+                        format!(
+                            "RUN --mount={} is not supported by rbuild yet (types: cache, tmpfs, bind of the context)",
+                            m.spec
+                        ),
+                        span,
+                    ))
+                }
+            }
+        }
+        Ok((out, key))
+    }
+}
