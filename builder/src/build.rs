@@ -5,6 +5,7 @@
 //! A failure carries the step's last output lines with the error; it happens once per
 //! build, so its size on the error path does not matter.
 
+use crate::cache_key::CacheKey;
 use crate::context::StatCache;
 use crate::error::{BuildError, Result};
 use crate::ignore::{read_dockerignore, Matcher};
@@ -70,9 +71,9 @@ pub struct Built {
     pub image: Image,
     /// The cache keys of the steps that made the image's layers: the target stage and
     /// the stages it is built FROM, in build order (`--cache-to …,mode=min`).
-    pub image_keys: Vec<String>,
+    pub image_keys: Vec<CacheKey>,
     /// Every cache key the build used, of every stage (`mode=max`).
-    pub all_keys: Vec<String>,
+    pub all_keys: Vec<CacheKey>,
 }
 
 /// What the build reports as it goes.
@@ -136,7 +137,7 @@ pub(crate) type FResult<T> = std::result::Result<T, Failure>;
 pub(crate) struct StageOut {
     pub(crate) config: ImageConfig,
     pub(crate) layers: Vec<LayerRef>,
-    pub(crate) key: String,
+    pub(crate) key: CacheKey,
     /// What the stage is when no instruction changed its base: the base image itself
     /// (docker's result is then the base's image id, its config untouched), or nothing
     /// at all for `FROM scratch`.
@@ -161,7 +162,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) used_args: Mutex<BTreeSet<String>>,
     pub(crate) outs: Mutex<Vec<Option<StageOut>>>,
     /// (stage, key) of every step with a cache record, as the build met them.
-    pub(crate) used_keys: Mutex<Vec<(usize, String)>>,
+    pub(crate) used_keys: Mutex<Vec<(usize, CacheKey)>>,
     /// Images pulled by this build (`--pull` refreshes each once).
     pub(crate) pulled: Mutex<BTreeMap<String, Image>>,
 }
@@ -247,7 +248,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FRe
         at = j;
     }
     let used = cx.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
-    let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| k.clone()).collect();
+    let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| *k).collect();
     let all_keys = used.into_iter().map(|(_, k)| k).collect();
     match out.unchanged {
         // docker's result is the base image (its id): nothing was committed.

@@ -6,7 +6,7 @@ pub mod meta;
 
 pub use error::{BuildError, Result};
 pub mod build;
-mod cache_key;
+pub mod cache_key;
 pub mod context;
 pub mod copy;
 mod stage;

@@ -1,7 +1,7 @@
 //! One stage: its base, ONBUILD triggers, and each instruction dispatched to its step.
 
 use crate::build::*;
-use crate::cache_key::*;
+use crate::cache_key::{image_key, scratch_key, CacheKey, KeyBuilder, KeyKind};
 use crate::error::BuildError;
 use crate::meta::{self, Words, DEFAULT_PATH};
 use rbuild_parser::graph::Base;
@@ -18,7 +18,7 @@ pub(crate) struct State {
     pub(crate) stage: usize,
     pub(crate) config: ImageConfig,
     pub(crate) layers: Vec<LayerRef>,
-    pub(crate) key: String,
+    pub(crate) key: CacheKey,
     /// ARGs declared in this stage and their values (None: declared, no value).
     pub(crate) args: BTreeMap<String, Option<String>>,
     pub(crate) cmd_set: bool,
@@ -44,10 +44,11 @@ impl State {
             .collect()
     }
 
-    pub(crate) fn chain(&mut self, parts: &[&[u8]]) {
-        let mut all: Vec<&[u8]> = vec![CACHE_VERSION.as_bytes(), self.key.as_bytes()];
-        all.extend_from_slice(parts);
-        self.key = hash_parts(&all);
+    /// Continues the stage's key with a step of `kind` whose inputs `inputs` encodes.
+    pub(crate) fn chain(&mut self, kind: KeyKind, inputs: impl FnOnce(&mut KeyBuilder)) {
+        let mut k = KeyBuilder::child(kind, &self.key);
+        inputs(&mut k);
+        self.key = k.finish();
     }
 
     pub(crate) fn history(&mut self, created_by: String, empty: bool) {
@@ -80,7 +81,7 @@ impl Ctx<'_> {
                     stage: i,
                     config: ImageConfig::default(),
                     layers: vec![],
-                    key: hash_parts(&[CACHE_VERSION.as_bytes(), b"scratch"]),
+                    key: scratch_key(),
                     args: BTreeMap::new(),
                     cmd_set: false,
                     workdir_gone: false,
@@ -118,7 +119,7 @@ impl Ctx<'_> {
                     stage: i,
                     config: img.config.clone(),
                     layers: img.layers.clone(),
-                    key: hash_parts(&[CACHE_VERSION.as_bytes(), b"image", img.id().to_string().as_bytes()]),
+                    key: image_key(&img),
                     args: BTreeMap::new(),
                     cmd_set: false,
                     workdir_gone: false,
@@ -203,7 +204,9 @@ impl Ctx<'_> {
                 }
                 // All expanded with the environment from before the instruction.
                 for (name, value) in declared {
-                    st.chain(&[b"ARG", name.as_bytes(), value.as_deref().unwrap_or("\0unset").as_bytes()]);
+                    st.chain(KeyKind::Arg, |k| {
+                        k.text(&name).opt_text(value.as_deref());
+                    });
                     st.args.insert(name, value);
                 }
                 self.commit_meta(st, format!("/bin/sh -c #(nop)  {text}"), label, index, total, text)
@@ -214,7 +217,9 @@ impl Ctx<'_> {
             Kind::Workdir { .. } => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
                 let wd = st.config.config.working_dir.clone();
-                st.chain(&[b"WORKDIR", wd.as_bytes()]);
+                st.chain(KeyKind::Workdir, |k| {
+                    k.text(&wd);
+                });
                 self.commit_workdir(st, applied.created_by, label, index, total, text)
             }
             Kind::Env { pairs } => {
@@ -225,7 +230,9 @@ impl Ctx<'_> {
                 }
                 let created_by = format!("/bin/sh -c #(nop)  {msg}");
                 st.env.grow(2 * created_by.len(), span)?;
-                st.chain(&[b"META", created_by.as_bytes()]);
+                st.chain(KeyKind::Meta, |k| {
+                    k.text(&created_by);
+                });
                 self.commit_meta(st, created_by, label, index, total, text)
             }
             _ => {
@@ -234,7 +241,9 @@ impl Ctx<'_> {
                 if matches!(ins.kind, Kind::Volume { .. }) {
                     self.check_volumes(st, span)?;
                 }
-                st.chain(&[b"META", applied.created_by.as_bytes()]);
+                st.chain(KeyKind::Meta, |k| {
+                    k.text(&applied.created_by);
+                });
                 self.commit_meta(st, applied.created_by, label, index, total, text)
             }
         }

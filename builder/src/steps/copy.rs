@@ -1,6 +1,7 @@
 //! COPY (and ADD, which is COPY with URLs and archives).
 
 use crate::build::*;
+use crate::cache_key::{image_key, CacheKey, KeyKind};
 use crate::context::{items_digest, Item, Source};
 use crate::copy::{self, CopyOpts};
 use crate::error::{BuildError, Result};
@@ -74,7 +75,8 @@ impl Ctx<'_> {
         // Where the sources come from.
         enum From {
             Context,
-            Layers(Vec<LayerRef>, String),
+            /// A stage's or an image's layers, and their key.
+            Layers(Vec<LayerRef>, CacheKey),
         }
         let from = match &c.from {
             None => From::Context,
@@ -99,7 +101,7 @@ impl Ctx<'_> {
                         let img = self
                             .image(&f, false)
                             .map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
-                        From::Layers(img.layers.clone(), img.id().to_string())
+                        From::Layers(img.layers.clone(), image_key(&img))
                     }
                 }
             }
@@ -109,10 +111,12 @@ impl Ctx<'_> {
         let mut ctx_items: Vec<Item> = Vec::new();
         let mut downloads: Vec<(String, PathBuf, String, i64)> = Vec::new(); // (name, file, digest, mtime)
         let mut dl_dir: Option<TempDir> = None;
-        let src_key = match &from {
+        // What the context sources are, by content: a digest of the selected files, or an
+        // URL and the digest of what it served.
+        let mut parts: Vec<(&str, String)> = Vec::new();
+        match &from {
             From::Context => {
                 let ctx = self.opts.context.clone();
-                let mut parts = Vec::new();
                 for s in &sources {
                     if add && (s.starts_with("http://") || s.starts_with("https://")) {
                         let dl = match &dl_dir {
@@ -132,7 +136,7 @@ impl Ctx<'_> {
                             .next()
                             .unwrap_or("")
                             .to_string();
-                        parts.push(format!("url\0{s}\0{digest}"));
+                        parts.push((s.as_str(), digest.clone()));
                         downloads.push((if name.is_empty() { "download".into() } else { name }, file, digest, mtime));
                         continue;
                     }
@@ -149,31 +153,38 @@ impl Ctx<'_> {
                     if let Some(sc) = &self.statcache {
                         sc.fill(&mut items)?;
                     }
-                    parts.push(items_digest(&items));
+                    parts.push(("", items_digest(&items)));
                     ctx_items.extend(items);
                 }
                 if ctx_items.is_empty() && downloads.is_empty() && c.inline.is_empty() {
                     return Err(BuildError::at(format!("{kw} failed: no source files were specified"), span).into());
                 }
-                parts.join("\0")
             }
-            From::Layers(_, key) => key.clone(),
-        };
+            From::Layers(..) => {}
+        }
         let n_sources = ctx_items.len() + downloads.len() + c.inline.len();
         if n_sources > 1 && !dest.ends_with('/') && matches!(from, From::Context) {
             return Err(BuildError::at(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"), span).into());
         }
         let inline: Vec<(String, String)> = c.inline.iter().map(|h| (h.name.clone(), h.content.clone())).collect();
-        st.chain(&[
-            kw.as_bytes(),
-            sources.join("\0").as_bytes(),
-            dest.as_bytes(),
-            chown.as_deref().unwrap_or("").as_bytes(),
-            format!("{chmod:?}").as_bytes(),
-            c.exclude.join("\0").as_bytes(),
-            src_key.as_bytes(),
-            format!("{inline:?}").as_bytes(),
-        ]);
+        st.chain(if add { KeyKind::Add } else { KeyKind::Copy }, |k| {
+            k.texts(&sources).text(&dest).opt_text(chown.as_deref()).opt_num(chmod.map(u64::from)).texts(&c.exclude);
+            match &from {
+                From::Context => {
+                    k.text("context").num(parts.len() as u64);
+                    for (url, digest) in &parts {
+                        k.text(url).text(digest);
+                    }
+                }
+                From::Layers(_, key) => {
+                    k.text("layers").key(key);
+                }
+            }
+            k.num(inline.len() as u64);
+            for (name, content) in &inline {
+                k.text(name).text(content);
+            }
+        });
         let created_by = format!("/bin/sh -c #(nop) {kw} {} in {dest} ", sources.join(" "));
         if let Some(layer) = self.cached(st, id) {
             st.history(created_by, layer.is_none());

@@ -1,16 +1,17 @@
 //! RUN: the command in the sandbox on the stage's layers, with its mounts.
 
 use crate::build::*;
-use crate::cache_key::*;
+use crate::cache_key::{KeyBuilder, KeyKind};
 use crate::context::{items_digest, Item, Source};
 use crate::error::{BuildError, Result};
 use crate::meta::{self};
 use crate::stage::State;
 use crate::steps::*;
-use rbuild_parser::instruction::{Instruction, MountType, NetworkMode, Run};
+use rbuild_parser::instruction::{Instruction, Mount, MountType, NetworkMode, Run, Sharing};
 use rbuild_parser::Span;
 use rbuild_runtime::step::{run_step, StepRequest};
 use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network};
+use sha2::{Digest as _, Sha256};
 
 impl Ctx<'_> {
     pub(crate) fn run(
@@ -73,19 +74,17 @@ impl Ctx<'_> {
             Some(NetworkMode::Host) => Network::Host,
             _ => self.opts.network.clone(),
         };
-        let (mounts, mount_key) = self.run_mounts(st, run, span)?;
+        let (mounts, contents) = self.run_mounts(st, run, span)?;
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
-        let net_s = format!("{network:?}");
-        st.chain(&[
-            b"RUN",
-            argv.join("\0").as_bytes(),
-            env.join("\0").as_bytes(),
-            user.as_bytes(),
-            cwd.as_bytes(),
-            net_s.as_bytes(),
-            mount_key.as_bytes(),
-        ]);
+        st.chain(KeyKind::Run, |k| {
+            k.texts(&argv).texts(&env).text(&user).text(&cwd);
+            network_key(k, &network);
+            k.num(run.mounts.len() as u64);
+            for (m, content) in run.mounts.iter().zip(&contents) {
+                mount_key(k, m, content);
+            }
+        });
         let (id, t0) = self.start(label, index, total, text);
         // docker records the command as written, its words joined (`echo hi` for
         // `RUN ["echo", "hi"]`, nothing for `RUN []`).
@@ -158,13 +157,13 @@ impl Ctx<'_> {
     }
 
     /// RUN --mount: cache dirs kept in the store, tmpfs, and read-only binds of the
-    /// context. Returns the mounts and their part of the cache key.
-    pub(crate) fn run_mounts(&self, st: &State, run: &Run, span: Span) -> Result<(Vec<RtMount>, String)> {
+    /// context. Returns the mounts and, for each, the digest of the content it brings
+    /// (empty for those whose content is not part of the cache key).
+    pub(crate) fn run_mounts(&self, st: &State, run: &Run, span: Span) -> Result<(Vec<RtMount>, Vec<String>)> {
         let mut out = Vec::new();
-        let mut key = String::new();
+        let mut contents = Vec::new();
         for m in &run.mounts {
-            key.push_str(&m.spec);
-            key.push('\0');
+            contents.push(String::new());
             let target = if m.target.starts_with('/') {
                 m.target.clone()
             } else {
@@ -177,7 +176,7 @@ impl Ctx<'_> {
                 }),
                 MountType::Cache => {
                     let id = m.id.clone().unwrap_or_else(|| target.clone());
-                    let dir = self.store.state_dir().join("buildcache").join(&hash_parts(&[id.as_bytes()])[..32]);
+                    let dir = self.store.state_dir().join("buildcache").join(cache_mount_dir(&id));
                     if !dir.exists() {
                         std::fs::create_dir_all(&dir)
                             .map_err(|e| BuildError::at(format!("creating cache mount: {e}"), span))?;
@@ -209,7 +208,9 @@ impl Ctx<'_> {
                     if let Some(sc) = &self.statcache {
                         sc.fill(&mut items)?;
                     }
-                    key.push_str(&items_digest(&items));
+                    if let Some(c) = contents.last_mut() {
+                        *c = items_digest(&items);
+                    }
                     out.push(RtMount { target, kind: MountKind::Bind { source: src, readonly: true } });
                 }
                 _ => {
@@ -223,6 +224,66 @@ impl Ctx<'_> {
                 }
             }
         }
-        Ok((out, key))
+        Ok((out, contents))
     }
+}
+
+/// The directory (under the store's `buildcache/`) of the cache mount `id`: the first
+/// half of the sha256 of the id's length (u64, little endian) and bytes.
+fn cache_mount_dir(id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update((id.len() as u64).to_le_bytes());
+    h.update(id.as_bytes());
+    hex::encode(h.finalize())[..32].to_string()
+}
+
+/// A RUN step's network, in its cache key.
+fn network_key(k: &mut KeyBuilder, n: &Network) {
+    match n {
+        Network::None => {
+            k.text("none");
+        }
+        Network::Host => {
+            k.text("host");
+        }
+        Network::Bridge(nets) => {
+            k.text("bridge").num(nets.len() as u64);
+            for r in nets {
+                k.text(&r.network).texts(&r.aliases).flag(r.isolated).opt_text(r.ip.map(|a| a.to_string()).as_deref());
+            }
+        }
+        Network::Container(id) => {
+            k.text("container").text(id);
+        }
+    }
+}
+
+/// A RUN --mount, in the step's cache key: what it is and, for a bind of the context, the
+/// digest of what it brings.
+fn mount_key(k: &mut KeyBuilder, m: &Mount, content: &str) {
+    let typ = match m.typ {
+        MountType::Bind => "bind",
+        MountType::Cache => "cache",
+        MountType::Tmpfs => "tmpfs",
+        MountType::Secret => "secret",
+        MountType::Ssh => "ssh",
+    };
+    let sharing = match m.sharing {
+        Sharing::Shared => "shared",
+        Sharing::Private => "private",
+        Sharing::Locked => "locked",
+    };
+    k.text(typ)
+        .text(&m.target)
+        .opt_text(m.from.as_deref())
+        .opt_text(m.source.as_deref())
+        .flag(m.read_only)
+        .opt_text(m.id.as_deref())
+        .text(sharing)
+        .opt_num(m.mode.map(u64::from))
+        .opt_num(m.uid.map(u64::from))
+        .opt_num(m.gid.map(u64::from))
+        .opt_num(m.size)
+        .flag(m.required)
+        .text(content);
 }

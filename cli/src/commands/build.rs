@@ -164,7 +164,8 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             CacheMode::Min => &built.image_keys,
             CacheMode::Max => &built.all_keys,
         };
-        let r = store.write_cache_artifact(keys).map_err(anyhow::Error::from).and_then(|art| {
+        let keys: Vec<String> = keys.iter().map(|k| k.hex()).collect();
+        let r = store.write_cache_artifact(&keys).map_err(anyhow::Error::from).and_then(|art| {
             rbuild_registry::cache::export(store, &art, &spec.location, ropts, &rbuild_registry::progress::Quiet)?;
             Ok(art)
         });
