@@ -151,15 +151,8 @@ impl Ctx<'_> {
         // A new image: its own history continues the base's; ONBUILD triggers fire now.
         let triggers = std::mem::take(&mut st.config.config.on_build);
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
-        for t in &triggers {
-            let ast = rbuild_parser::ast::parse(t)
-                .map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
-            for node in &ast.nodes {
-                let mut ins = rbuild_parser::instruction::from_node(node)
-                    .map_err(|e| BuildError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span))?;
-                ins.span = span;
-                self.step(&mut st, &ins, &label, 1, total)?;
-            }
+        for ins in self.df.triggers(i, &triggers, span).map_err(BuildError::Parse)? {
+            self.step(&mut st, &ins, &label, 1, total)?;
         }
         for (n, ins) in stage.instructions.iter().enumerate() {
             self.check_cancel()?;

@@ -2,12 +2,13 @@
 //! which stages can be built at the same time.
 //!
 //! Edges come from `FROM <stage>`, `COPY --from=<stage>` and `RUN --mount=from=<stage>`.
-//! References are resolved after expanding the global ARGs (those before the first FROM),
-//! with `--build-arg` values overriding their defaults, as docker does for FROM lines.
+//! FROM lines are resolved after expanding the global ARGs (those before the first FROM),
+//! with `--build-arg` values overriding their defaults, as docker does; `--from` values
+//! are never expanded (the parser resolved them).
 
 use crate::dockerfile::Dockerfile;
 use crate::error::{ParseError, Span};
-use crate::instruction::Kind;
+use crate::instruction::{FromRef, Kind};
 use crate::shell::Lexer;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -158,31 +159,23 @@ impl Graph {
             });
         }
 
-        // COPY --from and RUN --mount=from may name any stage, earlier or later.
+        // COPY --from and RUN --mount=from may name any stage, earlier or later (resolved
+        // by Dockerfile::parse).
         for s in &df.stages {
             for ins in &s.instructions {
-                let refs: Vec<(&str, EdgeKind)> = match &ins.kind {
-                    Kind::Copy(c) => c.from.iter().map(|f| (f.as_str(), EdgeKind::CopyFrom)).collect(),
+                let refs: Vec<(&FromRef, EdgeKind)> = match &ins.kind {
+                    Kind::Copy(c) | Kind::Add(c) => c.from.iter().map(|f| (f, EdgeKind::CopyFrom)).collect(),
                     Kind::Run(r) => {
-                        r.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, EdgeKind::MountFrom)).collect()
+                        r.mounts.iter().filter_map(|m| m.from.as_ref()).map(|f| (f, EdgeKind::MountFrom)).collect()
                     }
                     _ => vec![],
                 };
-                for (raw, kind) in refs {
-                    let r = lex.process_word(raw, &meta).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
-                    let target_stage = match stage_index(&r, df.stages.len()) {
-                        Some(Ok(ix)) => Some(ix),
-                        Some(Err(e)) => return Err(ParseError::at(e, ins.span)),
-                        None => names.get(&r.to_lowercase()).copied(),
-                    };
-                    match target_stage {
-                        Some(t) if t == s.index => {
-                            return Err(ParseError::at(format!("circular dependency detected on stage: {r}"), ins.span))
-                        }
+                for (r, kind) in refs {
+                    match r.stage {
                         Some(t) => edges.push(Edge { from: t, to: s.index, kind, span: ins.span }),
                         None => {
-                            if !stages[s.index].image_refs.contains(&r) {
-                                stages[s.index].image_refs.push(r);
+                            if !stages[s.index].image_refs.contains(&r.name) {
+                                stages[s.index].image_refs.push(r.name.clone());
                             }
                         }
                     }
@@ -297,7 +290,7 @@ mod tests {
     use super::*;
 
     fn graph(src: &str, target: Option<&str>) -> Result<Graph, ParseError> {
-        Graph::build(&Dockerfile::parse(src).unwrap(), &BTreeMap::new(), target)
+        Graph::build(&Dockerfile::parse(src)?, &BTreeMap::new(), target)
     }
 
     #[test]
@@ -353,6 +346,21 @@ mod tests {
         let g = Graph::build(&df, &o, None).unwrap();
         assert_eq!(g.stages[1].base, Base::Stage(0));
         assert_eq!(g.stages[2].base, Base::Image("img:1".into()));
+    }
+
+    /// docker's builders take `--from` literally; rbuild expanded it (with the global ARGs
+    /// here, with the stage's in the builder — which could disagree). Now it is refused
+    /// with BuildKit's message, at the instruction.
+    #[test]
+    fn from_values_are_not_expanded() {
+        for src in [
+            "ARG S=a\nFROM x AS a\nFROM y\nCOPY --from=$S / /\n",
+            "FROM x\nARG N=0\nRUN --mount=from=${N},target=/m true\n",
+        ] {
+            let e = graph(src, None).unwrap_err();
+            assert!(e.message.contains("variable expansion is not supported for --from"), "{e}");
+            assert_eq!(e.span.map(|s| s.start_line), Some(src.lines().count()), "{src}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::meta::{self, Words};
 use crate::stage::State;
 use crate::steps::add::*;
 use crate::steps::*;
-use rbuild_parser::instruction::{Copy, Instruction};
+use rbuild_parser::instruction::{CopyArgs, FromRef, Instruction};
 use rbuild_parser::shell::Lexer;
 use rbuild_store::{LayerRef, TempDir};
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ impl Ctx<'_> {
     pub(crate) fn copy(
         &self,
         st: &mut State,
-        c: &Copy,
+        c: &CopyArgs,
         add: bool,
         ins: &Instruction,
         label: &str,
@@ -80,30 +80,18 @@ impl Ctx<'_> {
         }
         let from = match &c.from {
             None => From::Context,
-            Some(f) => {
-                let f = words.word(f)?;
-                let stage = match self.df.stages.iter().position(|s| s.name() == Some(f.to_lowercase().as_str())) {
-                    Some(j) => Some(j),
-                    // A number is a stage, never an image to look up.
-                    None => rbuild_parser::graph::stage_index(&f, self.df.stages.len())
-                        .transpose()
-                        .map_err(|e| BuildError::at(e, span))?,
-                };
-                match stage {
-                    Some(j) => {
-                        let o =
-                            self.outs.lock().unwrap_or_else(|e| e.into_inner()).get(j).cloned().flatten().ok_or_else(
-                                || BuildError::at(format!("invalid from flag value {f}: stage not built"), span),
-                            )?;
-                        From::Layers(o.layers, o.key)
-                    }
-                    None => {
-                        let img = self
-                            .image(&f, false)
-                            .map_err(|e| BuildError::at(format!("invalid from flag value {f}: {e}"), span))?;
-                        From::Layers(img.layers.clone(), image_key(&img))
-                    }
-                }
+            Some(FromRef { stage: Some(j), name }) => {
+                let o =
+                    self.outs.lock().unwrap_or_else(|e| e.into_inner()).get(*j).cloned().flatten().ok_or_else(
+                        || BuildError::at(format!("invalid from flag value {name}: stage not built"), span),
+                    )?;
+                From::Layers(o.layers, o.key)
+            }
+            Some(FromRef { stage: None, name }) => {
+                let img = self
+                    .image(name, false)
+                    .map_err(|e| BuildError::at(format!("invalid from flag value {name}: {e}"), span))?;
+                From::Layers(img.layers.clone(), image_key(&img))
             }
         };
         let (id, t0) = self.start(label, index, total, text);

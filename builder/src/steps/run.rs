@@ -25,31 +25,10 @@ impl Ctx<'_> {
     ) -> FResult<()> {
         let span = ins.span;
         let text = ins.source.trim();
+        // Here-documents come assembled by the parser.
         let mut cl = run.cmd.clone();
-        // Here-documents: a lone `<<EOF` runs its body; otherwise bodies follow the line.
-        if cl.shell_form && !cl.heredocs.is_empty() {
-            let body = |h: &rbuild_parser::ast::Heredoc| -> String {
-                if h.chomp {
-                    h.content.lines().map(|l| l.trim_start_matches('\t')).collect::<Vec<_>>().join("\n") + "\n"
-                } else {
-                    h.content.clone()
-                }
-            };
-            let line = cl.args.join(" ");
-            let lone = cl.heredocs.len() == 1
-                && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'')
-                    == cl.heredocs[0].name;
-            if lone {
-                cl.args = vec![body(&cl.heredocs[0])];
-            } else {
-                let mut s = line;
-                for h in &cl.heredocs {
-                    s.push('\n');
-                    s.push_str(&body(h));
-                    s.push_str(&h.name);
-                }
-                cl.args = vec![s];
-            }
+        if let Some(script) = &run.script {
+            cl.args = vec![script.clone()];
         }
         let mut argv = meta::resolve_cmdline(&cl, &st.config.config);
         if argv.is_empty() {
@@ -275,7 +254,7 @@ fn mount_key(k: &mut KeyBuilder, m: &Mount, content: &str) {
     };
     k.text(typ)
         .text(&m.target)
-        .opt_text(m.from.as_deref())
+        .opt_text(m.from.as_ref().map(|f| f.name.as_str()))
         .opt_text(m.source.as_deref())
         .flag(m.read_only)
         .opt_text(m.id.as_deref())

@@ -4,10 +4,16 @@
 //! ENV state of the moment). Errors and their wording follow BuildKit's `instructions`
 //! package, which docker's builder also uses.
 
+mod flags;
+mod mount;
+
 use crate::ast::{go_lower, parse_heredoc_marker, Heredoc, Node};
 use crate::error::{suggest, ParseError, Span};
+pub use flags::parse_go_duration;
+use flags::{FlagType, Flags};
+use mount::parse_mount;
+pub use mount::{Mount, MountType, Sharing};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Every instruction keyword, for "did you mean" hints.
 pub const KEYWORDS: &[&str] = &[
@@ -44,13 +50,13 @@ pub struct Instruction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "instruction", rename_all = "UPPERCASE")]
 pub enum Kind {
-    From(From),
+    From(FromArgs),
     Run(Run),
     Cmd(CommandLine),
     Entrypoint(CommandLine),
     Shell { args: Vec<String> },
-    Copy(Copy),
-    Add(Copy),
+    Copy(CopyArgs),
+    Add(CopyArgs),
     Env { pairs: Vec<KeyValue> },
     Label { pairs: Vec<KeyValue> },
     Maintainer { name: String },
@@ -90,8 +96,9 @@ impl Kind {
     }
 }
 
+/// FROM's arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct From {
+pub struct FromArgs {
     /// The image reference as written (may contain `$ARG`s).
     pub image: String,
     /// The stage name, lower-cased.
@@ -111,8 +118,13 @@ pub struct CommandLine {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Run {
+    /// The command as written; its here-documents are in `cmd.heredocs`.
     #[serde(flatten)]
     pub cmd: CommandLine,
+    /// The shell-form command with its here-documents assembled into the one script the
+    /// shell runs (see [`assemble_script`]); None when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
     pub mounts: Vec<Mount>,
     pub network: Option<NetworkMode>,
     pub security: Option<Security>,
@@ -134,52 +146,15 @@ pub enum Security {
     Insecure,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MountType {
-    Bind,
-    Cache,
-    Tmpfs,
-    Secret,
-    Ssh,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sharing {
-    Shared,
-    Private,
-    Locked,
-}
-
-/// A `RUN --mount=...` specification.
+/// COPY's and ADD's arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Mount {
-    #[serde(rename = "type")]
-    pub typ: MountType,
-    pub from: Option<String>,
-    pub source: Option<String>,
-    pub target: String,
-    pub read_only: bool,
-    pub id: Option<String>,
-    pub sharing: Sharing,
-    pub mode: Option<u32>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub size: Option<u64>,
-    pub required: bool,
-    /// The text as written, for printing and cache keys.
-    pub spec: String,
-}
-
-/// COPY and ADD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Copy {
+pub struct CopyArgs {
     pub sources: Vec<String>,
     /// Here-documents used as sources (`COPY <<EOF /dst`).
     pub inline: Vec<Heredoc>,
     pub dest: String,
-    pub from: Option<String>,
+    /// `--from`: a stage, an image or a named context to copy from.
+    pub from: Option<FromRef>,
     pub chown: Option<String>,
     pub chmod: Option<String>,
     pub link: bool,
@@ -207,9 +182,29 @@ pub struct ArgDecl {
     pub default: Option<String>,
 }
 
+/// What `COPY --from` or `RUN --mount=from=` names, as written, and the stage it is.
+///
+/// The value is never expanded (docker's builders take it literally: dependencies between
+/// stages must be known before anything runs). A number is a stage index; a name is a
+/// stage when one has it, else an image or a named build context.
+/// [`crate::Dockerfile::parse`] resolves `stage` once for the whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FromRef {
+    pub name: String,
+    /// The stage it names; None: an image (or a named build context).
+    pub stage: Option<usize>,
+}
+
+impl FromRef {
+    pub fn new(name: &str) -> Self {
+        FromRef { name: name.to_string(), stage: None }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Onbuild {
-    /// The trigger as written, keyword included, heredoc bodies appended.
+    /// The trigger as written, keyword included, heredoc bodies appended: what the image
+    /// config records.
     pub expression: String,
     /// The trigger's keyword in upper case.
     pub trigger: String,
@@ -232,256 +227,6 @@ pub struct HealthConfig {
     pub start_period: i64,
     pub start_interval: i64,
     pub retries: i64,
-}
-
-// ---------------------------------------------------------------------------------------
-// Flags
-
-#[derive(Clone, Copy, PartialEq)]
-enum FlagType {
-    Bool,
-    Str,
-    Strings,
-}
-
-/// Flags as BuildKit's `BFlags` reads them: `--name=value`, `--name` for booleans.
-struct Flags {
-    values: BTreeMap<&'static str, Vec<String>>,
-}
-
-impl Flags {
-    fn parse(words: &[String], defs: &[(&'static str, FlagType)]) -> Result<Flags, String> {
-        let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        for w in words {
-            let Some(body) = w.strip_prefix("--") else {
-                return Err(format!("arg should start with -- : {w}"));
-            };
-            if body.is_empty() {
-                break;
-            }
-            let (name, value) = match body.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (body, None),
-            };
-            let Some(&(key, typ)) = defs.iter().find(|(n, _)| *n == name) else {
-                let names: Vec<&str> = defs.iter().map(|(n, _)| *n).collect();
-                return Err(match suggest(name, &names) {
-                    Some(s) => format!("unknown flag: {name} (did you mean {s}?)"),
-                    None => format!("unknown flag: {name}"),
-                });
-            };
-            if values.contains_key(key) && typ != FlagType::Strings {
-                return Err(format!("duplicate flag specified: {name}"));
-            }
-            let v = match typ {
-                FlagType::Bool => match value {
-                    Some("") => return Err(format!("missing a value on flag: {name}")),
-                    None => "true".to_string(),
-                    Some(v) => match v.to_lowercase().as_str() {
-                        l @ ("true" | "false") => l.to_string(),
-                        _ => return Err(format!("expecting boolean value for flag {name}, not: {v}")),
-                    },
-                },
-                FlagType::Str | FlagType::Strings => match value {
-                    None => return Err(format!("missing a value on flag: {name}")),
-                    Some(v) => v.to_string(),
-                },
-            };
-            values.entry(key).or_default().push(v);
-        }
-        Ok(Flags { values })
-    }
-
-    fn string(&self, name: &str) -> Option<String> {
-        self.values.get(name).and_then(|v| v.last().cloned())
-    }
-    fn strings(&self, name: &str) -> Vec<String> {
-        self.values.get(name).cloned().unwrap_or_default()
-    }
-    fn bool(&self, name: &str) -> bool {
-        self.string(name).as_deref() == Some("true")
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Helpers
-
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub fn parse_go_duration(s: &str) -> Result<i64, String> {
-    let err = || format!("time: invalid duration {s:?}");
-    let (neg, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let num = &rest[..num_end];
-        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            return Err(err());
-        }
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let mult: f64 = match unit {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {s:?}")),
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
-        };
-        let v: f64 = num.parse().map_err(|_| err())?;
-        total += v * mult;
-    }
-    if total > i64::MAX as f64 {
-        return Err(err());
-    }
-    Ok(if neg { -(total.round() as i64) } else { total.round() as i64 })
-}
-
-/// Splits a line of comma-separated values as Go's `encoding/csv` does (quotes group,
-/// `""` inside quotes is a quote).
-fn split_csv(s: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut chars = s.chars().peekable();
-    let mut at_start = true;
-    let mut in_quotes = false;
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if at_start => {
-                in_quotes = true;
-                at_start = false;
-            }
-            ',' => {
-                out.push(std::mem::take(&mut field));
-                at_start = true;
-            }
-            _ => {
-                field.push(c);
-                at_start = false;
-            }
-        }
-    }
-    if in_quotes {
-        return Err(format!("extraneous or missing \" in quoted-field: {s}"));
-    }
-    out.push(field);
-    Ok(out)
-}
-
-fn parse_mount(spec: &str) -> Result<Mount, String> {
-    let mut m = Mount {
-        typ: MountType::Bind,
-        from: None,
-        source: None,
-        target: String::new(),
-        read_only: true,
-        id: None,
-        sharing: Sharing::Shared,
-        mode: None,
-        uid: None,
-        gid: None,
-        size: None,
-        required: false,
-        spec: spec.to_string(),
-    };
-    let fields = split_csv(spec)?;
-    // The type decides the defaults, so read it first.
-    for f in &fields {
-        if let Some((k, v)) = f.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("type") {
-                m.typ = match v.to_lowercase().as_str() {
-                    "bind" => MountType::Bind,
-                    "cache" => MountType::Cache,
-                    "tmpfs" => MountType::Tmpfs,
-                    "secret" => MountType::Secret,
-                    "ssh" => MountType::Ssh,
-                    _ => return Err(format!("unsupported mount type {v:?}")),
-                };
-            }
-        }
-    }
-    m.read_only = matches!(m.typ, MountType::Bind | MountType::Secret | MountType::Ssh);
-    let parse_bool = |k: &str, v: Option<&str>| -> Result<bool, String> {
-        match v.map(str::to_lowercase).as_deref() {
-            None | Some("true") | Some("1") => Ok(true),
-            Some("false") | Some("0") => Ok(false),
-            Some(other) => Err(format!("invalid value for {k}: {other}")),
-        }
-    };
-    let parse_u32 = |k: &str, v: &str, radix: u32| -> Result<u32, String> {
-        u32::from_str_radix(v, radix).map_err(|_| format!("invalid value for {k}: {v}"))
-    };
-    for f in &fields {
-        let f = f.trim();
-        if f.is_empty() {
-            continue;
-        }
-        let (k, v) = match f.split_once('=') {
-            Some((k, v)) => (k.to_lowercase(), Some(v)),
-            None => (f.to_lowercase(), None),
-        };
-        let need = || v.ok_or_else(|| format!("invalid field '{f}' must be a key=value pair"));
-        match k.as_str() {
-            "type" => {}
-            "from" => m.from = Some(need()?.to_string()),
-            "source" | "src" => m.source = Some(need()?.to_string()),
-            "target" | "dst" | "destination" => m.target = need()?.to_string(),
-            "readonly" | "ro" => m.read_only = parse_bool(&k, v)?,
-            "readwrite" | "rw" => m.read_only = !parse_bool(&k, v)?,
-            "required" => m.required = parse_bool(&k, v)?,
-            "id" => m.id = Some(need()?.to_string()),
-            "sharing" => {
-                m.sharing = match need()?.to_lowercase().as_str() {
-                    "shared" => Sharing::Shared,
-                    "private" => Sharing::Private,
-                    "locked" => Sharing::Locked,
-                    other => return Err(format!("unsupported sharing value {other:?}")),
-                }
-            }
-            "mode" => m.mode = Some(parse_u32(&k, need()?, 8)?),
-            "uid" => m.uid = Some(parse_u32(&k, need()?, 10)?),
-            "gid" => m.gid = Some(parse_u32(&k, need()?, 10)?),
-            "size" => m.size = Some(need()?.parse().map_err(|_| format!("invalid value for size: {f}"))?),
-            "env" => {}
-            _ => return Err(format!("unexpected key '{k}' in '{f}'")),
-        }
-    }
-    match m.typ {
-        MountType::Secret if m.target.is_empty() => {
-            let id = m.id.clone().or_else(|| m.source.clone()).ok_or("secret mount requires an id or target")?;
-            m.target = format!("/run/secrets/{id}");
-        }
-        MountType::Ssh if m.target.is_empty() => m.target = "/run/buildkit/ssh_agent.0".into(),
-        _ if m.target.is_empty() => return Err("mount destination/target missing".into()),
-        _ => {}
-    }
-    Ok(m)
 }
 
 fn exactly_one(n: &Node, what: &str) -> Result<String, String> {
@@ -520,7 +265,37 @@ fn command_line(n: &Node) -> CommandLine {
     CommandLine { args, shell_form: !n.json, heredocs: n.heredocs.clone() }
 }
 
-fn parse_copy(n: &Node, add: bool) -> Result<Copy, String> {
+/// The script a shell-form RUN with here-documents runs: a lone `<<EOF` runs the
+/// document's body; otherwise each body (and its delimiter) follows the line, for the
+/// shell to read as here-documents. `<<-` bodies lose their leading tabs.
+pub fn assemble_script(cmd: &CommandLine) -> Option<String> {
+    if !cmd.shell_form || cmd.heredocs.is_empty() {
+        return None;
+    }
+    let body = |h: &Heredoc| -> String {
+        if h.chomp {
+            h.content.lines().map(|l| l.trim_start_matches('\t')).collect::<Vec<_>>().join("\n") + "\n"
+        } else {
+            h.content.clone()
+        }
+    };
+    let line = cmd.args.join(" ");
+    let lone = cmd.heredocs.len() == 1
+        && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'')
+            == cmd.heredocs[0].name;
+    if lone {
+        return Some(body(&cmd.heredocs[0]));
+    }
+    let mut s = line;
+    for h in &cmd.heredocs {
+        s.push('\n');
+        s.push_str(&body(h));
+        s.push_str(&h.name);
+    }
+    Some(s)
+}
+
+fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, String> {
     let what = if add { "ADD" } else { "COPY" };
     if n.args.len() < 2 {
         return Err(format!(
@@ -562,11 +337,11 @@ fn parse_copy(n: &Node, add: bool) -> Result<Copy, String> {
             None => sources.push(s.clone()),
         }
     }
-    Ok(Copy {
+    Ok(CopyArgs {
         sources,
         inline,
         dest,
-        from: f.string("from"),
+        from: f.string("from").as_deref().map(FromRef::new),
         chown: f.string("chown"),
         chmod: f.string("chmod"),
         link: f.bool("link"),
@@ -694,7 +469,7 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
                 1 => None,
                 _ => return Err("FROM requires either one or three arguments".into()),
             };
-            Kind::From(From { image: n.args[0].clone(), name: stage, platform: f.string("platform") })
+            Kind::From(FromArgs { image: n.args[0].clone(), name: stage, platform: f.string("platform") })
         }
         "run" => {
             let f = Flags::parse(
@@ -720,7 +495,15 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
                 Some("insecure") => Some(Security::Insecure),
                 Some(other) => return Err(format!("unsupported security mode {other:?}")),
             };
-            Kind::Run(Run { cmd: command_line(n), mounts, network, security, devices: f.strings("device") })
+            let cmd = command_line(n);
+            Kind::Run(Run {
+                script: assemble_script(&cmd),
+                cmd,
+                mounts,
+                network,
+                security,
+                devices: f.strings("device"),
+            })
         }
         "cmd" => {
             no_flags(n)?;
@@ -866,7 +649,7 @@ mod tests {
     fn from_forms() {
         assert_eq!(
             kind("FROM --platform=linux/amd64 img:1 AS Build").unwrap(),
-            Kind::From(From {
+            Kind::From(FromArgs {
                 image: "img:1".into(),
                 name: Some("build".into()),
                 platform: Some("linux/amd64".into())
@@ -889,7 +672,7 @@ mod tests {
             panic!()
         };
         assert_eq!(c.sources, vec!["a", "b"]);
-        assert_eq!((c.from.as_deref(), c.chown.as_deref(), c.exclude.len()), (Some("b"), Some("1:2"), 2));
+        assert_eq!((c.from.map(|f| f.name), c.chown.as_deref(), c.exclude.len()), (Some("b".into()), Some("1:2"), 2));
         assert!(kind("COPY --checksum=x a b").unwrap_err().message.starts_with("unknown flag: checksum"));
         assert!(kind("COPY --link=maybe a b").is_err());
         assert!(kind("COPY a").is_err());
@@ -906,6 +689,20 @@ mod tests {
         assert_eq!(r.network, Some(NetworkMode::None));
         assert!(kind("RUN --mount=type=bind x").is_err());
         assert!(kind("RUN --network=bridge x").is_err());
+    }
+
+    /// The parser assembles a RUN's here-documents into the script the shell runs.
+    #[test]
+    fn run_heredoc_scripts() {
+        let run = |src: &str| match kind(src).unwrap() {
+            Kind::Run(r) => r.script,
+            _ => panic!(),
+        };
+        assert_eq!(run("RUN <<EOF\necho a\necho b\nEOF\n").as_deref(), Some("echo a\necho b\n"));
+        assert_eq!(run("RUN <<-EOF\n\techo a\n\t\techo b\nEOF\n").as_deref(), Some("echo a\necho b\n"));
+        assert_eq!(run("RUN cat <<A > /a\nx\nA\n").as_deref(), Some("cat <<A > /a\nx\nA"));
+        assert_eq!(run("RUN echo plain").as_deref(), None);
+        assert_eq!(run("RUN [\"echo\", \"x\"]").as_deref(), None);
     }
 
     #[test]
