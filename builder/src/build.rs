@@ -5,130 +5,19 @@
 //! A failure carries the step's last output lines with the error; it happens once per
 //! build, so its size on the error path does not matter.
 
+use crate::builder::{BuildOptions, Built, Event, Failure, Progress};
 use crate::cache_key::CacheKey;
 use crate::context::StatCache;
 use crate::error::{BuildError, Result};
 use crate::ignore::{read_dockerignore, Matcher};
 use rbuild_parser::graph::{Base, Graph, PROXY_ARGS};
 use rbuild_parser::Dockerfile;
-use rbuild_runtime::{Network, SecurityOptions};
 use rbuild_store::config::{rfc3339, ImageConfig};
-use rbuild_store::{CacheRecord, Image, LayerRef, Store};
+use rbuild_store::{Image, LayerRef, Store};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
-
-/// What to build and how.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    /// The Dockerfile text and the name to show in messages.
-    pub dockerfile: String,
-    pub dockerfile_name: String,
-    /// The context directory; None builds without a context (`rbuild build - < Dockerfile`).
-    pub context: Option<PathBuf>,
-    pub build_args: BTreeMap<String, String>,
-    pub target: Option<String>,
-    pub no_cache: bool,
-    /// The network of RUN steps that do not ask for one (`--network`).
-    pub network: Network,
-    /// RUN steps' capabilities and no_new_privs (`--security-opt`); docker's by default.
-    pub security: SecurityOptions,
-    pub labels: BTreeMap<String, String>,
-    /// Times in the image; None means fixed (the base image's creation time).
-    pub source_date_epoch: Option<i64>,
-    /// Set from a signal handler: the build stops at the next step boundary.
-    pub cancel: Arc<AtomicBool>,
-    /// Refresh base images from `images` before using them (`--pull`).
-    pub pull: bool,
-    /// Where images the store lacks come from (a registry); None: the store only.
-    pub images: Option<Arc<dyn ImageSource>>,
-    /// Caches consulted when the store has no record for a step (`--cache-from`).
-    pub cache_from: Vec<Arc<dyn CacheSource>>,
-}
-
-/// Where FROM and `COPY --from` find images the store lacks (and, with `pull`, fresher
-/// ones). Implemented by the CLI over the registry client.
-pub trait ImageSource: Sync + Send + std::fmt::Debug {
-    /// Fetches `reference` into the store and names it; the message of an error is shown
-    /// at the instruction that needed the image.
-    fn pull(&self, store: &Store, reference: &str) -> std::result::Result<Image, String>;
-}
-
-/// A build cache from elsewhere (`--cache-from`), asked when the store has no record for
-/// a step's key.
-pub trait CacheSource: Sync + Send + std::fmt::Debug {
-    /// The record for `key`, stored (with the blobs it needs) in `store`; None when this
-    /// cache lacks the key. An error is shown as a warning and counts as a miss.
-    fn fetch(&self, store: &Store, key: &str) -> std::result::Result<Option<CacheRecord>, String>;
-}
-
-/// A finished build.
-#[derive(Debug, Clone)]
-pub struct Built {
-    /// The target stage's image (not named yet).
-    pub image: Image,
-    /// The cache keys of the steps that made the image's layers: the target stage and
-    /// the stages it is built FROM, in build order (`--cache-to …,mode=min`).
-    pub image_keys: Vec<CacheKey>,
-    /// Every cache key the build used, of every stage (`mode=max`).
-    pub all_keys: Vec<CacheKey>,
-}
-
-/// What the build reports as it goes.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A step starts. `id` is unique in the build.
-    Step {
-        id: usize,
-        stage: &'a str,
-        index: usize,
-        total: usize,
-        text: &'a str,
-    },
-    Cached {
-        id: usize,
-    },
-    Output {
-        id: usize,
-        data: &'a [u8],
-    },
-    Done {
-        id: usize,
-        secs: f64,
-    },
-    Failed {
-        id: usize,
-    },
-    Warning {
-        message: String,
-    },
-}
-
-pub trait Progress: Sync {
-    fn event(&self, e: Event<'_>);
-}
-
-/// A build failure: the error, where in the Dockerfile, and (for RUN) the last output.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: BuildError,
-    pub exit_code: Option<i32>,
-    pub tail: Vec<String>,
-}
-
-impl From<BuildError> for Failure {
-    fn from(error: BuildError) -> Self {
-        Failure { error, exit_code: None, tail: vec![] }
-    }
-}
-
-impl From<rbuild_store::StoreError> for Failure {
-    fn from(e: rbuild_store::StoreError) -> Self {
-        Failure::from(BuildError::Store(e))
-    }
-}
 
 pub(crate) type FResult<T> = std::result::Result<T, Failure>;
 
@@ -172,7 +61,7 @@ pub(crate) fn epoch_string(secs: i64) -> String {
 }
 
 /// Builds the Dockerfile; returns the (unnamed) image of the target stage.
-pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FResult<Built> {
+pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FResult<Built> {
     let df = Dockerfile::parse(&opts.dockerfile).map_err(BuildError::Parse)?;
     let graph = Graph::build(&df, &opts.build_args, opts.target.as_deref()).map_err(BuildError::Parse)?;
     let ignore = match &opts.context {

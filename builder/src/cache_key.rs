@@ -6,7 +6,8 @@
 //! with a type tag and its length, in an order fixed by the code. Nothing in it comes from
 //! a `Debug` string, a hash map's order or a file's mtime.
 
-use crate::build::{Ctx, Event};
+use crate::build::Ctx;
+use crate::builder::Event;
 use crate::error::Result;
 use crate::stage::State;
 use rbuild_store::{CacheRecord, CacheValue, LayerRef};

@@ -1,6 +1,7 @@
 //! One stage: its base, ONBUILD triggers, and each instruction dispatched to its step.
 
-use crate::build::*;
+use crate::build::{epoch_string, Ctx, FResult, StageOut, Unchanged};
+use crate::builder::Event;
 use crate::cache_key::{image_key, scratch_key, CacheKey, KeyBuilder, KeyKind};
 use crate::error::BuildError;
 use crate::meta::{self, Words, DEFAULT_PATH};

@@ -1,6 +1,7 @@
 //! COPY (and ADD, which is COPY with URLs and archives).
 
-use crate::build::*;
+use crate::build::{Ctx, FResult};
+use crate::builder::Event;
 use crate::cache_key::{image_key, CacheKey, KeyKind};
 use crate::context::{items_digest, Item, Source};
 use crate::copy::{self, CopyOpts};
@@ -8,8 +9,8 @@ use crate::error::{BuildError, Result};
 use crate::ignore::Matcher;
 use crate::meta::{self, Words};
 use crate::stage::State;
-use crate::steps::add::*;
-use crate::steps::*;
+use crate::steps::add::download;
+use crate::steps::ensure_workdir;
 use rbuild_parser::instruction::{CopyArgs, FromRef, Instruction};
 use rbuild_parser::shell::Lexer;
 use rbuild_store::{LayerRef, TempDir};

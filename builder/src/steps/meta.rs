@@ -1,9 +1,10 @@
 //! Metadata steps: ARG, ENV, WORKDIR and the instructions that only change the config.
 
-use crate::build::*;
+use crate::build::{Ctx, FResult};
+use crate::builder::Event;
 use crate::error::{BuildError, Result};
 use crate::stage::State;
-use crate::steps::*;
+use crate::steps::ensure_workdir;
 use rbuild_parser::Span;
 
 impl Ctx<'_> {

@@ -6,7 +6,7 @@ pub(crate) mod copy;
 pub(crate) mod meta;
 pub(crate) mod run;
 
-use crate::build::*;
+use crate::build::Ctx;
 use crate::error::{BuildError, Result};
 use crate::stage::State;
 use rbuild_store::layer::WriteOptions;

@@ -1,12 +1,13 @@
 //! RUN: the command in the sandbox on the stage's layers, with its mounts.
 
-use crate::build::*;
+use crate::build::{Ctx, FResult};
+use crate::builder::{Event, Failure};
 use crate::cache_key::{KeyBuilder, KeyKind};
 use crate::context::{items_digest, Item, Source};
 use crate::error::{BuildError, Result};
 use crate::meta::{self};
 use crate::stage::State;
-use crate::steps::*;
+use crate::steps::{workdir_removed, Tail};
 use rbuild_parser::instruction::{Instruction, Mount, MountType, NetworkMode, Run, Sharing};
 use rbuild_parser::Span;
 use rbuild_runtime::step::{run_step, StepRequest};

@@ -6,7 +6,7 @@ use crate::cli::{CompressionArg, LoginArgs, ManifestFormatArg, PullArgs, PushArg
 use crate::commands::event;
 use crate::commands::util::{clear, human_size};
 use anyhow::{bail, Context};
-use rbuild_builder::build::{CacheSource, ImageSource};
+use rbuild_builder::{CacheSource, ImageSource};
 use rbuild_registry::auth::{Credentials, DockerConfig};
 use rbuild_registry::cache::{CacheImport, CacheLocation};
 use rbuild_registry::client::{Client, ClientOptions};
