@@ -67,8 +67,7 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     let ignore = match &opts.context {
         Some(c) => {
             let data = std::fs::read(c.join(".dockerignore")).unwrap_or_default();
-            Matcher::new(&read_dockerignore(&data))
-                .map_err(|e| BuildError::msg(format!("invalid .dockerignore: {e}")))?
+            Matcher::new(&read_dockerignore(&data)).map_err(BuildError::DockerIgnore)?
         }
         None => Matcher::default(),
     };
@@ -101,10 +100,7 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(BuildError::msg("a build thread panicked").into())))
-                .collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(BuildError::Panicked.into()))).collect()
         });
         for r in results {
             r?;
@@ -126,9 +122,8 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
             message: format!("one or more build-args [{}] were not consumed", names.join(" ")),
         });
     }
-    let out = cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target]
-        .clone()
-        .ok_or_else(|| BuildError::msg("the target stage was not built"))?;
+    let out =
+        cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target].clone().ok_or(BuildError::TargetNotBuilt)?;
     // The chain of stages the target is FROM made the image's layers.
     let mut chain = BTreeSet::from([graph.target]);
     let mut at = graph.target;
@@ -142,9 +137,7 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     match out.unchanged {
         // docker's result is the base image (its id): nothing was committed.
         Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys }),
-        Some(Unchanged::Scratch) => {
-            return Err(BuildError::msg("No image was generated. Is your Dockerfile empty?").into())
-        }
+        Some(Unchanged::Scratch) => return Err(BuildError::NoImage.into()),
         None => {}
     }
     let mut config = out.config;
@@ -172,33 +165,31 @@ impl Ctx<'_> {
 
     pub(crate) fn check_cancel(&self) -> Result<()> {
         if self.opts.cancel.load(Ordering::SeqCst) {
-            return Err(BuildError::msg("build interrupted"));
+            return Err(BuildError::Interrupted);
         }
         Ok(())
     }
 
     /// An image by name: from the store, else (or, for a base image with `--pull`,
     /// first) from the image source.
-    pub(crate) fn image(&self, r: &str, base: bool) -> std::result::Result<Image, String> {
+    pub(crate) fn image(&self, r: &str, base: bool) -> Result<Image> {
         let source = self.opts.images.as_ref();
         let refresh = base && self.opts.pull && source.is_some();
         if !refresh {
             match self.store.image(r) {
                 Ok(img) => return Ok(img),
                 Err(rbuild_store::StoreError::ImageNotFound(_)) if source.is_some() => {}
-                Err(rbuild_store::StoreError::ImageNotFound(_)) => {
-                    return Err(format!("no such image: {r} (rbuild pull, load or import it first)"))
-                }
-                Err(e) => return Err(e.to_string()),
+                Err(rbuild_store::StoreError::ImageNotFound(_)) => return Err(BuildError::NoSuchImage(r.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
-        let Some(source) = source else { return Err(format!("no such image: {r}")) };
+        let Some(source) = source else { return Err(BuildError::NoSuchImage(r.to_string())) };
         // One pull per image and build, also when stages ask at the same time.
         let mut pulled = self.pulled.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(img) = pulled.get(r) {
             return Ok(img.clone());
         }
-        let img = source.pull(self.store, r)?;
+        let img = source.pull(self.store, r).map_err(BuildError::Pull)?;
         pulled.insert(r.to_string(), img.clone());
         Ok(img)
     }

@@ -2,7 +2,8 @@
 //! goes ([`Progress`]) and what it gives back ([`Built`], [`Failure`]).
 
 use crate::cache_key::CacheKey;
-use crate::error::BuildError;
+use crate::error::{BuildError, SourceError};
+use rbuild_parser::{Diagnostic, Span};
 use rbuild_runtime::{Network, SecurityOptions};
 use rbuild_store::{CacheRecord, Image, Store};
 use std::collections::BTreeMap;
@@ -173,9 +174,9 @@ pub(crate) struct BuildOptions {
 /// Where FROM and `COPY --from` find images the store lacks (and, with `pull`, fresher
 /// ones). Implemented by the CLI over the registry client.
 pub trait ImageSource: Sync + Send + std::fmt::Debug {
-    /// Fetches `reference` into the store and names it; the message of an error is shown
-    /// at the instruction that needed the image.
-    fn pull(&self, store: &Store, reference: &str) -> std::result::Result<Image, String>;
+    /// Fetches `reference` into the store and names it; an error is shown at the
+    /// instruction that needed the image.
+    fn pull(&self, store: &Store, reference: &str) -> Result<Image, SourceError>;
 }
 
 /// A build cache from elsewhere (`--cache-from`), asked when the store has no record for
@@ -183,7 +184,7 @@ pub trait ImageSource: Sync + Send + std::fmt::Debug {
 pub trait CacheSource: Sync + Send + std::fmt::Debug {
     /// The record for `key`, stored (with the blobs it needs) in `store`; None when this
     /// cache lacks the key. An error is shown as a warning and counts as a miss.
-    fn fetch(&self, store: &Store, key: &str) -> std::result::Result<Option<CacheRecord>, String>;
+    fn fetch(&self, store: &Store, key: &str) -> Result<Option<CacheRecord>, SourceError>;
 }
 
 /// A finished build.
@@ -232,22 +233,53 @@ pub trait Progress: Sync {
     fn event(&self, e: Event<'_>);
 }
 
-/// A build failure: the error, where in the Dockerfile, and (for RUN) the last output.
+/// A build failure: the error, where in the Dockerfile, and (for RUN) the exit code and
+/// the last lines of output.
 #[derive(Debug)]
 pub struct Failure {
     pub error: BuildError,
+    /// The instruction that failed (the stage's FROM for its base image and triggers);
+    /// None for what is not an instruction's (the context's .dockerignore, the store).
+    pub span: Option<Span>,
     pub exit_code: Option<i32>,
     pub tail: Vec<String>,
 }
 
-impl From<BuildError> for Failure {
-    fn from(error: BuildError) -> Self {
-        Failure { error, exit_code: None, tail: vec![] }
+impl Failure {
+    /// Locates the failure at `span` unless it already has a place.
+    pub(crate) fn at(mut self, span: Span) -> Self {
+        self.span.get_or_insert(span);
+        self
+    }
+
+    /// What the CLI shows: the message (the error and its sources), the place (a parse
+    /// error's own, else the instruction's) and a hint.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let (span, hint) = match &self.error {
+            BuildError::Parse(d) => (d.span.or(self.span), d.hint.clone()),
+            e => (self.span, e.hint().map(String::from)),
+        };
+        let message = match &self.error {
+            BuildError::Parse(d) => d.message.clone(),
+            e => crate::error::message(e),
+        };
+        Diagnostic { message, span, hint }
     }
 }
 
-impl From<rbuild_store::StoreError> for Failure {
-    fn from(e: rbuild_store::StoreError) -> Self {
-        Failure::from(BuildError::Store(e))
+impl From<BuildError> for Failure {
+    fn from(error: BuildError) -> Self {
+        Failure { error, span: None, exit_code: None, tail: vec![] }
     }
 }
+
+macro_rules! failure_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Self {
+                Failure::from(BuildError::from(e))
+            }
+        }
+    )*};
+}
+failure_from!(rbuild_store::StoreError, rbuild_runtime::RuntimeError, Diagnostic, rbuild_parser::shell::ShellError);

@@ -174,7 +174,9 @@ impl Ctx<'_> {
             match c.fetch(self.store, &hex) {
                 Ok(Some(r)) => return Some(r),
                 Ok(None) => {}
-                Err(e) => self.progress.event(Event::Warning { message: format!("cache import: {e}") }),
+                Err(e) => self
+                    .progress
+                    .event(Event::Warning { message: format!("cache import: {}", crate::error::message(e.as_ref())) }),
             }
         }
         None

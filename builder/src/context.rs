@@ -94,7 +94,7 @@ pub fn relative_source(orig: &str) -> Result<String> {
     let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
     let c = clean(trimmed);
     if c == ".." || c.starts_with("../") {
-        return Err(BuildError::msg(format!("forbidden path outside the build context: {orig} ()")));
+        return Err(BuildError::OutsideContext(orig.to_string()));
     }
     Ok(if c == "." || c == "/" { String::new() } else { c.trim_start_matches('/').to_string() })
 }
@@ -126,10 +126,9 @@ pub fn resolve_in_root(root: &Path, rel: impl AsRef<Path>, follow_last: bool) ->
             Ok(m) if m.file_type().is_symlink() && (follow_last || !is_last) => {
                 links += 1;
                 if links > 255 {
-                    return Err(BuildError::msg(format!("too many levels of symbolic links: {}", rel.display())));
+                    return Err(BuildError::SymlinkLoop(rel.to_path_buf()));
                 }
-                let target = std::fs::read_link(&cand)
-                    .map_err(|e| BuildError::msg(format!("readlink {}: {e}", rel.display())))?;
+                let target = std::fs::read_link(&cand).map_err(BuildError::io("readlink", rel))?;
                 let t = target.as_os_str().as_bytes();
                 if t.starts_with(b"/") {
                     resolved.clear();
@@ -211,13 +210,13 @@ impl Source<'_> {
     /// pre-order, sorted by name, excluded entries left out. Subdirectories are listed in
     /// parallel.
     fn walk(&self, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
-        let rd = std::fs::read_dir(host).map_err(|e| BuildError::msg(format!("reading {}: {e}", host.display())))?;
+        let rd = std::fs::read_dir(host).map_err(BuildError::io("reading", host))?;
         let mut names: Vec<OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         names.sort();
         let one = |n: &OsString| -> Result<Vec<Entry>> {
             let (c_rel, i_rel) = (ctx_rel.join(n), item_rel.join(n));
             let p = host.join(n);
-            let m = std::fs::symlink_metadata(&p).map_err(|e| BuildError::msg(format!("stat {}: {e}", p.display())))?;
+            let m = std::fs::symlink_metadata(&p).map_err(BuildError::io("stat", &p))?;
             let mut out = Vec::new();
             if m.is_dir() {
                 if self.skip_dir(&c_rel) {
@@ -272,9 +271,7 @@ impl Source<'_> {
         if !has_wildcards(&rel) {
             return match self.item(Path::new(&rel), Path::new(if rel.is_empty() { "." } else { &rel }))? {
                 Some(i) => Ok(vec![i]),
-                None => Err(BuildError::msg(format!(
-                    "file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist"
-                ))),
+                None => Err(BuildError::SourceNotFound(rel)),
             };
         }
         // Walk only as deep as the pattern has components.
@@ -294,7 +291,7 @@ impl Source<'_> {
                 continue;
             }
             let matched = go_match(pattern, &go_string(r.as_os_str().as_bytes()))
-                .map_err(|e| BuildError::msg(format!("{pattern}: {e}")))?;
+                .map_err(|source| BuildError::Glob { pattern: pattern.to_string(), source })?;
             let p = host.join(&name);
             if matched {
                 if let Some(i) = self.item(&r, &r)? {
@@ -489,7 +486,7 @@ impl StatCache {
 
 /// sha256 of a file's content.
 pub fn hash_file(p: &Path) -> Result<[u8; 32]> {
-    let mut f = std::fs::File::open(p).map_err(|e| BuildError::msg(format!("reading {}: {e}", p.display())))?;
+    let mut f = std::fs::File::open(p).map_err(BuildError::io("reading", p))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -497,7 +494,7 @@ pub fn hash_file(p: &Path) -> Result<[u8; 32]> {
             Ok(0) => break,
             Ok(n) => h.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(BuildError::msg(format!("reading {}: {e}", p.display()))),
+            Err(e) => return Err(BuildError::io("reading", p)(e)),
         }
     }
     Ok(h.finalize().into())

@@ -18,10 +18,6 @@ pub struct CopyOpts {
     pub chmod: Option<u32>,
 }
 
-fn io_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> BuildError {
-    BuildError::msg(format!("{what}: {e}"))
-}
-
 /// Creates `path` (in the root) and its missing parents as 0755 directories owned by
 /// `owner`; existing ones are left as they are. Returns the host path.
 pub fn mkdir_all(root: &Path, path: impl AsRef<Path>, owner: (u32, u32)) -> Result<PathBuf> {
@@ -41,20 +37,19 @@ fn made_dirs(root: &Path, path: impl AsRef<Path>, owner: (u32, u32)) -> Result<(
         }
     }
     if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
-        return Err(BuildError::msg(format!(
-            "cannot create directory {}: {} is not a directory",
-            path.display(),
-            p.strip_prefix(root).unwrap_or(&p).display()
-        )));
+        return Err(BuildError::NotADirectory {
+            path: path.to_path_buf(),
+            parent: p.strip_prefix(root).unwrap_or(&p).to_path_buf(),
+        });
     }
     for d in missing.iter().rev() {
         match std::fs::create_dir(d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(format!("creating {}", path.display()), e)),
+            Err(e) => return Err(BuildError::io("creating", path)(e)),
         }
         chown(d, owner)?;
-        rustix::fs::chmod(d, Mode::from_raw_mode(0o755)).map_err(|e| io_err(format!("chmod {}", path.display()), e))?;
+        rustix::fs::chmod(d, Mode::from_raw_mode(0o755)).map_err(BuildError::io("chmod", path))?;
     }
     let made = missing.first() == Some(&host);
     Ok((host, made))
@@ -62,7 +57,7 @@ fn made_dirs(root: &Path, path: impl AsRef<Path>, owner: (u32, u32)) -> Result<(
 
 fn chown(p: &Path, (u, g): (u32, u32)) -> Result<()> {
     rustix::fs::chownat(CWD, p, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)), AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(|e| io_err(format!("chown {}", p.display()), e))
+        .map_err(BuildError::io("chown", p))
 }
 
 /// Removes whatever is at `p` unless it is a directory and `keep_dir`.
@@ -70,10 +65,8 @@ fn make_room(p: &Path, keep_dir: bool) -> Result<bool> {
     match std::fs::symlink_metadata(p) {
         Err(_) => Ok(false),
         Ok(m) if m.is_dir() && keep_dir => Ok(true),
-        Ok(m) if m.is_dir() => {
-            std::fs::remove_dir_all(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e))
-        }
-        Ok(_) => std::fs::remove_file(p).map(|_| false).map_err(|e| io_err(format!("replacing {}", p.display()), e)),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map(|_| false).map_err(BuildError::io("replacing", p)),
+        Ok(_) => std::fs::remove_file(p).map(|_| false).map_err(BuildError::io("replacing", p)),
     }
 }
 
@@ -103,7 +96,7 @@ fn copy_capability(from: &Path, to: &std::fs::File) -> Result<()> {
     let n = match rustix::fs::lgetxattr(from, CAP, &mut v[..]) {
         Ok(n) => n,
         Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => return Ok(()),
-        Err(e) => return Err(io_err(format!("reading the capability of {}", from.display()), e)),
+        Err(e) => return Err(BuildError::io("reading the capability of", from)(e)),
     };
     // A revision-3 capability (with a namespaced root uid) goes over as revision 2, as in
     // docker's archives.
@@ -113,7 +106,7 @@ fn copy_capability(from: &Path, to: &std::fs::File) -> Result<()> {
         cap[3] = 2;
     }
     rustix::fs::fsetxattr(to, CAP, &cap, rustix::fs::XattrFlags::empty())
-        .map_err(|e| io_err(format!("setting the capability of {}", from.display()), e))
+        .map_err(BuildError::io("setting the capability of", from))
 }
 
 /// Writes one entry at host path `to`. `root_of_copy` marks the directory a directory
@@ -136,26 +129,23 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
                 return Ok(());
             }
             if !existed {
-                std::fs::create_dir(to).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+                std::fs::create_dir(to).map_err(BuildError::io("creating", to))?;
             }
             chown(to, owner)?;
-            rustix::fs::chmod(to, Mode::from_raw_mode(perm(e.mode)))
-                .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            rustix::fs::chmod(to, Mode::from_raw_mode(perm(e.mode))).map_err(BuildError::io("chmod", to))?;
         }
         EntryKind::File => {
             make_room(to, false)?;
-            let mut src =
-                std::fs::File::open(&e.host).map_err(|err| io_err(format!("reading {}", e.host.display()), err))?;
+            let mut src = std::fs::File::open(&e.host).map_err(BuildError::io("reading", &e.host))?;
             let mut dst = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(to)
-                .map_err(|err| io_err(format!("creating {}", to.display()), err))?;
-            std::io::copy(&mut src, &mut dst).map_err(|err| io_err(format!("copying {}", e.host.display()), err))?;
+                .map_err(BuildError::io("creating", to))?;
+            std::io::copy(&mut src, &mut dst).map_err(BuildError::io("copying", &e.host))?;
             rustix::fs::fchown(&dst, Some(Uid::from_raw(owner.0)), Some(Gid::from_raw(owner.1)))
-                .map_err(|err| io_err(format!("chown {}", to.display()), err))?;
-            rustix::fs::fchmod(&dst, Mode::from_raw_mode(leaf_perm(e.mode)))
-                .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+                .map_err(BuildError::io("chown", to))?;
+            rustix::fs::fchmod(&dst, Mode::from_raw_mode(leaf_perm(e.mode))).map_err(BuildError::io("chmod", to))?;
             if o.owner.is_none() && !root_of_copy {
                 copy_capability(&e.host, &dst)?;
             }
@@ -164,18 +154,17 @@ fn put(e: &Entry, to: &Path, o: &CopyOpts, root_of_copy: bool, empty_parent: boo
         }
         EntryKind::Symlink(target) => {
             make_room(to, false)?;
-            std::os::unix::fs::symlink(target, to).map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+            std::os::unix::fs::symlink(target, to).map_err(BuildError::io("creating", to))?;
             chown(to, owner)?;
         }
         EntryKind::Other => {
             make_room(to, false)?;
             let ft = rustix::fs::FileType::from_raw_mode(e.raw_mode);
             rustix::fs::mknodat(CWD, to, ft, Mode::from_raw_mode(e.mode), e.rdev)
-                .map_err(|err| io_err(format!("creating {}", to.display()), err))?;
+                .map_err(BuildError::io("creating", to))?;
             chown(to, owner)?;
             let mode = if o.owner.is_some() { chowned_mode(e.mode) } else { e.mode };
-            rustix::fs::chmod(to, Mode::from_raw_mode(mode))
-                .map_err(|err| io_err(format!("chmod {}", to.display()), err))?;
+            rustix::fs::chmod(to, Mode::from_raw_mode(mode)).map_err(BuildError::io("chmod", to))?;
         }
     }
     Ok(())
@@ -317,14 +306,14 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
                     mkdir_all(root, parent.strip_prefix(root).unwrap_or(parent), o.owner.unwrap_or(identity))?;
                 }
                 make_room(to, false)?;
-                std::fs::hard_link(first, to).map_err(|e| io_err(format!("linking {}", to.display()), e))?;
+                std::fs::hard_link(first, to).map_err(BuildError::io("linking", to))?;
             }
             touch_dest(root, &host)?;
             continue;
         }
         let (_, to) = file_target(root, dest, dest_is_dir, it.base_name(), identity)?;
         if to == root {
-            return Err(BuildError::msg(format!("cannot copy {} onto /", it.path.display())));
+            return Err(BuildError::OntoRoot(it.path.clone()));
         }
         put(&it.entries[0], &to, o, true, false)?;
     }
@@ -342,7 +331,7 @@ fn touch_dest(root: &Path, host: &Path) -> Result<()> {
     }
     let now = Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_NOW };
     rustix::fs::utimensat(CWD, host, &Timestamps { last_access: now, last_modification: now }, AtFlags::empty())
-        .map_err(|e| io_err(format!("updating {}", host.display()), e))
+        .map_err(BuildError::io("updating", host))
 }
 
 /// `put` for many non-directory entries, on all cores; the first error wins.
@@ -392,9 +381,9 @@ pub fn write_file(
     let (file_dest, to) = file_target(root, dest, is_dir_dest(root, dest), OsStr::new(name), identity)?;
     let file_dest = file_dest.display();
     make_room(&to, false)?;
-    std::fs::write(&to, content).map_err(|e| io_err(format!("writing {file_dest}"), e))?;
+    std::fs::write(&to, content).map_err(BuildError::io("writing", file_dest.to_string()))?;
     chown(&to, owner)?;
-    rustix::fs::chmod(&to, Mode::from_raw_mode(mode)).map_err(|e| io_err(format!("chmod {file_dest}"), e))?;
+    rustix::fs::chmod(&to, Mode::from_raw_mode(mode)).map_err(BuildError::io("chmod", file_dest.to_string()))?;
     let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
     let _ = rustix::fs::utimensat(
         CWD,
@@ -419,11 +408,11 @@ pub fn is_archive(p: &Path) -> bool {
 /// docker's UntarPath makes them; --chown does not apply to an archive's content either.
 pub fn extract_archive(root: &Path, archive: &Path, dest: &str) -> Result<()> {
     let host = mkdir_all(root, dest, (0, 0))?;
-    let f = std::fs::File::open(archive).map_err(|e| io_err(format!("reading {}", archive.display()), e))?;
+    let f = std::fs::File::open(archive).map_err(BuildError::io("reading", archive))?;
     let (_, r) = rbuild_store::compress::decompressed(f)?;
     // docker's untar is chrooted at the destination: links resolve inside it.
     rbuild_store::layer::extract_in_root(r, &host, &host)
-        .map_err(|e| BuildError::msg(format!("extracting {}: {e}", archive.display())))?;
+        .map_err(|source| BuildError::Extract { path: archive.to_path_buf(), source })?;
     touch_dest(root, &host)
 }
 

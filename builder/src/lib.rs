@@ -24,5 +24,5 @@ pub mod volume;
 
 pub use builder::{Builder, Built, CacheSource, Event, Failure, ImageSource, Progress};
 pub use cache_key::CacheKey;
-pub use error::{BuildError, Result};
+pub use error::{BuildError, Result, SourceError};
 pub use meta::apply_changes;

@@ -1,9 +1,9 @@
 //! One stage: its base, ONBUILD triggers, and each instruction dispatched to its step.
 
 use crate::build::{epoch_string, Ctx, FResult, StageOut, Unchanged};
-use crate::builder::Event;
+use crate::builder::{Event, Failure};
 use crate::cache_key::{image_key, scratch_key, CacheKey, KeyBuilder, KeyKind};
-use crate::error::BuildError;
+use crate::error::{BuildError, Result};
 use crate::meta::{self, Words, DEFAULT_PATH};
 use rbuild_parser::graph::Base;
 use rbuild_parser::instruction::{Instruction, Kind};
@@ -74,63 +74,7 @@ impl Ctx<'_> {
             (_, _) => stage.from.source.trim().to_string(),
         };
         let (id, t0) = self.start(&label, 1, total, &from_text);
-        let unchanged;
-        let mut st = match &self.graph.stages[i].base {
-            Base::Scratch => {
-                unchanged = Some(Unchanged::Scratch);
-                State {
-                    stage: i,
-                    config: ImageConfig::default(),
-                    layers: vec![],
-                    key: scratch_key(),
-                    args: BTreeMap::new(),
-                    cmd_set: false,
-                    workdir_gone: false,
-                    created: String::new(),
-                    clamp: 0,
-                    escape: self.df.directives.escape,
-                    env: Default::default(),
-                }
-            }
-            Base::Stage(j) => {
-                let o = self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j]
-                    .clone()
-                    .ok_or_else(|| BuildError::at("the base stage was not built", span))?;
-                unchanged = o.unchanged.clone();
-                let clamp = o.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
-                State {
-                    stage: i,
-                    config: o.config,
-                    layers: o.layers,
-                    key: o.key,
-                    args: BTreeMap::new(),
-                    cmd_set: false,
-                    workdir_gone: false,
-                    created: String::new(),
-                    clamp,
-                    escape: self.df.directives.escape,
-                    env: Default::default(),
-                }
-            }
-            Base::Image(r) => {
-                let img = self.image(r, true).map_err(|e| BuildError::at(format!("base image {r}: {e}"), span))?;
-                unchanged = Some(Unchanged::Image(Box::new(img.clone())));
-                let clamp = img.config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
-                State {
-                    stage: i,
-                    config: img.config.clone(),
-                    layers: img.layers.clone(),
-                    key: image_key(&img),
-                    args: BTreeMap::new(),
-                    cmd_set: false,
-                    workdir_gone: false,
-                    created: String::new(),
-                    clamp,
-                    escape: self.df.directives.escape,
-                    env: Default::default(),
-                }
-            }
-        };
+        let (mut st, unchanged) = self.base_state(i).map_err(|e| Failure::from(e).at(span))?;
         if let Some(e) = self.opts.source_date_epoch {
             st.clamp = e;
         }
@@ -152,16 +96,52 @@ impl Ctx<'_> {
         // A new image: its own history continues the base's; ONBUILD triggers fire now.
         let triggers = std::mem::take(&mut st.config.config.on_build);
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
-        for ins in self.df.triggers(i, &triggers, span).map_err(BuildError::Parse)? {
-            self.step(&mut st, &ins, &label, 1, total)?;
+        for ins in self.df.triggers(i, &triggers, span)? {
+            self.step(&mut st, &ins, &label, 1, total).map_err(|f| f.at(ins.span))?;
         }
         for (n, ins) in stage.instructions.iter().enumerate() {
             self.check_cancel()?;
-            self.step(&mut st, ins, &label, n + 2, total)?;
+            self.step(&mut st, ins, &label, n + 2, total).map_err(|f| f.at(ins.span))?;
         }
         self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
             Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged: None });
         Ok(())
+    }
+
+    /// The state a stage starts in: its base's config, layers and key, and what the stage
+    /// is when no instruction changes it.
+    fn base_state(&self, i: usize) -> Result<(State, Option<Unchanged>)> {
+        let fresh = |config: ImageConfig, layers: Vec<LayerRef>, key: CacheKey| {
+            let clamp = config.created.as_deref().map(rbuild_store::config::parse_rfc3339).unwrap_or(0);
+            State {
+                stage: i,
+                config,
+                layers,
+                key,
+                args: BTreeMap::new(),
+                cmd_set: false,
+                workdir_gone: false,
+                created: String::new(),
+                clamp,
+                escape: self.df.directives.escape,
+                env: Default::default(),
+            }
+        };
+        Ok(match &self.graph.stages[i].base {
+            Base::Scratch => (fresh(ImageConfig::default(), vec![], scratch_key()), Some(Unchanged::Scratch)),
+            Base::Stage(j) => {
+                let o =
+                    self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j].clone().ok_or(BuildError::BaseNotBuilt)?;
+                (fresh(o.config, o.layers, o.key), o.unchanged)
+            }
+            Base::Image(r) => {
+                let img = self
+                    .image(r, true)
+                    .map_err(|e| BuildError::BaseImage { reference: r.clone(), source: Box::new(e) })?;
+                let key = image_key(&img);
+                (fresh(img.config.clone(), img.layers.clone(), key), Some(Unchanged::Image(Box::new(img))))
+            }
+        })
     }
 
     pub(crate) fn step(
@@ -172,10 +152,9 @@ impl Ctx<'_> {
         index: usize,
         total: usize,
     ) -> FResult<()> {
-        let span = ins.span;
         st.env.sync(&st.config.config.env);
         let env = meta::StepEnv { env: &st.env, args: &st.args };
-        let words = Words { lex: Lexer::new(st.escape), env: &env, span };
+        let words = Words { lex: Lexer::new(st.escape), env: &env };
         let text = ins.source.trim();
         match &ins.kind {
             Kind::Arg { args } => {
@@ -223,7 +202,7 @@ impl Ctx<'_> {
                     st.env.set(&mut st.config.config.env, k, v);
                 }
                 let created_by = format!("/bin/sh -c #(nop)  {msg}");
-                st.env.grow(2 * created_by.len(), span)?;
+                st.env.grow(2 * created_by.len())?;
                 st.chain(KeyKind::Meta, |k| {
                     k.text(&created_by);
                 });
@@ -231,9 +210,9 @@ impl Ctx<'_> {
             }
             _ => {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
-                st.env.grow(2 * applied.created_by.len(), span)?;
+                st.env.grow(2 * applied.created_by.len())?;
                 if matches!(ins.kind, Kind::Volume { .. }) {
-                    self.check_volumes(st, span)?;
+                    self.check_volumes(st)?;
                 }
                 st.chain(KeyKind::Meta, |k| {
                     k.text(&applied.created_by);

@@ -2,7 +2,7 @@
 //! printer that turns it back into text.
 
 use crate::ast::{self, Directives, Heredoc, Warning};
-use crate::error::{ParseError, Span};
+use crate::diagnostic::{Diagnostic, Span};
 use crate::instruction::{self, CopyArgs, FromRef, Healthcheck, Instruction, Kind};
 use crate::shell::Lexer;
 use serde::Serialize;
@@ -47,7 +47,7 @@ pub struct Dockerfile {
 
 impl Dockerfile {
     /// Parses and types a whole Dockerfile.
-    pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
+    pub fn parse(src: &str) -> Result<Dockerfile, Diagnostic> {
         let ast = ast::parse(src)?;
         let mut meta_args = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
@@ -58,13 +58,13 @@ impl Dockerfile {
                 Kind::Arg { .. } if stages.is_empty() => meta_args.push(ins),
                 _ => match stages.last_mut() {
                     Some(s) => s.instructions.push(ins),
-                    None => return Err(ParseError::at("no build stage in current context", node.span)),
+                    None => return Err(Diagnostic::at("no build stage in current context", node.span)),
                 },
             }
         }
         if stages.is_empty() {
             let span = ast.nodes.last().map(|n| n.span).unwrap_or_default();
-            return Err(ParseError::at("no build stage in current context", span));
+            return Err(Diagnostic::at("no build stage in current context", span));
         }
         let mut df = Dockerfile { directives: ast.directives, meta_args, stages, warnings: ast.warnings };
         let names = stages_names(&df.stages);
@@ -81,11 +81,11 @@ impl Dockerfile {
     /// The ONBUILD triggers of a stage's base image, as typed instructions of this file:
     /// their `--from` values name its stages. An error names the trigger and is located at
     /// `span` (the stage's FROM).
-    pub fn triggers(&self, stage: usize, triggers: &[String], span: Span) -> Result<Vec<Instruction>, ParseError> {
+    pub fn triggers(&self, stage: usize, triggers: &[String], span: Span) -> Result<Vec<Instruction>, Diagnostic> {
         let names = stages_names(&self.stages);
         let mut out = Vec::new();
         for t in triggers {
-            let bad = |e: ParseError| ParseError::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span);
+            let bad = |e: Diagnostic| Diagnostic::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span);
             let ast = ast::parse(t).map_err(bad)?;
             for node in &ast.nodes {
                 let mut ins = instruction::from_node(node).map_err(bad)?;
@@ -98,7 +98,7 @@ impl Dockerfile {
     }
 
     /// Resolves the `--from` values of `ins` (an instruction of stage `stage`) to stages.
-    fn resolve_from(&self, stage: usize, ins: &mut Instruction, names: &[Option<String>]) -> Result<(), ParseError> {
+    fn resolve_from(&self, stage: usize, ins: &mut Instruction, names: &[Option<String>]) -> Result<(), Diagnostic> {
         let refs: Vec<&mut FromRef> = match &mut ins.kind {
             Kind::Copy(c) | Kind::Add(c) => c.from.iter_mut().collect(),
             Kind::Run(r) => r.mounts.iter_mut().filter_map(|m| m.from.as_mut()).collect(),
@@ -111,21 +111,21 @@ impl Dockerfile {
             if lex.process_word(&r.name, &std::collections::BTreeMap::<String, String>::new()).ok().as_deref()
                 != Some(r.name.as_str())
             {
-                return Err(ParseError::at(
+                return Err(Diagnostic::at(
                     "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
                     ins.span,
                 ));
             }
             r.stage = match crate::graph::stage_index(&r.name, names.len()) {
                 Some(Ok(i)) => Some(i),
-                Some(Err(e)) => return Err(ParseError::at(e, ins.span)),
+                Some(Err(e)) => return Err(Diagnostic::at(e, ins.span)),
                 None => {
                     let lower = r.name.to_lowercase();
                     names.iter().position(|n| n.as_deref() == Some(lower.as_str()))
                 }
             };
             if r.stage == Some(stage) {
-                return Err(ParseError::at(format!("circular dependency detected on stage: {}", r.name), ins.span));
+                return Err(Diagnostic::at(format!("circular dependency detected on stage: {}", r.name), ins.span));
             }
         }
         Ok(())

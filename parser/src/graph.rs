@@ -6,8 +6,8 @@
 //! with `--build-arg` values overriding their defaults, as docker does; `--from` values
 //! are never expanded (the parser resolved them).
 
+use crate::diagnostic::{Diagnostic, Span};
 use crate::dockerfile::Dockerfile;
-use crate::error::{ParseError, Span};
 use crate::instruction::{FromRef, Kind};
 use crate::shell::Lexer;
 use serde::Serialize;
@@ -84,17 +84,17 @@ pub struct Graph {
 pub fn meta_arg_values(
     df: &Dockerfile,
     overrides: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, ParseError> {
+) -> Result<BTreeMap<String, String>, Diagnostic> {
     let lex = Lexer::new(df.directives.escape);
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     for ins in &df.meta_args {
         let Kind::Arg { args } = &ins.kind else { continue };
         for a in args {
-            let name = lex.process_word(&a.name, &env).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+            let name = lex.process_word(&a.name, &env).map_err(|e| Diagnostic::at(e.to_string(), ins.span))?;
             if let Some(v) = overrides.get(&name) {
                 env.insert(name, v.clone());
             } else if let Some(d) = &a.default {
-                let v = lex.process_word(d, &env).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+                let v = lex.process_word(d, &env).map_err(|e| Diagnostic::at(e.to_string(), ins.span))?;
                 env.insert(name, v);
             } else {
                 env.remove(&name);
@@ -124,7 +124,7 @@ impl Graph {
         df: &Dockerfile,
         overrides: &BTreeMap<String, String>,
         target: Option<&str>,
-    ) -> Result<Graph, ParseError> {
+    ) -> Result<Graph, Diagnostic> {
         let meta = meta_arg_values(df, overrides)?;
         let lex = Lexer::new(df.directives.escape);
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -132,9 +132,9 @@ impl Graph {
         let mut edges = Vec::new();
 
         for s in &df.stages {
-            let image = lex.process_word(s.base(), &meta).map_err(|e| ParseError::at(e.to_string(), s.from.span))?;
+            let image = lex.process_word(s.base(), &meta).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
             if image.is_empty() {
-                return Err(ParseError::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
+                return Err(Diagnostic::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
             }
             let base = if let Some(&i) = names.get(&image.to_lowercase()) {
                 edges.push(Edge { from: i, to: s.index, kind: EdgeKind::From, span: s.from.span });
@@ -146,7 +146,7 @@ impl Graph {
             };
             if let Some(n) = s.name() {
                 if names.insert(n.to_string(), s.index).is_some() {
-                    return Err(ParseError::at(format!("duplicate stage name {n:?}"), s.from.span));
+                    return Err(Diagnostic::at(format!("duplicate stage name {n:?}"), s.from.span));
                 }
             }
             stages.push(GraphStage {
@@ -187,7 +187,7 @@ impl Graph {
             None => df.stages.len() - 1,
             Some(t) => *names
                 .get(&t.to_lowercase())
-                .ok_or_else(|| ParseError::new(format!("failed to reach build target {t} in Dockerfile")))?,
+                .ok_or_else(|| Diagnostic::new(format!("failed to reach build target {t} in Dockerfile")))?,
         };
 
         let n = stages.len();
@@ -212,7 +212,7 @@ impl Graph {
                     Some(d) if color[d] == 1 => {
                         let name = stages[d].name.clone().unwrap_or_else(|| d.to_string());
                         let span = df.stages[*node].from.span;
-                        return Err(ParseError::at(format!("circular dependency detected on stage: {name}"), span));
+                        return Err(Diagnostic::at(format!("circular dependency detected on stage: {name}"), span));
                     }
                     Some(d) if color[d] == 0 => {
                         color[d] = 1;
@@ -289,7 +289,7 @@ impl Graph {
 mod tests {
     use super::*;
 
-    fn graph(src: &str, target: Option<&str>) -> Result<Graph, ParseError> {
+    fn graph(src: &str, target: Option<&str>) -> Result<Graph, Diagnostic> {
         Graph::build(&Dockerfile::parse(src)?, &BTreeMap::new(), target)
     }
 

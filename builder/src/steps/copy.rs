@@ -28,22 +28,19 @@ impl Ctx<'_> {
         index: usize,
         total: usize,
     ) -> FResult<()> {
-        let span = ins.span;
         let text = ins.source.trim();
         let kw = if add { "ADD" } else { "COPY" };
         let env = meta::StepEnv { env: &st.env, args: &st.args };
-        let words = Words { lex: Lexer::new(st.escape), env: &env, span };
-        let at = |e: BuildError| match e {
-            BuildError::Instruction { message, span: None } => BuildError::at(format!("{kw} failed: {message}"), span),
-            other => other,
-        };
+        let words = Words { lex: Lexer::new(st.escape), env: &env };
+        // What fails in selecting and copying files is said as docker says it.
+        let at = |e: BuildError| BuildError::Copy { kw, source: Box::new(e) };
         let mut sources = Vec::new();
         for s in &c.sources {
             sources.push(words.word(s)?);
         }
         let mut dest = words.word(&c.dest)?;
         if dest.is_empty() {
-            return Err(BuildError::at(format!("{kw} needs a destination"), span).into());
+            return Err(BuildError::NoDestination(kw).into());
         }
         {
             // Relative to WORKDIR, cleaned lexically (`/link/..` is `/`, whatever `link`
@@ -57,21 +54,15 @@ impl Ctx<'_> {
             }
         }
         let chmod = match &c.chmod {
-            Some(m) => Some(
-                u32::from_str_radix(&words.word(m)?, 8)
-                    .map_err(|_| BuildError::at(format!("invalid --chmod={m}: expected an octal mode"), span))?,
-            ),
+            Some(m) => Some(u32::from_str_radix(&words.word(m)?, 8).map_err(|_| BuildError::Chmod(m.clone()))?),
             None => None,
         };
         let chown = match &c.chown {
             Some(o) => Some(words.word(o)?),
             None => None,
         };
-        let exclude = if c.exclude.is_empty() {
-            None
-        } else {
-            Some(Matcher::new(&c.exclude).map_err(|e| BuildError::at(format!("invalid --exclude: {e}"), span))?)
-        };
+        let exclude =
+            if c.exclude.is_empty() { None } else { Some(Matcher::new(&c.exclude).map_err(BuildError::Exclude)?) };
 
         // Where the sources come from.
         enum From {
@@ -82,16 +73,20 @@ impl Ctx<'_> {
         let from = match &c.from {
             None => From::Context,
             Some(FromRef { stage: Some(j), name }) => {
-                let o =
-                    self.outs.lock().unwrap_or_else(|e| e.into_inner()).get(*j).cloned().flatten().ok_or_else(
-                        || BuildError::at(format!("invalid from flag value {name}: stage not built"), span),
-                    )?;
+                let o = self
+                    .outs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(*j)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| BuildError::StageNotBuilt(name.clone()))?;
                 From::Layers(o.layers, o.key)
             }
             Some(FromRef { stage: None, name }) => {
                 let img = self
                     .image(name, false)
-                    .map_err(|e| BuildError::at(format!("invalid from flag value {name}: {e}"), span))?;
+                    .map_err(|e| BuildError::FromImage { name: name.clone(), source: Box::new(e) })?;
                 From::Layers(img.layers.clone(), image_key(&img))
             }
         };
@@ -114,8 +109,7 @@ impl Ctx<'_> {
                         };
                         // One file per URL: an ADD may name several.
                         let file = dl.path().join(format!("download-{}", downloads.len()));
-                        let (digest, mtime) = download(s, &file, c.checksum.as_deref())
-                            .map_err(|e| BuildError::at(format!("ADD failed: {e}"), span))?;
+                        let (digest, mtime) = download(s, &file, c.checksum.as_deref()).map_err(at)?;
                         let name = s
                             .split(['?', '#'])
                             .next()
@@ -130,7 +124,7 @@ impl Ctx<'_> {
                         continue;
                     }
                     let Some(ctx) = &ctx else {
-                        return Err(BuildError::at(format!("{kw} failed: no build context: {s}"), span).into());
+                        return Err(at(BuildError::NoContext(s.clone())).into());
                     };
                     let src = Source {
                         root: ctx.clone(),
@@ -146,14 +140,14 @@ impl Ctx<'_> {
                     ctx_items.extend(items);
                 }
                 if ctx_items.is_empty() && downloads.is_empty() && c.inline.is_empty() {
-                    return Err(BuildError::at(format!("{kw} failed: no source files were specified"), span).into());
+                    return Err(at(BuildError::NoSources).into());
                 }
             }
             From::Layers(..) => {}
         }
         let n_sources = ctx_items.len() + downloads.len() + c.inline.len();
         if n_sources > 1 && !dest.ends_with('/') && matches!(from, From::Context) {
-            return Err(BuildError::at(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"), span).into());
+            return Err(BuildError::MultipleSources(kw).into());
         }
         let inline: Vec<(String, String)> = c.inline.iter().map(|h| (h.name.clone(), h.content.clone())).collect();
         st.chain(if add { KeyKind::Add } else { KeyKind::Copy }, |k| {
@@ -181,12 +175,9 @@ impl Ctx<'_> {
         }
         let lowers_top = self.lowers(&st.layers)?;
         let identity = match &chown {
-            Some(o) => rbuild_runtime::user::Accounts::from_layers(&lowers_top).resolve_chown(o).map_err(|e| {
-                BuildError::at(
-                    format!("{kw} failed: unable to convert uid/gid chown string to host mapping: {e}"),
-                    span,
-                )
-            })?,
+            Some(o) => rbuild_runtime::user::Accounts::from_layers(&lowers_top)
+                .resolve_chown(o)
+                .map_err(|e| at(BuildError::Chown(e)))?,
             None => (0, 0),
         };
         let others: Vec<Vec<LayerRef>> = match &from {
@@ -207,7 +198,7 @@ impl Ctx<'_> {
                     items.extend(src.select(s).map_err(at)?);
                 }
                 if items.len() > 1 && !dest.ends_with('/') {
-                    return Err(BuildError::at(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"), span));
+                    return Err(BuildError::MultipleSources(kw));
                 }
                 return copy::copy_items(root, &items, &dest, identity, &o).map_err(at);
             }
@@ -219,11 +210,22 @@ impl Ctx<'_> {
                 }
             }
             for (name, file, _, mtime) in &downloads {
-                let data = std::fs::read(file).map_err(|e| BuildError::msg(format!("reading download: {e}")))?;
-                copy::write_file(root.path, &dest, name, &data, chmod.unwrap_or(0o600), identity, identity, *mtime).map_err(at)?;
+                let data = std::fs::read(file).map_err(BuildError::io("reading", file))?;
+                copy::write_file(root.path, &dest, name, &data, chmod.unwrap_or(0o600), identity, identity, *mtime)
+                    .map_err(at)?;
             }
             for (name, content) in &inline {
-                copy::write_file(root.path, &dest, name, content.as_bytes(), chmod.unwrap_or(0o644), identity, identity, clamp).map_err(at)?;
+                copy::write_file(
+                    root.path,
+                    &dest,
+                    name,
+                    content.as_bytes(),
+                    chmod.unwrap_or(0o644),
+                    identity,
+                    identity,
+                    clamp,
+                )
+                .map_err(at)?;
             }
             Ok(())
         });

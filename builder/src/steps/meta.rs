@@ -5,7 +5,6 @@ use crate::builder::Event;
 use crate::error::{BuildError, Result};
 use crate::stage::State;
 use crate::steps::ensure_workdir;
-use rbuild_parser::Span;
 
 impl Ctx<'_> {
     /// A metadata instruction's commit: no layer, unless the step before removed the
@@ -56,7 +55,7 @@ impl Ctx<'_> {
     /// container refuses a volume where the image has something that is not a directory
     /// (`stat`, following symlinks inside the root): "cannot mount volume over existing
     /// file". Checked through a read-only mount of the stage's layers.
-    pub(crate) fn check_volumes(&self, st: &State, span: Span) -> Result<()> {
+    pub(crate) fn check_volumes(&self, st: &State) -> Result<()> {
         if st.layers.is_empty() {
             return Ok(());
         }
@@ -70,10 +69,9 @@ impl Ctx<'_> {
                 }
             }
             Ok(None)
-        })
-        .map_err(|e| BuildError::msg(e.to_string()))??;
+        })??;
         match found {
-            Some(v) => Err(BuildError::at(format!("cannot mount volume over existing file, file exists {v}"), span)),
+            Some(v) => Err(BuildError::VolumeOverFile(v)),
             None => Ok(()),
         }
     }

@@ -33,7 +33,7 @@ impl Ctx<'_> {
         let dir = self.store.temp_guard("copy")?;
         let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
         for d in [&upper, &work] {
-            std::fs::create_dir(d).map_err(|e| BuildError::msg(format!("creating a layer dir: {e}")))?;
+            std::fs::create_dir(d).map_err(BuildError::io("creating", d))?;
         }
         // The upper is committed (or dropped) once unmounted: volatile.
         let mut views = vec![rbuild_runtime::View {
@@ -46,8 +46,7 @@ impl Ctx<'_> {
         }
         let r = rbuild_runtime::with_views(&self.store.tmp_dir(), &views, |roots| {
             f(crate::copy::Root { path: &roots[0], upper: Some(&upper) }, &roots[1..])
-        })
-        .map_err(|e| BuildError::msg(e.to_string()))??;
+        })??;
         Ok((dir, r))
     }
 

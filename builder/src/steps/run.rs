@@ -9,7 +9,6 @@ use crate::meta::{self};
 use crate::stage::State;
 use crate::steps::{workdir_removed, Tail};
 use rbuild_parser::instruction::{Instruction, Mount, MountType, NetworkMode, Run, Sharing};
-use rbuild_parser::Span;
 use rbuild_runtime::step::{run_step, StepRequest};
 use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network};
 use sha2::{Digest as _, Sha256};
@@ -24,7 +23,6 @@ impl Ctx<'_> {
         index: usize,
         total: usize,
     ) -> FResult<()> {
-        let span = ins.span;
         let text = ins.source.trim();
         // Here-documents come assembled by the parser.
         let mut cl = run.cmd.clone();
@@ -44,7 +42,7 @@ impl Ctx<'_> {
                 _ => vec![],
             };
             if argv.is_empty() {
-                return Err(BuildError::at("No command specified", span).into());
+                return Err(BuildError::NoCommand.into());
             }
         }
         let mut env = st.config.config.env.clone();
@@ -54,7 +52,7 @@ impl Ctx<'_> {
             Some(NetworkMode::Host) => Network::Host,
             _ => self.opts.network.clone(),
         };
-        let (mounts, contents) = self.run_mounts(st, run, span)?;
+        let (mounts, contents) = self.run_mounts(st, run)?;
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
         st.chain(KeyKind::Run, |k| {
@@ -88,7 +86,7 @@ impl Ctx<'_> {
         for v in volumes.iter().filter(|v| crate::volume::is_new(&lowers, v)) {
             let d = self.store.temp_guard("volume")?;
             rustix::fs::chmod(d.path(), rustix::fs::Mode::from_raw_mode(0o755))
-                .map_err(|e| BuildError::at(format!("creating a volume for {v}: {e}"), span))?;
+                .map_err(BuildError::io("creating a volume at", d.path()))?;
             mounts.push(RtMount {
                 target: v.clone(),
                 kind: MountKind::Bind { source: d.path().into(), readonly: false },
@@ -111,14 +109,14 @@ impl Ctx<'_> {
         let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
             tail.push(b);
             self.progress.event(Event::Output { id, data: b });
-        })
-        .map_err(|e| BuildError::at(e.to_string(), span))?;
+        })?;
         if code != 0 {
             self.progress.event(Event::Failed { id });
             self.check_cancel()?;
             let cmd = ins.source.trim();
             return Err(Failure {
-                error: BuildError::at(format!("{cmd:?} did not complete successfully: exit code: {code}"), span),
+                error: BuildError::StepFailed { command: cmd.to_string(), code },
+                span: Some(ins.span),
                 exit_code: Some(code),
                 tail: tail.lines(),
             });
@@ -139,7 +137,7 @@ impl Ctx<'_> {
     /// RUN --mount: cache dirs kept in the store, tmpfs, and read-only binds of the
     /// context. Returns the mounts and, for each, the digest of the content it brings
     /// (empty for those whose content is not part of the cache key).
-    pub(crate) fn run_mounts(&self, st: &State, run: &Run, span: Span) -> Result<(Vec<RtMount>, Vec<String>)> {
+    pub(crate) fn run_mounts(&self, st: &State, run: &Run) -> Result<(Vec<RtMount>, Vec<String>)> {
         let mut out = Vec::new();
         let mut contents = Vec::new();
         for m in &run.mounts {
@@ -158,8 +156,7 @@ impl Ctx<'_> {
                     let id = m.id.clone().unwrap_or_else(|| target.clone());
                     let dir = self.store.state_dir().join("buildcache").join(cache_mount_dir(&id));
                     if !dir.exists() {
-                        std::fs::create_dir_all(&dir)
-                            .map_err(|e| BuildError::at(format!("creating cache mount: {e}"), span))?;
+                        std::fs::create_dir_all(&dir).map_err(BuildError::io("creating the cache mount", &dir))?;
                         let _ = rustix::fs::chown(
                             &dir,
                             Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
@@ -170,11 +167,7 @@ impl Ctx<'_> {
                     out.push(RtMount { target, kind: MountKind::Bind { source: dir, readonly: m.read_only } });
                 }
                 MountType::Bind if m.from.is_none() => {
-                    let ctx = self
-                        .opts
-                        .context
-                        .as_ref()
-                        .ok_or_else(|| BuildError::at("RUN --mount=type=bind needs a build context", span))?;
+                    let ctx = self.opts.context.as_ref().ok_or(BuildError::BindWithoutContext)?;
                     let src = crate::context::resolve_in_root(
                         ctx,
                         &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?,
@@ -193,15 +186,7 @@ impl Ctx<'_> {
                     }
                     out.push(RtMount { target, kind: MountKind::Bind { source: src, readonly: true } });
                 }
-                _ => {
-                    return Err(BuildError::at(
-                        format!(
-                            "RUN --mount={} is not supported by rbuild yet (types: cache, tmpfs, bind of the context)",
-                            m.spec
-                        ),
-                        span,
-                    ))
-                }
+                _ => return Err(BuildError::UnsupportedMount(m.spec.clone())),
             }
         }
         Ok((out, contents))

@@ -123,14 +123,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     let built = match result {
         Ok(b) => b,
         Err(f) => {
-            let span = f.error.span();
-            let mut msg = match span {
-                Some(s) => rbuild_parser::ParseError::at(f.error.to_string(), s).render(&name, Some(&dockerfile)),
-                None => match &f.error {
-                    rbuild_builder::BuildError::Parse(p) => p.render(&name, Some(&dockerfile)),
-                    e => e.to_string(),
-                },
-            };
+            let mut msg = f.diagnostic().render(&name, Some(&dockerfile));
             if !f.tail.is_empty() {
                 msg.push_str("\n    --- last lines of output ---");
                 for l in &f.tail {

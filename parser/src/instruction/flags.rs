@@ -1,7 +1,7 @@
 //! Instruction flags as BuildKit's `BFlags` reads them, and the value syntaxes flags use
 //! (Go durations, CSV fields).
 
-use crate::error::suggest;
+use crate::diagnostic::suggest;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, PartialEq)]

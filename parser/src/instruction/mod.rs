@@ -8,7 +8,7 @@ mod flags;
 mod mount;
 
 use crate::ast::{go_lower, parse_heredoc_marker, Heredoc, Node};
-use crate::error::{suggest, ParseError, Span};
+use crate::diagnostic::{suggest, Diagnostic, Span};
 pub use flags::parse_go_duration;
 use flags::{FlagType, Flags};
 use mount::parse_mount;
@@ -432,13 +432,13 @@ fn valid_stage_name(s: &str) -> bool {
 }
 
 /// Gives a node its meaning.
-pub fn from_node(n: &Node) -> Result<Instruction, ParseError> {
+pub fn from_node(n: &Node) -> Result<Instruction, Diagnostic> {
     let kind = kind_from_node(n).map_err(|m| {
-        let e = ParseError::at(m, n.span);
+        let e = Diagnostic::at(m, n.span);
         match e.message.split_once(" (did you mean ") {
             Some((msg, hint)) => {
                 let hint = format!("did you mean {}", hint.trim_end_matches(')'));
-                ParseError { message: msg.to_string(), span: Some(n.span), hint: Some(hint) }
+                Diagnostic { message: msg.to_string(), span: Some(n.span), hint: Some(hint) }
             }
             None => e,
         }
@@ -630,7 +630,7 @@ mod tests {
     use super::*;
     use crate::ast;
 
-    fn kind(src: &str) -> Result<Kind, ParseError> {
+    fn kind(src: &str) -> Result<Kind, Diagnostic> {
         from_node(&ast::parse(src).unwrap().nodes[0]).map(|i| i.kind)
     }
 
