@@ -205,6 +205,10 @@ fn is_dir_dest(root: &Path, dest: &str) -> bool {
 /// directory, else `dest` itself), with its missing parents made for `identity`.
 /// Returns the path in the image and on the host. `name` is bytes: a context's names
 /// need not be UTF-8.
+///
+/// docker resolves the destination with every symlink followed, its last component too
+/// (`ResolveScopedPath`): `COPY f /link` writes through a symlink `/link` into what it
+/// points to. Only the name joined to a directory destination is not followed.
 fn file_target(
     root: &Path,
     dest: &str,
@@ -212,7 +216,13 @@ fn file_target(
     name: &OsStr,
     identity: (u32, u32),
 ) -> Result<(PathBuf, PathBuf)> {
-    let file_dest = if dest_is_dir { Path::new(dest.trim_end_matches('/')).join(name) } else { PathBuf::from(dest) };
+    if !dest_is_dir {
+        let to = resolve_in_root(root, dest, true)?;
+        let parent = to.parent().and_then(|p| p.strip_prefix(root).ok()).unwrap_or(Path::new(""));
+        mkdir_all(root, Path::new("/").join(parent), identity)?;
+        return Ok((PathBuf::from(dest), to));
+    }
+    let file_dest = Path::new(dest.trim_end_matches('/')).join(name);
     let parent = file_dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
     mkdir_all(root, parent, identity)?;
     let to = target_path(root, &file_dest)?;
@@ -472,6 +482,21 @@ mod tests {
         std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
         copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
         assert!(root.join("existing/x").is_file());
+        // so does a symlink that is the destination itself (dangling: its target is made)
+        std::fs::write(root.join("real"), "old").unwrap();
+        std::os::unix::fs::symlink("/real", root.join("to-real")).unwrap();
+        std::os::unix::fs::symlink("/made/here", root.join("dangling")).unwrap();
+        for dest in ["/to-real", "/dangling"] {
+            copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), dest, (0, 0), &o).unwrap();
+        }
+        assert!(root.join("to-real").is_symlink() && root.join("dangling").is_symlink());
+        assert_eq!(std::fs::read(root.join("real")).unwrap(), std::fs::read(src.root.join("f.txt")).unwrap());
+        assert!(root.join("made/here").is_file());
+        // a symlink named like the file in a directory destination is replaced
+        std::fs::remove_file(root.join("existing/f.txt")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("existing/f.txt")).unwrap();
+        copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/existing/", (0, 0), &o).unwrap();
+        assert!(root.join("existing/f.txt").is_file() && !root.join("existing/f.txt").is_symlink());
     }
 
     /// Names of one inode in a copied directory stay one inode, as docker's copy keeps
