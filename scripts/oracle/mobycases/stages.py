@@ -194,9 +194,4 @@ def errors():
          {"foo": "abc"}, fail=True)
     case("stage-numeric-name", "FROM @B@ AS 1\nCOPY --from=1 foo bar\n", {"foo": "abc"},
          fail=True)
-    case("stage-copy-from-later", r"""
-FROM @B@
-COPY --from=1 /etc/passwd /p
-FROM @B@
-""", fail=True)
     case("stage-duplicate-name", "FROM @B@ AS x\nFROM @B@ AS x\n", fail=True)
