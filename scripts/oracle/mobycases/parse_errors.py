@@ -129,6 +129,10 @@ def bad_files():
 
 
 def failing_steps():
+    case("run-fails-with-force-rm", "FROM @B@\nRUN true\nRUN thiswillfail\n", flags=["--force-rm"],
+         fail=True)
+    for i, flags in enumerate([["--rm"], ["--rm=false"], ["--force-rm"]]):
+        case(f"build-rm-flags-{i + 1}", "FROM @B@\nRUN echo hello world > /hw\n", flags=flags)
     case("run-exit-23", 'FROM @B@\nRUN sh -c "exit 23"\n', fail=True)
     case("run-bad-exe", "FROM @B@\nRUN badEXE a1 \\& a2\ta3\n", fail=True)
     case("run-second-fails", "FROM @B@\nRUN true\nRUN thiswillfail\n", fail=True)

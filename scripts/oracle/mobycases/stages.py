@@ -176,6 +176,18 @@ ENV FOO FOO1
 FROM @B@
 ENV BAR BAZ
 """)
+    case("scratch-add-then-env", r"""
+FROM scratch
+ADD Dockerfile /
+ENV foo bar
+""")
+    case("cache-from-built-image", r"""
+FROM @B@
+ENV FOO=bar
+ADD baz /
+RUN touch bax
+""", {"baz": "baz"}, base="FROM @B@\nENV FOO=bar\nADD baz /\nRUN touch bax\n", base_files={"baz": "baz"},
+         flags=["--cache-from", "cache-from-built-image-base"])
     case("stage-from-stage-keeps-layers", r"""
 FROM @B@ AS one
 RUN echo 1 > /one
