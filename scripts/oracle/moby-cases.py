@@ -18,9 +18,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mobycases import core  # noqa: E402
-from mobycases import archives, cmds, copy_add, env_arg, ignore, meta, parse_errors, stages  # noqa: E402
+from mobycases import archives, cmds, copy_add, env_arg, ignore, layers, meta, parse_errors, stages  # noqa: E402
 
-GROUPS = [env_arg, copy_add, archives, meta, cmds, stages, ignore, parse_errors]
+GROUPS = [env_arg, copy_add, archives, layers, meta, cmds, stages, ignore, parse_errors]
 
 
 def main():

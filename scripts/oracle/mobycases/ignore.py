@@ -82,6 +82,13 @@ FROM @B@
 COPY secret.txt /s
 """, {"secret.txt": "s"}, ignore="secret.txt\n", fail=True)
     case("ignore-dot-dot-file", "FROM @B@\n", {"..gitme": ""})
+    # the examples of docker's .dockerignore reference
+    case("ignore-reference-examples", "FROM @B@\nCOPY . /c/\n",
+         {"somedir/temporary.txt": "", "somedir/keep.txt": "", "somedir/sub/temp.txt": "",
+          "temp": "", "temp1": "", "tempx/f": "", "a/b/c.log": "", "x.log": "", "abs/f": "",
+          "docs/README.md": "", "docs/a.md": "", "README-secret.md": "", "README.md": ""},
+         ignore="# comment\n*/temp*\n*/*/temp*\ntemp?\n**/*.log\n/abs\n*.md\n!README*.md\n"
+                "README-secret.md\n")
 
 
 def wild():
