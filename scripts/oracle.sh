@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # The differential oracle: every case of ../shared/oracle built by docker's legacy
 # builder and by rbuild, files, xattrs, config, layer counts and runtime checks compared.
-# Sets: make-cases.py (busybox), buildah-conformance, and the Debian cases (a Debian
-# bookworm base, packages from a local apt repository on 127.0.0.1:48080). Cases run one
-# at a time within a set (they share the docker engine's layer cache). Needs
-# scripts/setup.sh to have run (it makes the Debian base with anchors/setup.sh --debian).
+# Sets: make-cases.py (busybox), buildah-conformance, the Debian cases (a Debian
+# bookworm base, packages from a local apt repository on 127.0.0.1:48080), and moby (the
+# cases scripts/oracle/moby-cases.py ports from moby's own build tests, busybox base).
+# Cases run one at a time within a set (they share the docker engine's layer cache), except
+# moby's ~390, which run as RBUILD_ORACLE_JOBS (default 2) interleaved shares, each its
+# own compare.py. Needs scripts/setup.sh to have run (it makes the Debian base with
+# anchors/setup.sh --debian).
 #
 # The apt repository is made by ../shared/oracle/debian/make-repo.sh; if nothing serves
 # it yet, this script starts its server and stops that server (by its PID) when it exits.
 #
 # Fails on any FAIL and on any ERROR except one: a case docker itself cannot build
 # ("docker failed on a case that should build"). Those are printed and counted, not hidden.
-# RBUILD_ORACLE_SETS (default "public buildah debian") picks the sets.
+# RBUILD_ORACLE_SETS (default "public buildah debian moby") picks the sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
 RBUILD=${RBUILD:-$PWD/target/release/rbuild}
-SETS=${RBUILD_ORACLE_SETS:-public buildah debian}
+SETS=${RBUILD_ORACLE_SETS:-public buildah debian moby}
+JOBS=${RBUILD_ORACLE_JOBS:-2}
 [ -x "$RBUILD" ] || cargo build --release -p rbuild-cli
 work=$(mktemp -d /var/tmp/rbuild-oracle.XXXXXX)
 repo_pid=""
@@ -67,6 +71,22 @@ for set in $SETS; do
         done
         compare "$work"/debian/*/ | tee "$work/debian.log" || true
       fi ;;
+    moby)
+      python3 scripts/oracle/moby-cases.py "$work/moby" >/dev/null
+      cases=("$work"/moby/*/)
+      pids=()
+      for ((j = 0; j < JOBS; j++)); do
+        share=()
+        for ((k = j; k < ${#cases[@]}; k += JOBS)); do share+=("${cases[k]}"); done
+        compare "${share[@]}" >"$work/moby-$j.log" 2>&1 &
+        pids+=($!)
+      done
+      for p in "${pids[@]}"; do wait "$p" || true; done
+      for ((j = 0; j < JOBS; j++)); do
+        cat "$work/moby-$j.log"
+        logs+=("$work/moby-$j.log")
+      done
+      continue ;;
     *) echo "oracle: unknown set $set" >&2; exit 2 ;;
   esac
   logs+=("$work/$set.log")

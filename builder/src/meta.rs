@@ -151,8 +151,10 @@ pub fn shell_of(cfg: &ContainerConfig) -> Vec<String> {
 }
 
 /// CMD/ENTRYPOINT/RUN arguments as the process argv: shell form runs under the SHELL.
+/// docker prepends the shell to a shell form without arguments too (`CMD` alone is
+/// `["/bin/sh", "-c"]`, a bare `RUN` runs `sh -c` and fails); only `[]` is empty.
 pub fn resolve_cmdline(c: &CommandLine, cfg: &ContainerConfig) -> Vec<String> {
-    if c.args.is_empty() {
+    if c.args.is_empty() && !c.shell_form {
         return vec![];
     }
     if c.shell_form {
@@ -289,7 +291,8 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             format!("CMD {}", go_quoted_list(&v))
         }
         Kind::Entrypoint(cl) => {
-            let v = resolve_cmdline(cl, c);
+            // docker's parser makes an ENTRYPOINT without arguments (either form) nil.
+            let v = if cl.args.is_empty() { vec![] } else { resolve_cmdline(cl, c) };
             c.entrypoint = Some(v.clone());
             c.args_escaped = false;
             if !*cmd_set {
@@ -308,7 +311,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             format!("STOPSIGNAL {s}")
         }
         Kind::Healthcheck(h) => {
-            c.healthcheck = Some(match h {
+            let mut hc = match h {
                 Healthcheck::None => HealthConfig { test: vec!["NONE".into()], ..Default::default() },
                 Healthcheck::Cmd(h) => HealthConfig {
                     test: h.test.clone(),
@@ -318,7 +321,11 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
                     start_interval: h.start_interval,
                     retries: h.retries,
                 },
-            });
+            };
+            if let Some(old) = &c.healthcheck {
+                inherit_unset_health(&mut hc, old);
+            }
+            c.healthcheck = Some(hc);
             let test = c.healthcheck.as_ref().map(|h| h.test.clone()).unwrap_or_default();
             format!("HEALTHCHECK {}", go_quoted_list(&test))
         }
@@ -329,6 +336,25 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
         other => return Err(BuildError::NotMetadata(other.keyword())),
     };
     Ok(Applied { created_by: format!("/bin/sh -c #(nop)  {created_by}") })
+}
+
+/// The timings a HEALTHCHECK leaves at zero (also under NONE) come from the one before it.
+/// A historical accident docker keeps: its builder shares the health config between the
+/// step's container config and the next image's, and the daemon fills a container config's
+/// zero health fields from its image (`merge` in daemon/commit.go) when it creates the
+/// step's container — so `HEALTHCHECK NONE` over a base with `--interval=5s` keeps 5s.
+fn inherit_unset_health(hc: &mut HealthConfig, old: &HealthConfig) {
+    for (new, old) in [
+        (&mut hc.interval, old.interval),
+        (&mut hc.timeout, old.timeout),
+        (&mut hc.start_period, old.start_period),
+        (&mut hc.start_interval, old.start_interval),
+        (&mut hc.retries, old.retries),
+    ] {
+        if *new == 0 {
+            *new = old;
+        }
+    }
 }
 
 /// Go's `%q` of a string slice: `["a" "b"]`.
@@ -428,6 +454,32 @@ mod tests {
         assert_eq!(cfg.config.cmd, None, "ENTRYPOINT without CMD in the stage clears the inherited CMD");
         run(&mut cfg, "CMD [\"a\"]\nENTRYPOINT [\"e\"]", &mut set);
         assert_eq!(cfg.config.cmd, Some(vec!["a".into()]));
+    }
+
+    #[test]
+    fn cmd_without_arguments_is_the_shell_and_entrypoint_without_arguments_is_none() {
+        let mut cfg = ImageConfig::default();
+        let mut set = false;
+        run(&mut cfg, "CMD", &mut set);
+        assert_eq!(cfg.config.cmd, Some(vec!["/bin/sh".into(), "-c".into()]));
+        assert!(!set, "a CMD without arguments does not count as set for a later ENTRYPOINT");
+        run(&mut cfg, "CMD []", &mut set);
+        assert_eq!(cfg.config.cmd, Some(vec![]));
+        run(&mut cfg, "ENTRYPOINT", &mut set);
+        assert_eq!(cfg.config.entrypoint, Some(vec![]));
+    }
+
+    #[test]
+    fn a_healthcheck_keeps_the_timings_it_leaves_unset_from_the_one_before() {
+        let mut cfg = ImageConfig::default();
+        let mut set = false;
+        run(&mut cfg, "HEALTHCHECK --interval=5s --retries=7 CMD true", &mut set);
+        run(&mut cfg, "HEALTHCHECK NONE", &mut set);
+        let hc = cfg.config.healthcheck.clone().unwrap();
+        assert_eq!((hc.test, hc.interval, hc.retries), (vec!["NONE".to_string()], 5_000_000_000, 7));
+        run(&mut cfg, "HEALTHCHECK --timeout=2s --retries=1 CMD x", &mut set);
+        let hc = cfg.config.healthcheck.unwrap();
+        assert_eq!((hc.interval, hc.timeout, hc.retries), (5_000_000_000, 2_000_000_000, 1));
     }
 
     #[test]

@@ -996,6 +996,15 @@ pub struct BuildArgs {
     /// Import a build cache: type=registry,ref=NAME or type=local,src=DIR (or just NAME)
     #[arg(long = "cache-from", value_name = "SPEC")]
     pub cache_from: Vec<String>,
+    /// Remove intermediate containers after a successful build (docker's default; rbuild
+    /// keeps no step containers either way, so `--rm=false` leaves none behind)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    pub rm: bool,
+    /// Always remove intermediate containers (rbuild keeps none, also after a failure)
+    #[arg(long)]
+    pub force_rm: bool,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

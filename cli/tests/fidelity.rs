@@ -393,3 +393,21 @@ fn a_metadata_step_after_the_working_directory_was_removed_makes_it_again() {
     assert_eq!(build_q(&env, &ctx, &[]), id, "a cached rebuild is the same image");
     assert_eq!(sh_in(&env, &id, "stat -c '%F %a' /w"), "directory 755\n");
 }
+
+/// moby's TestBuildRm and TestBuildForceRm build with `--rm`, `--rm=false` and
+/// `--force-rm`; rbuild keeps no step containers, so they change nothing, but a docker
+/// command line with them must build (it stopped at "unexpected argument").
+#[test]
+fn build_takes_dockers_rm_and_force_rm_flags() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo hello > /hello\n")]);
+    let plain = build_q(&env, &ctx, &[]);
+    for flags in [&["--rm"][..], &["--rm=false"], &["--force-rm"], &["--rm=true", "--force-rm"]] {
+        assert_eq!(build_q(&env, &ctx, flags), plain, "{flags:?}");
+    }
+    let out = rb(&env, &["build", "-q", "--rm=maybe", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+}

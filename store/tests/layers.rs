@@ -238,6 +238,47 @@ fn hostile_archives_are_refused_and_write_nothing_outside() {
     }
 }
 
+/// docker's untar cleans a name before joining it to the target: `c/../d` is `d`, and
+/// `./a/./b` is `a/b`; only a `..` that climbs out of the root is refused.
+#[test]
+fn names_with_dot_dot_inside_the_root_are_cleaned() {
+    require_root();
+    let tar = tar_of(&[
+        (entry("./a/./b", EntryKind::File, ""), b"ab"),
+        (entry("c/../d", EntryKind::File, ""), b"d"),
+        (entry("e/f/../../g", EntryKind::File, ""), b"g"),
+    ]);
+    for mode in [ApplyMode::Merge, ApplyMode::Overlay, ApplyMode::Plain] {
+        let t = tempfile::tempdir().unwrap();
+        apply_layer(tar.as_slice(), t.path(), mode).unwrap();
+        assert_eq!(fs::read_to_string(t.path().join("a/b")).unwrap(), "ab");
+        assert_eq!(fs::read_to_string(t.path().join("d")).unwrap(), "d");
+        assert_eq!(fs::read_to_string(t.path().join("g")).unwrap(), "g");
+        assert!(!t.path().join("c").exists() && !t.path().join("e/f").exists(), "{mode:?}");
+    }
+}
+
+/// A hard-link entry's header is applied to the inode it shares, as docker's untar does
+/// (Lchown, Chmod, Chtimes on the link's path): `ADD` of an archive whose link entry has
+/// other owners or modes than its target shows the link entry's.
+#[test]
+fn a_hard_link_entry_gives_its_owner_mode_and_time_to_the_shared_inode() {
+    require_root();
+    use std::os::unix::fs::MetadataExt;
+    let mut f = entry("d/f", EntryKind::File, "");
+    (f.mode, f.uid, f.gid, f.mtime) = (0o640, 56, 78, 1_000_000);
+    let mut h = entry("d/h", EntryKind::Hardlink, "d/f");
+    (h.mode, h.uid, h.gid, h.mtime) = (0o4711, 9, 10, 2_000_000);
+    let tar = tar_of(&[(f, b"x"), (h, b"")]);
+    for mode in [ApplyMode::Merge, ApplyMode::Plain] {
+        let t = tempfile::tempdir().unwrap();
+        apply_layer(tar.as_slice(), t.path(), mode).unwrap();
+        let m = fs::metadata(t.path().join("d/f")).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid(), m.mtime()), (0o4711, 9, 10, 2_000_000), "{mode:?}");
+        assert_eq!(m.nlink(), 2);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Property test: random lower tree, random changes through an overlay, the upper dir as a
 // layer applied onto the lower tree gives the merged view.

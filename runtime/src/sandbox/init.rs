@@ -71,11 +71,23 @@ fn setup(sys: &dyn Syscall, spec: &Spec, fds: &ChildFds) -> Result<()> {
     }
 }
 
-/// docker creates a missing working directory.
+/// docker creates a missing working directory, its path cleaned first (the daemon's
+/// `SetupWorkingDirectory` runs `filepath.Clean`): `WORKDIR /a/b/../c` makes `/a/c` and
+/// no `/a/b`, which a `mkdir -p` of the raw path would leave behind.
 pub(crate) fn enter_cwd(sys: &dyn Syscall, cwd: &str) -> Result<()> {
-    let cwd = if cwd.is_empty() { "/" } else { cwd };
-    sys.mkdir_all(Path::new(cwd)).step(|| format!("creating the working directory {cwd}"))?;
-    sys.chdir(Path::new(cwd)).step(|| format!("entering the working directory {cwd}"))
+    let mut parts: Vec<&str> = Vec::new();
+    for c in cwd.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let cwd = format!("/{}", parts.join("/"));
+    sys.mkdir_all(Path::new(&cwd)).step(|| format!("creating the working directory {cwd}"))?;
+    sys.chdir(Path::new(&cwd)).step(|| format!("entering the working directory {cwd}"))
 }
 
 fn stdio(keep_stdin: bool, fds: &ChildFds) -> Result<()> {
@@ -281,5 +293,14 @@ mod tests {
         let sys = Recorder::default();
         enter_cwd(&sys, "/srv/app").unwrap();
         assert_eq!(sys.calls(), [Call::MkdirAll("/srv/app".into()), Call::Chdir("/srv/app".into())]);
+    }
+
+    #[test]
+    fn the_working_directory_is_cleaned_before_it_is_made() {
+        for (given, made) in [("/a/b/../c/./d//", "/a/c/d"), ("", "/"), ("/../x/..", "/"), ("rel/dir", "/rel/dir")] {
+            let sys = Recorder::default();
+            enter_cwd(&sys, given).unwrap();
+            assert_eq!(sys.calls(), [Call::MkdirAll(made.into()), Call::Chdir(made.into())], "{given}");
+        }
     }
 }

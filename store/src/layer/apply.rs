@@ -5,6 +5,7 @@
 //! absolute names are refused, writing through a symlink (or any non-directory) is
 //! refused, and hard links must name an existing entry inside the root.
 
+use super::remove::{dir_names, remove_at};
 use super::{OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use crate::error::{IoContext, Result, StoreError};
 use crate::tar::{Entry, EntryKind, Reader};
@@ -39,7 +40,9 @@ fn unsafe_entry(path: &[u8], reason: impl Into<String>) -> StoreError {
     StoreError::UnsafeEntry { path: String::from_utf8_lossy(path).into_owned(), reason: reason.into() }
 }
 
-/// The components of an entry path; refuses absolute paths, `..` and NUL bytes.
+/// The components of an entry path, cleaned as Go's `filepath.Clean` cleans a name before
+/// docker's untar joins it to the target (`a/../b` is `b`); refuses absolute paths, a `..`
+/// that leaves the root and NUL bytes.
 pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
     if path.first() == Some(&b'/') {
         return Err(unsafe_entry(path, "absolute path"));
@@ -51,6 +54,7 @@ pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
     for c in path.split(|b| *b == b'/') {
         match c {
             b"" | b"." => {}
+            b".." if out.pop().is_some() => {}
             b".." => return Err(unsafe_entry(path, "path leaves the root (..)")),
             c => out.push(c),
         }
@@ -351,6 +355,17 @@ impl Applier {
                 self.dir(&saved, true, &e.path)?;
                 rfs::linkat(&tdir, tname.as_c_str(), self.parent_fd(), name.as_c_str(), AtFlags::empty())
                     .ctx(|| ctx("creating hard link"))?;
+                // docker's untar gives a link entry's owner, mode (unless the inode is a
+                // symlink), xattrs and mtime to the inode it shares with its target.
+                let pfd = self.parent_fd();
+                rfs::chownat(pfd, name.as_c_str(), Some(uid(e.uid)?), Some(gid(e.gid)?), AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| ctx("setting owner of"))?;
+                if FileType::from_raw_mode(tst.st_mode) != FileType::Symlink {
+                    rfs::chmodat(pfd, name.as_c_str(), mode, AtFlags::empty()).ctx(|| ctx("setting mode of"))?;
+                }
+                self.path_xattrs(e, &name)?;
+                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
+                    .ctx(|| ctx("setting times of"))?;
             }
             EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {
                 let ft = match e.kind {
@@ -505,54 +520,6 @@ fn gid(v: u64) -> Result<rfs::Gid> {
 fn times(mtime: i64) -> Timestamps {
     let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
     Timestamps { last_access: t, last_modification: t }
-}
-
-fn dir_names(dir: &impl AsFd) -> Result<Vec<Vec<u8>>> {
-    let fd = rfs::openat(dir, c".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| "opening directory".into())?;
-    let d = rfs::Dir::read_from(&fd).ctx(|| "reading directory".into())?;
-    let mut out = Vec::new();
-    for ent in d {
-        let ent = ent.ctx(|| "reading directory".into())?;
-        let n = ent.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            out.push(n.to_vec());
-        }
-    }
-    Ok(out)
-}
-
-/// Removes `name` in `dir`, recursively for directories, never following symlinks.
-pub(crate) fn remove_at(dir: &impl AsFd, name: &CStr) -> Result<()> {
-    match rfs::unlinkat(dir, name, AtFlags::empty()) {
-        Ok(()) | Err(Errno::NOENT) => return Ok(()),
-        Err(Errno::ISDIR) => {}
-        Err(e) => return Err(StoreError::io(format!("removing {}", name.to_string_lossy()), e.into())),
-    }
-    let sub =
-        rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .ctx(|| format!("opening {}", name.to_string_lossy()))?;
-    for n in dir_names(&sub)? {
-        remove_at(&sub, &cstr(&n))?;
-    }
-    match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(StoreError::io(format!("removing {}", name.to_string_lossy()), e.into())),
-    }
-}
-
-/// Removes a whole directory tree (never following symlinks). Missing is fine.
-pub fn remove_tree(path: &Path) -> Result<()> {
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(StoreError::io(format!("removing {}", path.display()), std::io::ErrorKind::InvalidInput.into()));
-    };
-    let dir = match rfs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(d) => d,
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(StoreError::io(format!("removing {}", path.display()), e.into())),
-    };
-    use std::os::unix::ffi::OsStrExt;
-    remove_at(&dir, &cstr(name.as_bytes()))
 }
 
 /// Applies the layer tar read from `r` onto the directory `root` (which must exist).

@@ -1,9 +1,11 @@
 //! Layers: trees to tars (diffs) and tars to trees (apply), with OCI whiteouts.
 
 mod apply;
+mod remove;
 mod write;
 
-pub use apply::{apply_layer, components, extract_in_root, remove_tree, ApplyMode, ApplyStats};
+pub use apply::{apply_layer, components, extract_in_root, ApplyMode, ApplyStats};
+pub use remove::remove_tree;
 pub use write::{write_layer, writes_nothing, WriteOptions, WriteStats};
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
