@@ -1,31 +1,5 @@
-//! The store root: an OCI image layout with rbuild's own state beside it.
-//!
-//! ```text
-//! ROOT/oci-layout              {"imageLayoutVersion": "1.0.0"}
-//! ROOT/index.json              the images: manifests and their names
-//! ROOT/blobs/sha256/<hex>      layers (uncompressed tars), configs, manifests
-//! ROOT/rbuild/VERSION          rbuild's layout version
-//! ROOT/rbuild/lock             flock: shared to read index.json, exclusive to change it
-//! ROOT/rbuild/gc.lock          flock: shared while a process writes blobs not yet
-//!                              referenced (load, build, pull), exclusive for prune
-//! ROOT/rbuild/procs/<pid>      flock: held shared by each process using the store; lists
-//!                              what it holds (see `lease`), so prune leaves that alone
-//! ROOT/rbuild/tmp/             temp files, on the same filesystem as blobs/, named
-//!                              `<prefix>-<pid>-…` after the process that uses them
-//! ROOT/rbuild/snapshots/<hex>  unpacked layers (by diff_id) for overlay mounts
-//! ROOT/rbuild/unsynced/<boot>/<hex>  snapshots published without a sync in that boot
-//! ROOT/rbuild/cache/           the build cache index
-//! ROOT/rbuild/containers/      containers (runtime)
-//! ROOT/rbuild/volumes/         named volumes (runtime)
-//! ROOT/rbuild/images/          local image records: made here at, registry digests
-//! ROOT/rbuild/events/journal   the event journal
-//! ```
-//!
-//! The root is private to its owner (0700). Blobs are published by rename after fsync,
-//! so a blob file is complete or absent. A crash leaves at most temp files, which
-//! `prune` removes once their process is gone. Snapshots are published by
-//! rename without a sync (they can be made again from their blobs): those of an earlier
-//! boot are dropped when the store is next opened, in case that boot ended in a crash.
+//! The store root: opening (and securing) it, blobs, locks, temp files and dirs. The
+//! layout of everything under the root is documented in the crate's `lib.rs`.
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{IoContext, Result, StoreError};
@@ -73,7 +47,7 @@ fn write_file_atomic(dir_for_tmp: &Path, path: &Path, data: &[u8]) -> Result<()>
 
 /// Replaces `path` with `data` in one rename; `durable` also waits for the disk, before
 /// and after.
-fn write_file_replacing(dir_for_tmp: &Path, path: &Path, data: &[u8], durable: bool) -> Result<()> {
+pub(crate) fn write_file_replacing(dir_for_tmp: &Path, path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let mut tmp = tempfile_in(dir_for_tmp)?;
     tmp.1.write_all(data).at("writing", &tmp.0)?;
     if durable {
@@ -363,26 +337,38 @@ impl Store {
 }
 
 /// A directory under the store's tmp dir, removed with everything in it when dropped
-/// (also on errors and panics).
+/// (also on errors and panics) unless [`TempDir::release`]d.
 #[derive(Debug)]
-pub struct TempDir(PathBuf);
+pub struct TempDir(Option<PathBuf>);
 
 impl TempDir {
+    /// Takes charge of `path` (a directory made by [`Store::temp_dir`]).
+    pub fn adopt(path: PathBuf) -> TempDir {
+        TempDir(Some(path))
+    }
+
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Keeps the directory: the caller moves or removes it.
+    pub fn release(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = crate::layer::remove_tree(&self.0);
+        if let Some(p) = self.0.take() {
+            let _ = crate::layer::remove_tree(&p);
+        }
     }
 }
 
 impl Store {
     /// [`Store::temp_dir`] as a guard that removes it.
     pub fn temp_guard(&self, prefix: &str) -> Result<TempDir> {
-        Ok(TempDir(self.temp_dir(prefix)?))
+        Ok(TempDir(Some(self.temp_dir(prefix)?)))
     }
 }
 
