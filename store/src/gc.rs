@@ -70,6 +70,10 @@ impl Store {
                 live.extend(rec.refs.iter().copied());
             }
         }
+        for p in self.cache_unreadable()? {
+            std::fs::remove_file(&p).at("removing", &p)?;
+            report.cache_entries += 1;
+        }
         live.extend(self.pinned()?);
         // What running processes hold: the layers a build made or found so far, the
         // images they looked up; their temp entries too.
