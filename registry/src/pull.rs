@@ -236,6 +236,7 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
     // The largest first, so the last to finish is not the one that started last.
     work.sort_by_key(|w| std::cmp::Reverse(w.1));
     fetch_layers(store, client, repo, &work, progress)?;
+    store.make_durable(&diff_ids)?;
     // A push of these layers back to this registry finds them by these digests.
     for (diff_id, form) in forms {
         store.record_compressed_form(&diff_id, form)?;

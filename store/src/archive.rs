@@ -555,6 +555,7 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
     let all: Vec<Digest> =
         out.iter().flat_map(|l| l.image.layers.iter().map(|x| x.diff_id)).collect::<HashSet<_>>().into_iter().collect();
     all.par_iter().map(|d| store.ensure_snapshot(d).map(|_| ())).collect::<Result<Vec<()>>>()?;
+    store.make_durable(&all)?;
     store.update_index(|entries| {
         for l in &out {
             if l.names.is_empty() && !entries.iter().any(|e| e.manifest == l.image.manifest_digest) {
@@ -637,6 +638,7 @@ pub fn import(
     let (diff_id, size) = copy_to_blob(store, &mut r, None, None)?;
     // Unpacking checks the tarball (hostile entries, truncation) before anything is named.
     store.ensure_snapshot(&diff_id)?;
+    store.make_durable(&[diff_id])?;
     config.rootfs = config::RootFs { typ: "layers".into(), diff_ids: vec![diff_id] };
     config.created = Some(created.clone());
     config.history = vec![History { created: Some(created), comment: Some(comment.to_string()), ..Default::default() }];

@@ -196,6 +196,26 @@ impl Store {
         Ok(())
     }
 
+    /// Makes the snapshots of `diff_ids` durable: one `syncfs` of the store's filesystem,
+    /// then they leave the list of unsynced snapshots, so a reboot does not drop them.
+    /// Pull, load and import call it: an image that arrives is unpacked then, as docker and
+    /// podman unpack it, and stays unpacked — not unpacked again by the first build after
+    /// a reboot. (A build's own snapshots stay unsynced: made again from their blobs.)
+    pub fn make_durable(&self, diff_ids: &[Digest]) -> Result<()> {
+        let Some(boot) = boot_id() else { return Ok(()) };
+        let listed = self.unsynced_dir().join(boot);
+        let names: Vec<String> = diff_ids.iter().map(Digest::hex).filter(|h| listed.join(h).exists()).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let root = std::fs::File::open(self.root()).at("opening", self.root())?;
+        rustix::fs::syncfs(&root).at("syncing the filesystem of", self.root())?;
+        for n in names {
+            let _ = std::fs::remove_file(listed.join(n));
+        }
+        Ok(())
+    }
+
     /// Removes a removed snapshot's listing (this boot's; earlier ones are gone).
     pub(crate) fn forget_unsynced(&self, name: &str) {
         if let Some(boot) = boot_id() {
@@ -334,5 +354,23 @@ mod tests {
         assert_eq!(std::fs::read_dir(store.unsynced_dir()).unwrap().count(), 0);
         let again = store.ensure_snapshot(&layer.diff_id).unwrap();
         assert_eq!(std::fs::read_to_string(again.join("etc/conf")).unwrap(), "value");
+    }
+
+    /// What pull, load and import unpack is made durable there: a reboot keeps it, so the
+    /// first build after one does not unpack its base again.
+    #[test]
+    fn durable_snapshots_survive_a_reboot() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("store")).unwrap();
+        let tree = d.path().join("tree");
+        std::fs::create_dir_all(tree.join("etc")).unwrap();
+        std::fs::write(tree.join("etc/conf"), "value").unwrap();
+        let layer = store.commit_dir(&tree, &WriteOptions::default(), true).unwrap();
+        store.make_durable(&[layer.diff_id]).unwrap();
+        let boot = store.unsynced_dir().join(boot_id().unwrap());
+        assert!(!boot.join(layer.diff_id.hex()).exists());
+        std::fs::rename(&boot, store.unsynced_dir().join("an-earlier-boot")).unwrap();
+        let store = Store::open(d.path().join("store")).unwrap();
+        assert!(store.snapshot_path(&layer.diff_id).join("etc/conf").exists());
     }
 }
