@@ -5,7 +5,15 @@
 //!
 //!   rbuild-bench [--runs N] [--builders rbuild,buildkit,docker,buildah] [--out DIR]
 //!
-//! Normally started by `bench/run.sh`, which builds rbuild and starts the peers.
+//! Normally started by `bench/run.sh`, which builds rbuild and starts the peers. The other
+//! benchmarks are subcommands: `scaling` (how cost grows, against docker 26's BuildKit),
+//! `network` (`run --network bridge` against docker 26 and podman 5.4) and `memory`
+//! (peak RSS of push, pull and a big no-op build).
+
+mod memory;
+mod network;
+mod plot;
+mod scaling;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,17 +33,17 @@ const GOALS: &[(&str, f64)] = &[
     ("run.true.x10", 0.07),
 ];
 
-struct Args {
-    runs: usize,
+pub(crate) struct Args {
+    pub(crate) runs: usize,
     builders: Vec<String>,
-    out: PathBuf,
-    shared: PathBuf,
-    rbuild: PathBuf,
+    pub(crate) out: PathBuf,
+    pub(crate) shared: PathBuf,
+    pub(crate) rbuild: PathBuf,
     /// Re-render the chart from an earlier results.json instead of measuring.
     chart_from: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args(argv: &[String]) -> Result<(Args, Vec<String>), String> {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut a = Args {
         runs: 3,
@@ -45,7 +53,8 @@ fn parse_args() -> Result<Args, String> {
         rbuild: here.join("../target/release/rbuild"),
         chart_from: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut rest = Vec::new();
+    let mut it = argv.iter().cloned();
     while let Some(x) = it.next() {
         let mut val = || it.next().ok_or(format!("{x} needs a value"));
         match x.as_str() {
@@ -55,10 +64,10 @@ fn parse_args() -> Result<Args, String> {
             "--shared" => a.shared = PathBuf::from(val()?),
             "--rbuild" => a.rbuild = PathBuf::from(val()?),
             "--chart-from" => a.chart_from = Some(PathBuf::from(val()?)),
-            other => return Err(format!("unknown argument {other}")),
+            _ => rest.push(x),
         }
     }
-    Ok(a)
+    Ok((a, rest))
 }
 
 /// One run of run.sh for one builder on fresh workloads: scenario → seconds.
@@ -103,11 +112,11 @@ fn run_once(a: &Args, builder: &str, work: &Path) -> Result<BTreeMap<String, f64
 }
 
 /// Writes out dirty pages (`sync`).
-fn settle() {
+pub(crate) fn settle() {
     let _ = Command::new("sync").status();
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n == 0 {
@@ -121,7 +130,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// A fresh rbuild store at `store` holding the busybox base.
-fn import_base(a: &Args, store: &Path) -> Result<(), String> {
+pub(crate) fn import_base(a: &Args, store: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(store);
     let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
     let o = Command::new(&a.rbuild)
@@ -162,12 +171,42 @@ fn peak_rss(a: &Args, work: &Path) -> Option<u64> {
         .ok()?;
     let _ = std::fs::remove_dir_all(&wl);
     let _ = std::fs::remove_dir_all(&store);
-    String::from_utf8_lossy(&o.stderr)
+    peak_kib(&o.stderr)
+}
+
+/// The maximum resident set size (KiB) in `/usr/bin/time -v`'s report.
+pub(crate) fn peak_kib(report: &[u8]) -> Option<u64> {
+    String::from_utf8_lossy(report)
         .lines()
         .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ").and_then(|v| v.parse().ok()))
 }
 
-fn machine() -> String {
+/// Runs `c` with `input` on its stdin; its stdout.
+pub(crate) fn pipe_to(c: &mut Command, input: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let data = input.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = feeder.join();
+    Ok(out.stdout)
+}
+
+/// A work directory removed when dropped.
+pub(crate) struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -189,20 +228,38 @@ fn machine() -> String {
 }
 
 fn main() {
-    let a = match parse_args() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let (a, rest) = match parse_args(&argv) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
     };
+    let sub = match rest.first().map(String::as_str) {
+        Some("scaling") => Some(scaling::main as fn(&Args, &[String]) -> Result<(), String>),
+        Some("network") => Some(network::main as fn(&Args, &[String]) -> Result<(), String>),
+        Some("memory") => Some(memory::main as fn(&Args, &[String]) -> Result<(), String>),
+        Some(other) => {
+            eprintln!("error: unknown argument {other}");
+            std::process::exit(2);
+        }
+        None => None,
+    };
+    if let Some(run) = sub {
+        if let Err(e) = run(&a, &rest[1..]) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Some(j) = &a.chart_from {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(j).unwrap_or_default()).unwrap_or_default();
         let times: BTreeMap<String, BTreeMap<String, Vec<f64>>> =
             serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
         let med = medians(&times);
         let _ = std::fs::create_dir_all(&a.out);
-        if let Err(e) = chart(&a.out.join("chart.png"), &med) {
+        if let Err(e) = plot::ratios(&a.out.join("chart.png"), &med, GOALS) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
@@ -235,7 +292,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
 
     let med = medians(&times);
-    let date = chrono_like_date();
+    let date = today();
     let mach = machine();
     // Markdown table.
     let mut md =
@@ -282,83 +339,13 @@ fn main() {
     });
     let _ = std::fs::write(a.out.join("results.md"), &md);
     let _ = std::fs::write(a.out.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
-    if let Err(e) = chart(&a.out.join("chart.png"), &med) {
+    if let Err(e) = plot::ratios(&a.out.join("chart.png"), &med, GOALS) {
         eprintln!("[bench] chart: {e}");
     }
     print!("{md}");
 }
 
-fn chrono_like_date() -> String {
+pub(crate) fn today() -> String {
     let o = Command::new("date").arg("-u").arg("+%Y-%m-%d").output();
     o.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
-}
-
-/// Grouped bars: each builder's median as a ratio to BuildKit's (log scale), per scenario.
-fn chart(path: &Path, med: &BTreeMap<String, BTreeMap<String, f64>>) -> Result<(), String> {
-    use plotters::prelude::*;
-    let font = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .ok_or("no DejaVuSans.ttf (apt install fonts-dejavu-core)")?;
-    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font).map_err(|_| "font".to_string())?;
-    let bk = med.get("buildkit").ok_or("no BuildKit results")?;
-    let builders: Vec<&str> = ["rbuild", "docker", "buildah"].into_iter().filter(|b| med.contains_key(*b)).collect();
-    let scen: Vec<&str> = GOALS.iter().map(|g| g.0).filter(|k| bk.contains_key(*k)).collect();
-    let root = BitMapBackend::new(path, (1400, 700)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let n = scen.len() as f64;
-    let mut c = ChartBuilder::on(&root)
-        .caption("time relative to BuildKit (lower is faster; log scale)", ("sans-serif", 26))
-        .margin(20)
-        .x_label_area_size(90)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5f64..n - 0.5, (0.01f64..100f64).log_scale())
-        .map_err(|e| e.to_string())?;
-    let scen2 = scen.clone();
-    c.configure_mesh()
-        .disable_x_mesh()
-        .x_labels(scen.len())
-        .x_label_formatter(&move |x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < scen2.len() {
-                scen2[i as usize].to_string()
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("ratio to BuildKit")
-        .label_style(("sans-serif", 15))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    let colors = [RGBColor(0xd9, 0x48, 0x01), RGBColor(0x31, 0x82, 0xbd), RGBColor(0x74, 0xc4, 0x76)];
-    let w = 0.8 / builders.len() as f64;
-    for (bi, b) in builders.iter().enumerate() {
-        let m = &med[*b];
-        let color = colors[bi % colors.len()];
-        let bars: Vec<Rectangle<(f64, f64)>> = scen
-            .iter()
-            .enumerate()
-            .filter_map(|(i, k)| {
-                let r = m.get(*k)? / bk.get(*k)?;
-                let x0 = i as f64 - 0.4 + bi as f64 * w;
-                Some(Rectangle::new([(x0, 0.01), (x0 + w * 0.9, r.max(0.011))], color.filled()))
-            })
-            .collect();
-        c.draw_series(bars)
-            .map_err(|e| e.to_string())?
-            .label(*b)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-    }
-    c.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 1.0), (n - 0.5, 1.0)], BLACK.stroke_width(1))))
-        .map_err(|e| e.to_string())?
-        .label("BuildKit = 1");
-    c.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 16))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())?;
-    Ok(())
 }

@@ -1043,8 +1043,9 @@ pub struct PushArgs {
     /// Manifest format
     #[arg(long, value_enum, default_value = "oci")]
     pub format: ManifestFormatArg,
-    /// Layer compression on the wire (the store keeps layers uncompressed)
-    #[arg(long, value_enum, default_value = "none")]
+    /// Layer compression on the wire, on every core (the store keeps layers
+    /// uncompressed); gzip as docker's push; a layer pushed before is not compressed again
+    #[arg(long, value_enum, default_value = "gzip")]
     pub compression: CompressionArg,
     /// Upload blobs larger than this many bytes in chunks of this size
     #[arg(long, default_value_t = 32 << 20, hide = true)]

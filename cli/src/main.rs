@@ -38,6 +38,11 @@ mod help;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Whatever the caller's umask, the directories rbuild makes for sandboxes (an overlay's
+    // upper dir is the container's `/`) get the modes docker's daemon gives them: dockerd
+    // sets 022 at start. Under 077 a container's `/` was 0700 and every non-root user in
+    // it failed to exec anything.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     // The shim is this binary too; it starts before anything else (no threads, no clap).
     if let Some(code) = rbuild_runtime::shim::dispatch_if_shim() {
         return ExitCode::from(code.clamp(0, 255) as u8);

@@ -20,12 +20,18 @@ fn push_to_skopeo_and_from_skopeo_to_run() {
     let name = format!("{}/rbuild/base:1", reg.host());
     env.ok(&["tag", BASE, &name]);
     env.ok(&["push", &name]);
-    let v: serde_json::Value =
-        serde_json::from_str(&sh_ok(&format!("skopeo inspect --tls-verify=false docker://{name}"))).unwrap();
+    // Layers leave gzipped (docker's default); their content is the image's.
+    let m: serde_json::Value =
+        serde_json::from_str(&sh_ok(&format!("skopeo inspect --raw --tls-verify=false docker://{name}"))).unwrap();
+    let gzipped = |l: &serde_json::Value| l["mediaType"].as_str().unwrap().ends_with("+gzip");
+    assert!(m["layers"].as_array().unwrap().iter().all(gzipped), "{m}");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&sh_ok(&format!("skopeo inspect --config --tls-verify=false docker://{name}"))).unwrap();
     let id = env.ok(&["inspect", "--type", "image", &name]);
     let layers: serde_json::Value =
         serde_json::from_str::<serde_json::Value>(&id).unwrap()[0]["RootFS"]["Layers"].clone();
-    assert_eq!(v["Layers"], layers, "skopeo sees other layers than rbuild pushed");
+    assert_eq!(cfg["rootfs"]["diff_ids"], layers, "skopeo sees other layers than rbuild pushed");
+    sh_ok(&format!("skopeo copy --src-tls-verify=false docker://{name} dir:{}", env.path("copied").display()));
 
     // What skopeo pushed (docker schema 2, gzip layers) runs after `rbuild pull`.
     let theirs = format!("{}/skopeo/busybox:1", reg.host());

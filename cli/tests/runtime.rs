@@ -558,3 +558,21 @@ fn supplementary_groups_start_with_the_primary_gid() {
     assert_eq!(exec.trim(), "Groups:\t10 1000");
     assert_eq!(exec_root.trim(), "Groups:\t0");
 }
+
+/// Regression: under the caller's umask 077 the overlay upper dir (the container's `/`)
+/// was made 0700, so a non-root user could exec nothing (`exec id: Permission denied`);
+/// rbuild takes docker daemon's umask 022, in builds as in `run`.
+#[test]
+fn a_strict_umask_does_not_lock_users_out_of_the_root() {
+    let env = env_with_base();
+    let bin = env!("CARGO_BIN_EXE_rbuild");
+    let root = env.root();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nUSER 1234\nRUN id -u > /tmp/u\n"))]);
+    let cmd = format!(
+        "umask 077; {bin} --root {r} build -q -t umask:1 {c} >/dev/null && {bin} --root {r} run --rm -u 1234 umask:1 sh -c 'cat /tmp/u; stat -c %a /'",
+        r = root.display(),
+        c = ctx.display()
+    );
+    assert_eq!(sh_ok(&cmd).split_whitespace().collect::<Vec<_>>(), ["1234", "755"]);
+}

@@ -89,6 +89,9 @@ pub(crate) enum Body<'a> {
     /// A stream of exactly this many bytes (sent with that Content-Length; a reader that
     /// fails, as a corrupt blob's does, cuts the upload short).
     Reader(&'a mut (dyn std::io::Read + Send), u64),
+    /// A stream of unknown length, sent with chunked transfer encoding (a layer as it is
+    /// compressed).
+    Stream(&'a mut (dyn std::io::Read + Send)),
 }
 
 #[derive(Default)]
@@ -284,6 +287,9 @@ impl Client {
                 self.agent
                     .run(b.body(ureq::SendBody::from_reader(*r)).map_err(|e| RegistryError::transport(what(), e))?)
             }
+            Body::Stream(r) => self
+                .agent
+                .run(b.body(ureq::SendBody::from_reader(*r)).map_err(|e| RegistryError::transport(what(), e))?),
         };
         r.map_err(|e| RegistryError::transport(what(), describe(&e)))
     }
@@ -392,7 +398,7 @@ impl Client {
         self.ping()?;
         let auth = self.authorization(scopes)?;
         let mut resp = self.raw(method, url, headers, auth.as_deref(), &mut body)?;
-        if resp.status().as_u16() == 401 && !matches!(body, Body::Reader(..)) {
+        if resp.status().as_u16() == 401 && !matches!(body, Body::Reader(..) | Body::Stream(..)) {
             let h = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(parse_challenge);
             {
                 let mut st = self.auth.lock().unwrap_or_else(|e| e.into_inner());

@@ -30,6 +30,7 @@ pub mod push;
 pub mod sources;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod upload;
 
 pub use error::{RegistryError, Result};
 

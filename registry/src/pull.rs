@@ -6,6 +6,7 @@
 use crate::client::{scope, Body, Client, MANIFEST_ACCEPT};
 use crate::error::{RegistryError, Result};
 use crate::progress::{BlobEvent, Counting, Progress};
+use rbuild_store::compress::Compression;
 use rbuild_store::config::{self, ImageConfig};
 use rbuild_store::{Digest, Image, Reference, Store};
 use serde_json::Value;
@@ -217,20 +218,33 @@ pub fn pull(store: &Store, client: &Client, reference: &Reference, progress: &dy
         ));
     }
     let mut work: Vec<(Digest, u64, Digest)> = Vec::new();
+    let mut forms = Vec::new();
     for (l, diff_id) in layers.iter().zip(&cfg.rootfs.diff_ids) {
         if l.get("urls").is_some_and(|u| u.as_array().is_some_and(|a| !a.is_empty())) {
             return Err(RegistryError::Unsupported(
                 "layers with external urls (foreign layers) are not supported".into(),
             ));
         }
-        work.push((parse_digest(l.get("digest"), "layer")?, parse_size(l.get("size"), "layer")?, *diff_id));
+        let (raw, size) = (parse_digest(l.get("digest"), "layer")?, parse_size(l.get("size"), "layer")?);
+        work.push((raw, size, *diff_id));
+        let media = l.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default();
+        if let Some(c @ (Compression::Gzip | Compression::Zstd)) = Compression::of_layer_media_type(media) {
+            forms.push((*diff_id, rbuild_store::CompressedForm::new(c, raw, size)));
+        }
     }
-    fetch_layers(store, client, repo, &work, progress)?;
     let diff_ids: Vec<Digest> = work.iter().map(|w| w.2).collect();
+    // The largest first, so the last to finish is not the one that started last.
+    work.sort_by_key(|w| std::cmp::Reverse(w.1));
+    fetch_layers(store, client, repo, &work, progress)?;
+    store.make_durable(&diff_ids)?;
+    // A push of these layers back to this registry finds them by these digests.
+    for (diff_id, form) in forms {
+        store.record_compressed_form(&diff_id, form)?;
+    }
     let image = store.image_from_config(cfg_digest, &diff_ids)?;
     store.set_name(reference, image.manifest_digest, image.manifest_size)?;
-    let uncompressed: Vec<Digest> = work.iter().filter(|w| w.0 == w.2).map(|w| w.0).chain([cfg_digest]).collect();
-    crate::sources::record(store, client.registry(), repo, &uncompressed);
+    let blobs: Vec<Digest> = work.iter().map(|w| w.0).chain([cfg_digest]).collect();
+    crate::sources::record(store, client.registry(), repo, &blobs);
     progress.status(&format!("Digest: {top_digest}"));
     let mut image = image;
     image.names = vec![reference.clone()];

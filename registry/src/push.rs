@@ -1,42 +1,42 @@
-//! Pushing an image: every blob is checked with HEAD first, mounted from another
-//! repository of the same registry when rbuild knows one that has it, and otherwise
-//! uploaded — in one PUT, or in chunks (PATCH with Content-Range, then PUT) when larger
-//! than the chunk size. The manifest goes last, so a broken push names nothing; a retry
-//! skips what already arrived.
+//! Pushing an image: its layers (compressed with gzip by default, as docker's push does),
+//! then its config, then the manifest — so a broken push names nothing and a retry skips
+//! what already arrived.
+//!
+//! A layer whose compressed form a registry already has (recorded by an earlier push or
+//! pull, see [`rbuild_store::compressed`]) is found with HEAD or mounted from another
+//! repository: it is neither compressed nor uploaded again. Otherwise it is compressed on
+//! every core as it streams to the registry ([`crate::upload`]).
 
 use crate::client::{scope, Body, Client};
 use crate::error::{RegistryError, Result};
-use crate::progress::{BlobEvent, Progress};
-use rbuild_store::archive::{outgoing, ManifestFormat};
-use rbuild_store::compress::Compression;
-use rbuild_store::{Digest, Image, Reference, Store};
-use std::io::Read;
+use crate::progress::Progress;
+use crate::upload::{presence, upload_blob, upload_compressed, OutBlob, Presence};
+use rbuild_store::archive::{check_format, image_manifest, LayerOut, ManifestFormat};
+use rbuild_store::compress::{Codec, Compression};
+use rbuild_store::{Digest, Image, LayerRef, Reference, Store};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// How an image leaves for the registry.
 #[derive(Debug, Clone, Copy)]
 pub struct PushOptions {
     pub format: ManifestFormat,
-    /// Layer compression (the store keeps layers uncompressed).
+    /// Layer compression on the wire (the store keeps layers uncompressed); gzip by
+    /// default, as docker's.
     pub compression: Compression,
-    /// Blobs larger than this are uploaded in chunks of this size.
+    /// Uncompressed blobs larger than this are uploaded in chunks of this size.
     pub chunk_size: u64,
 }
 
 impl Default for PushOptions {
     fn default() -> Self {
-        PushOptions { format: ManifestFormat::Oci, compression: Compression::None, chunk_size: 32 << 20 }
+        PushOptions { format: ManifestFormat::Oci, compression: Compression::Gzip, chunk_size: 32 << 20 }
     }
 }
 
+/// Blobs sent at the same time (docker's default `max-concurrent-uploads` is 5; each
+/// compressed layer also uses every core).
 const PARALLEL: usize = 3;
-
-/// A blob to upload: where its bytes come from (a stored blob checked against its digest
-/// as it streams, so a damaged one is never uploaded whole).
-pub(crate) struct OutBlob<'a> {
-    pub digest: Digest,
-    pub size: u64,
-    pub open: Box<dyn Fn() -> Result<Box<dyn Read + Send>> + Sync + 'a>,
-}
 
 /// Pushes `image` as `dest`; returns the manifest digest.
 pub fn push(
@@ -47,31 +47,80 @@ pub fn push(
     opts: &PushOptions,
     progress: &dyn Progress,
 ) -> Result<Digest> {
+    check_format(opts.format, opts.compression)?;
+    let codec = match opts.compression {
+        Compression::None => None,
+        Compression::Gzip => Some(Codec::GZIP),
+        Compression::Zstd => Some(Codec::ZSTD),
+        other => return Err(RegistryError::Unsupported(format!("{} layers cannot be pushed", other.name()))),
+    };
     let repo = dest.path.as_str();
     progress.status(&format!("Pushing {}", dest.familiar()));
-    let out = outgoing(store, image, opts.format, opts.compression)?;
-    let mut blobs: Vec<OutBlob<'_>> = out
-        .layers
-        .iter()
-        .map(|l| OutBlob { digest: l.digest, size: l.size, open: Box::new(move || Ok(l.open(store)?)) })
-        .collect();
-    let cfg = out.config;
-    blobs.push(OutBlob {
-        digest: cfg,
-        size: out.config_size,
-        open: Box::new(move || Ok(Box::new(store.open_verified(&cfg)?))),
-    });
-    upload_blobs(store, client, repo, &blobs, opts.chunk_size, progress).map_err(|e| match e {
-        RegistryError::Store(s) => RegistryError::Store(s.in_image(|| rbuild_store::archive::image_label(image))),
+    let label = || rbuild_store::archive::image_label(image);
+    let in_image = |e: RegistryError| match e {
+        RegistryError::Store(s) => RegistryError::Store(s.in_image(label)),
         other => other,
-    })?;
-    let digest = put_manifest(client, repo, &crate::store_ref(dest), &out.manifest, out.manifest_media_type)?;
-    progress.status(&format!(
-        "{}: digest: {digest} size: {}",
-        dest.tag.as_deref().unwrap_or("latest"),
-        out.manifest.len()
-    ));
+    };
+    let mut uniq: Vec<LayerRef> = Vec::new();
+    for l in &image.layers {
+        if !uniq.iter().any(|u| u.diff_id == l.diff_id) {
+            uniq.push(l.clone());
+        }
+    }
+    // The largest first, so the last to finish is not the one that started last.
+    uniq.sort_by_key(|l| std::cmp::Reverse(l.size));
+    let sent: Mutex<HashMap<Digest, LayerOut>> = Mutex::new(HashMap::new());
+    crate::for_each_parallel(&uniq, PARALLEL, |l| {
+        let out = push_layer(store, client, repo, l, codec, opts.chunk_size, progress)?;
+        sent.lock().unwrap_or_else(|p| p.into_inner()).insert(l.diff_id, out);
+        Ok(())
+    })
+    .map_err(in_image)?;
+    let sent = sent.into_inner().unwrap_or_else(|p| p.into_inner());
+    let cfg = image.config_digest;
+    let config = OutBlob {
+        digest: cfg,
+        size: image.manifest.config().size(),
+        open: Box::new(move || Ok(Box::new(store.open_verified(&cfg)?))),
+    };
+    upload_blob(store, client, repo, &config, opts.chunk_size, progress).map_err(in_image)?;
+    let digests: Vec<Digest> = sent.values().map(|o| o.digest).chain([cfg]).collect();
+    crate::sources::record(store, client.registry(), repo, &digests);
+    let manifest = image_manifest(image, |d| sent[d], opts.format)?;
+    let digest = put_manifest(client, repo, &crate::store_ref(dest), &manifest, opts.format.media_type())?;
+    progress.status(&format!("{}: digest: {digest} size: {}", dest.tag.as_deref().unwrap_or("latest"), manifest.len()));
     Ok(digest)
+}
+
+/// One layer: its uncompressed blob, or a compressed form the registry has or can mount,
+/// or a new compressed form, streamed (and remembered for the next push).
+fn push_layer(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    l: &LayerRef,
+    codec: Option<Codec>,
+    chunk: u64,
+    progress: &dyn Progress,
+) -> Result<LayerOut> {
+    let Some(codec) = codec else {
+        let d = l.diff_id;
+        let blob = OutBlob { digest: d, size: l.size, open: Box::new(move || Ok(Box::new(store.open_verified(&d)?))) };
+        upload_blob(store, client, repo, &blob, chunk, progress)?;
+        return Ok(LayerOut { media_type: rbuild_store::config::MEDIA_TYPE_LAYER, digest: d, size: l.size });
+    };
+    let media_type = codec.algo.layer_media_type().unwrap_or(rbuild_store::config::MEDIA_TYPE_LAYER_GZIP);
+    for form in store.compressed_forms(&l.diff_id).into_iter().filter(|f| f.is(codec.algo)) {
+        match presence(store, client, repo, &form.digest, progress)? {
+            Presence::There => return Ok(LayerOut { media_type, digest: form.digest, size: form.size }),
+            // A session a refused mount opened is left to expire, as docker leaves it.
+            Presence::Upload(_) => {}
+        }
+    }
+    let form = upload_compressed(store, client, repo, &l.diff_id, l.size, codec, progress)?;
+    let out = LayerOut { media_type, digest: form.digest, size: form.size };
+    store.record_compressed_form(&l.diff_id, form)?;
+    Ok(out)
 }
 
 /// PUT a manifest; returns its digest.
@@ -108,153 +157,4 @@ pub(crate) fn upload_blobs(
     let digests: Vec<Digest> = blobs.iter().map(|b| b.digest).collect();
     crate::sources::record(store, client.registry(), repo, &digests);
     Ok(())
-}
-
-fn http_err(what: String, resp: &mut ureq::http::Response<ureq::Body>) -> RegistryError {
-    RegistryError::Http { what, status: resp.status().as_u16(), detail: crate::client::error_detail(resp) }
-}
-
-fn location(client: &Client, resp: &ureq::http::Response<ureq::Body>, what: &str) -> Result<String> {
-    resp.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(|l| client.absolute(l))
-        .ok_or_else(|| RegistryError::bad(what, "the registry gave no upload location"))
-}
-
-fn with_query(url: &str, q: &str) -> String {
-    format!("{url}{}{q}", if url.contains('?') { '&' } else { '?' })
-}
-
-fn upload_blob(
-    store: &Store,
-    client: &Client,
-    repo: &str,
-    b: &OutBlob<'_>,
-    chunk: u64,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let d = b.digest;
-    let scopes = [scope(repo, true)];
-    let head = client.send("HEAD", &client.url(&format!("{repo}/blobs/{d}")), &scopes, &[], Body::Empty)?;
-    if head.status().as_u16() == 200 {
-        progress.blob(&d, BlobEvent::Exists);
-        return Ok(());
-    }
-    // A cross-repository mount, when a repository of this registry is known to have it.
-    let mut upload_url = None;
-    for from in crate::sources::repositories(store, client.registry(), &d).into_iter().filter(|r| r != repo) {
-        let url = client.url(&format!("{repo}/blobs/uploads/?mount={d}&from={}", crate::client::query_escape(&from)));
-        let mount_scopes = [scope(repo, true), scope(&from, false)];
-        let mut resp = client.send("POST", &url, &mount_scopes, &[], Body::Bytes(&[]))?;
-        match resp.status().as_u16() {
-            201 => {
-                progress.blob(&d, BlobEvent::Mounted { from: &from });
-                return Ok(());
-            }
-            202 => {
-                upload_url = Some(location(client, &resp, "blob mount")?);
-                break;
-            }
-            _ => {
-                let _ = crate::client::error_detail(&mut resp);
-            }
-        }
-    }
-    let mut url = match upload_url {
-        Some(u) => u,
-        None => {
-            let mut resp =
-                client.send("POST", &client.url(&format!("{repo}/blobs/uploads/")), &scopes, &[], Body::Bytes(&[]))?;
-            if resp.status().as_u16() != 202 {
-                return Err(http_err(format!("starting the upload of {d} to {}/{repo}", client.registry()), &mut resp));
-            }
-            location(client, &resp, "blob upload")?
-        }
-    };
-    let mut file = (b.open)()?;
-    progress.blob(&d, BlobEvent::Start { total: b.size });
-    let what = format!("uploading {d} to {}/{repo}", client.registry());
-    if b.size <= chunk {
-        // A damaged blob's reader fails before its last bytes: the upload is cut short,
-        // and the error says which blob it was.
-        let mut watched = Watched { inner: &mut *file, corrupt: None };
-        let r = client.send(
-            "PUT",
-            &with_query(&url, &format!("digest={d}")),
-            &scopes,
-            &[("Content-Type", "application/octet-stream")],
-            Body::Reader(&mut watched, b.size),
-        );
-        if let Some(c) = watched.corrupt {
-            return Err(rbuild_store::StoreError::Corrupt(c).into());
-        }
-        let mut resp = r?;
-        if resp.status().as_u16() != 201 {
-            return Err(http_err(what, &mut resp));
-        }
-    } else {
-        // Each chunk streams from the blob as it is sent (reading, checking and sending
-        // overlap; nothing is buffered whole).
-        let mut watched = Watched { inner: &mut *file, corrupt: None };
-        let mut start = 0u64;
-        while start < b.size {
-            let len = chunk.min(b.size - start);
-            let end = start + len - 1;
-            let range = format!("{start}-{end}");
-            let mut part = (&mut watched).take(len);
-            let r = client.send(
-                "PATCH",
-                &url,
-                &scopes,
-                &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)],
-                Body::Reader(&mut part, len),
-            );
-            if let Some(c) = watched.corrupt.take() {
-                return Err(rbuild_store::StoreError::Corrupt(c).into());
-            }
-            let mut resp = r?;
-            if resp.status().as_u16() != 202 {
-                return Err(http_err(format!("{what} (bytes {range})"), &mut resp));
-            }
-            url = location(client, &resp, "blob upload")?;
-            start = end + 1;
-            progress.blob(&d, BlobEvent::Bytes { done: start, total: b.size });
-        }
-        // The whole blob went: its last read checked the digest.
-        if watched.read(&mut [0u8; 1]).map_err(|e| RegistryError::transport(format!("reading blob {d}"), e))? != 0 {
-            return Err(RegistryError::bad(&what, "the blob grew while it was sent"));
-        }
-        if start != b.size {
-            return Err(RegistryError::bad(
-                what,
-                format!("the blob changed while it was sent ({start} of {} bytes)", b.size),
-            ));
-        }
-        let mut resp = client.send(
-            "PUT",
-            &with_query(&url, &format!("digest={d}")),
-            &scopes,
-            &[("Content-Type", "application/octet-stream")],
-            Body::Bytes(&[]),
-        )?;
-        if resp.status().as_u16() != 201 {
-            return Err(http_err(what, &mut resp));
-        }
-    }
-    progress.blob(&d, BlobEvent::Done);
-    Ok(())
-}
-
-/// A request body that keeps the corruption its reader found (the HTTP client reports
-/// only that the body broke off).
-struct Watched<'a> {
-    inner: &'a mut (dyn Read + Send),
-    corrupt: Option<rbuild_store::verify::CorruptBlob>,
-}
-
-impl Read for Watched<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| self.corrupt = rbuild_store::verify::CorruptBlob::in_io(e).cloned())
-    }
 }

@@ -9,6 +9,7 @@ use rbuild_registry::pull::pull;
 use rbuild_registry::push::{push, PushOptions};
 use rbuild_registry::testing::RegistryServer;
 use rbuild_registry::RegistryError;
+use rbuild_store::compress::Compression;
 use rbuild_store::config::ImageConfig;
 use rbuild_store::layer::WriteOptions;
 use rbuild_store::{Digest, Image, Reference, Store, StoreError};
@@ -99,7 +100,7 @@ fn push_pull_round_trip_with_chunks_head_checks_and_skopeo() {
     let img = make_image(&a, &t, 3 << 20);
     let r = reference(&reg, "round/trip:1");
     let c = client(&reg);
-    let opts = PushOptions { chunk_size: 1 << 20, ..Default::default() };
+    let opts = PushOptions { chunk_size: 1 << 20, compression: Compression::None, ..Default::default() };
     let rec = Recorder::default();
     let digest = push(&a, &c, &img, &r, &opts, &rec).unwrap();
     assert_eq!(rec.count(" done"), 3, "two layers and the config uploaded: {:?}", rec.events);
@@ -168,7 +169,8 @@ fn a_corrupt_or_resized_blob_is_refused_and_nothing_is_stored() {
     let img = make_image(&a, &t, 256 << 10);
     let c = client(&reg);
     let r = reference(&reg, "bad/blob:1");
-    push(&a, &c, &img, &r, &PushOptions::default(), &Recorder::default()).unwrap();
+    let plain = PushOptions { compression: Compression::None, ..Default::default() };
+    push(&a, &c, &img, &r, &plain, &Recorder::default()).unwrap();
     let big = img.layers[1].diff_id;
     let file = reg.blob_file(&big.to_string());
     let good = std::fs::read(&file).unwrap();
@@ -211,7 +213,7 @@ fn a_registry_that_dies_mid_push_gives_a_clear_error_and_the_retry_succeeds() {
         &ClientOptions { config_path: Some("/nonexistent/config.json".into()), ..Default::default() },
     )
     .unwrap();
-    let opts = PushOptions { chunk_size: 1 << 20, ..Default::default() };
+    let opts = PushOptions { chunk_size: 1 << 20, compression: Compression::None, ..Default::default() };
     // Kill the registry once 4 MiB of the big layer went through.
     let killed = std::sync::atomic::AtomicBool::new(false);
     let rec = Recorder {
@@ -296,12 +298,10 @@ fn an_index_resolves_to_its_linux_amd64_image() {
     let amd64 = make_image(&a, &t, 1000);
     let other = make_image(&a, &t, 2000);
     let c = client(&reg);
-    let d_amd64 =
-        push(&a, &c, &amd64, &reference(&reg, "multi/app:amd64"), &PushOptions::default(), &Recorder::default())
-            .unwrap();
-    let d_other =
-        push(&a, &c, &other, &reference(&reg, "multi/app:arm64"), &PushOptions::default(), &Recorder::default())
-            .unwrap();
+    // Uncompressed: the pushed manifests are the stored ones (their sizes go in the index).
+    let plain = PushOptions { compression: Compression::None, ..Default::default() };
+    let d_amd64 = push(&a, &c, &amd64, &reference(&reg, "multi/app:amd64"), &plain, &Recorder::default()).unwrap();
+    let d_other = push(&a, &c, &other, &reference(&reg, "multi/app:arm64"), &plain, &Recorder::default()).unwrap();
     let entry = |d: &Digest, size: u64, arch: &str| serde_json::json!({"mediaType": rbuild_store::config::MEDIA_TYPE_MANIFEST, "digest": d.to_string(), "size": size, "platform": {"os": "linux", "architecture": arch}});
     let size = |img: &Image| img.manifest_size;
     let index = serde_json::json!({
@@ -389,4 +389,67 @@ fn trickling_registries_hit_the_deadline_or_the_minimum_rate() {
             assert_eq!(leftovers(&s), 0, "{slow:?}: temp files left");
         }
     }
+}
+
+/// Layers leave compressed with gzip by default, on every core, streamed as they are
+/// compressed; a second push (or a push of the pulled image from another store that met
+/// the compressed blobs) compresses and uploads nothing; a damaged compressed blob in the
+/// registry is a digest mismatch, not a broken connection.
+#[test]
+fn gzip_by_default_and_a_second_push_neither_compresses_nor_uploads() {
+    let reg = RegistryServer::start(None);
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = make_image(&a, &t, 3 << 20);
+    let c = client(&reg);
+    let r = reference(&reg, "gz/app:1");
+    let first = Recorder::default();
+    let digest = push(&a, &c, &img, &r, &PushOptions::default(), &first).unwrap();
+    assert_eq!(first.count(" start"), 3, "two layers and the config: {:?}", first.events);
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{r}")])
+        .output()
+        .expect("skopeo is needed: run scripts/setup.sh");
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = m["layers"].as_array().unwrap();
+    assert!(layers.iter().all(|l| l["mediaType"] == rbuild_store::config::MEDIA_TYPE_LAYER_GZIP), "{m}");
+    // The small-files layer shrinks; the noise does not grow by more than stored blocks.
+    let sizes: Vec<u64> = layers.iter().map(|l| l["size"].as_u64().unwrap()).collect();
+    assert!(sizes[0] < img.layers[0].size / 4, "{sizes:?}");
+    assert!(sizes[1] < img.layers[1].size + img.layers[1].size / 500, "{sizes:?}");
+
+    let again = Recorder::default();
+    assert_eq!(push(&a, &c, &img, &r, &PushOptions::default(), &again).unwrap(), digest);
+    assert_eq!(again.count(" start"), 0, "compressed or uploaded again: {:?}", again.events);
+    assert_eq!(again.count(" exists"), 3, "{:?}", again.events);
+
+    // Pulled into another store, decompressed while it downloads: the same image, and
+    // pushed from there to a new repository, the registry's own blobs are mounted.
+    let b = store(&t, "b");
+    let pulled = pull(&b, &c, &r, &Recorder::default()).unwrap();
+    assert_eq!((pulled.digest, pulled.image.id()), (digest, img.id()));
+    assert_eq!(pulled.image.layers, img.layers);
+    let back = Recorder::default();
+    let d2 = push(&b, &c, &pulled.image, &reference(&reg, "gz/copy:1"), &PushOptions::default(), &back).unwrap();
+    assert_eq!(d2, digest, "the same manifest: the same compressed blobs");
+    assert_eq!(back.count(" start"), 0, "{:?}", back.events);
+    assert_eq!(back.count(" mounted from gz/app"), 3, "{:?}", back.events);
+
+    // zstd on request, as its own compressed form.
+    let z = PushOptions { compression: Compression::Zstd, ..Default::default() };
+    push(&a, &c, &img, &reference(&reg, "gz/zstd:1"), &z, &Recorder::default()).unwrap();
+    let fresh = store(&t, "z");
+    assert_eq!(pull(&fresh, &c, &reference(&reg, "gz/zstd:1"), &Recorder::default()).unwrap().image.id(), img.id());
+
+    // A flipped byte in a compressed blob: a digest mismatch, nothing stored.
+    let file = reg.blob_file(layers[1]["digest"].as_str().unwrap());
+    let good = std::fs::read(&file).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0xff;
+    std::fs::write(&file, &flipped).unwrap();
+    let d = store(&t, "d");
+    let e = pull(&d, &c, &r, &Recorder::default()).unwrap_err();
+    assert!(matches!(e, RegistryError::Store(StoreError::DigestMismatch { .. })), "{e}");
+    assert!(!d.has_blob(&img.layers[1].diff_id) && d.images().unwrap().is_empty());
+    assert_eq!(leftovers(&d), 0);
 }

@@ -156,21 +156,14 @@ fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Res
                         media_type: config::MEDIA_TYPE_LAYER_GZIP,
                         file: Some(path.clone()),
                     };
-                    let mut src = store.open_verified(d)?;
-                    let hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-                    let compressing = |e| io_err(|| format!("compressing {}", path.display()), e);
-                    let (hw, media) = match compression {
-                        Compression::Gzip => {
-                            let mut enc = compress::gzip(hw);
-                            io::copy(&mut src, &mut enc).map_err(compressing)?;
-                            (enc.finish().at("compressing", &path)?, config::MEDIA_TYPE_LAYER_GZIP)
-                        }
-                        _ => {
-                            let mut enc = zstd::stream::write::Encoder::new(hw, 3).at("compressing", &path)?;
-                            io::copy(&mut src, &mut enc).map_err(compressing)?;
-                            (enc.finish().at("compressing", &path)?, config::MEDIA_TYPE_LAYER_ZSTD)
-                        }
+                    let src = store.open_verified(d)?;
+                    let mut hw = crate::digest::HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+                    let (codec, media) = match compression {
+                        Compression::Gzip => (compress::Codec::GZIP, config::MEDIA_TYPE_LAYER_GZIP),
+                        _ => (compress::Codec::ZSTD, config::MEDIA_TYPE_LAYER_ZSTD),
                     };
+                    let mut z = compress::CompressingReader::new(src, codec);
+                    io::copy(&mut z, &mut hw).map_err(|e| io_err(|| format!("compressing {}", path.display()), e))?;
                     let (mut bw, digest, size) = hw.finish();
                     bw.flush().at("writing", &path)?;
                     guard.digest = digest;
@@ -195,6 +188,38 @@ fn in_image_of(e: StoreError, images: &[&Image]) -> StoreError {
 
 /// The manifest of `img` with its layers as `layers` has them, in `format`.
 fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: ManifestFormat) -> Result<Vec<u8>> {
+    image_manifest(
+        img,
+        |d| {
+            let o = &layers[d];
+            LayerOut { media_type: o.media_type, digest: o.digest, size: o.size }
+        },
+        format,
+    )
+}
+
+/// A layer as a manifest names it: its blob's media type, digest and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerOut {
+    /// The OCI media type (turned into docker's for a docker manifest).
+    pub media_type: &'static str,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// Can a manifest in `format` carry layers compressed with `c`? (docker's has no zstd.)
+pub fn check_format(format: ManifestFormat, c: Compression) -> Result<()> {
+    match (format, c) {
+        (ManifestFormat::Docker, Compression::Zstd) => Err(StoreError::BadImage(format!(
+            "a docker manifest cannot carry {} layers (use gzip or none)",
+            config::MEDIA_TYPE_LAYER_ZSTD
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The manifest of `img` in `format`, each layer (by diff_id) as `layer` gives it.
+pub fn image_manifest(img: &Image, layer: impl Fn(&Digest) -> LayerOut, format: ManifestFormat) -> Result<Vec<u8>> {
     let docker_media = |m: &'static str| -> Result<&'static str> {
         match m {
             config::MEDIA_TYPE_LAYER => Ok(config::DOCKER_LAYER),
@@ -212,7 +237,7 @@ fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: Manifes
         Descriptor::new(MediaType::from(cfg_media), img.manifest.config().size(), to_oci_digest(&img.config_digest));
     let mut ls: Vec<Descriptor> = Vec::new();
     for l in &img.layers {
-        let o = &layers[&l.diff_id];
+        let o = layer(&l.diff_id);
         let media = match format {
             ManifestFormat::Oci => o.media_type,
             ManifestFormat::Docker => docker_media(o.media_type)?,
@@ -227,37 +252,6 @@ fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: Manifes
         .build()
         .map_err(|e| StoreError::BadImage(e.to_string()))?;
     Ok(m.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
-}
-
-/// An image as it leaves the store for a registry: its manifest in the asked format and
-/// its distinct layers, compressed as asked.
-#[derive(Debug)]
-pub struct Outgoing {
-    pub manifest: Vec<u8>,
-    pub manifest_media_type: &'static str,
-    pub config: Digest,
-    pub config_size: u64,
-    /// Each distinct layer once, in image order.
-    pub layers: Vec<OutLayer>,
-}
-
-/// Prepares `img` for a registry (compressing layers, in parallel, when asked).
-pub fn outgoing(store: &Store, img: &Image, format: ManifestFormat, compression: Compression) -> Result<Outgoing> {
-    let mut map = out_layers(store, &[img], compression)?;
-    let manifest = manifest_for(img, &map, format)?;
-    let mut layers = Vec::new();
-    for l in &img.layers {
-        if let Some(o) = map.remove(&l.diff_id) {
-            layers.push(o);
-        }
-    }
-    Ok(Outgoing {
-        manifest,
-        manifest_media_type: format.media_type(),
-        config: img.config_digest,
-        config_size: img.manifest.config().size(),
-        layers,
-    })
 }
 
 fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
@@ -561,6 +555,7 @@ pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
     let all: Vec<Digest> =
         out.iter().flat_map(|l| l.image.layers.iter().map(|x| x.diff_id)).collect::<HashSet<_>>().into_iter().collect();
     all.par_iter().map(|d| store.ensure_snapshot(d).map(|_| ())).collect::<Result<Vec<()>>>()?;
+    store.make_durable(&all)?;
     store.update_index(|entries| {
         for l in &out {
             if l.names.is_empty() && !entries.iter().any(|e| e.manifest == l.image.manifest_digest) {
@@ -643,6 +638,7 @@ pub fn import(
     let (diff_id, size) = copy_to_blob(store, &mut r, None, None)?;
     // Unpacking checks the tarball (hostile entries, truncation) before anything is named.
     store.ensure_snapshot(&diff_id)?;
+    store.make_durable(&[diff_id])?;
     config.rootfs = config::RootFs { typ: "layers".into(), diff_ids: vec![diff_id] };
     config.created = Some(created.clone());
     config.history = vec![History { created: Some(created), comment: Some(comment.to_string()), ..Default::default() }];

@@ -151,6 +151,35 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// A reader that counts what passes through and, when asked to, hashes it.
+pub struct MaybeHashing<R> {
+    inner: R,
+    hasher: Option<Hasher>,
+    len: u64,
+}
+
+impl<R: Read> MaybeHashing<R> {
+    pub fn new(inner: R, hash: bool) -> Self {
+        MaybeHashing { inner, hasher: hash.then(Hasher::new), len: 0 }
+    }
+
+    /// The digest (when hashed) and the number of bytes read.
+    pub fn finish(self) -> (Option<Digest>, u64) {
+        (self.hasher.map(Hasher::finish), self.len)
+    }
+}
+
+impl<R: Read> Read for MaybeHashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

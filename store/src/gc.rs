@@ -70,6 +70,10 @@ impl Store {
                 live.extend(rec.refs.iter().copied());
             }
         }
+        for p in self.cache_unreadable()? {
+            std::fs::remove_file(&p).at("removing", &p)?;
+            report.cache_entries += 1;
+        }
         live.extend(self.pinned()?);
         // What running processes hold: the layers a build made or found so far, the
         // images they looked up; their temp entries too.
@@ -86,6 +90,22 @@ impl Store {
                 std::fs::remove_file(e.path()).at("removing", &e.path())?;
                 report.blobs += 1;
             }
+        }
+        // What is known about layers that are gone.
+        let forms = self.area("compressed")?;
+        for e in std::fs::read_dir(forms.path()).at("reading", forms.path())?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let hex = name.strip_suffix(".json").unwrap_or(&name);
+            match Digest::from_hex(hex) {
+                Some(d) if live.contains(&d) => {}
+                Some(d) => self.forget_compressed_forms(&d)?,
+                None => forms.remove(&name)?,
+            }
+        }
+        // Areas of other rbuild versions.
+        for dir in self.retired_areas()? {
+            report.bytes += du(&dir);
+            remove_tree(&dir)?;
         }
         let snaps = self.snapshots_dir();
         for e in std::fs::read_dir(&snaps).at("reading", &snaps)? {

@@ -120,10 +120,11 @@ impl Store {
     }
 
     /// Stores a layer that arrives from elsewhere (a registry, an OCI layout): `r` gives
-    /// the bytes of the blob `raw` (compressed or not, `raw_size` long). They are checked
-    /// against `raw` and `raw_size` as they stream, decompressed on the way, and stored
-    /// only when all of them arrived, matched, and decompressed to `diff_id`; the layer is
-    /// then unpacked (which checks its entries). A layer already stored is not read.
+    /// the bytes of the blob `raw` (compressed or not, `raw_size` long). In one pass they
+    /// are checked against `raw` and `raw_size`, decompressed, written to the blob store
+    /// and unpacked into a snapshot (which checks their entries); blob and snapshot are
+    /// published only when all of it arrived, matched, and decompressed to `diff_id`. A
+    /// layer already stored is not read.
     pub fn ingest_layer(
         &self,
         r: &mut dyn std::io::Read,
@@ -134,33 +135,85 @@ impl Store {
         let _gc = self.gc_guard()?;
         self.hold(&[*diff_id])?;
         if !self.has_blob(diff_id) {
-            let mut hashed = crate::digest::HashingReader::new(std::io::Read::take(r, raw_size.saturating_add(1)));
-            let mut w = self.blob_writer()?;
-            {
-                let (_, mut inner) = crate::compress::decompressed(&mut hashed)?;
-                std::io::copy(&mut inner, &mut w).map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
-            }
-            // What the decompressor left unread (padding after a compressed stream).
-            std::io::copy(&mut hashed, &mut std::io::sink())
-                .map_err(|e| StoreError::io(format!("receiving layer {raw}"), e))?;
-            let (got, n) = hashed.finish();
-            if n != raw_size {
-                return Err(StoreError::SizeMismatch { what: format!("layer {raw}"), expected: raw_size, actual: n });
-            }
-            if got != *raw {
-                return Err(StoreError::DigestMismatch { what: format!("layer {raw}"), expected: *raw, actual: got });
-            }
-            w.commit(Some(*diff_id), None).map_err(|e| match e {
-                StoreError::DigestMismatch { expected, actual, .. } => StoreError::DigestMismatch {
-                    what: format!("the uncompressed content of layer {raw} (the config's diff_id)"),
-                    expected,
-                    actual,
-                },
-                other => other,
-            })?;
+            self.receive_layer(r, raw, raw_size, diff_id)?;
         }
         self.ensure_snapshot(diff_id)?;
         Ok(LayerRef { diff_id: *diff_id, size: self.blob_size(diff_id)? })
+    }
+
+    /// [`Store::ingest_layer`]'s pass: blob and snapshot at once.
+    fn receive_layer(&self, r: &mut dyn std::io::Read, raw: &Digest, raw_size: u64, diff_id: &Digest) -> Result<()> {
+        use std::io::Read as _;
+        let receiving = |e| StoreError::io(format!("receiving layer {raw}"), e);
+        // An uncompressed layer is its own blob: the blob writer's digest checks it.
+        let hash_raw = raw != diff_id;
+        let mut counted = crate::digest::MaybeHashing::new(r.take(raw_size.saturating_add(1)), hash_raw);
+        let mut w = self.blob_writer()?;
+        let tmp = crate::store::TempDir::adopt(self.temp_dir("snap")?);
+        let (applied, broken) = {
+            let (_, inner) = crate::compress::decompressed(&mut counted)?;
+            let mut tee = Tee { inner, out: &mut w, read_error: None };
+            let applied = apply_layer(&mut tee, tmp.path(), ApplyMode::Overlay);
+            // What follows the tar's end marker is part of the blob too.
+            let rest = std::io::copy(&mut tee, &mut std::io::sink());
+            match tee.read_error.take() {
+                Some(e) => (applied, Some(e)),
+                None => (applied, rest.err()),
+            }
+        };
+        // What the decompressor left unread (padding after a compressed stream); after a
+        // broken stream, the rest of the blob, to tell damage (a digest mismatch) from a
+        // broken connection.
+        let drained = std::io::copy(&mut counted, &mut std::io::sink());
+        let (got, n) = counted.finish();
+        if let Some(e) = broken {
+            if drained.is_ok() && (n != raw_size || got.is_some_and(|g| g != *raw)) {
+                return Err(mismatch(raw, raw_size, got, n));
+            }
+            return Err(receiving(e));
+        }
+        drained.map_err(receiving)?;
+        if n != raw_size || got.is_some_and(|g| g != *raw) {
+            return Err(mismatch(raw, raw_size, got, n));
+        }
+        let what = if hash_raw {
+            format!("the uncompressed content of layer {raw} (the config's diff_id)")
+        } else {
+            format!("layer {raw}")
+        };
+        w.commit(Some(*diff_id), None).map_err(|e| match e {
+            StoreError::DigestMismatch { expected, actual, .. } => {
+                StoreError::DigestMismatch { what, expected, actual }
+            }
+            other => other,
+        })?;
+        // The content matched: an entry the applier refused is the layer's own fault.
+        applied.map_err(|e| StoreError::BadImage(format!("unpacking layer {diff_id}: {e}")))?;
+        let dest = self.snapshot_path(diff_id);
+        if !dest.exists() {
+            self.publish_snapshot(&tmp.release(), &dest)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the snapshots of `diff_ids` durable: one `syncfs` of the store's filesystem,
+    /// then they leave the list of unsynced snapshots, so a reboot does not drop them.
+    /// Pull, load and import call it: an image that arrives is unpacked then, as docker and
+    /// podman unpack it, and stays unpacked — not unpacked again by the first build after
+    /// a reboot. (A build's own snapshots stay unsynced: made again from their blobs.)
+    pub fn make_durable(&self, diff_ids: &[Digest]) -> Result<()> {
+        let Some(boot) = boot_id() else { return Ok(()) };
+        let listed = self.unsynced_dir().join(boot);
+        let names: Vec<String> = diff_ids.iter().map(Digest::hex).filter(|h| listed.join(h).exists()).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let root = std::fs::File::open(self.root()).at("opening", self.root())?;
+        rustix::fs::syncfs(&root).at("syncing the filesystem of", self.root())?;
+        for n in names {
+            let _ = std::fs::remove_file(listed.join(n));
+        }
+        Ok(())
     }
 
     /// Removes a removed snapshot's listing (this boot's; earlier ones are gone).
@@ -235,6 +288,41 @@ fn du_in(p: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
     own + rd.filter_map(|e| e.ok()).map(|e| du_in(&e.path(), seen)).sum::<u64>()
 }
 
+/// A reader that copies what it reads into the new blob, keeping the first read error
+/// (the download's or the decompressor's) for the message.
+struct Tee<'a, R> {
+    inner: R,
+    out: &'a mut crate::store::BlobWriter,
+    read_error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> std::io::Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Write as _;
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.out.write_all(&buf[..n])?;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let shown = std::io::Error::new(e.kind(), e.to_string());
+                self.read_error.get_or_insert(e);
+                Err(shown)
+            }
+        }
+    }
+}
+
+/// The error for a blob that arrived other than announced.
+fn mismatch(raw: &Digest, raw_size: u64, got: Option<Digest>, n: u64) -> StoreError {
+    match got {
+        _ if n != raw_size => StoreError::SizeMismatch { what: format!("layer {raw}"), expected: raw_size, actual: n },
+        Some(got) => StoreError::DigestMismatch { what: format!("layer {raw}"), expected: *raw, actual: got },
+        None => StoreError::BadImage(format!("layer {raw} did not arrive whole")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +354,23 @@ mod tests {
         assert_eq!(std::fs::read_dir(store.unsynced_dir()).unwrap().count(), 0);
         let again = store.ensure_snapshot(&layer.diff_id).unwrap();
         assert_eq!(std::fs::read_to_string(again.join("etc/conf")).unwrap(), "value");
+    }
+
+    /// What pull, load and import unpack is made durable there: a reboot keeps it, so the
+    /// first build after one does not unpack its base again.
+    #[test]
+    fn durable_snapshots_survive_a_reboot() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("store")).unwrap();
+        let tree = d.path().join("tree");
+        std::fs::create_dir_all(tree.join("etc")).unwrap();
+        std::fs::write(tree.join("etc/conf"), "value").unwrap();
+        let layer = store.commit_dir(&tree, &WriteOptions::default(), true).unwrap();
+        store.make_durable(&[layer.diff_id]).unwrap();
+        let boot = store.unsynced_dir().join(boot_id().unwrap());
+        assert!(!boot.join(layer.diff_id.hex()).exists());
+        std::fs::rename(&boot, store.unsynced_dir().join("an-earlier-boot")).unwrap();
+        let store = Store::open(d.path().join("store")).unwrap();
+        assert!(store.snapshot_path(&layer.diff_id).join("etc/conf").exists());
     }
 }

@@ -4,6 +4,9 @@
 use crate::error::{Result, StoreError};
 use std::io::{BufRead, BufReader, Read, Write};
 
+pub mod parallel;
+pub use parallel::{Codec, CompressingReader};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,
@@ -11,6 +14,40 @@ pub enum Compression {
     Zstd,
     Bzip2,
     Xz,
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way (None: not one rbuild writes).
+    pub fn layer_media_type(self) -> Option<&'static str> {
+        match self {
+            Compression::None => Some(crate::config::MEDIA_TYPE_LAYER),
+            Compression::Gzip => Some(crate::config::MEDIA_TYPE_LAYER_GZIP),
+            Compression::Zstd => Some(crate::config::MEDIA_TYPE_LAYER_ZSTD),
+            Compression::Bzip2 | Compression::Xz => None,
+        }
+    }
+
+    /// The compression a layer media type says (OCI's or docker's); None: not a layer type.
+    pub fn of_layer_media_type(m: &str) -> Option<Compression> {
+        use crate::config as c;
+        match m {
+            c::MEDIA_TYPE_LAYER | c::DOCKER_LAYER => Some(Compression::None),
+            c::MEDIA_TYPE_LAYER_GZIP | c::DOCKER_LAYER_GZIP => Some(Compression::Gzip),
+            c::MEDIA_TYPE_LAYER_ZSTD => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The name used in messages and on disk: `gzip`, `zstd`, `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+        }
+    }
 }
 
 /// Recognises a stream by its first bytes.
