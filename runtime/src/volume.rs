@@ -11,59 +11,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A parsed `-v` argument.
+/// A volume or bind of a container (the CLI parses `-v` and `--mount` into these).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeSpec {
-    /// `-v /host:/ctr[:ro]`
-    Bind { source: PathBuf, target: String, readonly: bool },
+    /// `-v /host:/ctr[:ro]` (a missing source is made, as `-v` does; `--mount
+    /// type=bind` refuses it)
+    Bind { source: PathBuf, target: String, readonly: bool, create_source: bool },
     /// `-v name:/ctr[:ro]`
     Named { name: String, target: String, readonly: bool },
     /// `-v /ctr`
     Anonymous { target: String },
 }
 
-fn valid_name(n: &str) -> bool {
+/// docker's volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_alphanumeric()
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
-pub fn parse(spec: &str) -> Result<VolumeSpec> {
-    let bad = |why: &str| RuntimeError::Invalid(format!("invalid volume specification {spec:?}: {why}"));
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [d] => {
-            return if d.starts_with('/') {
-                Ok(VolumeSpec::Anonymous { target: d.to_string() })
-            } else {
-                Err(bad("the container path must be absolute"))
-            }
-        }
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => return Err(bad("too many colons")),
-    };
-    if !dst.starts_with('/') {
-        return Err(bad("the container path must be absolute"));
-    }
-    let mut readonly = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => readonly = true,
-            "rw" => readonly = false,
-            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" | "rprivate" | "private" | "rslave"
-            | "slave" | "rshared" | "shared" => {}
-            _ => return Err(bad(&format!("unknown option {o:?}"))),
-        }
-    }
-    if src.starts_with('/') {
-        Ok(VolumeSpec::Bind { source: PathBuf::from(src), target: dst.to_string(), readonly })
-    } else if valid_name(src) {
-        Ok(VolumeSpec::Named { name: src.to_string(), target: dst.to_string(), readonly })
-    } else {
-        Err(bad("a volume name must be [a-zA-Z0-9][a-zA-Z0-9_.-]+, a host path must be absolute"))
-    }
 }
 
 /// The data directory of a volume.
@@ -407,22 +372,5 @@ mod tests {
         assert!(!VolumeFilter::parse(&["dangling=true".into()]).unwrap().matches(&v, true));
         assert!(VolumeFilter::parse(&["label!=a".into()]).unwrap().matches(&inspect(&vols, "old").unwrap(), false));
         assert!(VolumeFilter::parse(&["colour=red".into()]).is_err());
-    }
-
-    #[test]
-    fn parses_volume_specs() {
-        assert_eq!(parse("/data").unwrap(), VolumeSpec::Anonymous { target: "/data".into() });
-        assert_eq!(
-            parse("/h:/c:ro").unwrap(),
-            VolumeSpec::Bind { source: "/h".into(), target: "/c".into(), readonly: true }
-        );
-        assert_eq!(
-            parse("vol1:/c").unwrap(),
-            VolumeSpec::Named { name: "vol1".into(), target: "/c".into(), readonly: false }
-        );
-        assert!(parse("rel").is_err());
-        assert!(parse("/h:rel").is_err());
-        assert!(parse("/h:/c:bogus").is_err());
-        assert!(parse("-bad:/c").is_err());
     }
 }

@@ -27,6 +27,8 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// All capabilities and no seccomp filter (`exec --privileged`).
     pub privileged: bool,
+    /// Start it and return (`exec -d`): its stdio is /dev/null and it outlives us.
+    pub detach: bool,
 }
 
 fn ns(pid: i32, name: &str) -> Result<OwnedFd> {
@@ -116,7 +118,9 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
         Fork::Child => {
             drop(err_r);
             let joined = (|| -> Result<()> {
-                sys.set_parent_death_signal(libc::SIGKILL).step(|| "parent-death signal".into())?;
+                if !o.detach {
+                    sys.set_parent_death_signal(libc::SIGKILL).step(|| "parent-death signal".into())?;
+                }
                 crate::sandbox::cgroups::Cgroup::at(&spec.cgroup.path).join_self()?;
                 for (fd, t) in &namespaces {
                     sys.setns(fd.as_fd(), *t).step(|| format!("joining the {t:?} namespace"))?;
@@ -124,6 +128,7 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
                 sys.chdir(std::path::Path::new(&process.cwd)).step(|| format!("entering {}", process.cwd))?;
                 match &slave {
                     Some((s, _)) => init::take_terminal(s),
+                    None if o.detach => init::null_stdio(),
                     None if !o.interactive => init::null_stdin(),
                     None => Ok(()),
                 }
@@ -151,6 +156,11 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
             code: init::EXIT_CANNOT_EXEC,
             message: String::from_utf8_lossy(&msg).into_owned(),
         });
+    }
+    if o.detach {
+        // Its parent goes: the container's PID 1 adopts it, as docker's `exec -d`
+        // processes belong to the container alone.
+        return Ok(0);
     }
     let _raw = master.as_ref().and_then(|_| crate::shim::RawTerminal::enter());
     let mut output = None;

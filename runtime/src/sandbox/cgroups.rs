@@ -41,8 +41,9 @@ impl Cgroup {
         Cgroup { dirs, v2: false }
     }
 
-    /// Creates the cgroup, restricts its devices and applies `limits`.
-    pub fn create(rel: &str, limits: &Limits, devices: Access) -> Result<Cgroup> {
+    /// Creates the cgroup, restricts its devices (docker's allow-list, or all, and the
+    /// `extra` v1 rules) and applies `limits`.
+    pub fn create(rel: &str, limits: &Limits, devices: Access, extra: &[String]) -> Result<Cgroup> {
         let cg = Cgroup::at(rel);
         if cg.v2 {
             // Controllers must be enabled in every ancestor's subtree_control.
@@ -88,6 +89,9 @@ impl Cgroup {
                 for r in devices.rules() {
                     write(&dir.join("devices.allow"), &r.v1())?;
                 }
+                for r in extra {
+                    write(&dir.join("devices.allow"), r)?;
+                }
             }
         }
         cg.apply(limits)?;
@@ -101,6 +105,11 @@ impl Cgroup {
         self.dirs.iter().find(|(c, _)| c == ctrl).map(|(_, d)| d)
     }
 
+    /// A file of one controller's directory (v2: the one directory).
+    pub fn read(&self, ctrl: &str, file: &str) -> Option<String> {
+        fs::read_to_string(self.dir(ctrl)?.join(file)).ok()
+    }
+
     pub fn apply(&self, l: &Limits) -> Result<()> {
         if let Some(m) = l.memory {
             match (self.v2, self.dir("memory")) {
@@ -110,9 +119,17 @@ impl Cgroup {
                     let _ = fs::write(d.join("memory.swap.max"), m.to_string());
                 }
                 (false, Some(d)) => {
-                    write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
+                    // The kernel keeps memory <= memory+swap at every step: raise the
+                    // second first when growing, lower the first first when shrinking.
                     let sw = d.join("memory.memsw.limit_in_bytes");
-                    if sw.exists() {
+                    let swap_now: u64 =
+                        fs::read_to_string(&sw).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(u64::MAX);
+                    let grow = sw.exists() && 2 * m > swap_now;
+                    if grow {
+                        write(&sw, &(2 * m).to_string())?;
+                    }
+                    write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
+                    if sw.exists() && !grow {
                         write(&sw, &(2 * m).to_string())?;
                     }
                 }

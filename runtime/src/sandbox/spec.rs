@@ -144,6 +144,31 @@ pub struct Process {
     pub stdin: bool,
     /// Run a small init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
+    /// Resource limits set before the program starts (`--ulimit`).
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// A resource limit (`--ulimit nofile=1024:2048`): the resource's name as `ulimit` and
+/// docker spell it (`nofile`, `nproc`, `core`, …), soft and hard values (-1: unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A host device given to the sandbox (`--device`): bound at `target` in /dev, allowed
+/// in its device cgroup with `access` (`rwm` or a subset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub source: PathBuf,
+    pub target: String,
+    /// `c` or `b`.
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    pub access: String,
 }
 
 /// Where the shim reports and how it cleans up.
@@ -159,6 +184,13 @@ pub struct Lifecycle {
     pub unpin: Option<(PathBuf, String)>,
     /// Anonymous volume directories to remove after exit (`--rm`).
     pub remove_volumes: Vec<PathBuf>,
+}
+
+impl Lifecycle {
+    /// The container's directory (its configuration and `attach.sock`), for a container.
+    pub fn container_dir(&self) -> Option<&Path> {
+        self.state_file.as_deref().and_then(Path::parent)
+    }
 }
 
 /// The root filesystem: an overlay of read-only layers and an optional writable one.
@@ -269,6 +301,9 @@ pub struct CgroupSpec {
     /// Relative to each hierarchy's root: `rbuild/<id>`.
     pub path: String,
     pub limits: Limits,
+    /// Device rules allowed besides docker's defaults (`--device`), v1 `devices.allow` lines.
+    #[serde(default)]
+    pub device_rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,6 +332,12 @@ pub struct Spec {
     /// when the container starts.
     #[serde(default)]
     pub join_netns: Option<PathBuf>,
+    /// The size of /dev/shm in bytes (docker's default 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// Host devices bound into /dev (`--device`).
+    #[serde(default)]
+    pub devices: Vec<Device>,
 }
 
 /// docker's ReplaceOrAppendEnvValues: each override replaces the variable of the same
@@ -383,15 +424,18 @@ impl SpecBuilder {
                     tty: false,
                     stdin: false,
                     init: false,
+                    rlimits: vec![],
                 },
                 network: Network::None,
                 ports: vec![],
                 security: Security::default(),
                 sysctls: default_sysctls(&Network::None),
-                cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default() },
+                cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default(), device_rules: vec![] },
                 lifecycle: Lifecycle::default(),
                 store_state: PathBuf::new(),
                 join_netns: None,
+                shm_size: None,
+                devices: vec![],
             },
         }
     }
@@ -452,6 +496,18 @@ impl SpecBuilder {
         self
     }
 
+    /// What a container adds to the sandbox: `--ulimit`, `--sysctl` (after docker's
+    /// defaults), `--shm-size` and `--device`.
+    pub fn extras(mut self, e: &Extras) -> SpecBuilder {
+        self.spec.process.rlimits = e.rlimits.clone();
+        self.spec.sysctls.extend(e.sysctls.iter().cloned());
+        self.spec.shm_size = e.shm_size;
+        self.spec.cgroup.device_rules =
+            e.devices.iter().map(|d| format!("{} {}:{} {}", d.kind, d.major, d.minor, d.access)).collect();
+        self.spec.devices = e.devices.clone();
+        self
+    }
+
     pub fn lifecycle(mut self, l: Lifecycle) -> SpecBuilder {
         self.spec.lifecycle = l;
         self
@@ -477,6 +533,7 @@ impl Spec {
             tty: o.tty,
             stdin: o.stdin,
             init: false,
+            rlimits: self.process.rlimits.clone(),
         };
         let mut security = self.security.clone();
         if o.privileged {
@@ -485,6 +542,17 @@ impl Spec {
         }
         (process, security)
     }
+}
+
+/// A container's additions to its sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub rlimits: Vec<Rlimit>,
+    /// Namespaced sysctls (docker's allowed ones; `net.*` only with a network namespace
+    /// of the sandbox's own).
+    pub sysctls: Vec<(String, String)>,
+    pub shm_size: Option<u64>,
+    pub devices: Vec<Device>,
 }
 
 /// What an `exec` asks for.

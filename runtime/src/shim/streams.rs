@@ -2,9 +2,11 @@
 //! and the pumps that copy a sandbox's output into its json-file log (and, in the
 //! foreground, to the caller).
 
-use crate::state;
+use super::attach::Hub;
+use super::wire;
 use crate::error::{Result, Step};
 use crate::sandbox::init;
+use crate::state;
 use rustix::fd::{AsFd, OwnedFd};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -76,13 +78,15 @@ pub(crate) enum Echo {
 }
 
 /// Copies a stream into the json-file log, one entry per line (as docker's json-file),
-/// and as it comes to `echo`.
+/// and as it comes to `echo` and the attached clients.
 pub(crate) fn pump(
     fd: OwnedFd,
     log: Option<Arc<Mutex<std::fs::File>>>,
     stream: &'static str,
     echo: Option<Echo>,
+    hub: Option<Arc<Hub>>,
 ) -> JoinHandle<()> {
+    let kind = if stream == "stderr" { wire::STDERR } else { wire::STDOUT };
     std::thread::spawn(move || {
         let mut f = std::fs::File::from(fd);
         let mut buf = vec![0u8; 32 * 1024];
@@ -110,6 +114,9 @@ pub(crate) fn pump(
                 // A closed terminal or pipe stops the echo, not the log.
                 echoing = r.is_ok();
             }
+            if let Some(h) = &hub {
+                h.broadcast(kind, &buf[..n]);
+            }
             pending.extend_from_slice(&buf[..n]);
             while let Some(i) = pending.iter().position(|&c| c == b'\n') {
                 let line: Vec<u8> = pending.drain(..=i).collect();
@@ -125,4 +132,3 @@ pub(crate) fn pump(
         }
     })
 }
-
