@@ -181,8 +181,8 @@ pub fn logs(store: &Store, a: LogsArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(a.tail.parse::<usize>().with_context(|| format!("invalid --tail {}", a.tail))?)
     };
-    let since = a.since.as_deref().map(|s| logs::parse_timestamp(s, None)).transpose()?;
-    let until = a.until.as_deref().map(|s| logs::parse_timestamp(s, None)).transpose()?;
+    let since = a.since.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
+    let until = a.until.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
     let o = logs::LogOptions { follow: a.follow, timestamps: a.timestamps, tail, since, until };
     logs::print(&c, &o, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)
@@ -318,8 +318,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
                 Some(m) => cfg.other.insert("comment".into(), serde_json::Value::String(m.clone())),
                 None => cfg.other.remove("comment"),
             };
-            rbuild_builder::meta::apply_changes(cfg, &changes)
-                .map_err(|e| rbuild_runtime::RuntimeError::Invalid(e.to_string()))
+            rbuild_builder::meta::apply_changes(cfg, &changes).map_err(|e| e.into())
         },
         a.author,
         a.message,

@@ -18,6 +18,7 @@ pub mod registry;
 mod runopts;
 mod stats;
 mod system;
+mod timeopts;
 pub mod util;
 mod volumes;
 

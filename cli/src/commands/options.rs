@@ -167,7 +167,10 @@ pub fn env(files: &[PathBuf], vars: &[String]) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// `--privileged`, `--cap-add`, `--cap-drop` and `--security-opt`.
+/// `--privileged`, `--cap-add`, `--cap-drop` and `--security-opt` (`no-new-privileges`,
+/// `no-new-privileges=true|false`, `seccomp=unconfined`; `:` as docker's older
+/// separator; `apparmor=`/`label=` accepted and ignored, as docker does on a host without
+/// that LSM).
 pub fn security(
     privileged: bool,
     cap_add: &[String],
@@ -176,8 +179,25 @@ pub fn security(
 ) -> anyhow::Result<SecurityOptions> {
     let mut s =
         SecurityOptions { privileged, cap_add: cap_add.to_vec(), cap_drop: cap_drop.to_vec(), ..Default::default() };
-    for o in opts {
-        s.apply_opt(o)?;
+    for opt in opts {
+        let (k, v) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt.as_str(), None),
+        };
+        match (k, v) {
+            ("no-new-privileges", None) => s.no_new_privileges = true,
+            ("no-new-privileges", Some("true")) => s.no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
+            ("no-new-privileges", Some(_)) => bail!("invalid --security-opt 2: {opt:?}"),
+            ("seccomp", Some("unconfined")) => s.seccomp_unconfined = true,
+            ("seccomp", Some(_)) => {
+                bail!(
+                    "--security-opt {opt}: only docker's default seccomp profile and seccomp=unconfined are supported"
+                )
+            }
+            ("apparmor", Some(_)) | ("label", Some(_)) => {}
+            _ => bail!("invalid --security-opt: {opt:?}"),
+        }
     }
     Ok(s)
 }
@@ -423,6 +443,13 @@ mod tests {
     fn security_options() {
         let s = security(false, &[], &["NET_RAW".into()], &["no-new-privileges".into()]).unwrap();
         assert!(s.no_new_privileges && !s.privileged);
-        assert!(security(false, &[], &[], &["nonsense".into()]).is_err());
+        let opts = |o: &[&str]| security(false, &[], &[], &o.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        assert!(!opts(&["no-new-privileges", "no-new-privileges=false"]).unwrap().no_new_privileges);
+        assert!(opts(&["no-new-privileges:true"]).unwrap().no_new_privileges);
+        assert!(opts(&["seccomp=unconfined"]).unwrap().seccomp_unconfined);
+        assert!(opts(&["apparmor=docker-default", "label=disable"]).is_ok());
+        for bad in ["no-new-privileges=maybe", "seccomp=/etc/profile.json", "bogus", "nonsense"] {
+            assert!(opts(&[bad]).is_err(), "{bad}");
+        }
     }
 }

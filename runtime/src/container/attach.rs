@@ -3,6 +3,7 @@
 //! on a `-t` container, the terminal's size passed on, and this process's signals passed
 //! to the container (`--sig-proxy`).
 
+use super::error::ContainerError;
 use super::state::Status;
 use super::Container;
 use crate::error::{Result, RuntimeError, Step};
@@ -79,16 +80,12 @@ pub(crate) fn pair(o: &AttachOptions) -> Result<(UnixStream, rustix::fd::OwnedFd
 pub fn attach(c: &Container, o: &AttachOptions) -> Result<Attached> {
     match c.state().status {
         Status::Running => {}
-        Status::Paused => {
-            return Err(RuntimeError::Conflict("You cannot attach to a paused container, unpause it first".into()))
-        }
-        _ => return Err(RuntimeError::Conflict("You cannot attach to a stopped container, start it first".into())),
+        Status::Paused => return Err(ContainerError::AttachPaused.into()),
+        _ => return Err(ContainerError::AttachStopped.into()),
     }
     let (_dir, path) = wire::socket_path(&c.dir).step(|| "opening the container's directory".into())?;
     let mut s = UnixStream::connect(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            RuntimeError::Conflict("You cannot attach to a stopped container, start it first".into())
-        }
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => ContainerError::AttachStopped.into(),
         _ => RuntimeError::io("connecting to the container's monitor", e),
     })?;
     hello(&mut s, o).step(|| "greeting the shim".into())?;

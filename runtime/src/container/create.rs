@@ -2,6 +2,7 @@
 //! volumes and mounts, labels, health check and restart policy; nothing runs yet. The
 //! spec is made by the sandbox's one [`SpecBuilder`].
 
+use super::error::ContainerError;
 use super::mounts::{mounts, Mounts};
 use super::{find, image_lowers, list, random_id, Config, Container, RestartPolicy};
 use crate::error::{Result, RuntimeError, Step};
@@ -161,16 +162,12 @@ impl Drop for DirGuard {
 
 fn container_name(store: &Store, o: &CreateOptions) -> Result<String> {
     let name = match &o.name {
-        Some(n) if !valid_name(n) => {
-            return Err(RuntimeError::Invalid(format!(
-                "invalid container name {n:?}, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )))
-        }
+        Some(n) if !valid_name(n) => return Err(ContainerError::InvalidName(n.clone()).into()),
         Some(n) => n.clone(),
         None => random_name(),
     };
     if list(store)?.iter().any(|c| c.config.name == name) {
-        return Err(RuntimeError::Conflict(format!("the container name {name:?} is already in use")));
+        return Err(ContainerError::NameInUse(name).into());
     }
     Ok(name)
 }
@@ -190,7 +187,7 @@ fn command(cfg: &ContainerConfig, o: &CreateOptions) -> Result<(Vec<String>, Vec
         cfg.cmd.clone().unwrap_or_default()
     };
     if entrypoint.is_empty() && cmd.is_empty() {
-        return Err(RuntimeError::Invalid("no command specified".into()));
+        return Err(ContainerError::NoCommand.into());
     }
     Ok((entrypoint, cmd))
 }
@@ -222,9 +219,7 @@ fn ports(cfg: &ContainerConfig, o: &CreateOptions, network: &Network) -> Result<
         }
     }
     if !wanted.is_empty() && matches!(network, Network::Host | Network::Container(_)) {
-        return Err(RuntimeError::Invalid(
-            "conflicting options: port publishing and the container type network mode".into(),
-        ));
+        return Err(ContainerError::PublishOnSharedNetwork.into());
     }
     if matches!(network, Network::None) {
         return Ok(vec![]);
@@ -242,9 +237,7 @@ fn etc_options(store: &Store, o: &CreateOptions) -> Result<EtcOptions> {
             let st = other.state();
             let ep =
                 st.networks.iter().find(|e| e.network == crate::network::config::DEFAULT).filter(|_| other.running());
-            let ep = ep.ok_or_else(|| {
-                RuntimeError::Invalid(format!("cannot link to {name}: it is not running on the default bridge network"))
-            })?;
+            let ep = ep.ok_or_else(|| RuntimeError::from(ContainerError::LinkTarget(name.clone())))?;
             Ok((ep.ip.to_string(), alias.clone(), other.short_id().to_string(), other.config.name.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -280,11 +273,8 @@ fn devices(requests: &[DeviceRequest]) -> Result<Vec<Device>> {
         let bad = |e: std::io::Error| {
             // Go's words for the error: `no such file or directory`.
             let text = e.to_string();
-            let text = text.split(" (os error").next().unwrap_or(&text).to_lowercase();
-            RuntimeError::Invalid(format!(
-                "error gathering device information while adding custom device {:?}: {text}",
-                r.source.display().to_string()
-            ))
+            let reason = text.split(" (os error").next().unwrap_or(&text).to_lowercase();
+            ContainerError::DeviceInfo { path: r.source.display().to_string(), reason, source: e }
         };
         let m = std::fs::metadata(&r.source).map_err(bad)?;
         let nodes: Vec<(PathBuf, String, std::fs::Metadata)> = if m.is_dir() {
@@ -302,7 +292,7 @@ fn devices(requests: &[DeviceRequest]) -> Result<Vec<Device>> {
         for (source, target, md) in nodes {
             let ft = md.file_type();
             if !ft.is_char_device() && !ft.is_block_device() {
-                return Err(RuntimeError::Invalid(format!("{} is not a device node", source.display())));
+                return Err(ContainerError::NotADevice(source).into());
             }
             out.push(Device {
                 kind: if ft.is_block_device() { 'b' } else { 'c' },
@@ -327,7 +317,7 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     let network = network(store, o)?;
     if !network.is_private() {
         if let Some(k) = o.sysctls.keys().find(|k| k.starts_with("net.")) {
-            return Err(RuntimeError::Invalid(format!("sysctl {k:?} is not allowed in the host's network namespace")));
+            return Err(ContainerError::SysctlOnHostNetwork(k.clone()).into());
         }
     }
     let devices = devices(&o.devices)?;

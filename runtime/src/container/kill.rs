@@ -3,9 +3,10 @@
 //! restart policy, as docker counts it: `unless-stopped` ends, and SIGKILL or the
 //! container's stop signal (any signal when it has none) cancels every policy.
 
+use super::error::ContainerError;
 use super::state::{self, State, Status};
 use super::Container;
-use crate::error::{Result, RuntimeError, Step};
+use crate::error::{Result, Step};
 use std::time::Duration;
 
 /// Does `sig` end the restart policy (docker's ExitOnNext)?
@@ -34,7 +35,7 @@ pub(super) fn end_restarting(c: &Container, s: &State) -> Result<()> {
     }
     match super::wait(c, Some(Duration::from_secs(10))) {
         Some(_) => Ok(()),
-        None => Err(RuntimeError::Invalid(format!("container {} did not stop restarting", c.config.name))),
+        None => Err(ContainerError::RestartingTimeout(c.config.name.clone()).into()),
     }
 }
 
@@ -42,17 +43,16 @@ pub(super) fn end_restarting(c: &Container, s: &State) -> Result<()> {
 pub fn kill(c: &Container, sig: i32) -> Result<()> {
     let s = c.state();
     if !matches!(s.status, Status::Running | Status::Paused | Status::Restarting) {
-        return Err(RuntimeError::Conflict(format!("container {} is not running", c.config.name)));
+        return Err(ContainerError::NotRunning(c.config.name.clone()).into());
     }
-    let signal = rustix::process::Signal::from_named_raw(sig)
-        .ok_or_else(|| RuntimeError::Invalid(format!("invalid signal {sig}")))?;
+    let signal = rustix::process::Signal::from_named_raw(sig).ok_or(ContainerError::BadSignal(sig))?;
     let cancel = cancels(c, sig);
     let s = mark_stopped(c, cancel)?;
     if s.status == Status::Restarting {
         // Between two runs there is no process: ending the policy is the kill.
         return if cancel { end_restarting(c, &s) } else { Ok(()) };
     }
-    let pid = rustix::process::Pid::from_raw(s.pid).ok_or_else(|| RuntimeError::Invalid("bad pid".into()))?;
+    let pid = rustix::process::Pid::from_raw(s.pid).ok_or(ContainerError::BadPid(s.pid))?;
     match rustix::process::kill_process(pid, signal) {
         // It ended meanwhile: its monitor records that.
         Err(rustix::io::Errno::SRCH) => {}
@@ -64,7 +64,7 @@ pub fn kill(c: &Container, sig: i32) -> Result<()> {
             let _ = c.cgroup().freeze(false);
         }
         if super::wait(c, Some(Duration::from_secs(10))).is_none() {
-            return Err(RuntimeError::Invalid(format!("container {} did not exit after SIGKILL", c.config.name)));
+            return Err(ContainerError::KillTimeout(c.config.name.clone()).into());
         }
     }
     Ok(())

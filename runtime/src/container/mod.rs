@@ -5,6 +5,7 @@
 
 pub mod attach;
 mod create;
+pub mod error;
 pub mod exec;
 mod kill;
 mod mounts;
@@ -31,6 +32,7 @@ use crate::error::{Result, RuntimeError};
 use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::rootfs;
 use crate::sandbox::spec::{Device, Limits, Network, Port, Rlimit};
+use error::ContainerError;
 use rbuild_store::config::HealthConfig;
 use rbuild_store::{Digest, Image, Store};
 use serde::{Deserialize, Serialize};
@@ -138,7 +140,7 @@ impl Container {
         let data =
             std::fs::read(dir.join("config.json")).map_err(|e| RuntimeError::io("reading the container config", e))?;
         let config =
-            serde_json::from_slice(&data).map_err(|e| RuntimeError::Invalid(format!("container config: {e}")))?;
+            serde_json::from_slice(&data).map_err(|e| RuntimeError::json("reading the container config", e))?;
         Ok(Container { dir: dir.to_path_buf(), config })
     }
 
@@ -214,12 +216,13 @@ impl Container {
     /// The stored spec the shim starts the container from.
     pub fn spec(&self) -> Result<crate::sandbox::spec::Spec> {
         let data = std::fs::read(self.spec_path()).map_err(|e| RuntimeError::io("reading the container spec", e))?;
-        serde_json::from_slice(&data).map_err(|e| RuntimeError::Invalid(format!("container spec: {e}")))
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::json("reading the container spec", e))
     }
 
     /// Writes the configuration back (after a rename).
     pub fn save_config(&self) -> Result<()> {
-        let data = serde_json::to_vec_pretty(&self.config).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let data = serde_json::to_vec_pretty(&self.config)
+            .map_err(|e| RuntimeError::json("writing the container config", e))?;
         let tmp = self.dir.join("config.json.tmp");
         std::fs::write(&tmp, data).map_err(|e| RuntimeError::io("writing the container config", e))?;
         std::fs::rename(&tmp, self.dir.join("config.json"))
@@ -254,8 +257,8 @@ pub fn find(store: &Store, spec: &str) -> Result<Container> {
     let hits: Vec<&Container> = all.iter().filter(|c| !spec.is_empty() && c.config.id.starts_with(spec)).collect();
     match hits.as_slice() {
         [c] => Ok((*c).clone()),
-        [] => Err(RuntimeError::NoSuchContainer(spec.to_string())),
-        _ => Err(RuntimeError::Invalid(format!("multiple containers match {spec:?}; give more of the ID"))),
+        [] => Err(ContainerError::NoSuchContainer(spec.to_string()).into()),
+        _ => Err(ContainerError::Ambiguous(spec.to_string()).into()),
     }
 }
 

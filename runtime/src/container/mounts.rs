@@ -1,8 +1,9 @@
 //! A new container's mounts: binds, named and anonymous volumes (filled from the image on
 //! first use, as docker does), `--volumes-from` and tmpfs.
 
+use super::error::ContainerError;
 use super::{find, random_id, CreateOptions, MountInfo};
-use crate::error::{Result, RuntimeError, Step};
+use crate::error::{Result, Step};
 use crate::sandbox::spec::{Mount, MountKind};
 use crate::volume::{self, VolumeSpec};
 use rbuild_store::Store;
@@ -43,10 +44,7 @@ pub(super) fn mounts<'a>(
             VolumeSpec::Bind { source, target, readonly, create_source } => {
                 if !source.exists() {
                     if !create_source {
-                        return Err(RuntimeError::Invalid(format!(
-                            "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                            source.display()
-                        )));
+                        return Err(ContainerError::BindSourceMissing(source.clone()).into());
                     }
                     std::fs::create_dir_all(source).step(|| format!("creating bind source {}", source.display()))?;
                 }
@@ -95,7 +93,7 @@ pub(super) fn mounts<'a>(
     }
     for t in &o.tmpfs {
         if !t.target.starts_with('/') {
-            return Err(RuntimeError::Invalid(format!("invalid tmpfs {:?}: the path must be absolute", t.target)));
+            return Err(ContainerError::TmpfsPath(t.target.clone()).into());
         }
         let options = if t.options.is_empty() { "mode=1777".to_string() } else { t.options.clone() };
         m.infos.push(MountInfo {

@@ -4,6 +4,7 @@
 
 use super::attach::{self, AttachOptions, Attached};
 use super::create::LogDriver;
+use super::error::ContainerError;
 use super::state;
 use super::Container;
 use crate::error::{Result, RuntimeError, Step};
@@ -50,21 +51,21 @@ fn prepare(store: &Store, c: &Container) -> Result<PathBuf> {
         let o = super::find(store, other)?;
         let st = o.state();
         if !o.running() {
-            return Err(RuntimeError::Conflict(format!(
-                "cannot join network of a non running container: {}",
-                o.config.name
-            )));
+            return Err(ContainerError::JoinStopped(o.config.name.clone()).into());
         }
         spec.join_netns = Some(format!("/proc/{}/ns/net", st.pid).into());
         spec.etc_files = crate::sandbox::etc::FILES.iter().map(|f| (format!("/etc/{f}"), o.dir.join(f))).collect();
     }
     crate::shim::write_spec(&spec, &c.spec_path())?;
-    state::update(&c.state_path(), |s| {
-        s.restart_count = 0;
-        s.backoff_ms = 0;
-        s.manually_stopped = false;
-        s.restart_canceled = false;
-    })?;
+    let s = state::read(&c.state_path());
+    if s.restart_count != 0 || s.backoff_ms != 0 || s.manually_stopped || s.restart_canceled {
+        state::update(&c.state_path(), |s| {
+            s.restart_count = 0;
+            s.backoff_ms = 0;
+            s.manually_stopped = false;
+            s.restart_canceled = false;
+        })?;
+    }
     Ok(c.spec_path())
 }
 
@@ -83,11 +84,11 @@ fn spawn_detached(c: &Container, extra: &[String]) -> Result<()> {
         .step(|| "starting the shim".into())?;
     let mut first = String::new();
     use std::io::BufRead;
-    let stdout = out.stdout.ok_or_else(|| RuntimeError::Invalid("no shim output".into()))?;
+    let stdout = out.stdout.ok_or(ContainerError::NoStartReport)?;
     let _ = std::io::BufReader::new(stdout).read_line(&mut first);
     match first.trim() {
         "started" => Ok(()),
-        "" => Err(RuntimeError::Invalid("the container failed to start".into())),
+        "" => Err(ContainerError::NoStartReport.into()),
         other => {
             // `error CODE: MESSAGE`
             let (code, message) = other
@@ -97,7 +98,7 @@ fn spawn_detached(c: &Container, extra: &[String]) -> Result<()> {
                 .unwrap_or((125, other.to_string()));
             Err(match code {
                 126 | 127 => RuntimeError::ExecFailed { code, message },
-                _ => RuntimeError::Invalid(message),
+                _ => ContainerError::StartFailed(message).into(),
             })
         }
     }

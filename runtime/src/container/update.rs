@@ -2,8 +2,9 @@
 //! its spec, for the next start) and, while it runs, in its cgroup at once; its monitor
 //! reads the policy again when the process ends.
 
+use super::error::ContainerError;
 use super::{Container, RestartPolicy};
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::spec::Limits;
 
@@ -19,9 +20,7 @@ pub struct UpdateOptions {
 pub fn update(c: &mut Container, o: &UpdateOptions) -> Result<()> {
     if let Some(r) = &o.restart {
         if c.config.auto_remove && !r.is_no() {
-            return Err(RuntimeError::Conflict(
-                "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
-            ));
+            return Err(ContainerError::RestartWithAutoRemove.into());
         }
     }
     let change = Limits { memory: o.memory, cpus: o.cpus, pids: o.pids };

@@ -2,6 +2,7 @@
 //! with memory, pids and CPU limits, the freezer, and the list of its processes.
 
 use super::devices::Access;
+use super::error::SandboxError;
 use super::spec::Limits;
 use crate::error::{Result, RuntimeError, Step};
 use std::fs;
@@ -133,14 +134,14 @@ impl Cgroup {
                         write(&sw, &(2 * m).to_string())?;
                     }
                 }
-                _ => return Err(RuntimeError::Invalid("the memory cgroup controller is not available".into())),
+                _ => return Err(SandboxError::NoController("memory").into()),
             }
         }
         if let Some(p) = l.pids {
             let v = if p <= 0 { "max".to_string() } else { p.to_string() };
             match self.dir("pids") {
                 Some(d) => write(&d.join("pids.max"), &v)?,
-                None => return Err(RuntimeError::Invalid("the pids cgroup controller is not available".into())),
+                None => return Err(SandboxError::NoController("pids").into()),
             }
         }
         if let Some(c) = l.cpus {
@@ -152,7 +153,7 @@ impl Cgroup {
                     write(&d.join("cpu.cfs_period_us"), &period.to_string())?;
                     write(&d.join("cpu.cfs_quota_us"), &quota.to_string())?;
                 }
-                _ => return Err(RuntimeError::Invalid("the cpu cgroup controller is not available".into())),
+                _ => return Err(SandboxError::NoController("cpu").into()),
             }
         }
         Ok(())
@@ -189,12 +190,10 @@ impl Cgroup {
 
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         if self.v2 {
-            let d = self.dirs.first().ok_or_else(|| RuntimeError::Invalid("no cgroup".into()))?;
+            let d = self.dirs.first().ok_or(SandboxError::NoCgroup)?;
             return write(&d.1.join("cgroup.freeze"), if frozen { "1" } else { "0" });
         }
-        let d = self
-            .dir("freezer")
-            .ok_or_else(|| RuntimeError::Invalid("the freezer cgroup controller is not available".into()))?;
+        let d = self.dir("freezer").ok_or(SandboxError::NoController("freezer"))?;
         write(&d.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })?;
         // The state settles asynchronously.
         let want = if frozen { "FROZEN" } else { "THAWED" };
@@ -205,7 +204,7 @@ impl Cgroup {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        Err(RuntimeError::Invalid(format!("the cgroup did not become {want}")))
+        Err(SandboxError::Freeze(want).into())
     }
 
     /// True when the OOM killer has killed a process of this cgroup.

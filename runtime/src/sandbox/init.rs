@@ -3,6 +3,7 @@
 //! `exec` shares.
 
 use super::cgroups::Cgroup;
+use super::error::SandboxError;
 use super::spec::{Process, Security, Spec};
 use super::{namespaces, privileges, rootfs};
 use crate::error::{Result, Step};
@@ -69,7 +70,7 @@ fn setup(sys: &dyn Syscall, spec: &Spec, fds: &ChildFds) -> Result<()> {
     match rustix::io::read(&fds.go, &mut b) {
         Ok(1) => Ok(()),
         // The shim closed the pipe without a go: it failed and reported why.
-        _ => Err(crate::RuntimeError::Invalid("the sandbox was not finished by its monitor".into())),
+        _ => Err(SandboxError::NotFinished.into()),
     }
 }
 

@@ -4,7 +4,7 @@
 //! cannot drift between them. The shim reads the spec from a file.
 
 use super::capabilities;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::user::ExecUser;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -248,43 +248,11 @@ pub struct SecurityOptions {
 }
 
 impl SecurityOptions {
-    /// Parses one `--security-opt` value as docker does (`no-new-privileges`,
-    /// `no-new-privileges=true|false`, `seccomp=unconfined`; a `:` separator is accepted as
-    /// docker's older syntax).
-    pub fn apply_opt(&mut self, opt: &str) -> Result<()> {
-        let (k, v) = match opt.split_once(['=', ':']) {
-            Some((k, v)) => (k, Some(v)),
-            None => (opt, None),
-        };
-        match (k, v) {
-            ("no-new-privileges", None) => self.no_new_privileges = true,
-            ("no-new-privileges", Some(v)) => {
-                self.no_new_privileges = match v {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(RuntimeError::Invalid(format!("invalid --security-opt 2: {opt:?}"))),
-                }
-            }
-            ("seccomp", Some("unconfined")) => self.seccomp_unconfined = true,
-            ("seccomp", Some(_)) => {
-                return Err(RuntimeError::Invalid(format!(
-                    "--security-opt {opt}: only docker's default seccomp profile and seccomp=unconfined are supported"
-                )))
-            }
-            // No LSM is in use here: docker accepts these and ignores them when the host has
-            // no AppArmor/SELinux.
-            ("apparmor", Some(_)) | ("label", Some(_)) => {}
-            _ => return Err(RuntimeError::Invalid(format!("invalid --security-opt: {opt:?}"))),
-        }
-        Ok(())
-    }
-
     fn resolve(&self) -> Result<Security> {
         let caps = if self.privileged {
             capabilities::all_held()
         } else {
-            capabilities::effective_set(&self.cap_add, &self.cap_drop)
-                .map_err(|e| RuntimeError::Invalid(e.to_string()))?
+            capabilities::effective_set(&self.cap_add, &self.cap_drop).map_err(super::error::SandboxError::from)?
         };
         Ok(Security {
             caps,
@@ -603,18 +571,8 @@ mod tests {
     }
 
     #[test]
-    fn security_options_as_docker_parses_them() {
-        let mut o = SecurityOptions::default();
-        o.apply_opt("no-new-privileges").unwrap();
-        assert!(o.no_new_privileges);
-        o.apply_opt("no-new-privileges=false").unwrap();
-        assert!(!o.no_new_privileges);
-        o.apply_opt("no-new-privileges:true").unwrap();
-        assert!(o.no_new_privileges);
-        assert!(o.apply_opt("no-new-privileges=maybe").is_err());
-        assert!(o.apply_opt("seccomp=/etc/profile.json").is_err());
-        assert!(o.apply_opt("bogus").is_err());
-        o.apply_opt("seccomp=unconfined").unwrap();
+    fn security_options_resolve_as_dockers() {
+        let o = SecurityOptions { no_new_privileges: true, seccomp_unconfined: true, ..Default::default() };
         let s = SpecBuilder::new("x", "x", root()).security(&o).unwrap().build();
         assert!(s.security.no_new_privs && !s.security.seccomp);
         let p = SecurityOptions { privileged: true, ..Default::default() };

@@ -7,6 +7,7 @@
 //! shim for the next run (an exec of itself, so the container keeps its id and monitor).
 //! For a build step, it is the step's sandbox.
 
+use crate::container::error::ContainerError;
 use crate::container::Container;
 use crate::error::{Result, RuntimeError, Step};
 use crate::network::{self, ports};
@@ -253,7 +254,7 @@ fn spawn_init(spec: &Spec, detach: bool) -> Result<Init> {
         Fork::Parent(pid) => pid,
     };
     drop((err_w, ready_w, go_r, slave, child_out, stdin_r));
-    let child = Pid::from_raw(pid).ok_or_else(|| RuntimeError::Invalid("bad pid".into()))?;
+    let child = Pid::from_raw(pid).ok_or(ContainerError::BadPid(pid))?;
     sys.setns(own_pidns.as_fd(), LinkNameSpaceType::ProcessID).step(|| "restoring the PID namespace".into())?;
     Ok(Init { child, err: Some(err_r), ready: ready_r, go: Some(go_w), io: Stdio { master, out }, stdin: stdin_w })
 }
@@ -524,6 +525,6 @@ pub fn dispatch_if_shim() -> Option<i32> {
 
 /// Writes `spec` next to the container's state for the shim to read.
 pub fn write_spec(spec: &Spec, path: &Path) -> Result<()> {
-    let data = serde_json::to_vec(spec).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+    let data = serde_json::to_vec(spec).map_err(|e| RuntimeError::json("writing the spec", e))?;
     std::fs::write(path, data).step(|| format!("writing {}", path.display()))
 }
