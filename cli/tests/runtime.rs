@@ -91,7 +91,8 @@ fn anonymous_volume_survives_stop_start_and_is_shared() {
     let env = env_with_base();
     env.ok(&["import", "--change", "VOLUME /data", "/var/tmp/rbuild-anchors/busybox-rootfs.tar", "vol/img:1"]);
     env.ok(&["run", "-d", "--name", "vv", "vol/img:1", "sh", "-c", "echo kept > /data/k; sleep 300"]);
-    std::thread::sleep(Duration::from_millis(200));
+    // Stop only once the container wrote the file (a fixed wait lost the race under load).
+    wait_in(&env, "vv", "test -s /data/k");
     env.ok(&["stop", "-t", "0", "vv"]);
     env.ok(&["start", "vv"]);
     assert_eq!(env.ok(&["exec", "vv", "cat", "/data/k"]).trim(), "kept");
@@ -115,7 +116,10 @@ fn detached_lifecycle() {
         "echo hello-log; trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done",
     ]);
     assert_eq!(id.trim().len(), 64);
-    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    while env.ok(&["logs", "life"]).trim().is_empty() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let ps = env.ok(&["ps"]);
     assert!(ps.contains("life") && ps.contains("Up "), "{ps}");
     assert_eq!(env.ok(&["logs", "life"]).trim(), "hello-log");
@@ -159,8 +163,10 @@ fn rm_leaves_nothing() {
     let id = env.ok(&["run", "-d", "--rm", BASE, "sleep", "0.2"]);
     ids.push(id.trim()[..12].to_string());
     let dir = env.root().join("rbuild/containers").join(id.trim());
+    let pins = || std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0);
+    // The shim removes the container's dir, then gives up its pin: wait for both.
     let t = Instant::now();
-    while dir.exists() && t.elapsed() < Duration::from_secs(10) {
+    while (dir.exists() || pins() > 0) && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!dir.exists(), "detached --rm container dir left behind");
@@ -172,7 +178,7 @@ fn rm_leaves_nothing() {
         .filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())))
         .collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
-    assert_eq!(std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0), 0, "pins left");
+    assert_eq!(pins(), 0, "pins left");
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0, "temp files left");
 }
 
@@ -192,8 +198,17 @@ fn exit_codes_and_signals() {
     let e = env.run(&["run", "--rm", BASE, "nosuchcommand"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("executable file not found in $PATH"));
     // kill -s forwards the signal to PID 1.
-    env.ok(&["run", "-d", "--name", "sig", BASE, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);
-    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        BASE,
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; touch /ready; while true; do sleep 0.1; done",
+    ]);
+    wait_in(&env, "sig", "test -e /ready");
     env.ok(&["kill", "-s", "USR1", "sig"]);
     assert_eq!(env.ok(&["wait", "sig"]).trim(), "42");
     env.ok(&["rm", "sig"]);
@@ -241,8 +256,9 @@ fn memory_limit_kills_a_hog_with_137() {
 #[test]
 fn users_groups_and_workdir() {
     let env = env_with_base();
-    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app)");
-    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678");
+    // docker's output for both (the primary gid is a supplementary group too).
+    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app) groups=1000(app)");
+    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678 groups=5678");
     assert_eq!(
         run(&env, &["-u", "app", BASE, "sh", "-c", "grep CapEff /proc/self/status"]).trim(),
         "CapEff:\t0000000000000000"
@@ -320,7 +336,7 @@ fn killed_monitor_never_leaves_a_running_container() {
 fn cp_diff_commit_export() {
     let env = env_with_base();
     env.ok(&["run", "-d", "--name", "files", BASE, "sh", "-c", "echo new > /newfile; rm /etc/group; sleep 300"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_in(&env, "files", "test -e /newfile && ! test -e /etc/group");
     let diff = env.ok(&["diff", "files"]);
     assert!(diff.contains("A /newfile") && diff.contains("D /etc/group") && diff.contains("C /etc"), "{diff}");
     let src = env.path("in.txt");
@@ -502,4 +518,43 @@ fn cp_dash_is_a_tar_stream_both_ways() {
     let o = sh(&format!("echo not a tar | {bin} --root {} cp - tarcp:/tmp", root.display()));
     assert!(!o.status.success());
     env.ok(&["rm", "tarcp"]);
+}
+
+/// docker's daemon gives a process its primary gid among the supplementary groups, then
+/// the user's memberships (an explicit group: that one only) — for RUN steps, `run` and
+/// `exec` alike. rbuild gave none, so a setgid binary run as a user lost the user's own
+/// group from `groups=` (the Debian oracle's setuid-setgid-bits check).
+#[test]
+fn supplementary_groups_start_with_the_primary_gid() {
+    let env = env_with_base();
+    let ctx = env.path("groups-ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {BASE}\nRUN echo 'wheel:x:10:app' >> /etc/group\nUSER app\n\
+                 RUN grep Groups /proc/self/status > /tmp/step-groups\n"
+            ),
+        )],
+    );
+    let (_, _, id) = build(&env, &ctx, &["-t", "groups-img", "--network", "none"]);
+    assert!(!id.is_empty());
+    let groups = |args: &[&str]| -> String {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["groups-img", "sh", "-c", "grep Groups /proc/self/status; cat /tmp/step-groups"]);
+        env.ok(&a)
+    };
+    let out = groups(&[]);
+    assert_eq!(out.lines().map(str::trim).collect::<Vec<_>>(), ["Groups:\t10 1000", "Groups:\t10 1000"], "{out}");
+    assert_eq!(groups(&["-u", "app:nogroup"]).lines().next().unwrap().trim(), "Groups:\t65534");
+    assert_eq!(groups(&["-u", "root"]).lines().next().unwrap().trim(), "Groups:\t0");
+    assert_eq!(groups(&["-u", "4242"]).lines().next().unwrap().trim(), "Groups:\t0");
+    env.ok(&["run", "-d", "--name", "groups-ctr", "--network", "none", "groups-img", "sleep", "60"]);
+    let exec = env.ok(&["exec", "groups-ctr", "grep", "Groups", "/proc/self/status"]);
+    let exec_root = env.ok(&["exec", "-u", "0", "groups-ctr", "grep", "Groups", "/proc/self/status"]);
+    env.ok(&["rm", "-f", "groups-ctr"]);
+    assert_eq!(exec.trim(), "Groups:\t10 1000");
+    assert_eq!(exec_root.trim(), "Groups:\t0");
 }
