@@ -1,6 +1,9 @@
 //! Command-line arguments.
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod containers;
+pub use containers::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -108,6 +111,12 @@ pub enum Command {
     Rename { container: String, name: String },
     /// Show a container's published ports (or where one private port is published)
     Port(PortArgs),
+    /// Attach this terminal to a running container (detach with Ctrl-P Ctrl-Q)
+    Attach(AttachArgs),
+    /// Show containers' CPU, memory, PIDs, block and network I/O, live
+    Stats(StatsArgs),
+    /// Change containers' limits and restart policy
+    Update(UpdateArgs),
     /// Show the rbuild version
     Version(FormatArgs),
     /// Show the store, containers, kernel and runtime features
@@ -186,6 +195,12 @@ pub enum ContainerCmd {
     Rename { container: String, name: String },
     /// Show a container's published ports
     Port(PortArgs),
+    /// Attach this terminal to a running container
+    Attach(AttachArgs),
+    /// Show containers' resource usage
+    Stats(StatsArgs),
+    /// Change containers' limits and restart policy
+    Update(UpdateArgs),
     /// Remove all stopped containers
     Prune(PruneFilterArgs),
 }
@@ -348,6 +363,9 @@ pub enum SystemCmd {
     Events(EventsArgs),
     /// Show the store, containers, kernel and runtime features
     Info(FormatArgs),
+    /// Start the containers a reboot stopped whose restart policy asks for it (what
+    /// dockerd does when it starts; run it at boot)
+    Boot,
 }
 
 #[derive(clap::Args, Debug)]
@@ -361,21 +379,6 @@ pub struct FormatArgs {
     /// Format the output with a Go template (or `json`)
     #[arg(short, long)]
     pub format: Option<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct TopArgs {
-    pub container: String,
-    /// Options for ps (default -ef)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub ps_args: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct PortArgs {
-    pub container: String,
-    /// PRIVATE_PORT[/PROTO]
-    pub port: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -543,257 +546,6 @@ pub struct ObjectInspectArgs {
     pub size: bool,
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
-}
-
-#[derive(clap::Args, Debug, Clone)]
-#[command(disable_help_flag = true)]
-pub struct RunArgs {
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-    /// Remove the container when it exits
-    #[arg(long)]
-    pub rm: bool,
-    /// Run in the background and print the container ID
-    #[arg(short, long)]
-    pub detach: bool,
-    /// Name the container
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Set environment variables (KEY=VALUE, or KEY to take the host's value)
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Read environment variables from a file (KEY=VALUE lines)
-    #[arg(long = "env-file")]
-    pub env_file: Vec<PathBuf>,
-    /// Working directory inside the container
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    /// USER[:GROUP] or UID[:GID]
-    #[arg(short, long)]
-    pub user: Option<String>,
-    /// Bind a host path or a named volume: /host:/ctr[:ro], name:/ctr, /ctr
-    #[arg(short, long = "volume")]
-    pub volume: Vec<String>,
-    /// Mount the volumes of another container (CONTAINER[:ro|rw])
-    #[arg(long = "volumes-from")]
-    pub volumes_from: Vec<String>,
-    /// Override the image's ENTRYPOINT ("" clears it)
-    #[arg(long)]
-    pub entrypoint: Option<String>,
-    /// bridge (default), none (only lo), host, or a network's name
-    #[arg(long, alias = "net", default_value = "bridge")]
-    pub network: String,
-    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ports or ranges
-    #[arg(short, long = "publish")]
-    pub publish: Vec<String>,
-    /// Publish every EXPOSEd port on a random host port
-    #[arg(short = 'P', long = "publish-all")]
-    pub publish_all: bool,
-    /// Another name for the container on its (user-defined) network
-    #[arg(long = "network-alias", value_name = "ALIAS")]
-    pub network_alias: Vec<String>,
-    /// A fixed IPv4 address on a user-defined network
-    #[arg(long)]
-    pub ip: Option<String>,
-    /// A name for another container in /etc/hosts: NAME[:ALIAS] (default bridge)
-    #[arg(long = "link", value_name = "NAME[:ALIAS]")]
-    pub link: Vec<String>,
-    /// An entry in /etc/hosts: NAME:IP
-    #[arg(long = "add-host", value_name = "NAME:IP")]
-    pub add_host: Vec<String>,
-    /// DNS servers (resolv.conf)
-    #[arg(long, value_name = "IP")]
-    pub dns: Vec<String>,
-    /// DNS search domains (resolv.conf)
-    #[arg(long = "dns-search", value_name = "DOMAIN")]
-    pub dns_search: Vec<String>,
-    /// Keep standard input open
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// Allocate a pseudo-terminal
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Run an init as PID 1 that reaps zombies and forwards signals
-    #[arg(long)]
-    pub init: bool,
-    /// Memory limit (e.g. 64m)
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Limit the number of processes
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
-    /// CPU quota in CPUs (e.g. 0.5)
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Add a Linux capability (or ALL)
-    #[arg(long = "cap-add")]
-    pub cap_add: Vec<String>,
-    /// Drop a Linux capability (or ALL)
-    #[arg(long = "cap-drop")]
-    pub cap_drop: Vec<String>,
-    /// Give the container all capabilities, all devices, no seccomp filter, writable /sys
-    #[arg(long)]
-    pub privileged: bool,
-    /// Security options: no-new-privileges[=true|false], seccomp=unconfined
-    #[arg(long = "security-opt", value_name = "OPT")]
-    pub security_opt: Vec<String>,
-    /// Mount the root filesystem read-only
-    #[arg(long = "read-only")]
-    pub read_only: bool,
-    /// Mount a tmpfs: /path[:options]
-    #[arg(long)]
-    pub tmpfs: Vec<String>,
-    /// The container's host name
-    #[arg(short = 'h', long)]
-    pub hostname: Option<String>,
-    /// The image to run
-    pub image: String,
-    /// The command and its arguments (default: the image's ENTRYPOINT and CMD)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct StartArgs {
-    /// Attach to the container's output and wait for it
-    #[arg(short, long)]
-    pub attach: bool,
-    /// Attach the container's standard input
-    #[arg(short, long)]
-    pub interactive: bool,
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct PsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short, long)]
-    pub all: bool,
-    /// Only container IDs
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Do not truncate output
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Filter (name, id, label, status, ancestor, exited, before, since, network, volume)
-    #[arg(short, long = "filter")]
-    pub filter: Vec<String>,
-    /// Show the N last created containers (all states)
-    #[arg(short = 'n', long = "last", default_value_t = -1, allow_negative_numbers = true)]
-    pub last: i64,
-    /// Show the latest created container (all states)
-    #[arg(short = 'l', long)]
-    pub latest: bool,
-    /// Display total file sizes
-    #[arg(short, long)]
-    pub size: bool,
-    /// Format the output with a Go template (or `json`, `table …`)
-    #[arg(long)]
-    pub format: Option<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct LogsArgs {
-    /// Follow log output
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Show timestamps
-    #[arg(short, long)]
-    pub timestamps: bool,
-    /// Only the last N lines (or "all")
-    #[arg(short = 'n', long, default_value = "all")]
-    pub tail: String,
-    /// Show logs since a time (RFC 3339, Unix time) or for a duration (e.g. 42m)
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Show logs before a time (RFC 3339, Unix time) or a duration ago (e.g. 42m)
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Show extra details (accepted; json-file logs carry none)
-    #[arg(long)]
-    pub details: bool,
-    pub container: String,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct StopArgs {
-    /// Seconds to wait before killing
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct KillArgs {
-    /// The signal to send (name or number)
-    #[arg(short, long, default_value = "KILL")]
-    pub signal: String,
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct RmArgs {
-    /// Kill running containers first
-    #[arg(short, long)]
-    pub force: bool,
-    /// Also remove the container's anonymous volumes
-    #[arg(short, long)]
-    pub volumes: bool,
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ExecArgs {
-    /// Keep standard input open
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// Allocate a pseudo-terminal
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Set environment variables (KEY=VALUE)
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Working directory inside the container
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    /// USER[:GROUP] or UID[:GID]
-    #[arg(short, long)]
-    pub user: Option<String>,
-    /// Give the process all capabilities and no seccomp filter
-    #[arg(long)]
-    pub privileged: bool,
-    pub container: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-    pub command: Vec<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct CommitArgs {
-    /// Commit message (the image's Comment)
-    #[arg(short, long)]
-    pub message: Option<String>,
-    /// Author (e.g. "Jane <jane@example.com>")
-    #[arg(short, long)]
-    pub author: Option<String>,
-    /// Dockerfile instructions to apply
-    #[arg(short, long = "change")]
-    pub changes: Vec<String>,
-    pub container: String,
-    pub image: Option<String>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ExportArgs {
-    /// Write to a file instead of standard output
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
-    pub container: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -1076,7 +828,7 @@ pub struct LoginArgs {
 const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--insecure-registry", "--pull-timeout", "--pull-min-rate"];
 
 /// Docker commands rbuild does not have yet (README: the docker command map).
-pub const COMING: &[&str] = &["attach", "stats", "update", "checkpoint", "plugin"];
+pub const COMING: &[&str] = &["checkpoint", "plugin"];
 
 /// The first word after the global options was not a command and does not look like a
 /// build context.
@@ -1200,8 +952,9 @@ mod tests {
         let e = with_default_verb(v(&["rbuild", "imagez"])).unwrap_err();
         assert_eq!(e.suggestions, ["image", "images"]);
         assert!(e.to_string().contains("'imagez' is not a rbuild command"), "{e}");
-        let e = with_default_verb(v(&["rbuild", "attach", "x"])).unwrap_err();
+        let e = with_default_verb(v(&["rbuild", "checkpoint", "x"])).unwrap_err();
         assert!(e.to_string().contains("does not have yet"), "{e}");
+        assert_eq!(with_default_verb(v(&["rbuild", "attach", "x"])).unwrap(), v(&["rbuild", "attach", "x"]));
         assert!(with_default_verb(v(&["rbuild", "frobnicate"])).unwrap_err().suggestions.is_empty());
     }
 }

@@ -189,7 +189,7 @@ fn unknown_words_are_unknown_commands_not_contexts() {
     let o = run_in(&["imagez"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("'imagez' is not a rbuild command") && err(&o).contains("\timages"), "{}", err(&o));
-    for word in ["attach", "stats", "update"] {
+    for word in ["checkpoint", "plugin"] {
         let o = run_in(&[word, "x"]);
         assert_eq!(o.status.code(), Some(1), "{word}");
         assert!(err(&o).contains("does not have yet"), "{word}: {}", err(&o));

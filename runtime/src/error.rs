@@ -1,6 +1,14 @@
-//! The runtime's errors, each naming the step that failed.
+//! The runtime's errors: one enum per module (containers, sandbox, networks, volumes,
+//! files), each variant naming the step that failed and carrying its source; this enum
+//! gathers them for the crate's API, with I/O failures named by their step.
 
 use std::io;
+
+pub use crate::container::error::ContainerError;
+pub use crate::fsops::CopyError;
+pub use crate::network::error::NetworkError;
+pub use crate::sandbox::error::SandboxError;
+pub use crate::volume::VolumeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -10,18 +18,26 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
-    /// The program of an `exec` could not be started; `code` is docker's exit code for
-    /// it (126 cannot execute, 127 not found).
+    /// The program of an `exec` (or of a container's start) could not run; `code` is
+    /// docker's exit code for it (126 cannot execute, 127 not found).
     #[error("{message}")]
     ExecFailed { code: i32, message: String },
-    #[error("no such container: {0}")]
-    NoSuchContainer(String),
-    #[error("no such volume: {0}")]
-    NoSuchVolume(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("conflict: {0}")]
-    Conflict(String),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    #[error("{what}: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("unable to find user {0}: no matching entries in passwd file")]
     NoSuchUser(String),
     #[error("unable to find group {0}: no matching entries in group file")]
@@ -35,6 +51,11 @@ pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 impl RuntimeError {
     pub fn io(step: impl Into<String>, source: impl Into<io::Error>) -> Self {
         RuntimeError::Io { step: step.into(), source: source.into() }
+    }
+
+    /// A JSON document of `what` that could not be read or written.
+    pub fn json(what: &'static str, source: serde_json::Error) -> Self {
+        RuntimeError::Json { what, source }
     }
 }
 

@@ -16,6 +16,26 @@ use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use std::path::{Path, PathBuf};
 
+/// An error from outside the runtime (the `--change` instructions of `commit`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What can go wrong reaching a container's files.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("could not find the file {path} in container {container}")]
+    NotFound { path: String, container: String },
+    #[error("no such directory in the container: {0}")]
+    NoSuchDirectory(String),
+    #[error("{0}: a socket cannot be copied")]
+    Socket(String),
+    #[error("destination \"{container}:{path}\" must be a directory")]
+    NotADirectory { container: String, path: String },
+    #[error("the container's image config: {0}")]
+    ImageConfig(#[source] BoxError),
+    #[error("applying the changes: {0}")]
+    Changes(#[source] BoxError),
+}
+
 fn resolve(root: &OwnedFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat2(
         root,
@@ -41,7 +61,7 @@ fn lowers_with_upper(store: &Store, c: &Container) -> Result<Vec<PathBuf>> {
 /// The container's image (by the ID it was created from; its blobs are pinned).
 pub fn image_of(store: &Store, c: &Container) -> Result<Image> {
     let cfg = ImageConfig::from_json(&store.read_blob(&c.config.image_id)?)
-        .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        .map_err(|e| CopyError::ImageConfig(Box::new(e)))?;
     let layers = c
         .config
         .layers
@@ -92,9 +112,8 @@ pub fn copy_out(store: &Store, c: &Container, src: &str, dest: &Path) -> Result<
     with_root(store, c, false, |root| {
         let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .step(|| "opening the container root".into())?;
-        let s = resolve(&rootfd, src, OFlags::PATH).map_err(|_| {
-            RuntimeError::Invalid(format!("could not find the file {src} in container {}", c.config.name))
-        })?;
+        let s = resolve(&rootfd, src, OFlags::PATH)
+            .map_err(|_| CopyError::NotFound { path: src.to_string(), container: c.config.name.clone() })?;
         let st = rustix::fs::fstat(&s).step(|| format!("stat {src}"))?;
         let contents_only = src.ends_with("/.");
         let target = if dest.is_dir() && !contents_only { dest.join(base(src)) } else { dest.to_path_buf() };
@@ -136,7 +155,7 @@ pub fn copy_in(store: &Store, c: &Container, src: &Path, dest: &str) -> Result<(
             None => ("/", target.clone()),
         };
         let pfd = resolve(&rootfd, parent, OFlags::PATH | OFlags::DIRECTORY)
-            .map_err(|_| RuntimeError::Invalid(format!("no such directory in the container: {parent}")))?;
+            .map_err(|_| CopyError::NoSuchDirectory(parent.to_string()))?;
         if meta.is_dir() {
             match rustix::fs::mkdirat(&pfd, name.as_str(), Mode::from_raw_mode(0o755)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -171,7 +190,8 @@ pub fn copy_out_tar(store: &Store, c: &Container, src: &str, out: &mut (dyn std:
     with_root(store, c, false, |root| {
         let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .step(|| "opening the container root".into())?;
-        let missing = || RuntimeError::Invalid(format!("could not find the file {src} in container {}", c.config.name));
+        let missing =
+            || RuntimeError::from(CopyError::NotFound { path: src.to_string(), container: c.config.name.clone() });
         let contents_only = src.ends_with("/.") || src == ".";
         // The last component itself, not what a symlink there points to.
         let fd = resolve(&rootfd, src, OFlags::PATH | OFlags::NOFOLLOW).map_err(|_| missing())?;
@@ -201,7 +221,7 @@ fn tar_entry<W: std::io::Write>(
         FileType::CharacterDevice => EntryKind::CharDevice,
         FileType::BlockDevice => EntryKind::BlockDevice,
         FileType::Fifo => EntryKind::Fifo,
-        _ => return Err(RuntimeError::Invalid(format!("{src}: a socket cannot be copied"))),
+        _ => return Err(CopyError::Socket(src.to_string()).into()),
     };
     let mut e = Entry::new(name.to_vec(), kind);
     e.mode = st.st_mode & 0o7777;
@@ -291,9 +311,8 @@ pub fn copy_in_tar(store: &Store, c: &Container, input: &mut (dyn std::io::Read 
     with_root(store, c, true, |root| {
         let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .step(|| "opening the container root".into())?;
-        let d = resolve(&rootfd, dest, OFlags::PATH | OFlags::DIRECTORY).map_err(|_| {
-            RuntimeError::Invalid(format!("destination \"{}:{dest}\" must be a directory", c.config.name))
-        })?;
+        let d = resolve(&rootfd, dest, OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|_| CopyError::NotADirectory { container: c.config.name.clone(), path: dest.to_string() })?;
         let (_, r) = rbuild_store::compress::decompressed(input)?;
         rbuild_store::layer::extract_in_root(r, root, &fd_path(&d))?;
         Ok(())
@@ -346,7 +365,7 @@ pub fn export(store: &Store, c: &Container, out: &mut (dyn std::io::Write + Send
 pub fn commit(
     store: &Store,
     c: &Container,
-    changes_applied: impl FnOnce(&mut ImageConfig) -> Result<()>,
+    changes_applied: impl FnOnce(&mut ImageConfig) -> std::result::Result<(), BoxError>,
     author: Option<String>,
     message: Option<String>,
 ) -> Result<Image> {
@@ -366,7 +385,7 @@ pub fn commit(
     cfg.config.entrypoint = if c.config.entrypoint.is_empty() { None } else { Some(c.config.entrypoint.clone()) };
     cfg.config.user = c.config.user.clone();
     cfg.config.working_dir = c.config.working_dir.clone();
-    changes_applied(&mut cfg)?;
+    changes_applied(&mut cfg).map_err(CopyError::Changes)?;
     let now = crate::state::now();
     cfg.created = Some(now.clone());
     if author.is_some() {

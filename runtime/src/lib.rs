@@ -3,9 +3,10 @@
 //!
 //! - [`sandbox`]: one path for all of them — [`SpecBuilder`] makes the spec (docker's
 //!   defaults), PID 1 enters cgroup, namespaces, root filesystem, privileges;
-//! - [`shim`]: the process that creates PID 1, forwards signals, logs, records state;
-//! - [`container`]: containers on disk, one file per verb (create, start, kill, stop,
-//!   remove, pause, exec, state);
+//! - [`shim`]: the process that creates PID 1, forwards signals, logs, serves `attach`,
+//!   runs health checks, records state and carries out the restart policy;
+//! - [`container`]: containers on disk, one file per verb (create, start, attach, kill,
+//!   stop, remove, pause, exec, update, stats, state) and the restart policy;
 //! - [`step`]: the builder's entry point (a RUN step);
 //! - [`network`]: `lo`, published ports, netlink;
 //! - [`fsops`], [`logs`], [`volume`], [`user`], [`signal`]: what the verbs need.
@@ -33,6 +34,11 @@ pub use error::{Result, RuntimeError};
 pub(crate) use sandbox::rootfs;
 pub use sandbox::rootfs::{with_mounted, with_views, View};
 pub use sandbox::spec::{
-    Command, ExecProcess, Limits, Mount, MountKind, NetRequest, Network, Port, Proto, SecurityOptions, Spec,
-    SpecBuilder, DEFAULT_PATH,
+    Command, Device, ExecProcess, Extras, Limits, Mount, MountKind, NetRequest, Network, Port, Proto, Rlimit,
+    SecurityOptions, Spec, SpecBuilder, DEFAULT_PATH,
 };
+
+/// Is `name` a resource `--ulimit` knows (`nofile`, `nproc`, `core`, …)?
+pub fn ulimit_known(name: &str) -> bool {
+    syscall::linux::rlimit_resource(name).is_some()
+}

@@ -4,66 +4,44 @@
 //! beside its data (`volumes/NAME/meta.json`: created, labels), and is in use while a
 //! container mounts it.
 
-use crate::error::{Result, RuntimeError, Step};
+use crate::error::{Result, Step};
 use crate::rootfs;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A parsed `-v` argument.
+/// A volume or bind of a container (the CLI parses `-v` and `--mount` into these).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeSpec {
-    /// `-v /host:/ctr[:ro]`
-    Bind { source: PathBuf, target: String, readonly: bool },
+    /// `-v /host:/ctr[:ro]` (a missing source is made, as `-v` does; `--mount
+    /// type=bind` refuses it)
+    Bind { source: PathBuf, target: String, readonly: bool, create_source: bool },
     /// `-v name:/ctr[:ro]`
     Named { name: String, target: String, readonly: bool },
     /// `-v /ctr`
     Anonymous { target: String },
 }
 
-fn valid_name(n: &str) -> bool {
+/// docker's volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(n: &str) -> bool {
     let b = n.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_alphanumeric()
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-pub fn parse(spec: &str) -> Result<VolumeSpec> {
-    let bad = |why: &str| RuntimeError::Invalid(format!("invalid volume specification {spec:?}: {why}"));
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [d] => {
-            return if d.starts_with('/') {
-                Ok(VolumeSpec::Anonymous { target: d.to_string() })
-            } else {
-                Err(bad("the container path must be absolute"))
-            }
-        }
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => return Err(bad("too many colons")),
-    };
-    if !dst.starts_with('/') {
-        return Err(bad("the container path must be absolute"));
-    }
-    let mut readonly = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => readonly = true,
-            "rw" => readonly = false,
-            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" | "rprivate" | "private" | "rslave"
-            | "slave" | "rshared" | "shared" => {}
-            _ => return Err(bad(&format!("unknown option {o:?}"))),
-        }
-    }
-    if src.starts_with('/') {
-        Ok(VolumeSpec::Bind { source: PathBuf::from(src), target: dst.to_string(), readonly })
-    } else if valid_name(src) {
-        Ok(VolumeSpec::Named { name: src.to_string(), target: dst.to_string(), readonly })
-    } else {
-        Err(bad("a volume name must be [a-zA-Z0-9][a-zA-Z0-9_.-]+, a host path must be absolute"))
-    }
+/// What can go wrong with a volume.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
+    #[error(
+        "create {0}: \"{0}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    )]
+    InvalidName(String),
+    #[error("conflict: remove {name}: volume is in use - [{containers}]")]
+    InUse { name: String, containers: String },
 }
 
 /// The data directory of a volume.
@@ -135,9 +113,7 @@ fn create_dirs(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) ->
 /// name (as docker answers a second create).
 pub fn create(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) -> Result<VolumeInfo> {
     if !valid_name(name) {
-        return Err(RuntimeError::Invalid(format!(
-            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-        )));
+        return Err(VolumeError::InvalidName(name.to_string()).into());
     }
     if !data_dir(volumes, name).exists() {
         create_dirs(volumes, name, labels)?;
@@ -149,7 +125,7 @@ pub fn create(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) -> 
 pub fn inspect(volumes: &Path, name: &str) -> Result<VolumeInfo> {
     let dir = volumes.join(name);
     if !valid_name(name) || !dir.join("_data").is_dir() {
-        return Err(RuntimeError::NoSuchVolume(name.to_string()));
+        return Err(VolumeError::NoSuchVolume(name.to_string()).into());
     }
     let meta: Meta = match std::fs::read(dir.join("meta.json")) {
         Ok(d) => serde_json::from_slice(&d).unwrap_or_default(),
@@ -196,14 +172,15 @@ pub fn remove(store: &rbuild_store::Store, name: &str) -> Result<()> {
     let v = inspect(&store.volumes_dir(), name)?;
     let users = users(store, name)?;
     if !users.is_empty() {
-        return Err(RuntimeError::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
+        return Err(VolumeError::InUse { name: name.to_string(), containers: users.join(", ") }.into());
     }
     let dir = v.mountpoint.parent().map(Path::to_path_buf).unwrap_or_default();
     rbuild_store::layer::remove_tree(&dir)?;
     Ok(())
 }
 
-/// `volume ls --filter` / `volume prune --filter`.
+/// `volume ls --filter` / `volume prune --filter`, typed (the CLI parses docker's
+/// filter strings).
 #[derive(Debug, Clone, Default)]
 pub struct VolumeFilter {
     pub dangling: Option<bool>,
@@ -217,37 +194,6 @@ pub struct VolumeFilter {
 }
 
 impl VolumeFilter {
-    pub fn parse(filters: &[String]) -> Result<VolumeFilter> {
-        let mut f = VolumeFilter::default();
-        let kv = |v: &str| match v.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (v.to_string(), None),
-        };
-        for s in filters {
-            if let Some(v) = s.strip_prefix("label!=") {
-                f.not_labels.push(kv(v));
-                continue;
-            }
-            let Some((k, v)) = s.split_once('=') else {
-                return Err(RuntimeError::Invalid(format!("bad format of filter (expected name=value): {s}")));
-            };
-            match k {
-                "dangling" => {
-                    f.dangling = Some(match v {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => return Err(RuntimeError::Invalid(format!("invalid filter 'dangling={v}'"))),
-                    })
-                }
-                "name" => f.names.push(v.to_string()),
-                "label" => f.labels.push(kv(v)),
-                "driver" => f.drivers.push(v.to_string()),
-                other => return Err(RuntimeError::Invalid(format!("invalid filter '{other}'"))),
-            }
-        }
-        Ok(f)
-    }
-
     /// Whether `v` (used by `in_use` containers) passes.
     pub fn matches(&self, v: &VolumeInfo, in_use: bool) -> bool {
         let has = |(k, val): &(String, Option<String>)| match val {
@@ -361,6 +307,7 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RuntimeError;
 
     #[test]
     fn a_path_no_layer_holds_is_absent_and_anything_else_is_looked_at() {
@@ -401,28 +348,15 @@ mod tests {
         std::fs::create_dir_all(vols.join("old/_data")).unwrap();
         let names: Vec<String> = list(&vols).unwrap().into_iter().map(|v| v.name).collect();
         assert_eq!(names, [anon.clone(), "data1".into(), "old".into()]);
-        assert!(matches!(inspect(&vols, "nosuch"), Err(RuntimeError::NoSuchVolume(_))));
-        let f = VolumeFilter::parse(&["label=a=1".into(), "name=ata".into()]).unwrap();
+        assert!(matches!(inspect(&vols, "nosuch"), Err(RuntimeError::Volume(VolumeError::NoSuchVolume(_)))));
+        let f = VolumeFilter {
+            labels: vec![("a".into(), Some("1".into()))],
+            names: vec!["ata".into()],
+            ..Default::default()
+        };
         assert!(f.matches(&v, false) && !f.matches(&inspect(&vols, "old").unwrap(), false));
-        assert!(!VolumeFilter::parse(&["dangling=true".into()]).unwrap().matches(&v, true));
-        assert!(VolumeFilter::parse(&["label!=a".into()]).unwrap().matches(&inspect(&vols, "old").unwrap(), false));
-        assert!(VolumeFilter::parse(&["colour=red".into()]).is_err());
-    }
-
-    #[test]
-    fn parses_volume_specs() {
-        assert_eq!(parse("/data").unwrap(), VolumeSpec::Anonymous { target: "/data".into() });
-        assert_eq!(
-            parse("/h:/c:ro").unwrap(),
-            VolumeSpec::Bind { source: "/h".into(), target: "/c".into(), readonly: true }
-        );
-        assert_eq!(
-            parse("vol1:/c").unwrap(),
-            VolumeSpec::Named { name: "vol1".into(), target: "/c".into(), readonly: false }
-        );
-        assert!(parse("rel").is_err());
-        assert!(parse("/h:rel").is_err());
-        assert!(parse("/h:/c:bogus").is_err());
-        assert!(parse("-bad:/c").is_err());
+        assert!(!VolumeFilter { dangling: Some(true), ..Default::default() }.matches(&v, true));
+        let not_a = VolumeFilter { not_labels: vec![("a".into(), None)], ..Default::default() };
+        assert!(not_a.matches(&inspect(&vols, "old").unwrap(), false));
     }
 }

@@ -19,6 +19,9 @@ pub enum NilKind {
     List,
     /// A nil map: `map[]`.
     Map,
+    /// A nil pointer of an `omitempty` field: `<nil>` in templates, left out of its
+    /// struct's JSON (docker's `State.Health` of a container without a check).
+    Omitted,
 }
 
 /// A method of a formatter context, called with the template's arguments
@@ -249,7 +252,7 @@ pub fn print_value(v: &Value) -> String {
 fn print_into(out: &mut String, v: &Value, top: bool) {
     match v {
         Value::NoValue => out.push_str("<no value>"),
-        Value::Nil(NilKind::Pointer) => out.push_str("<nil>"),
+        Value::Nil(NilKind::Pointer | NilKind::Omitted) => out.push_str("<nil>"),
         Value::Nil(NilKind::List) => out.push_str("[]"),
         Value::Nil(NilKind::Map) => out.push_str("map[]"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -380,9 +383,11 @@ fn json_into(out: &mut String, v: &Value, indent: Option<&str>, esc: bool, depth
             // Methods that take arguments are not fields of the JSON (Go marshals fields).
             let entries: Vec<(&String, &Value)> = match v {
                 Value::Map(m) => m.iter().collect(),
-                Value::Struct(f) => {
-                    f.iter().filter(|(_, v)| !matches!(v, Value::Method(_))).map(|(k, v)| (k, v)).collect()
-                }
+                Value::Struct(f) => f
+                    .iter()
+                    .filter(|(_, v)| !matches!(v, Value::Method(_) | Value::Nil(NilKind::Omitted)))
+                    .map(|(k, v)| (k, v))
+                    .collect(),
                 _ => vec![],
             };
             if entries.is_empty() {
@@ -426,6 +431,9 @@ mod tests {
 
     #[test]
     fn json_like_go() {
+        let omitted = Value::object([("A", Value::Int(1)), ("H", Value::Nil(NilKind::Omitted))]);
+        assert_eq!(to_json(&omitted, false), r#"{"A":1}"#);
+        assert_eq!(print_value(&Value::Nil(NilKind::Omitted)), "<nil>");
         let v = Value::object([("Id", "a<b".into()), ("L", Value::List(vec![])), ("N", Value::Nil(NilKind::Map))]);
         assert_eq!(to_json(&v, false), r#"{"Id":"a<b","L":[],"N":null}"#);
         assert_eq!(to_json(&v, true), r#"{"Id":"a\u003cb","L":[],"N":null}"#);

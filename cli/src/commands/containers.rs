@@ -1,137 +1,37 @@
-//! Container verbs: run, create, start, ps, logs, stop, kill, restart, rm, exec, wait, top,
-//! pause, unpause, cp, diff, commit, export, rename, port, and inspect for containers.
+//! Container verbs that look at or into containers: ps, logs, exec, wait, top, pause,
+//! unpause, cp, diff, commit, export, rename, port (the lifecycle is in `lifecycle.rs`).
 
-use crate::cli::{
-    CommitArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs,
-    TopArgs,
-};
+use crate::cli::{CommitArgs, ExecArgs, ExportArgs, LogsArgs, PortArgs, PsArgs, TopArgs};
 use crate::commands::event;
-use crate::commands::filters::ContainerFilter;
+use crate::commands::filters::{health_word, ContainerFilter};
 use crate::commands::format::{check_format, container_labels, created_at, print_rows};
-use crate::commands::options;
+use crate::commands::lifecycle::{each, event_of};
 use crate::commands::util::{ago, human_size};
 use anyhow::{bail, Context};
 use rbuild_runtime::container::exec;
-use rbuild_runtime::container::{self, Container, CreateOptions, StartMode};
+use rbuild_runtime::container::{self, Container, LogDriver};
 use rbuild_runtime::state::Status;
-use rbuild_runtime::Limits;
-use rbuild_runtime::{fsops, logs, signal};
+use rbuild_runtime::{fsops, logs};
 use rbuild_store::config::parse_rfc3339;
 use rbuild_store::{Reference, Store};
 use rbuild_template::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
-fn options(a: &RunArgs) -> anyhow::Result<CreateOptions> {
-    Ok(CreateOptions {
-        image: a.image.clone(),
-        name: a.name.clone(),
-        args: a.command.clone(),
-        entrypoint: a.entrypoint.clone(),
-        env: options::env(&a.env_file, &a.env)?,
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        volumes: a.volume.iter().map(|v| rbuild_runtime::volume::parse(v)).collect::<Result<_, _>>()?,
-        volumes_from: a.volumes_from.clone(),
-        tmpfs: a.tmpfs.iter().map(|t| options::tmpfs(t)).collect(),
-        network: options::network(&a.network, &a.network_alias, a.ip.as_deref())?,
-        publish: options::publish_all(&a.publish)?,
-        publish_exposed: a.publish_all,
-        extra_hosts: a.add_host.iter().map(|h| options::add_host(h)).collect::<anyhow::Result<_>>()?,
-        dns: a.dns.clone(),
-        dns_search: a.dns_search.clone(),
-        links: a.link.iter().map(|l| options::link(l)).collect(),
-        tty: a.tty,
-        interactive: a.interactive,
-        init: a.init,
-        limits: Limits {
-            memory: a.memory.as_deref().map(options::bytes).transpose()?,
-            pids: a.pids_limit,
-            cpus: a.cpus,
-        },
-        security: options::security(a.privileged, &a.cap_add, &a.cap_drop, &a.security_opt)?,
-        security_opt: a.security_opt.clone(),
-        read_only: a.read_only,
-        hostname: a.hostname.clone(),
-        auto_remove: a.rm,
-    })
-}
-
-fn created_event(store: &Store, c: &Container) {
-    event(store, "container", "create", &c.config.id, &[("image", &c.config.image), ("name", &c.config.name)]);
-}
-
-fn event_of(store: &Store, action: &str, c: &Container) {
-    event(store, "container", action, &c.config.id, &[("image", &c.config.image), ("name", &c.config.name)]);
-}
-
-pub fn create(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
-    let c = container::create(store, &options(&a)?)?;
-    created_event(store, &c);
-    outln!("{}", c.config.id)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn run(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
-    if a.tty && !std::io::stdin().is_terminal() && a.interactive {
-        bail!("the input device is not a TTY");
-    }
-    let c = container::create(store, &options(&a)?)?;
-    created_event(store, &c);
-    if a.detach {
-        if let Err(e) = container::start(store, &c, StartMode::Detached) {
-            if a.rm {
-                let _ = container::remove(store, &c, true, true);
-                event_of(store, "destroy", &c);
-            }
-            return Err(e.into());
-        }
-        event_of(store, "start", &c);
-        outln!("{}", c.config.id)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    std::io::stdout().flush()?;
-    event_of(store, "start", &c);
-    // Becomes the shim: returns only if that failed.
-    let err = container::start(store, &c, StartMode::Foreground).unwrap_err();
-    if a.rm {
-        let _ = container::remove(store, &c, true, true);
-    }
-    Err(err.into())
-}
-
-pub fn start(store: &Store, a: StartArgs) -> anyhow::Result<ExitCode> {
-    if a.attach {
-        let [one] = a.containers.as_slice() else { bail!("you cannot start and attach multiple containers at once") };
-        let c = container::find(store, one)?;
-        std::io::stdout().flush()?;
-        event_of(store, "start", &c);
-        return Err(container::start(store, &c, StartMode::Foreground).unwrap_err().into());
-    }
-    let mut failed = false;
-    for name in &a.containers {
-        match container::find(store, name).map_err(anyhow::Error::from).and_then(|c| {
-            container::start(store, &c, StartMode::Detached)?;
-            event_of(store, "start", &c);
-            Ok(())
-        }) {
-            Ok(()) => outln!("{name}")?,
-            Err(e) => {
-                errln!("error: {}", crate::commands::render_error(&e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
+/// docker's STATUS column: `Up 5 seconds (healthy)`, `Restarting (1) 2 seconds ago`, …
 fn status_text(c: &Container) -> String {
     let s = c.state();
+    let up = || ago(parse_rfc3339(&s.started_at)).trim_end_matches(" ago").to_string();
+    let health = match health_word(c, &s) {
+        "none" => String::new(),
+        "starting" => " (health: starting)".into(),
+        h => format!(" ({h})"),
+    };
     match s.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", ago(parse_rfc3339(&s.started_at)).trim_end_matches(" ago")),
-        Status::Paused => format!("Up {} (Paused)", ago(parse_rfc3339(&s.started_at)).trim_end_matches(" ago")),
+        Status::Running => format!("Up {}{health}", up()),
+        Status::Paused => format!("Up {} (Paused)", up()),
+        Status::Restarting => format!("Restarting ({}) {}", s.exit_code, ago(parse_rfc3339(&s.finished_at))),
         Status::Exited => format!("Exited ({}) {}", s.exit_code, ago(parse_rfc3339(&s.finished_at))),
     }
 }
@@ -186,12 +86,7 @@ fn container_row(store: &Store, c: &Container, trunc: bool, size: bool) -> Value
         .join(",");
     let created = rbuild_store::config::parse_rfc3339(&c.config.created);
     let st = c.state();
-    let state = match st.status {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Paused => "paused",
-        Status::Exited => "exited",
-    };
+    let state = st.status.as_str();
     let size_text = if size {
         let rw = rbuild_store::snapshot::content_bytes(&c.upper());
         let image: u64 = c.config.layers.iter().filter_map(|d| store.blob_size(d).ok()).sum();
@@ -278,69 +173,19 @@ pub fn ps(store: &Store, a: PsArgs) -> anyhow::Result<ExitCode> {
 
 pub fn logs(store: &Store, a: LogsArgs) -> anyhow::Result<ExitCode> {
     let c = container::find(store, &a.container)?;
+    if c.config.log_driver == LogDriver::None {
+        bail!("configured logging driver does not support reading");
+    }
     let tail = if a.tail == "all" || a.tail.starts_with('-') {
         None
     } else {
         Some(a.tail.parse::<usize>().with_context(|| format!("invalid --tail {}", a.tail))?)
     };
-    let since = a.since.as_deref().map(|s| logs::parse_timestamp(s, None)).transpose()?;
-    let until = a.until.as_deref().map(|s| logs::parse_timestamp(s, None)).transpose()?;
+    let since = a.since.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
+    let until = a.until.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
     let o = logs::LogOptions { follow: a.follow, timestamps: a.timestamps, tail, since, until };
     logs::print(&c, &o, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn each(store: &Store, names: &[String], f: impl Fn(&Container) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
-    let mut failed = false;
-    for n in names {
-        match container::find(store, n).map_err(anyhow::Error::from).and_then(|c| f(&c)) {
-            Ok(()) => outln!("{n}")?,
-            Err(e) => {
-                errln!("error: {}", crate::commands::render_error(&e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-pub fn stop(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
-    each(store, &a.containers, |c| {
-        let was_running = c.running();
-        container::stop(c, Duration::from_secs(a.time))?;
-        if was_running {
-            event_of(store, "kill", c);
-            event_of(store, "stop", c);
-        }
-        Ok(())
-    })
-}
-
-pub fn restart(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
-    each(store, &a.containers, |c| {
-        container::stop(c, Duration::from_secs(a.time))?;
-        container::start(store, c, StartMode::Detached)?;
-        event_of(store, "start", c);
-        event_of(store, "restart", c);
-        Ok(())
-    })
-}
-
-pub fn kill(store: &Store, a: KillArgs) -> anyhow::Result<ExitCode> {
-    let sig = signal::parse_signal(&a.signal)?;
-    each(store, &a.containers, |c| {
-        container::kill(c, sig)?;
-        event(store, "container", "kill", &c.config.id, &[("name", &c.config.name), ("signal", &sig.to_string())]);
-        Ok(())
-    })
-}
-
-pub fn rm(store: &Store, a: RmArgs) -> anyhow::Result<ExitCode> {
-    each(store, &a.containers, |c| {
-        container::remove(store, c, a.force, a.volumes)?;
-        event_of(store, "destroy", c);
-        Ok(())
-    })
 }
 
 pub fn pause(store: &Store, names: &[String], paused: bool) -> anyhow::Result<ExitCode> {
@@ -392,6 +237,7 @@ pub fn exec_cmd(store: &Store, a: ExecArgs) -> anyhow::Result<ExitCode> {
             tty: a.tty,
             interactive: a.interactive,
             privileged: a.privileged,
+            detach: a.detach,
         },
     );
     match r {
@@ -472,8 +318,7 @@ pub fn commit(store: &Store, a: CommitArgs) -> anyhow::Result<ExitCode> {
                 Some(m) => cfg.other.insert("comment".into(), serde_json::Value::String(m.clone())),
                 None => cfg.other.remove("comment"),
             };
-            rbuild_builder::meta::apply_changes(cfg, &changes)
-                .map_err(|e| rbuild_runtime::RuntimeError::Invalid(e.to_string()))
+            rbuild_builder::meta::apply_changes(cfg, &changes).map_err(|e| e.into())
         },
         a.author,
         a.message,

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use rbuild_runtime::container::Container;
-use rbuild_runtime::state::Status;
+use rbuild_runtime::state::{State, Status};
 use rbuild_store::{Reference, Store};
 use regex::Regex;
 
@@ -21,6 +21,7 @@ pub struct ContainerFilter {
     since: Option<String>,
     networks: Vec<String>,
     volumes: Vec<String>,
+    health: Vec<String>,
 }
 
 const STATUSES: &[&str] = &["created", "restarting", "running", "removing", "paused", "exited", "dead"];
@@ -60,6 +61,12 @@ impl ContainerFilter {
                     let _ = all;
                 }
                 "network" => f.networks.push(v.to_string()),
+                "health" => {
+                    if !["starting", "healthy", "unhealthy", "none"].contains(&v) {
+                        bail!("Unrecognised filter value for health: {v}");
+                    }
+                    f.health.push(v.to_string());
+                }
                 "volume" => f.volumes.push(v.to_string()),
                 other => bail!("invalid filter '{other}'"),
             }
@@ -75,12 +82,8 @@ impl ContainerFilter {
 
     pub fn matches(&self, c: &Container, labels: &std::collections::BTreeMap<String, String>) -> bool {
         let s = c.state();
-        let status = match s.status {
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Exited => "exited",
-        };
+        let status = s.status.as_str();
+        let health = health_word(c, &s);
         let name = format!("/{}", c.config.name);
         let any = |v: &[Regex], s: &str| v.is_empty() || v.iter().any(|r| r.is_match(s));
         any(&self.ids, &c.config.id)
@@ -90,6 +93,7 @@ impl ContainerFilter {
                 None => labels.contains_key(k),
             })
             && (self.statuses.is_empty() || self.statuses.iter().any(|x| x == status))
+            && (self.health.is_empty() || self.health.iter().any(|x| x == health))
             && (self.exited.is_empty() || (s.status == Status::Exited && self.exited.contains(&s.exit_code)))
             && (self.ancestors.is_empty()
                 || self.ancestors.iter().any(|(id, given)| {
@@ -109,4 +113,12 @@ impl ContainerFilter {
                     .iter()
                     .any(|v| c.config.mounts.iter().any(|m| m.name == *v || m.destination == *v || m.source == *v)))
     }
+}
+
+/// A container's health as `ps` filters and shows it: `none` without a check.
+pub fn health_word(c: &Container, s: &State) -> &'static str {
+    if rbuild_runtime::shim::health::probe_command(&c.config).is_none() {
+        return "none";
+    }
+    s.health.as_ref().map_or("starting", |h| h.status.as_str())
 }

@@ -4,15 +4,21 @@
 mod archive;
 mod build;
 mod containers;
+mod ctrinspect;
 mod filters;
 mod format;
 mod images;
+mod lifecycle;
 mod maint;
+mod mountopts;
 pub mod networks;
 mod options;
 mod parse;
 pub mod registry;
+mod runopts;
+mod stats;
 mod system;
+mod timeopts;
 pub mod util;
 mod volumes;
 
@@ -66,6 +72,9 @@ fn flatten(c: Command) -> Command {
             ContainerCmd::Unpause(a) => Command::Unpause(a),
             ContainerCmd::Rename { container, name } => Command::Rename { container, name },
             ContainerCmd::Port(a) => Command::Port(a),
+            ContainerCmd::Attach(a) => Command::Attach(a),
+            ContainerCmd::Stats(a) => Command::Stats(a),
+            ContainerCmd::Update(a) => Command::Update(a),
             c @ ContainerCmd::Prune(_) => Command::Container(c),
         },
         Command::Image(c) => match c {
@@ -95,6 +104,12 @@ fn flatten(c: Command) -> Command {
 fn with_code(code: u8, r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     r.map_err(|e| match e.downcast::<Reported>() {
         Ok(r) => r.into(),
+        Err(e)
+            if e.downcast_ref::<rbuild_runtime::RuntimeError>()
+                .is_some_and(|r| matches!(r, rbuild_runtime::RuntimeError::ExecFailed { .. })) =>
+        {
+            e
+        }
         Err(e) => Reported { message: render_error(&e), code }.into(),
     })
 }
@@ -125,7 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (|| {
                 let store = open_store(root)?;
                 registry::ensure_image(&store, &ropts, &a.image)?;
-                containers::run(&store, a)
+                lifecycle::run(&store, a)
             })(),
         ),
         Command::Create(a) => with_code(
@@ -133,16 +148,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (|| {
                 let store = open_store(root)?;
                 registry::ensure_image(&store, &ropts, &a.image)?;
-                containers::create(&store, a)
+                lifecycle::create(&store, a)
             })(),
         ),
-        Command::Start(a) => containers::start(&open_store(root)?, a),
+        Command::Start(a) => lifecycle::start(&open_store(root)?, a),
         Command::Ps(a) => containers::ps(&open_store(root)?, a),
         Command::Logs(a) => containers::logs(&open_store(root)?, a),
-        Command::Stop(a) => containers::stop(&open_store(root)?, a),
-        Command::Kill(a) => containers::kill(&open_store(root)?, a),
-        Command::Restart(a) => containers::restart(&open_store(root)?, a),
-        Command::Rm(a) => containers::rm(&open_store(root)?, a),
+        Command::Stop(a) => lifecycle::stop(&open_store(root)?, a),
+        Command::Kill(a) => lifecycle::kill(&open_store(root)?, a),
+        Command::Restart(a) => lifecycle::restart(&open_store(root)?, a),
+        Command::Rm(a) => lifecycle::rm(&open_store(root)?, a),
         Command::Exec(a) => containers::exec_cmd(&open_store(root)?, a),
         Command::Wait(a) => containers::wait(&open_store(root)?, &a.containers),
         Command::Top(a) => containers::top(&open_store(root)?, a),
@@ -154,6 +169,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => containers::export(&open_store(root)?, a),
         Command::Rename { container, name } => containers::rename(&open_store(root)?, &container, &name),
         Command::Port(a) => containers::port(&open_store(root)?, a),
+        Command::Attach(a) => lifecycle::attach(&open_store(root)?, a),
+        Command::Stats(a) => stats::stats(&open_store(root)?, a),
+        Command::Update(a) => lifecycle::update(&open_store(root)?, a),
         Command::Version(a) => system::version(root, a),
         Command::Info(a) => system::info(&open_store(root)?, a),
         Command::Events(a) => system::events(&open_store(root)?, a),
@@ -164,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Builder(BuilderCmd::Prune(a)) => system::builder_prune(&open_store(root)?, a),
         Command::System(SystemCmd::Df(a)) => system::df(&open_store(root)?, a),
         Command::System(SystemCmd::Prune(a)) => system::system_prune(&open_store(root)?, a),
+        Command::System(SystemCmd::Boot) => lifecycle::boot(&open_store(root)?),
         Command::Container(_) | Command::Image(_) | Command::Builder(_) | Command::System(_) => {
             unreachable!("flatten maps every other group command to its verb")
         }

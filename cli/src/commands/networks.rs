@@ -1,6 +1,9 @@
 //! `network create|ls|inspect|connect|disconnect|rm|prune`.
 
-use crate::cli::NetworkCmd;
+use crate::cli::{
+    NetworkCmd, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkLsArgs, NetworkPruneArgs,
+    NetworkRmArgs,
+};
 use crate::commands::format::{check_format, print_rows};
 use crate::commands::{event, render_error};
 use anyhow::{bail, Context};
@@ -166,127 +169,140 @@ pub fn run(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
 
 fn run_cmd(store: &Store, c: NetworkCmd) -> anyhow::Result<ExitCode> {
     match c {
-        NetworkCmd::Create(a) => {
-            let mut labels = BTreeMap::new();
-            for l in &a.labels {
-                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-                labels.insert(k.to_string(), v.to_string());
-            }
-            let o = CreateNetwork {
-                name: a.name.clone(),
-                driver: Some(a.driver.clone()),
-                subnet: a.subnet.as_deref().map(Subnet::parse).transpose()?,
-                gateway: a
-                    .gateway
-                    .as_deref()
-                    .map(|g| g.parse().with_context(|| format!("invalid gateway {g:?}")))
-                    .transpose()?,
-                internal: a.internal,
-                labels,
-            };
-            let def = manage::create(store, &o)?;
-            event(store, "network", "create", &def.id, &[("name", &def.name), ("type", "bridge")]);
-            outln!("{}", def.id)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        NetworkCmd::Ls(a) => {
-            check_format(a.format.as_deref())?;
-            let filter = Filter::parse(&a.filter)?;
-            let shown: Vec<Shown> = all(store)?.into_iter().filter(|n| filter.matches(n)).collect();
-            let id = |n: &Shown| if a.no_trunc { n.id.clone() } else { n.id[..12].to_string() };
-            if a.quiet {
-                for n in &shown {
-                    outln!("{}", id(n))?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Value> = shown
-                .iter()
-                .map(|n| {
-                    let labels = n.def.as_ref().map(|d| d.labels.clone()).unwrap_or_default();
-                    Value::object([
-                        ("CreatedAt", n.def.as_ref().map(|d| d.created.clone()).unwrap_or_default().into()),
-                        ("Driver", n.driver.into()),
-                        ("ID", id(n).into()),
-                        ("IPv6", "false".into()),
-                        ("Internal", n.def.as_ref().is_some_and(|d| d.internal).to_string().into()),
-                        ("Labels", labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",").into()),
-                        ("Name", n.name.clone().into()),
-                        ("Scope", "local".into()),
-                    ])
-                })
-                .collect();
-            let header = Value::map([
-                ("CreatedAt", Value::from("CREATED")),
-                ("Driver", "DRIVER".into()),
-                ("ID", "NETWORK ID".into()),
-                ("IPv6", "IPV6".into()),
-                ("Internal", "INTERNAL".into()),
-                ("Labels", "LABELS".into()),
-                ("Name", "NAME".into()),
-                ("Scope", "SCOPE".into()),
-            ]);
-            print_rows(a.format.as_deref(), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", &rows, &header)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        NetworkCmd::Create(a) => create_cmd(store, a),
+        NetworkCmd::Ls(a) => ls_cmd(store, a),
         NetworkCmd::Inspect(a) => crate::commands::format::inspect(store, a.typed("network")),
-        NetworkCmd::Connect(a) => {
-            let n = find(store, &a.network)?;
-            if n.def.is_none() {
-                bail!("container cannot be disconnected from host network or connected to host network");
-            }
-            let c = container::find(store, &a.container)?;
-            manage::connect(store, &n.name, &c, &a.alias)?;
-            event(store, "network", "connect", &n.id, &[("container", &c.config.id), ("name", &n.name)]);
-            Ok(ExitCode::SUCCESS)
+        NetworkCmd::Connect(a) => connect_cmd(store, a),
+        NetworkCmd::Disconnect(a) => disconnect_cmd(store, a),
+        NetworkCmd::Rm(a) => rm_cmd(store, a),
+        NetworkCmd::Prune(a) => prune_cmd(store, a),
+    }
+}
+
+fn create_cmd(store: &Store, a: NetworkCreateArgs) -> anyhow::Result<ExitCode> {
+    let mut labels = BTreeMap::new();
+    for l in &a.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let o = CreateNetwork {
+        name: a.name.clone(),
+        driver: Some(a.driver.clone()),
+        subnet: a.subnet.as_deref().map(Subnet::parse).transpose()?,
+        gateway: a
+            .gateway
+            .as_deref()
+            .map(|g| g.parse().with_context(|| format!("invalid gateway {g:?}")))
+            .transpose()?,
+        internal: a.internal,
+        labels,
+    };
+    let def = manage::create(store, &o)?;
+    event(store, "network", "create", &def.id, &[("name", &def.name), ("type", "bridge")]);
+    outln!("{}", def.id)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ls_cmd(store: &Store, a: NetworkLsArgs) -> anyhow::Result<ExitCode> {
+    check_format(a.format.as_deref())?;
+    let filter = Filter::parse(&a.filter)?;
+    let shown: Vec<Shown> = all(store)?.into_iter().filter(|n| filter.matches(n)).collect();
+    let id = |n: &Shown| if a.no_trunc { n.id.clone() } else { n.id[..12].to_string() };
+    if a.quiet {
+        for n in &shown {
+            outln!("{}", id(n))?;
         }
-        NetworkCmd::Disconnect(a) => {
-            let n = find(store, &a.network)?;
-            let c = container::find(store, &a.container)?;
-            match manage::disconnect(store, &n.name, &c) {
-                Ok(()) => {}
-                Err(rbuild_runtime::RuntimeError::Invalid(_)) if a.force => {}
-                Err(e) => return Err(e.into()),
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Value> = shown
+        .iter()
+        .map(|n| {
+            let labels = n.def.as_ref().map(|d| d.labels.clone()).unwrap_or_default();
+            Value::object([
+                ("CreatedAt", n.def.as_ref().map(|d| d.created.clone()).unwrap_or_default().into()),
+                ("Driver", n.driver.into()),
+                ("ID", id(n).into()),
+                ("IPv6", "false".into()),
+                ("Internal", n.def.as_ref().is_some_and(|d| d.internal).to_string().into()),
+                ("Labels", labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",").into()),
+                ("Name", n.name.clone().into()),
+                ("Scope", "local".into()),
+            ])
+        })
+        .collect();
+    let header = Value::map([
+        ("CreatedAt", Value::from("CREATED")),
+        ("Driver", "DRIVER".into()),
+        ("ID", "NETWORK ID".into()),
+        ("IPv6", "IPV6".into()),
+        ("Internal", "INTERNAL".into()),
+        ("Labels", "LABELS".into()),
+        ("Name", "NAME".into()),
+        ("Scope", "SCOPE".into()),
+    ]);
+    print_rows(a.format.as_deref(), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", &rows, &header)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connect_cmd(store: &Store, a: NetworkConnectArgs) -> anyhow::Result<ExitCode> {
+    let n = find(store, &a.network)?;
+    if n.def.is_none() {
+        bail!("container cannot be disconnected from host network or connected to host network");
+    }
+    let c = container::find(store, &a.container)?;
+    manage::connect(store, &n.name, &c, &a.alias)?;
+    event(store, "network", "connect", &n.id, &[("container", &c.config.id), ("name", &n.name)]);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn disconnect_cmd(store: &Store, a: NetworkDisconnectArgs) -> anyhow::Result<ExitCode> {
+    let n = find(store, &a.network)?;
+    let c = container::find(store, &a.container)?;
+    match manage::disconnect(store, &n.name, &c) {
+        Ok(()) => {}
+        Err(rbuild_runtime::RuntimeError::Network(rbuild_runtime::error::NetworkError::NotConnected { .. }))
+            if a.force => {}
+        Err(e) => return Err(e.into()),
+    }
+    event(store, "network", "disconnect", &n.id, &[("container", &c.config.id), ("name", &n.name)]);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rm_cmd(store: &Store, a: NetworkRmArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for name in &a.networks {
+        let r = find(store, name).and_then(|n| {
+            manage::remove(store, &n.name)?;
+            event(store, "network", "destroy", &n.id, &[("name", &n.name), ("type", "bridge")]);
+            Ok(())
+        });
+        match r {
+            Ok(()) => outln!("{name}")?,
+            Err(e) => {
+                errln!("Error response from daemon: {}", render_error(&e));
+                failed = true;
             }
-            event(store, "network", "disconnect", &n.id, &[("container", &c.config.id), ("name", &n.name)]);
-            Ok(ExitCode::SUCCESS)
-        }
-        NetworkCmd::Rm(a) => {
-            let mut failed = false;
-            for name in &a.networks {
-                let r = find(store, name).and_then(|n| {
-                    manage::remove(store, &n.name)?;
-                    event(store, "network", "destroy", &n.id, &[("name", &n.name), ("type", "bridge")]);
-                    Ok(())
-                });
-                match r {
-                    Ok(()) => outln!("{name}")?,
-                    Err(e) => {
-                        errln!("Error response from daemon: {}", render_error(&e));
-                        failed = true;
-                    }
-                }
-            }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-        }
-        NetworkCmd::Prune(a) => {
-            if !a.force {
-                out!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")?;
-                std::io::stdout().flush()?;
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line)?;
-                if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-                    return Ok(ExitCode::SUCCESS);
-                }
-            }
-            let gone = manage::prune(store)?;
-            if !gone.is_empty() {
-                outln!("Deleted Networks:")?;
-                for n in gone {
-                    outln!("{n}")?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
         }
     }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn prune_cmd(store: &Store, a: NetworkPruneArgs) -> anyhow::Result<ExitCode> {
+    if !a.force {
+        out!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")?;
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let gone = manage::prune(store)?;
+    if !gone.is_empty() {
+        outln!("Deleted Networks:")?;
+        for n in gone {
+            outln!("{n}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -299,9 +299,27 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
+    let usage = Usage { images: &images, containers: &containers, all_layers: &all_layers, ctr_sizes: &ctr_sizes };
+    out!("{}", df_verbose(store, &usage, &vol_rows, cache_size))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `system df -v` lists.
+struct Usage<'a> {
+    images: &'a [rbuild_store::Image],
+    containers: &'a [container::Container],
+    /// Each layer once, with its size.
+    all_layers: &'a BTreeMap<Digest, u64>,
+    /// Each container's writable layer and whether it runs.
+    ctr_sizes: &'a [(u64, bool)],
+}
+
+/// `system df -v`: images, containers and volumes one by one, and the build cache.
+fn df_verbose(store: &Store, u: &Usage<'_>, vol_rows: &[(String, usize, u64)], cache_size: u64) -> String {
+    let (images, containers, all_layers, ctr_sizes) = (u.images, u.containers, u.all_layers, u.ctr_sizes);
     let mut text = String::from("Images space usage:\n\n");
     let mut t = String::from("REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n");
-    for i in &images {
+    for i in images {
         let shared: u64 = i
             .layers
             .iter()
@@ -327,7 +345,7 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
     text.push_str(&rbuild_template::tabwriter::format(&t, 10, 3));
     text.push_str("\nContainers space usage:\n\n");
     let mut t = String::from("CONTAINER ID\tIMAGE\tLOCAL VOLUMES\tSIZE\tCREATED\tNAMES\n");
-    for (c, (size, _)) in containers.iter().zip(&ctr_sizes) {
+    for (c, (size, _)) in containers.iter().zip(ctr_sizes) {
         t.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\t{}\n",
             c.short_id(),
@@ -341,13 +359,12 @@ pub fn df(store: &Store, a: DfArgs) -> anyhow::Result<ExitCode> {
     text.push_str(&rbuild_template::tabwriter::format(&t, 10, 3));
     text.push_str("\nLocal Volumes space usage:\n\n");
     let mut t = String::from("VOLUME NAME\tLINKS\tSIZE\n");
-    for (n, links, size) in &vol_rows {
+    for (n, links, size) in vol_rows {
         t.push_str(&format!("{n}\t{links}\t{}\n", human_size(*size)));
     }
     text.push_str(&rbuild_template::tabwriter::format(&t, 10, 3));
     text.push_str(&format!("\nBuild cache usage: {}\n", human_size(cache_size)));
-    out!("{text}")?;
-    Ok(ExitCode::SUCCESS)
+    text
 }
 
 /// docker's prune confirmation: without `-f`, a `[y/N]` question on the terminal (or
@@ -383,7 +400,7 @@ impl PruneFilter {
             } else if let Some(v) = s.strip_prefix("label=") {
                 f.labels.push(kv(v));
             } else if let Some(v) = s.strip_prefix("until=") {
-                f.until = Some(rbuild_runtime::logs::parse_timestamp(v, None)? / 1_000_000_000);
+                f.until = Some(crate::commands::timeopts::timestamp(v, None)? / 1_000_000_000);
             } else {
                 bail!("invalid filter {s:?} (until=, label=, label!=)");
             }
@@ -655,8 +672,8 @@ pub fn events(store: &Store, a: EventsArgs) -> anyhow::Result<ExitCode> {
             Ok((k.to_string(), v.to_string()))
         })
         .collect::<anyhow::Result<_>>()?;
-    let since = a.since.as_deref().map(|s| rbuild_runtime::logs::parse_timestamp(s, None)).transpose()?;
-    let until = a.until.as_deref().map(|s| rbuild_runtime::logs::parse_timestamp(s, None)).transpose()?;
+    let since = a.since.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
+    let until = a.until.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
     let template = match a.format.as_deref() {
         None | Some("") => None,
         Some("json") => Some(rbuild_template::Template::parse("{{json .}}")?),

@@ -28,19 +28,45 @@ pub fn human_size(n: u64) -> String {
     format!("{}{}", sig3(v), units[i])
 }
 
-/// `%.3g` without trailing zeros.
+/// docker's `units.BytesSize`: binary units, four significant digits (`716KiB`,
+/// `23.54GiB`).
+pub fn bytes_size(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", go_g(v, 4), units[i])
+}
+
 fn sig3(v: f64) -> String {
+    go_g(v, 3)
+}
+
+/// Go's `%.{p}g`: `p` significant digits, no trailing zeros, an exponent when the number
+/// is too large or small for them.
+fn go_g(v: f64, p: usize) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let digits = v.abs().log10().floor() as i32 + 1;
-    let decimals = (3 - digits).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+    let e = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if exp < -4 || exp >= p as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), exp.abs());
     }
+    let decimals = (p as i32 - 1 - exp).max(0) as usize;
+    trim(&format!("{v:.decimals$}"))
 }
 
 /// docker's `units.HumanDuration` + " ago".
@@ -83,6 +109,13 @@ mod tests {
         assert_eq!(human_size(512), "512B");
         assert_eq!(human_size(10_500), "10.5kB");
         assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999_600), "1e+03kB", "as Go's %.3g prints 999.6");
+        assert_eq!(bytes_size(716 * 1024), "716KiB");
+        assert_eq!(bytes_size(64 << 20), "64MiB");
+        assert_eq!(bytes_size(25_277_800_000), "23.54GiB");
+        assert_eq!(bytes_size(1536), "1.5KiB");
+        assert_eq!(bytes_size(0), "0B");
+        assert_eq!(go_g(1023.6, 3), "1.02e+03");
     }
 
     #[test]

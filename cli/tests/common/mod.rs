@@ -1,6 +1,9 @@
 //! Helpers for tests that drive the real `rbuild` binary.
 #![allow(dead_code)]
 
+pub mod docker;
+pub mod pty;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,24 +1,59 @@
 //! `create`: a container from an image, with docker's rules for its command, environment,
-//! volumes and mounts; nothing runs yet. The spec is made by the sandbox's one
-//! [`SpecBuilder`].
+//! volumes and mounts, labels, health check and restart policy; nothing runs yet. The
+//! spec is made by the sandbox's one [`SpecBuilder`].
 
-use super::{find, image_lowers, list, random_id, Config, Container, MountInfo};
+use super::error::ContainerError;
+use super::mounts::{mounts, Mounts};
+use super::{find, image_lowers, list, random_id, Config, Container, RestartPolicy};
 use crate::error::{Result, RuntimeError, Step};
+use crate::sandbox::etc::EtcOptions;
 use crate::sandbox::spec::{
-    Command, Lifecycle, Limits, Mount, MountKind, Network, Port, Proto, Root, SecurityOptions, SpecBuilder,
+    Command, Device, Extras, Lifecycle, Limits, Mount, Network, Port, Proto, Rlimit, Root, SecurityOptions, SpecBuilder,
 };
 use crate::state::{self, State};
 use crate::user::Accounts;
-use crate::volume::{self, VolumeSpec};
+use crate::volume::VolumeSpec;
+use rbuild_store::config::{ContainerConfig, HealthConfig};
 use rbuild_store::Store;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// A `--tmpfs PATH[:OPTIONS]`.
+/// A `--tmpfs PATH[:OPTIONS]` (or `--mount type=tmpfs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TmpfsSpec {
     pub target: String,
     /// Mount options (`size=64m,mode=1777`); empty: docker's `mode=1777`.
     pub options: String,
+}
+
+/// Where a container's output is kept (`--log-driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    /// docker's default: a JSON line per line of output, read by `logs`.
+    #[default]
+    JsonFile,
+    /// Nothing is kept.
+    None,
+}
+
+impl LogDriver {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::JsonFile => "json-file",
+            LogDriver::None => "none",
+        }
+    }
+}
+
+/// A `--device HOST[:CONTAINER][:PERMISSIONS]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRequest {
+    pub source: PathBuf,
+    pub target: String,
+    /// `rwm` or a subset.
+    pub access: String,
 }
 
 /// docker run's options, typed (the CLI parses docker's option strings).
@@ -33,7 +68,8 @@ pub struct CreateOptions {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub volumes: Vec<VolumeSpec>,
-    pub volumes_from: Vec<String>,
+    /// `--volumes-from`: (container, read-only).
+    pub volumes_from: Vec<(String, bool)>,
     pub tmpfs: Vec<TmpfsSpec>,
     pub network: Network,
     /// `-p`: a host port 0 is chosen at random, an empty host IP means IPv4 and IPv6.
@@ -56,6 +92,24 @@ pub struct CreateOptions {
     pub read_only: bool,
     pub hostname: Option<String>,
     pub auto_remove: bool,
+    pub restart: RestartPolicy,
+    /// `--label`s, applied over the image's.
+    pub labels: BTreeMap<String, String>,
+    /// `--stop-signal` (the image's STOPSIGNAL otherwise).
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    /// The `--health-*` options (`--no-healthcheck`: a test of `NONE`); merged with the
+    /// image's HEALTHCHECK as docker merges them.
+    pub healthcheck: Option<HealthConfig>,
+    pub log_driver: LogDriver,
+    /// The streams `run` attaches (docker's AttachStdin/Stdout/Stderr) and StdinOnce.
+    pub attach: (bool, bool, bool),
+    pub stdin_once: bool,
+    pub ulimits: Vec<Rlimit>,
+    /// `--sysctl`s (validated by the CLI against docker's allowed ones).
+    pub sysctls: BTreeMap<String, String>,
+    pub shm_size: Option<u64>,
+    pub devices: Vec<DeviceRequest>,
 }
 
 fn random_name() -> String {
@@ -106,31 +160,20 @@ impl Drop for DirGuard {
     }
 }
 
-/// The mounts of a new container and how `inspect` shows them.
-struct Mounts {
-    mounts: Vec<Mount>,
-    infos: Vec<MountInfo>,
-    anonymous: Vec<String>,
-}
-
-/// Creates a container from an image; nothing runs yet.
-pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
-    let image = store.image(&o.image)?;
-    let cfg = &image.config.config;
-    let id = random_id();
+fn container_name(store: &Store, o: &CreateOptions) -> Result<String> {
     let name = match &o.name {
-        Some(n) if !valid_name(n) => {
-            return Err(RuntimeError::Invalid(format!(
-                "invalid container name {n:?}, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )))
-        }
+        Some(n) if !valid_name(n) => return Err(ContainerError::InvalidName(n.clone()).into()),
         Some(n) => n.clone(),
         None => random_name(),
     };
     if list(store)?.iter().any(|c| c.config.name == name) {
-        return Err(RuntimeError::Conflict(format!("the container name {name:?} is already in use")));
+        return Err(ContainerError::NameInUse(name).into());
     }
-    // Command: docker's combination of ENTRYPOINT, CMD, --entrypoint and arguments.
+    Ok(name)
+}
+
+/// docker's combination of ENTRYPOINT, CMD, `--entrypoint` and the arguments.
+fn command(cfg: &ContainerConfig, o: &CreateOptions) -> Result<(Vec<String>, Vec<String>)> {
     let entrypoint = match &o.entrypoint {
         Some(e) if e.is_empty() => vec![],
         Some(e) => vec![e.clone()],
@@ -144,9 +187,14 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
         cfg.cmd.clone().unwrap_or_default()
     };
     if entrypoint.is_empty() && cmd.is_empty() {
-        return Err(RuntimeError::Invalid("no command specified".into()));
+        return Err(ContainerError::NoCommand.into());
     }
-    let network = match &o.network {
+    Ok((entrypoint, cmd))
+}
+
+/// The network, with user networks checked and `container:NAME` resolved to an id.
+fn network(store: &Store, o: &CreateOptions) -> Result<Network> {
+    Ok(match &o.network {
         Network::Bridge(nets) => {
             for n in nets {
                 crate::network::config::load(&store.state_dir(), &n.network)?;
@@ -155,7 +203,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
         }
         Network::Container(other) => Network::Container(find(store, other)?.config.id),
         n => n.clone(),
-    };
+    })
+}
+
+/// `-p` and `-P`, reserved now: a busy port is refused before anything exists.
+fn ports(cfg: &ContainerConfig, o: &CreateOptions, network: &Network) -> Result<Vec<Port>> {
     let mut wanted = o.publish.clone();
     if o.publish_exposed {
         for p in cfg.exposed_ports.keys() {
@@ -167,11 +219,16 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
         }
     }
     if !wanted.is_empty() && matches!(network, Network::Host | Network::Container(_)) {
-        return Err(RuntimeError::Invalid(
-            "conflicting options: port publishing and the container type network mode".into(),
-        ));
+        return Err(ContainerError::PublishOnSharedNetwork.into());
     }
-    let ports = if matches!(network, Network::None) { vec![] } else { crate::network::ports::reserve(&wanted)? };
+    if matches!(network, Network::None) {
+        return Ok(vec![]);
+    }
+    crate::network::ports::reserve(&wanted)
+}
+
+/// `--link`s (running containers on the default bridge), `--add-host`, `--dns*`.
+fn etc_options(store: &Store, o: &CreateOptions) -> Result<EtcOptions> {
     let links = o
         .links
         .iter()
@@ -180,18 +237,92 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
             let st = other.state();
             let ep =
                 st.networks.iter().find(|e| e.network == crate::network::config::DEFAULT).filter(|_| other.running());
-            let ep = ep.ok_or_else(|| {
-                RuntimeError::Invalid(format!("cannot link to {name}: it is not running on the default bridge network"))
-            })?;
+            let ep = ep.ok_or_else(|| RuntimeError::from(ContainerError::LinkTarget(name.clone())))?;
             Ok((ep.ip.to_string(), alias.clone(), other.short_id().to_string(), other.config.name.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let etc_options = crate::sandbox::etc::EtcOptions {
-        extra_hosts: o.extra_hosts.clone(),
-        links,
-        dns: o.dns.clone(),
-        dns_search: o.dns_search.clone(),
-    };
+    Ok(EtcOptions { extra_hosts: o.extra_hosts.clone(), links, dns: o.dns.clone(), dns_search: o.dns_search.clone() })
+}
+
+/// docker's merge of the run's health check with the image's: no options, the image's;
+/// otherwise what the options leave empty comes from the image.
+fn healthcheck(image: Option<&HealthConfig>, run: Option<&HealthConfig>) -> Option<HealthConfig> {
+    let (Some(run), Some(image)) = (run, image) else { return run.or(image).cloned() };
+    let mut h = run.clone();
+    if h.test.is_empty() {
+        h.test = image.test.clone();
+    }
+    for (mine, theirs) in [
+        (&mut h.interval, image.interval),
+        (&mut h.timeout, image.timeout),
+        (&mut h.start_period, image.start_period),
+        (&mut h.retries, image.retries),
+    ] {
+        if *mine == 0 {
+            *mine = theirs;
+        }
+    }
+    Some(h)
+}
+
+/// `--device`s: the host's nodes (every node under a directory), each with its cgroup rule.
+fn devices(requests: &[DeviceRequest]) -> Result<Vec<Device>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    for r in requests {
+        let bad = |e: std::io::Error| {
+            // Go's words for the error: `no such file or directory`.
+            let text = e.to_string();
+            let reason = text.split(" (os error").next().unwrap_or(&text).to_lowercase();
+            ContainerError::DeviceInfo { path: r.source.display().to_string(), reason, source: e }
+        };
+        let m = std::fs::metadata(&r.source).map_err(bad)?;
+        let nodes: Vec<(PathBuf, String, std::fs::Metadata)> = if m.is_dir() {
+            crate::sandbox::devices::host_devices(&r.source)
+                .into_iter()
+                .filter_map(|d| {
+                    let src = r.source.join(&d.path);
+                    let md = std::fs::metadata(&src).ok()?;
+                    Some((src, format!("{}/{}", r.target.trim_end_matches('/'), d.path.display()), md))
+                })
+                .collect()
+        } else {
+            vec![(r.source.clone(), r.target.clone(), m)]
+        };
+        for (source, target, md) in nodes {
+            let ft = md.file_type();
+            if !ft.is_char_device() && !ft.is_block_device() {
+                return Err(ContainerError::NotADevice(source).into());
+            }
+            out.push(Device {
+                kind: if ft.is_block_device() { 'b' } else { 'c' },
+                major: rustix::fs::major(md.rdev()),
+                minor: rustix::fs::minor(md.rdev()),
+                source,
+                target,
+                access: r.access.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Creates a container from an image; nothing runs yet.
+pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
+    let image = store.image(&o.image)?;
+    let cfg = &image.config.config;
+    let id = random_id();
+    let name = container_name(store, o)?;
+    let (entrypoint, cmd) = command(cfg, o)?;
+    let network = network(store, o)?;
+    if !network.is_private() {
+        if let Some(k) = o.sysctls.keys().find(|k| k.starts_with("net.")) {
+            return Err(ContainerError::SysctlOnHostNetwork(k.clone()).into());
+        }
+    }
+    let devices = devices(&o.devices)?;
+    let ports = ports(cfg, o, &network)?;
+    let etc_options = etc_options(store, o)?;
     let mut env = cfg.env.clone();
     crate::sandbox::spec::merge_env(&mut env, &o.env);
 
@@ -201,9 +332,11 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     }
     let cleanup_on_err = DirGuard(Some(dir.clone()));
     let lowers = image_lowers(store, &image)?;
-    let m = mounts(store, o, &lowers, cfg.volumes.keys())?;
+    let m: Mounts = mounts(store, o, &lowers, cfg.volumes.keys())?;
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     crate::sandbox::etc::write(&dir, &network, &hostname, &etc_options)?;
+    let mut labels = cfg.labels.clone();
+    labels.extend(o.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
 
     let config = Config {
         id: id.clone(),
@@ -232,7 +365,21 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
         security_opt: o.security_opt.clone(),
         read_only: o.read_only,
         init: o.init,
-        stop_signal: cfg.stop_signal.clone(),
+        stop_signal: o.stop_signal.clone().unwrap_or_else(|| cfg.stop_signal.clone()),
+        stop_timeout: o.stop_timeout,
+        restart_policy: o.restart,
+        labels: Some(labels),
+        healthcheck: healthcheck(cfg.healthcheck.as_ref(), o.healthcheck.as_ref()),
+        shell: cfg.shell.clone(),
+        log_driver: o.log_driver,
+        attach_stdin: o.attach.0,
+        attach_stdout: o.attach.1,
+        attach_stderr: o.attach.2,
+        stdin_once: o.stdin_once,
+        ulimits: o.ulimits.clone(),
+        sysctls: o.sysctls.clone(),
+        shm_size: o.shm_size,
+        devices,
     };
     let c = Container { dir: dir.clone(), config };
     // The image's layers stay while the container exists, even if the image is removed.
@@ -249,99 +396,6 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     state::update(&c.state_path(), |s| *s = State::default())?;
     std::mem::forget(cleanup_on_err);
     Ok(c)
-}
-
-/// Volumes, binds, tmpfs and `--volumes-from`; the image's VOLUMEs and `-v /path` get
-/// anonymous volumes filled from the image.
-fn mounts<'a>(
-    store: &Store,
-    o: &CreateOptions,
-    lowers: &[PathBuf],
-    image_volumes: impl Iterator<Item = &'a String>,
-) -> Result<Mounts> {
-    let mut m = Mounts { mounts: vec![], infos: vec![], anonymous: vec![] };
-    let volumes_dir = store.volumes_dir();
-    let scratch = store.tmp_dir();
-    let mut targets: Vec<String> = Vec::new();
-    let mut anon_targets: Vec<String> = Vec::new();
-    let add = |m: &mut Mounts, typ: &str, name: String, source: PathBuf, target: &str, readonly: bool| {
-        m.infos.push(MountInfo {
-            typ: typ.into(),
-            name,
-            source: source.display().to_string(),
-            destination: target.to_string(),
-            rw: !readonly,
-        });
-        m.mounts.push(Mount { target: target.to_string(), kind: MountKind::Bind { source, readonly } });
-    };
-    for v in &o.volumes {
-        match v {
-            VolumeSpec::Bind { source, target, readonly } => {
-                if !source.exists() {
-                    std::fs::create_dir_all(source).step(|| format!("creating bind source {}", source.display()))?;
-                }
-                add(&mut m, "bind", String::new(), source.clone(), target, *readonly);
-                targets.push(target.clone());
-            }
-            VolumeSpec::Named { name, target, readonly } => {
-                let src = volume::data_dir(&volumes_dir, name);
-                if volume::ensure(&volumes_dir, name)? {
-                    volume::fill_from_image(&scratch, lowers, target, &src)?;
-                }
-                add(&mut m, "volume", name.clone(), src, target, *readonly);
-                targets.push(target.clone());
-            }
-            VolumeSpec::Anonymous { target } => anon_targets.push(target.clone()),
-        }
-    }
-    for from in &o.volumes_from {
-        let (cname, ro) = match from.rsplit_once(':') {
-            Some((c, "ro")) => (c, true),
-            Some((c, "rw")) => (c, false),
-            _ => (from.as_str(), false),
-        };
-        let other = find(store, cname)?;
-        for i in &other.config.mounts {
-            if i.typ == "tmpfs" || targets.contains(&i.destination) {
-                continue;
-            }
-            let readonly = ro || !i.rw;
-            m.infos.push(MountInfo { rw: !readonly, ..i.clone() });
-            m.mounts.push(Mount {
-                target: i.destination.clone(),
-                kind: MountKind::Bind { source: PathBuf::from(&i.source), readonly },
-            });
-            targets.push(i.destination.clone());
-        }
-    }
-    let image_targets: Vec<String> = image_volumes.cloned().collect();
-    for t in image_targets.into_iter().chain(anon_targets) {
-        if targets.contains(&t) {
-            continue;
-        }
-        let vname = random_id();
-        volume::ensure(&volumes_dir, &vname)?;
-        let src = volume::data_dir(&volumes_dir, &vname);
-        volume::fill_from_image(&scratch, lowers, &t, &src)?;
-        m.anonymous.push(vname.clone());
-        add(&mut m, "volume", vname, src, &t, false);
-        targets.push(t);
-    }
-    for t in &o.tmpfs {
-        if !t.target.starts_with('/') {
-            return Err(RuntimeError::Invalid(format!("invalid tmpfs {:?}: the path must be absolute", t.target)));
-        }
-        let options = if t.options.is_empty() { "mode=1777".to_string() } else { t.options.clone() };
-        m.infos.push(MountInfo {
-            typ: "tmpfs".into(),
-            name: String::new(),
-            source: String::new(),
-            destination: t.target.clone(),
-            rw: true,
-        });
-        m.mounts.push(Mount { target: t.target.clone(), kind: MountKind::Tmpfs { options } });
-    }
-    Ok(m)
 }
 
 /// The container's sandbox, from its configuration.
@@ -379,7 +433,36 @@ fn spec(
         .network(cfg.network.clone(), cfg.ports.clone())
         .security(security)?
         .limits(cfg.limits.clone())
+        .extras(&Extras {
+            rlimits: cfg.ulimits.clone(),
+            sysctls: cfg.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            shm_size: cfg.shm_size,
+            devices: cfg.devices.clone(),
+        })
         .lifecycle(Lifecycle { state_file: Some(c.state_path()), ..Default::default() })
         .store(&store.state_dir())
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_options_merge_with_the_images_as_docker_merges_them() {
+        let image = HealthConfig {
+            test: vec!["CMD".into(), "probe".into()],
+            interval: 5,
+            timeout: 6,
+            retries: 2,
+            ..Default::default()
+        };
+        assert_eq!(healthcheck(Some(&image), None), Some(image.clone()));
+        let run = HealthConfig { interval: 9, ..Default::default() };
+        let m = healthcheck(Some(&image), Some(&run)).unwrap();
+        assert_eq!((m.test[1].as_str(), m.interval, m.timeout, m.retries), ("probe", 9, 6, 2));
+        let none = HealthConfig { test: vec!["NONE".into()], ..Default::default() };
+        assert_eq!(healthcheck(Some(&image), Some(&none)).unwrap().test, ["NONE"]);
+        assert_eq!(healthcheck(None, None), None);
+    }
 }

@@ -5,11 +5,12 @@
 //!
 //! [`Spec::exec_process`]: crate::sandbox::spec::Spec::exec_process
 
+use super::error::ContainerError;
 use super::state::Status;
 use super::Container;
 use crate::error::{Result, RuntimeError, Step};
 use crate::sandbox::init::{self, FORWARDED};
-use crate::sandbox::spec::ExecProcess;
+use crate::sandbox::spec::{ExecProcess, Process, Security};
 use crate::syscall::{linux, Fork, Linux, Syscall};
 use crate::user::{parse_group, parse_passwd, Accounts};
 use rustix::fd::{AsFd, OwnedFd};
@@ -27,6 +28,8 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// All capabilities and no seccomp filter (`exec --privileged`).
     pub privileged: bool,
+    /// Start it and return (`exec -d`): its stdio is /dev/null and it outlives us.
+    pub detach: bool,
 }
 
 fn ns(pid: i32, name: &str) -> Result<OwnedFd> {
@@ -58,24 +61,18 @@ fn accounts(pid: i32) -> Accounts {
     }
 }
 
-/// Runs the command; returns its exit code. The caller must be single-threaded.
-pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
-    let st = c.state();
-    match st.status {
-        Status::Running => {}
-        Status::Paused => {
-            return Err(RuntimeError::Conflict(format!(
-                "container {} is paused, unpause the container before exec",
-                c.config.name
-            )))
-        }
-        _ => return Err(RuntimeError::Conflict(format!("container {} is not running", c.config.name))),
-    }
-    if o.args.is_empty() {
-        return Err(RuntimeError::Invalid("no command specified".into()));
-    }
+/// The container's namespaces an exec joins (all but PID, which its children enter).
+const NAMESPACES: [(&str, LinkNameSpaceType); 5] = [
+    ("ipc", LinkNameSpaceType::InterProcessCommunication),
+    ("uts", LinkNameSpaceType::HostNameAndNISDomainName),
+    ("net", LinkNameSpaceType::Network),
+    ("cgroup", LinkNameSpaceType::ControlGroup),
+    ("mnt", LinkNameSpaceType::Mount),
+];
+
+/// The process an exec starts and the security it runs with, from the container's spec.
+fn process_of(c: &Container, o: &ExecOptions, pid: i32) -> Result<(Process, Security, String)> {
     let spec = c.spec()?;
-    let pid = st.pid;
     let user = accounts(pid).resolve(o.user.as_deref().unwrap_or(&c.config.user))?;
     let request = ExecProcess {
         args: o.args.clone(),
@@ -86,20 +83,66 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
         privileged: o.privileged,
     };
     let (process, security) = spec.exec_process(&c.config.env, &request, &user);
-    let namespaces: Vec<(OwnedFd, LinkNameSpaceType)> = [
-        ("ipc", LinkNameSpaceType::InterProcessCommunication),
-        ("uts", LinkNameSpaceType::HostNameAndNISDomainName),
-        ("net", LinkNameSpaceType::Network),
-        ("cgroup", LinkNameSpaceType::ControlGroup),
-        ("mnt", LinkNameSpaceType::Mount),
-    ]
-    .into_iter()
-    .map(|(n, t)| ns(pid, n).map(|fd| (fd, t)))
-    .collect::<Result<_>>()?;
+    Ok((process, security, spec.cgroup.path))
+}
+
+/// In the forked child: the cgroup, the namespaces, the working directory and stdio, then
+/// the exec itself. Never returns.
+fn child(
+    sys: &Linux,
+    o: &ExecOptions,
+    joined: (&str, &[(OwnedFd, LinkNameSpaceType)]),
+    run: (&Process, &Security),
+    slave: Option<&OwnedFd>,
+    err_w: &OwnedFd,
+) -> ! {
+    let (cgroup, namespaces) = joined;
+    let (process, security) = run;
+    let setup = (|| -> Result<()> {
+        if !o.detach {
+            sys.set_parent_death_signal(libc::SIGKILL).step(|| "parent-death signal".into())?;
+        }
+        crate::sandbox::cgroups::Cgroup::at(cgroup).join_self()?;
+        for (fd, t) in namespaces {
+            sys.setns(fd.as_fd(), *t).step(|| format!("joining the {t:?} namespace"))?;
+        }
+        sys.chdir(std::path::Path::new(&process.cwd)).step(|| format!("entering {}", process.cwd))?;
+        match slave {
+            Some(s) => init::take_terminal(s),
+            None if o.detach => init::null_stdio(),
+            None if !o.interactive => init::null_stdin(),
+            None => Ok(()),
+        }
+    })();
+    if let Err(e) = setup {
+        init::report(err_w, &e.to_string());
+        std::process::exit(init::EXIT_CANNOT_EXEC);
+    }
+    std::process::exit(init::exec(sys, process, security, err_w));
+}
+
+/// Runs the command; returns its exit code. The caller must be single-threaded.
+pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
+    let st = c.state();
+    match st.status {
+        Status::Running => {}
+        Status::Paused => return Err(ContainerError::ExecPaused(c.config.name.clone()).into()),
+        _ => return Err(ContainerError::NotRunning(c.config.name.clone()).into()),
+    }
+    if o.args.is_empty() {
+        return Err(ContainerError::NoCommand.into());
+    }
+    let pid = st.pid;
+    let (process, security, cgroup) = process_of(c, o, pid)?;
+    let namespaces: Vec<(OwnedFd, LinkNameSpaceType)> =
+        NAMESPACES.into_iter().map(|(n, t)| ns(pid, n).map(|fd| (fd, t))).collect::<Result<_>>()?;
     let pidns = ns(pid, "pid")?;
     // The pty comes from the container's own devpts instance, so its programs see it
     // under /dev/pts.
-    let tty = if o.tty { Some(container_pty(pid)?) } else { None };
+    let (master, slave) = match o.tty {
+        true => container_pty(pid).map(|(m, (s, _))| (Some(m), Some(s)))?,
+        false => (None, None),
+    };
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).step(|| "creating a pipe".into())?;
     let mut forwarded = FORWARDED.to_vec();
     forwarded.push(libc::SIGCHLD);
@@ -108,31 +151,10 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     let own_pidns = ns(std::process::id() as i32, "pid")?;
     // Children made from now on are born in the container's PID namespace.
     sys.setns(pidns.as_fd(), LinkNameSpaceType::ProcessID).step(|| "joining the PID namespace".into())?;
-    let (master, slave) = match tty {
-        Some((m, s)) => (Some(m), Some(s)),
-        None => (None, None),
-    };
-    let child = match sys.fork().step(|| "starting the process".into())? {
+    let forked = match sys.fork().step(|| "starting the process".into())? {
         Fork::Child => {
             drop(err_r);
-            let joined = (|| -> Result<()> {
-                sys.set_parent_death_signal(libc::SIGKILL).step(|| "parent-death signal".into())?;
-                crate::sandbox::cgroups::Cgroup::at(&spec.cgroup.path).join_self()?;
-                for (fd, t) in &namespaces {
-                    sys.setns(fd.as_fd(), *t).step(|| format!("joining the {t:?} namespace"))?;
-                }
-                sys.chdir(std::path::Path::new(&process.cwd)).step(|| format!("entering {}", process.cwd))?;
-                match &slave {
-                    Some((s, _)) => init::take_terminal(s),
-                    None if !o.interactive => init::null_stdin(),
-                    None => Ok(()),
-                }
-            })();
-            if let Err(e) = joined {
-                init::report(&err_w, &e.to_string());
-                std::process::exit(init::EXIT_CANNOT_EXEC);
-            }
-            std::process::exit(init::exec(&sys, &process, &security, &err_w));
+            child(&sys, o, (&cgroup, &namespaces), (&process, &security), slave.as_ref(), &err_w)
         }
         Fork::Parent(pid) => pid,
     };
@@ -142,7 +164,7 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     sys.setns(own_pidns.as_fd(), LinkNameSpaceType::ProcessID).step(|| "restoring the PID namespace".into())?;
     let mut msg = Vec::new();
     let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut msg);
-    let child_pid = Pid::from_raw(child).ok_or_else(|| RuntimeError::Invalid("bad pid".into()))?;
+    let child_pid = Pid::from_raw(forked).ok_or(ContainerError::BadPid(forked))?;
     if !msg.is_empty() {
         let _ = rustix::process::waitpid(Some(child_pid), WaitOptions::empty());
         // docker's exec fails with 126 whatever stopped the program (not found included;
@@ -152,29 +174,40 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
             message: String::from_utf8_lossy(&msg).into_owned(),
         });
     }
+    if o.detach {
+        // Its parent goes: the container's PID 1 adopts it, as docker's `exec -d`
+        // processes belong to the container alone.
+        return Ok(0);
+    }
+    wait(child_pid, master, o.interactive, &forwarded)
+}
+
+/// Copies the terminal both ways (with `-t`) and passes signals on until the process
+/// ends; its exit code.
+fn wait(child: Pid, master: Option<OwnedFd>, interactive: bool, forwarded: &[i32]) -> Result<i32> {
     let _raw = master.as_ref().and_then(|_| crate::shim::RawTerminal::enter());
     let mut output = None;
     if let Some(m) = &master {
         let m1 = m.try_clone().step(|| "dup".into())?;
         let m2 = m.try_clone().step(|| "dup".into())?;
         output = Some(std::thread::spawn(move || crate::shim::copy_fd(&m1, &rustix::stdio::stdout())));
-        if o.interactive {
+        if interactive {
             std::thread::spawn(move || crate::shim::copy_fd(&rustix::stdio::stdin(), &m2));
         }
     }
     loop {
-        if let Ok(Some((_, status))) = rustix::process::waitpid(Some(child_pid), WaitOptions::NOHANG) {
+        if let Ok(Some((_, status))) = rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
             // The output thread ends when the last holder of the terminal is gone.
             if let Some(t) = output {
                 let _ = t.join();
             }
             return Ok(init::exit_code(status));
         }
-        match linux::wait_signal(&forwarded, 200) {
+        match linux::wait_signal(forwarded, 200) {
             Ok(Some(libc::SIGCHLD)) | Ok(None) | Err(_) => {}
             Ok(Some(sig)) => {
                 if let Some(s) = Signal::from_named_raw(sig) {
-                    let _ = rustix::process::kill_process(child_pid, s);
+                    let _ = rustix::process::kill_process(child, s);
                 }
             }
         }

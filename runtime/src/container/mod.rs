@@ -3,30 +3,42 @@
 //! spec, its state, its writable layer and its log; there is no daemon: a running
 //! container is watched by its shim.
 
+pub mod attach;
 mod create;
+pub mod error;
 pub mod exec;
 mod kill;
+mod mounts;
 mod pause;
 mod remove;
+pub mod restart;
 mod start;
 pub mod state;
+pub mod stats;
 mod stop;
+mod update;
 
-pub use create::{create, CreateOptions, TmpfsSpec};
+pub use attach::{attach, AttachOptions, Attached};
+pub use create::{create, CreateOptions, DeviceRequest, LogDriver, TmpfsSpec};
 pub use kill::kill;
 pub use pause::pause;
 pub use remove::remove;
-pub use start::{start, StartMode};
+pub use restart::RestartPolicy;
+pub use start::{start, start_attached, StartMode};
 pub use stop::{stop, wait};
+pub use update::{update, UpdateOptions};
 
 use crate::error::{Result, RuntimeError};
 use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::rootfs;
-use crate::sandbox::spec::{Limits, Network, Port};
+use crate::sandbox::spec::{Device, Limits, Network, Port, Rlimit};
+use error::ContainerError;
+use rbuild_store::config::HealthConfig;
 use rbuild_store::{Digest, Image, Store};
 use serde::{Deserialize, Serialize};
 use state::{State, Status};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// A mount as `inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +90,41 @@ pub struct Config {
     pub read_only: bool,
     pub init: bool,
     pub stop_signal: String,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`; None: docker's 10).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// The container's labels: the image's with `--label` applied (None for containers
+    /// made before containers kept their own: the image's are shown).
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The health check: the image's with the `--health-*` options applied.
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
+    /// The image's SHELL (for CMD-SHELL health checks).
+    #[serde(default)]
+    pub shell: Vec<String>,
+    #[serde(default)]
+    pub log_driver: LogDriver,
+    /// docker's AttachStdin/AttachStdout/AttachStderr: the streams `run` attached.
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    /// docker's StdinOnce: the container's stdin closes when the attached client's does.
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub ulimits: Vec<Rlimit>,
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    #[serde(default)]
+    pub devices: Vec<Device>,
 }
 
 /// A container: its directory and configuration.
@@ -88,6 +135,15 @@ pub struct Container {
 }
 
 impl Container {
+    /// The container whose directory is `dir`.
+    pub fn open(dir: &Path) -> Result<Container> {
+        let data =
+            std::fs::read(dir.join("config.json")).map_err(|e| RuntimeError::io("reading the container config", e))?;
+        let config =
+            serde_json::from_slice(&data).map_err(|e| RuntimeError::json("reading the container config", e))?;
+        Ok(Container { dir: dir.to_path_buf(), config })
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.dir.join("state.json")
     }
@@ -108,14 +164,20 @@ impl Container {
     }
 
     /// The recorded state, corrected when the recorded process is gone (a killed shim
-    /// cannot record the exit, so `ps` looks at the real pid).
+    /// cannot record the exit, so `ps` looks at the real pid; a restarting container's
+    /// monitor is its shim).
     pub fn state(&self) -> State {
         let mut s = state::read(&self.state_path());
-        if matches!(s.status, Status::Running | Status::Paused) && !state::alive(s.pid, s.pid_start) {
-            s.status = Status::Exited;
-            if s.exit_code == 0 {
+        let gone = match s.status {
+            Status::Running | Status::Paused => !state::alive(s.pid, s.pid_start),
+            Status::Restarting => !state::alive(s.shim_pid, s.shim_start),
+            _ => false,
+        };
+        if gone {
+            if s.status != Status::Restarting && s.exit_code == 0 {
                 s.exit_code = 137;
             }
+            s.status = Status::Exited;
             if s.finished_at.is_empty() {
                 s.finished_at = state::now();
             }
@@ -123,8 +185,28 @@ impl Container {
         s
     }
 
+    /// Running, paused or between two runs of its restart policy (docker counts all three
+    /// as running: they must be stopped before removal).
     pub fn running(&self) -> bool {
-        matches!(self.state().status, Status::Running | Status::Paused)
+        matches!(self.state().status, Status::Running | Status::Paused | Status::Restarting)
+    }
+
+    /// The labels `inspect`, `ps` and filters show.
+    pub fn labels(&self, store: &Store) -> BTreeMap<String, String> {
+        if let Some(l) = &self.config.labels {
+            return l.clone();
+        }
+        store
+            .read_blob(&self.config.image_id)
+            .ok()
+            .and_then(|d| rbuild_store::ImageConfig::from_json(&d).ok())
+            .map(|cfg| cfg.config.labels)
+            .unwrap_or_default()
+    }
+
+    /// Seconds `stop` waits by default.
+    pub fn stop_timeout(&self) -> i64 {
+        self.config.stop_timeout.unwrap_or(10)
     }
 
     pub fn cgroup(&self) -> Cgroup {
@@ -134,12 +216,13 @@ impl Container {
     /// The stored spec the shim starts the container from.
     pub fn spec(&self) -> Result<crate::sandbox::spec::Spec> {
         let data = std::fs::read(self.spec_path()).map_err(|e| RuntimeError::io("reading the container spec", e))?;
-        serde_json::from_slice(&data).map_err(|e| RuntimeError::Invalid(format!("container spec: {e}")))
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::json("reading the container spec", e))
     }
 
     /// Writes the configuration back (after a rename).
     pub fn save_config(&self) -> Result<()> {
-        let data = serde_json::to_vec_pretty(&self.config).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let data = serde_json::to_vec_pretty(&self.config)
+            .map_err(|e| RuntimeError::json("writing the container config", e))?;
         let tmp = self.dir.join("config.json.tmp");
         std::fs::write(&tmp, data).map_err(|e| RuntimeError::io("writing the container config", e))?;
         std::fs::rename(&tmp, self.dir.join("config.json"))
@@ -174,8 +257,8 @@ pub fn find(store: &Store, spec: &str) -> Result<Container> {
     let hits: Vec<&Container> = all.iter().filter(|c| !spec.is_empty() && c.config.id.starts_with(spec)).collect();
     match hits.as_slice() {
         [c] => Ok((*c).clone()),
-        [] => Err(RuntimeError::NoSuchContainer(spec.to_string())),
-        _ => Err(RuntimeError::Invalid(format!("multiple containers match {spec:?}; give more of the ID"))),
+        [] => Err(ContainerError::NoSuchContainer(spec.to_string()).into()),
+        _ => Err(ContainerError::Ambiguous(spec.to_string()).into()),
     }
 }
 

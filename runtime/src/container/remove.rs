@@ -1,17 +1,15 @@
 //! `rm`: a stopped container (any with `force`, killed first), its cgroup, its pin on the
 //! image's layers and, with `volumes`, its anonymous volumes.
 
+use super::error::ContainerError;
 use super::Container;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use rbuild_store::Store;
 
 pub fn remove(store: &Store, c: &Container, force: bool, volumes: bool) -> Result<()> {
     if c.running() {
         if !force {
-            return Err(RuntimeError::Conflict(format!(
-                "you cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                c.short_id()
-            )));
+            return Err(ContainerError::RemoveRunning(c.short_id().to_string()).into());
         }
         if let Err(e) = super::kill(c, libc::SIGKILL) {
             // It may have exited by itself meanwhile.

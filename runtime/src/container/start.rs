@@ -1,10 +1,16 @@
-//! `start`: the shim takes over, in the foreground (this process becomes it) or detached
-//! (a new session that monitors the container).
+//! `start`: the shim takes over, in the foreground (this process becomes it), detached
+//! (a new session that monitors the container), or detached with this process attached
+//! to it from the first byte of output (docker's `run` without `-d`, `start -a`).
 
+use super::attach::{self, AttachOptions, Attached};
+use super::create::LogDriver;
+use super::error::ContainerError;
+use super::state;
 use super::Container;
 use crate::error::{Result, RuntimeError, Step};
 use crate::sandbox::spec::{Lifecycle, Network};
 use rbuild_store::Store;
+use std::path::PathBuf;
 
 /// How `start` runs the shim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +23,10 @@ pub enum StartMode {
 }
 
 fn lifecycle(store: &Store, c: &Container) -> Lifecycle {
-    // Every container's output is logged (docker's json-file), attached or not.
-    let mut l = Lifecycle { state_file: Some(c.state_path()), log_file: Some(c.log_path()), ..Default::default() };
+    // Every container's output is logged (docker's json-file), attached or not, unless
+    // its log driver is `none`.
+    let log_file = (c.config.log_driver == LogDriver::JsonFile).then(|| c.log_path());
+    let mut l = Lifecycle { state_file: Some(c.state_path()), log_file, ..Default::default() };
     if c.config.auto_remove {
         l.remove_dir = Some(c.dir.clone());
         l.unpin = Some((store.root().to_path_buf(), format!("container-{}", c.config.id)));
@@ -27,12 +35,10 @@ fn lifecycle(store: &Store, c: &Container) -> Lifecycle {
     l
 }
 
-/// Starts a created (or stopped) container. In the foreground this does not return on
-/// success: the process becomes the shim and exits with the container.
-pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
-    if c.running() {
-        return Ok(());
-    }
+/// Writes the spec the shim starts from (this start's lifecycle, the network of a
+/// `container:` network as it is now) and resets what a start resets (docker's restart
+/// manager: the count, the back-off, a manual stop).
+fn prepare(store: &Store, c: &Container) -> Result<PathBuf> {
     let mut spec = c.spec()?;
     // Snapshots may have been pruned while the container was stopped (they are pinned, but
     // a crash may have left them missing): make sure they exist.
@@ -45,41 +51,93 @@ pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
         let o = super::find(store, other)?;
         let st = o.state();
         if !o.running() {
-            return Err(RuntimeError::Conflict(format!(
-                "cannot join network of a non running container: {}",
-                o.config.name
-            )));
+            return Err(ContainerError::JoinStopped(o.config.name.clone()).into());
         }
         spec.join_netns = Some(format!("/proc/{}/ns/net", st.pid).into());
         spec.etc_files = crate::sandbox::etc::FILES.iter().map(|f| (format!("/etc/{f}"), o.dir.join(f))).collect();
     }
     crate::shim::write_spec(&spec, &c.spec_path())?;
+    let s = state::read(&c.state_path());
+    if s.restart_count != 0 || s.backoff_ms != 0 || s.manually_stopped || s.restart_canceled {
+        state::update(&c.state_path(), |s| {
+            s.restart_count = 0;
+            s.backoff_ms = 0;
+            s.manually_stopped = false;
+            s.restart_canceled = false;
+        })?;
+    }
+    Ok(c.spec_path())
+}
+
+/// Starts a detached shim (with `extra` arguments) and waits for its first word.
+fn spawn_detached(c: &Container, extra: &[String]) -> Result<()> {
     let exe = std::env::current_exe().step(|| "finding the rbuild binary".into())?;
+    let out = std::process::Command::new(exe)
+        .arg(crate::shim::SHIM_ARG)
+        .arg(c.spec_path())
+        .arg("--detach")
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .step(|| "starting the shim".into())?;
+    let mut first = String::new();
+    use std::io::BufRead;
+    let stdout = out.stdout.ok_or(ContainerError::NoStartReport)?;
+    let _ = std::io::BufReader::new(stdout).read_line(&mut first);
+    match first.trim() {
+        "started" => Ok(()),
+        "" => Err(ContainerError::NoStartReport.into()),
+        other => {
+            // `error CODE: MESSAGE`
+            let (code, message) = other
+                .strip_prefix("error ")
+                .and_then(|r| r.split_once(": "))
+                .and_then(|(c, m)| Some((c.parse::<i32>().ok()?, m.to_string())))
+                .unwrap_or((125, other.to_string()));
+            Err(match code {
+                126 | 127 => RuntimeError::ExecFailed { code, message },
+                _ => ContainerError::StartFailed(message).into(),
+            })
+        }
+    }
+}
+
+/// Starts a created (or stopped) container. In the foreground this does not return on
+/// success: the process becomes the shim and exits with the container.
+pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
+    if c.running() {
+        return Ok(());
+    }
+    prepare(store, c)?;
     match mode {
         StartMode::Foreground => {
             use std::os::unix::process::CommandExt;
+            let exe = std::env::current_exe().step(|| "finding the rbuild binary".into())?;
             let err = std::process::Command::new(exe).arg(crate::shim::SHIM_ARG).arg(c.spec_path()).exec();
             Err(RuntimeError::io("starting the shim", err))
         }
-        StartMode::Detached => {
-            let out = std::process::Command::new(exe)
-                .arg(crate::shim::SHIM_ARG)
-                .arg(c.spec_path())
-                .arg("--detach")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .step(|| "starting the shim".into())?;
-            let mut first = String::new();
-            use std::io::BufRead;
-            let stdout = out.stdout.ok_or_else(|| RuntimeError::Invalid("no shim output".into()))?;
-            let _ = std::io::BufReader::new(stdout).read_line(&mut first);
-            match first.trim() {
-                "started" => Ok(()),
-                "" => Err(RuntimeError::Invalid("the container failed to start".into())),
-                other => Err(RuntimeError::Invalid(other.strip_prefix("error: ").unwrap_or(other).to_string())),
-            }
-        }
+        StartMode::Detached => spawn_detached(c, &[]),
     }
+}
+
+/// Starts the container detached with this process attached from the start (a socket
+/// pair the shim inherits, so no output is missed), and stays attached until the process
+/// ends or the user detaches. A running container is attached to.
+pub fn start_attached(store: &Store, c: &Container, o: &AttachOptions) -> Result<Attached> {
+    if c.running() {
+        return attach::attach(c, o);
+    }
+    prepare(store, c)?;
+    let (mut client, server) = attach::pair(o)?;
+    let inherited = rustix::io::fcntl_setfd(&server, rustix::io::FdFlags::empty())
+        .step(|| "passing the attach socket".into())
+        .and_then(|()| {
+            use rustix::fd::AsRawFd;
+            spawn_detached(c, &["--attach-fd".into(), server.as_raw_fd().to_string()])
+        });
+    drop(server);
+    inherited?;
+    attach::run_client(c, &mut client, o, false)
 }

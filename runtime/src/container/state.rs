@@ -12,7 +12,62 @@ pub enum Status {
     Created,
     Running,
     Paused,
+    /// Between two runs of a restart policy (docker counts it as running).
+    Restarting,
     Exited,
+}
+
+impl Status {
+    /// docker's `State.Status` word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// A health check's verdict (docker's `State.Health.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    #[default]
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One probe (docker's `HealthcheckResult`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Probe {
+    pub start: String,
+    pub end: String,
+    /// 0 healthy, 1 unhealthy, -1 the probe could not run or timed out.
+    pub exit_code: i64,
+    pub output: String,
+}
+
+/// docker's `State.Health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub failing_streak: u32,
+    /// The last five probes, oldest first.
+    pub log: Vec<Probe>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +87,27 @@ pub struct State {
     /// The container's places on its networks while it runs.
     #[serde(default)]
     pub networks: Vec<crate::network::attach::Endpoint>,
+    /// Start time of the shim (with `shim_pid`), to tell a live monitor from a dead one.
+    #[serde(default)]
+    pub shim_start: u64,
+    /// Restarts made by the restart policy since the last `start` (docker's RestartCount).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// The restart policy's current back-off (docker's restart manager: 100 ms doubling,
+    /// at most a minute, back to 100 ms after a run of 10 s or more); 0 before the first.
+    #[serde(default)]
+    pub backoff_ms: u64,
+    /// `stop` or `kill` was used (docker's HasBeenManuallyStopped): `unless-stopped`
+    /// does not restart.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// `stop`, `kill -s KILL` or the stop signal: no policy restarts the container until
+    /// it is started again (docker's ExitOnNext).
+    #[serde(default)]
+    pub restart_canceled: bool,
+    /// The health check's state, when the container has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// RFC 3339 with nanoseconds, UTC.

@@ -1,5 +1,5 @@
 //! `stop` and `wait`: the stop signal, then SIGKILL after the timeout; waiting for the
-//! recorded exit.
+//! recorded exit (a container between two runs of its restart policy is still running).
 
 use super::state::{self, Status};
 use super::Container;
@@ -12,7 +12,7 @@ pub fn wait(c: &Container, timeout: Option<Duration>) -> Option<i32> {
     let t = Instant::now();
     loop {
         let s = c.state();
-        if !matches!(s.status, Status::Running | Status::Paused) {
+        if !matches!(s.status, Status::Running | Status::Paused | Status::Restarting) {
             // Give the shim a moment to record the real exit code.
             let s2 = state::read(&c.state_path());
             if s2.status == Status::Exited || !c.dir.exists() {
@@ -32,12 +32,16 @@ pub fn wait(c: &Container, timeout: Option<Duration>) -> Option<i32> {
 }
 
 /// The stop signal (the image's STOPSIGNAL or SIGTERM), then SIGKILL after `timeout`;
-/// returns once the container has exited.
+/// returns once the container has exited. Its restart policy ends (docker's stop).
 pub fn stop(c: &Container, timeout: Duration) -> Result<()> {
     if !c.running() {
         return Ok(());
     }
-    if c.state().status == Status::Paused {
+    let s = super::kill::mark_stopped(c, true)?;
+    if s.status == Status::Restarting {
+        return super::kill::end_restarting(c, &s);
+    }
+    if s.status == Status::Paused {
         let _ = c.cgroup().freeze(false);
     }
     let sig = if c.config.stop_signal.is_empty() {

@@ -2,6 +2,7 @@
 //! bridge in rbuild's network namespace, a private IPv4 subnet and its gateway. `bridge`
 //! (docker's default, 172.17.0.0/16) always exists.
 
+use super::error::NetworkError;
 use crate::error::{Result, RuntimeError, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -21,13 +22,13 @@ pub struct Subnet {
 impl Subnet {
     /// `10.1.0.0/16`; host bits must be zero.
     pub fn parse(s: &str) -> Result<Subnet> {
-        let bad = || RuntimeError::Invalid(format!("invalid CIDR address: {s}"));
+        let bad = || RuntimeError::from(NetworkError::InvalidCidr(s.to_string()));
         let (a, p) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
         let prefix: u8 = p.parse().ok().filter(|p| (8..=30).contains(p)).ok_or_else(bad)?;
         let net = Subnet { addr, prefix };
         if u32::from(addr) & !net.mask() != 0 {
-            return Err(RuntimeError::Invalid(format!("invalid subnet {s}: host bits are set")));
+            return Err(NetworkError::HostBits(s.to_string()).into());
         }
         Ok(net)
     }
@@ -110,11 +111,10 @@ fn hex_digest(s: &str) -> String {
 pub fn load(store_state: &Path, name: &str) -> Result<NetworkDef> {
     let p = dir(store_state).join(format!("{name}.json"));
     match std::fs::read(&p) {
-        Ok(data) => serde_json::from_slice(&data).map_err(|e| RuntimeError::Invalid(format!("network {name}: {e}"))),
+        Ok(data) => serde_json::from_slice(&data)
+            .map_err(|e| NetworkError::Definition { name: name.to_string(), source: e }.into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == DEFAULT => Ok(default_network()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(RuntimeError::Invalid(format!("network {name} not found")))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NetworkError::NotFound(name.to_string()).into()),
         Err(e) => Err(RuntimeError::io(format!("reading {}", p.display()), e)),
     }
 }
@@ -140,8 +140,11 @@ pub fn save(store_state: &Path, def: &NetworkDef) -> Result<()> {
     let d = dir(store_state);
     std::fs::create_dir_all(&d).step(|| format!("creating {}", d.display()))?;
     let tmp = d.join(format!(".{}.tmp", def.name));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(def).map_err(|e| RuntimeError::Invalid(e.to_string()))?)
-        .step(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(def).map_err(|e| RuntimeError::json("writing the network definition", e))?,
+    )
+    .step(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, d.join(format!("{}.json", def.name))).step(|| format!("writing network {}", def.name))
 }
 

@@ -10,6 +10,7 @@
 //! records, so clients do not wait), and forwards the rest.
 
 use super::attach::Endpoint;
+use super::error::NetworkError;
 use super::namespace::Host;
 use crate::container::Container;
 use crate::error::{Result, RuntimeError, Step};
@@ -192,7 +193,7 @@ pub fn server_main(args: &[String]) -> i32 {
 
 fn serve(dir: &Path) -> Result<()> {
     let host = Host::at(dir);
-    let ns = host.existing().ok_or_else(|| RuntimeError::Invalid("rbuild's network namespace is gone".into()))?;
+    let ns = host.existing().ok_or(NetworkError::NamespaceGone)?;
     rustix::thread::move_into_link_name_space(
         rustix::fd::AsFd::as_fd(&ns),
         Some(rustix::thread::LinkNameSpaceType::Network),

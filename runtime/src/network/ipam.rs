@@ -5,6 +5,7 @@
 //! (`/run`), so a reboot frees them all, as it ends every sandbox.
 
 use super::config::NetworkDef;
+use super::error::NetworkError;
 use crate::error::{Result, RuntimeError, Step};
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -66,7 +67,7 @@ pub fn allocate(leases: &Path, def: &NetworkDef, holder: i32, want: Option<Ipv4A
     let candidates: Box<dyn Iterator<Item = Ipv4Addr>> = match want {
         Some(ip) => {
             if !def.subnet.contains(ip) || ip == def.gateway {
-                return Err(RuntimeError::Invalid(format!("address {ip} is not usable on network {}", def.name)));
+                return Err(NetworkError::AddressUnusable { ip, network: def.name.clone() }.into());
             }
             Box::new(std::iter::once(ip))
         }
@@ -93,9 +94,10 @@ pub fn allocate(leases: &Path, def: &NetworkDef, holder: i32, want: Option<Ipv4A
         }
     }
     Err(match want {
-        Some(ip) => RuntimeError::Conflict(format!("address {ip} is already in use on network {}", def.name)),
-        None => RuntimeError::Invalid(format!("no available addresses on network {}", def.name)),
-    })
+        Some(ip) => NetworkError::AddressInUse { ip, network: def.name.clone() },
+        None => NetworkError::NoAddresses(def.name.clone()),
+    }
+    .into())
 }
 
 /// The addresses in use on network `name`, with their holders alive.

@@ -4,9 +4,10 @@
 
 use super::attach::{self, AttachRequest, Endpoint};
 use super::config::{self, NetworkDef, Subnet, DEFAULT};
+use super::error::NetworkError;
 use super::namespace::Host;
 use crate::container::{self, state, Container};
-use crate::error::{Result, RuntimeError, Step};
+use crate::error::{Result, Step};
 use rbuild_store::Store;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -44,36 +45,36 @@ fn pool() -> impl Iterator<Item = Subnet> {
 pub fn create(store: &Store, o: &CreateNetwork) -> Result<NetworkDef> {
     let state = store.state_dir();
     if !valid_name(&o.name) {
-        return Err(RuntimeError::Invalid(format!("invalid network name {:?}", o.name)));
+        return Err(NetworkError::InvalidName(o.name.clone()).into());
     }
     if RESERVED.contains(&o.name.as_str()) {
-        return Err(RuntimeError::Conflict(format!("network with name {} already exists", o.name)));
+        return Err(NetworkError::Exists(o.name.clone()).into());
     }
     match o.driver.as_deref() {
         None | Some("bridge") => {}
-        Some(d) => return Err(RuntimeError::Invalid(format!("network driver {d:?} is not supported (only bridge)"))),
+        Some(d) => return Err(NetworkError::Driver(d.to_string()).into()),
     }
     let existing = config::list(&state)?;
     if existing.iter().any(|n| n.name == o.name) {
-        return Err(RuntimeError::Conflict(format!("network with name {} already exists", o.name)));
+        return Err(NetworkError::Exists(o.name.clone()).into());
     }
     let subnet = match o.subnet {
         Some(s) => {
             if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
-                return Err(RuntimeError::Conflict(format!(
-                    "invalid pool request: pool {s} overlaps with network {} ({})",
-                    other.name, other.subnet
-                )));
+                return Err(NetworkError::Overlap {
+                    subnet: s.to_string(),
+                    network: other.name.clone(),
+                    other: other.subnet.to_string(),
+                }
+                .into());
             }
             s
         }
-        None => pool()
-            .find(|p| !existing.iter().any(|n| n.subnet.overlaps(p)))
-            .ok_or_else(|| RuntimeError::Invalid("could not find an available, non-overlapping address pool".into()))?,
+        None => pool().find(|p| !existing.iter().any(|n| n.subnet.overlaps(p))).ok_or(NetworkError::NoPool)?,
     };
     let gateway = match o.gateway {
         Some(g) if !subnet.contains(g) || g == subnet.addr => {
-            return Err(RuntimeError::Invalid(format!("gateway {g} is not a host address of subnet {subnet}")))
+            return Err(NetworkError::Gateway { gateway: g, subnet: subnet.to_string() }.into())
         }
         Some(g) => g,
         None => subnet.nth(1),
@@ -113,17 +114,15 @@ pub fn attached(store: &Store, name: &str) -> Result<Vec<(Container, Endpoint)>>
 pub fn remove(store: &Store, name: &str) -> Result<()> {
     let state = store.state_dir();
     if RESERVED.contains(&name) {
-        return Err(RuntimeError::Conflict(format!("{name} is a pre-defined network and cannot be removed")));
+        return Err(NetworkError::Predefined(name.to_string()).into());
     }
     let def = config::load(&state, name)?;
     let users = attached(store, name)?;
     if !users.is_empty() {
         let names: Vec<&str> = users.iter().map(|(c, _)| c.config.name.as_str()).collect();
-        return Err(RuntimeError::Conflict(format!(
-            "error while removing network: network {name} id {} has active endpoints ({})",
-            def.id,
-            names.join(", ")
-        )));
+        return Err(
+            NetworkError::InUse { name: name.to_string(), id: def.id.clone(), containers: names.join(", ") }.into()
+        );
     }
     Host::for_store(&state).remove_bridge(&def)?;
     let p = state.join("networks").join(format!("{name}.json"));
@@ -150,13 +149,12 @@ pub fn connect(store: &Store, name: &str, c: &Container, aliases: &[String]) -> 
     let def = config::load(&state_dir, name)?;
     let st = c.state();
     if !c.running() {
-        return Err(RuntimeError::Conflict(format!("container {} is not running", c.config.name)));
+        return Err(NetworkError::NotRunning(c.config.name.clone()).into());
     }
     if st.networks.iter().any(|e| e.network == name) {
-        return Err(RuntimeError::Conflict(format!(
-            "endpoint with name {} already exists in network {name}",
-            c.config.name
-        )));
+        return Err(
+            NetworkError::AlreadyConnected { container: c.config.name.clone(), network: name.to_string() }.into()
+        );
     }
     let host = Host::for_store(&state_dir);
     let ns = host.ensure()?;
@@ -199,10 +197,9 @@ pub fn disconnect(store: &Store, name: &str, c: &Container) -> Result<()> {
         }
         _ if !c.running() => {}
         _ => {
-            return Err(RuntimeError::Invalid(format!(
-                "container {} is not connected to network {name}",
-                c.config.name
-            )))
+            return Err(
+                NetworkError::NotConnected { container: c.config.name.clone(), network: name.to_string() }.into()
+            )
         }
     }
     remember(c, name, &[], false)
@@ -231,6 +228,7 @@ fn remember(c: &Container, name: &str, aliases: &[String], joined: bool) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RuntimeError;
 
     #[test]
     fn pools_follow_dockers_order() {
@@ -253,7 +251,7 @@ mod tests {
         assert_eq!(b.subnet.to_string(), "172.19.0.0/16");
         assert!(matches!(
             create(&store, &CreateNetwork { name: "app".into(), ..Default::default() }),
-            Err(RuntimeError::Conflict(_))
+            Err(RuntimeError::Network(NetworkError::Exists(_)))
         ));
         assert!(create(&store, &CreateNetwork { name: "bridge".into(), ..Default::default() }).is_err());
         assert!(create(&store, &CreateNetwork { name: "-x".into(), ..Default::default() }).is_err());

@@ -12,6 +12,7 @@
 pub mod attach;
 pub mod config;
 pub mod dns;
+pub mod error;
 pub mod ipam;
 pub mod manage;
 pub mod namespace;

@@ -17,6 +17,7 @@
 //! each other, as docker's are).
 
 use super::config::NetworkDef;
+use super::error::NetworkError;
 use super::netlink::{in_netns, Netlink};
 use crate::error::{Result, RuntimeError, Step};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -107,7 +108,7 @@ impl Host {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         if !status.success() || !self.dns_alive() {
-            return Err(RuntimeError::Invalid("the DNS server of rbuild's networks did not start".into()));
+            return Err(NetworkError::DnsDidNotStart.into());
         }
         Ok(())
     }
@@ -177,7 +178,7 @@ impl Host {
                 Ok(())
             })
             .join()
-            .unwrap_or_else(|_| Err(RuntimeError::Invalid("the namespace thread panicked".into())))
+            .unwrap_or_else(|_| Err(NetworkError::NamespaceThread.into()))
         });
         if let Err(e) = made {
             let _ = rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH);
@@ -191,7 +192,7 @@ impl Host {
             let _ = self.teardown();
             return Err(e);
         }
-        is_nsfs(&path).ok_or_else(|| RuntimeError::Invalid(format!("{} is not a network namespace", path.display())))
+        is_nsfs(&path).ok_or_else(|| NetworkError::NotANamespace(path.clone()).into())
     }
 
     /// Runs `nft -f -` with `script` inside the namespace.
@@ -209,7 +210,7 @@ impl Host {
         }
         let out = child.wait_with_output().step(|| "running nft".into())?;
         if !out.status.success() {
-            return Err(RuntimeError::Invalid(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(NetworkError::Nft(String::from_utf8_lossy(&out.stderr).trim().to_string()).into());
         }
         Ok(())
     }
@@ -241,10 +242,7 @@ impl Host {
                 )
             })?;
         if !out.status.success() || !self.pasta_alive() {
-            return Err(RuntimeError::Invalid(format!(
-                "pasta did not start: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(NetworkError::Pasta(String::from_utf8_lossy(&out.stderr).trim().to_string()).into());
         }
         Ok(())
     }

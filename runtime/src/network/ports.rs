@@ -2,6 +2,7 @@
 //! (TCP and UDP, IPv4 and IPv6) and reaches the sandbox's address from inside rbuild's
 //! network namespace, so nothing of the host's firewall or routing changes.
 
+use super::error::NetworkError;
 use super::netlink::in_netns;
 use crate::error::{Result, RuntimeError, Step};
 use crate::sandbox::spec::{Port, Proto};
@@ -36,7 +37,7 @@ fn bind(ip: IpAddr, port: u16, proto: Proto) -> std::io::Result<OwnedFd> {
 }
 
 fn ip_of(p: &Port) -> Result<IpAddr> {
-    p.host_ip.parse().map_err(|_| RuntimeError::Invalid(format!("invalid host address {:?}", p.host_ip)))
+    p.host_ip.parse().map_err(|_| NetworkError::HostAddress(p.host_ip.clone()).into())
 }
 
 fn addr_text(p: &Port) -> String {
@@ -84,7 +85,7 @@ pub fn reserve(wanted: &[Port]) -> Result<Vec<Port>> {
 
 fn busy(p: &Port, e: std::io::Error) -> RuntimeError {
     if e.kind() == std::io::ErrorKind::AddrInUse {
-        RuntimeError::Conflict(format!("Bind for {} failed: port is already allocated", addr_text(p)))
+        NetworkError::PortAllocated(addr_text(p)).into()
     } else {
         RuntimeError::io(format!("publishing port {}", addr_text(p)), e)
     }

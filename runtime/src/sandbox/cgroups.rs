@@ -2,6 +2,7 @@
 //! with memory, pids and CPU limits, the freezer, and the list of its processes.
 
 use super::devices::Access;
+use super::error::SandboxError;
 use super::spec::Limits;
 use crate::error::{Result, RuntimeError, Step};
 use std::fs;
@@ -41,8 +42,9 @@ impl Cgroup {
         Cgroup { dirs, v2: false }
     }
 
-    /// Creates the cgroup, restricts its devices and applies `limits`.
-    pub fn create(rel: &str, limits: &Limits, devices: Access) -> Result<Cgroup> {
+    /// Creates the cgroup, restricts its devices (docker's allow-list, or all, and the
+    /// `extra` v1 rules) and applies `limits`.
+    pub fn create(rel: &str, limits: &Limits, devices: Access, extra: &[String]) -> Result<Cgroup> {
         let cg = Cgroup::at(rel);
         if cg.v2 {
             // Controllers must be enabled in every ancestor's subtree_control.
@@ -88,6 +90,9 @@ impl Cgroup {
                 for r in devices.rules() {
                     write(&dir.join("devices.allow"), &r.v1())?;
                 }
+                for r in extra {
+                    write(&dir.join("devices.allow"), r)?;
+                }
             }
         }
         cg.apply(limits)?;
@@ -101,6 +106,11 @@ impl Cgroup {
         self.dirs.iter().find(|(c, _)| c == ctrl).map(|(_, d)| d)
     }
 
+    /// A file of one controller's directory (v2: the one directory).
+    pub fn read(&self, ctrl: &str, file: &str) -> Option<String> {
+        fs::read_to_string(self.dir(ctrl)?.join(file)).ok()
+    }
+
     pub fn apply(&self, l: &Limits) -> Result<()> {
         if let Some(m) = l.memory {
             match (self.v2, self.dir("memory")) {
@@ -110,20 +120,28 @@ impl Cgroup {
                     let _ = fs::write(d.join("memory.swap.max"), m.to_string());
                 }
                 (false, Some(d)) => {
-                    write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
+                    // The kernel keeps memory <= memory+swap at every step: raise the
+                    // second first when growing, lower the first first when shrinking.
                     let sw = d.join("memory.memsw.limit_in_bytes");
-                    if sw.exists() {
+                    let swap_now: u64 =
+                        fs::read_to_string(&sw).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(u64::MAX);
+                    let grow = sw.exists() && 2 * m > swap_now;
+                    if grow {
+                        write(&sw, &(2 * m).to_string())?;
+                    }
+                    write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
+                    if sw.exists() && !grow {
                         write(&sw, &(2 * m).to_string())?;
                     }
                 }
-                _ => return Err(RuntimeError::Invalid("the memory cgroup controller is not available".into())),
+                _ => return Err(SandboxError::NoController("memory").into()),
             }
         }
         if let Some(p) = l.pids {
             let v = if p <= 0 { "max".to_string() } else { p.to_string() };
             match self.dir("pids") {
                 Some(d) => write(&d.join("pids.max"), &v)?,
-                None => return Err(RuntimeError::Invalid("the pids cgroup controller is not available".into())),
+                None => return Err(SandboxError::NoController("pids").into()),
             }
         }
         if let Some(c) = l.cpus {
@@ -135,7 +153,7 @@ impl Cgroup {
                     write(&d.join("cpu.cfs_period_us"), &period.to_string())?;
                     write(&d.join("cpu.cfs_quota_us"), &quota.to_string())?;
                 }
-                _ => return Err(RuntimeError::Invalid("the cpu cgroup controller is not available".into())),
+                _ => return Err(SandboxError::NoController("cpu").into()),
             }
         }
         Ok(())
@@ -177,12 +195,10 @@ impl Cgroup {
 
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         if self.v2 {
-            let d = self.dirs.first().ok_or_else(|| RuntimeError::Invalid("no cgroup".into()))?;
+            let d = self.dirs.first().ok_or(SandboxError::NoCgroup)?;
             return write(&d.1.join("cgroup.freeze"), if frozen { "1" } else { "0" });
         }
-        let d = self
-            .dir("freezer")
-            .ok_or_else(|| RuntimeError::Invalid("the freezer cgroup controller is not available".into()))?;
+        let d = self.dir("freezer").ok_or(SandboxError::NoController("freezer"))?;
         write(&d.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })?;
         // The state settles asynchronously.
         let want = if frozen { "FROZEN" } else { "THAWED" };
@@ -193,7 +209,7 @@ impl Cgroup {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        Err(RuntimeError::Invalid(format!("the cgroup did not become {want}")))
+        Err(SandboxError::Freeze(want).into())
     }
 
     /// True when the OOM killer has killed a process of this cgroup.

@@ -3,6 +3,7 @@
 //! `exec` shares.
 
 use super::cgroups::Cgroup;
+use super::error::SandboxError;
 use super::spec::{Process, Security, Spec};
 use super::{namespaces, privileges, rootfs};
 use crate::error::{Result, Step};
@@ -24,6 +25,8 @@ pub struct ChildFds {
     pub tty: Option<(OwnedFd, std::path::PathBuf)>,
     /// Write ends for captured stdout and stderr.
     pub out: Option<(OwnedFd, OwnedFd)>,
+    /// The read end of a pipe for stdin (a detached `-i` container's attach clients).
+    pub stdin: Option<OwnedFd>,
 }
 
 /// Exit codes for startup failures, as docker uses them.
@@ -67,7 +70,7 @@ fn setup(sys: &dyn Syscall, spec: &Spec, fds: &ChildFds) -> Result<()> {
     match rustix::io::read(&fds.go, &mut b) {
         Ok(1) => Ok(()),
         // The shim closed the pipe without a go: it failed and reported why.
-        _ => Err(crate::RuntimeError::Invalid("the sandbox was not finished by its monitor".into())),
+        _ => Err(SandboxError::NotFinished.into()),
     }
 }
 
@@ -99,7 +102,9 @@ fn stdio(keep_stdin: bool, fds: &ChildFds) -> Result<()> {
         dup2_stdout(o).step(|| "stdout".into())?;
         dup2_stderr(e).step(|| "stderr".into())?;
     }
-    if !keep_stdin {
+    if let Some(i) = &fds.stdin {
+        rustix::stdio::dup2_stdin(i).step(|| "stdin".into())?;
+    } else if !keep_stdin {
         null_stdin()?;
     }
     Ok(())
@@ -113,6 +118,19 @@ pub(crate) fn take_terminal(tty: &OwnedFd) -> Result<()> {
     dup2_stdin(tty).step(|| "stdin".into())?;
     dup2_stdout(tty).step(|| "stdout".into())?;
     dup2_stderr(tty).step(|| "stderr".into())
+}
+
+/// /dev/null as stdin, stdout and stderr (`exec -d`).
+pub(crate) fn null_stdio() -> Result<()> {
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .step(|| "opening /dev/null".into())?;
+    rustix::stdio::dup2_stdin(&null).step(|| "stdin".into())?;
+    rustix::stdio::dup2_stdout(&null).step(|| "stdout".into())?;
+    rustix::stdio::dup2_stderr(&null).step(|| "stderr".into())
 }
 
 pub(crate) fn null_stdin() -> Result<()> {
@@ -223,6 +241,13 @@ pub(crate) fn exec(sys: &dyn Syscall, p: &Process, security: &Security, err: &Ow
         report(err, &format!("closing descriptors: {e}"));
         return EXIT_SETUP;
     }
+    // Limits before the privileges go: raising a hard limit needs CAP_SYS_RESOURCE.
+    for r in &p.rlimits {
+        if let Err(e) = sys.set_rlimit(&r.name, r.soft, r.hard) {
+            report(err, &format!("setting the {} ulimit: {e}", r.name));
+            return EXIT_SETUP;
+        }
+    }
     if let Err(e) = privileges::drop_privileges(sys, p, security) {
         report(err, &e.to_string());
         return EXIT_SETUP;
@@ -274,6 +299,7 @@ mod tests {
             tty: false,
             stdin: false,
             init: false,
+            rlimits: vec![],
         };
         let code = exec(&sys, &p, &Security::default(), &w);
         assert_eq!(code, EXIT_CANNOT_EXEC, "the fake's exec fails");

@@ -17,6 +17,7 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod devices;
+pub mod error;
 pub mod etc;
 pub mod init;
 pub(crate) mod mounts;

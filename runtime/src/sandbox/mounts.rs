@@ -91,7 +91,11 @@ pub(crate) fn setup(sys: &dyn Syscall, root: &Handle, spec: &Spec, console: Opti
     let root = Root { sys, fd: root };
     let privileged = spec.security.privileged;
     root.mount_fs("/proc", "proc", NOSUID_NOEXEC_NODEV, "")?;
-    dev(&root, privileged, console)?;
+    dev(&root, privileged, console, spec.shm_size)?;
+    // `--device`: the host's node at its place in /dev (its cgroup rule allows it).
+    for d in &spec.devices {
+        root.bind(&d.source, &d.target, false, false)?;
+    }
     sys_and_cgroups(&root, privileged)?;
     for (path, file) in &spec.etc_files {
         root.bind(file, path, false, false)?;
@@ -115,7 +119,7 @@ pub(crate) fn setup(sys: &dyn Syscall, root: &Handle, spec: &Spec, console: Opti
     Ok(())
 }
 
-fn dev(root: &Root<'_>, privileged: bool, console: Option<&Path>) -> Result<()> {
+fn dev(root: &Root<'_>, privileged: bool, console: Option<&Path>, shm_size: Option<u64>) -> Result<()> {
     root.mount_fs("/dev", "tmpfs", MountFlags::NOSUID | MountFlags::STRICTATIME, "mode=755,size=65536k")?;
     let dev = root.target("/dev", Create::Dir)?;
     for (name, maj, min) in devices::NODES {
@@ -131,7 +135,8 @@ fn dev(root: &Root<'_>, privileged: bool, console: Option<&Path>) -> Result<()> 
         MountFlags::NOSUID | MountFlags::NOEXEC,
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     )?;
-    root.mount_fs("/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, "mode=1777,size=65536k")?;
+    let shm = shm_size.map_or_else(|| "mode=1777,size=65536k".to_string(), |b| format!("mode=1777,size={b}"));
+    root.mount_fs("/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, &shm)?;
     root.mount_fs("/dev/mqueue", "mqueue", NOSUID_NOEXEC_NODEV, "")?;
     if let Some(c) = console {
         root.bind(c, "/dev/console", false, false)?;

@@ -62,6 +62,7 @@ mod tests {
             tty: false,
             stdin: false,
             init: false,
+            rlimits: vec![],
         }
     }
 

@@ -6,6 +6,7 @@
 //! All of this happens in the sandbox's own mount namespace: when its last process
 //! exits, the kernel removes every mount, so nothing is left on the host.
 
+use super::error::SandboxError;
 use super::spec::Spec;
 use crate::error::{Result, RuntimeError, Step};
 use crate::syscall::{Linux, OverlayUpper, Syscall};
@@ -78,7 +79,7 @@ pub(crate) fn mount_overlay(
     target: &Path,
 ) -> Result<()> {
     if lowers.is_empty() {
-        return Err(RuntimeError::Invalid("an overlay needs at least one lower layer".into()));
+        return Err(SandboxError::NoLowerLayer.into());
     }
     // overlayfs refuses a layer twice (ELOOP). Two equal layers in one image (two steps
     // with the same diff, often empty) look the same with only the upper one: everything
@@ -163,7 +164,7 @@ pub fn with_views<R: Send>(scratch: &Path, views: &[View], f: impl FnOnce(&[Path
             Ok(f(&points))
         })
         .join()
-        .unwrap_or_else(|_| Err(RuntimeError::Invalid("the mount helper thread panicked".into())))
+        .unwrap_or_else(|_| Err(SandboxError::MountThread.into()))
     });
     for p in &points {
         let _ = std::fs::remove_dir(p);

@@ -4,7 +4,7 @@
 //! cannot drift between them. The shim reads the spec from a file.
 
 use super::capabilities;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::user::ExecUser;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -144,6 +144,31 @@ pub struct Process {
     pub stdin: bool,
     /// Run a small init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
+    /// Resource limits set before the program starts (`--ulimit`).
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// A resource limit (`--ulimit nofile=1024:2048`): the resource's name as `ulimit` and
+/// docker spell it (`nofile`, `nproc`, `core`, …), soft and hard values (-1: unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A host device given to the sandbox (`--device`): bound at `target` in /dev, allowed
+/// in its device cgroup with `access` (`rwm` or a subset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub source: PathBuf,
+    pub target: String,
+    /// `c` or `b`.
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    pub access: String,
 }
 
 /// Where the shim reports and how it cleans up.
@@ -159,6 +184,13 @@ pub struct Lifecycle {
     pub unpin: Option<(PathBuf, String)>,
     /// Anonymous volume directories to remove after exit (`--rm`).
     pub remove_volumes: Vec<PathBuf>,
+}
+
+impl Lifecycle {
+    /// The container's directory (its configuration and `attach.sock`), for a container.
+    pub fn container_dir(&self) -> Option<&Path> {
+        self.state_file.as_deref().and_then(Path::parent)
+    }
 }
 
 /// The root filesystem: an overlay of read-only layers and an optional writable one.
@@ -216,43 +248,11 @@ pub struct SecurityOptions {
 }
 
 impl SecurityOptions {
-    /// Parses one `--security-opt` value as docker does (`no-new-privileges`,
-    /// `no-new-privileges=true|false`, `seccomp=unconfined`; a `:` separator is accepted as
-    /// docker's older syntax).
-    pub fn apply_opt(&mut self, opt: &str) -> Result<()> {
-        let (k, v) = match opt.split_once(['=', ':']) {
-            Some((k, v)) => (k, Some(v)),
-            None => (opt, None),
-        };
-        match (k, v) {
-            ("no-new-privileges", None) => self.no_new_privileges = true,
-            ("no-new-privileges", Some(v)) => {
-                self.no_new_privileges = match v {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(RuntimeError::Invalid(format!("invalid --security-opt 2: {opt:?}"))),
-                }
-            }
-            ("seccomp", Some("unconfined")) => self.seccomp_unconfined = true,
-            ("seccomp", Some(_)) => {
-                return Err(RuntimeError::Invalid(format!(
-                    "--security-opt {opt}: only docker's default seccomp profile and seccomp=unconfined are supported"
-                )))
-            }
-            // No LSM is in use here: docker accepts these and ignores them when the host has
-            // no AppArmor/SELinux.
-            ("apparmor", Some(_)) | ("label", Some(_)) => {}
-            _ => return Err(RuntimeError::Invalid(format!("invalid --security-opt: {opt:?}"))),
-        }
-        Ok(())
-    }
-
     fn resolve(&self) -> Result<Security> {
         let caps = if self.privileged {
             capabilities::all_held()
         } else {
-            capabilities::effective_set(&self.cap_add, &self.cap_drop)
-                .map_err(|e| RuntimeError::Invalid(e.to_string()))?
+            capabilities::effective_set(&self.cap_add, &self.cap_drop).map_err(super::error::SandboxError::from)?
         };
         Ok(Security {
             caps,
@@ -269,6 +269,9 @@ pub struct CgroupSpec {
     /// Relative to each hierarchy's root: `rbuild/<id>`.
     pub path: String,
     pub limits: Limits,
+    /// Device rules allowed besides docker's defaults (`--device`), v1 `devices.allow` lines.
+    #[serde(default)]
+    pub device_rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,6 +300,12 @@ pub struct Spec {
     /// when the container starts.
     #[serde(default)]
     pub join_netns: Option<PathBuf>,
+    /// The size of /dev/shm in bytes (docker's default 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// Host devices bound into /dev (`--device`).
+    #[serde(default)]
+    pub devices: Vec<Device>,
 }
 
 /// docker's ReplaceOrAppendEnvValues: each override replaces the variable of the same
@@ -383,15 +392,18 @@ impl SpecBuilder {
                     tty: false,
                     stdin: false,
                     init: false,
+                    rlimits: vec![],
                 },
                 network: Network::None,
                 ports: vec![],
                 security: Security::default(),
                 sysctls: default_sysctls(&Network::None),
-                cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default() },
+                cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default(), device_rules: vec![] },
                 lifecycle: Lifecycle::default(),
                 store_state: PathBuf::new(),
                 join_netns: None,
+                shm_size: None,
+                devices: vec![],
             },
         }
     }
@@ -452,6 +464,18 @@ impl SpecBuilder {
         self
     }
 
+    /// What a container adds to the sandbox: `--ulimit`, `--sysctl` (after docker's
+    /// defaults), `--shm-size` and `--device`.
+    pub fn extras(mut self, e: &Extras) -> SpecBuilder {
+        self.spec.process.rlimits = e.rlimits.clone();
+        self.spec.sysctls.extend(e.sysctls.iter().cloned());
+        self.spec.shm_size = e.shm_size;
+        self.spec.cgroup.device_rules =
+            e.devices.iter().map(|d| format!("{} {}:{} {}", d.kind, d.major, d.minor, d.access)).collect();
+        self.spec.devices = e.devices.clone();
+        self
+    }
+
     pub fn lifecycle(mut self, l: Lifecycle) -> SpecBuilder {
         self.spec.lifecycle = l;
         self
@@ -477,6 +501,7 @@ impl Spec {
             tty: o.tty,
             stdin: o.stdin,
             init: false,
+            rlimits: self.process.rlimits.clone(),
         };
         let mut security = self.security.clone();
         if o.privileged {
@@ -485,6 +510,17 @@ impl Spec {
         }
         (process, security)
     }
+}
+
+/// A container's additions to its sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub rlimits: Vec<Rlimit>,
+    /// Namespaced sysctls (docker's allowed ones; `net.*` only with a network namespace
+    /// of the sandbox's own).
+    pub sysctls: Vec<(String, String)>,
+    pub shm_size: Option<u64>,
+    pub devices: Vec<Device>,
 }
 
 /// What an `exec` asks for.
@@ -535,18 +571,8 @@ mod tests {
     }
 
     #[test]
-    fn security_options_as_docker_parses_them() {
-        let mut o = SecurityOptions::default();
-        o.apply_opt("no-new-privileges").unwrap();
-        assert!(o.no_new_privileges);
-        o.apply_opt("no-new-privileges=false").unwrap();
-        assert!(!o.no_new_privileges);
-        o.apply_opt("no-new-privileges:true").unwrap();
-        assert!(o.no_new_privileges);
-        assert!(o.apply_opt("no-new-privileges=maybe").is_err());
-        assert!(o.apply_opt("seccomp=/etc/profile.json").is_err());
-        assert!(o.apply_opt("bogus").is_err());
-        o.apply_opt("seccomp=unconfined").unwrap();
+    fn security_options_resolve_as_dockers() {
+        let o = SecurityOptions { no_new_privileges: true, seccomp_unconfined: true, ..Default::default() };
         let s = SpecBuilder::new("x", "x", root()).security(&o).unwrap().build();
         assert!(s.security.no_new_privs && !s.security.seccomp);
         let p = SecurityOptions { privileged: true, ..Default::default() };

@@ -39,6 +39,7 @@ pub(crate) enum Call {
     Seccomp(usize),
     ResetSignals,
     CloexecFrom(u32),
+    Rlimit(String, i64, i64),
     Exec { path: String, args: Vec<String>, env: Vec<String> },
 }
 
@@ -163,6 +164,9 @@ impl Syscall for Recorder {
     }
     fn cloexec_from(&self, first: u32) -> io::Result<()> {
         self.rec(Call::CloexecFrom(first))
+    }
+    fn set_rlimit(&self, name: &str, soft: i64, hard: i64) -> io::Result<()> {
+        self.rec(Call::Rlimit(name.into(), soft, hard))
     }
     fn exec(&self, path: &str, _argv0: &str, args: &[String], env: &[String]) -> io::Error {
         let _ = self.rec(Call::Exec { path: path.into(), args: args.to_vec(), env: env.to_vec() });

@@ -3,7 +3,7 @@
 #![allow(unsafe_code)]
 
 use super::{Create, Fork, Handle, OverlayUpper, Syscall};
-use rustix::fd::{AsRawFd, BorrowedFd};
+use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
 use rustix::mount::{self as m, MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType, UnshareFlags};
@@ -268,6 +268,15 @@ impl Syscall for Linux {
         reset_signals()
     }
 
+    fn set_rlimit(&self, name: &str, soft: i64, hard: i64) -> io::Result<()> {
+        use rustix::process::Rlimit;
+        let resource = rlimit_resource(name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("unknown ulimit {name:?}")))?;
+        let v = |x: i64| u64::try_from(x).ok();
+        rustix::process::setrlimit(resource, Rlimit { current: v(soft), maximum: v(hard) })?;
+        Ok(())
+    }
+
     fn cloexec_from(&self, first: u32) -> io::Result<()> {
         const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
         // SAFETY: close_range only changes descriptor flags; it takes no pointers.
@@ -380,4 +389,48 @@ pub(crate) fn ignore_signal(sig: i32) {
     unsafe {
         libc::signal(sig, libc::SIG_IGN);
     }
+}
+
+/// Takes ownership of descriptor `fd`, which the process that started this one opened
+/// and left open for it (the shim's `--attach-fd`); it becomes close-on-exec.
+pub(crate) fn take_inherited(fd: i32) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if fd < 3 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("descriptor {fd} is stdio")));
+    }
+    // SAFETY: F_GETFD only reads the flags of a descriptor number; an unused one fails
+    // with EBADF, which tells us it was not inherited.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open (checked above) and was opened by our parent for
+    // this process alone, named only by the argument, which is read once: nothing else in
+    // the process owns it, so this OwnedFd is its only owner.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(owned)
+}
+
+/// The resource of a ulimit name, as docker (`go-units`) names them.
+pub(crate) fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
+    use rustix::process::Resource as R;
+    Some(match name {
+        "core" => R::Core,
+        "cpu" => R::Cpu,
+        "data" => R::Data,
+        "fsize" => R::Fsize,
+        "locks" => R::Locks,
+        "memlock" => R::Memlock,
+        "msgqueue" => R::Msgqueue,
+        "nice" => R::Nice,
+        "nofile" => R::Nofile,
+        "nproc" => R::Nproc,
+        "rss" => R::Rss,
+        "rtprio" => R::Rtprio,
+        "rttime" => R::Rttime,
+        "sigpending" => R::Sigpending,
+        "stack" => R::Stack,
+        "as" => R::As,
+        _ => return None,
+    })
 }

@@ -133,6 +133,9 @@ pub(crate) trait Syscall {
     fn reset_signals(&self) -> io::Result<()>;
     /// Marks every descriptor from `first` on close-on-exec.
     fn cloexec_from(&self, first: u32) -> io::Result<()>;
+    /// `setrlimit(2)` of the resource `ulimit` calls `name` (`nofile`, `nproc`, …); -1 is
+    /// unlimited.
+    fn set_rlimit(&self, name: &str, soft: i64, hard: i64) -> io::Result<()>;
     /// Replaces the process image; returns only on failure.
     fn exec(&self, path: &str, argv0: &str, args: &[String], env: &[String]) -> io::Error;
 }
