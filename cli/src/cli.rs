@@ -996,6 +996,15 @@ pub struct BuildArgs {
     /// Import a build cache: type=registry,ref=NAME or type=local,src=DIR (or just NAME)
     #[arg(long = "cache-from", value_name = "SPEC")]
     pub cache_from: Vec<String>,
+    /// Where the result goes (default: the store, under the -t names):
+    /// type=local,dest=DIR (or just DIR), type=tar,dest=FILE (`-`: stdout),
+    /// type=oci|docker,dest=FILE[,tar=false][,compression=gzip|zstd|uncompressed],
+    /// type=image[,name=NAME][,push=true], type=registry
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Write the build's result (image digest, config digest, names) to this file as JSON
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

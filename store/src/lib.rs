@@ -5,6 +5,7 @@
 //! - [`image`]: manifests, configs and names (index.json);
 //! - [`layer`] and [`tar`]: layer diffs and their safe application;
 //! - [`archive`]: docker-archive and OCI archives in and out, `import`;
+//! - [`export`]: a built image as `build --output` writes it (a tree, a tar, a layout);
 //! - [`gc`]: prune and fsck;
 //! - [`records`]: local facts about images (built here at, registry digests);
 //! - [`events`]: the event journal behind `rbuild events`.
@@ -16,6 +17,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod filter;
 pub mod gc;
 pub mod image;

@@ -10,6 +10,7 @@ mod images;
 mod maint;
 pub mod networks;
 mod options;
+mod output;
 mod parse;
 pub mod registry;
 mod system;
