@@ -5,6 +5,7 @@ pub mod meta;
 
 pub use error::{BuildError, Result};
 pub mod build;
+pub mod check;
 pub mod context;
 pub mod copy;
 pub mod volume;

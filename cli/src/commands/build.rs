@@ -71,6 +71,19 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             (String::from_utf8_lossy(&data).into_owned(), p.display().to_string())
         }
     };
+    let build_args = parse_build_args(&a.build_args);
+    let lint_input = super::check::Input {
+        dockerfile: &dockerfile,
+        name: &name,
+        context: context.as_deref(),
+        build_args: &build_args,
+        target: a.target.as_deref(),
+    };
+    if a.check {
+        let report = super::check::run_checks(Some(store), &lint_input)?;
+        return super::check::print(&report, &lint_input, crate::cli::CheckFormat::Text);
+    }
+    let lint = super::check::before_build(store, &lint_input)?;
     let labels: BTreeMap<String, String> = a
         .labels
         .iter()
@@ -101,7 +114,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         dockerfile: dockerfile.clone(),
         dockerfile_name: name.clone(),
         context,
-        build_args: parse_build_args(&a.build_args),
+        build_args: build_args.clone(),
         target: a.target.clone(),
         no_cache: a.no_cache,
         network: match a.network {
@@ -192,6 +205,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         for t in &tags {
             errln!("Successfully tagged {}", t.familiar());
         }
+        super::check::print_summary(&lint);
     }
     Ok(ExitCode::SUCCESS)
 }
