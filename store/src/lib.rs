@@ -12,6 +12,7 @@
 
 pub mod archive;
 pub mod cache;
+pub mod cachemount;
 pub mod compress;
 pub mod config;
 pub mod digest;
@@ -34,6 +35,7 @@ pub mod tar;
 pub mod verify;
 
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};
+pub use cachemount::CacheMountEntry;
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
