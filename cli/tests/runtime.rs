@@ -159,8 +159,10 @@ fn rm_leaves_nothing() {
     let id = env.ok(&["run", "-d", "--rm", BASE, "sleep", "0.2"]);
     ids.push(id.trim()[..12].to_string());
     let dir = env.root().join("rbuild/containers").join(id.trim());
+    let pins = || std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0);
+    // The shim removes the container's dir, then gives up its pin: wait for both.
     let t = Instant::now();
-    while dir.exists() && t.elapsed() < Duration::from_secs(10) {
+    while (dir.exists() || pins() > 0) && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!dir.exists(), "detached --rm container dir left behind");
@@ -172,7 +174,7 @@ fn rm_leaves_nothing() {
         .filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())))
         .collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
-    assert_eq!(std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0), 0, "pins left");
+    assert_eq!(pins(), 0, "pins left");
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0, "temp files left");
 }
 
@@ -241,8 +243,9 @@ fn memory_limit_kills_a_hog_with_137() {
 #[test]
 fn users_groups_and_workdir() {
     let env = env_with_base();
-    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app)");
-    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678");
+    // docker's output for both (the primary gid is a supplementary group too).
+    assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app) groups=1000(app)");
+    assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678 groups=5678");
     assert_eq!(
         run(&env, &["-u", "app", BASE, "sh", "-c", "grep CapEff /proc/self/status"]).trim(),
         "CapEff:\t0000000000000000"
@@ -502,4 +505,43 @@ fn cp_dash_is_a_tar_stream_both_ways() {
     let o = sh(&format!("echo not a tar | {bin} --root {} cp - tarcp:/tmp", root.display()));
     assert!(!o.status.success());
     env.ok(&["rm", "tarcp"]);
+}
+
+/// docker's daemon gives a process its primary gid among the supplementary groups, then
+/// the user's memberships (an explicit group: that one only) — for RUN steps, `run` and
+/// `exec` alike. rbuild gave none, so a setgid binary run as a user lost the user's own
+/// group from `groups=` (the Debian oracle's setuid-setgid-bits check).
+#[test]
+fn supplementary_groups_start_with_the_primary_gid() {
+    let env = env_with_base();
+    let ctx = env.path("groups-ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {BASE}\nRUN echo 'wheel:x:10:app' >> /etc/group\nUSER app\n\
+                 RUN grep Groups /proc/self/status > /tmp/step-groups\n"
+            ),
+        )],
+    );
+    let (_, _, id) = build(&env, &ctx, &["-t", "groups-img", "--network", "none"]);
+    assert!(!id.is_empty());
+    let groups = |args: &[&str]| -> String {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["groups-img", "sh", "-c", "grep Groups /proc/self/status; cat /tmp/step-groups"]);
+        env.ok(&a)
+    };
+    let out = groups(&[]);
+    assert_eq!(out.lines().map(str::trim).collect::<Vec<_>>(), ["Groups:\t10 1000", "Groups:\t10 1000"], "{out}");
+    assert_eq!(groups(&["-u", "app:nogroup"]).lines().next().unwrap().trim(), "Groups:\t65534");
+    assert_eq!(groups(&["-u", "root"]).lines().next().unwrap().trim(), "Groups:\t0");
+    assert_eq!(groups(&["-u", "4242"]).lines().next().unwrap().trim(), "Groups:\t0");
+    env.ok(&["run", "-d", "--name", "groups-ctr", "--network", "none", "groups-img", "sleep", "60"]);
+    let exec = env.ok(&["exec", "groups-ctr", "grep", "Groups", "/proc/self/status"]);
+    let exec_root = env.ok(&["exec", "-u", "0", "groups-ctr", "grep", "Groups", "/proc/self/status"]);
+    env.ok(&["rm", "-f", "groups-ctr"]);
+    assert_eq!(exec.trim(), "Groups:\t10 1000");
+    assert_eq!(exec_root.trim(), "Groups:\t0");
 }

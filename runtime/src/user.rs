@@ -200,6 +200,11 @@ impl Accounts {
                 u.groups = groups.iter().filter(|g| g.members.contains(&matched_name)).map(|g| g.gid).collect();
             }
         }
+        // docker's daemon starts the supplementary groups with the primary gid, then the
+        // memberships (runc's GetExecUser); a setgid binary's process keeps the user's own
+        // group that way (`id` shows it in groups=).
+        u.groups.retain(|&g| g != u.gid);
+        u.groups.insert(0, u.gid);
         Ok(u)
     }
 
@@ -251,14 +256,15 @@ mod tests {
     #[test]
     fn resolves_like_docker() {
         let a = accounts();
-        assert_eq!(a.resolve("").unwrap(), ExecUser { uid: 0, gid: 0, groups: vec![], home: "/root".into() });
+        assert_eq!(a.resolve("").unwrap(), ExecUser { uid: 0, gid: 0, groups: vec![0], home: "/root".into() });
         assert_eq!(
             a.resolve("app").unwrap(),
-            ExecUser { uid: 1000, gid: 1000, groups: vec![10], home: "/home/app".into() }
+            ExecUser { uid: 1000, gid: 1000, groups: vec![1000, 10], home: "/home/app".into() }
         );
         assert_eq!(a.resolve("1000:10").unwrap().gid, 10);
-        assert_eq!(a.resolve("1000:10").unwrap().groups, Vec::<u32>::new());
-        assert_eq!(a.resolve("4242").unwrap(), ExecUser { uid: 4242, gid: 0, groups: vec![], home: "/".into() });
+        assert_eq!(a.resolve("1000:10").unwrap().groups, vec![10]);
+        assert_eq!(a.resolve("4242").unwrap(), ExecUser { uid: 4242, gid: 0, groups: vec![0], home: "/".into() });
+        assert_eq!(a.resolve("app:app").unwrap().groups, vec![1000]);
         assert_eq!(a.resolve("app:wheel").unwrap().gid, 10);
         assert!(a.resolve("nobody").is_err());
         assert!(a.resolve("app:nogroup").is_err());

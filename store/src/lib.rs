@@ -34,7 +34,7 @@ mod sys;
 pub mod tar;
 pub mod verify;
 
-pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};
+pub use cache::{CacheArtifact, CacheConfig, CacheRecord, CacheValue, MEDIA_TYPE_CACHE_CONFIG};
 pub use cachemount::CacheMountEntry;
 pub use config::ImageConfig;
 pub use digest::Digest;

@@ -6,9 +6,9 @@ use super::rules::{self, go_quote, suggest};
 use super::{from_of, lines_of, CheckConfig, CheckOptions, Sink};
 use crate::ignore::Matcher;
 use rbuild_parser::ast::Node;
-use rbuild_parser::instruction::{Copy, Kind};
+use rbuild_parser::instruction::{CopyArgs, Kind};
 use rbuild_parser::shell::{EnvLookup, Lexer};
-use rbuild_parser::{Dockerfile, Graph, Instruction, ParseError, Stage};
+use rbuild_parser::{Diagnostic, Dockerfile, Graph, Instruction, Stage};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Build arguments BuildKit never puts in the environment.
@@ -100,7 +100,7 @@ pub(crate) fn run(
     file_cfg: &CheckConfig,
     opts: &CheckOptions<'_>,
     sink: &mut Sink,
-) -> Result<(), ParseError> {
+) -> Result<(), Diagnostic> {
     invalid_default_args(df, opts, file_cfg, sink);
     let globals = Globals::new(df, opts, true);
     for s in &df.stages {
@@ -347,7 +347,7 @@ impl Dispatch<'_, '_> {
             }),
             Kind::Run(r) => {
                 for m in &r.mounts {
-                    for w in [&m.from, &m.source, &m.id].into_iter().flatten().chain([&m.target]) {
+                    for w in [&m.source, &m.id].into_iter().flatten().chain([&m.target]) {
                         self.expand(w, lines, cfg);
                     }
                 }
@@ -389,7 +389,7 @@ impl Dispatch<'_, '_> {
         }
     }
 
-    fn copy(&mut self, c: &Copy, cmd: &str, lines: (usize, usize), cfg: &CheckConfig) {
+    fn copy(&mut self, c: &CopyArgs, cmd: &str, lines: (usize, usize), cfg: &CheckConfig) {
         let mut words: Vec<&String> = vec![];
         words.extend(c.chown.iter());
         words.extend(c.chmod.iter());

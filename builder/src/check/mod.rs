@@ -23,7 +23,7 @@ mod tests;
 use crate::ignore::Matcher;
 use rbuild_parser::ast::{self, Node};
 use rbuild_parser::instruction::Kind;
-use rbuild_parser::{Dockerfile, ParseError};
+use rbuild_parser::{Diagnostic, Dockerfile};
 pub use rules::Rule;
 use std::collections::BTreeMap;
 
@@ -197,13 +197,13 @@ pub(crate) fn lines_of(span: rbuild_parser::Span) -> (usize, usize) {
 }
 
 /// Checks the Dockerfile `src`.
-pub fn check(src: &str, opts: &CheckOptions<'_>) -> Result<Report, ParseError> {
+pub fn check(src: &str, opts: &CheckOptions<'_>) -> Result<Report, Diagnostic> {
     let tree = ast::parse(src)?;
     let df = Dockerfile::parse(src)?;
     let file_cfg = match &opts.config {
         Some(c) => c.clone(),
         None => CheckConfig::parse(tree.directives.check.as_deref().unwrap_or(""))
-            .map_err(|e| ParseError::new(e.to_string()))?,
+            .map_err(|e| Diagnostic::new(e.to_string()))?,
     };
     let nodes: BTreeMap<usize, &Node> = tree.nodes.iter().map(|n| (n.span.start_line, n)).collect();
     let mut sink = Sink { warnings: Vec::new() };
@@ -295,7 +295,7 @@ fn instruction_casing(df: &Dockerfile, nodes: &BTreeMap<usize, &Node>, cfg: &Che
 }
 
 /// A stage's FROM: the instruction kind, for the dispatch.
-pub(crate) fn from_of(s: &rbuild_parser::Stage) -> Option<&rbuild_parser::instruction::From> {
+pub(crate) fn from_of(s: &rbuild_parser::Stage) -> Option<&rbuild_parser::instruction::FromArgs> {
     match &s.from.kind {
         Kind::From(f) => Some(f),
         _ => None,
