@@ -28,6 +28,9 @@ SHARED=${SHARED:-$(cd .. && pwd)/shared}
 if [ -x "$SHARED/anchors/setup.sh" ] || [ -f "$SHARED/anchors/setup.sh" ]; then
   # dpkg-dev (above) lets ../shared/oracle/debian/make-repo.sh index the local apt repo.
   bash "$SHARED/anchors/setup.sh" --debian
+  # docker 26 with its embedded BuildKit (docker26, docker26c): what BuildKit-era
+  # features (build --output, build checks) are compared with. Idempotent.
+  bash "$SHARED/anchors/modern.sh" start >/dev/null
 else
   log "no ../shared/anchors/setup.sh: peers (docker, buildah, registry) not started"
 fi

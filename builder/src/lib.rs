@@ -13,6 +13,7 @@
 mod build;
 mod builder;
 pub mod cache_key;
+pub mod check;
 pub mod context;
 pub mod copy;
 pub mod error;

@@ -41,6 +41,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Parse a Dockerfile and print its syntax tree or its stage graph
     Parse(ParseArgs),
+    /// Check a Dockerfile against BuildKit's build checks, without building
+    Check(CheckArgs),
     /// List images
     Images(ImagesArgs),
     /// Give an image another name
@@ -757,8 +759,46 @@ pub struct BuildArgs {
     /// Always remove intermediate containers (rbuild keeps none, also after a failure)
     #[arg(long)]
     pub force_rm: bool,
+    /// Where the result goes (default: the store, under the -t names):
+    /// type=local,dest=DIR (or just DIR), type=tar,dest=FILE (`-`: stdout),
+    /// type=oci|docker,dest=FILE[,tar=false][,compression=gzip|zstd|uncompressed],
+    /// type=image[,name=NAME][,push=true], type=registry
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Write the build's result (image digest, config digest, names) to this file as JSON
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Run BuildKit's build checks and print what they find instead of building
+    #[arg(long)]
+    pub check: bool,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The Dockerfile (default CONTEXT/Dockerfile); `-` reads standard input
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<String>,
+    /// Build-time variables (BUILDKIT_DOCKERFILE_CHECK replaces the file's check directive)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Check what a build of this stage runs (default: every stage)
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// The build context (its .dockerignore is checked against COPY and ADD)
+    #[arg(default_value = ".")]
+    pub context: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// As `docker build --check` prints it
+    Text,
+    /// BuildKit's lint result as JSON
+    Json,
 }
 
 #[derive(clap::Args, Debug)]

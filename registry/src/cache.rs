@@ -9,7 +9,9 @@ use crate::progress::Progress;
 use crate::pull::{fetch_small_blob, get_blob, get_manifest, wrap_transfer};
 use crate::push::{put_manifest, upload_blobs, PushOptions};
 use crate::upload::OutBlob;
-use rbuild_store::{CacheArtifact, CacheConfig, CacheRecord, Digest, Reference, Store, MEDIA_TYPE_CACHE_CONFIG};
+use rbuild_store::{
+    CacheArtifact, CacheConfig, CacheMountEntry, CacheRecord, Digest, Reference, Store, MEDIA_TYPE_CACHE_CONFIG,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,6 +125,7 @@ enum Source {
 pub struct CacheImport {
     name: String,
     records: HashMap<String, CacheRecord>,
+    mounts: Vec<CacheMountEntry>,
     sizes: HashMap<Digest, u64>,
     source: Source,
 }
@@ -209,7 +212,7 @@ impl CacheImport {
 
     fn new(name: String, config: CacheConfig, sizes: HashMap<Digest, u64>, source: Source) -> CacheImport {
         let records = config.records.into_iter().map(|r| (r.key.clone(), r)).collect();
-        CacheImport { name, records, sizes, source }
+        CacheImport { name, records, mounts: config.mounts, sizes, source }
     }
 
     pub fn name(&self) -> &str {
@@ -230,33 +233,53 @@ impl CacheImport {
         let Some(rec) = self.records.get(key) else { return Ok(None) };
         let _gc = store.gc_guard()?;
         for d in &rec.refs {
-            if store.has_blob(d) {
-                continue;
-            }
-            let size = *self.sizes.get(d).ok_or_else(|| {
-                RegistryError::bad(
-                    format!("cache {}", self.name),
-                    format!("record {key} needs {d}, which the cache does not carry"),
-                )
-            })?;
-            match &self.source {
-                Source::Registry { client, repo } => {
-                    let body = get_blob(client, repo, d)?;
-                    let mut r = crate::progress::Counting::new(body, *d, size, progress);
-                    store
-                        .ingest_layer(&mut r, d, size, d)
-                        .map_err(|e| wrap_transfer(e, &format!("fetching cached layer {d}")))?;
-                }
-                Source::Local(dir) => {
-                    let p = dir.join("blobs/sha256").join(d.hex());
-                    let mut f = std::fs::File::open(&p).map_err(|e| io_err("reading", &p, e))?;
-                    store.ingest_layer(&mut f, d, size, d)?;
-                }
-            }
-            progress.blob(d, crate::progress::BlobEvent::Done);
+            self.fetch_layer(store, d, &format!("record {key}"), progress)?;
         }
         store.cache_put(rec)?;
         Ok(Some(rec.clone()))
+    }
+
+    /// The cache mounts this cache carries.
+    pub fn mounts(&self) -> &[CacheMountEntry] {
+        &self.mounts
+    }
+
+    /// The layer of cache mount `id`, fetched into the store; None when this cache does
+    /// not carry that mount.
+    pub fn fetch_mount(&self, store: &Store, id: &str, progress: &dyn Progress) -> Result<Option<Digest>> {
+        let Some(m) = self.mounts.iter().find(|m| m.id == id) else { return Ok(None) };
+        let _gc = store.gc_guard()?;
+        self.fetch_layer(store, &m.layer, &format!("cache mount {id}"), progress)?;
+        Ok(Some(m.layer))
+    }
+
+    /// Brings the layer `d` (which `what` needs) into the store unless it is there.
+    fn fetch_layer(&self, store: &Store, d: &Digest, what: &str, progress: &dyn Progress) -> Result<()> {
+        if store.has_blob(d) {
+            return Ok(());
+        }
+        let size = *self.sizes.get(d).ok_or_else(|| {
+            RegistryError::bad(
+                format!("cache {}", self.name),
+                format!("{what} needs {d}, which the cache does not carry"),
+            )
+        })?;
+        match &self.source {
+            Source::Registry { client, repo } => {
+                let body = get_blob(client, repo, d)?;
+                let mut r = crate::progress::Counting::new(body, *d, size, progress);
+                store
+                    .ingest_layer(&mut r, d, size, d)
+                    .map_err(|e| wrap_transfer(e, &format!("fetching cached layer {d}")))?;
+            }
+            Source::Local(dir) => {
+                let p = dir.join("blobs/sha256").join(d.hex());
+                let mut f = std::fs::File::open(&p).map_err(|e| io_err("reading", &p, e))?;
+                store.ingest_layer(&mut f, d, size, d)?;
+            }
+        }
+        progress.blob(d, crate::progress::BlobEvent::Done);
+        Ok(())
     }
 }
 

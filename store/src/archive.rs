@@ -126,7 +126,11 @@ impl ManifestFormat {
 }
 
 /// Compresses the distinct layers of `images`, in parallel.
-fn out_layers(store: &Store, images: &[&Image], compression: Compression) -> Result<HashMap<Digest, OutLayer>> {
+pub(crate) fn out_layers(
+    store: &Store,
+    images: &[&Image],
+    compression: Compression,
+) -> Result<HashMap<Digest, OutLayer>> {
     let mut uniq: Vec<Digest> = Vec::new();
     for i in images {
         for l in &i.layers {
@@ -187,7 +191,7 @@ fn in_image_of(e: StoreError, images: &[&Image]) -> StoreError {
 }
 
 /// The manifest of `img` with its layers as `layers` has them, in `format`.
-fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: ManifestFormat) -> Result<Vec<u8>> {
+pub(crate) fn manifest_for(img: &Image, layers: &HashMap<Digest, OutLayer>, format: ManifestFormat) -> Result<Vec<u8>> {
     image_manifest(
         img,
         |d| {

@@ -176,6 +176,10 @@ pub const MEDIA_TYPE_CACHE_CONFIG: &str = "application/vnd.rbuild.cache.config.v
 pub struct CacheConfig {
     pub version: u32,
     pub records: Vec<CacheRecord>,
+    /// Cache mounts' contents, as layers of the artifact (rbuilds that predate them
+    /// ignore the field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::cachemount::CacheMountEntry>,
 }
 
 const CACHE_CONFIG_VERSION: u32 = 1;
@@ -192,6 +196,9 @@ impl CacheConfig {
         }
         if let Some(r) = c.records.iter().find(|r| !valid_key(&r.key)) {
             return Err(crate::StoreError::BadImage(format!("build cache config: invalid key {:?}", r.key)));
+        }
+        if let Some(m) = c.mounts.iter().find(|m| !crate::cachemount::valid_mount_id(&m.id)) {
+            return Err(crate::StoreError::BadImage(format!("build cache config: invalid cache mount {:?}", m.id)));
         }
         Ok(c)
     }
@@ -213,6 +220,16 @@ impl Store {
     /// Writes the cache artifact of the stored records for `keys` (unknown keys are
     /// skipped) as a config blob and a manifest blob.
     pub fn write_cache_artifact(&self, keys: &[String]) -> Result<CacheArtifact> {
+        self.write_cache_artifact_with(keys, &[])
+    }
+
+    /// [`Store::write_cache_artifact`] that also carries the cache mounts `mounts` (their
+    /// layers already stored).
+    pub fn write_cache_artifact_with(
+        &self,
+        keys: &[String],
+        mounts: &[crate::cachemount::CacheMountEntry],
+    ) -> Result<CacheArtifact> {
         let mut records: Vec<CacheRecord> = Vec::new();
         for k in keys {
             if records.iter().any(|r| &r.key == k) {
@@ -223,13 +240,14 @@ impl Store {
             }
         }
         let mut blobs: Vec<(Digest, u64)> = Vec::new();
-        for d in records.iter().flat_map(|r| r.refs.iter()) {
+        for d in records.iter().flat_map(|r| r.refs.iter()).chain(mounts.iter().map(|m| &m.layer)) {
             if !blobs.iter().any(|(b, _)| b == d) {
                 blobs.push((*d, self.blob_size(d)?));
             }
         }
         let n = records.len();
-        let cfg = serde_json::to_vec(&CacheConfig { version: CACHE_CONFIG_VERSION, records }).unwrap_or_default();
+        let cfg = serde_json::to_vec(&CacheConfig { version: CACHE_CONFIG_VERSION, records, mounts: mounts.to_vec() })
+            .unwrap_or_default();
         let config = self.put_blob(&cfg)?;
         let layers: Vec<crate::LayerRef> =
             blobs.iter().map(|(d, size)| crate::LayerRef { diff_id: *d, size: *size }).collect();

@@ -8,6 +8,7 @@
 //! - [`compress`]: compressed streams in, and out on every core; [`compressed`]: the
 //!   compressed forms of layers that pushes and pulls met;
 //! - [`archive`]: docker-archive and OCI archives in and out, `import`;
+//! - [`export`]: a built image as `build --output` writes it (a tree, a tar, a layout);
 //! - [`gc`]: prune and fsck;
 //! - [`records`]: local facts about images (built here at, registry digests);
 //! - [`events`]: the event journal behind `rbuild events`.
@@ -61,12 +62,14 @@
 pub mod archive;
 pub mod area;
 pub mod cache;
+pub mod cachemount;
 pub mod compress;
 pub mod compressed;
 pub mod config;
 pub mod digest;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod filter;
 pub mod gc;
 pub mod image;
@@ -85,6 +88,7 @@ pub mod verify;
 pub use area::{Area, AreaSpec, AREAS};
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, CacheValue, MEDIA_TYPE_CACHE_CONFIG};
 pub use compressed::CompressedForm;
+pub use cachemount::CacheMountEntry;
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};

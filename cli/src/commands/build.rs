@@ -30,6 +30,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         a.cache_to.iter().map(|s| parse_cache_spec(s, true)).collect::<anyhow::Result<_>>()?;
     let cache_from_specs: Vec<CacheSpec> =
         a.cache_from.iter().map(|s| parse_cache_spec(s, false)).collect::<anyhow::Result<_>>()?;
+    let outputs = super::output::Outputs::parse(&a.outputs, &tags, a.iidfile.is_some())?;
     let mut _stdin_ctx = None;
     let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
         let mut data = Vec::new();
@@ -70,6 +71,19 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             (String::from_utf8_lossy(&data).into_owned(), p.display().to_string())
         }
     };
+    let build_args = parse_build_args(&a.build_args);
+    let lint_input = super::check::Input {
+        dockerfile: &dockerfile,
+        name: &name,
+        context: context.as_deref(),
+        build_args: &build_args,
+        target: a.target.as_deref(),
+    };
+    if a.check {
+        let report = super::check::run_checks(Some(store), &lint_input)?;
+        return super::check::print(&report, &lint_input, crate::cli::CheckFormat::Text);
+    }
+    let lint = super::check::before_build(store, &lint_input)?;
     let labels: BTreeMap<String, String> = a
         .labels
         .iter()
@@ -90,7 +104,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     }
     let mut builder = Builder::new(store, dockerfile.clone())
         .context(context)
-        .build_args(parse_build_args(&a.build_args))
+        .build_args(build_args.clone())
         .target(a.target.clone())
         .no_cache(a.no_cache)
         .network(match a.network {
@@ -136,13 +150,15 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     let image = &built.image;
     // The config's time is fixed for reproducibility; `images` shows when it was made here.
     store.record_created_here(&image.config_digest, &rbuild_runtime::state::now())?;
+    let tags = outputs.names();
     for t in &tags {
         store.set_name(t, image.manifest_digest, image.manifest_size)?;
         crate::commands::event(store, "image", "tag", &image.config_digest.to_string(), &[("name", &t.familiar())]);
     }
-    if tags.is_empty() {
+    if tags.is_empty() && outputs.stores_image() {
         store.add_untagged(image.manifest_digest, image.manifest_size)?;
     }
+    let meta = outputs.export(store, ropts, image, a.quiet)?;
     let id = image.id().to_string();
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &id).with_context(|| format!("writing {}", f.display()))?;
@@ -166,13 +182,19 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             Err(e) => return Err(e.context(format!("exporting cache to {}", spec.location))),
         }
     }
+    if let Some(f) = &a.metadata_file {
+        super::output::write_metadata(f, &meta)?;
+    }
     if a.quiet {
-        outln!("{id}")?;
+        if !outputs.to_stdout() {
+            outln!("{id}")?;
+        }
     } else {
         errln!("Successfully built {} in {:.1}s", &image.id().hex()[..12], started.elapsed().as_secs_f64());
         for t in &tags {
             errln!("Successfully tagged {}", t.familiar());
         }
+        super::check::print_summary(&lint);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod check;
 mod containers;
 mod ctrinspect;
 mod filters;
@@ -13,6 +14,7 @@ mod maint;
 mod mountopts;
 pub mod networks;
 mod options;
+mod output;
 mod parse;
 pub mod registry;
 mod runopts;
@@ -125,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(a) => registry::login(&ropts, a),
         Command::Logout { registry: r } => registry::logout(&ropts, r.as_deref().unwrap_or("docker.io")),
         Command::Parse(a) => parse::run(a),
+        Command::Check(a) => check::run(open_store(root).ok().as_ref(), a),
         Command::Images(a) => images::images(&open_store(root)?, a),
         Command::Tag { source, target } => images::tag(&open_store(root)?, &source, &target),
         Command::Rmi(a) => images::rmi(&open_store(root)?, a),

@@ -47,6 +47,15 @@ pub fn run(a: ParseArgs) -> anyhow::Result<ExitCode> {
     match a.format {
         ParseFormat::Buildkit => {
             let tree = ast::parse(&src).map_err(|e| diagnostic(&e, &a.file, &src))?;
+            // BuildKit's parser takes any keyword; a build refuses one it does not know,
+            // and so does `parse`.
+            for n in &tree.nodes {
+                if !rbuild_parser::instruction::KEYWORDS.contains(&n.name().to_uppercase().as_str()) {
+                    if let Err(e) = rbuild_parser::instruction::from_node(n) {
+                        return Err(diagnostic(&e, &a.file, &src));
+                    }
+                }
+            }
             outln!("{}", dump::dump(&tree))?;
         }
         ParseFormat::Json => {
