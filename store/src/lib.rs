@@ -87,8 +87,8 @@ pub mod verify;
 
 pub use area::{Area, AreaSpec, AREAS};
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, CacheValue, MEDIA_TYPE_CACHE_CONFIG};
-pub use compressed::CompressedForm;
 pub use cachemount::CacheMountEntry;
+pub use compressed::CompressedForm;
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
