@@ -5,7 +5,6 @@
 use crate::error::{BuildError, Result};
 use rbuild_parser::instruction::{CommandLine, Healthcheck, Kind};
 use rbuild_parser::shell::{EnvLookup, Lexer};
-use rbuild_parser::Span;
 use rbuild_store::config::{ContainerConfig, Empty, HealthConfig, ImageConfig, MAX_CONFIG_SIZE};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -18,15 +17,14 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct Words<'a> {
     pub lex: Lexer,
     pub env: &'a dyn EnvLookup,
-    pub span: Span,
 }
 
 impl Words<'_> {
     pub fn word(&self, w: &str) -> Result<String> {
-        self.lex.process_word(w, self.env).map_err(|e| BuildError::at(e.to_string(), self.span))
+        Ok(self.lex.process_word(w, self.env)?)
     }
     pub fn words(&self, w: &str) -> Result<Vec<String>> {
-        self.lex.process_words(w, self.env).map_err(|e| BuildError::at(e.to_string(), self.span))
+        Ok(self.lex.process_words(w, self.env)?)
     }
 }
 
@@ -107,16 +105,10 @@ impl StageEnv {
 
     /// Counts `bytes` more in the config; an error once the stage's metadata would make a
     /// config larger than rbuild writes.
-    pub fn grow(&mut self, bytes: usize, span: Span) -> Result<()> {
+    pub fn grow(&mut self, bytes: usize) -> Result<()> {
         self.grown = self.grown.saturating_add(bytes);
         if self.grown > MAX_CONFIG_SIZE {
-            return Err(BuildError::at(
-                format!(
-                    "the image config would be larger than {} MiB: the values of ENV, LABEL and the like add up to more",
-                    MAX_CONFIG_SIZE >> 20
-                ),
-                span,
-            ));
+            return Err(BuildError::ConfigTooLarge(MAX_CONFIG_SIZE >> 20));
         }
         Ok(())
     }
@@ -232,8 +224,6 @@ pub struct Applied {
 /// environment of the moment; `cmd_set` tracks whether CMD was given in this stage (an
 /// ENTRYPOINT clears an inherited CMD otherwise).
 pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bool) -> Result<Applied> {
-    let span = words.span;
-    let err = |m: String| BuildError::at(m, span);
     let c = &mut cfg.config;
     let created_by = match kind {
         Kind::Env { pairs } => {
@@ -249,7 +239,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             for p in pairs {
                 let (k, v) = (words.word(&p.key)?, words.word(&p.value)?);
                 if k.is_empty() {
-                    return Err(err("LABEL names can not be blank".into()));
+                    return Err(BuildError::BlankLabel);
                 }
                 msg.push_str(&format!(" {k}={v}"));
                 c.labels.insert(k, v);
@@ -265,7 +255,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             for p in ports {
                 all.extend(words.words(p)?);
             }
-            for p in parse_ports(&all).map_err(err)? {
+            for p in parse_ports(&all).map_err(BuildError::Port)? {
                 c.exposed_ports.insert(p, Empty {});
             }
             format!("EXPOSE {}", all.join(" "))
@@ -275,7 +265,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             for p in paths {
                 let v = words.word(p)?;
                 if v.is_empty() {
-                    return Err(err("VOLUME specified can not be an empty string".into()));
+                    return Err(BuildError::EmptyVolume);
                 }
                 c.volumes.insert(v.clone(), Empty {});
                 vs.push(v);
@@ -288,7 +278,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
         }
         Kind::Workdir { path } => {
             let p = words.word(path)?;
-            c.working_dir = normalize_workdir(&c.working_dir, &p).map_err(err)?;
+            c.working_dir = normalize_workdir(&c.working_dir, &p).map_err(|_| BuildError::EmptyWorkdir)?;
             format!("WORKDIR {}", c.working_dir)
         }
         Kind::Cmd(cl) => {
@@ -316,7 +306,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
         }
         Kind::Stopsignal { signal } => {
             let s = words.word(signal)?;
-            rbuild_runtime::signal::parse_signal(&s).map_err(|e| err(e.to_string()))?;
+            rbuild_runtime::signal::parse_signal(&s)?;
             c.stop_signal = s.clone();
             format!("STOPSIGNAL {s}")
         }
@@ -343,7 +333,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             c.on_build.push(o.expression.clone());
             format!("ONBUILD {}", o.expression)
         }
-        other => return Err(err(format!("{} is not a metadata instruction", other.keyword()))),
+        other => return Err(BuildError::NotMetadata(other.keyword())),
     };
     Ok(Applied { created_by: format!("/bin/sh -c #(nop)  {created_by}") })
 }
@@ -378,11 +368,9 @@ pub fn go_quoted_list(v: &[String]) -> String {
 pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
     let mut cmd_set = false;
     for change in changes {
-        let ast = rbuild_parser::ast::parse(change)
-            .map_err(|e| BuildError::msg(format!("invalid change {change:?}: {e}")))?;
+        let ast = rbuild_parser::ast::parse(change).map_err(|e| BuildError::Change(change.clone(), e))?;
         for node in &ast.nodes {
-            let ins = rbuild_parser::instruction::from_node(node)
-                .map_err(|e| BuildError::msg(format!("invalid change {change:?}: {e}")))?;
+            let ins = rbuild_parser::instruction::from_node(node).map_err(|e| BuildError::Change(change.clone(), e))?;
             if !matches!(
                 ins.kind,
                 Kind::Cmd(_)
@@ -396,13 +384,10 @@ pub fn apply_changes(cfg: &mut ImageConfig, changes: &[String]) -> Result<()> {
                     | Kind::Workdir { .. }
                     | Kind::Stopsignal { .. }
             ) {
-                return Err(BuildError::msg(format!(
-                    "{} is not a valid change command",
-                    ins.kind.keyword().to_lowercase()
-                )));
+                return Err(BuildError::NotAChange(ins.kind.keyword().to_lowercase()));
             }
             let env = cfg.config.env.clone();
-            let words = Words { lex: Lexer::new(ast.directives.escape), env: &env, span: ins.span };
+            let words = Words { lex: Lexer::new(ast.directives.escape), env: &env };
             apply(cfg, &ins.kind, &words, &mut cmd_set)?;
         }
     }
@@ -417,7 +402,7 @@ mod tests {
         let df = rbuild_parser::Dockerfile::parse(&format!("FROM x\n{src}\n")).unwrap();
         for ins in &df.stages[0].instructions {
             let env = cfg.config.env.clone();
-            let w = Words { lex: Lexer::new('\\'), env: &env, span: ins.span };
+            let w = Words { lex: Lexer::new('\\'), env: &env };
             apply(cfg, &ins.kind, &w, cmd_set).unwrap();
         }
     }

@@ -15,10 +15,6 @@ use std::path::{Path, PathBuf};
 /// The overlayfs xattr that makes a directory opaque.
 const OPAQUE: &str = "trusted.overlay.opaque";
 
-fn io_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> BuildError {
-    BuildError::msg(format!("{what}: {e}"))
-}
-
 /// The components of a VOLUME path (`/a/./b/` is `a`, `b`); None for `/` and for paths
 /// that climb with `..` (docker cleans them away before they get here).
 fn components(volume: &str) -> Option<Vec<&str>> {
@@ -128,7 +124,7 @@ pub fn settle(upper: &Path, lowers: &[PathBuf], volumes: &[String]) -> Result<()
         if in_upper.is_none() {
             continue;
         }
-        rbuild_store::layer::remove_tree(&target).map_err(|e| io_err(format!("discarding {v}"), e))?;
+        rbuild_store::layer::remove_tree(&target)?;
         // Climb while a parent is only a copy-up of the one below.
         for (i, (dir, seen)) in chain.iter().enumerate() {
             let Some(seen) = seen else { break };
@@ -139,7 +135,7 @@ pub fn settle(upper: &Path, lowers: &[PathBuf], volumes: &[String]) -> Result<()
                         == (seen.mode(), seen.uid(), seen.gid(), seen.mtime(), seen.mtime_nsec())
             });
             if copy_only && is_empty_dir(dir) && !is_opaque(dir) {
-                std::fs::remove_dir(dir).map_err(|e| io_err(format!("discarding {v}"), e))?;
+                std::fs::remove_dir(dir).map_err(BuildError::io("discarding", v))?;
                 continue;
             }
             // It stays: removing what it held is no change of the step's.
@@ -157,12 +153,12 @@ fn mountpoint(upper: &Path, lowers: &[PathBuf], parts: &[&str], in_upper: Option
     let shown = format!("/{}", parts.join("/"));
     match in_upper {
         Some(m) if m.is_dir() => {
-            for e in std::fs::read_dir(&target).map_err(|e| io_err(format!("reading {shown}"), e))?.flatten() {
-                rbuild_store::layer::remove_tree(&e.path()).map_err(|e| io_err(format!("discarding {shown}"), e))?;
+            for e in std::fs::read_dir(&target).map_err(BuildError::io("reading", &shown))?.flatten() {
+                rbuild_store::layer::remove_tree(&e.path())?;
             }
         }
         Some(_) => {
-            rbuild_store::layer::remove_tree(&target).map_err(|e| io_err(format!("discarding {shown}"), e))?;
+            rbuild_store::layer::remove_tree(&target)?;
         }
         None => {}
     }
@@ -172,20 +168,19 @@ fn mountpoint(upper: &Path, lowers: &[PathBuf], parts: &[&str], in_upper: Option
             continue;
         }
         let lower = if i < parts.len() { below(lowers, &parts[..i]).filter(|m| m.is_dir()) } else { None };
-        std::fs::create_dir(&p).map_err(|e| io_err(format!("creating the mountpoint {shown}"), e))?;
+        std::fs::create_dir(&p).map_err(BuildError::io("creating the mountpoint", &shown))?;
         let (mode, uid, gid) = lower.as_ref().map_or((0o755, 0, 0), |m| (m.mode() & 0o7777, m.uid(), m.gid()));
         rustix::fs::chown(&p, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-            .map_err(|e| io_err(format!("creating the mountpoint {shown}"), e))?;
-        rustix::fs::chmod(&p, Mode::from_raw_mode(mode))
-            .map_err(|e| io_err(format!("creating the mountpoint {shown}"), e))?;
+            .map_err(BuildError::io("creating the mountpoint", &shown))?;
+        rustix::fs::chmod(&p, Mode::from_raw_mode(mode)).map_err(BuildError::io("creating the mountpoint", &shown))?;
         if let Some(m) = &lower {
             set_mtime(&p, m);
         }
     }
     rustix::fs::chown(&target, Some(Uid::ROOT), Some(Gid::ROOT))
-        .map_err(|e| io_err(format!("creating the mountpoint {shown}"), e))?;
+        .map_err(BuildError::io("creating the mountpoint", &shown))?;
     rustix::fs::chmod(&target, Mode::from_raw_mode(0o755))
-        .map_err(|e| io_err(format!("creating the mountpoint {shown}"), e))?;
+        .map_err(BuildError::io("creating the mountpoint", &shown))?;
     Ok(())
 }
 

@@ -91,7 +91,8 @@ fn anonymous_volume_survives_stop_start_and_is_shared() {
     let env = env_with_base();
     env.ok(&["import", "--change", "VOLUME /data", "/var/tmp/rbuild-anchors/busybox-rootfs.tar", "vol/img:1"]);
     env.ok(&["run", "-d", "--name", "vv", "vol/img:1", "sh", "-c", "echo kept > /data/k; sleep 300"]);
-    std::thread::sleep(Duration::from_millis(200));
+    // Stop only once the container wrote the file (a fixed wait lost the race under load).
+    wait_in(&env, "vv", "test -s /data/k");
     env.ok(&["stop", "-t", "0", "vv"]);
     env.ok(&["start", "vv"]);
     assert_eq!(env.ok(&["exec", "vv", "cat", "/data/k"]).trim(), "kept");
@@ -115,7 +116,10 @@ fn detached_lifecycle() {
         "echo hello-log; trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done",
     ]);
     assert_eq!(id.trim().len(), 64);
-    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    while env.ok(&["logs", "life"]).trim().is_empty() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let ps = env.ok(&["ps"]);
     assert!(ps.contains("life") && ps.contains("Up "), "{ps}");
     assert_eq!(env.ok(&["logs", "life"]).trim(), "hello-log");
@@ -194,8 +198,17 @@ fn exit_codes_and_signals() {
     let e = env.run(&["run", "--rm", BASE, "nosuchcommand"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("executable file not found in $PATH"));
     // kill -s forwards the signal to PID 1.
-    env.ok(&["run", "-d", "--name", "sig", BASE, "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);
-    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        BASE,
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; touch /ready; while true; do sleep 0.1; done",
+    ]);
+    wait_in(&env, "sig", "test -e /ready");
     env.ok(&["kill", "-s", "USR1", "sig"]);
     assert_eq!(env.ok(&["wait", "sig"]).trim(), "42");
     env.ok(&["rm", "sig"]);
@@ -323,7 +336,7 @@ fn killed_monitor_never_leaves_a_running_container() {
 fn cp_diff_commit_export() {
     let env = env_with_base();
     env.ok(&["run", "-d", "--name", "files", BASE, "sh", "-c", "echo new > /newfile; rm /etc/group; sleep 300"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_in(&env, "files", "test -e /newfile && ! test -e /etc/group");
     let diff = env.ok(&["diff", "files"]);
     assert!(diff.contains("A /newfile") && diff.contains("D /etc/group") && diff.contains("C /etc"), "{diff}");
     let src = env.path("in.txt");

@@ -4,7 +4,7 @@
 //! Nothing here knows what an instruction means; unknown keywords are accepted. The typed
 //! layer ([`crate::instruction`]) gives the nodes their meaning.
 
-use crate::error::{ParseError, Span};
+use crate::diagnostic::{Diagnostic, Span};
 use crate::json::{parse_json_array, JsonForm};
 use crate::shell::{is_space, Lexer, NoEnv};
 use nom::bytes::complete::{tag, take_while, take_while1};
@@ -636,7 +636,7 @@ fn heredocs_from_line(line: &str) -> Vec<Heredoc> {
 // The file
 
 /// Parses a whole Dockerfile into nodes.
-pub fn parse(src: &str) -> Result<Ast, ParseError> {
+pub fn parse(src: &str) -> Result<Ast, Diagnostic> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let lines = physical_lines(src);
     let mut ds = DirectiveState { done: false, seen: vec![], d: Directives::default() };
@@ -644,9 +644,9 @@ pub fn parse(src: &str) -> Result<Ast, ParseError> {
     let mut warnings = Vec::new();
     let mut comments: Vec<String> = Vec::new();
     let mut idx = 0usize;
-    let check_len = |raw: &str, n: usize| -> Result<(), ParseError> {
+    let check_len = |raw: &str, n: usize| -> Result<(), Diagnostic> {
         if raw.strip_suffix('\n').unwrap_or(raw).len() > MAX_LINE {
-            return Err(ParseError::at(
+            return Err(Diagnostic::at(
                 format!("dockerfile line greater than max allowed size of {MAX_LINE}"),
                 Span::line(n, 1),
             ));
@@ -660,7 +660,7 @@ pub fn parse(src: &str) -> Result<Ast, ParseError> {
         check_len(raw, line_no)?;
         let token = trim_newline(raw).trim_start();
         let start_col = trim_newline(raw).chars().count() - token.chars().count() + 1;
-        let is_directive = ds.feed(token).map_err(|m| ParseError::at(m, Span::line(line_no, start_col)))?;
+        let is_directive = ds.feed(token).map_err(|m| Diagnostic::at(m, Span::line(line_no, start_col)))?;
         if is_comment(raw) {
             let c = token[1..].trim().to_string();
             if is_directive {
@@ -700,7 +700,7 @@ pub fn parse(src: &str) -> Result<Ast, ParseError> {
             warnings.push(Warning { message: format!("Empty continuation line found in: {buf}"), line: idx });
         }
         let span_here = |end_line: usize, end_col: usize| Span::new(line_no, start_col, end_line, end_col.max(1));
-        let mut node = node_from_line(&buf, esc).map_err(|m| ParseError::at(m, span_here(idx, last_line_len)))?;
+        let mut node = node_from_line(&buf, esc).map_err(|m| Diagnostic::at(m, span_here(idx, last_line_len)))?;
         if node.can_contain_heredoc() && buf.contains("<<") {
             for mut h in heredocs_from_line(&buf) {
                 let mut terminated = false;
@@ -720,7 +720,7 @@ pub fn parse(src: &str) -> Result<Ast, ParseError> {
                     h.content.push_str(body);
                 }
                 if !terminated {
-                    return Err(ParseError::at("unterminated heredoc", span_here(idx, 1)));
+                    return Err(Diagnostic::at("unterminated heredoc", span_here(idx, 1)));
                 }
                 node.heredocs.push(h);
             }
@@ -730,7 +730,7 @@ pub fn parse(src: &str) -> Result<Ast, ParseError> {
         nodes.push(node);
     }
     if nodes.is_empty() {
-        return Err(ParseError::at("file with no instructions", Span::line(lines.len().max(1), 1)));
+        return Err(Diagnostic::at("file with no instructions", Span::line(lines.len().max(1), 1)));
     }
     Ok(Ast { directives: ds.d, nodes, warnings })
 }

@@ -2,8 +2,9 @@
 //! printer that turns it back into text.
 
 use crate::ast::{self, Directives, Heredoc, Warning};
-use crate::error::{ParseError, Span};
-use crate::instruction::{self, Copy, Healthcheck, Instruction, Kind};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::instruction::{self, CopyArgs, FromRef, Healthcheck, Instruction, Kind};
+use crate::shell::Lexer;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -46,7 +47,7 @@ pub struct Dockerfile {
 
 impl Dockerfile {
     /// Parses and types a whole Dockerfile.
-    pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
+    pub fn parse(src: &str) -> Result<Dockerfile, Diagnostic> {
         let ast = ast::parse(src)?;
         let mut meta_args = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
@@ -57,15 +58,77 @@ impl Dockerfile {
                 Kind::Arg { .. } if stages.is_empty() => meta_args.push(ins),
                 _ => match stages.last_mut() {
                     Some(s) => s.instructions.push(ins),
-                    None => return Err(ParseError::at("no build stage in current context", node.span)),
+                    None => return Err(Diagnostic::at("no build stage in current context", node.span)),
                 },
             }
         }
         if stages.is_empty() {
             let span = ast.nodes.last().map(|n| n.span).unwrap_or_default();
-            return Err(ParseError::at("no build stage in current context", span));
+            return Err(Diagnostic::at("no build stage in current context", span));
         }
-        Ok(Dockerfile { directives: ast.directives, meta_args, stages, warnings: ast.warnings })
+        let mut df = Dockerfile { directives: ast.directives, meta_args, stages, warnings: ast.warnings };
+        let names = stages_names(&df.stages);
+        let mut stages = std::mem::take(&mut df.stages);
+        for s in &mut stages {
+            for ins in &mut s.instructions {
+                df.resolve_from(s.index, ins, &names)?;
+            }
+        }
+        df.stages = stages;
+        Ok(df)
+    }
+
+    /// The ONBUILD triggers of a stage's base image, as typed instructions of this file:
+    /// their `--from` values name its stages. An error names the trigger and is located at
+    /// `span` (the stage's FROM).
+    pub fn triggers(&self, stage: usize, triggers: &[String], span: Span) -> Result<Vec<Instruction>, Diagnostic> {
+        let names = stages_names(&self.stages);
+        let mut out = Vec::new();
+        for t in triggers {
+            let bad = |e: Diagnostic| Diagnostic::at(format!("invalid ONBUILD trigger {t:?}: {e}"), span);
+            let ast = ast::parse(t).map_err(bad)?;
+            for node in &ast.nodes {
+                let mut ins = instruction::from_node(node).map_err(bad)?;
+                ins.span = span;
+                self.resolve_from(stage, &mut ins, &names).map_err(bad)?;
+                out.push(ins);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves the `--from` values of `ins` (an instruction of stage `stage`) to stages.
+    fn resolve_from(&self, stage: usize, ins: &mut Instruction, names: &[Option<String>]) -> Result<(), Diagnostic> {
+        let refs: Vec<&mut FromRef> = match &mut ins.kind {
+            Kind::Copy(c) | Kind::Add(c) => c.from.iter_mut().collect(),
+            Kind::Run(r) => r.mounts.iter_mut().filter_map(|m| m.from.as_mut()).collect(),
+            _ => vec![],
+        };
+        let lex = Lexer::new(self.directives.escape);
+        for r in refs {
+            // docker's builders take the value literally; say so instead of looking up
+            // `$X` as an image (BuildKit's own later message).
+            if lex.process_word(&r.name, &std::collections::BTreeMap::<String, String>::new()).ok().as_deref()
+                != Some(r.name.as_str())
+            {
+                return Err(Diagnostic::at(
+                    "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+                    ins.span,
+                ));
+            }
+            r.stage = match crate::graph::stage_index(&r.name, names.len()) {
+                Some(Ok(i)) => Some(i),
+                Some(Err(e)) => return Err(Diagnostic::at(e, ins.span)),
+                None => {
+                    let lower = r.name.to_lowercase();
+                    names.iter().position(|n| n.as_deref() == Some(lower.as_str()))
+                }
+            };
+            if r.stage == Some(stage) {
+                return Err(Diagnostic::at(format!("circular dependency detected on stage: {}", r.name), ins.span));
+            }
+        }
+        Ok(())
     }
 
     /// The same file with every span and source text cleared, for comparing meaning.
@@ -116,6 +179,11 @@ impl Dockerfile {
         }
         out
     }
+}
+
+/// Each stage's name, by index.
+fn stages_names(stages: &[Stage]) -> Vec<Option<String>> {
+    stages.iter().map(|s| s.name().map(String::from)).collect()
 }
 
 /// A flag word that reads back as exactly `--name=value`.
@@ -201,14 +269,14 @@ fn print_command(keyword: &str, flags: &[String], args: &[String], shell_form: b
     s
 }
 
-fn print_copy(keyword: &str, c: &Copy, esc: char) -> String {
+fn print_copy(keyword: &str, c: &CopyArgs, esc: char) -> String {
     let mut flags = Vec::new();
     let opt = |flags: &mut Vec<String>, name: &str, v: &Option<String>| {
         if let Some(v) = v {
             flags.push(flag(name, v, esc));
         }
     };
-    opt(&mut flags, "from", &c.from);
+    opt(&mut flags, "from", &c.from.as_ref().map(|f| f.name.clone()));
     opt(&mut flags, "chown", &c.chown);
     opt(&mut flags, "chmod", &c.chmod);
     opt(&mut flags, "checksum", &c.checksum);
@@ -376,6 +444,30 @@ mod tests {
         assert_eq!(d.stages[0].name(), Some("one"));
         assert_eq!(d.stages[1].instructions.len(), 1);
         assert!(Dockerfile::parse("RUN x\nFROM a").is_err());
+    }
+
+    /// `--from` is resolved once, here: names (any case) and numbers to stages, anything
+    /// else left to be an image; ONBUILD triggers of a base image are resolved the same way.
+    #[test]
+    fn from_refs_resolve_to_stages() {
+        let d = Dockerfile::parse("FROM x AS One\nFROM y\nCOPY --from=ONE /a /a\nCOPY --from=0 /b /b\nCOPY --from=img:1 /c /c\nRUN --mount=from=one,target=/m true\n").unwrap();
+        let stages: Vec<Option<usize>> = d.stages[1]
+            .instructions
+            .iter()
+            .map(|i| match &i.kind {
+                Kind::Copy(c) => c.from.as_ref().unwrap().stage,
+                Kind::Run(r) => r.mounts[0].from.as_ref().unwrap().stage,
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(stages, vec![Some(0), Some(0), None, Some(0)]);
+        let t = d.triggers(1, &["COPY --from=one /x /y".into(), "RUN echo hi".into()], Span::line(2, 1)).unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(matches!(&t[0].kind, Kind::Copy(c) if c.from.as_ref().unwrap().stage == Some(0)));
+        assert_eq!(t[1].span, Span::line(2, 1));
+        let e = d.triggers(1, &["COPY --from=1 /x /y".into()], Span::line(2, 1)).unwrap_err();
+        assert!(e.message.contains("invalid ONBUILD trigger") && e.message.contains("circular"), "{e}");
+        assert!(Dockerfile::parse("FROM x\nCOPY --from=1 / /\n").unwrap_err().message.contains("invalid stage index"));
     }
 
     #[test]

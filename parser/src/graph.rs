@@ -2,12 +2,13 @@
 //! which stages can be built at the same time.
 //!
 //! Edges come from `FROM <stage>`, `COPY --from=<stage>` and `RUN --mount=from=<stage>`.
-//! References are resolved after expanding the global ARGs (those before the first FROM),
-//! with `--build-arg` values overriding their defaults, as docker does for FROM lines.
+//! FROM lines are resolved after expanding the global ARGs (those before the first FROM),
+//! with `--build-arg` values overriding their defaults, as docker does; `--from` values
+//! are never expanded (the parser resolved them).
 
+use crate::diagnostic::{Diagnostic, Span};
 use crate::dockerfile::Dockerfile;
-use crate::error::{ParseError, Span};
-use crate::instruction::Kind;
+use crate::instruction::{FromRef, Kind};
 use crate::shell::Lexer;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -83,17 +84,17 @@ pub struct Graph {
 pub fn meta_arg_values(
     df: &Dockerfile,
     overrides: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, ParseError> {
+) -> Result<BTreeMap<String, String>, Diagnostic> {
     let lex = Lexer::new(df.directives.escape);
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     for ins in &df.meta_args {
         let Kind::Arg { args } = &ins.kind else { continue };
         for a in args {
-            let name = lex.process_word(&a.name, &env).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+            let name = lex.process_word(&a.name, &env).map_err(|e| Diagnostic::at(e.to_string(), ins.span))?;
             if let Some(v) = overrides.get(&name) {
                 env.insert(name, v.clone());
             } else if let Some(d) = &a.default {
-                let v = lex.process_word(d, &env).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
+                let v = lex.process_word(d, &env).map_err(|e| Diagnostic::at(e.to_string(), ins.span))?;
                 env.insert(name, v);
             } else {
                 env.remove(&name);
@@ -123,7 +124,7 @@ impl Graph {
         df: &Dockerfile,
         overrides: &BTreeMap<String, String>,
         target: Option<&str>,
-    ) -> Result<Graph, ParseError> {
+    ) -> Result<Graph, Diagnostic> {
         let meta = meta_arg_values(df, overrides)?;
         let lex = Lexer::new(df.directives.escape);
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -131,9 +132,9 @@ impl Graph {
         let mut edges = Vec::new();
 
         for s in &df.stages {
-            let image = lex.process_word(s.base(), &meta).map_err(|e| ParseError::at(e.to_string(), s.from.span))?;
+            let image = lex.process_word(s.base(), &meta).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
             if image.is_empty() {
-                return Err(ParseError::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
+                return Err(Diagnostic::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
             }
             let base = if let Some(&i) = names.get(&image.to_lowercase()) {
                 edges.push(Edge { from: i, to: s.index, kind: EdgeKind::From, span: s.from.span });
@@ -145,7 +146,7 @@ impl Graph {
             };
             if let Some(n) = s.name() {
                 if names.insert(n.to_string(), s.index).is_some() {
-                    return Err(ParseError::at(format!("duplicate stage name {n:?}"), s.from.span));
+                    return Err(Diagnostic::at(format!("duplicate stage name {n:?}"), s.from.span));
                 }
             }
             stages.push(GraphStage {
@@ -158,31 +159,23 @@ impl Graph {
             });
         }
 
-        // COPY --from and RUN --mount=from may name any stage, earlier or later.
+        // COPY --from and RUN --mount=from may name any stage, earlier or later (resolved
+        // by Dockerfile::parse).
         for s in &df.stages {
             for ins in &s.instructions {
-                let refs: Vec<(&str, EdgeKind)> = match &ins.kind {
-                    Kind::Copy(c) => c.from.iter().map(|f| (f.as_str(), EdgeKind::CopyFrom)).collect(),
+                let refs: Vec<(&FromRef, EdgeKind)> = match &ins.kind {
+                    Kind::Copy(c) | Kind::Add(c) => c.from.iter().map(|f| (f, EdgeKind::CopyFrom)).collect(),
                     Kind::Run(r) => {
-                        r.mounts.iter().filter_map(|m| m.from.as_deref()).map(|f| (f, EdgeKind::MountFrom)).collect()
+                        r.mounts.iter().filter_map(|m| m.from.as_ref()).map(|f| (f, EdgeKind::MountFrom)).collect()
                     }
                     _ => vec![],
                 };
-                for (raw, kind) in refs {
-                    let r = lex.process_word(raw, &meta).map_err(|e| ParseError::at(e.to_string(), ins.span))?;
-                    let target_stage = match stage_index(&r, df.stages.len()) {
-                        Some(Ok(ix)) => Some(ix),
-                        Some(Err(e)) => return Err(ParseError::at(e, ins.span)),
-                        None => names.get(&r.to_lowercase()).copied(),
-                    };
-                    match target_stage {
-                        Some(t) if t == s.index => {
-                            return Err(ParseError::at(format!("circular dependency detected on stage: {r}"), ins.span))
-                        }
+                for (r, kind) in refs {
+                    match r.stage {
                         Some(t) => edges.push(Edge { from: t, to: s.index, kind, span: ins.span }),
                         None => {
-                            if !stages[s.index].image_refs.contains(&r) {
-                                stages[s.index].image_refs.push(r);
+                            if !stages[s.index].image_refs.contains(&r.name) {
+                                stages[s.index].image_refs.push(r.name.clone());
                             }
                         }
                     }
@@ -194,7 +187,7 @@ impl Graph {
             None => df.stages.len() - 1,
             Some(t) => *names
                 .get(&t.to_lowercase())
-                .ok_or_else(|| ParseError::new(format!("failed to reach build target {t} in Dockerfile")))?,
+                .ok_or_else(|| Diagnostic::new(format!("failed to reach build target {t} in Dockerfile")))?,
         };
 
         let n = stages.len();
@@ -219,7 +212,7 @@ impl Graph {
                     Some(d) if color[d] == 1 => {
                         let name = stages[d].name.clone().unwrap_or_else(|| d.to_string());
                         let span = df.stages[*node].from.span;
-                        return Err(ParseError::at(format!("circular dependency detected on stage: {name}"), span));
+                        return Err(Diagnostic::at(format!("circular dependency detected on stage: {name}"), span));
                     }
                     Some(d) if color[d] == 0 => {
                         color[d] = 1;
@@ -296,8 +289,8 @@ impl Graph {
 mod tests {
     use super::*;
 
-    fn graph(src: &str, target: Option<&str>) -> Result<Graph, ParseError> {
-        Graph::build(&Dockerfile::parse(src).unwrap(), &BTreeMap::new(), target)
+    fn graph(src: &str, target: Option<&str>) -> Result<Graph, Diagnostic> {
+        Graph::build(&Dockerfile::parse(src)?, &BTreeMap::new(), target)
     }
 
     #[test]
@@ -353,6 +346,21 @@ mod tests {
         let g = Graph::build(&df, &o, None).unwrap();
         assert_eq!(g.stages[1].base, Base::Stage(0));
         assert_eq!(g.stages[2].base, Base::Image("img:1".into()));
+    }
+
+    /// docker's builders take `--from` literally; rbuild expanded it (with the global ARGs
+    /// here, with the stage's in the builder — which could disagree). Now it is refused
+    /// with BuildKit's message, at the instruction.
+    #[test]
+    fn from_values_are_not_expanded() {
+        for src in [
+            "ARG S=a\nFROM x AS a\nFROM y\nCOPY --from=$S / /\n",
+            "FROM x\nARG N=0\nRUN --mount=from=${N},target=/m true\n",
+        ] {
+            let e = graph(src, None).unwrap_err();
+            assert!(e.message.contains("variable expansion is not supported for --from"), "{e}");
+            assert_eq!(e.span.map(|s| s.start_line), Some(src.lines().count()), "{src}");
+        }
     }
 
     #[test]

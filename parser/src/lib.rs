@@ -16,15 +16,15 @@
 //! ```
 
 pub mod ast;
+pub mod diagnostic;
 pub mod dockerfile;
 pub mod dump;
-pub mod error;
 pub mod graph;
 pub mod instruction;
 pub mod json;
 pub mod shell;
 
+pub use diagnostic::{Diagnostic, Span};
 pub use dockerfile::{Dockerfile, Stage};
-pub use error::{ParseError, Span};
 pub use graph::{Base, Edge, EdgeKind, Graph};
 pub use instruction::{Instruction, Kind};

@@ -331,7 +331,7 @@ fn a_cache_is_imported_by_digest_when_its_name_has_one() {
     let img = make_image(&a, &t, 1000);
     let rec = |key: &str, layer: &Digest| rbuild_store::CacheRecord {
         key: key.into(),
-        value: serde_json::json!({}),
+        value: Default::default(),
         refs: vec![*layer],
         created: 0,
     };

@@ -4,18 +4,30 @@
 
 use crate::digest::Digest;
 use crate::error::{IoContext, Result};
+use crate::image::LayerRef;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// One build-cache entry. `value` belongs to whoever wrote it (the builder).
+/// One build-cache entry: what the build step with this key left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheRecord {
     pub key: String,
-    pub value: serde_json::Value,
+    pub value: CacheValue,
     /// Blobs the entry needs (layers, configs).
     pub refs: Vec<Digest>,
     pub created: i64,
+}
+
+/// What a build step left, as the builder records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheValue {
+    /// The layer the step committed; None when its diff was empty.
+    pub layer: Option<LayerRef>,
+    /// The step removed the working directory, which docker makes again for the next
+    /// step's container.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workdir_gone: bool,
 }
 
 fn valid_key(k: &str) -> bool {
@@ -225,7 +237,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path().join("s")).unwrap();
         let d = s.put_blob(b"layer").unwrap();
-        let rec = CacheRecord { key: "k1".into(), value: serde_json::json!({"x": 1}), refs: vec![d], created: 0 };
+        let rec = CacheRecord { key: "k1".into(), value: CacheValue::default(), refs: vec![d], created: 0 };
         s.cache_put(&rec).unwrap();
         assert_eq!(s.cache_get("k1"), Some(rec));
         std::fs::remove_file(s.blob_path(&d)).unwrap();
@@ -238,15 +250,14 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let s = Store::open(t.path().join("s")).unwrap();
         let d = s.put_blob(b"layer").unwrap();
+        s.cache_put(&CacheRecord { key: "a".into(), value: CacheValue::default(), refs: vec![], created: 1 }).unwrap();
         s.cache_put(&CacheRecord {
-            key: "a".into(),
-            value: serde_json::json!({"layer": null}),
-            refs: vec![],
-            created: 1,
+            key: "b".into(),
+            value: CacheValue { layer: Some(LayerRef { diff_id: d, size: 5 }), workdir_gone: true },
+            refs: vec![d],
+            created: 2,
         })
         .unwrap();
-        s.cache_put(&CacheRecord { key: "b".into(), value: serde_json::json!({"x": 2}), refs: vec![d], created: 2 })
-            .unwrap();
         let art = s.write_cache_artifact(&["a".into(), "b".into(), "b".into(), "missing".into()]).unwrap();
         assert_eq!(art.records, 2);
         assert_eq!(art.blobs, vec![(d, 5)]);
@@ -257,7 +268,7 @@ mod tests {
         assert_eq!(m["layers"][0]["digest"], d.to_string());
         // A config with a hostile key is refused.
         let bad =
-            serde_json::json!({"version": 1, "records": [{"key": "../x", "value": null, "refs": [], "created": 0}]});
+            serde_json::json!({"version": 1, "records": [{"key": "../x", "value": {}, "refs": [], "created": 0}]});
         assert!(CacheConfig::from_json(bad.to_string().as_bytes()).is_err());
     }
 }

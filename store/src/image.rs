@@ -27,7 +27,7 @@ pub struct IndexEntry {
 }
 
 /// A layer of an image as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerRef {
     pub diff_id: Digest,
     pub size: u64,

@@ -31,7 +31,7 @@ mod sys;
 pub mod tar;
 pub mod verify;
 
-pub use cache::{CacheArtifact, CacheConfig, CacheRecord, MEDIA_TYPE_CACHE_CONFIG};
+pub use cache::{CacheArtifact, CacheConfig, CacheRecord, CacheValue, MEDIA_TYPE_CACHE_CONFIG};
 pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};

@@ -6,7 +6,7 @@ use crate::commands::registry::{parse_cache_spec, CacheMode, CacheSpec, Registry
 use crate::commands::util::clear;
 use crate::commands::Reported;
 use anyhow::Context;
-use rbuild_builder::build::{build, BuildOptions, CacheSource, Event, Progress};
+use rbuild_builder::{Builder, Event, Progress};
 use rbuild_registry::cache::CacheImport;
 use rbuild_registry::client::ClientOptions;
 use rbuild_runtime::Network;
@@ -84,38 +84,33 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         }
         _ => None,
     };
-    // An unreadable cache is a warning, as BuildKit's: the build runs without it.
-    let mut cache_from: Vec<Arc<dyn CacheSource>> = Vec::new();
-    for spec in &cache_from_specs {
-        match CacheImport::open(store, &spec.location, ropts) {
-            Ok(c) => cache_from.push(Arc::new(RemoteCache(c))),
-            Err(e) => errln!("[warning] importing cache {}: {e}", spec.location),
-        }
-    }
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, cancel.clone());
     }
-    let opts = BuildOptions {
-        dockerfile: dockerfile.clone(),
-        dockerfile_name: name.clone(),
-        context,
-        build_args: parse_build_args(&a.build_args),
-        target: a.target.clone(),
-        no_cache: a.no_cache,
-        network: match a.network {
+    let mut builder = Builder::new(store, dockerfile.clone())
+        .context(context)
+        .build_args(parse_build_args(&a.build_args))
+        .target(a.target.clone())
+        .no_cache(a.no_cache)
+        .network(match a.network {
             BuildNetwork::None => Network::None,
             BuildNetwork::Host => Network::Host,
             BuildNetwork::Default => Network::build_step(),
-        },
-        security: super::options::security(false, &[], &[], &a.security_opt)?,
-        labels,
-        source_date_epoch,
-        cancel,
-        pull: a.pull,
-        images: Some(Arc::new(RegistryImages(ropts.clone()))),
-        cache_from,
-    };
+        })
+        .security(super::options::security(false, &[], &[], &a.security_opt)?)
+        .labels(labels)
+        .source_date_epoch(source_date_epoch)
+        .cancel(cancel)
+        .pull(a.pull)
+        .images(Arc::new(RegistryImages(ropts.clone())));
+    // An unreadable cache is a warning, as BuildKit's: the build runs without it.
+    for spec in &cache_from_specs {
+        match CacheImport::open(store, &spec.location, ropts) {
+            Ok(c) => builder = builder.cache_from(Arc::new(RemoteCache(c))),
+            Err(e) => errln!("[warning] importing cache {}: {e}", spec.location),
+        }
+    }
     let tty = match a.progress {
         ProgressMode::Tty => true,
         ProgressMode::Plain => false,
@@ -123,19 +118,12 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     };
     let started = Instant::now();
     let printer = Printer::new(a.quiet, tty);
-    let result = build(store, &opts, &printer);
+    let result = builder.build(&printer);
     printer.finish();
     let built = match result {
         Ok(b) => b,
         Err(f) => {
-            let span = f.error.span();
-            let mut msg = match span {
-                Some(s) => rbuild_parser::ParseError::at(f.error.to_string(), s).render(&name, Some(&dockerfile)),
-                None => match &f.error {
-                    rbuild_builder::BuildError::Parse(p) => p.render(&name, Some(&dockerfile)),
-                    e => e.to_string(),
-                },
-            };
+            let mut msg = f.diagnostic().render(&name, Some(&dockerfile));
             if !f.tail.is_empty() {
                 msg.push_str("\n    --- last lines of output ---");
                 for l in &f.tail {
@@ -164,7 +152,8 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             CacheMode::Min => &built.image_keys,
             CacheMode::Max => &built.all_keys,
         };
-        let r = store.write_cache_artifact(keys).map_err(anyhow::Error::from).and_then(|art| {
+        let keys: Vec<String> = keys.iter().map(|k| k.hex()).collect();
+        let r = store.write_cache_artifact(&keys).map_err(anyhow::Error::from).and_then(|art| {
             rbuild_registry::cache::export(store, &art, &spec.location, ropts, &rbuild_registry::progress::Quiet)?;
             Ok(art)
         });

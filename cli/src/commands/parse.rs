@@ -3,7 +3,7 @@
 use crate::cli::{ParseArgs, ParseFormat};
 use crate::commands::Reported;
 use anyhow::Context;
-use rbuild_parser::{ast, dump, Dockerfile, Graph, ParseError};
+use rbuild_parser::{ast, dump, Diagnostic, Dockerfile, Graph};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ pub fn read_dockerfile(file: &str) -> anyhow::Result<String> {
 }
 
 /// A parse error as a diagnostic with the file, position, line and caret.
-pub fn diagnostic(e: &ParseError, file: &str, src: &str) -> anyhow::Error {
+pub fn diagnostic(e: &Diagnostic, file: &str, src: &str) -> anyhow::Error {
     let name = if file == "-" { "Dockerfile" } else { file };
     Reported { message: e.render(name, Some(src)), code: 1 }.into()
 }

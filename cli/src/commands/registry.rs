@@ -6,7 +6,7 @@ use crate::cli::{CompressionArg, LoginArgs, ManifestFormatArg, PullArgs, PushArg
 use crate::commands::event;
 use crate::commands::util::{clear, human_size};
 use anyhow::{bail, Context};
-use rbuild_builder::build::{CacheSource, ImageSource};
+use rbuild_builder::{CacheSource, ImageSource, SourceError};
 use rbuild_registry::auth::{Credentials, DockerConfig};
 use rbuild_registry::cache::{CacheImport, CacheLocation};
 use rbuild_registry::client::{Client, ClientOptions};
@@ -336,11 +336,11 @@ pub fn ensure_image(store: &Store, opts: &ClientOptions, name: &str) -> anyhow::
 pub struct RegistryImages(pub ClientOptions);
 
 impl ImageSource for RegistryImages {
-    fn pull(&self, store: &Store, reference: &str) -> Result<Image, String> {
-        let r = Reference::parse(reference).map_err(|e| e.to_string())?;
+    fn pull(&self, store: &Store, reference: &str) -> Result<Image, SourceError> {
+        let r = Reference::parse(reference)?;
         // Plain lines: the build's own display owns the terminal.
         let printer = Printer { tty: false, ..Printer::new(false, "Downloading") };
-        pull_ref(store, &self.0, &r, &printer).map_err(|e| crate::commands::render_error(&e))
+        Ok(pull_ref(store, &self.0, &r, &printer)?)
     }
 }
 
@@ -349,8 +349,9 @@ impl ImageSource for RegistryImages {
 pub struct RemoteCache(pub CacheImport);
 
 impl CacheSource for RemoteCache {
-    fn fetch(&self, store: &Store, key: &str) -> Result<Option<CacheRecord>, String> {
-        self.0.fetch(store, key, &rbuild_registry::progress::Quiet).map_err(|e| format!("{}: {e}", self.0.name()))
+    fn fetch(&self, store: &Store, key: &str) -> Result<Option<CacheRecord>, SourceError> {
+        let r = self.0.fetch(store, key, &rbuild_registry::progress::Quiet);
+        Ok(r.with_context(|| self.0.name().to_string())?)
     }
 }
 

@@ -177,3 +177,13 @@ pub fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (Vec<String>, Vec<String>
     ran.retain(|t| !t.starts_with("FROM"));
     (ran, cached, std::fs::read_to_string(iid).unwrap())
 }
+
+/// Waits (up to 10 s) until `sh -c TEST` succeeds in the running container `ctr` — tests
+/// wait for a container to reach a point this way, never for a fixed time.
+pub fn wait_in(env: &Env, ctr: &str, test: &str) {
+    let t = std::time::Instant::now();
+    while !env.run(&["exec", ctr, "sh", "-c", test]).status.success() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{ctr}: `{test}` never held");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

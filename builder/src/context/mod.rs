@@ -94,7 +94,7 @@ pub fn relative_source(orig: &str) -> Result<String> {
     let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
     let c = clean(trimmed);
     if c == ".." || c.starts_with("../") {
-        return Err(BuildError::msg(format!("forbidden path outside the build context: {orig} ()")));
+        return Err(BuildError::OutsideContext(orig.to_string()));
     }
     Ok(if c == "." || c == "/" { String::new() } else { c.trim_start_matches('/').to_string() })
 }
@@ -126,10 +126,9 @@ pub fn resolve_in_root(root: &Path, rel: impl AsRef<Path>, follow_last: bool) ->
             Ok(m) if m.file_type().is_symlink() && (follow_last || !is_last) => {
                 links += 1;
                 if links > 255 {
-                    return Err(BuildError::msg(format!("too many levels of symbolic links: {}", rel.display())));
+                    return Err(BuildError::SymlinkLoop(rel.to_path_buf()));
                 }
-                let target = std::fs::read_link(&cand)
-                    .map_err(|e| BuildError::msg(format!("readlink {}: {e}", rel.display())))?;
+                let target = std::fs::read_link(&cand).map_err(BuildError::io("readlink", rel))?;
                 let t = target.as_os_str().as_bytes();
                 if t.starts_with(b"/") {
                     resolved.clear();
@@ -211,13 +210,13 @@ impl Source<'_> {
     /// pre-order, sorted by name, excluded entries left out. Subdirectories are listed in
     /// parallel.
     fn walk(&self, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
-        let rd = std::fs::read_dir(host).map_err(|e| BuildError::msg(format!("reading {}: {e}", host.display())))?;
+        let rd = std::fs::read_dir(host).map_err(BuildError::io("reading", host))?;
         let mut names: Vec<OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         names.sort();
         let one = |n: &OsString| -> Result<Vec<Entry>> {
             let (c_rel, i_rel) = (ctx_rel.join(n), item_rel.join(n));
             let p = host.join(n);
-            let m = std::fs::symlink_metadata(&p).map_err(|e| BuildError::msg(format!("stat {}: {e}", p.display())))?;
+            let m = std::fs::symlink_metadata(&p).map_err(BuildError::io("stat", &p))?;
             let mut out = Vec::new();
             if m.is_dir() {
                 if self.skip_dir(&c_rel) {
@@ -272,9 +271,7 @@ impl Source<'_> {
         if !has_wildcards(&rel) {
             return match self.item(Path::new(&rel), Path::new(if rel.is_empty() { "." } else { &rel }))? {
                 Some(i) => Ok(vec![i]),
-                None => Err(BuildError::msg(format!(
-                    "file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist"
-                ))),
+                None => Err(BuildError::SourceNotFound(rel)),
             };
         }
         // Walk only as deep as the pattern has components.
@@ -294,7 +291,7 @@ impl Source<'_> {
                 continue;
             }
             let matched = go_match(pattern, &go_string(r.as_os_str().as_bytes()))
-                .map_err(|e| BuildError::msg(format!("{pattern}: {e}")))?;
+                .map_err(|source| BuildError::Glob { pattern: pattern.to_string(), source })?;
             let p = host.join(&name);
             if matched {
                 if let Some(i) = self.item(&r, &r)? {
@@ -489,7 +486,7 @@ impl StatCache {
 
 /// sha256 of a file's content.
 pub fn hash_file(p: &Path) -> Result<[u8; 32]> {
-    let mut f = std::fs::File::open(p).map_err(|e| BuildError::msg(format!("reading {}: {e}", p.display())))?;
+    let mut f = std::fs::File::open(p).map_err(BuildError::io("reading", p))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -497,7 +494,7 @@ pub fn hash_file(p: &Path) -> Result<[u8; 32]> {
             Ok(0) => break,
             Ok(n) => h.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(BuildError::msg(format!("reading {}: {e}", p.display()))),
+            Err(e) => return Err(BuildError::io("reading", p)(e)),
         }
     }
     Ok(h.finalize().into())
@@ -546,141 +543,4 @@ pub fn items_digest(items: &[Item]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sources_stay_inside() {
-        assert_eq!(relative_source("/").unwrap(), "");
-        assert_eq!(relative_source(".").unwrap(), "");
-        assert_eq!(relative_source("./a/../b").unwrap(), "b");
-        assert_eq!(relative_source("/etc/passwd").unwrap(), "etc/passwd");
-        assert!(relative_source("../x").is_err());
-        assert!(relative_source("a/../../x").is_err());
-        assert!(has_wildcards("*.md"));
-        assert!(!has_wildcards("a\\*b"));
-    }
-
-    #[test]
-    fn symlinks_resolve_in_scope() {
-        let d = tempfile::tempdir().unwrap();
-        let r = d.path();
-        std::fs::create_dir_all(r.join("real/sub")).unwrap();
-        std::os::unix::fs::symlink("/real", r.join("abs")).unwrap();
-        std::os::unix::fs::symlink("../../../../real", r.join("up")).unwrap();
-        assert_eq!(resolve_in_root(r, "abs/sub", true).unwrap(), r.join("real/sub"));
-        assert_eq!(resolve_in_root(r, "up/sub", true).unwrap(), r.join("real/sub"));
-        assert_eq!(resolve_in_root(r, "abs", false).unwrap(), r.join("abs"));
-        assert_eq!(resolve_in_root(r, "../../x", true).unwrap(), r.join("x"));
-    }
-
-    #[test]
-    fn selection_and_digest() {
-        let d = tempfile::tempdir().unwrap();
-        let r = d.path();
-        std::fs::create_dir_all(r.join("dir/logs")).unwrap();
-        std::fs::write(r.join("a.md"), "a").unwrap();
-        std::fs::write(r.join("b.md"), "b").unwrap();
-        std::fs::write(r.join("dir/x"), "x").unwrap();
-        std::fs::write(r.join("dir/logs/l.log"), "l").unwrap();
-        let m = Matcher::new(&["**/*.log".to_string()]).unwrap();
-        let src = Source { root: r.to_path_buf(), ignore: Some(&m), exclude: None, parallel: true };
-        let items = src.select("*.md").unwrap();
-        assert_eq!(items.iter().map(|i| i.path.to_str().unwrap()).collect::<Vec<_>>(), ["a.md", "b.md"]);
-        let mut items = src.select("dir").unwrap();
-        let rels: Vec<_> = items[0].entries.iter().map(|e| e.rel.to_str().unwrap()).collect();
-        assert_eq!(rels, ["", "logs", "x"]);
-        assert!(src.select("dir/logs/l.log").is_err());
-        assert!(src.select("nope").is_err());
-        let cache_dir = tempfile::tempdir().unwrap();
-        let sc = StatCache::open(cache_dir.path(), r);
-        sc.fill(&mut items).unwrap();
-        let d1 = items_digest(&items);
-        std::fs::write(r.join("dir/x"), "y").unwrap();
-        let mut again = src.select("dir").unwrap();
-        StatCache::open(cache_dir.path(), r).fill(&mut again).unwrap();
-        assert_ne!(d1, items_digest(&again));
-    }
-
-    /// Names are bytes: a name that is not UTF-8 is selected, hashed and copied as it is,
-    /// never as U+FFFD (two such names would be one then).
-    #[test]
-    fn names_that_are_not_utf8_stay_bytes() {
-        let d = tempfile::tempdir().unwrap();
-        let r = d.path().join("ctx");
-        let name = |b: &[u8]| OsStr::from_bytes(b).to_os_string();
-        std::fs::create_dir_all(r.join(name(b"dir-\xff"))).unwrap();
-        std::fs::write(r.join(name(b"dir-\xff")).join(name(b"caf\xe9.txt")), "latin1").unwrap();
-        std::os::unix::fs::symlink(name(b"caf\xe9.txt"), r.join(name(b"dir-\xff/link-\xe9"))).unwrap();
-        let src = Source { root: r.clone(), ignore: None, exclude: None, parallel: true };
-        let items = src.select(".").unwrap();
-        let rels: Vec<&[u8]> = items[0].entries.iter().map(|e| e.rel.as_os_str().as_bytes()).collect();
-        assert_eq!(rels, [&b""[..], b"dir-\xff", b"dir-\xff/caf\xe9.txt", b"dir-\xff/link-\xe9"]);
-        assert_eq!(items[0].entries[3].kind, EntryKind::Symlink(name(b"caf\xe9.txt").into()));
-        // A glob matches such a name (`?` is one rune, and an invalid byte is one).
-        let globbed = src.select("dir-?/caf?.txt").unwrap();
-        assert_eq!(globbed[0].path.as_os_str().as_bytes(), b"dir-\xff/caf\xe9.txt");
-        assert_eq!(globbed[0].base_name().as_bytes(), b"caf\xe9.txt");
-        // .dockerignore patterns see the same runes.
-        let m = Matcher::new(&["dir-?/*.txt".to_string()]).unwrap();
-        let ignoring = Source { root: r.clone(), ignore: Some(&m), exclude: None, parallel: true };
-        assert_eq!(ignoring.select(".").unwrap()[0].entries.len(), 3);
-        // Two names that differ only in invalid bytes are two cache keys.
-        let cache = tempfile::tempdir().unwrap();
-        let mut a = src.select(".").unwrap();
-        StatCache::open(cache.path(), &r).fill(&mut a).unwrap();
-        std::fs::rename(r.join(name(b"dir-\xff/caf\xe9.txt")), r.join(name(b"dir-\xff/caf\xe8.txt"))).unwrap();
-        let mut b = src.select(".").unwrap();
-        StatCache::open(cache.path(), &r).fill(&mut b).unwrap();
-        assert_ne!(items_digest(&a), items_digest(&b));
-    }
-
-    /// Selects and fills every file of `root` with a cache kept in `dir`; returns the cache.
-    fn fill_all(dir: &Path, root: &Path) -> StatCache {
-        let sc = StatCache::open(dir, root);
-        let src = Source { root: root.to_path_buf(), ignore: None, exclude: None, parallel: true };
-        let mut items = src.select(".").unwrap();
-        sc.fill(&mut items).unwrap();
-        sc.save();
-        sc
-    }
-
-    #[test]
-    fn the_stat_cache_appends_what_changed_and_survives_a_torn_tail() {
-        let d = tempfile::tempdir().unwrap();
-        let (r, cdir) = (d.path().join("ctx"), d.path().join("cache"));
-        std::fs::create_dir_all(&r).unwrap();
-        for i in 0..50 {
-            std::fs::write(r.join(format!("f{i}")), format!("{i}")).unwrap();
-        }
-        // Files written just now are too fresh to trust: nothing is recorded yet.
-        assert_eq!(fill_all(&cdir, &r).old.len(), 0);
-        // Old enough (the margin is 50 ms): recorded, in one compact write.
-        std::thread::sleep(std::time::Duration::from_millis(120));
-        fill_all(&cdir, &r);
-        let sc = StatCache::open(&cdir, &r);
-        assert_eq!((sc.old.len(), sc.in_file), (50, 50));
-        let size = std::fs::metadata(&sc.path).unwrap().len();
-        // All hits: the file is not touched.
-        fill_all(&cdir, &r);
-        assert_eq!(std::fs::metadata(&sc.path).unwrap().len(), size);
-        // One file changed: one entry appended, and it overrides the old one.
-        std::fs::write(r.join("f7"), "changed").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(120));
-        fill_all(&cdir, &r);
-        let sc = StatCache::open(&cdir, &r);
-        assert_eq!((sc.old.len(), sc.in_file), (50, 51));
-        let f7 = r.join("f7");
-        assert_eq!(sc.old[f7.as_os_str().as_bytes()].digest, hash_file(&f7).unwrap());
-        // A torn append (a crash mid-write) loses only that segment.
-        let len = std::fs::metadata(&sc.path).unwrap().len();
-        let f = std::fs::OpenOptions::new().write(true).open(&sc.path).unwrap();
-        f.set_len(len - 5).unwrap();
-        let sc = StatCache::open(&cdir, &r);
-        assert_eq!((sc.old.len(), sc.in_file), (50, 50));
-        assert_ne!(sc.old[f7.as_os_str().as_bytes()].digest, hash_file(&f7).unwrap(), "the torn entry was read");
-        // A file that is not a stat cache is ignored.
-        std::fs::write(&sc.path, b"garbage").unwrap();
-        assert_eq!(StatCache::open(&cdir, &r).old.len(), 0);
-    }
-}
+mod tests;

@@ -1,4 +1,6 @@
-//! Parse errors with source positions, and their rendering as diagnostics.
+//! Diagnostics: a message, where in the Dockerfile, and a hint — what the parser's errors
+//! are, what the builder's failures become, and what the CLI renders (`FILE:LINE:COL:
+//! message (hint)` and the line with a caret).
 
 use serde::Serialize;
 use std::fmt;
@@ -23,16 +25,17 @@ impl Span {
     }
 }
 
-/// Any failure to read a Dockerfile: the message, where it happened and an optional hint.
+/// A problem in a Dockerfile (every parser error is one): the message, where it is and an
+/// optional hint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ParseError {
+pub struct Diagnostic {
     pub message: String,
     pub span: Option<Span>,
     /// A short suggestion, e.g. `did you mean FROM?`.
     pub hint: Option<String>,
 }
 
-impl fmt::Display for ParseError {
+impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
         if let Some(h) = &self.hint {
@@ -42,13 +45,13 @@ impl fmt::Display for ParseError {
     }
 }
 
-impl ParseError {
+impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Self {
-        ParseError { message: message.into(), span: None, hint: None }
+        Diagnostic { message: message.into(), span: None, hint: None }
     }
 
     pub fn at(message: impl Into<String>, span: Span) -> Self {
-        ParseError { message: message.into(), span: Some(span), hint: None }
+        Diagnostic { message: message.into(), span: Some(span), hint: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -133,7 +136,7 @@ mod tests {
 
     #[test]
     fn renders_caret_under_column() {
-        let e = ParseError::at("unknown instruction \"FORM\"", Span::line(2, 3)).with_hint("did you mean FROM?");
+        let e = Diagnostic::at("unknown instruction \"FORM\"", Span::line(2, 3)).with_hint("did you mean FROM?");
         let r = e.render("Dockerfile", Some("FROM a\n  FORM b\n"));
         assert_eq!(r, "Dockerfile:2:3: unknown instruction \"FORM\" (did you mean FROM?)\n      FORM b\n      ^");
     }
@@ -141,7 +144,7 @@ mod tests {
     #[test]
     fn long_lines_are_cut() {
         let src = format!("FROM a\nENV E={}\n", "x".repeat(5000));
-        let r = ParseError::at("too deep", Span::line(2, 1)).render("Dockerfile", Some(&src));
+        let r = Diagnostic::at("too deep", Span::line(2, 1)).render("Dockerfile", Some(&src));
         assert!(r.len() < 300 && r.ends_with("…\n    ^"), "{r}");
     }
 

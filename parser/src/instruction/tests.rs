@@ -1,0 +1,109 @@
+//! Unit tests of the instruction layer.
+
+use super::*;
+use crate::ast;
+
+fn kind(src: &str) -> Result<Kind, Diagnostic> {
+    from_node(&ast::parse(src).unwrap().nodes[0]).map(|i| i.kind)
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_go_duration("5s"), Ok(5_000_000_000));
+    assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000_000));
+    assert_eq!(parse_go_duration("1.5h"), Ok(5_400_000_000_000));
+    assert_eq!(parse_go_duration("300ms"), Ok(300_000_000));
+    assert_eq!(parse_go_duration("0"), Ok(0));
+    assert!(parse_go_duration("5").is_err());
+    assert!(parse_go_duration("5x").is_err());
+}
+
+#[test]
+fn from_forms() {
+    assert_eq!(
+        kind("FROM --platform=linux/amd64 img:1 AS Build").unwrap(),
+        Kind::From(FromArgs {
+            image: "img:1".into(),
+            name: Some("build".into()),
+            platform: Some("linux/amd64".into())
+        })
+    );
+    assert!(kind("FROM a b").is_err());
+    assert!(kind("FROM a AS 1x").is_err());
+}
+
+#[test]
+fn unknown_instruction_has_hint() {
+    let e = kind("FORM x").unwrap_err();
+    assert_eq!(e.message, "unknown instruction \"FORM\"");
+    assert_eq!(e.hint.as_deref(), Some("did you mean FROM?"));
+}
+
+#[test]
+fn copy_flags() {
+    let Kind::Copy(c) = kind("COPY --from=b --chown=1:2 --exclude=*.md --exclude=x a b /d/").unwrap() else { panic!() };
+    assert_eq!(c.sources, vec!["a", "b"]);
+    assert_eq!((c.from.map(|f| f.name), c.chown.as_deref(), c.exclude.len()), (Some("b".into()), Some("1:2"), 2));
+    assert!(kind("COPY --checksum=x a b").unwrap_err().message.starts_with("unknown flag: checksum"));
+    assert!(kind("COPY --link=maybe a b").is_err());
+    assert!(kind("COPY a").is_err());
+}
+
+#[test]
+fn run_mounts() {
+    let Kind::Run(r) = kind("RUN --mount=type=cache,target=/c,sharing=locked --network=none make").unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.mounts[0].typ, MountType::Cache);
+    assert_eq!(r.mounts[0].sharing, Sharing::Locked);
+    assert!(!r.mounts[0].read_only);
+    assert_eq!(r.network, Some(NetworkMode::None));
+    assert!(kind("RUN --mount=type=bind x").is_err());
+    assert!(kind("RUN --network=bridge x").is_err());
+}
+
+/// The parser assembles a RUN's here-documents into the script the shell runs.
+#[test]
+fn run_heredoc_scripts() {
+    let run = |src: &str| match kind(src).unwrap() {
+        Kind::Run(r) => r.script,
+        _ => panic!(),
+    };
+    assert_eq!(run("RUN <<EOF\necho a\necho b\nEOF\n").as_deref(), Some("echo a\necho b\n"));
+    assert_eq!(run("RUN <<-EOF\n\techo a\n\t\techo b\nEOF\n").as_deref(), Some("echo a\necho b\n"));
+    assert_eq!(run("RUN cat <<A > /a\nx\nA\n").as_deref(), Some("cat <<A > /a\nx\nA"));
+    assert_eq!(run("RUN echo plain").as_deref(), None);
+    assert_eq!(run("RUN [\"echo\", \"x\"]").as_deref(), None);
+}
+
+#[test]
+fn healthcheck() {
+    let Kind::Healthcheck(Healthcheck::Cmd(h)) = kind("HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (h.test.clone(), h.interval, h.retries),
+        (vec!["CMD".to_string(), "true".to_string()], 5_000_000_000, 2)
+    );
+    assert!(kind("HEALTHCHECK --interval=1us CMD x").is_err());
+    assert_eq!(kind("HEALTHCHECK NONE").unwrap(), Kind::Healthcheck(Healthcheck::None));
+}
+
+#[test]
+fn onbuild_rules() {
+    assert!(kind("ONBUILD ONBUILD RUN x").is_err());
+    assert!(kind("ONBUILD FROM x").is_err());
+    assert!(kind("ONBUILD MAINTAINER x").is_err());
+    let Kind::Onbuild(o) = kind("onbuild run echo hi").unwrap() else { panic!() };
+    assert_eq!((o.expression.as_str(), o.trigger.as_str()), ("run echo hi", "RUN"));
+}
+
+#[test]
+fn key_value_forms() {
+    let Kind::Env { pairs } = kind("ENV A=1 B=\"two words\"").unwrap() else { panic!() };
+    assert_eq!(pairs[1], KeyValue { key: "B".into(), value: "\"two words\"".into(), legacy: false });
+    let Kind::Env { pairs } = kind("ENV C 3 4").unwrap() else { panic!() };
+    assert_eq!(pairs[0], KeyValue { key: "C".into(), value: "3 4".into(), legacy: true });
+    assert!(kind("ENV =x").is_err());
+}
