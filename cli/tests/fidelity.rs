@@ -411,3 +411,43 @@ fn build_takes_dockers_rm_and_force_rm_flags() {
     let out = rb(&env, &["build", "-q", "--rm=maybe", ctx.to_str().unwrap()]);
     assert!(!out.status.success());
 }
+
+/// docker appends one `LABEL k=v` step per `--label`, sorted by key, to the target stage:
+/// each is in the history (an empty layer), a label without `=` is empty, and `$` stays
+/// as written. rbuild put the labels in the config with no history entries (moby oracle
+/// label-flag-*).
+#[test]
+fn each_label_flag_is_a_label_step_of_the_target_stage() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM rbuild-anchor/busybox:1 AS a\nLABEL in=a\nFROM rbuild-anchor/busybox:1\nLABEL default=foo\n",
+        )],
+    );
+    let id = build_q(&env, &ctx, &["--label", "zz=1", "--label", "aa", "--label", "mm=$PATH", "--target", "a"]);
+    let c = config_of(&env, &id);
+    let history: Vec<&str> =
+        c["history"].as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap_or("")).collect();
+    assert_eq!(
+        history[history.len() - 4..],
+        [
+            "/bin/sh -c #(nop)  LABEL in=a",
+            "/bin/sh -c #(nop)  LABEL aa=",
+            "/bin/sh -c #(nop)  LABEL mm=$PATH",
+            "/bin/sh -c #(nop)  LABEL zz=1"
+        ]
+    );
+    assert_eq!(c["config"]["Labels"], serde_json::json!({"aa": "", "in": "a", "mm": "$PATH", "zz": "1"}));
+    let (empty, _) = layer_pattern(&env, &id);
+    assert!(empty[empty.len() - 4..].iter().all(|e| *e));
+    // FROM alone with a label: a new image, one history entry more than the base.
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\n")]);
+    let (mut pattern, layers) = layer_pattern(&env, &build_q(&env, &ctx, &[]));
+    pattern.push(true);
+    assert_eq!(layer_pattern(&env, &build_q(&env, &ctx, &["--label", "foo=bar"])), (pattern, layers));
+}

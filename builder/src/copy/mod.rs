@@ -194,6 +194,10 @@ fn is_dir_dest(root: &Path, dest: &str) -> bool {
 /// directory, else `dest` itself), with its missing parents made for `identity`.
 /// Returns the path in the image and on the host. `name` is bytes: a context's names
 /// need not be UTF-8.
+///
+/// docker resolves the destination with every symlink followed, its last component too
+/// (`ResolveScopedPath`): `COPY f /link` writes through a symlink `/link` into what it
+/// points to. Only the name joined to a directory destination is not followed.
 fn file_target(
     root: &Path,
     dest: &str,
@@ -201,7 +205,13 @@ fn file_target(
     name: &OsStr,
     identity: (u32, u32),
 ) -> Result<(PathBuf, PathBuf)> {
-    let file_dest = if dest_is_dir { Path::new(dest.trim_end_matches('/')).join(name) } else { PathBuf::from(dest) };
+    if !dest_is_dir {
+        let to = resolve_in_root(root, dest, true)?;
+        let parent = to.parent().and_then(|p| p.strip_prefix(root).ok()).unwrap_or(Path::new(""));
+        mkdir_all(root, Path::new("/").join(parent), identity)?;
+        return Ok((PathBuf::from(dest), to));
+    }
+    let file_dest = Path::new(dest.trim_end_matches('/')).join(name);
     let parent = file_dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"));
     mkdir_all(root, parent, identity)?;
     let to = target_path(root, &file_dest)?;

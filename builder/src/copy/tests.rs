@@ -43,6 +43,21 @@ fn docker_naming_rules() {
     std::os::unix::fs::symlink("/existing", root.join("link")).unwrap();
     copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/link/x", (0, 0), &o).unwrap();
     assert!(root.join("existing/x").is_file());
+    // so does a symlink that is the destination itself (dangling: its target is made)
+    std::fs::write(root.join("real"), "old").unwrap();
+    std::os::unix::fs::symlink("/real", root.join("to-real")).unwrap();
+    std::os::unix::fs::symlink("/made/here", root.join("dangling")).unwrap();
+    for dest in ["/to-real", "/dangling"] {
+        copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), dest, (0, 0), &o).unwrap();
+    }
+    assert!(root.join("to-real").is_symlink() && root.join("dangling").is_symlink());
+    assert_eq!(std::fs::read(root.join("real")).unwrap(), std::fs::read(src.root.join("f.txt")).unwrap());
+    assert!(root.join("made/here").is_file());
+    // a symlink named like the file in a directory destination is replaced
+    std::fs::remove_file(root.join("existing/f.txt")).unwrap();
+    std::os::unix::fs::symlink("/real", root.join("existing/f.txt")).unwrap();
+    copy_items(Root::dir(&root), &src.select("f.txt").unwrap(), "/existing/", (0, 0), &o).unwrap();
+    assert!(root.join("existing/f.txt").is_file() && !root.join("existing/f.txt").is_symlink());
 }
 
 /// Names of one inode in a copied directory stay one inode, as docker's copy keeps
