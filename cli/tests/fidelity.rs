@@ -451,3 +451,29 @@ fn each_label_flag_is_a_label_step_of_the_target_stage() {
     pattern.push(true);
     assert_eq!(layer_pattern(&env, &build_q(&env, &ctx, &["--label", "foo=bar"])), (pattern, layers));
 }
+
+/// A proxy given with --build-arg reaches RUN without an ARG (unless the Env sets it), and
+/// changing it does not rebuild the step; declared, it is an ordinary build arg. rbuild
+/// passed only declared args (moby oracle arg-predefined-proxy, arg-proxy-exclusions).
+#[test]
+fn proxy_build_args_reach_run_without_an_arg_and_stay_out_of_the_cache_key() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let df = "FROM rbuild-anchor/busybox:1\nENV NO_PROXY=from-env\nRUN echo \"[$HTTP_PROXY][$no_proxy][$NO_PROXY][$other]\" > /seen\n";
+    context(&ctx, &[("Dockerfile", df)]);
+    let args = |p: &str| {
+        ["--build-arg", &format!("HTTP_PROXY={p}"), "--build-arg", "no_proxy=.in", "--build-arg", "NO_PROXY=x"]
+            .map(String::from)
+    };
+    let a = args("http://p1:3128");
+    let id = build_q(&env, &ctx, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(sh_in(&env, &id, "cat /seen").trim(), "[http://p1:3128][.in][from-env][]");
+    let b = args("http://p2:3128");
+    let id2 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(id2, id, "a new proxy value rebuilt the RUN");
+    context(&ctx, &[("Dockerfile", &df.replacen("busybox:1\n", "busybox:1\nARG HTTP_PROXY\n", 1))]);
+    let id3 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(sh_in(&env, &id3, "cat /seen").trim(), "[http://p2:3128][.in][from-env][]");
+}
