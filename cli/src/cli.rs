@@ -1005,6 +1005,9 @@ pub struct BuildArgs {
     /// Always remove intermediate containers (rbuild keeps none, also after a failure)
     #[arg(long)]
     pub force_rm: bool,
+    /// Add a line to every RUN step's /etc/hosts
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

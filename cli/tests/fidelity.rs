@@ -477,3 +477,22 @@ fn proxy_build_args_reach_run_without_an_arg_and_stay_out_of_the_cache_key() {
     let id3 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(sh_in(&env, &id3, "cat /seen").trim(), "[http://p2:3128][.in][from-env][]");
 }
+
+/// `build --add-host NAME:IP` puts the names in every RUN's /etc/hosts (moby's
+/// TestBuildWithExtraHost); a malformed value is refused before anything runs.
+#[test]
+fn build_add_host_reaches_every_run() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let df = "FROM rbuild-anchor/busybox:1\nRUN ping -c 1 -W 2 foo > /dev/null && grep -E 'foo|bar' /etc/hosts > /h\n";
+    context(&ctx, &[("Dockerfile", df)]);
+    let id = build_q(&env, &ctx, &["--network", "none", "--add-host", "foo:127.0.0.1", "--add-host", "bar:::1"]);
+    let hosts: Vec<String> = sh_in(&env, &id, "cat /h").split_whitespace().map(String::from).collect();
+    assert_eq!(hosts, ["127.0.0.1", "foo", "::1", "bar"]);
+    for bad in ["foo", "foo:", ":127.0.0.1", "foo:101.10.2", "foo:2001::1::3F"] {
+        let out = rb(&env, &["build", "-q", &format!("--add-host={bad}"), ctx.to_str().unwrap()]);
+        assert!(!out.status.success(), "{bad} was taken");
+    }
+}

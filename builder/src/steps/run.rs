@@ -112,6 +112,7 @@ impl Ctx<'_> {
             network,
             mounts,
             security: self.opts.security.clone(),
+            extra_hosts: self.opts.extra_hosts.clone(),
             limits: Limits::default(),
             cancel: Some(self.opts.cancel.clone()),
         };
