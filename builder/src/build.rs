@@ -141,9 +141,6 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         None => {}
     }
     let mut config = out.config;
-    for (k, v) in &opts.labels {
-        config.config.labels.insert(k.clone(), v.clone());
-    }
     config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
     let image = store.write_image(&config, &out.layers)?;
     Ok(Built { image, image_keys, all_keys })

@@ -49,6 +49,7 @@ impl<'s> Builder<'s> {
                 network: Network::build_step(),
                 security: SecurityOptions::default(),
                 labels: BTreeMap::new(),
+                extra_hosts: Vec::new(),
                 source_date_epoch: None,
                 cancel: Arc::new(AtomicBool::new(false)),
                 pull: false,
@@ -106,6 +107,12 @@ impl<'s> Builder<'s> {
         self
     }
 
+    /// `--add-host NAME:IP` pairs, written into every RUN step's /etc/hosts.
+    pub fn extra_hosts(mut self, hosts: Vec<(String, String)>) -> Self {
+        self.opts.extra_hosts = hosts;
+        self
+    }
+
     /// The time recorded in the image and clamped in its layers (`SOURCE_DATE_EPOCH`);
     /// None: the base image's creation time.
     pub fn source_date_epoch(mut self, secs: Option<i64>) -> Self {
@@ -159,6 +166,8 @@ pub(crate) struct BuildOptions {
     /// RUN steps' capabilities and no_new_privs (`--security-opt`); docker's by default.
     pub(crate) security: SecurityOptions,
     pub(crate) labels: BTreeMap<String, String>,
+    /// (name, address) lines every RUN step's /etc/hosts gets (`--add-host`).
+    pub(crate) extra_hosts: Vec<(String, String)>,
     /// Times in the image; None means fixed (the base image's creation time).
     pub(crate) source_date_epoch: Option<i64>,
     /// Set from a signal handler: the build stops at the next step boundary.

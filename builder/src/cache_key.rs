@@ -18,7 +18,10 @@ use std::fmt;
 /// simply miss.
 /// 3: a step whose diff is empty records no layer.
 /// 4: typed, ordered encodings (no Debug strings); records hold a typed `CacheValue`.
-const CACHE_VERSION: u64 = 4;
+/// 5: steps give docker's results where they did not (archives' hard-link entries and
+///    `a/../b` names, COPY onto a symlink, CMD/ENTRYPOINT without arguments, HEALTHCHECK
+///    timings, a working directory with `..`, proxy build args in RUN, `--label` steps).
+const CACHE_VERSION: u64 = 5;
 
 /// A build step's cache key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

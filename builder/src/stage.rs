@@ -67,7 +67,9 @@ impl Ctx<'_> {
     pub(crate) fn run_stage(&self, i: usize) -> FResult<()> {
         let stage = &self.df.stages[i];
         let label = self.stage_label(i);
-        let total = stage.instructions.len() + 1;
+        let labelled = i == self.graph.target && !self.opts.labels.is_empty();
+        let flag_labels = if labelled { self.opts.labels.len() } else { 0 };
+        let total = stage.instructions.len() + 1 + flag_labels;
         let span = stage.from.span;
         let from_text = match (&self.graph.stages[i].base, stage.name()) {
             (Base::Image(r), n) => format!("FROM {r}{}", n.map(|n| format!(" AS {n}")).unwrap_or_default()),
@@ -81,7 +83,6 @@ impl Ctx<'_> {
         // A stage without instructions (nor ONBUILD triggers, nor --label on the target) is
         // its base as it is: docker commits nothing for it, so not even the default PATH
         // is added (it is added to the runConfig each instruction commits).
-        let labelled = i == self.graph.target && !self.opts.labels.is_empty();
         if stage.instructions.is_empty() && st.config.config.on_build.is_empty() && !labelled {
             self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
             self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
@@ -102,6 +103,12 @@ impl Ctx<'_> {
         for (n, ins) in stage.instructions.iter().enumerate() {
             self.check_cancel()?;
             self.step(&mut st, ins, &label, n + 2, total).map_err(|f| f.at(ins.span))?;
+        }
+        if labelled {
+            for (n, (k, v)) in self.opts.labels.iter().enumerate() {
+                self.check_cancel()?;
+                self.flag_label(&mut st, k, v, &label, stage.instructions.len() + 2 + n, total)?;
+            }
         }
         self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
             Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged: None });
@@ -142,6 +149,20 @@ impl Ctx<'_> {
                 (fresh(img.config.clone(), img.layers.clone(), key), Some(Unchanged::Image(Box::new(img))))
             }
         })
+    }
+
+    /// One `--label key=value`: docker appends a `LABEL` instruction per flag, sorted by
+    /// key, to the target stage (builder.go `buildLabelOptions`), so each is an ordinary
+    /// metadata step with its history entry; the value is taken as it is (no expansion).
+    fn flag_label(&self, st: &mut State, k: &str, v: &str, label: &str, index: usize, total: usize) -> FResult<()> {
+        let text = format!("LABEL {k}={v}");
+        let created_by = format!("/bin/sh -c #(nop)  {text}");
+        st.config.config.labels.insert(k.to_string(), v.to_string());
+        st.env.grow(2 * created_by.len())?;
+        st.chain(KeyKind::Meta, |kb| {
+            kb.text(&created_by);
+        });
+        self.commit_meta(st, created_by, label, index, total, &text)
     }
 
     pub(crate) fn step(

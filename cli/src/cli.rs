@@ -771,6 +771,9 @@ pub struct BuildArgs {
     /// Run BuildKit's build checks and print what they find instead of building
     #[arg(long)]
     pub check: bool,
+    /// Add a line to every RUN step's /etc/hosts
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

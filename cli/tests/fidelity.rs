@@ -411,3 +411,88 @@ fn build_takes_dockers_rm_and_force_rm_flags() {
     let out = rb(&env, &["build", "-q", "--rm=maybe", ctx.to_str().unwrap()]);
     assert!(!out.status.success());
 }
+
+/// docker appends one `LABEL k=v` step per `--label`, sorted by key, to the target stage:
+/// each is in the history (an empty layer), a label without `=` is empty, and `$` stays
+/// as written. rbuild put the labels in the config with no history entries (moby oracle
+/// label-flag-*).
+#[test]
+fn each_label_flag_is_a_label_step_of_the_target_stage() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM rbuild-anchor/busybox:1 AS a\nLABEL in=a\nFROM rbuild-anchor/busybox:1\nLABEL default=foo\n",
+        )],
+    );
+    let id = build_q(&env, &ctx, &["--label", "zz=1", "--label", "aa", "--label", "mm=$PATH", "--target", "a"]);
+    let c = config_of(&env, &id);
+    let history: Vec<&str> =
+        c["history"].as_array().unwrap().iter().map(|h| h["created_by"].as_str().unwrap_or("")).collect();
+    assert_eq!(
+        history[history.len() - 4..],
+        [
+            "/bin/sh -c #(nop)  LABEL in=a",
+            "/bin/sh -c #(nop)  LABEL aa=",
+            "/bin/sh -c #(nop)  LABEL mm=$PATH",
+            "/bin/sh -c #(nop)  LABEL zz=1"
+        ]
+    );
+    assert_eq!(c["config"]["Labels"], serde_json::json!({"aa": "", "in": "a", "mm": "$PATH", "zz": "1"}));
+    let (empty, _) = layer_pattern(&env, &id);
+    assert!(empty[empty.len() - 4..].iter().all(|e| *e));
+    // FROM alone with a label: a new image, one history entry more than the base.
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\n")]);
+    let (mut pattern, layers) = layer_pattern(&env, &build_q(&env, &ctx, &[]));
+    pattern.push(true);
+    assert_eq!(layer_pattern(&env, &build_q(&env, &ctx, &["--label", "foo=bar"])), (pattern, layers));
+}
+
+/// A proxy given with --build-arg reaches RUN without an ARG (unless the Env sets it), and
+/// changing it does not rebuild the step; declared, it is an ordinary build arg. rbuild
+/// passed only declared args (moby oracle arg-predefined-proxy, arg-proxy-exclusions).
+#[test]
+fn proxy_build_args_reach_run_without_an_arg_and_stay_out_of_the_cache_key() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let df = "FROM rbuild-anchor/busybox:1\nENV NO_PROXY=from-env\nRUN echo \"[$HTTP_PROXY][$no_proxy][$NO_PROXY][$other]\" > /seen\n";
+    context(&ctx, &[("Dockerfile", df)]);
+    let args = |p: &str| {
+        ["--build-arg", &format!("HTTP_PROXY={p}"), "--build-arg", "no_proxy=.in", "--build-arg", "NO_PROXY=x"]
+            .map(String::from)
+    };
+    let a = args("http://p1:3128");
+    let id = build_q(&env, &ctx, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(sh_in(&env, &id, "cat /seen").trim(), "[http://p1:3128][.in][from-env][]");
+    let b = args("http://p2:3128");
+    let id2 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(id2, id, "a new proxy value rebuilt the RUN");
+    context(&ctx, &[("Dockerfile", &df.replacen("busybox:1\n", "busybox:1\nARG HTTP_PROXY\n", 1))]);
+    let id3 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(sh_in(&env, &id3, "cat /seen").trim(), "[http://p2:3128][.in][from-env][]");
+}
+
+/// `build --add-host NAME:IP` puts the names in every RUN's /etc/hosts (moby's
+/// TestBuildWithExtraHost); a malformed value is refused before anything runs.
+#[test]
+fn build_add_host_reaches_every_run() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let df = "FROM rbuild-anchor/busybox:1\nRUN ping -c 1 -W 2 foo > /dev/null && grep -E 'foo|bar' /etc/hosts > /h\n";
+    context(&ctx, &[("Dockerfile", df)]);
+    let id = build_q(&env, &ctx, &["--network", "none", "--add-host", "foo:127.0.0.1", "--add-host", "bar:::1"]);
+    let hosts: Vec<String> = sh_in(&env, &id, "cat /h").split_whitespace().map(String::from).collect();
+    assert_eq!(hosts, ["127.0.0.1", "foo", "::1", "bar"]);
+    for bad in ["foo", "foo:", ":127.0.0.1", "foo:101.10.2", "foo:2001::1::3F"] {
+        let out = rb(&env, &["build", "-q", &format!("--add-host={bad}"), ctx.to_str().unwrap()]);
+        assert!(!out.status.success(), "{bad} was taken");
+    }
+}

@@ -28,6 +28,8 @@ pub struct StepRequest {
     pub mounts: Vec<Mount>,
     /// Capabilities, no_new_privs (the build's `--security-opt`).
     pub security: SecurityOptions,
+    /// (name, address) lines added to /etc/hosts (the build's `--add-host`).
+    pub extra_hosts: Vec<(String, String)>,
     pub limits: Limits,
     /// When this turns true (Ctrl-C), the sandbox is killed and the step fails.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -55,7 +57,8 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     }
     let id = rootfs::rand_hex() + &rootfs::rand_hex();
     let hostname = &id[..12];
-    crate::sandbox::etc::write(&dir, &req.network, hostname, &Default::default())?;
+    let etc = crate::sandbox::etc::EtcOptions { extra_hosts: req.extra_hosts.clone(), ..Default::default() };
+    crate::sandbox::etc::write(&dir, &req.network, hostname, &etc)?;
     let mut lowers = vec![rootfs::ensure_init_layer(&store.state_dir())?];
     lowers.extend(req.lowers.iter().cloned());
     let user = Accounts::from_layers(&lowers).resolve(&req.user)?;

@@ -8,6 +8,7 @@ use crate::error::{BuildError, Result};
 use crate::meta::{self};
 use crate::stage::State;
 use crate::steps::{workdir_removed, Tail};
+use rbuild_parser::graph::PROXY_ARGS;
 use rbuild_parser::instruction::{Instruction, Mount, MountType, NetworkMode, Run, Sharing};
 use rbuild_runtime::step::{run_step, StepRequest};
 use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network};
@@ -63,6 +64,15 @@ impl Ctx<'_> {
                 mount_key(k, m, content);
             }
         });
+        // The predefined proxy args given with --build-arg reach every RUN, declared or not,
+        // unless the Env sets them; undeclared, they are not part of the step's key (nor of
+        // docker's history line): a new proxy does not rebuild (buildargs.go, FilterAllowed
+        // and IsReferencedOrNotBuiltin).
+        for (k, v) in &self.opts.build_args {
+            if PROXY_ARGS.contains(&k.as_str()) && !st.args.contains_key(k) && !st.env.assigns(k) {
+                env.push(format!("{k}={v}"));
+            }
+        }
         let (id, t0) = self.start(label, index, total, text);
         // docker records the command as written, its words joined (`echo hi` for
         // `RUN ["echo", "hi"]`, nothing for `RUN []`).
@@ -102,6 +112,7 @@ impl Ctx<'_> {
             network,
             mounts,
             security: self.opts.security.clone(),
+            extra_hosts: self.opts.extra_hosts.clone(),
             limits: Limits::default(),
             cancel: Some(self.opts.cancel.clone()),
         };

@@ -114,6 +114,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         })
         .security(super::options::security(false, &[], &[], &a.security_opt)?)
         .labels(labels)
+        .extra_hosts(a.add_host.iter().map(|h| super::options::add_host(h)).collect::<anyhow::Result<_>>()?)
         .source_date_epoch(source_date_epoch)
         .cancel(cancel)
         .pull(a.pull)

@@ -137,8 +137,10 @@ pub fn network(name: &str, aliases: &[String], ip: Option<&str>) -> anyhow::Resu
 
 /// `--add-host NAME:IP`.
 pub fn add_host(s: &str) -> anyhow::Result<(String, String)> {
-    let (name, ip) =
-        s.split_once(':').with_context(|| format!("invalid argument {s:?} for --add-host: expected NAME:IP"))?;
+    let (name, ip) = s
+        .split_once(':')
+        .filter(|(name, _)| !name.is_empty())
+        .with_context(|| format!("invalid argument {s:?} for --add-host: expected NAME:IP"))?;
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
     if ip != "host-gateway" {
         ip.parse::<std::net::IpAddr>().with_context(|| format!("invalid IP address in --add-host {s:?}"))?;

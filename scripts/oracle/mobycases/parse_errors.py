@@ -140,3 +140,8 @@ def failing_steps():
     case("run-exec-form-missing", 'FROM @B@\nRUN ["/no/such/binary"]\n', fail=True)
     case("run-network-none", "FROM @B@\nRUN ping -c 1 -W 1 8.8.8.8\n", fail=True)
     case("run-nobody-command", "FROM @B@\nRUN nobody\n", fail=True)
+    case("build-add-host", "FROM @B@\nRUN ping -c 1 foo && ping -c 1 bar && grep -E 'foo|bar' /etc/hosts > /h\n",
+         flags=["--add-host", "foo:127.0.0.1", "--add-host", "bar:127.0.0.1"])
+    for i, bad in enumerate(["foo", "foo:", ":127.0.0.1", "foo:101.10.2", "foo:2001::1::3F"]):
+        case(f"build-add-host-invalid-{i + 1}", "FROM @B@\nRUN ping -c 1 foo\n", flags=[f"--add-host={bad}"],
+             fail=True)
