@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod build_opts;
 mod containers;
 mod filters;
 mod format;
