@@ -2,24 +2,26 @@
 # The differential oracle: every case of ../shared/oracle built by docker's legacy
 # builder and by rbuild, files, xattrs, config, layer counts and runtime checks compared.
 # Sets: make-cases.py (busybox), buildah-conformance, the Debian cases (a Debian
-# bookworm base, packages from a local apt repository on 127.0.0.1:48080), and moby (the
-# cases scripts/oracle/moby-cases.py ports from moby's own build tests, busybox base).
-# Cases run one at a time within a set (they share the docker engine's layer cache), except
-# moby's ~390, which run as RBUILD_ORACLE_JOBS (default 2) interleaved shares, each its
-# own compare.py. Needs scripts/setup.sh to have run (it makes the Debian base with
-# anchors/setup.sh --debian).
+# bookworm base, packages from a local apt repository on 127.0.0.1:48080), moby (the
+# cases scripts/oracle/moby-cases.py ports from moby's own build tests, busybox base) and
+# the BuildKit-era cases (buildkit/make-cases.py, compared with docker 26's BuildKit:
+# `compare.py --docker docker26 --buildkit`, layer counts not compared). Cases run one at
+# a time within a set (they share the docker engine's layer cache), except moby's ~390,
+# which run as RBUILD_ORACLE_JOBS (default 2) interleaved shares, each its own compare.py.
+# Needs scripts/setup.sh to have run (it makes the Debian base with anchors/setup.sh
+# --debian and starts docker26 with anchors/modern.sh).
 #
 # The apt repository is made by ../shared/oracle/debian/make-repo.sh; if nothing serves
 # it yet, this script starts its server and stops that server (by its PID) when it exits.
 #
 # Fails on any FAIL and on any ERROR except one: a case docker itself cannot build
 # ("docker failed on a case that should build"). Those are printed and counted, not hidden.
-# RBUILD_ORACLE_SETS (default "public buildah debian moby") picks the sets.
+# RBUILD_ORACLE_SETS (default "public buildah debian moby buildkit") picks the sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
 RBUILD=${RBUILD:-$PWD/target/release/rbuild}
-SETS=${RBUILD_ORACLE_SETS:-public buildah debian moby}
+SETS=${RBUILD_ORACLE_SETS:-public buildah debian moby buildkit}
 JOBS=${RBUILD_ORACLE_JOBS:-2}
 [ -x "$RBUILD" ] || cargo build --release -p rbuild-cli
 work=$(mktemp -d /var/tmp/rbuild-oracle.XXXXXX)
@@ -49,6 +51,13 @@ for set in $SETS; do
       compare "$work"/cases/*/ | tee "$work/public.log" || true ;;
     buildah)
       compare "$SHARED"/oracle/buildah-conformance/*/ | tee "$work/buildah.log" || true ;;
+    buildkit)
+      if ! command -v docker26 >/dev/null 2>&1; then
+        echo "oracle: no docker26 (run scripts/setup.sh: ../shared/anchors/modern.sh start)" | tee "$work/buildkit.log"
+      else
+        python3 "$SHARED/oracle/buildkit/make-cases.py" "$work/bkcases" >/dev/null
+        compare --docker docker26 --buildkit "$work"/bkcases/*/ | tee "$work/buildkit.log" || true
+      fi ;;
     debian)
       if ! docker image inspect rbuild-anchor/debian:bookworm >/dev/null 2>&1; then
         echo "oracle: no rbuild-anchor/debian:bookworm (run scripts/setup.sh)" | tee "$work/debian.log"

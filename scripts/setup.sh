@@ -12,7 +12,7 @@ need=()
 for bin_pkg in busybox:busybox-static hyperfine:hyperfine curl:curl script:bsdutils \
                python3:python3 file:file ip:iproute2 htpasswd:apache2-utils \
                pasta:passt nft:nftables nsenter:util-linux losetup:mount \
-               dpkg-scanpackages:dpkg-dev cc:gcc; do
+               dpkg-scanpackages:dpkg-dev cc:gcc git:git ssh-agent:openssh-client; do
   bin=${bin_pkg%%:*}; pkg=${bin_pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -28,9 +28,14 @@ SHARED=${SHARED:-$(cd .. && pwd)/shared}
 if [ -x "$SHARED/anchors/setup.sh" ] || [ -f "$SHARED/anchors/setup.sh" ]; then
   # dpkg-dev (above) lets ../shared/oracle/debian/make-repo.sh index the local apt repo.
   bash "$SHARED/anchors/setup.sh" --debian
-  # docker 26 with its embedded BuildKit (docker26, docker26c): what BuildKit-era
-  # features (build --output, build checks) are compared with. Idempotent.
-  bash "$SHARED/anchors/modern.sh" start >/dev/null
 else
   log "no ../shared/anchors/setup.sh: peers (docker, buildah, registry) not started"
+fi
+# docker 26 with BuildKit 0.13 (and buildah 1.39, podman 5.4) beside the old engine, the
+# oracle of the BuildKit-era cases (scripts/oracle.sh's buildkit set) and of build
+# --output and build checks; idempotent: a second start only checks.
+if [ -f "$SHARED/anchors/modern.sh" ]; then
+  bash "$SHARED/anchors/modern.sh" start
+else
+  log "no ../shared/anchors/modern.sh: docker26 (BuildKit) not started"
 fi

@@ -62,8 +62,13 @@ pub(crate) fn epoch_string(secs: i64) -> String {
 
 /// Builds the Dockerfile; returns the (unnamed) image of the target stage.
 pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> FResult<Built> {
-    let df = Dockerfile::parse(&opts.dockerfile).map_err(BuildError::Parse)?;
-    let graph = Graph::build(&df, &opts.build_args, opts.target.as_deref()).map_err(BuildError::Parse)?;
+    let df = Dockerfile::parse(&opts.dockerfile)?;
+    rbuild_parser::frontend::check_syntax(df.directives.syntax.as_deref(), &opts.dockerfile)?;
+    if let Some(p) = &opts.platform {
+        rbuild_parser::frontend::check_platform(p).map_err(BuildError::Platform)?;
+    }
+    let contexts = opts.contexts.keys().cloned().collect();
+    let graph = Graph::build_with(&df, &opts.build_args, opts.target.as_deref(), &contexts)?;
     let ignore = match &opts.context {
         Some(c) => {
             let data = std::fs::read(c.join(".dockerignore")).unwrap_or_default();

@@ -55,6 +55,10 @@ impl<'s> Builder<'s> {
                 pull: false,
                 images: None,
                 cache_from: Vec::new(),
+                secrets: BTreeMap::new(),
+                ssh: BTreeMap::new(),
+                contexts: BTreeMap::new(),
+                platform: None,
             },
         }
     }
@@ -145,6 +149,32 @@ impl<'s> Builder<'s> {
         self
     }
 
+    /// A secret for `RUN --mount=type=secret,id=ID` (`--secret id=ID,src=FILE|env=VAR`):
+    /// kept in memory, mounted from memory, never part of a layer, a cache key or the log.
+    pub fn secret(mut self, id: impl Into<String>, value: Vec<u8>) -> Self {
+        self.opts.secrets.insert(id.into(), Secret(value));
+        self
+    }
+
+    /// An ssh agent socket for `RUN --mount=type=ssh,id=ID` (`--ssh ID=SOCKET`).
+    pub fn ssh(mut self, id: impl Into<String>, agent: PathBuf) -> Self {
+        self.opts.ssh.insert(id.into(), agent);
+        self
+    }
+
+    /// A named build context (`--build-context NAME=…`), used by `FROM NAME`,
+    /// `COPY --from=NAME` and `RUN --mount=from=NAME`; it replaces a stage of that name.
+    pub fn build_context(mut self, name: impl Into<String>, context: NamedContext) -> Self {
+        self.opts.contexts.insert(name.into(), context);
+        self
+    }
+
+    /// The target platform (`--platform`): linux/amd64 is the only one.
+    pub fn platform(mut self, platform: Option<String>) -> Self {
+        self.opts.platform = platform;
+        self
+    }
+
     /// Runs the build; the image of the target stage is stored, not named.
     pub fn build(&self, progress: &dyn Progress) -> Result<Built, Failure> {
         crate::build::build(self.store, &self.opts, progress)
@@ -178,6 +208,60 @@ pub(crate) struct BuildOptions {
     pub(crate) images: Option<Arc<dyn ImageSource>>,
     /// Caches consulted when the store has no record for a step (`--cache-from`).
     pub(crate) cache_from: Vec<Arc<dyn CacheSource>>,
+    pub(crate) secrets: BTreeMap<String, Secret>,
+    /// ssh agent sockets by id.
+    pub(crate) ssh: BTreeMap<String, PathBuf>,
+    pub(crate) contexts: BTreeMap<String, NamedContext>,
+    pub(crate) platform: Option<String>,
+}
+
+/// A secret's value; its `Debug` does not show it.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// What a named build context is (`--build-context NAME=VALUE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory (`NAME=DIR`).
+    Dir(PathBuf),
+    /// An image (`NAME=docker-image://REF`).
+    Image(String),
+    /// An image in an OCI layout directory (`NAME=oci-layout://PATH[:TAG|@DIGEST]`).
+    OciLayout { path: PathBuf, reference: Option<String> },
+}
+
+impl NamedContext {
+    /// Parses the value of `--build-context NAME=VALUE`.
+    pub fn parse(value: &str) -> Result<NamedContext, String> {
+        if let Some(r) = value.strip_prefix("docker-image://") {
+            if r.is_empty() {
+                return Err(format!("invalid build context {value:?}: no image"));
+            }
+            return Ok(NamedContext::Image(r.to_string()));
+        }
+        if let Some(p) = value.strip_prefix("oci-layout://") {
+            let (path, reference) = match p.rsplit_once('@') {
+                Some((path, d)) => (path, Some(d.to_string())),
+                None => match p.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
+                    Some((path, tag)) => (path, Some(tag.to_string())),
+                    None => (p, None),
+                },
+            };
+            return Ok(NamedContext::OciLayout { path: PathBuf::from(path), reference });
+        }
+        if let Some((scheme, _)) = value.split_once("://") {
+            return Err(format!(
+                "unsupported build context {value:?}: {scheme}:// (use a directory, docker-image:// or oci-layout://)"
+            ));
+        }
+        Ok(NamedContext::Dir(PathBuf::from(value)))
+    }
 }
 
 /// Where FROM and `COPY --from` find images the store lacks (and, with `pull`, fresher

@@ -58,6 +58,8 @@ pub(crate) enum KeyKind {
     Copy,
     Add,
     Run,
+    /// A `COPY --link` layer, whose key does not depend on the stage before it.
+    Link,
 }
 
 impl KeyKind {
@@ -70,6 +72,7 @@ impl KeyKind {
             KeyKind::Copy => "copy",
             KeyKind::Add => "add",
             KeyKind::Run => "run",
+            KeyKind::Link => "link",
         }
     }
 }
@@ -192,6 +195,17 @@ impl Ctx<'_> {
             return None;
         }
         let CacheValue { layer, workdir_gone } = self.record(&st.key)?.value;
+        self.apply_hit(st, id, layer, workdir_gone)
+    }
+
+    /// What a hit does to the state: the layer appended, the record's facts taken.
+    pub(crate) fn apply_hit(
+        &self,
+        st: &mut State,
+        id: usize,
+        layer: Option<LayerRef>,
+        workdir_gone: bool,
+    ) -> Option<Option<LayerRef>> {
         if let Some(l) = &layer {
             st.config.rootfs.diff_ids.push(l.diff_id);
             st.layers.push(l.clone());
@@ -204,15 +218,33 @@ impl Ctx<'_> {
 
     /// Records the result of a step under the current key.
     pub(crate) fn remember(&self, st: &State, layer: Option<&LayerRef>) -> Result<()> {
+        self.put_record(&st.key, layer, st.workdir_gone)?;
+        self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key));
+        Ok(())
+    }
+
+    /// The layer recorded under `key` alone (not a stage's step): Some(layer-or-none) on
+    /// a hit.
+    pub(crate) fn cached_layer(&self, key: &CacheKey) -> Option<Option<LayerRef>> {
+        if self.opts.no_cache {
+            return None;
+        }
+        Some(self.record(key)?.value.layer)
+    }
+
+    /// Records `layer` under `key` alone.
+    pub(crate) fn record_layer(&self, key: &CacheKey, layer: Option<&LayerRef>) -> Result<()> {
+        self.put_record(key, layer, false)
+    }
+
+    fn put_record(&self, key: &CacheKey, layer: Option<&LayerRef>, workdir_gone: bool) -> Result<()> {
         let rec = CacheRecord {
-            key: st.key.hex(),
-            value: CacheValue { layer: layer.cloned(), workdir_gone: st.workdir_gone },
+            key: key.hex(),
+            value: CacheValue { layer: layer.cloned(), workdir_gone },
             refs: layer.map(|l| vec![l.diff_id]).unwrap_or_default(),
             created: now_secs(),
         };
-        self.store.cache_put(&rec)?;
-        self.used_keys.lock().unwrap_or_else(|e| e.into_inner()).push((st.stage, st.key));
-        Ok(())
+        Ok(self.store.cache_put(&rec)?)
     }
 }
 

@@ -79,6 +79,8 @@ pub enum BuildError {
     Panicked,
     #[error("build interrupted")]
     Interrupted,
+    #[error("{0}")]
+    Platform(String),
 
     // --- RUN
     #[error("No command specified")]
@@ -89,6 +91,16 @@ pub enum BuildError {
     UnsupportedMount(String),
     #[error("RUN --mount=type=bind needs a build context")]
     BindWithoutContext,
+    #[error("invalid mount target {0:?}")]
+    MountTarget(String),
+    /// A required secret was not given (`--secret id=…`).
+    #[error("secret {0}: not found")]
+    SecretMissing(String),
+    /// A required ssh agent was not given (`--ssh …`).
+    #[error("no ssh agent with id {0}: give one with --ssh {0}[=SOCKET|KEY]")]
+    SshMissing(String),
+    #[error("oci-layout context {}: {problem}", path.display())]
+    OciLayout { path: PathBuf, problem: String },
 
     // --- COPY and ADD
     /// What a COPY or ADD failed on (`COPY failed: …`, as docker says).
@@ -134,6 +146,17 @@ pub enum BuildError {
     },
     #[error("digest mismatch for {url}: expected {expected}, got {got}")]
     Checksum { url: String, expected: String, got: String },
+    #[error("checksum can't be specified for non-HTTP sources")]
+    ChecksumNotHttp,
+    #[error("invalid checksum {0:?}: expected sha256:HEX")]
+    ChecksumFormat(String),
+    /// Fetching a git repository for ADD.
+    #[error("fetching {url}")]
+    Git {
+        url: String,
+        #[source]
+        source: SourceError,
+    },
 
     // --- metadata instructions
     #[error("cannot mount volume over existing file, file exists {0}")]

@@ -19,11 +19,12 @@ pub mod copy;
 pub mod error;
 pub mod ignore;
 pub mod meta;
+mod sources;
 mod stage;
 mod steps;
 pub mod volume;
 
-pub use builder::{Builder, Built, CacheSource, Event, Failure, ImageSource, Progress};
+pub use builder::{Builder, Built, CacheSource, Event, Failure, ImageSource, NamedContext, Progress};
 pub use cache_key::CacheKey;
 pub use error::{BuildError, Result, SourceError};
 pub use meta::apply_changes;

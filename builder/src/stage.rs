@@ -69,7 +69,9 @@ impl Ctx<'_> {
         let label = self.stage_label(i);
         let labelled = i == self.graph.target && !self.opts.labels.is_empty();
         let flag_labels = if labelled { self.opts.labels.len() } else { 0 };
-        let total = stage.instructions.len() + 1 + flag_labels;
+        // A stage a named context replaces is that context: its instructions do not run.
+        let instructions: &[Instruction] = if self.graph.stages[i].replaced { &[] } else { &stage.instructions };
+        let total = instructions.len() + 1 + flag_labels;
         let span = stage.from.span;
         let from_text = match (&self.graph.stages[i].base, stage.name()) {
             (Base::Image(r), n) => format!("FROM {r}{}", n.map(|n| format!(" AS {n}")).unwrap_or_default()),
@@ -83,7 +85,10 @@ impl Ctx<'_> {
         // A stage without instructions (nor ONBUILD triggers, nor --label on the target) is
         // its base as it is: docker commits nothing for it, so not even the default PATH
         // is added (it is added to the runConfig each instruction commits).
-        if stage.instructions.is_empty() && st.config.config.on_build.is_empty() && !labelled {
+        if instructions.is_empty()
+            && (st.config.config.on_build.is_empty() || self.graph.stages[i].replaced)
+            && !labelled
+        {
             self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
             self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
                 Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged });
@@ -100,14 +105,14 @@ impl Ctx<'_> {
         for ins in self.df.triggers(i, &triggers, span)? {
             self.step(&mut st, &ins, &label, 1, total).map_err(|f| f.at(ins.span))?;
         }
-        for (n, ins) in stage.instructions.iter().enumerate() {
+        for (n, ins) in instructions.iter().enumerate() {
             self.check_cancel()?;
             self.step(&mut st, ins, &label, n + 2, total).map_err(|f| f.at(ins.span))?;
         }
         if labelled {
             for (n, (k, v)) in self.opts.labels.iter().enumerate() {
                 self.check_cancel()?;
-                self.flag_label(&mut st, k, v, &label, stage.instructions.len() + 2 + n, total)?;
+                self.flag_label(&mut st, k, v, &label, instructions.len() + 2 + n, total)?;
             }
         }
         self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
@@ -140,6 +145,11 @@ impl Ctx<'_> {
                 let o =
                     self.outs.lock().unwrap_or_else(|e| e.into_inner())[*j].clone().ok_or(BuildError::BaseNotBuilt)?;
                 (fresh(o.config, o.layers, o.key), o.unchanged)
+            }
+            Base::Context(name) => {
+                let b = self.context_base(name)?;
+                let unchanged = b.image.map(|img| Unchanged::Image(Box::new(img)));
+                (fresh(b.config, b.layers, b.key), unchanged)
             }
             Base::Image(r) => {
                 let img = self

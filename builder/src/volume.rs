@@ -17,7 +17,7 @@ const OPAQUE: &str = "trusted.overlay.opaque";
 
 /// The components of a VOLUME path (`/a/./b/` is `a`, `b`); None for `/` and for paths
 /// that climb with `..` (docker cleans them away before they get here).
-fn components(volume: &str) -> Option<Vec<&str>> {
+pub(crate) fn components(volume: &str) -> Option<Vec<&str>> {
     let parts: Vec<&str> = volume.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     if parts.is_empty() || parts.contains(&"..") {
         return None;
@@ -28,7 +28,7 @@ fn components(volume: &str) -> Option<Vec<&str>> {
 /// `lstat` of `base/parts…`, where every component but the last must be a real directory:
 /// a symlink on the way is never followed (an upper dir's symlink may point anywhere on
 /// the host).
-fn lstat_in(base: &Path, parts: &[&str]) -> Option<Metadata> {
+pub(crate) fn lstat_in(base: &Path, parts: &[&str]) -> Option<Metadata> {
     let mut p = base.to_path_buf();
     let mut m = None;
     for (i, c) in parts.iter().enumerate() {
@@ -48,7 +48,7 @@ fn is_whiteout(m: &Metadata) -> bool {
 
 /// What the layers below the step hold at `parts`: the topmost layer's entry, None when
 /// the topmost entry is a whiteout or no layer has it.
-fn below(lowers: &[PathBuf], parts: &[&str]) -> Option<Metadata> {
+pub(crate) fn below(lowers: &[PathBuf], parts: &[&str]) -> Option<Metadata> {
     for l in lowers {
         if let Some(m) = lstat_in(l, parts) {
             return (!is_whiteout(&m)).then_some(m);
@@ -57,12 +57,12 @@ fn below(lowers: &[PathBuf], parts: &[&str]) -> Option<Metadata> {
     None
 }
 
-fn is_opaque(p: &Path) -> bool {
+pub(crate) fn is_opaque(p: &Path) -> bool {
     let mut v = [0u8; 4];
     rustix::fs::lgetxattr(p, OPAQUE, &mut v[..]).is_ok_and(|n| &v[..n] == b"y")
 }
 
-fn is_empty_dir(p: &Path) -> bool {
+pub(crate) fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut r| r.next().is_none())
 }
 

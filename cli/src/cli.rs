@@ -209,6 +209,8 @@ pub enum ContainerCmd {
 
 /// `rbuild image …`
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ImageCmd {
     /// List images
     #[command(visible_alias = "list")]
@@ -774,6 +776,18 @@ pub struct BuildArgs {
     /// Add a line to every RUN step's /etc/hosts
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_host: Vec<String>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub secrets: Vec<String>,
+    /// An ssh agent for RUN --mount=type=ssh: default or ID[=SOCKET|KEY[,KEY…]]
+    #[arg(long = "ssh", value_name = "SPEC")]
+    pub ssh: Vec<String>,
+    /// A named build context: NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://PATH
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// The target platform (linux/amd64 only)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

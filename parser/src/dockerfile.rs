@@ -285,6 +285,9 @@ fn print_copy(keyword: &str, c: &CopyArgs, esc: char) -> String {
             flags.push(format!("--{name}"));
         }
     }
+    if let Some(u) = c.unpack {
+        flags.push(format!("--unpack={u}"));
+    }
     for e in &c.exclude {
         flags.push(flag("exclude", e, esc));
     }

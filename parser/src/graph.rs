@@ -8,10 +8,11 @@
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::dockerfile::Dockerfile;
-use crate::instruction::{FromRef, Kind};
+use crate::frontend::{check_platform, PLATFORM_ARGS};
+use crate::instruction::{FromArgs, FromRef, Kind};
 use crate::shell::Lexer;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The predefined ARGs docker accepts from `--build-arg` without an ARG instruction.
 pub const PROXY_ARGS: &[&str] = &[
@@ -36,6 +37,9 @@ pub enum Base {
     /// An image reference, after ARG expansion.
     Image(String),
     Scratch,
+    /// A named build context (`--build-context NAME=…`): one named like the base, or
+    /// one named like the stage itself, which it then replaces.
+    Context(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,8 +64,12 @@ pub struct GraphStage {
     pub index: usize,
     pub name: Option<String>,
     pub base: Base,
-    /// Images named by `COPY --from` or `RUN --mount=from=` that are not stages.
+    /// Images (or named contexts) named by `COPY --from` or `RUN --mount=from=` that are
+    /// not stages.
     pub image_refs: Vec<String>,
+    /// A named build context has this stage's name: it stands for the stage, whose
+    /// instructions do not run.
+    pub replaced: bool,
     /// Built for this target.
     pub needed: bool,
     /// The parallel level: every stage of a level depends only on lower levels.
@@ -86,7 +94,11 @@ pub fn meta_arg_values(
     overrides: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, Diagnostic> {
     let lex = Lexer::new(df.directives.escape);
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    // BuildKit's automatic platform ARGs are defined before anything else.
+    let mut env: BTreeMap<String, String> = PLATFORM_ARGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), overrides.get(*k).map_or(*v, String::as_str).to_string()))
+        .collect();
     for ins in &df.meta_args {
         let Kind::Arg { args } = &ins.kind else { continue };
         for a in args {
@@ -96,7 +108,7 @@ pub fn meta_arg_values(
             } else if let Some(d) = &a.default {
                 let v = lex.process_word(d, &env).map_err(|e| Diagnostic::at(e.to_string(), ins.span))?;
                 env.insert(name, v);
-            } else {
+            } else if !PLATFORM_ARGS.iter().any(|(k, _)| *k == name) {
                 env.remove(&name);
             }
         }
@@ -125,71 +137,26 @@ impl Graph {
         overrides: &BTreeMap<String, String>,
         target: Option<&str>,
     ) -> Result<Graph, Diagnostic> {
+        Graph::build_with(df, overrides, target, &BTreeSet::new())
+    }
+
+    /// [`Graph::build`] with named build contexts (`--build-context NAME=…`): a FROM
+    /// whose base (or a stage whose name) is one of `contexts` starts from that context.
+    pub fn build_with(
+        df: &Dockerfile,
+        overrides: &BTreeMap<String, String>,
+        target: Option<&str>,
+        contexts: &BTreeSet<String>,
+    ) -> Result<Graph, Diagnostic> {
         let meta = meta_arg_values(df, overrides)?;
-        let lex = Lexer::new(df.directives.escape);
-        let mut names: BTreeMap<String, usize> = BTreeMap::new();
-        let mut stages = Vec::new();
-        let mut edges = Vec::new();
-
-        for s in &df.stages {
-            let image = lex.process_word(s.base(), &meta).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
-            if image.is_empty() {
-                return Err(Diagnostic::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
-            }
-            let base = if let Some(&i) = names.get(&image.to_lowercase()) {
-                edges.push(Edge { from: i, to: s.index, kind: EdgeKind::From, span: s.from.span });
-                Base::Stage(i)
-            } else if image == "scratch" {
-                Base::Scratch
-            } else {
-                Base::Image(image)
-            };
-            if let Some(n) = s.name() {
-                if names.insert(n.to_string(), s.index).is_some() {
-                    return Err(Diagnostic::at(format!("duplicate stage name {n:?}"), s.from.span));
-                }
-            }
-            stages.push(GraphStage {
-                index: s.index,
-                name: s.name().map(String::from),
-                base,
-                image_refs: vec![],
-                needed: false,
-                level: None,
-            });
-        }
-
-        // COPY --from and RUN --mount=from may name any stage, earlier or later (resolved
-        // by Dockerfile::parse).
-        for s in &df.stages {
-            for ins in &s.instructions {
-                let refs: Vec<(&FromRef, EdgeKind)> = match &ins.kind {
-                    Kind::Copy(c) | Kind::Add(c) => c.from.iter().map(|f| (f, EdgeKind::CopyFrom)).collect(),
-                    Kind::Run(r) => {
-                        r.mounts.iter().filter_map(|m| m.from.as_ref()).map(|f| (f, EdgeKind::MountFrom)).collect()
-                    }
-                    _ => vec![],
-                };
-                for (r, kind) in refs {
-                    match r.stage {
-                        Some(t) => edges.push(Edge { from: t, to: s.index, kind, span: ins.span }),
-                        None => {
-                            if !stages[s.index].image_refs.contains(&r.name) {
-                                stages[s.index].image_refs.push(r.name.clone());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-
+        let (mut stages, mut edges, names) = bases(df, &meta, contexts)?;
+        from_edges(df, &mut stages, &mut edges);
         let target = match target {
             None => df.stages.len() - 1,
             Some(t) => *names
                 .get(&t.to_lowercase())
                 .ok_or_else(|| Diagnostic::new(format!("failed to reach build target {t} in Dockerfile")))?,
         };
-
         let n = stages.len();
         let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); n];
         for e in &edges {
@@ -197,82 +164,16 @@ impl Graph {
                 adjacency[e.to].push(e.from);
             }
         }
-        let deps = |i: usize| -> Vec<usize> { adjacency[i].clone() };
-
-        // Cycles: a depth-first search over dependencies, iterative to bound the stack.
-        let mut color = vec![0u8; n]; // 0 new, 1 on the path, 2 done
-        for start in 0..n {
-            if color[start] != 0 {
-                continue;
-            }
-            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, deps(start))];
-            color[start] = 1;
-            while let Some((node, pending)) = stack.last_mut() {
-                match pending.pop() {
-                    Some(d) if color[d] == 1 => {
-                        let name = stages[d].name.clone().unwrap_or_else(|| d.to_string());
-                        let span = df.stages[*node].from.span;
-                        return Err(Diagnostic::at(format!("circular dependency detected on stage: {name}"), span));
-                    }
-                    Some(d) if color[d] == 0 => {
-                        color[d] = 1;
-                        let dd = deps(d);
-                        stack.push((d, dd));
-                    }
-                    Some(_) => {}
-                    None => {
-                        color[*node] = 2;
-                        stack.pop();
-                    }
-                }
-            }
-        }
-
+        check_cycles(df, &stages, &adjacency)?;
         // Stages the target needs.
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
             if !stages[i].needed {
                 stages[i].needed = true;
-                todo.extend(deps(i));
+                todo.extend(adjacency[i].iter().copied());
             }
         }
-
-        // Levels: 1 + the highest level among dependencies, in a topological order (Kahn).
-        // The graph is acyclic here.
-        let mut level: Vec<Option<usize>> = vec![None; n];
-        let mut waiting: Vec<usize> = (0..n).map(|i| adjacency[i].len()).collect();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, ds) in adjacency.iter().enumerate() {
-            for &d in ds {
-                dependents[d].push(i);
-            }
-        }
-        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
-        while let Some(i) = ready.pop() {
-            level[i] = Some(adjacency[i].iter().filter_map(|d| level[*d]).map(|l| l + 1).max().unwrap_or(0));
-            for &j in &dependents[i] {
-                waiting[j] -= 1;
-                if waiting[j] == 0 {
-                    ready.push(j);
-                }
-            }
-        }
-        for (i, l) in level.iter_mut().enumerate() {
-            if !stages[i].needed {
-                *l = None;
-            }
-        }
-        let mut levels: Vec<Vec<usize>> = Vec::new();
-        for (i, l) in level.iter().enumerate() {
-            stages[i].level = *l;
-            if let Some(l) = l {
-                if levels.len() <= *l {
-                    levels.resize(l + 1, vec![]);
-                }
-                levels[*l].push(i);
-            }
-        }
-
+        let levels = levels(&mut stages, &adjacency);
         Ok(Graph { stages, edges, levels, target, meta_args: meta })
     }
 
@@ -283,6 +184,155 @@ impl Graph {
         d.dedup();
         d
     }
+}
+
+/// Every stage and its base (an earlier stage, a named context, scratch or an image),
+/// the FROM edges, and the stage names.
+#[allow(clippy::type_complexity)]
+fn bases(
+    df: &Dockerfile,
+    meta: &BTreeMap<String, String>,
+    contexts: &BTreeSet<String>,
+) -> Result<(Vec<GraphStage>, Vec<Edge>, BTreeMap<String, usize>), Diagnostic> {
+    let lex = Lexer::new(df.directives.escape);
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stages = Vec::new();
+    let mut edges = Vec::new();
+    for s in &df.stages {
+        let image = lex.process_word(s.base(), meta).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
+        if image.is_empty() {
+            return Err(Diagnostic::at(format!("base name ({}) should not be blank", s.base()), s.from.span));
+        }
+        if let Kind::From(FromArgs { platform: Some(p), .. }) = &s.from.kind {
+            let p = lex.process_word(p, meta).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
+            check_platform(&p).map_err(|e| Diagnostic::at(e, s.from.span))?;
+        }
+        let replaced = s.name().is_some_and(|n| contexts.contains(n));
+        let base = if replaced {
+            Base::Context(s.name().unwrap_or_default().to_string())
+        } else if let Some(&i) = names.get(&image.to_lowercase()) {
+            edges.push(Edge { from: i, to: s.index, kind: EdgeKind::From, span: s.from.span });
+            Base::Stage(i)
+        } else if contexts.contains(&image) {
+            Base::Context(image)
+        } else if image == "scratch" {
+            Base::Scratch
+        } else {
+            Base::Image(image)
+        };
+        if let Some(n) = s.name() {
+            if names.insert(n.to_string(), s.index).is_some() {
+                return Err(Diagnostic::at(format!("duplicate stage name {n:?}"), s.from.span));
+            }
+        }
+        stages.push(GraphStage {
+            index: s.index,
+            name: s.name().map(String::from),
+            base,
+            image_refs: vec![],
+            replaced,
+            needed: false,
+            level: None,
+        });
+    }
+    Ok((stages, edges, names))
+}
+
+/// The edges of `COPY --from` and `RUN --mount=from` (any stage, earlier or later, as
+/// Dockerfile::parse resolved them); what is not a stage is an image reference.
+fn from_edges(df: &Dockerfile, stages: &mut [GraphStage], edges: &mut Vec<Edge>) {
+    for s in &df.stages {
+        if stages[s.index].replaced {
+            continue;
+        }
+        for ins in &s.instructions {
+            let refs: Vec<(&FromRef, EdgeKind)> = match &ins.kind {
+                Kind::Copy(c) | Kind::Add(c) => c.from.iter().map(|f| (f, EdgeKind::CopyFrom)).collect(),
+                Kind::Run(r) => {
+                    r.mounts.iter().filter_map(|m| m.from.as_ref()).map(|f| (f, EdgeKind::MountFrom)).collect()
+                }
+                _ => vec![],
+            };
+            for (r, kind) in refs {
+                match r.stage {
+                    Some(t) => edges.push(Edge { from: t, to: s.index, kind, span: ins.span }),
+                    None => {
+                        if !stages[s.index].image_refs.contains(&r.name) {
+                            stages[s.index].image_refs.push(r.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Cycles: a depth-first search over dependencies, iterative to bound the stack.
+fn check_cycles(df: &Dockerfile, stages: &[GraphStage], adjacency: &[Vec<usize>]) -> Result<(), Diagnostic> {
+    let n = stages.len();
+    let mut color = vec![0u8; n]; // 0 new, 1 on the path, 2 done
+    for start in 0..n {
+        if color[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, adjacency[start].clone())];
+        color[start] = 1;
+        while let Some((node, pending)) = stack.last_mut() {
+            match pending.pop() {
+                Some(d) if color[d] == 1 => {
+                    let name = stages[d].name.clone().unwrap_or_else(|| d.to_string());
+                    let span = df.stages[*node].from.span;
+                    return Err(Diagnostic::at(format!("circular dependency detected on stage: {name}"), span));
+                }
+                Some(d) if color[d] == 0 => {
+                    color[d] = 1;
+                    stack.push((d, adjacency[d].clone()));
+                }
+                Some(_) => {}
+                None => {
+                    color[*node] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Levels: 1 + the highest level among dependencies, in a topological order (Kahn); the
+/// needed stages grouped by level (the graph is acyclic here).
+fn levels(stages: &mut [GraphStage], adjacency: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = stages.len();
+    let mut level: Vec<Option<usize>> = vec![None; n];
+    let mut waiting: Vec<usize> = (0..n).map(|i| adjacency[i].len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ds) in adjacency.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        level[i] = Some(adjacency[i].iter().filter_map(|d| level[*d]).map(|l| l + 1).max().unwrap_or(0));
+        for &j in &dependents[i] {
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    for (i, l) in level.iter().enumerate() {
+        let l = l.filter(|_| stages[i].needed);
+        stages[i].level = l;
+        if let Some(l) = l {
+            if levels.len() <= l {
+                levels.resize(l + 1, vec![]);
+            }
+            levels[l].push(i);
+        }
+    }
+    levels
 }
 
 #[cfg(test)]
@@ -361,6 +411,37 @@ mod tests {
             assert!(e.message.contains("variable expansion is not supported for --from"), "{e}");
             assert_eq!(e.span.map(|s| s.start_line), Some(src.lines().count()), "{src}");
         }
+    }
+
+    /// BuildKit's platform ARGs are global ARGs of their own (FROM lines use them as they
+    /// are); a FROM --platform other than linux/amd64 is refused at the FROM.
+    #[test]
+    fn platform_args_and_from_platform() {
+        let g = graph("FROM --platform=$BUILDPLATFORM x:$TARGETARCH\n", None).unwrap();
+        assert_eq!(g.stages[0].base, Base::Image("x:amd64".into()));
+        assert_eq!(g.meta_args.get("TARGETPLATFORM").map(String::as_str), Some("linux/amd64"));
+        let g = graph("ARG TARGETOS\nFROM x:$TARGETOS\n", None).unwrap();
+        assert_eq!(g.stages[0].base, Base::Image("x:linux".into()));
+        let e = graph("FROM x\nFROM --platform=linux/arm64 y\n", None).unwrap_err();
+        assert!(e.message.contains("linux/amd64 images only"), "{e}");
+        assert_eq!(e.span.map(|s| s.start_line), Some(2));
+    }
+
+    /// A named build context stands for a base of its name, and replaces a stage of its
+    /// name (whose own dependencies then do not count).
+    #[test]
+    fn named_contexts() {
+        let df = Dockerfile::parse(
+            "FROM alpine AS deps\nCOPY --from=tools / /\nFROM deps\nFROM alpine\nCOPY --from=deps / /\n",
+        )
+        .unwrap();
+        let contexts: BTreeSet<String> = ["alpine".to_string(), "deps".to_string()].into();
+        let g = Graph::build_with(&df, &BTreeMap::new(), None, &contexts).unwrap();
+        assert_eq!(g.stages[0].base, Base::Context("deps".into()));
+        assert!(g.stages[0].replaced && g.stages[0].image_refs.is_empty());
+        assert_eq!(g.stages[1].base, Base::Stage(0));
+        assert_eq!(g.stages[2].base, Base::Context("alpine".into()));
+        assert_eq!(g.levels, vec![vec![0], vec![2]]);
     }
 
     #[test]

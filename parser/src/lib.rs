@@ -19,6 +19,7 @@ pub mod ast;
 pub mod diagnostic;
 pub mod dockerfile;
 pub mod dump;
+pub mod frontend;
 pub mod graph;
 pub mod instruction;
 pub mod json;

@@ -188,22 +188,29 @@ pub struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn excluded(&self, rel: &Path) -> bool {
-        if self.ignore.is_none() && self.exclude.is_none() {
-            return false;
-        }
-        let rel = go_string(rel.as_os_str().as_bytes());
-        self.ignore.is_some_and(|m| m.matches(&rel)) || self.exclude.as_ref().is_some_and(|m| m.matches(&rel))
+    /// Is the entry at `rel` (below the root) left out: by the .dockerignore (`rel`), or
+    /// by `--exclude` (matched, as BuildKit's copy does, against `item_rel`, the path
+    /// below the source being copied; never the source itself)?
+    fn excluded(&self, rel: &Path, item_rel: Option<&Path>) -> bool {
+        let ignored = self.ignore.is_some_and(|m| m.matches(&go_string(rel.as_os_str().as_bytes())));
+        let excluded = match (&self.exclude, item_rel) {
+            (Some(m), Some(i)) if !i.as_os_str().is_empty() => m.matches(&go_string(i.as_os_str().as_bytes())),
+            _ => false,
+        };
+        ignored || excluded
     }
 
     /// An excluded directory whose subtree cannot hold anything included.
-    fn skip_dir(&self, rel: &Path) -> bool {
-        if self.ignore.is_none() && self.exclude.is_none() {
-            return false;
-        }
-        let rel = go_string(rel.as_os_str().as_bytes());
-        let skip = |m: &Matcher| m.matches(&rel) && !(m.has_exclusions() && m.may_include_below(&rel));
-        self.ignore.is_some_and(skip) || self.exclude.as_ref().is_some_and(skip)
+    fn skip_dir(&self, rel: &Path, item_rel: Option<&Path>) -> bool {
+        let skip = |m: &Matcher, p: &Path| {
+            let p = go_string(p.as_os_str().as_bytes());
+            m.matches(&p) && !(m.has_exclusions() && m.may_include_below(&p))
+        };
+        let excluded = match (&self.exclude, item_rel) {
+            (Some(m), Some(i)) if !i.as_os_str().is_empty() => skip(m, i),
+            _ => false,
+        };
+        self.ignore.is_some_and(|m| skip(m, rel)) || excluded
     }
 
     /// Everything below directory `host` (relative path `rel` from the source root),
@@ -219,14 +226,14 @@ impl Source<'_> {
             let m = std::fs::symlink_metadata(&p).map_err(BuildError::io("stat", &p))?;
             let mut out = Vec::new();
             if m.is_dir() {
-                if self.skip_dir(&c_rel) {
+                if self.skip_dir(&c_rel, Some(&i_rel)) {
                     return Ok(out);
                 }
-                if !self.excluded(&c_rel) {
+                if !self.excluded(&c_rel, Some(&i_rel)) {
                     out.push(entry_of(i_rel.clone(), p.clone(), &m));
                 }
                 out.extend(self.walk(&p, &c_rel, &i_rel)?);
-            } else if !self.excluded(&c_rel) {
+            } else if !self.excluded(&c_rel, Some(&i_rel)) {
                 out.push(entry_of(i_rel, p, &m));
             }
             Ok(out)
@@ -247,7 +254,7 @@ impl Source<'_> {
         // An excluded file is not in the context; an excluded directory only when no
         // exception can bring back something below it.
         let top = rel.as_os_str().is_empty();
-        if !top && self.excluded(rel) && (!m.is_dir() || self.skip_dir(rel)) {
+        if !top && self.excluded(rel, None) && (!m.is_dir() || self.skip_dir(rel, None)) {
             return Ok(None);
         }
         // The resolved path decides what is excluded below it.
@@ -256,7 +263,7 @@ impl Source<'_> {
         if m.is_dir() {
             let below = self.walk(&host, &ctx_rel, Path::new(""))?;
             // An excluded directory is in the context only through what is brought back.
-            if !top && self.excluded(rel) && below.is_empty() {
+            if !top && self.excluded(rel, None) && below.is_empty() {
                 return Ok(None);
             }
             entries.extend(below);
@@ -287,7 +294,7 @@ impl Source<'_> {
         names.sort();
         for name in names {
             let r = rel.join(&name);
-            if self.skip_dir(&r) {
+            if self.skip_dir(&r, None) {
                 continue;
             }
             let matched = go_match(pattern, &go_string(r.as_os_str().as_bytes()))

@@ -136,3 +136,22 @@ fn the_stat_cache_appends_what_changed_and_survives_a_torn_tail() {
     std::fs::write(&sc.path, b"garbage").unwrap();
     assert_eq!(StatCache::open(&cdir, &r).old.len(), 0);
 }
+
+/// `COPY --exclude` patterns match paths below the source being copied (as BuildKit's
+/// copy matches them), never the source itself; the .dockerignore matches paths of the
+/// context.
+#[test]
+fn exclude_patterns_are_relative_to_the_source() {
+    let d = tempfile::tempdir().unwrap();
+    for p in ["d/keep.txt", "d/skip.md", "d/sub/deep.md", "top.md"] {
+        std::fs::create_dir_all(d.path().join(p).parent().unwrap()).unwrap();
+        std::fs::write(d.path().join(p), p).unwrap();
+    }
+    let ex = Matcher::new(&["*.md".to_string()]).unwrap();
+    let src = Source { root: d.path().to_path_buf(), ignore: None, exclude: Some(ex), parallel: true };
+    let names = |items: Vec<Item>| -> Vec<String> {
+        items.iter().flat_map(|i| i.entries.iter().map(|e| e.rel.display().to_string())).collect()
+    };
+    assert_eq!(names(src.select("d").unwrap()), ["", "keep.txt", "sub", "sub/deep.md"]);
+    assert_eq!(names(src.select("top.md").unwrap()), [""]);
+}

@@ -256,11 +256,10 @@ pub fn copy_items(into: Root<'_>, items: &[Item], dest: &str, identity: (u32, u3
     let dest_is_dir = is_dir_dest(root, dest);
     for it in items {
         if it.is_dir() {
-            // docker's CopyWithTar makes the destination and its missing parents as root
-            // (MkdirAllAndChownNew with the root pair); then only the destination is
-            // chowned, with what was copied. (A file's missing parents, below, get the
-            // owner instead: copyFile makes them with it.)
-            let (host, dest_made) = made_dirs(root, dest, (0, 0))?;
+            // The destination and its missing parents are made as `identity` (the --chown
+            // owner), as BuildKit's copy makes them (docker's legacy builder made them as
+            // root); then the destination is chowned with what was copied.
+            let (host, dest_made) = made_dirs(root, dest, identity)?;
             if let (true, Some(owner)) = (dest_made, o.owner) {
                 chown(&host, owner)?;
             }
@@ -414,10 +413,10 @@ pub fn is_archive(p: &Path) -> bool {
 /// the archive's owners and modes; `.wh.` names are ordinary files here, and symlinks
 /// among an entry's parents are followed without leaving `dest`.
 ///
-/// The destination and its missing parents are made as root whatever `--chown` says, as
-/// docker's UntarPath makes them; --chown does not apply to an archive's content either.
-pub fn extract_archive(root: &Path, archive: &Path, dest: &str) -> Result<()> {
-    let host = mkdir_all(root, dest, (0, 0))?;
+/// The destination and its missing parents are made as `made` (the --chown owner, as
+/// BuildKit makes them); --chown does not apply to an archive's content.
+pub fn extract_archive(root: &Path, archive: &Path, dest: &str, made: (u32, u32)) -> Result<()> {
+    let host = mkdir_all(root, dest, made)?;
     let f = std::fs::File::open(archive).map_err(BuildError::io("reading", archive))?;
     let (_, r) = rbuild_store::compress::decompressed(f)?;
     // docker's untar is chrooted at the destination: links resolve inside it.

@@ -260,11 +260,11 @@ fn a_copy_that_keeps_owners_keeps_the_file_capability() {
     }
 }
 
-/// Ownership of what a copy creates, as docker's copy gives it: a directory copy makes
-/// the destination's parents as root and chowns the destination; a file copy makes
-/// the parents with the owner; an archive's destination is root's.
+/// Ownership of what a copy creates, as BuildKit's copy gives it: the destination and its
+/// missing parents are the owner's (`identity`, the --chown owner), for a directory, a
+/// file and an archive alike; an archive's content keeps its owners.
 #[test]
-fn directories_a_copy_makes_are_owned_as_dockers_are() {
+fn directories_a_copy_makes_are_owned_as_buildkit_makes_them() {
     use std::os::unix::fs::MetadataExt;
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
@@ -282,7 +282,7 @@ fn directories_a_copy_makes_are_owned_as_dockers_are() {
     let o = CopyOpts { owner: Some((1000, 1000)), chmod: None };
     copy_items(Root::dir(&root), &source.select("dir").unwrap(), "/new/sub/", (1000, 1000), &o).unwrap();
     copy_items(Root::dir(&root), &source.select("f").unwrap(), "/new2/sub/", (1000, 1000), &o).unwrap();
-    extract_archive(&root, &tar, "/new3/sub/").unwrap();
+    extract_archive(&root, &tar, "/new3/sub/", (1000, 1000)).unwrap();
     let owner = |p: &str| {
         let m = std::fs::symlink_metadata(root.join(p)).unwrap();
         (m.uid(), m.gid())
@@ -293,14 +293,14 @@ fn directories_a_copy_makes_are_owned_as_dockers_are() {
             .map(|p| (p.to_string(), owner(p)))
             .collect();
     let want: Vec<_> = [
-        ("new", (0, 0)),
+        ("new", (1000, 1000)),
         ("new/sub", (1000, 1000)),
         ("new/sub/x", (1000, 1000)),
         ("new2", (1000, 1000)),
         ("new2/sub", (1000, 1000)),
         ("new2/sub/f", (1000, 1000)),
-        ("new3", (0, 0)),
-        ("new3/sub", (0, 0)),
+        ("new3", (1000, 1000)),
+        ("new3/sub", (1000, 1000)),
         ("new3/sub/x/y", (7, 8)),
     ]
     .iter()

@@ -4,9 +4,13 @@
 pub(crate) mod add;
 pub(crate) mod copy;
 pub(crate) mod meta;
+pub(crate) mod mounts;
 pub(crate) mod run;
+pub(crate) mod ssh;
+pub(crate) mod stubs;
 
 use crate::build::Ctx;
+use crate::cache_key::CacheKey;
 use crate::error::{BuildError, Result};
 use crate::stage::State;
 use rbuild_store::layer::WriteOptions;
@@ -30,6 +34,24 @@ impl Ctx<'_> {
         others: &[Vec<LayerRef>],
         f: impl FnOnce(crate::copy::Root<'_>, &[PathBuf]) -> Result<T> + Send,
     ) -> Result<(TempDir, T)> {
+        self.in_layers_with(&st.layers, others, f)
+    }
+
+    /// [`Ctx::in_rootfs`] on `layers` alone (none: an empty root).
+    pub(crate) fn in_layers<T: Send>(
+        &self,
+        layers: &[LayerRef],
+        f: impl FnOnce(crate::copy::Root<'_>) -> Result<T> + Send,
+    ) -> Result<(TempDir, T)> {
+        self.in_layers_with(layers, &[], |root, _| f(root))
+    }
+
+    pub(crate) fn in_layers_with<T: Send>(
+        &self,
+        layers: &[LayerRef],
+        others: &[Vec<LayerRef>],
+        f: impl FnOnce(crate::copy::Root<'_>, &[PathBuf]) -> Result<T> + Send,
+    ) -> Result<(TempDir, T)> {
         let dir = self.store.temp_guard("copy")?;
         let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
         for d in [&upper, &work] {
@@ -37,7 +59,7 @@ impl Ctx<'_> {
         }
         // The upper is committed (or dropped) once unmounted: volatile.
         let mut views = vec![rbuild_runtime::View {
-            lowers: self.lowers(&st.layers)?,
+            lowers: self.lowers(layers)?,
             upper: Some((upper.clone(), work)),
             volatile_upper: true,
         }];
@@ -59,16 +81,30 @@ impl Ctx<'_> {
     /// or a COPY that lands nothing below `/`, adds no layer. The cache records the same
     /// (`"layer": null`), so a cached rebuild makes the same image.
     pub(crate) fn commit_dir(&self, st: &mut State, upper: &Path) -> Result<Option<LayerRef>> {
+        let layer = self.write_layer(upper, st.clamp)?;
+        self.remember(st, layer.as_ref())?;
+        if let Some(layer) = &layer {
+            st.config.rootfs.diff_ids.push(layer.diff_id);
+            st.layers.push(layer.clone());
+        }
+        Ok(layer)
+    }
+
+    /// Commits `upper` as a layer recorded under `key` alone (a layer that does not sit
+    /// on a stage's state: a named context's files, a `COPY --link`).
+    pub(crate) fn commit_upper(&self, key: &CacheKey, upper: &Path, clamp: i64) -> Result<Option<LayerRef>> {
+        let layer = self.write_layer(upper, clamp)?;
+        self.record_layer(key, layer.as_ref())?;
+        Ok(layer)
+    }
+
+    /// The layer of `upper` (times clamped to `clamp`); None when it would be empty.
+    fn write_layer(&self, upper: &Path, clamp: i64) -> Result<Option<LayerRef>> {
         if rbuild_store::layer::writes_nothing(upper)? {
-            self.remember(st, None)?;
             return Ok(None);
         }
-        let opts = WriteOptions { overlay: true, mtime_clamp: Some(st.clamp), fix_source: true };
-        let layer = self.store.commit_dir(upper, &opts, true)?;
-        self.remember(st, Some(&layer))?;
-        st.config.rootfs.diff_ids.push(layer.diff_id);
-        st.layers.push(layer.clone());
-        Ok(Some(layer))
+        let opts = WriteOptions { overlay: true, mtime_clamp: Some(clamp), fix_source: true };
+        Ok(Some(self.store.commit_dir(upper, &opts, true)?))
     }
 }
 

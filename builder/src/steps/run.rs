@@ -3,16 +3,16 @@
 use crate::build::{Ctx, FResult};
 use crate::builder::{Event, Failure};
 use crate::cache_key::{KeyBuilder, KeyKind};
-use crate::context::{items_digest, Item, Source};
 use crate::error::{BuildError, Result};
-use crate::meta::{self};
+use crate::meta;
 use crate::stage::State;
-use crate::steps::{workdir_removed, Tail};
+use crate::steps::mounts::{mount_key, Opened};
+use crate::steps::{stubs, workdir_removed, Tail};
 use rbuild_parser::graph::PROXY_ARGS;
-use rbuild_parser::instruction::{Instruction, Mount, MountType, NetworkMode, Run, Sharing};
-use rbuild_runtime::step::{run_step, StepRequest};
+use rbuild_parser::instruction::{CommandLine, Instruction, NetworkMode, Run, Script};
+use rbuild_runtime::step::{run_step, StepDir, StepRequest};
 use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network};
-use sha2::{Digest as _, Sha256};
+use std::path::PathBuf;
 
 impl Ctx<'_> {
     pub(crate) fn run(
@@ -25,27 +25,7 @@ impl Ctx<'_> {
         total: usize,
     ) -> FResult<()> {
         let text = ins.source.trim();
-        // Here-documents come assembled by the parser.
-        let mut cl = run.cmd.clone();
-        if let Some(script) = &run.script {
-            cl.args = vec![script.clone()];
-        }
-        let mut argv = meta::resolve_cmdline(&cl, &st.config.config);
-        if argv.is_empty() {
-            // `RUN []`: docker creates the step's container with an empty Cmd and the
-            // image's Entrypoint kept, so the container runs the Entrypoint alone, or, with
-            // none, the image's Cmd (the daemon's config merge) — users rely on it to run
-            // an image's own command at build time.
-            let c = &st.config.config;
-            argv = match (&c.entrypoint, &c.cmd) {
-                (Some(ep), _) if !ep.is_empty() => ep.clone(),
-                (_, Some(cmd)) => cmd.clone(),
-                _ => vec![],
-            };
-            if argv.is_empty() {
-                return Err(BuildError::NoCommand.into());
-            }
-        }
+        let (cl, argv, script_file) = command(st, run)?;
         let mut env = st.config.config.env.clone();
         env.extend(st.run_args());
         let network = match run.network {
@@ -53,7 +33,7 @@ impl Ctx<'_> {
             Some(NetworkMode::Host) => Network::Host,
             _ => self.opts.network.clone(),
         };
-        let (mounts, contents) = self.run_mounts(st, run)?;
+        let (plans, contents) = self.plan_mounts(st, run)?;
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
         st.chain(KeyKind::Run, |k| {
@@ -63,6 +43,7 @@ impl Ctx<'_> {
             for (m, content) in run.mounts.iter().zip(&contents) {
                 mount_key(k, m, content);
             }
+            k.opt_text(script_file.as_ref().map(|(_, c)| c.as_str()));
         });
         // The predefined proxy args given with --build-arg reach every RUN, declared or not,
         // unless the Env sets them; undeclared, they are not part of the step's key (nor of
@@ -86,23 +67,19 @@ impl Ctx<'_> {
             return Ok(());
         }
         let lowers = self.lowers(&st.layers)?;
-        // A VOLUME that no layer has is a fresh, empty volume in docker's RUN: runc makes
-        // its mountpoint in the step's layer, and what the step writes there is gone
-        // afterwards. Volumes over existing directories start with the image's content
-        // there; the step runs on that and its writes leave the upper afterwards (settle).
+        let opened = self.open_mounts(plans)?;
+        // What the mounts need made in the layer, to be removed afterwards (BuildKit's
+        // mount stubs).
+        let stubs: Vec<Vec<String>> =
+            opened.targets().iter().filter(|t| !t.is_empty()).flat_map(|t| stubs::missing(&lowers, t)).collect();
+        env.extend(opened.env.iter().cloned());
+        let mut extra = Vec::new();
+        let _script = match &script_file {
+            Some((name, content)) => Some(self.script_mount(name, content, &mut extra)?),
+            None => None,
+        };
         let volumes: Vec<String> = st.config.config.volumes.keys().cloned().collect();
-        let mut mounts = mounts;
-        let mut scratch_volumes = Vec::new();
-        for v in volumes.iter().filter(|v| crate::volume::is_new(&lowers, v)) {
-            let d = self.store.temp_guard("volume")?;
-            rustix::fs::chmod(d.path(), rustix::fs::Mode::from_raw_mode(0o755))
-                .map_err(BuildError::io("creating a volume at", d.path()))?;
-            mounts.push(RtMount {
-                target: v.clone(),
-                kind: MountKind::Bind { source: d.path().into(), readonly: false },
-            });
-            scratch_volumes.push(d);
-        }
+        let scratch_volumes = self.new_volumes(&lowers, &volumes, &mut extra)?;
         let req = StepRequest {
             lowers,
             args: argv,
@@ -110,17 +87,15 @@ impl Ctx<'_> {
             cwd,
             user,
             network,
-            mounts,
+            mounts: vec![],
             security: self.opts.security.clone(),
             extra_hosts: self.opts.extra_hosts.clone(),
             limits: Limits::default(),
             cancel: Some(self.opts.cancel.clone()),
         };
         let mut tail = Tail::default();
-        let (code, dir) = run_step(self.store, &req, &mut |b: &[u8]| {
-            tail.push(b);
-            self.progress.event(Event::Output { id, data: b });
-        })?;
+        let (code, dir) = self.run_with_mounts(req.clone(), &opened, extra, id, &mut tail)?;
+        drop(opened);
         if code != 0 {
             self.progress.event(Event::Failed { id });
             self.check_cancel()?;
@@ -132,6 +107,7 @@ impl Ctx<'_> {
                 tail: tail.lines(),
             });
         }
+        stubs::remove(&dir.upper(), &req.lowers, &stubs);
         self.check_cancel()?;
         drop(scratch_volumes);
         if !volumes.is_empty() {
@@ -144,73 +120,40 @@ impl Ctx<'_> {
         self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
         Ok(())
     }
-
-    /// RUN --mount: cache dirs kept in the store, tmpfs, and read-only binds of the
-    /// context. Returns the mounts and, for each, the digest of the content it brings
-    /// (empty for those whose content is not part of the cache key).
-    pub(crate) fn run_mounts(&self, st: &State, run: &Run) -> Result<(Vec<RtMount>, Vec<String>)> {
-        let mut out = Vec::new();
-        let mut contents = Vec::new();
-        for m in &run.mounts {
-            contents.push(String::new());
-            let target = if m.target.starts_with('/') {
-                m.target.clone()
-            } else {
-                format!("/{}/{}", st.config.config.working_dir.trim_matches('/'), m.target)
-            };
-            match m.typ {
-                MountType::Tmpfs => out.push(RtMount {
-                    target,
-                    kind: MountKind::Tmpfs { options: m.size.map(|s| format!("size={s}")).unwrap_or_default() },
-                }),
-                MountType::Cache => {
-                    let id = m.id.clone().unwrap_or_else(|| target.clone());
-                    let dir = self.store.state_dir().join("buildcache").join(cache_mount_dir(&id));
-                    if !dir.exists() {
-                        std::fs::create_dir_all(&dir).map_err(BuildError::io("creating the cache mount", &dir))?;
-                        let _ = rustix::fs::chown(
-                            &dir,
-                            Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
-                            Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
-                        );
-                        let _ = rustix::fs::chmod(&dir, rustix::fs::Mode::from_raw_mode(m.mode.unwrap_or(0o755)));
-                    }
-                    out.push(RtMount { target, kind: MountKind::Bind { source: dir, readonly: m.read_only } });
-                }
-                MountType::Bind if m.from.is_none() => {
-                    let ctx = self.opts.context.as_ref().ok_or(BuildError::BindWithoutContext)?;
-                    let src = crate::context::resolve_in_root(
-                        ctx,
-                        &crate::context::relative_source(m.source.as_deref().unwrap_or("."))?,
-                        true,
-                    )?;
-                    let mut items = vec![Item { path: ".".into(), entries: vec![] }];
-                    let source = Source { root: src.clone(), ignore: None, exclude: None, parallel: true };
-                    if let Ok(sel) = source.select(".") {
-                        items = sel;
-                    }
-                    if let Some(sc) = &self.statcache {
-                        sc.fill(&mut items)?;
-                    }
-                    if let Some(c) = contents.last_mut() {
-                        *c = items_digest(&items);
-                    }
-                    out.push(RtMount { target, kind: MountKind::Bind { source: src, readonly: true } });
-                }
-                _ => return Err(BuildError::UnsupportedMount(m.spec.clone())),
-            }
-        }
-        Ok((out, contents))
-    }
 }
 
-/// The directory (under the store's `buildcache/`) of the cache mount `id`: the first
-/// half of the sha256 of the id's length (u64, little endian) and bytes.
-fn cache_mount_dir(id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update((id.len() as u64).to_le_bytes());
-    h.update(id.as_bytes());
-    hex::encode(h.finalize())[..32].to_string()
+/// What a RUN runs: the command line (here-documents assembled by the parser; a script
+/// with a `#!` line is a file the shell runs, at /dev/pipes/NAME as BuildKit puts it),
+/// the argv, and that script file (name, content).
+#[allow(clippy::type_complexity)]
+fn command(st: &State, run: &Run) -> Result<(CommandLine, Vec<String>, Option<(String, String)>)> {
+    let mut cl = run.cmd.clone();
+    let mut script_file = None;
+    match &run.script {
+        Some(Script::Shell(s)) => cl.args = vec![s.clone()],
+        Some(Script::File { name, content }) => {
+            cl.args = vec![format!("/dev/pipes/{name}")];
+            script_file = Some((name.clone(), content.clone()));
+        }
+        None => {}
+    }
+    let mut argv = meta::resolve_cmdline(&cl, &st.config.config);
+    if argv.is_empty() {
+        // `RUN []`: docker creates the step's container with an empty Cmd and the
+        // image's Entrypoint kept, so the container runs the Entrypoint alone, or, with
+        // none, the image's Cmd (the daemon's config merge) — users rely on it to run
+        // an image's own command at build time.
+        let c = &st.config.config;
+        argv = match (&c.entrypoint, &c.cmd) {
+            (Some(ep), _) if !ep.is_empty() => ep.clone(),
+            (_, Some(cmd)) => cmd.clone(),
+            _ => vec![],
+        };
+        if argv.is_empty() {
+            return Err(BuildError::NoCommand);
+        }
+    }
+    Ok((cl, argv, script_file))
 }
 
 /// A RUN step's network, in its cache key.
@@ -234,32 +177,68 @@ fn network_key(k: &mut KeyBuilder, n: &Network) {
     }
 }
 
-/// A RUN --mount, in the step's cache key: what it is and, for a bind of the context, the
-/// digest of what it brings.
-fn mount_key(k: &mut KeyBuilder, m: &Mount, content: &str) {
-    let typ = match m.typ {
-        MountType::Bind => "bind",
-        MountType::Cache => "cache",
-        MountType::Tmpfs => "tmpfs",
-        MountType::Secret => "secret",
-        MountType::Ssh => "ssh",
-    };
-    let sharing = match m.sharing {
-        Sharing::Shared => "shared",
-        Sharing::Private => "private",
-        Sharing::Locked => "locked",
-    };
-    k.text(typ)
-        .text(&m.target)
-        .opt_text(m.from.as_ref().map(|f| f.name.as_str()))
-        .opt_text(m.source.as_deref())
-        .flag(m.read_only)
-        .opt_text(m.id.as_deref())
-        .text(sharing)
-        .opt_num(m.mode.map(u64::from))
-        .opt_num(m.uid.map(u64::from))
-        .opt_num(m.gid.map(u64::from))
-        .opt_num(m.size)
-        .flag(m.required)
-        .text(content);
+impl Ctx<'_> {
+    /// A VOLUME that no layer has is a fresh, empty volume in docker's RUN: runc makes
+    /// its mountpoint in the step's layer, and what the step writes there is gone
+    /// afterwards (an empty directory is mounted there). Volumes over existing
+    /// directories start with the image's content there; the step runs on that and its
+    /// writes leave the upper afterwards (`volume::settle`).
+    fn new_volumes(
+        &self,
+        lowers: &[PathBuf],
+        volumes: &[String],
+        mounts: &mut Vec<RtMount>,
+    ) -> Result<Vec<rbuild_store::TempDir>> {
+        let mut scratch = Vec::new();
+        for v in volumes.iter().filter(|v| crate::volume::is_new(lowers, v)) {
+            let d = self.store.temp_guard("volume")?;
+            rustix::fs::chmod(d.path(), rustix::fs::Mode::from_raw_mode(0o755))
+                .map_err(BuildError::io("creating a volume at", d.path()))?;
+            mounts.push(RtMount {
+                target: v.clone(),
+                kind: MountKind::Bind { source: d.path().into(), readonly: false },
+            });
+            scratch.push(d);
+        }
+        Ok(scratch)
+    }
+
+    /// Runs the step with its mounts: the views they need mounted around it first.
+    fn run_with_mounts(
+        &self,
+        mut req: StepRequest,
+        opened: &Opened,
+        extra: Vec<RtMount>,
+        id: usize,
+        tail: &mut Tail,
+    ) -> Result<(i32, StepDir)> {
+        let mut output = |b: &[u8]| {
+            tail.push(b);
+            self.progress.event(Event::Output { id, data: b });
+        };
+        if opened.views.is_empty() {
+            req.mounts = opened.mounts(&[])?;
+            req.mounts.extend(extra);
+            return Ok(run_step(self.store, &req, &mut output)?);
+        }
+        rbuild_runtime::with_views(&self.store.tmp_dir(), &opened.views, |roots| -> Result<(i32, StepDir)> {
+            req.mounts = opened.mounts(roots)?;
+            req.mounts.extend(extra);
+            Ok(run_step(self.store, &req, &mut output)?)
+        })?
+    }
+
+    /// A here-document script as a file mounted at /dev/pipes/NAME (0755, root); the
+    /// returned guard keeps it.
+    fn script_mount(&self, name: &str, content: &str, mounts: &mut Vec<RtMount>) -> Result<rbuild_store::TempDir> {
+        let d = self.store.temp_guard("script")?;
+        let path: PathBuf = d.path().join("script");
+        std::fs::write(&path, content).map_err(BuildError::io("writing", &path))?;
+        rustix::fs::chmod(&path, rustix::fs::Mode::from_raw_mode(0o755)).map_err(BuildError::io("chmod", &path))?;
+        mounts.push(RtMount {
+            target: format!("/dev/pipes/{name}"),
+            kind: MountKind::Bind { source: path, readonly: true },
+        });
+        Ok(d)
+    }
 }

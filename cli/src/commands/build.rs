@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result<ExitCode> {
-    // Names and cache options are checked before any work.
+    // Names, outputs and cache options are checked before any work.
     let tags: Vec<Reference> = a
         .tags
         .iter()
@@ -28,54 +28,15 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         .collect::<anyhow::Result<_>>()?;
     let cache_to: Vec<CacheSpec> =
         a.cache_to.iter().map(|s| parse_cache_spec(s, true)).collect::<anyhow::Result<_>>()?;
-    let cache_from_specs: Vec<CacheSpec> =
+    let cache_from: Vec<CacheSpec> =
         a.cache_from.iter().map(|s| parse_cache_spec(s, false)).collect::<anyhow::Result<_>>()?;
     let outputs = super::output::Outputs::parse(&a.outputs, &tags, a.iidfile.is_some())?;
-    let mut _stdin_ctx = None;
-    let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
-        let mut data = Vec::new();
-        std::io::stdin().read_to_end(&mut data).context("reading the build context from standard input")?;
-        if rbuild_store::compress::is_tar_archive(data.as_slice()) {
-            let dir = store.temp_guard("context")?;
-            let (_, r) = rbuild_store::compress::decompressed(data.as_slice())?;
-            rbuild_store::layer::apply_layer(r, dir.path(), rbuild_store::layer::ApplyMode::Plain)
-                .context("unpacking the build context")?;
-            let p = dir.path().to_path_buf();
-            _stdin_ctx = Some(dir);
-            (Some(p), None)
-        } else {
-            (None, Some(String::from_utf8_lossy(&data).into_owned()))
-        }
-    } else {
-        let p = PathBuf::from(&a.context);
-        if !p.is_dir() {
-            anyhow::bail!("unable to prepare context: path {:?} not found", a.context);
-        }
-        (Some(p), None)
-    };
-    let (dockerfile, name) = match (&a.file, stdin_dockerfile) {
-        (Some(f), _) if f == "-" => (crate::commands::parse::read_dockerfile("-")?, "Dockerfile".to_string()),
-        (Some(f), _) => {
-            // Relative to the working directory, as docker reads -f.
-            let data = std::fs::read(f).with_context(|| format!("cannot read Dockerfile {f}"))?;
-            (String::from_utf8_lossy(&data).into_owned(), f.clone())
-        }
-        (None, Some(text)) => (text, "Dockerfile".to_string()),
-        (None, None) => {
-            let ctx = context.as_deref().unwrap_or(Path::new("."));
-            let p = [ctx.join("Dockerfile"), ctx.join("dockerfile")].into_iter().find(|p| p.is_file());
-            let Some(p) = p else {
-                anyhow::bail!("cannot read Dockerfile: {} does not exist", ctx.join("Dockerfile").display())
-            };
-            let data = std::fs::read(&p).with_context(|| format!("cannot read Dockerfile {}", p.display()))?;
-            (String::from_utf8_lossy(&data).into_owned(), p.display().to_string())
-        }
-    };
+    let input = Input::read(store, &a)?;
     let build_args = parse_build_args(&a.build_args);
     let lint_input = super::check::Input {
-        dockerfile: &dockerfile,
-        name: &name,
-        context: context.as_deref(),
+        dockerfile: &input.dockerfile,
+        name: &input.name,
+        context: input.context.as_deref(),
         build_args: &build_args,
         target: a.target.as_deref(),
     };
@@ -84,6 +45,117 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         return super::check::print(&report, &lint_input, crate::cli::CheckFormat::Text);
     }
     let lint = super::check::before_build(store, &lint_input)?;
+    let (builder, agents) = builder_for(store, ropts, &a, &input, build_args.clone(), &cache_from)?;
+    let tty = match a.progress {
+        ProgressMode::Tty => true,
+        ProgressMode::Plain => false,
+        ProgressMode::Auto => std::io::stderr().is_terminal(),
+    };
+    let started = Instant::now();
+    let printer = Printer::new(a.quiet, tty);
+    let result = builder.build(&printer);
+    drop(agents);
+    printer.finish();
+    let built = match result {
+        Ok(b) => b,
+        Err(f) => {
+            let mut msg = f.diagnostic().render(&input.name, Some(&input.dockerfile));
+            if !f.tail.is_empty() {
+                msg.push_str("\n    --- last lines of output ---");
+                for l in &f.tail {
+                    msg.push_str(&format!("\n    {l}"));
+                }
+            }
+            return Err(Reported { message: msg, code: 1 }.into());
+        }
+    };
+    let tags = outputs.names();
+    let meta = publish(store, ropts, &a, &outputs, &tags, &built, &cache_to)?;
+    if let Some(f) = &a.metadata_file {
+        super::output::write_metadata(f, &meta)?;
+    }
+    let image = &built.image;
+    if a.quiet {
+        if !outputs.to_stdout() {
+            outln!("{}", image.id())?;
+        }
+    } else {
+        errln!("Successfully built {} in {:.1}s", &image.id().hex()[..12], started.elapsed().as_secs_f64());
+        for t in &tags {
+            errln!("Successfully tagged {}", t.familiar());
+        }
+        super::check::print_summary(&lint);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Dockerfile and the context a build reads.
+struct Input {
+    context: Option<PathBuf>,
+    dockerfile: String,
+    /// The Dockerfile's name in messages.
+    name: String,
+    /// A context unpacked from standard input, removed afterwards.
+    _stdin: Option<rbuild_store::TempDir>,
+}
+
+impl Input {
+    /// The context directory (or a tar, or a Dockerfile, on standard input) and the
+    /// Dockerfile (`-f`, else the context's `Dockerfile` or `dockerfile`).
+    fn read(store: &Store, a: &BuildArgs) -> anyhow::Result<Input> {
+        let mut stdin_ctx = None;
+        let (context, stdin_dockerfile): (Option<PathBuf>, Option<String>) = if a.context == "-" {
+            let mut data = Vec::new();
+            std::io::stdin().read_to_end(&mut data).context("reading the build context from standard input")?;
+            if rbuild_store::compress::is_tar_archive(data.as_slice()) {
+                let dir = store.temp_guard("context")?;
+                let (_, r) = rbuild_store::compress::decompressed(data.as_slice())?;
+                rbuild_store::layer::apply_layer(r, dir.path(), rbuild_store::layer::ApplyMode::Plain)
+                    .context("unpacking the build context")?;
+                let p = dir.path().to_path_buf();
+                stdin_ctx = Some(dir);
+                (Some(p), None)
+            } else {
+                (None, Some(String::from_utf8_lossy(&data).into_owned()))
+            }
+        } else {
+            let p = PathBuf::from(&a.context);
+            if !p.is_dir() {
+                anyhow::bail!("unable to prepare context: path {:?} not found", a.context);
+            }
+            (Some(p), None)
+        };
+        let (dockerfile, name) = match (&a.file, stdin_dockerfile) {
+            (Some(f), _) if f == "-" => (crate::commands::parse::read_dockerfile("-")?, "Dockerfile".to_string()),
+            (Some(f), _) => {
+                // Relative to the working directory, as docker reads -f.
+                let data = std::fs::read(f).with_context(|| format!("cannot read Dockerfile {f}"))?;
+                (String::from_utf8_lossy(&data).into_owned(), f.clone())
+            }
+            (None, Some(text)) => (text, "Dockerfile".to_string()),
+            (None, None) => {
+                let ctx = context.as_deref().unwrap_or(Path::new("."));
+                let p = [ctx.join("Dockerfile"), ctx.join("dockerfile")].into_iter().find(|p| p.is_file());
+                let Some(p) = p else {
+                    anyhow::bail!("cannot read Dockerfile: {} does not exist", ctx.join("Dockerfile").display())
+                };
+                let data = std::fs::read(&p).with_context(|| format!("cannot read Dockerfile {}", p.display()))?;
+                (String::from_utf8_lossy(&data).into_owned(), p.display().to_string())
+            }
+        };
+        Ok(Input { context, dockerfile, name, _stdin: stdin_ctx })
+    }
+}
+
+/// The builder the arguments describe (and the ssh agents it uses, kept while it runs).
+fn builder_for<'s>(
+    store: &'s Store,
+    ropts: &ClientOptions,
+    a: &BuildArgs,
+    input: &Input,
+    build_args: BTreeMap<String, String>,
+    cache_from: &[CacheSpec],
+) -> anyhow::Result<(Builder<'s>, super::build_opts::SshAgents)> {
     let labels: BTreeMap<String, String> = a
         .labels
         .iter()
@@ -102,9 +174,9 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, cancel.clone());
     }
-    let mut builder = Builder::new(store, dockerfile.clone())
-        .context(context)
-        .build_args(build_args.clone())
+    let mut builder = Builder::new(store, input.dockerfile.clone())
+        .context(input.context.clone())
+        .build_args(build_args)
         .target(a.target.clone())
         .no_cache(a.no_cache)
         .network(match a.network {
@@ -118,41 +190,45 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         .source_date_epoch(source_date_epoch)
         .cancel(cancel)
         .pull(a.pull)
-        .images(Arc::new(RegistryImages(ropts.clone())));
+        .images(Arc::new(RegistryImages(ropts.clone())))
+        .platform(a.platform.clone());
+    for spec in &a.secrets {
+        let (id, value) = super::build_opts::secret(spec)?;
+        builder = builder.secret(id, value);
+    }
+    let agents = super::build_opts::SshAgents::from_flags(&a.ssh)?;
+    for (id, socket) in &agents.sockets {
+        builder = builder.ssh(id.clone(), socket.clone());
+    }
+    for spec in &a.build_contexts {
+        let (name, ctx) = super::build_opts::build_context(spec)?;
+        builder = builder.build_context(name, ctx);
+    }
     // An unreadable cache is a warning, as BuildKit's: the build runs without it.
-    for spec in &cache_from_specs {
+    for spec in cache_from {
         match CacheImport::open(store, &spec.location, ropts) {
             Ok(c) => builder = builder.cache_from(Arc::new(RemoteCache(c))),
             Err(e) => errln!("[warning] importing cache {}: {e}", spec.location),
         }
     }
-    let tty = match a.progress {
-        ProgressMode::Tty => true,
-        ProgressMode::Plain => false,
-        ProgressMode::Auto => std::io::stderr().is_terminal(),
-    };
-    let started = Instant::now();
-    let printer = Printer::new(a.quiet, tty);
-    let result = builder.build(&printer);
-    printer.finish();
-    let built = match result {
-        Ok(b) => b,
-        Err(f) => {
-            let mut msg = f.diagnostic().render(&name, Some(&dockerfile));
-            if !f.tail.is_empty() {
-                msg.push_str("\n    --- last lines of output ---");
-                for l in &f.tail {
-                    msg.push_str(&format!("\n    {l}"));
-                }
-            }
-            return Err(Reported { message: msg, code: 1 }.into());
-        }
-    };
+    Ok((builder, agents))
+}
+
+/// Names the built image, sends it where `--output` says, writes `--iidfile` and exports
+/// the cache (`--cache-to`); the build's metadata for `--metadata-file`.
+fn publish(
+    store: &Store,
+    ropts: &ClientOptions,
+    a: &BuildArgs,
+    outputs: &super::output::Outputs,
+    tags: &[Reference],
+    built: &rbuild_builder::Built,
+    cache_to: &[CacheSpec],
+) -> anyhow::Result<super::output::Metadata> {
     let image = &built.image;
     // The config's time is fixed for reproducibility; `images` shows when it was made here.
     store.record_created_here(&image.config_digest, &rbuild_runtime::state::now())?;
-    let tags = outputs.names();
-    for t in &tags {
+    for t in tags {
         store.set_name(t, image.manifest_digest, image.manifest_size)?;
         crate::commands::event(store, "image", "tag", &image.config_digest.to_string(), &[("name", &t.familiar())]);
     }
@@ -160,11 +236,10 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         store.add_untagged(image.manifest_digest, image.manifest_size)?;
     }
     let meta = outputs.export(store, ropts, image, a.quiet)?;
-    let id = image.id().to_string();
     if let Some(f) = &a.iidfile {
-        std::fs::write(f, &id).with_context(|| format!("writing {}", f.display()))?;
+        std::fs::write(f, image.id().to_string()).with_context(|| format!("writing {}", f.display()))?;
     }
-    for spec in &cache_to {
+    for spec in cache_to {
         let keys = match spec.mode {
             CacheMode::Min => &built.image_keys,
             CacheMode::Max => &built.all_keys,
@@ -183,21 +258,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
             Err(e) => return Err(e.context(format!("exporting cache to {}", spec.location))),
         }
     }
-    if let Some(f) = &a.metadata_file {
-        super::output::write_metadata(f, &meta)?;
-    }
-    if a.quiet {
-        if !outputs.to_stdout() {
-            outln!("{id}")?;
-        }
-    } else {
-        errln!("Successfully built {} in {:.1}s", &image.id().hex()[..12], started.elapsed().as_secs_f64());
-        for t in &tags {
-            errln!("Successfully tagged {}", t.familiar());
-        }
-        super::check::print_summary(&lint);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(meta)
 }
 
 /// Progress output: a line per step (`#N [stage i/n] INSTRUCTION`), RUN output prefixed by

@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod check;
+mod build_opts;
 mod containers;
 mod ctrinspect;
 mod filters;

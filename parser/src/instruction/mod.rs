@@ -123,10 +123,10 @@ pub struct Run {
     /// The command as written; its here-documents are in `cmd.heredocs`.
     #[serde(flatten)]
     pub cmd: CommandLine,
-    /// The shell-form command with its here-documents assembled into the one script the
-    /// shell runs (see [`assemble_script`]); None when there are none.
+    /// What runs when the shell-form command has here-documents (see
+    /// [`assemble_script`]); None when it has none.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub script: Option<String>,
+    pub script: Option<Script>,
     pub mounts: Vec<Mount>,
     pub network: Option<NetworkMode>,
     pub security: Option<Security>,
@@ -166,6 +166,9 @@ pub struct CopyArgs {
     pub checksum: Option<String>,
     /// ADD only.
     pub keep_git_dir: bool,
+    /// ADD only: `--unpack` (an archive's content is extracted; by default a local
+    /// archive is, a downloaded one is not).
+    pub unpack: Option<bool>,
     /// Written in JSON form.
     pub json: bool,
 }
@@ -267,10 +270,22 @@ fn command_line(n: &Node) -> CommandLine {
     CommandLine { args, shell_form: !n.json, heredocs: n.heredocs.clone() }
 }
 
+/// How a shell-form RUN with here-documents runs, as BuildKit's frontend assembles it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Script {
+    /// One text the SHELL runs (`sh -c TEXT`).
+    Shell(String),
+    /// A lone here-document that starts with `#!`: written to `/dev/pipes/NAME` (mode
+    /// 0755) and run through the SHELL, so its own interpreter runs it.
+    File { name: String, content: String },
+}
+
 /// The script a shell-form RUN with here-documents runs: a lone `<<EOF` runs the
-/// document's body; otherwise each body (and its delimiter) follows the line, for the
-/// shell to read as here-documents. `<<-` bodies lose their leading tabs.
-pub fn assemble_script(cmd: &CommandLine) -> Option<String> {
+/// document's body (as a file when it starts with `#!`); otherwise each body (and its
+/// delimiter) follows the line, for the shell to read as here-documents. `<<-` bodies
+/// lose their leading tabs.
+pub fn assemble_script(cmd: &CommandLine) -> Option<Script> {
     if !cmd.shell_form || cmd.heredocs.is_empty() {
         return None;
     }
@@ -286,7 +301,11 @@ pub fn assemble_script(cmd: &CommandLine) -> Option<String> {
         && line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'')
             == cmd.heredocs[0].name;
     if lone {
-        return Some(body(&cmd.heredocs[0]));
+        let h = &cmd.heredocs[0];
+        if h.content.starts_with("#!") {
+            return Some(Script::File { name: h.name.clone(), content: body(h) });
+        }
+        return Some(Script::Shell(body(h)));
     }
     let mut s = line;
     for h in &cmd.heredocs {
@@ -294,7 +313,7 @@ pub fn assemble_script(cmd: &CommandLine) -> Option<String> {
         s.push_str(&body(h));
         s.push_str(&h.name);
     }
-    Some(s)
+    Some(Script::Shell(s))
 }
 
 fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, String> {
@@ -311,7 +330,7 @@ fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, String> {
         ("exclude", FlagType::Strings),
     ];
     if add {
-        defs.extend([("checksum", FlagType::Str), ("keep-git-dir", FlagType::Bool)]);
+        defs.extend([("checksum", FlagType::Str), ("keep-git-dir", FlagType::Bool), ("unpack", FlagType::Bool)]);
     } else {
         defs.extend([("from", FlagType::Str), ("parents", FlagType::Bool)]);
     }
@@ -351,6 +370,7 @@ fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, String> {
         exclude: f.strings("exclude"),
         checksum: f.string("checksum"),
         keep_git_dir: f.bool("keep-git-dir"),
+        unpack: f.string("unpack").map(|v| v == "true"),
         json: n.json,
     })
 }

@@ -30,9 +30,15 @@ pub struct Mount {
     /// `from=`: a stage, an image or a named context whose files the mount shows.
     pub from: Option<FromRef>,
     pub source: Option<String>,
+    /// As written; empty for a secret or an ssh socket without one (the builder puts them
+    /// where BuildKit does).
     pub target: String,
     pub read_only: bool,
+    /// A cache's id, a secret's id (`id`, `src` or the target's base name), an ssh
+    /// agent's id (`default`).
     pub id: Option<String>,
+    /// A secret given as this environment variable (and as a file only with a target).
+    pub env: Option<String>,
     pub sharing: Sharing,
     pub mode: Option<u32>,
     pub uid: Option<u32>,
@@ -51,6 +57,7 @@ pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
         target: String::new(),
         read_only: true,
         id: None,
+        env: None,
         sharing: Sharing::Shared,
         mode: None,
         uid: None,
@@ -116,19 +123,45 @@ pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
             "mode" => m.mode = Some(parse_u32(&k, need()?, 8)?),
             "uid" => m.uid = Some(parse_u32(&k, need()?, 10)?),
             "gid" => m.gid = Some(parse_u32(&k, need()?, 10)?),
-            "size" => m.size = Some(need()?.parse().map_err(|_| format!("invalid value for size: {f}"))?),
-            "env" => {}
+            "size" => m.size = Some(ram_in_bytes(need()?).ok_or_else(|| format!("invalid value for size: {f}"))?),
+            "env" => m.env = Some(need()?.to_string()),
             _ => return Err(format!("unexpected key '{k}' in '{f}'")),
         }
     }
     match m.typ {
-        MountType::Secret if m.target.is_empty() => {
-            let id = m.id.clone().or_else(|| m.source.clone()).ok_or("secret mount requires an id or target")?;
-            m.target = format!("/run/secrets/{id}");
+        MountType::Secret => {
+            // BuildKit: `src` names the secret too, else the target's base name does.
+            let base = m.target.trim_end_matches('/').rsplit('/').next().filter(|b| !b.is_empty()).map(String::from);
+            let id = m.source.clone().or(m.id.clone()).or(base).ok_or("one of source, target required")?;
+            m.id = Some(id);
         }
-        MountType::Ssh if m.target.is_empty() => m.target = "/run/buildkit/ssh_agent.0".into(),
+        MountType::Ssh => {
+            if m.source.is_some() {
+                return Err("ssh does not support source".into());
+            }
+            m.id.get_or_insert_with(|| "default".into());
+        }
         _ if m.target.is_empty() => return Err("mount destination/target missing".into()),
         _ => {}
     }
     Ok(m)
+}
+
+/// docker's `units.RAMInBytes`: a number with an optional binary unit (`64m`, `1GiB`).
+fn ram_in_bytes(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let digits = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: f64 = num.parse().ok()?;
+    let unit = unit.trim().trim_end_matches('b').trim_end_matches('i');
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        "p" => 1 << 50,
+        _ => return None,
+    };
+    Some((n * mult as f64) as u64)
 }

@@ -62,18 +62,55 @@ fn run_mounts() {
     assert!(kind("RUN --network=bridge x").is_err());
 }
 
-/// The parser assembles a RUN's here-documents into the script the shell runs.
+/// The parser assembles a RUN's here-documents as BuildKit's frontend does.
 #[test]
 fn run_heredoc_scripts() {
     let run = |src: &str| match kind(src).unwrap() {
         Kind::Run(r) => r.script,
         _ => panic!(),
     };
-    assert_eq!(run("RUN <<EOF\necho a\necho b\nEOF\n").as_deref(), Some("echo a\necho b\n"));
-    assert_eq!(run("RUN <<-EOF\n\techo a\n\t\techo b\nEOF\n").as_deref(), Some("echo a\necho b\n"));
-    assert_eq!(run("RUN cat <<A > /a\nx\nA\n").as_deref(), Some("cat <<A > /a\nx\nA"));
-    assert_eq!(run("RUN echo plain").as_deref(), None);
-    assert_eq!(run("RUN [\"echo\", \"x\"]").as_deref(), None);
+    let sh = |s: &str| Some(Script::Shell(s.to_string()));
+    assert_eq!(run("RUN <<EOF\necho a\necho b\nEOF\n"), sh("echo a\necho b\n"));
+    assert_eq!(run("RUN <<-EOF\n\techo a\n\t\techo b\nEOF\n"), sh("echo a\necho b\n"));
+    assert_eq!(run("RUN cat <<A > /a\nx\nA\n"), sh("cat <<A > /a\nx\nA"));
+    assert_eq!(
+        run("RUN <<EOF\n#!/bin/sh\necho $0\nEOF\n"),
+        Some(Script::File { name: "EOF".into(), content: "#!/bin/sh\necho $0\n".into() })
+    );
+    assert_eq!(run("RUN echo plain"), None);
+    assert_eq!(run("RUN [\"echo\", \"x\"]"), None);
+}
+
+/// Secret and ssh mounts take their ids and targets as BuildKit's frontend does; sizes
+/// have docker's units.
+#[test]
+fn secret_ssh_and_tmpfs_mounts() {
+    let mount = |spec: &str| match kind(&format!("RUN --mount={spec} true")) {
+        Ok(Kind::Run(r)) => Ok(r.mounts[0].clone()),
+        Ok(_) => panic!(),
+        Err(e) => Err(e.message),
+    };
+    let m = mount("type=secret,id=tok").unwrap();
+    assert_eq!((m.id.as_deref(), m.target.as_str(), m.read_only), (Some("tok"), "", true));
+    assert_eq!(mount("type=secret,target=/etc/app/api.key").unwrap().id.as_deref(), Some("api.key"));
+    assert_eq!(mount("type=secret,src=aws,id=x").unwrap().id.as_deref(), Some("aws"));
+    assert_eq!(mount("type=secret,id=t,env=TOKEN").unwrap().env.as_deref(), Some("TOKEN"));
+    assert!(mount("type=secret").unwrap_err().contains("one of source, target required"));
+    assert_eq!(mount("type=ssh").unwrap().id.as_deref(), Some("default"));
+    assert!(mount("type=ssh,source=x").unwrap_err().contains("ssh does not support source"));
+    assert_eq!(mount("type=tmpfs,target=/t,size=64m").unwrap().size, Some(64 << 20));
+    assert_eq!(mount("type=tmpfs,target=/t,size=1048576").unwrap().size, Some(1 << 20));
+    assert!(mount("type=tmpfs,target=/t,size=lots").is_err());
+    assert!(mount("type=bogus,target=/x").unwrap_err().contains("unsupported mount type"));
+}
+
+#[test]
+fn add_flags() {
+    let Kind::Add(a) = kind("ADD --unpack=true --keep-git-dir https://x/a.tgz /d/").unwrap() else { panic!() };
+    assert_eq!((a.unpack, a.keep_git_dir), (Some(true), true));
+    assert!(kind("COPY --unpack a b").is_err());
+    let Kind::Copy(c) = kind("COPY --parents --link a/./b /d/").unwrap() else { panic!() };
+    assert!(c.parents && c.link);
 }
 
 #[test]
