@@ -59,6 +59,7 @@ impl<'s> Builder<'s> {
                 ssh: BTreeMap::new(),
                 contexts: BTreeMap::new(),
                 platform: None,
+                allow: Vec::new(),
             },
         }
     }
@@ -169,6 +170,14 @@ impl<'s> Builder<'s> {
         self
     }
 
+    /// An entitlement RUN steps may ask for (`--allow network.host|security.insecure`):
+    /// without it, `RUN --network=host` and `RUN --security=insecure` are refused, as
+    /// BuildKit refuses them.
+    pub fn allow(mut self, entitlement: Entitlement) -> Self {
+        self.opts.allow.push(entitlement);
+        self
+    }
+
     /// The target platform (`--platform`): linux/amd64 is the only one.
     pub fn platform(mut self, platform: Option<String>) -> Self {
         self.opts.platform = platform;
@@ -213,6 +222,35 @@ pub(crate) struct BuildOptions {
     pub(crate) ssh: BTreeMap<String, PathBuf>,
     pub(crate) contexts: BTreeMap<String, NamedContext>,
     pub(crate) platform: Option<String>,
+    pub(crate) allow: Vec<Entitlement>,
+}
+
+/// What a build may let RUN steps do beyond the sandbox's defaults (BuildKit's
+/// entitlements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entitlement {
+    /// `RUN --network=host`.
+    NetworkHost,
+    /// `RUN --security=insecure`: the step runs privileged.
+    SecurityInsecure,
+}
+
+impl Entitlement {
+    /// `network.host` or `security.insecure`.
+    pub fn parse(s: &str) -> Result<Entitlement, String> {
+        match s {
+            "network.host" => Ok(Entitlement::NetworkHost),
+            "security.insecure" => Ok(Entitlement::SecurityInsecure),
+            other => Err(format!("invalid entitlement {other:?} (network.host or security.insecure)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Entitlement::NetworkHost => "network.host",
+            Entitlement::SecurityInsecure => "security.insecure",
+        }
+    }
 }
 
 /// A secret's value; its `Debug` does not show it.

@@ -93,6 +93,9 @@ pub enum BuildError {
     BindWithoutContext,
     #[error("invalid mount target {0:?}")]
     MountTarget(String),
+    /// An entitlement the build was not given (`--allow …`).
+    #[error("{0} is not allowed")]
+    NotAllowed(&'static str),
     /// A required secret was not given (`--secret id=…`).
     #[error("secret {0}: not found")]
     SecretMissing(String),
@@ -192,6 +195,8 @@ impl BuildError {
     /// A suggestion shown after the message.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
+            BuildError::NotAllowed("network.host") => Some("build with --allow network.host"),
+            BuildError::NotAllowed(_) => Some("build with --allow security.insecure"),
             BuildError::NoSuchImage(_) => Some("rbuild pull, load or import it first"),
             BuildError::BaseImage { source, .. } | BuildError::FromImage { source, .. } => source.hint(),
             _ => None,

@@ -24,7 +24,7 @@ mod stage;
 mod steps;
 pub mod volume;
 
-pub use builder::{Builder, Built, CacheSource, Event, Failure, ImageSource, NamedContext, Progress};
+pub use builder::{Builder, Built, CacheSource, Entitlement, Event, Failure, ImageSource, NamedContext, Progress};
 pub use cache_key::CacheKey;
 pub use error::{BuildError, Result, SourceError};
 pub use meta::apply_changes;

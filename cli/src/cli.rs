@@ -788,6 +788,10 @@ pub struct BuildArgs {
     /// The target platform (linux/amd64 only)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
+    /// Let RUN steps ask for more: network.host (RUN --network=host), security.insecure
+    /// (RUN --security=insecure)
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

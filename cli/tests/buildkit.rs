@@ -176,15 +176,25 @@ RUN test -z \"$SSH_AUTH_SOCK\" && echo unset > /after
     assert!(e.contains("Dockerfile:2:1:") && e.contains("no ssh agent with id default"), "{e}");
 }
 
-/// Binds from a stage, an image and the context (`rw`: writes seen by the step, gone
-/// after it); mountpoints the image lacked are not left in it.
+/// Binds from a stage, an image and the context (without what .dockerignore leaves out;
+/// `rw`: writes seen by the step, gone after it); mountpoints the image lacked are not
+/// left in it.
 #[test]
 fn bind_mounts_from_stages_images_and_the_context() {
     require_root();
     let env = Env::new();
     env.load_base();
     let ctx = env.path("ctx");
-    context(&ctx, &[("data.txt", "original\n"), ("sub/inner.txt", "inner\n")]);
+    context(
+        &ctx,
+        &[
+            ("data.txt", "original\n"),
+            ("sub/inner.txt", "inner\n"),
+            ("sub/local.env", "hidden\n"),
+            ("logs/a.log", "hidden\n"),
+            (".dockerignore", "**/*.env\nlogs\n"),
+        ],
+    );
     df(
         &ctx,
         &format!(
@@ -195,7 +205,7 @@ RUN --mount=type=bind,from=builder,source=/out,target=/mnt/out cat /mnt/out/a > 
 RUN --mount=type=bind,from={BASE},source=/etc,target=/mnt/etc cut -d: -f1 /mnt/etc/passwd | head -1 > /from-image
 RUN --mount=type=bind,source=sub,target=/sub cat /sub/inner.txt > /from-context
 RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/data.txt && cat /ctx/data.txt > /rw-seen
-RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-rw
+RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-rw && ls /ctx /ctx/sub > /ctx-ls
 "
         ),
     );
@@ -208,6 +218,7 @@ RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-rw
         ),
         "artifact\nroot\ninner\nchanged\noriginal\n3\n"
     );
+    assert_eq!(sh_in(&env, &id, "cat /ctx-ls"), "/ctx:\nDockerfile\ndata.txt\nsub\n\n/ctx/sub:\ninner.txt\n");
     assert_eq!(std::fs::read_to_string(ctx.join("data.txt")).unwrap(), "original\n");
 }
 
@@ -562,6 +573,29 @@ fn syntax_directives() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && e.contains("Dockerfile:2:1:") && e.contains("unsupported frontend"), "{e}");
     assert!(!e.contains("Pulling"), "{e}");
+}
+
+/// RUN --network=host and --security=insecure need `--allow` (BuildKit's entitlements);
+/// allowed, the step has the host's network or all the capabilities.
+#[test]
+fn run_entitlements() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    df(&ctx, &format!("FROM {BASE}\nRUN --network=host true\n"));
+    let e = build_error(&env, &ctx, &[]);
+    assert!(e.contains("Dockerfile:2:1:") && e.contains("network.host is not allowed"), "{e}");
+    build_id(&env, &ctx, &["--allow", "network.host"]);
+    df(
+        &ctx,
+        &format!("FROM {BASE}\nRUN grep CapEff /proc/self/status > /plain\nRUN --security=insecure grep CapEff /proc/self/status > /insecure\n"),
+    );
+    assert!(build_error(&env, &ctx, &[]).contains("security.insecure is not allowed"));
+    let id = build_id(&env, &ctx, &["--allow", "security.insecure"]);
+    let caps = sh_in(&env, &id, "cat /plain /insecure");
+    let lines: Vec<&str> = caps.lines().collect();
+    assert_ne!(lines[0], lines[1], "an insecure step has more capabilities: {caps}");
 }
 
 /// RUN --network=none has only a loopback interface; a bad mount type is refused.

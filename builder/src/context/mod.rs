@@ -314,6 +314,33 @@ impl Source<'_> {
     }
 }
 
+/// The entries below `dir` (the context's `sub` directory) that the context's
+/// `.dockerignore` leaves out, relative to `dir`: a directory whose whole subtree is out
+/// is one entry. For a bind mount of the context, which must not show them.
+pub fn ignored_below(dir: &Path, sub: &Path, m: &Matcher) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if m.patterns.is_empty() {
+        return Ok(out);
+    }
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        let host = dir.join(&rel);
+        let rd = std::fs::read_dir(&host).map_err(BuildError::io("reading", &host))?;
+        for e in rd.filter_map(|e| e.ok()) {
+            let r = rel.join(e.file_name());
+            let ctx_rel = go_string(sub.join(&r).as_os_str().as_bytes()).into_owned();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if m.matches(&ctx_rel) && !(is_dir && m.has_exclusions() && m.may_include_below(&ctx_rel)) {
+                out.push(r);
+            } else if is_dir {
+                todo.push(r);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Persistent stat cache: content digests of context files by (size, mtime, ctime, inode).
 ///
 /// The file is a log: segments of entries, later ones overriding earlier ones. A build

@@ -179,8 +179,10 @@ impl Ctx<'_> {
         match &m.from {
             Some(r) => self.files_of(r),
             None => {
+                // The build context as BuildKit has it: without what .dockerignore leaves out.
                 let ctx = self.opts.context.as_ref().ok_or(BuildError::BindWithoutContext)?;
-                Ok(Files::Dir { root: ctx.clone(), ignore: None })
+                let ignore = (!self.ignore.patterns.is_empty()).then(|| self.ignore.clone());
+                Ok(Files::Dir { root: ctx.clone(), ignore })
             }
         }
     }
@@ -189,10 +191,10 @@ impl Ctx<'_> {
     fn files_digest(&self, files: &Files, path: &str) -> Result<String> {
         match files {
             Files::Layers { key, .. } => Ok(format!("{key}:{path}")),
-            Files::Dir { root, .. } => {
-                let src = crate::context::resolve_in_root(root, crate::context::relative_source(path)?, true)?;
-                let source = Source { root: src, ignore: None, exclude: None, parallel: true };
-                let mut items = source.select(".").unwrap_or_default();
+            Files::Dir { root, ignore } => {
+                let rel = crate::context::relative_source(path)?;
+                let source = Source { root: root.clone(), ignore: ignore.as_ref(), exclude: None, parallel: true };
+                let mut items = source.select(if rel.is_empty() { "." } else { &rel }).unwrap_or_default();
                 if let Some(sc) = &self.statcache {
                     sc.fill(&mut items)?;
                 }
@@ -267,30 +269,43 @@ impl Ctx<'_> {
     /// A bind of `files` below `path`: a directory directly (or through an overlay that
     /// takes the writes of `rw`), layers through an overlay mounted around the step.
     fn open_bind(&self, o: &mut Opened, target: String, files: Files, path: &str, rw: bool) -> Result<()> {
-        let upper = if rw {
-            let d = self.store.temp_guard("bind")?;
-            for s in ["upper", "work"] {
-                std::fs::create_dir(d.path().join(s)).map_err(BuildError::io("creating", d.path().join(s)))?;
-            }
-            let pair = (d.path().join("upper"), d.path().join("work"));
-            o.guards.push(Guard::Temp(d));
-            Some(pair)
-        } else {
-            None
-        };
+        let upper = if rw { Some(self.bind_upper(o)?) } else { None };
         let lowers = match files {
-            Files::Dir { root, .. } if !rw => {
+            Files::Dir { root, ignore } => {
                 let rel = crate::context::relative_source(path)?;
-                let source = crate::context::resolve_in_root(&root, rel, true)?;
-                o.pending.push((target, Pending::Host { path: source, readonly: true }));
+                let source = crate::context::resolve_in_root(&root, &rel, true)?;
+                let hidden = match &ignore {
+                    Some(m) if source.is_dir() => crate::context::ignored_below(&source, Path::new(&rel), m)?,
+                    _ => vec![],
+                };
+                if !rw && hidden.is_empty() {
+                    o.pending.push((target, Pending::Host { path: source, readonly: true }));
+                    return Ok(());
+                }
+                // An overlay on the directory: whiteouts hide what .dockerignore leaves
+                // out, and the writes of `rw` go to its throwaway upper.
+                let (upper, work) = self.bind_upper(o)?;
+                whiteouts(&source, &upper, &hidden)?;
+                o.pending.push((target, Pending::View { index: o.views.len(), path: "/".into(), readonly: !rw }));
+                o.views.push(View { lowers: vec![source], upper: Some((upper, work)), volatile_upper: true });
                 return Ok(());
             }
-            Files::Dir { root, .. } => vec![root],
             Files::Layers { layers, .. } => self.lowers(&layers)?,
         };
         o.pending.push((target, Pending::View { index: o.views.len(), path: path.to_string(), readonly: !rw }));
         o.views.push(View { lowers, upper, volatile_upper: true });
         Ok(())
+    }
+
+    /// A throwaway (upper, work) pair for an overlay around the step.
+    fn bind_upper(&self, o: &mut Opened) -> Result<(PathBuf, PathBuf)> {
+        let d = self.store.temp_guard("bind")?;
+        for s in ["upper", "work"] {
+            std::fs::create_dir(d.path().join(s)).map_err(BuildError::io("creating", d.path().join(s)))?;
+        }
+        let pair = (d.path().join("upper"), d.path().join("work"));
+        o.guards.push(Guard::Temp(d));
+        Ok(pair)
     }
 
     /// The directory of the cache mount `id`, locked as `sharing` says: `shared` takes a
@@ -380,6 +395,32 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// Whiteouts in `upper` for `hidden` (paths below `lower`), with the directories above
+/// them made as they are in `lower` (mode, owner), so that an overlay hides them.
+fn whiteouts(lower: &Path, upper: &Path, hidden: &[PathBuf]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for h in hidden {
+        let mut at = PathBuf::new();
+        for c in h.parent().into_iter().flat_map(|p| p.components()) {
+            at.push(c);
+            let (up, low) = (upper.join(&at), lower.join(&at));
+            if up.exists() {
+                continue;
+            }
+            let m = std::fs::metadata(&low).map_err(BuildError::io("stat", &low))?;
+            std::fs::create_dir(&up).map_err(BuildError::io("creating", &up))?;
+            std::fs::set_permissions(&up, std::fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(BuildError::io("chmod", &up))?;
+            rustix::fs::chown(&up, Some(rustix::fs::Uid::from_raw(m.uid())), Some(rustix::fs::Gid::from_raw(m.gid())))
+                .map_err(BuildError::io("chown", &up))?;
+        }
+        let w = upper.join(h);
+        rustix::fs::mknodat(rustix::fs::CWD, &w, rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0)
+            .map_err(BuildError::io("creating a whiteout at", &w))?;
+    }
+    Ok(())
 }
 
 /// A mount target as BuildKit takes it: relative ones are below the working directory.

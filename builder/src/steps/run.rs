@@ -1,7 +1,7 @@
 //! RUN: the command in the sandbox on the stage's layers, with its mounts.
 
 use crate::build::{Ctx, FResult};
-use crate::builder::{Event, Failure};
+use crate::builder::{Entitlement, Event, Failure};
 use crate::cache_key::{KeyBuilder, KeyKind};
 use crate::error::{BuildError, Result};
 use crate::meta;
@@ -9,9 +9,9 @@ use crate::stage::State;
 use crate::steps::mounts::{mount_key, Opened};
 use crate::steps::{stubs, workdir_removed, Tail};
 use rbuild_parser::graph::PROXY_ARGS;
-use rbuild_parser::instruction::{CommandLine, Instruction, NetworkMode, Run, Script};
+use rbuild_parser::instruction::{CommandLine, Instruction, NetworkMode, Run, Script, Security};
 use rbuild_runtime::step::{run_step, StepDir, StepRequest};
-use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network};
+use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network, SecurityOptions};
 use std::path::PathBuf;
 
 impl Ctx<'_> {
@@ -28,11 +28,19 @@ impl Ctx<'_> {
         let (cl, argv, script_file) = command(st, run)?;
         let mut env = st.config.config.env.clone();
         env.extend(st.run_args());
+        // BuildKit's entitlements: a step's host network or privileges need --allow.
         let network = match run.network {
             Some(NetworkMode::None) => Network::None,
-            Some(NetworkMode::Host) => Network::Host,
+            Some(NetworkMode::Host) => {
+                self.entitled(Entitlement::NetworkHost)?;
+                Network::Host
+            }
             _ => self.opts.network.clone(),
         };
+        let insecure = run.security == Some(Security::Insecure);
+        if insecure {
+            self.entitled(Entitlement::SecurityInsecure)?;
+        }
         let (plans, contents) = self.plan_mounts(st, run)?;
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
@@ -43,7 +51,7 @@ impl Ctx<'_> {
             for (m, content) in run.mounts.iter().zip(&contents) {
                 mount_key(k, m, content);
             }
-            k.opt_text(script_file.as_ref().map(|(_, c)| c.as_str()));
+            k.opt_text(script_file.as_ref().map(|(_, c)| c.as_str())).flag(insecure);
         });
         // The predefined proxy args given with --build-arg reach every RUN, declared or not,
         // unless the Env sets them; undeclared, they are not part of the step's key (nor of
@@ -88,7 +96,10 @@ impl Ctx<'_> {
             user,
             network,
             mounts: vec![],
-            security: self.opts.security.clone(),
+            security: SecurityOptions {
+                privileged: insecure || self.opts.security.privileged,
+                ..self.opts.security.clone()
+            },
             extra_hosts: self.opts.extra_hosts.clone(),
             limits: Limits::default(),
             cancel: Some(self.opts.cancel.clone()),
@@ -178,6 +189,14 @@ fn network_key(k: &mut KeyBuilder, n: &Network) {
 }
 
 impl Ctx<'_> {
+    /// Refuses what the build was not allowed to do.
+    fn entitled(&self, e: Entitlement) -> Result<()> {
+        if self.opts.allow.contains(&e) {
+            return Ok(());
+        }
+        Err(BuildError::NotAllowed(e.name()))
+    }
+
     /// A VOLUME that no layer has is a fresh, empty volume in docker's RUN: runc makes
     /// its mountpoint in the step's layer, and what the step writes there is gone
     /// afterwards (an empty directory is mounted there). Volumes over existing

@@ -192,6 +192,9 @@ fn builder_for<'s>(
         .pull(a.pull)
         .images(Arc::new(RegistryImages(ropts.clone())))
         .platform(a.platform.clone());
+    for e in &a.allow {
+        builder = builder.allow(rbuild_builder::Entitlement::parse(e).map_err(anyhow::Error::msg)?);
+    }
     for spec in &a.secrets {
         let (id, value) = super::build_opts::secret(spec)?;
         builder = builder.secret(id, value);
