@@ -10,5 +10,5 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 cargo build --release --workspace --bins
 # Tests share the machine's mounts and the docker engine; two threads keep the
 # suite under 15 minutes on 2 cores without starving the sandboxes.
-cargo test --release --workspace -- --test-threads=2
+cargo test --release --workspace --no-fail-fast -- --test-threads=2
 bash scripts/oracle.sh

@@ -3,8 +3,8 @@
 
 mod archive;
 mod build;
-mod check;
 mod build_opts;
+mod check;
 mod containers;
 mod ctrinspect;
 mod filters;
