@@ -1010,6 +1010,11 @@ pub struct BuildArgs {
     /// Run BuildKit's build checks and print what they find instead of building
     #[arg(long)]
     pub check: bool,
+    /// For each step that misses the cache, say which input changed since the last build
+    /// of this Dockerfile, context and target (the instruction, a build arg, the
+    /// environment, context files, the base)
+    #[arg(long)]
+    pub explain_cache: bool,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

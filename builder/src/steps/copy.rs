@@ -151,19 +151,29 @@ impl Ctx<'_> {
         }
         let inline: Vec<(String, String)> = c.inline.iter().map(|h| (h.name.clone(), h.content.clone())).collect();
         st.chain(if add { KeyKind::Add } else { KeyKind::Copy }, |k| {
-            k.texts(&sources).text(&dest).opt_text(chown.as_deref()).opt_num(chmod.map(u64::from)).texts(&c.exclude);
+            k.part("the sources").texts(&sources);
+            k.part("the destination").text(&dest);
+            k.part("--chown").opt_text(chown.as_deref());
+            k.part("--chmod").opt_num(chmod.map(u64::from));
+            k.part("--exclude").texts(&c.exclude);
             match &from {
                 From::Context => {
-                    k.text("context").num(parts.len() as u64);
+                    k.part("the context files").text("context").num(parts.len() as u64);
                     for (url, digest) in &parts {
                         k.text(url).text(digest);
+                        if !url.is_empty() {
+                            k.item(url, digest);
+                        }
+                    }
+                    for (path, digest) in crate::explain::file_items(&ctx_items) {
+                        k.item(&path, &digest);
                     }
                 }
                 From::Layers(_, key) => {
-                    k.text("layers").key(key);
+                    k.part("what it copies from").text("layers").key(key);
                 }
             }
-            k.num(inline.len() as u64);
+            k.part("the here-documents").num(inline.len() as u64);
             for (name, content) in &inline {
                 k.text(name).text(content);
             }

@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod cacheexport;
 mod check;
 mod containers;
 mod filters;
