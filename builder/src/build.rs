@@ -54,6 +54,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) used_keys: Mutex<Vec<(usize, CacheKey)>>,
     /// Images pulled by this build (`--pull` refreshes each once).
     pub(crate) pulled: Mutex<BTreeMap<String, Image>>,
+    /// The steps of this build and of the last build of the same Dockerfile, context and
+    /// target, with the parts of their keys (`--explain-cache`).
+    pub(crate) steps: Mutex<Vec<crate::explain::StepRecord>>,
+    pub(crate) previous: crate::explain::Journal,
 }
 
 pub(crate) fn epoch_string(secs: i64) -> String {
@@ -80,6 +84,12 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         let canon = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
         StatCache::open(&store.state_dir().join("statcache"), &canon)
     });
+    let journal = crate::explain::journal_path(
+        &store.state_dir(),
+        opts.context.as_deref(),
+        &opts.dockerfile_name,
+        opts.target.as_deref(),
+    );
     let cx = Ctx {
         store,
         opts,
@@ -93,6 +103,10 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         outs: Mutex::new(vec![None; df.stages.len()]),
         used_keys: Mutex::new(Vec::new()),
         pulled: Mutex::new(BTreeMap::new()),
+        steps: Mutex::new(Vec::new()),
+        previous: crate::explain::Journal::load(&journal)
+            .or_else(|| opts.cache_from.iter().find_map(|c| c.journal()))
+            .unwrap_or_default(),
     };
     for level in &graph.levels {
         let results: Vec<FResult<()>> = std::thread::scope(|s| {
@@ -114,6 +128,9 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     if let Some(sc) = &cx.statcache {
         sc.save();
     }
+    let steps = std::mem::take(&mut *cx.steps.lock().unwrap_or_else(|e| e.into_inner()));
+    let journal_now = crate::explain::Journal { steps };
+    journal_now.save(&journal);
     // Build args given but never declared (proxy args are always fine).
     let used = cx.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let unused: Vec<&String> = opts
@@ -141,14 +158,14 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     let all_keys = used.into_iter().map(|(_, k)| k).collect();
     match out.unchanged {
         // docker's result is the base image (its id): nothing was committed.
-        Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys }),
+        Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys, journal: journal_now }),
         Some(Unchanged::Scratch) => return Err(BuildError::NoImage.into()),
         None => {}
     }
     let mut config = out.config;
     config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
     let image = store.write_image(&config, &out.layers)?;
-    Ok(Built { image, image_keys, all_keys })
+    Ok(Built { image, image_keys, all_keys, journal: journal_now })
 }
 
 impl Ctx<'_> {
@@ -163,6 +180,11 @@ impl Ctx<'_> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         self.progress.event(Event::Step { id, stage, index, total, text });
         (id, Instant::now())
+    }
+
+    /// Adds a finished stage's steps to the build's journal.
+    pub(crate) fn journal(&self, trail: Vec<crate::explain::StepRecord>) {
+        self.steps.lock().unwrap_or_else(|e| e.into_inner()).extend(trail);
     }
 
     pub(crate) fn check_cancel(&self) -> Result<()> {

@@ -60,6 +60,8 @@ impl<'s> Builder<'s> {
                 contexts: BTreeMap::new(),
                 platform: None,
                 allow: Vec::new(),
+                explain_cache: false,
+                dockerfile_name: "Dockerfile".into(),
             },
         }
     }
@@ -85,6 +87,20 @@ impl<'s> Builder<'s> {
     /// The stage to build (`--target`); the last stage by default.
     pub fn target(mut self, stage: Option<String>) -> Self {
         self.opts.target = stage;
+        self
+    }
+
+    /// Reports, for each step that misses the cache, which of its inputs changed since
+    /// the last build of the same Dockerfile, context and target (`--explain-cache`).
+    pub fn explain_cache(mut self, yes: bool) -> Self {
+        self.opts.explain_cache = yes;
+        self
+    }
+
+    /// The Dockerfile's path as the user gave it (it names the build for
+    /// `explain_cache`).
+    pub fn dockerfile_name(mut self, name: impl Into<String>) -> Self {
+        self.opts.dockerfile_name = name.into();
         self
     }
 
@@ -223,6 +239,11 @@ pub(crate) struct BuildOptions {
     pub(crate) contexts: BTreeMap<String, NamedContext>,
     pub(crate) platform: Option<String>,
     pub(crate) allow: Vec<Entitlement>,
+    /// Say why each step that misses the cache missed (`--explain-cache`).
+    pub(crate) explain_cache: bool,
+    /// The Dockerfile's path as given, which (with the context and target) names the
+    /// build whose steps the next one is compared with.
+    pub(crate) dockerfile_name: String,
 }
 
 /// What a build may let RUN steps do beyond the sandbox's defaults (BuildKit's
@@ -316,6 +337,12 @@ pub trait CacheSource: Sync + Send + std::fmt::Debug {
     /// The record for `key`, stored (with the blobs it needs) in `store`; None when this
     /// cache lacks the key. An error is shown as a warning and counts as a miss.
     fn fetch(&self, store: &Store, key: &str) -> Result<Option<CacheRecord>, SourceError>;
+
+    /// The journal of the build that made this cache, which `explain_cache` compares a
+    /// build with when the store has none of its own.
+    fn journal(&self) -> Option<crate::explain::Journal> {
+        None
+    }
 }
 
 /// A finished build.
@@ -328,6 +355,9 @@ pub struct Built {
     pub image_keys: Vec<CacheKey>,
     /// Every cache key the build used, of every stage (`mode=max`).
     pub all_keys: Vec<CacheKey>,
+    /// The build's steps and the parts of their keys, for explaining the next build's
+    /// misses (also where the cache is exported to).
+    pub journal: crate::explain::Journal,
 }
 
 /// What the build reports as it goes.
@@ -354,6 +384,11 @@ pub enum Event<'a> {
     },
     Failed {
         id: usize,
+    },
+    /// A step missed the cache, and why (with `explain_cache`).
+    CacheMiss {
+        id: usize,
+        reason: &'a str,
     },
     Warning {
         message: String,

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::stage::State;
 use rbuild_store::{CacheRecord, CacheValue, LayerRef};
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Bump when the meaning or the encoding of a key or a record changes: old entries then
@@ -81,12 +82,15 @@ impl KeyKind {
 /// then its bytes or items.
 pub(crate) struct KeyBuilder {
     h: Sha256,
+    /// The named parts so far (for `--explain-cache`): each hashes what is encoded while
+    /// it is the last one; items are recorded beside, outside the key.
+    parts: Vec<(String, Sha256, BTreeMap<String, String>)>,
 }
 
 impl KeyBuilder {
     /// A key of `kind` (versioned).
     pub(crate) fn new(kind: KeyKind) -> Self {
-        let mut k = KeyBuilder { h: Sha256::new() };
+        let mut k = KeyBuilder { h: Sha256::new(), parts: Vec::new() };
         k.num(CACHE_VERSION).text(kind.tag());
         k
     }
@@ -98,16 +102,47 @@ impl KeyBuilder {
         k
     }
 
+    fn update(&mut self, b: &[u8]) {
+        self.h.update(b);
+        if let Some((_, h, _)) = self.parts.last_mut() {
+            h.update(b);
+        }
+    }
+
     fn tagged(&mut self, tag: u8, len: u64) -> &mut Self {
-        self.h.update([tag]);
-        self.h.update(len.to_le_bytes());
+        self.update(&[tag]);
+        self.update(&len.to_le_bytes());
         self
     }
 
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.tagged(b'b', b.len() as u64);
-        self.h.update(b);
+        self.update(b);
         self
+    }
+
+    /// Starts the named part of the key that what follows belongs to (the key itself does
+    /// not change: names are for explaining a miss).
+    pub(crate) fn part(&mut self, name: &str) -> &mut Self {
+        self.parts.push((name.to_string(), Sha256::new(), BTreeMap::new()));
+        self
+    }
+
+    /// Records an item of the current part (a variable's value, a file's digest), for
+    /// explaining which of them changed; not part of the key.
+    pub(crate) fn item(&mut self, name: &str, value: &str) -> &mut Self {
+        if let Some((_, _, items)) = self.parts.last_mut() {
+            items.insert(name.to_string(), value.to_string());
+        }
+        self
+    }
+
+    /// The parts recorded, with their digests.
+    pub(crate) fn take_parts(&mut self) -> Vec<crate::explain::Part> {
+        std::mem::take(&mut self.parts)
+            .into_iter()
+            .map(|(name, h, items)| crate::explain::Part { name, digest: hex::encode(h.finalize()), items })
+            .collect()
     }
 
     pub(crate) fn text(&mut self, s: &str) -> &mut Self {
@@ -124,7 +159,7 @@ impl KeyBuilder {
 
     pub(crate) fn key(&mut self, k: &CacheKey) -> &mut Self {
         self.tagged(b'k', 32);
-        self.h.update(k.0);
+        self.update(&k.0);
         self
     }
 
@@ -194,7 +229,14 @@ impl Ctx<'_> {
         if self.opts.no_cache {
             return None;
         }
-        let CacheValue { layer, workdir_gone } = self.record(&st.key)?.value;
+        let Some(rec) = self.record(&st.key) else {
+            if self.opts.explain_cache {
+                let reason = self.previous.explain(&st.trail);
+                self.progress.event(Event::CacheMiss { id, reason: &reason });
+            }
+            return None;
+        };
+        let CacheValue { layer, workdir_gone } = rec.value;
         self.apply_hit(st, id, layer, workdir_gone)
     }
 

@@ -17,6 +17,7 @@ pub mod check;
 pub mod context;
 pub mod copy;
 pub mod error;
+pub mod explain;
 pub mod ignore;
 pub mod meta;
 mod sources;

@@ -4,6 +4,7 @@ use crate::build::{epoch_string, Ctx, FResult, StageOut, Unchanged};
 use crate::builder::{Event, Failure};
 use crate::cache_key::{image_key, scratch_key, CacheKey, KeyBuilder, KeyKind};
 use crate::error::{BuildError, Result};
+use crate::explain::{Part, StepRecord};
 use crate::meta::{self, Words, DEFAULT_PATH};
 use rbuild_parser::graph::Base;
 use rbuild_parser::instruction::{Instruction, Kind};
@@ -32,6 +33,11 @@ pub(crate) struct State {
     pub(crate) escape: char,
     /// The Env indexed for expansion (see `meta::StageEnv`).
     pub(crate) env: meta::StageEnv,
+    /// The step being run (its position and text) and the steps so far, with the parts
+    /// of their keys (`--explain-cache`).
+    pub(crate) current: (usize, String),
+    pub(crate) trail: Vec<StepRecord>,
+    pub(crate) label: String,
 }
 
 impl State {
@@ -49,7 +55,29 @@ impl State {
     pub(crate) fn chain(&mut self, kind: KeyKind, inputs: impl FnOnce(&mut KeyBuilder)) {
         let mut k = KeyBuilder::child(kind, &self.key);
         inputs(&mut k);
+        let parent = self.key;
         self.key = k.finish();
+        self.record(parent.hex(), k.take_parts());
+    }
+
+    /// Notes the current step's key and parts; a step that chains several times (an ARG
+    /// of several names) is one record.
+    pub(crate) fn record(&mut self, parent: String, parts: Vec<Part>) {
+        let (index, text) = self.current.clone();
+        match self.trail.last_mut() {
+            Some(r) if r.index == index && r.text == text => {
+                r.key = self.key.hex();
+                r.parts.extend(parts);
+            }
+            _ => self.trail.push(StepRecord {
+                stage: self.label.clone(),
+                index,
+                text,
+                parent,
+                key: self.key.hex(),
+                parts,
+            }),
+        }
     }
 
     pub(crate) fn history(&mut self, created_by: String, empty: bool) {
@@ -79,6 +107,15 @@ impl Ctx<'_> {
         };
         let (id, t0) = self.start(&label, 1, total, &from_text);
         let (mut st, unchanged) = self.base_state(i).map_err(|e| Failure::from(e).at(span))?;
+        st.current = (1, stage.from.source.trim().to_string());
+        let base = match &self.graph.stages[i].base {
+            Base::Image(r) => format!("base image {r}"),
+            Base::Stage(j) => format!("base stage {}", self.stage_label(*j)),
+            Base::Scratch => "base scratch".into(),
+            Base::Context(name) => format!("build context {name}"),
+        };
+        let key = st.key.hex();
+        st.record(String::new(), vec![Part { name: base, digest: key, items: Default::default() }]);
         if let Some(e) = self.opts.source_date_epoch {
             st.clamp = e;
         }
@@ -90,6 +127,7 @@ impl Ctx<'_> {
             && !labelled
         {
             self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+            self.journal(std::mem::take(&mut st.trail));
             self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
                 Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged });
             return Ok(());
@@ -115,6 +153,7 @@ impl Ctx<'_> {
                 self.flag_label(&mut st, k, v, &label, instructions.len() + 2 + n, total)?;
             }
         }
+        self.journal(std::mem::take(&mut st.trail));
         self.outs.lock().unwrap_or_else(|e| e.into_inner())[i] =
             Some(StageOut { config: st.config, layers: st.layers, key: st.key, unchanged: None });
         Ok(())
@@ -137,6 +176,9 @@ impl Ctx<'_> {
                 clamp,
                 escape: self.df.directives.escape,
                 env: Default::default(),
+                current: (1, String::new()),
+                trail: Vec::new(),
+                label: self.stage_label(i),
             }
         };
         Ok(match &self.graph.stages[i].base {
@@ -184,6 +226,7 @@ impl Ctx<'_> {
         total: usize,
     ) -> FResult<()> {
         st.env.sync(&st.config.config.env);
+        st.current = (index, ins.source.trim().to_string());
         let env = meta::StepEnv { env: &st.env, args: &st.args };
         let words = Words { lex: Lexer::new(st.escape), env: &env };
         let text = ins.source.trim();
@@ -209,7 +252,7 @@ impl Ctx<'_> {
                 // All expanded with the environment from before the instruction.
                 for (name, value) in declared {
                     st.chain(KeyKind::Arg, |k| {
-                        k.text(&name).opt_text(value.as_deref());
+                        k.part(&format!("the value of ARG {name}")).text(&name).opt_text(value.as_deref());
                     });
                     st.args.insert(name, value);
                 }
@@ -222,7 +265,7 @@ impl Ctx<'_> {
                 let applied = meta::apply(&mut st.config, &ins.kind, &words, &mut st.cmd_set)?;
                 let wd = st.config.config.working_dir.clone();
                 st.chain(KeyKind::Workdir, |k| {
-                    k.text(&wd);
+                    k.part("the working directory").text(&wd);
                 });
                 self.commit_workdir(st, applied.created_by, label, index, total, text)
             }
@@ -235,7 +278,7 @@ impl Ctx<'_> {
                 let created_by = format!("/bin/sh -c #(nop)  {msg}");
                 st.env.grow(2 * created_by.len())?;
                 st.chain(KeyKind::Meta, |k| {
-                    k.text(&created_by);
+                    k.part("the values it sets").text(&created_by);
                 });
                 self.commit_meta(st, created_by, label, index, total, text)
             }
@@ -246,7 +289,7 @@ impl Ctx<'_> {
                     self.check_volumes(st)?;
                 }
                 st.chain(KeyKind::Meta, |k| {
-                    k.text(&applied.created_by);
+                    k.part("what it sets").text(&applied.created_by);
                 });
                 self.commit_meta(st, applied.created_by, label, index, total, text)
             }

@@ -792,6 +792,11 @@ pub struct BuildArgs {
     /// (RUN --security=insecure)
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+    /// For each step that misses the cache, say which input changed since the last build
+    /// of this Dockerfile, context and target (the instruction, a build arg, the
+    /// environment, context files, the base)
+    #[arg(long)]
+    pub explain_cache: bool,
     /// The build context: a directory, or `-` for a tar (or a Dockerfile) on stdin
     pub context: String,
 }

@@ -126,6 +126,7 @@ pub struct CacheImport {
     name: String,
     records: HashMap<String, CacheRecord>,
     mounts: Vec<CacheMountEntry>,
+    journal: Option<serde_json::Value>,
     sizes: HashMap<Digest, u64>,
     source: Source,
 }
@@ -212,7 +213,7 @@ impl CacheImport {
 
     fn new(name: String, config: CacheConfig, sizes: HashMap<Digest, u64>, source: Source) -> CacheImport {
         let records = config.records.into_iter().map(|r| (r.key.clone(), r)).collect();
-        CacheImport { name, records, mounts: config.mounts, sizes, source }
+        CacheImport { name, records, mounts: config.mounts, journal: config.journal, sizes, source }
     }
 
     pub fn name(&self) -> &str {
@@ -237,6 +238,11 @@ impl CacheImport {
         }
         store.cache_put(rec)?;
         Ok(Some(rec.clone()))
+    }
+
+    /// The journal of the build that exported this cache (the builder's to read).
+    pub fn journal(&self) -> Option<&serde_json::Value> {
+        self.journal.as_ref()
     }
 
     /// The cache mounts this cache carries.

@@ -180,6 +180,10 @@ pub struct CacheConfig {
     /// ignore the field).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<crate::cachemount::CacheMountEntry>,
+    /// The builder's record of the steps of the build that exported the cache, so that a
+    /// build elsewhere can say why a step missed (the builder's to read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<serde_json::Value>,
 }
 
 const CACHE_CONFIG_VERSION: u32 = 1;
@@ -220,15 +224,16 @@ impl Store {
     /// Writes the cache artifact of the stored records for `keys` (unknown keys are
     /// skipped) as a config blob and a manifest blob.
     pub fn write_cache_artifact(&self, keys: &[String]) -> Result<CacheArtifact> {
-        self.write_cache_artifact_with(keys, &[])
+        self.write_cache_artifact_with(keys, &[], None)
     }
 
     /// [`Store::write_cache_artifact`] that also carries the cache mounts `mounts` (their
-    /// layers already stored).
+    /// layers already stored) and the builder's journal of the build.
     pub fn write_cache_artifact_with(
         &self,
         keys: &[String],
         mounts: &[crate::cachemount::CacheMountEntry],
+        journal: Option<serde_json::Value>,
     ) -> Result<CacheArtifact> {
         let mut records: Vec<CacheRecord> = Vec::new();
         for k in keys {
@@ -246,8 +251,8 @@ impl Store {
             }
         }
         let n = records.len();
-        let cfg = serde_json::to_vec(&CacheConfig { version: CACHE_CONFIG_VERSION, records, mounts: mounts.to_vec() })
-            .unwrap_or_default();
+        let c = CacheConfig { version: CACHE_CONFIG_VERSION, records, mounts: mounts.to_vec(), journal };
+        let cfg = serde_json::to_vec(&c).unwrap_or_default();
         let config = self.put_blob(&cfg)?;
         let layers: Vec<crate::LayerRef> =
             blobs.iter().map(|(d, size)| crate::LayerRef { diff_id: *d, size: *size }).collect();

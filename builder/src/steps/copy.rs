@@ -75,25 +75,34 @@ impl Ctx<'_> {
         };
         let (id, t0) = self.start(label, index, total, ins.source.trim());
         let g = self.gather(&spec, files).map_err(at)?;
+        // Named parts (and items) say which input changed when the step misses
+        // (--explain-cache); they do not change the key's bytes.
         let inputs = |k: &mut KeyBuilder| {
-            k.texts(&spec.sources).text(&spec.dest).opt_text(spec.chown.as_deref());
-            k.opt_num(spec.chmod.map(u64::from))
-                .texts(&spec.excludes)
-                .flag(spec.parents)
-                .opt_text(spec.checksum.as_deref());
+            k.part("the sources").texts(&spec.sources);
+            k.part("the destination").text(&spec.dest);
+            k.part("--chown").opt_text(spec.chown.as_deref());
+            k.part("--chmod").opt_num(spec.chmod.map(u64::from));
+            k.part("--exclude").texts(&spec.excludes);
+            k.part("the other flags").flag(spec.parents).opt_text(spec.checksum.as_deref());
             k.opt_num(spec.unpack.map(u64::from)).flag(spec.keep_git_dir);
             match &g.layers {
                 Some((_, key)) => {
-                    k.text("layers").key(key);
+                    k.part("what it copies from").text("layers").key(key);
                 }
                 None => {
-                    k.text("files").num(g.parts.len() as u64);
+                    k.part("the files").text("files").num(g.parts.len() as u64);
                     for (what, digest) in &g.parts {
                         k.text(what).text(digest);
+                        if !what.is_empty() {
+                            k.item(what, digest);
+                        }
+                    }
+                    for (path, digest) in crate::explain::file_items(g.items.iter().map(|(i, _)| i)) {
+                        k.item(&path, &digest);
                     }
                 }
             }
-            k.num(spec.inline.len() as u64);
+            k.part("the here-documents").num(spec.inline.len() as u64);
             for (name, content) in &spec.inline {
                 k.text(name).text(content);
             }

@@ -45,9 +45,17 @@ impl Ctx<'_> {
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
         st.chain(KeyKind::Run, |k| {
-            k.texts(&argv).texts(&env).text(&user).text(&cwd);
+            k.part("the command").texts(&argv);
+            k.part("the environment and build args").texts(&env);
+            for e in &env {
+                let (name, value) = e.split_once('=').unwrap_or((e, ""));
+                k.item(name, &crate::explain::short_digest(value.as_bytes()));
+            }
+            k.part("the user").text(&user);
+            k.part("the working directory").text(&cwd);
+            k.part("the network");
             network_key(k, &network);
-            k.num(run.mounts.len() as u64);
+            k.part("the mounts").num(run.mounts.len() as u64);
             for (m, content) in run.mounts.iter().zip(&contents) {
                 mount_key(k, m, content);
             }

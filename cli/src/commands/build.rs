@@ -2,7 +2,7 @@
 
 use crate::cli::{BuildArgs, BuildNetwork, ProgressMode};
 use crate::commands::parse::parse_build_args;
-use crate::commands::registry::{parse_cache_spec, CacheMode, CacheSpec, RegistryImages, RemoteCache};
+use crate::commands::registry::{parse_cache_spec, CacheSpec, RegistryImages, RemoteCache};
 use crate::commands::util::clear;
 use crate::commands::Reported;
 use anyhow::Context;
@@ -179,6 +179,8 @@ fn builder_for<'s>(
         .build_args(build_args)
         .target(a.target.clone())
         .no_cache(a.no_cache)
+        .explain_cache(a.explain_cache)
+        .dockerfile_name(input.name.clone())
         .network(match a.network {
             BuildNetwork::None => Network::None,
             BuildNetwork::Host => Network::Host,
@@ -243,12 +245,7 @@ fn publish(
         std::fs::write(f, image.id().to_string()).with_context(|| format!("writing {}", f.display()))?;
     }
     for spec in cache_to {
-        let keys = match spec.mode {
-            CacheMode::Min => &built.image_keys,
-            CacheMode::Max => &built.all_keys,
-        };
-        let keys: Vec<String> = keys.iter().map(|k| k.hex()).collect();
-        let r = store.write_cache_artifact(&keys).map_err(anyhow::Error::from).and_then(|art| {
+        let r = super::cacheexport::artifact(store, spec, built).and_then(|art| {
             rbuild_registry::cache::export(store, &art, &spec.location, ropts, &rbuild_registry::progress::Quiet)?;
             Ok(art)
         });
@@ -366,6 +363,7 @@ impl Progress for Printer {
                 }
                 Event::Done { id, secs } => format!("#{id} DONE {secs:.1}s\n"),
                 Event::Failed { id } => format!("#{id} ERROR\n"),
+                Event::CacheMiss { id, reason } => format!("#{id} CACHE MISS: {reason}\n"),
                 Event::Warning { message } => format!("[warning] {message}\n"),
             };
             let _ = std::io::stderr().write_all(line.as_bytes());
@@ -405,6 +403,9 @@ impl Progress for Printer {
                 self.redraw(&mut s, &perm, true);
             }
             Event::Warning { message } => self.redraw(&mut s, &format!("[warning] {message}\n"), true),
+            Event::CacheMiss { id, reason } => {
+                self.redraw(&mut s, &format!("\x1b[33m#{id} CACHE MISS: {reason}\x1b[0m\n"), true)
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod build_opts;
+mod cacheexport;
 mod check;
 mod containers;
 mod ctrinspect;

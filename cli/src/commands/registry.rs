@@ -353,6 +353,10 @@ impl CacheSource for RemoteCache {
         let r = self.0.fetch(store, key, &rbuild_registry::progress::Quiet);
         Ok(r.with_context(|| self.0.name().to_string())?)
     }
+
+    fn journal(&self) -> Option<rbuild_builder::explain::Journal> {
+        serde_json::from_value(self.0.journal()?.clone()).ok()
+    }
 }
 
 /// What `--cache-to` exports.
