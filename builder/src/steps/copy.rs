@@ -90,7 +90,7 @@ impl Ctx<'_> {
                     k.part("what it copies from").text("layers").key(key);
                 }
                 None => {
-                    k.part("the files").text("files").num(g.parts.len() as u64);
+                    k.part("the context files").text("files").num(g.parts.len() as u64);
                     for (what, digest) in &g.parts {
                         k.text(what).text(digest);
                         if !what.is_empty() {
