@@ -85,19 +85,17 @@ impl Store {
         if !valid_mount_id(name) {
             return Err(StoreError::BadImage(format!("invalid cache mount name {name:?}")));
         }
-        let note = self.state_dir().join("cachemounts").join(format!("{name}.json"));
+        let area = self.area("cachemounts")?;
+        let note = format!("{name}.json");
         let fp = fingerprint(dir)?;
-        if let Some(p) = std::fs::read(&note).ok().and_then(|b| serde_json::from_slice::<Packed>(&b).ok()) {
+        if let Some(p) = std::fs::read(area.join(&note)).ok().and_then(|b| serde_json::from_slice::<Packed>(&b).ok()) {
             if p.fingerprint == fp && self.has_blob(&p.layer) {
                 return Ok((p.layer, p.size));
             }
         }
         let (layer, size) = self.pack_cache_mount(dir)?;
-        if let Some(parent) = note.parent() {
-            std::fs::create_dir_all(parent).at("creating", parent)?;
-        }
         let data = serde_json::to_vec(&Packed { fingerprint: fp, layer, size }).unwrap_or_default();
-        self.write_atomic(&note, &data)?;
+        area.write_atomic(&note, &data)?;
         Ok((layer, size))
     }
 
@@ -149,6 +147,7 @@ mod tests {
         // The same contents, the same layer; an unchanged tree is not packed again.
         assert_eq!(s.pack_cache_mount(&dir).unwrap().0, d);
         assert_eq!(s.pack_cache_mount_named("m1", &dir).unwrap().0, d);
+        assert!(s.retired_areas().unwrap().is_empty(), "the note is in a declared area, which prune keeps");
         std::fs::remove_file(s.blob_path(&d)).unwrap();
         assert_eq!(s.pack_cache_mount_named("m1", &dir).unwrap().0, d, "a missing layer is made again");
         assert!(s.has_blob(&d));
