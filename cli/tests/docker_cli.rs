@@ -424,7 +424,7 @@ fn events_record_what_commands_do() {
     let mut r = std::io::BufReader::new(follower.stdout.take().unwrap());
     let mut got = Vec::new();
     let t = Instant::now();
-    while got.len() < 5 && t.elapsed() < Duration::from_secs(10) {
+    while got.len() < 6 && t.elapsed() < Duration::from_secs(10) {
         let mut l = String::new();
         if r.read_line(&mut l).unwrap() == 0 {
             break;
@@ -433,7 +433,8 @@ fn events_record_what_commands_do() {
     }
     let _ = follower.kill();
     let _ = follower.wait();
-    assert_eq!(got, ["create ev", "start ev", "kill ev", "stop ev", "destroy ev"]);
+    // docker's sequence: the monitor's die comes between the kill and the stop.
+    assert_eq!(got, ["create ev", "start ev", "kill ev", "die ev", "stop ev", "destroy ev"]);
     // The journal, read back with --since/--until and filters.
     let all = env.ok(&["events", "--since", "10m", "--until", "0s", "--format", "{{.Type}} {{.Action}}"]);
     for want in ["container create", "container destroy", "image tag", "image save", "image load", "volume create"] {

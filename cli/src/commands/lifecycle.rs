@@ -19,6 +19,17 @@ pub(crate) fn event_of(store: &Store, action: &str, c: &Container) {
     event(store, "container", action, &c.config.id, &[("image", &c.config.image), ("name", &c.config.name)]);
 }
 
+/// Starts `c` detached; its `start` event is stamped before the start, so it comes before
+/// the `die` its monitor may record at once (`events` orders by time), and written only
+/// when the start worked.
+fn start_detached(store: &Store, c: &Container) -> anyhow::Result<()> {
+    let attrs = [("image", c.config.image.as_str()), ("name", c.config.name.as_str())];
+    let e = rbuild_store::Event::now("container", "start", &c.config.id, &attrs);
+    container::start(store, c, StartMode::Detached)?;
+    let _ = store.append_event(&e);
+    Ok(())
+}
+
 /// Runs `f` on each named container, printing the name given on success (docker's
 /// multi-container verbs); an error is reported and the others go on.
 pub(crate) fn each(
@@ -91,14 +102,13 @@ pub fn run(store: &Store, a: RunArgs) -> anyhow::Result<ExitCode> {
     let keys = detach_keys(a.detach_keys.as_deref())?;
     let c = create_container(store, &a)?;
     if a.detach {
-        if let Err(e) = container::start(store, &c, StartMode::Detached) {
+        if let Err(e) = start_detached(store, &c) {
             if a.rm {
                 let _ = container::remove(store, &c, true, true);
                 event_of(store, "destroy", &c);
             }
-            return Err(e.into());
+            return Err(e);
         }
-        event_of(store, "start", &c);
         outln!("{}", c.config.id)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -146,11 +156,7 @@ pub fn start(store: &Store, a: StartArgs) -> anyhow::Result<ExitCode> {
         let o = AttachOptions { stdin, stdout: true, stderr: true, detach_keys: keys, proxy_signals: true };
         return Ok(attached_code(container::start_attached(store, &c, &o)?));
     }
-    each(store, &a.containers, |c| {
-        container::start(store, c, StartMode::Detached)?;
-        event_of(store, "start", c);
-        Ok(())
-    })
+    each(store, &a.containers, |c| start_detached(store, c))
 }
 
 pub fn attach(store: &Store, a: AttachArgs) -> anyhow::Result<ExitCode> {
@@ -182,9 +188,12 @@ fn stop_timeout(given: Option<i64>, c: &Container) -> Duration {
 pub fn stop(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
     each(store, &a.containers, |c| {
         let was_running = c.running();
-        container::stop(c, stop_timeout(a.time, c))?;
+        // The kill is recorded as it is sent, before the monitor's `die`, as docker's.
         if was_running {
             event_of(store, "kill", c);
+        }
+        container::stop(c, stop_timeout(a.time, c))?;
+        if was_running {
             event_of(store, "stop", c);
         }
         Ok(())
@@ -194,8 +203,7 @@ pub fn stop(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
 pub fn restart(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
     each(store, &a.containers, |c| {
         container::stop(c, stop_timeout(a.time, c))?;
-        container::start(store, c, StartMode::Detached)?;
-        event_of(store, "start", c);
+        start_detached(store, c)?;
         event_of(store, "restart", c);
         Ok(())
     })
@@ -204,8 +212,11 @@ pub fn restart(store: &Store, a: StopArgs) -> anyhow::Result<ExitCode> {
 pub fn kill(store: &Store, a: KillArgs) -> anyhow::Result<ExitCode> {
     let sig = signal::parse_signal(&a.signal)?;
     each(store, &a.containers, |c| {
+        // Recorded as the signal is sent, before the monitor's `die`, as docker's.
+        if c.running() {
+            event(store, "container", "kill", &c.config.id, &[("name", &c.config.name), ("signal", &sig.to_string())]);
+        }
         container::kill(c, sig)?;
-        event(store, "container", "kill", &c.config.id, &[("name", &c.config.name), ("signal", &sig.to_string())]);
         Ok(())
     })
 }
@@ -248,9 +259,5 @@ pub fn boot(store: &Store) -> anyhow::Result<ExitCode> {
     if lost.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    each(store, &lost, |c| {
-        container::start(store, c, StartMode::Detached)?;
-        event_of(store, "start", c);
-        Ok(())
-    })
+    each(store, &lost, |c| start_detached(store, c))
 }

@@ -698,7 +698,10 @@ pub fn events(store: &Store, a: EventsArgs) -> anyhow::Result<ExitCode> {
         Ok(true)
     };
     // Without --since only new events are shown, as docker's stream.
-    let (past, mut offset) = store.events_from(0)?;
+    let (mut past, mut offset) = store.events_from(0)?;
+    // Processes append as they go (a monitor's `die` may come before the `start` its
+    // caller stamped first): the past is shown in time order, as docker's.
+    past.sort_by_key(|e| e.time_nano);
     if since.is_some() {
         for e in &past {
             if !show(e)? {

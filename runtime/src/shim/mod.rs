@@ -364,6 +364,11 @@ fn start_and_wait(spec: &Spec, detach: bool, cg: &Cgroup, mut a: Attach) -> std:
     if let Some(c) = connected {
         c.release(&spec.id);
     }
+    // docker's `die` (with the exit code), recorded before the state says exited, so it
+    // comes before the `stop` or `kill` of whoever waits for that.
+    if let Some(c) = &a.container {
+        health::EventSink::for_container(c).emit_with("die", &[("exitCode", &code.to_string())]);
+    }
     if let Some(f) = &spec.lifecycle.state_file {
         let _ = state::update(f, |s: &mut State| {
             s.status = Status::Exited;

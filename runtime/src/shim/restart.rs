@@ -52,6 +52,8 @@ pub(crate) fn after_run(spec_path: &str, spec: &Spec, ran: &Ran) {
         let _ = state::update(state_file, |s| s.status = Status::Exited);
         return;
     }
+    // docker's event for a start by the policy (the next shim records the state).
+    super::health::EventSink::for_container(&c).emit("start");
     let err = match std::env::current_exe() {
         Ok(exe) => {
             use std::os::unix::process::CommandExt;
