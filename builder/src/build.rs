@@ -58,6 +58,8 @@ pub(crate) struct Ctx<'a> {
     /// target, with the parts of their keys (`--explain-cache`).
     pub(crate) steps: Mutex<Vec<crate::explain::StepRecord>>,
     pub(crate) previous: crate::explain::Journal,
+    /// The cache mounts the build's RUN steps use: the store's name → directory.
+    pub(crate) cache_mounts: Mutex<BTreeMap<String, std::path::PathBuf>>,
 }
 
 pub(crate) fn epoch_string(secs: i64) -> String {
@@ -104,6 +106,7 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         used_keys: Mutex::new(Vec::new()),
         pulled: Mutex::new(BTreeMap::new()),
         steps: Mutex::new(Vec::new()),
+        cache_mounts: Mutex::new(BTreeMap::new()),
         previous: crate::explain::Journal::load(&journal)
             .or_else(|| opts.cache_from.iter().find_map(|c| c.journal()))
             .unwrap_or_default(),
@@ -156,16 +159,17 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     let used = cx.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
     let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| *k).collect();
     let all_keys = used.into_iter().map(|(_, k)| k).collect();
+    let cache_mounts = cx.cache_mounts.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().collect();
+    let built = |image| Built { image, image_keys, all_keys, journal: journal_now, cache_mounts };
     match out.unchanged {
         // docker's result is the base image (its id): nothing was committed.
-        Some(Unchanged::Image(img)) => return Ok(Built { image: *img, image_keys, all_keys, journal: journal_now }),
+        Some(Unchanged::Image(img)) => return Ok(built(*img)),
         Some(Unchanged::Scratch) => return Err(BuildError::NoImage.into()),
         None => {}
     }
     let mut config = out.config;
     config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
-    let image = store.write_image(&config, &out.layers)?;
-    Ok(Built { image, image_keys, all_keys, journal: journal_now })
+    Ok(built(store.write_image(&config, &out.layers)?))
 }
 
 impl Ctx<'_> {

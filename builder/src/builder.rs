@@ -343,6 +343,13 @@ pub trait CacheSource: Sync + Send + std::fmt::Debug {
     fn journal(&self) -> Option<crate::explain::Journal> {
         None
     }
+
+    /// The layer holding the contents of the cache mount `name` (the store's name for
+    /// it), fetched into `store`; None when this cache does not carry it.
+    fn cache_mount(&self, store: &Store, name: &str) -> Result<Option<rbuild_store::Digest>, SourceError> {
+        let _ = (store, name);
+        Ok(None)
+    }
 }
 
 /// A finished build.
@@ -358,6 +365,11 @@ pub struct Built {
     /// The build's steps and the parts of their keys, for explaining the next build's
     /// misses (also where the cache is exported to).
     pub journal: crate::explain::Journal,
+    /// The cache mounts the build's RUN steps use, whether they ran or were cached: the
+    /// store's name for each and its directory, which does not exist when no step that
+    /// uses it ran on this machine. (A `sharing=private` mount's extra instances, made
+    /// while its directory was busy, are not listed.)
+    pub cache_mounts: Vec<(String, PathBuf)>,
 }
 
 /// What the build reports as it goes.

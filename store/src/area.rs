@@ -58,6 +58,7 @@ pub const AREAS: &[AreaSpec] = &[
     area("images", 1, "store", false, "local image records: made here at, registry digests"),
     area("events", 1, "store", false, "the event journal"),
     area("compressed", 1, "store", true, "the compressed forms of layers pushed or pulled (digest, size)"),
+    area("cachemounts", 1, "store", true, "the layer each cache mount was last packed as, by its tree's fingerprint"),
     area("statcache", 1, "builder", true, "per-context stat caches of build contexts"),
     area("buildcache", 1, "builder", true, "RUN --mount=type=cache directories"),
     area("registry", 1, "registry", true, "where blobs are known to live in registries (cross-repository mounts)"),

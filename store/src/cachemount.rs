@@ -25,6 +25,49 @@ pub fn valid_mount_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
+/// What was packed last time for a mount: the fingerprint of its tree and the layer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Packed {
+    fingerprint: String,
+    layer: Digest,
+    size: u64,
+}
+
+/// A digest of `dir`'s and every entry's name, type, mode, owner, size, mtime, ctime and
+/// inode: the same fingerprint, the same tree (as a stat cache tells, ctime catching a
+/// write that put the mtime back; contents are not read).
+fn fingerprint(dir: &Path) -> Result<String> {
+    use sha2::{Digest as _, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    let stat = |h: &mut Sha256, m: &std::fs::Metadata| {
+        for n in [u64::from(m.mode()), u64::from(m.uid()), u64::from(m.gid()), m.size(), m.ino()] {
+            h.update(n.to_le_bytes());
+        }
+        for n in [m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()] {
+            h.update(n.to_le_bytes());
+        }
+    };
+    stat(&mut h, &std::fs::symlink_metadata(dir).at("stat", dir)?);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut names: Vec<_> = std::fs::read_dir(&d).at("reading", &d)?.filter_map(|e| e.ok()).collect();
+        names.sort_by_key(|e| e.file_name());
+        for e in names {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).at("stat", &p)?;
+            h.update(p.strip_prefix(dir).unwrap_or(&p).as_os_str().as_bytes());
+            h.update([0]);
+            stat(&mut h, &m);
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 impl Store {
     /// Packs the cache mount directory `dir` as a layer blob (mtimes as they are, the
     /// directory itself left untouched); returns the blob's digest and size.
@@ -34,6 +77,26 @@ impl Store {
         let opts = WriteOptions { overlay: false, mtime_clamp: None, fix_source: false };
         let (w, _) = write_layer(dir, &opts, w)?;
         w.commit(None, None)
+    }
+
+    /// [`Store::pack_cache_mount`] for the mount `name`, which is not packed again while
+    /// its tree is as it was when it last was (and that layer is still stored).
+    pub fn pack_cache_mount_named(&self, name: &str, dir: &Path) -> Result<(Digest, u64)> {
+        if !valid_mount_id(name) {
+            return Err(StoreError::BadImage(format!("invalid cache mount name {name:?}")));
+        }
+        let area = self.area("cachemounts")?;
+        let note = format!("{name}.json");
+        let fp = fingerprint(dir)?;
+        if let Some(p) = std::fs::read(area.join(&note)).ok().and_then(|b| serde_json::from_slice::<Packed>(&b).ok()) {
+            if p.fingerprint == fp && self.has_blob(&p.layer) {
+                return Ok((p.layer, p.size));
+            }
+        }
+        let (layer, size) = self.pack_cache_mount(dir)?;
+        let data = serde_json::to_vec(&Packed { fingerprint: fp, layer, size }).unwrap_or_default();
+        area.write_atomic(&note, &data)?;
+        Ok((layer, size))
     }
 
     /// Unpacks the stored layer `layer` as the new directory `dest`, which appears
@@ -81,8 +144,15 @@ mod tests {
         std::os::unix::fs::symlink("a/wheel", dir.join("pkgs/latest")).unwrap();
         let (d, size) = s.pack_cache_mount(&dir).unwrap();
         assert!(size > 0 && s.has_blob(&d));
-        // The same contents, the same layer.
+        // The same contents, the same layer; an unchanged tree is not packed again.
         assert_eq!(s.pack_cache_mount(&dir).unwrap().0, d);
+        assert_eq!(s.pack_cache_mount_named("m1", &dir).unwrap().0, d);
+        assert!(s.retired_areas().unwrap().is_empty(), "the note is in a declared area, which prune keeps");
+        std::fs::remove_file(s.blob_path(&d)).unwrap();
+        assert_eq!(s.pack_cache_mount_named("m1", &dir).unwrap().0, d, "a missing layer is made again");
+        assert!(s.has_blob(&d));
+        std::fs::write(dir.join("pkgs/a/new"), "more").unwrap();
+        assert_ne!(s.pack_cache_mount_named("m1", &dir).unwrap().0, d);
 
         let dest = t.path().join("restored");
         assert!(s.unpack_cache_mount(&d, &dest).unwrap());

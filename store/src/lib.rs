@@ -38,6 +38,7 @@
 //! ROOT/rbuild/images/<hex>.json    local image records: made here at, registry digests
 //! ROOT/rbuild/events/journal       the event journal
 //! ROOT/rbuild/compressed/<hex>.json  compressed forms of a layer (pushed or pulled)
+//! ROOT/rbuild/cachemounts/<name>.json  the layer a cache mount was last packed as
 //! builder:
 //! ROOT/rbuild/statcache/<hash>     stat caches of build contexts
 //! ROOT/rbuild/buildcache/<id>/     RUN --mount=type=cache directories

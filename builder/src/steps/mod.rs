@@ -2,6 +2,7 @@
 //! stage's rootfs, committing a layer).
 
 pub(crate) mod add;
+pub(crate) mod cachemount;
 pub(crate) mod copy;
 pub(crate) mod meta;
 pub(crate) mod mounts;

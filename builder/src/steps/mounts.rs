@@ -13,11 +13,11 @@ use crate::context::{items_digest, Source};
 use crate::error::{BuildError, Result};
 use crate::sources::Files;
 use crate::stage::State;
+use crate::steps::cachemount::NewCache;
 use crate::steps::ssh::AgentProxy;
 use rbuild_parser::instruction::{Mount, MountType, Run, Sharing};
 use rbuild_runtime::{Mount as RtMount, MountKind, View};
 use rbuild_store::TempDir;
-use sha2::{Digest as _, Sha256};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -141,6 +141,7 @@ impl Ctx<'_> {
                         None => None,
                     };
                     let id = m.id.clone().unwrap_or_else(|| target.clone());
+                    self.note_cache_mount(&id);
                     let what = What::Cache {
                         id,
                         sharing: m.sharing,
@@ -203,8 +204,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// Opens the planned mounts for a step on `layers`.
-    pub(crate) fn open_mounts(&self, plans: Vec<Planned>) -> Result<Opened> {
+    /// Opens the planned mounts for step `step`.
+    pub(crate) fn open_mounts(&self, plans: Vec<Planned>, step: usize) -> Result<Opened> {
         let mut o = Opened::default();
         let mut caches: Vec<(String, PathBuf)> = Vec::new();
         for Planned { target, what } in plans {
@@ -219,7 +220,8 @@ impl Ctx<'_> {
                     let dir = match caches.iter().find(|(i, _)| *i == id) {
                         Some((_, dir)) => dir.clone(),
                         None => {
-                            let (dir, lock) = self.cache_dir(&id, sharing, owner, mode, init)?;
+                            let new = NewCache { owner, mode, init };
+                            let (dir, lock) = self.cache_dir(&id, sharing, new, step)?;
                             o.guards.push(Guard::Lock(lock));
                             caches.push((id, dir.clone()));
                             dir
@@ -307,94 +309,6 @@ impl Ctx<'_> {
         o.guards.push(Guard::Temp(d));
         Ok(pair)
     }
-
-    /// The directory of the cache mount `id`, locked as `sharing` says: `shared` takes a
-    /// shared lock (any number of steps at once, none while one holds it `locked`),
-    /// `locked` an exclusive one (waiting for the others), `private` the first instance no
-    /// other step holds (a new one when all are busy). A new directory gets `owner` and
-    /// `mode`, and the files of `init` (`from=`, `source=`) when there are some.
-    fn cache_dir(
-        &self,
-        id: &str,
-        sharing: Sharing,
-        owner: (u32, u32),
-        mode: u32,
-        init: Option<(Files, String)>,
-    ) -> Result<(PathBuf, std::fs::File)> {
-        use rustix::fs::FlockOperation as F;
-        let base = self.store.state_dir().join("buildcache");
-        std::fs::create_dir_all(&base).map_err(BuildError::io("creating", &base))?;
-        let name = cache_mount_dir(id);
-        let open_lock = |p: &Path| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(p)
-                .map_err(BuildError::io("opening", p))
-        };
-        let (dir, lock) = match sharing {
-            Sharing::Shared | Sharing::Locked => {
-                let lock_path = base.join(format!("{name}.lock"));
-                let lock = open_lock(&lock_path)?;
-                let op = if sharing == Sharing::Shared { F::LockShared } else { F::LockExclusive };
-                rustix::fs::flock(&lock, op).map_err(BuildError::io("locking", &lock_path))?;
-                (base.join(&name), lock)
-            }
-            Sharing::Private => {
-                let mut n = 0;
-                loop {
-                    let dir = if n == 0 { base.join(&name) } else { base.join(format!("{name}.private-{n}")) };
-                    let lock = open_lock(&PathBuf::from(format!("{}.lock", dir.display())))?;
-                    if rustix::fs::flock(&lock, F::NonBlockingLockExclusive).is_ok() {
-                        break (dir, lock);
-                    }
-                    n += 1;
-                }
-            }
-        };
-        if !dir.exists() {
-            let fresh = base.join(format!("{name}.new-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&fresh);
-            std::fs::create_dir(&fresh).map_err(BuildError::io("creating", &fresh))?;
-            if let Some((files, path)) = init {
-                self.fill_cache(&fresh, files, &path)?;
-            }
-            rustix::fs::chown(
-                &fresh,
-                Some(rustix::fs::Uid::from_raw(owner.0)),
-                Some(rustix::fs::Gid::from_raw(owner.1)),
-            )
-            .map_err(BuildError::io("chown", &fresh))?;
-            std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(mode))
-                .map_err(BuildError::io("chmod", &fresh))?;
-            if let Err(e) = std::fs::rename(&fresh, &dir) {
-                // Another build made it meanwhile: use theirs.
-                let _ = std::fs::remove_dir_all(&fresh);
-                if !dir.is_dir() {
-                    return Err(BuildError::io("creating", &dir)(e));
-                }
-            }
-        }
-        Ok((dir, lock))
-    }
-
-    /// Copies what `files` hold below `path` into the new cache directory `dir`.
-    fn fill_cache(&self, dir: &Path, files: Files, path: &str) -> Result<()> {
-        let copy = |root: &Path| -> Result<()> {
-            let src = Source { root: root.to_path_buf(), ignore: None, exclude: None, parallel: false };
-            let items = src.select(path)?;
-            let o = crate::copy::CopyOpts { owner: None, chmod: None };
-            crate::copy::copy_items(crate::copy::Root::dir(dir), &items, "/", (0, 0), &o)
-        };
-        match files {
-            Files::Dir { root, .. } => copy(&root),
-            Files::Layers { layers, .. } => {
-                let lowers = self.lowers(&layers)?;
-                rbuild_runtime::with_mounted(&self.store.tmp_dir(), &lowers, None, |root| copy(root))?
-            }
-        }
-    }
 }
 
 /// Whiteouts in `upper` for `hidden` (paths below `lower`), with the directories above
@@ -436,15 +350,6 @@ fn clean_source(source: Option<&str>) -> String {
 
 fn basename(id: &str) -> &str {
     id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
-}
-
-/// The directory (under the store's `buildcache/`) of the cache mount `id`: the first
-/// half of the sha256 of the id's length (u64, little endian) and bytes.
-pub(crate) fn cache_mount_dir(id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update((id.len() as u64).to_le_bytes());
-    h.update(id.as_bytes());
-    hex::encode(h.finalize())[..32].to_string()
 }
 
 /// A private directory for a secret's file, in memory when the machine has a tmpfs at

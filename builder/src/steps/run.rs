@@ -83,7 +83,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let lowers = self.lowers(&st.layers)?;
-        let opened = self.open_mounts(plans)?;
+        let opened = self.open_mounts(plans, id)?;
         // What the mounts need made in the layer, to be removed afterwards (BuildKit's
         // mount stubs).
         let stubs: Vec<Vec<String>> =

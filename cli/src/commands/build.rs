@@ -45,7 +45,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         return super::check::print(&report, &lint_input, crate::cli::CheckFormat::Text);
     }
     let lint = super::check::before_build(store, &lint_input)?;
-    let (builder, agents) = builder_for(store, ropts, &a, &input, build_args.clone(), &cache_from)?;
+    let (builder, agents, imports) = builder_for(store, ropts, &a, &input, build_args.clone(), &cache_from)?;
     let tty = match a.progress {
         ProgressMode::Tty => true,
         ProgressMode::Plain => false,
@@ -70,7 +70,7 @@ pub fn run(store: &Store, ropts: &ClientOptions, a: BuildArgs) -> anyhow::Result
         }
     };
     let tags = outputs.names();
-    let meta = publish(store, ropts, &a, &outputs, &tags, &built, &cache_to)?;
+    let meta = publish(store, ropts, &a, &outputs, &tags, &built, (&cache_to, &imports))?;
     if let Some(f) = &a.metadata_file {
         super::output::write_metadata(f, &meta)?;
     }
@@ -147,7 +147,8 @@ impl Input {
     }
 }
 
-/// The builder the arguments describe (and the ssh agents it uses, kept while it runs).
+/// The builder the arguments describe, the ssh agents it uses (kept while it runs) and
+/// the `--cache-from` caches it reads (which `--cache-to` may pass cache mounts on from).
 fn builder_for<'s>(
     store: &'s Store,
     ropts: &ClientOptions,
@@ -155,7 +156,7 @@ fn builder_for<'s>(
     input: &Input,
     build_args: BTreeMap<String, String>,
     cache_from: &[CacheSpec],
-) -> anyhow::Result<(Builder<'s>, super::build_opts::SshAgents)> {
+) -> anyhow::Result<(Builder<'s>, super::build_opts::SshAgents, Vec<Arc<RemoteCache>>)> {
     let labels: BTreeMap<String, String> = a
         .labels
         .iter()
@@ -210,17 +211,23 @@ fn builder_for<'s>(
         builder = builder.build_context(name, ctx);
     }
     // An unreadable cache is a warning, as BuildKit's: the build runs without it.
+    let mut imports = Vec::new();
     for spec in cache_from {
         match CacheImport::open(store, &spec.location, ropts) {
-            Ok(c) => builder = builder.cache_from(Arc::new(RemoteCache(c))),
+            Ok(c) => {
+                let c = Arc::new(RemoteCache(c));
+                builder = builder.cache_from(c.clone());
+                imports.push(c);
+            }
             Err(e) => errln!("[warning] importing cache {}: {e}", spec.location),
         }
     }
-    Ok((builder, agents))
+    Ok((builder, agents, imports))
 }
 
 /// Names the built image, sends it where `--output` says, writes `--iidfile` and exports
-/// the cache (`--cache-to`); the build's metadata for `--metadata-file`.
+/// the cache (`--cache-to`, with the `--cache-from` caches it may pass cache mounts on
+/// from); the build's metadata for `--metadata-file`.
 fn publish(
     store: &Store,
     ropts: &ClientOptions,
@@ -228,7 +235,7 @@ fn publish(
     outputs: &super::output::Outputs,
     tags: &[Reference],
     built: &rbuild_builder::Built,
-    cache_to: &[CacheSpec],
+    (cache_to, imports): (&[CacheSpec], &[Arc<RemoteCache>]),
 ) -> anyhow::Result<super::output::Metadata> {
     let image = &built.image;
     // The config's time is fixed for reproducibility; `images` shows when it was made here.
@@ -245,7 +252,7 @@ fn publish(
         std::fs::write(f, image.id().to_string()).with_context(|| format!("writing {}", f.display()))?;
     }
     for spec in cache_to {
-        let r = super::cacheexport::artifact(store, spec, built).and_then(|art| {
+        let r = super::cacheexport::artifact(store, spec, built, imports, a.quiet).and_then(|art| {
             rbuild_registry::cache::export(store, &art, &spec.location, ropts, &rbuild_registry::progress::Quiet)?;
             Ok(art)
         });

@@ -357,6 +357,11 @@ impl CacheSource for RemoteCache {
     fn journal(&self) -> Option<rbuild_builder::explain::Journal> {
         serde_json::from_value(self.0.journal()?.clone()).ok()
     }
+
+    fn cache_mount(&self, store: &Store, name: &str) -> Result<Option<rbuild_store::Digest>, SourceError> {
+        let r = self.0.fetch_mount(store, name, &rbuild_registry::progress::Quiet);
+        Ok(r.with_context(|| self.0.name().to_string())?)
+    }
 }
 
 /// What `--cache-to` exports.
@@ -374,6 +379,25 @@ pub struct CacheSpec {
     pub location: CacheLocation,
     pub mode: CacheMode,
     pub ignore_error: bool,
+    /// Export the build's cache mounts too, up to this many bytes of them
+    /// (`cache-mounts=true|false|SIZE`; on with 1 GiB for mode=max, off for mode=min).
+    pub cache_mounts: Option<u64>,
+}
+
+/// What `cache-mounts=true` (and mode=max without the option) lets through.
+pub const DEFAULT_CACHE_MOUNTS_CAP: u64 = 1 << 30;
+
+/// `true`, `false` (or 0), or a size as docker reads sizes (`512m`, `2g`).
+fn parse_cache_mounts(v: &str) -> anyhow::Result<Option<u64>> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(Some(DEFAULT_CACHE_MOUNTS_CAP)),
+        "false" => Ok(None),
+        _ => match super::options::bytes(v) {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => bail!("invalid cache-mounts value {v:?} (true, false or a size such as 512m)"),
+        },
+    }
 }
 
 /// Parses `type=registry,ref=R[,mode=min|max]`, `type=local,dest=DIR` (export) or
@@ -381,8 +405,10 @@ pub struct CacheSpec {
 pub fn parse_cache_spec(s: &str, export: bool) -> anyhow::Result<CacheSpec> {
     let mut typ = None;
     let (mut reference, mut dir, mut mode, mut ignore_error) = (None, None, CacheMode::Min, false);
+    let mut cache_mounts: Option<Option<u64>> = None;
     if !s.contains('=') {
-        return Ok(CacheSpec { location: CacheLocation::Registry(parse_ref(s)?), mode, ignore_error });
+        let location = CacheLocation::Registry(parse_ref(s)?);
+        return Ok(CacheSpec { location, mode, ignore_error, cache_mounts: None });
     }
     for part in s.split(',').filter(|p| !p.is_empty()) {
         let Some((k, v)) = part.split_once('=') else {
@@ -399,6 +425,7 @@ pub fn parse_cache_spec(s: &str, export: bool) -> anyhow::Result<CacheSpec> {
                     _ => bail!("invalid cache mode {v:?} (min or max)"),
                 }
             }
+            ("cache-mounts", true) => cache_mounts = Some(parse_cache_mounts(v)?),
             ("ignore-error", true) => {
                 ignore_error = v.parse().with_context(|| format!("invalid ignore-error value {v:?}"))?
             }
@@ -415,7 +442,12 @@ pub fn parse_cache_spec(s: &str, export: bool) -> anyhow::Result<CacheSpec> {
         }
         other => bail!("unsupported cache type {other:?} (registry or local)"),
     };
-    Ok(CacheSpec { location, mode, ignore_error })
+    let cache_mounts = match cache_mounts {
+        Some(c) => c,
+        None if mode == CacheMode::Max => Some(DEFAULT_CACHE_MOUNTS_CAP),
+        None => None,
+    };
+    Ok(CacheSpec { location, mode, ignore_error, cache_mounts })
 }
 
 #[cfg(test)]
@@ -444,10 +476,27 @@ mod tests {
             "type=local,src=/x,mode=max",
             "type=local,dest=/x,mode=all",
             "type=local,dest=/x,foo=1",
+            "type=local,dest=/x,cache-mounts=lots",
+            "type=local,src=/x,cache-mounts=true",
         ] {
             let export = !bad.contains("src=");
             assert!(parse_cache_spec(bad, export).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cache_mounts_are_exported_with_mode_max_unless_told() {
+        let cap = |s: &str| parse_cache_spec(s, true).unwrap().cache_mounts;
+        assert_eq!(cap("type=local,dest=/c,mode=max"), Some(DEFAULT_CACHE_MOUNTS_CAP));
+        assert_eq!(cap("type=local,dest=/c"), None);
+        assert_eq!(cap("type=local,dest=/c,mode=min,cache-mounts=true"), Some(1 << 30));
+        assert_eq!(cap("type=local,dest=/c,mode=max,cache-mounts=false"), None);
+        assert_eq!(cap("type=local,dest=/c,mode=max,cache-mounts=0"), None);
+        assert_eq!(cap("type=local,dest=/c,cache-mounts=512m"), Some(512 << 20));
+        assert_eq!(cap("type=registry,ref=127.0.0.1:5000/c,cache-mounts=2g,mode=max"), Some(2 << 30));
+        assert_eq!(cap("127.0.0.1:5000/c"), None);
+        let e = parse_cache_spec("type=local,dest=/c,cache-mounts=-1", true).unwrap_err();
+        assert!(e.to_string().contains("invalid cache-mounts value"), "{e}");
     }
 
     #[test]
