@@ -44,7 +44,8 @@ pub fn check_platform(p: &str) -> Result<(), String> {
 
 /// Checks the `# syntax=` directive of `src` (if any): the `docker/dockerfile` family
 /// (`docker/dockerfile:1`, `:1.7`, `:1.7-labs`, `docker.io/docker/dockerfile:1@sha256:…`,
-/// `docker/dockerfile-upstream:…`) is built in; any other frontend is refused, located at
+/// `docker/dockerfile-upstream:…`, and the same repositories on a mirror such as
+/// `mirror.gcr.io/docker/dockerfile:1.4`) is built in; any other frontend is refused, located at
 /// the directive's line, instead of being pulled.
 pub fn check_syntax(syntax: Option<&str>, src: &str) -> Result<(), Diagnostic> {
     let Some(value) = syntax else { return Ok(()) };
@@ -63,7 +64,12 @@ pub fn check_syntax(syntax: Option<&str>, src: &str) -> Result<(), Diagnostic> {
 fn is_dockerfile_frontend(value: &str) -> bool {
     let v = value.trim();
     let v = v.split_once('@').map_or(v, |(name, _digest)| name);
-    let v = v.strip_prefix("docker.io/").unwrap_or(v);
+    // A registry host (a mirror of Docker Hub's repository) comes first, as in any
+    // reference: a first component with a dot or a port, or localhost.
+    let v = match v.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => v,
+    };
     let (repo, tag) = v.split_once(':').unwrap_or((v, "latest"));
     if !matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream") {
         return false;
@@ -103,11 +109,18 @@ mod tests {
             "docker.io/docker/dockerfile:1@sha256:ac85f380a63b13dfcefa89046420e1781752bab202122f8f50032edf31be0021",
             "docker/dockerfile",
             "docker/dockerfile-upstream:master-labs",
+            "mirror.gcr.io/docker/dockerfile:1.4",
+            "localhost:5000/docker/dockerfile:1",
         ] {
             assert!(check_syntax(Some(ok), "").is_ok(), "{ok}");
         }
-        for bad in ["tonistiigi/dockerfile:1", "docker/dockerfile:2", "example.com/frontend:1", "docker/dockerfile:1.x"]
-        {
+        for bad in [
+            "tonistiigi/dockerfile:1",
+            "docker/dockerfile:2",
+            "example.com/frontend:1",
+            "docker/dockerfile:1.x",
+            "example.com/other/dockerfile:1",
+        ] {
             let src = format!("# escape=`\n# syntax={bad}\nFROM scratch\n");
             let e = check_syntax(Some(bad), &src).unwrap_err();
             assert_eq!(e.span.map(|s| s.start_line), Some(2), "{bad}");

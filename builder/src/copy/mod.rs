@@ -413,10 +413,12 @@ pub fn is_archive(p: &Path) -> bool {
 /// the archive's owners and modes; `.wh.` names are ordinary files here, and symlinks
 /// among an entry's parents are followed without leaving `dest`.
 ///
-/// The destination and its missing parents are made as `made` (the --chown owner, as
-/// BuildKit makes them); --chown does not apply to an archive's content.
-pub fn extract_archive(root: &Path, archive: &Path, dest: &str, made: (u32, u32)) -> Result<()> {
-    let host = mkdir_all(root, dest, made)?;
+/// The destination and its missing parents are made as root whatever `--chown` says, as
+/// docker's UntarPath makes them (the legacy builder; an ADD --chown of an archive into a
+/// new directory left it root:root in docker's images, issue 16); --chown does not apply
+/// to an archive's content either.
+pub fn extract_archive(root: &Path, archive: &Path, dest: &str) -> Result<()> {
+    let host = mkdir_all(root, dest, (0, 0))?;
     let f = std::fs::File::open(archive).map_err(BuildError::io("reading", archive))?;
     let (_, r) = rbuild_store::compress::decompressed(f)?;
     // docker's untar is chrooted at the destination: links resolve inside it.

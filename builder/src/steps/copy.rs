@@ -364,7 +364,7 @@ fn put_sources(
     for (it, kept) in &g.items {
         let unpack = spec.add && spec.unpack != Some(false) && !it.is_dir() && copy::is_archive(&it.entries[0].host);
         if unpack {
-            copy::extract_archive(root.path, &it.entries[0].host, &spec.dest, made)?;
+            copy::extract_archive(root.path, &it.entries[0].host, &spec.dest)?;
         } else {
             place(root, std::slice::from_ref(&(it.clone(), kept.clone())), spec, made, &o)?;
         }
@@ -372,7 +372,7 @@ fn put_sources(
     for f in g.fetched.iter().filter(|f| f.checkout.is_none()) {
         let Some((name, file, mtime)) = &f.file else { continue };
         if spec.unpack == Some(true) && copy::is_archive(file) {
-            copy::extract_archive(root.path, file, &spec.dest, made)?;
+            copy::extract_archive(root.path, file, &spec.dest)?;
             continue;
         }
         let data = std::fs::read(file).map_err(BuildError::io("reading", file))?;
