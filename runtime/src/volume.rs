@@ -6,6 +6,7 @@
 
 use crate::error::{Result, Step};
 use crate::rootfs;
+use rbuild_store::Durability;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,9 +104,9 @@ fn create_dirs(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) ->
     // had metadata, and is still listed.
     std::fs::create_dir_all(&dir).step(|| format!("creating volume {name}"))?;
     let meta = Meta { created_at: now_secs(), labels: labels.clone() };
-    let tmp = dir.join("meta.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&meta).unwrap_or_default()).step(|| format!("creating volume {name}"))?;
-    std::fs::rename(&tmp, dir.join("meta.json")).step(|| format!("creating volume {name}"))?;
+    let data = serde_json::to_vec(&meta).unwrap_or_default();
+    rbuild_store::write_atomic(&dir.join("meta.json"), &data, Durability::Atomic)
+        .step(|| format!("creating volume {name}"))?;
     std::fs::create_dir_all(dir.join("_data")).step(|| format!("creating volume {name}"))
 }
 
