@@ -257,15 +257,14 @@ pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Pa
     rootfs::with_mounted(scratch, lowers, None, |root| -> Result<()> {
         let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .step(|| "opening the image".into())?;
-        let src = match rustix::fs::openat2(
+        let Ok(src) = rustix::fs::openat2(
             &rootfd,
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Ok(fd) => fd,
-            Err(_) => return Ok(()), // nothing there in the image: the volume starts empty
+        ) else {
+            return Ok(()); // nothing there in the image: the volume starts empty
         };
         let src_path = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&src)));
         copy_tree(&src_path, dest)?;

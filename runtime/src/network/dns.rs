@@ -182,7 +182,7 @@ pub fn server_main(args: &[String]) -> i32 {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
-        return if spawned.is_ok() { 0 } else { 1 };
+        return i32::from(spawned.is_err());
     }
     match serve(&dir) {
         Ok(()) => 0,

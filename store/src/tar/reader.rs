@@ -313,7 +313,7 @@ impl<R: Read> Reader<R> {
             }
             self.read_exact_or_truncated(&mut block, "a sparse map")?;
             consumed += BLOCK as u64;
-            for &c in block.iter() {
+            for &c in &block {
                 if c == b'\n' {
                     let n: u64 = cur.parse().map_err(|_| bad(self.offset, "invalid sparse map"))?;
                     cur.clear();
