@@ -191,7 +191,7 @@ pub fn main(a: &Args, rest: &[String]) -> Result<(), String> {
     let before = work.join("before");
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut sig = String::from("] COPY . .\n] WORKDIR /app\n");
-    for n in o.sizes.iter() {
+    for n in &o.sizes {
         sig.push_str(&format!("/bin/sh -c echo rbuild-scaling-{n} > /app/built\n"));
     }
     for i in 1..=o.steps.iter().copied().max().unwrap_or(0) {

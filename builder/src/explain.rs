@@ -91,10 +91,8 @@ impl Journal {
     pub(crate) fn save(&self, path: &Path) {
         let Some(dir) = path.parent() else { return };
         let _ = std::fs::create_dir_all(dir);
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        let ok = serde_json::to_vec(self).ok().is_some_and(|b| std::fs::write(&tmp, b).is_ok());
-        if !ok || std::fs::rename(&tmp, path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        if let Ok(data) = serde_json::to_vec(self) {
+            let _ = rbuild_store::write_atomic(path, &data, rbuild_store::Durability::Atomic);
         }
         trim(dir, KEEP);
     }

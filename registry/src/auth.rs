@@ -192,26 +192,22 @@ impl DockerConfig {
         removed
     }
 
-    /// Writes the file atomically, readable by its owner only (it holds passwords).
+    /// Writes the file atomically and durably, readable by its owner only (it holds
+    /// passwords).
     pub fn save(&self) -> Result<()> {
+        use rbuild_store::{AtomicWriter, Durability};
         use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| config_err(&self.path, e))?;
-        let tmp = dir.join(format!(".config.json.tmp-{}", std::process::id()));
         let data =
             serde_json::to_vec_pretty(&Value::Object(self.doc.clone())).map_err(|e| config_err(&self.path, e))?;
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-            f.write_all(&data)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
+            let mut w = AtomicWriter::create_with_mode(&self.path, 0o600)?;
+            w.write_all(&data)?;
+            w.write_all(b"\n")?;
+            w.commit(Durability::Durable)
         };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            config_err(&self.path, e)
-        })
+        write().map_err(|e| config_err(&self.path, e))
     }
 }
 

@@ -71,49 +71,11 @@ fn io_err(what: &str, p: &Path, e: std::io::Error) -> RegistryError {
     rbuild_store::StoreError::io(format!("{what} {}", p.display()), e).into()
 }
 
-/// Writes (or replaces) a file through a temp file and rename.
-fn write_replace(p: &Path, data: &[u8]) -> Result<()> {
-    let tmp = p.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, p)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err("writing", p, e)
-    })
-}
-
 fn export_local(store: &Store, art: &CacheArtifact, blobs: &[(Digest, u64)], dir: &Path) -> Result<()> {
-    let bd = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&bd).map_err(|e| io_err("creating", &bd, e))?;
-    for (d, _) in blobs.iter().chain([&(art.manifest, art.manifest_size)]) {
-        let dest = bd.join(d.hex());
-        if dest.exists() {
-            continue;
-        }
-        let tmp = bd.join(format!(".{}.tmp-{}", d.hex(), std::process::id()));
-        // Checked against its digest as it is copied: a damaged blob is not exported.
-        let mut src = store.open_verified(d)?;
-        let r = std::fs::File::create(&tmp)
-            .and_then(|mut f| std::io::copy(&mut src, &mut f))
-            .and_then(|_| std::fs::rename(&tmp, &dest));
-        if let Err(e) = r {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(match rbuild_store::verify::CorruptBlob::in_io(&e) {
-                Some(c) => rbuild_store::StoreError::Corrupt(c.clone()).into(),
-                None => io_err("writing", &dest, e),
-            });
-        }
-    }
-    write_replace(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": rbuild_store::config::MEDIA_TYPE_INDEX,
-        "manifests": [{
-            "mediaType": rbuild_store::config::MEDIA_TYPE_MANIFEST,
-            "digest": art.manifest.to_string(),
-            "size": art.manifest_size,
-            "annotations": { "org.opencontainers.image.ref.name": LOCAL_REF }
-        }]
-    });
-    write_replace(&dir.join("index.json"), index.to_string().as_bytes())
+    let digests: Vec<Digest> = blobs.iter().map(|(d, _)| *d).collect();
+    let manifest = (art.manifest, art.manifest_size);
+    let media = rbuild_store::config::MEDIA_TYPE_MANIFEST;
+    Ok(rbuild_store::layout::export_layout(store, &digests, manifest, media, LOCAL_REF, dir)?)
 }
 
 enum Source {

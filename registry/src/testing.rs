@@ -183,7 +183,7 @@ impl TrickleServer {
                         let _ = conn.write_all(body);
                         return;
                     }
-                    for b in body.iter() {
+                    for b in body {
                         if stopping.load(std::sync::atomic::Ordering::SeqCst) || conn.write_all(&[*b]).is_err() {
                             return;
                         }

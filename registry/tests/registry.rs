@@ -107,7 +107,7 @@ fn push_pull_round_trip_with_chunks_head_checks_and_skopeo() {
 
     // skopeo reads what we pushed.
     let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", &format!("docker://{}", r)])
+        .args(["inspect", "--tls-verify=false", &format!("docker://{r}")])
         .output()
         .expect("skopeo is needed: run scripts/setup.sh");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

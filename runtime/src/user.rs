@@ -34,16 +34,13 @@ fn read_layered_depth(layers: &[PathBuf], path: &str, depth: u32) -> Option<Vec<
                 return None;
             }
             let last = i + 1 == comps.len();
-            let meta = match std::fs::symlink_metadata(&p) {
-                Ok(m) => m,
-                Err(_) => {
-                    // Not in this layer; an opaque parent means not in lower ones either.
-                    let parent = p.parent().map(Path::to_path_buf).unwrap_or_default();
-                    if i > 0 && is_opaque(&parent) {
-                        return None;
-                    }
-                    continue 'layers;
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                // Not in this layer; an opaque parent means not in lower ones either.
+                let parent = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                if i > 0 && is_opaque(&parent) {
+                    return None;
                 }
+                continue 'layers;
             };
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&p).ok()?;

@@ -6,6 +6,7 @@
 
 use crate::error::{Result, Step};
 use crate::rootfs;
+use rbuild_store::Durability;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,9 +104,9 @@ fn create_dirs(volumes: &Path, name: &str, labels: &BTreeMap<String, String>) ->
     // had metadata, and is still listed.
     std::fs::create_dir_all(&dir).step(|| format!("creating volume {name}"))?;
     let meta = Meta { created_at: now_secs(), labels: labels.clone() };
-    let tmp = dir.join("meta.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&meta).unwrap_or_default()).step(|| format!("creating volume {name}"))?;
-    std::fs::rename(&tmp, dir.join("meta.json")).step(|| format!("creating volume {name}"))?;
+    let data = serde_json::to_vec(&meta).unwrap_or_default();
+    rbuild_store::write_atomic(&dir.join("meta.json"), &data, Durability::Atomic)
+        .step(|| format!("creating volume {name}"))?;
     std::fs::create_dir_all(dir.join("_data")).step(|| format!("creating volume {name}"))
 }
 
@@ -256,15 +257,14 @@ pub fn fill_from_image(scratch: &Path, lowers: &[PathBuf], path: &str, dest: &Pa
     rootfs::with_mounted(scratch, lowers, None, |root| -> Result<()> {
         let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .step(|| "opening the image".into())?;
-        let src = match rustix::fs::openat2(
+        let Ok(src) = rustix::fs::openat2(
             &rootfd,
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Ok(fd) => fd,
-            Err(_) => return Ok(()), // nothing there in the image: the volume starts empty
+        ) else {
+            return Ok(()); // nothing there in the image: the volume starts empty
         };
         let src_path = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&src)));
         copy_tree(&src_path, dest)?;

@@ -2,12 +2,14 @@
 //! with rbuild's own state beside it.
 //!
 //! - [`Store`]: the root, atomic blob writes, locks, temp dirs ([`TempDir`]);
+//! - [`atomic`]: publishing a file by rename, for every crate ([`write_atomic`]);
 //! - [`area`]: the named, versioned areas of `ROOT/rbuild/` that other crates write through;
 //! - [`image`]: manifests, configs and names (index.json);
 //! - [`layer`] and [`tar`]: layer diffs and their safe application;
 //! - [`compress`]: compressed streams in, and out on every core; [`compressed`]: the
 //!   compressed forms of layers that pushes and pulls met;
 //! - [`archive`]: docker-archive and OCI archives in and out, `import`;
+//! - [`layout`]: OCI layout directories written for `type=local` cache exports;
 //! - [`export`]: a built image as `build --output` writes it (a tree, a tar, a layout);
 //! - [`gc`]: prune and fsck;
 //! - [`records`]: local facts about images (built here at, registry digests);
@@ -62,6 +64,7 @@
 
 pub mod archive;
 pub mod area;
+pub mod atomic;
 pub mod cache;
 pub mod cachemount;
 pub mod compress;
@@ -75,6 +78,7 @@ pub mod filter;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod layout;
 pub mod lease;
 pub mod records;
 pub mod reference;
@@ -87,6 +91,7 @@ pub mod tar;
 pub mod verify;
 
 pub use area::{Area, AreaSpec, AREAS};
+pub use atomic::{write_atomic, AtomicWriter, Durability};
 pub use cache::{CacheArtifact, CacheConfig, CacheRecord, CacheValue, MEDIA_TYPE_CACHE_CONFIG};
 pub use cachemount::CacheMountEntry;
 pub use compressed::CompressedForm;

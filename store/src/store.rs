@@ -47,17 +47,13 @@ fn write_file_atomic(dir_for_tmp: &Path, path: &Path, data: &[u8]) -> Result<()>
 
 /// Replaces `path` with `data` in one rename; `durable` also waits for the disk, before
 /// and after.
+/// The temp file is made in `dir_for_tmp` (the store's tmp area) and removed on failure.
 pub(crate) fn write_file_replacing(dir_for_tmp: &Path, path: &Path, data: &[u8], durable: bool) -> Result<()> {
-    let mut tmp = tempfile_in(dir_for_tmp)?;
-    tmp.1.write_all(data).at("writing", &tmp.0)?;
-    if durable {
-        tmp.1.sync_all().at("syncing", &tmp.0)?;
-    }
-    fs::rename(&tmp.0, path).at("publishing", path)?;
-    if let Some(parent) = path.parent().filter(|_| durable) {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    use crate::atomic::{AtomicWriter, Durability};
+    let mut w = AtomicWriter::create_in(dir_for_tmp, path)
+        .map_err(|e| StoreError::io(format!("creating a temp file in {}", dir_for_tmp.display()), e))?;
+    w.write_all(data).at("writing", path)?;
+    w.commit(if durable { Durability::Durable } else { Durability::Atomic }).at("publishing", path)
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

@@ -61,7 +61,7 @@ impl CheckConfig {
         }
         for part in s.splitn(3, ';') {
             let Some((k, v)) = part.split_once('=') else {
-                return Err(CheckConfigError(format!("invalid check option {:?}", part)));
+                return Err(CheckConfigError(format!("invalid check option {part:?}")));
             };
             match k.trim() {
                 "skip" => (c.skip_all, c.skip) = names(v),
@@ -70,7 +70,7 @@ impl CheckConfig {
                     c.error = match v.trim().to_ascii_lowercase().as_str() {
                         "1" | "t" | "true" => true,
                         "0" | "f" | "false" => false,
-                        _ => return Err(CheckConfigError(format!("invalid check option {:?}: not a boolean", part))),
+                        _ => return Err(CheckConfigError(format!("invalid check option {part:?}: not a boolean"))),
                     }
                 }
                 k => return Err(CheckConfigError(format!("invalid check option {k:?}"))),
@@ -173,7 +173,7 @@ impl Report {
             return None;
         }
         let mut names: Vec<&str> = self.warnings.iter().map(|w| w.rule.name).collect();
-        names.sort();
+        names.sort_unstable();
         names.dedup();
         Some(format!("lint violation found for rules: {}", names.join(", ")))
     }

@@ -475,10 +475,8 @@ impl StatCache {
             for (p, e) in all {
                 encode_entry(&mut seg, p, e);
             }
-            let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, &seg).is_err() || std::fs::rename(&tmp, &self.path).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            // A cache: losing it to a crash costs one stat pass.
+            let _ = rbuild_store::write_atomic(&self.path, &seg, rbuild_store::Durability::Atomic);
             return;
         }
         seg.extend_from_slice(&(new.len() as u64).to_le_bytes());

@@ -65,8 +65,8 @@ fn make_room(p: &Path, keep_dir: bool) -> Result<bool> {
     match std::fs::symlink_metadata(p) {
         Err(_) => Ok(false),
         Ok(m) if m.is_dir() && keep_dir => Ok(true),
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map(|_| false).map_err(BuildError::io("replacing", p)),
-        Ok(_) => std::fs::remove_file(p).map(|_| false).map_err(BuildError::io("replacing", p)),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map(|()| false).map_err(BuildError::io("replacing", p)),
+        Ok(_) => std::fs::remove_file(p).map(|()| false).map_err(BuildError::io("replacing", p)),
     }
 }
 

@@ -6,9 +6,8 @@ use anyhow::{bail, Context};
 use rbuild_store::archive::{self, SaveFormat};
 use rbuild_store::compress::Compression;
 use rbuild_store::config::{rfc3339, ImageConfig};
-use rbuild_store::{Reference, Store};
+use rbuild_store::{AtomicWriter, Durability, Reference, Store};
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
 pub fn save(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
@@ -44,25 +43,11 @@ pub fn save(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
         }
         Some(path) => {
             // Written beside the target and renamed: a failed save leaves no partial file.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let tmp = dir.join(format!(
-                ".{}.rbuild-tmp-{}",
-                path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
-                std::process::id()
-            ));
-            let result = (|| -> anyhow::Result<()> {
-                let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", path.display()))?;
-                let mut w = std::io::BufWriter::new(f);
-                archive::save(store, &images, format, compression, &mut w)?;
-                let f = w.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-                Ok(())
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result?;
+            let f = AtomicWriter::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            archive::save(store, &images, format, compression, &mut w)?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.commit(Durability::Durable).with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -371,10 +371,13 @@ mod tests {
     #[test]
     fn publish_specs() {
         let one = |s: &str| publish(s).unwrap().remove(0);
-        assert_eq!(one("8080:80"), Port { host_ip: "".into(), host_port: 8080, container_port: 80, proto: Proto::Tcp });
+        assert_eq!(
+            one("8080:80"),
+            Port { host_ip: String::new(), host_port: 8080, container_port: 80, proto: Proto::Tcp }
+        );
         assert_eq!(one("127.0.0.1:8080:80/tcp").host_ip, "127.0.0.1");
         assert_eq!(one("[::1]:8080:80").host_ip, "::1");
-        assert_eq!(one("80"), Port { host_ip: "".into(), host_port: 0, container_port: 80, proto: Proto::Tcp });
+        assert_eq!(one("80"), Port { host_ip: String::new(), host_port: 0, container_port: 80, proto: Proto::Tcp });
         assert_eq!(one("127.0.0.1::80").host_port, 0);
         assert_eq!(one("53:53/udp").proto, Proto::Udp);
         let r = publish("8000-8002:9000-9002").unwrap();

@@ -14,7 +14,7 @@ use rbuild_registry::push::PushOptions;
 use rbuild_store::archive::ManifestFormat;
 use rbuild_store::compress::Compression;
 use rbuild_store::export::{self, LayoutFormat, LayoutOptions};
-use rbuild_store::{Image, Reference, Store};
+use rbuild_store::{AtomicWriter, Durability, Image, Reference, Store};
 use std::collections::BTreeMap;
 
 /// What buildx's metadata file holds: its keys in order (buildx writes a Go map), the
@@ -312,27 +312,15 @@ fn write_to<T>(dest: &Dest, f: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>)
             Ok(v)
         }
         Dest::File(p) => {
-            let name = p.file_name().with_context(|| format!("{} is not a file name", p.display()))?;
-            let tmp = p.with_file_name(format!(".{}.rbuild-{}", name.to_string_lossy(), std::process::id()));
+            p.file_name().with_context(|| format!("{} is not a file name", p.display()))?;
             if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
             }
-            let guard = RemoveOnDrop(tmp.clone());
-            let mut file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut file = AtomicWriter::create(p).with_context(|| format!("creating {}", p.display()))?;
             let v = f(&mut file)?;
-            file.sync_all().with_context(|| format!("writing {}", p.display()))?;
-            std::fs::rename(&tmp, p).with_context(|| format!("writing {}", p.display()))?;
-            std::mem::forget(guard);
+            file.commit(Durability::Durable).with_context(|| format!("writing {}", p.display()))?;
             Ok(v)
         }
-    }
-}
-
-/// Removes a half-written output when its writing fails.
-struct RemoveOnDrop(PathBuf);
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -403,58 +403,8 @@ fn no_flags(n: &Node) -> Result<(), String> {
 fn kind_from_node(n: &Node) -> Result<Kind, String> {
     let name = n.name();
     Ok(match name.as_str() {
-        "from" => {
-            let f = Flags::parse(&n.flags, &[("platform", FlagType::Str)])?;
-            let stage = match n.args.len() {
-                3 if n.args[1].eq_ignore_ascii_case("as") => {
-                    let s = n.args[2].to_lowercase();
-                    if !valid_stage_name(&s) {
-                        return Err(format!(
-                            "invalid name for build stage: {:?}, name can't start with a number or contain symbols",
-                            n.args[2]
-                        ));
-                    }
-                    Some(s)
-                }
-                1 => None,
-                _ => return Err("FROM requires either one or three arguments".into()),
-            };
-            Kind::From(FromArgs { image: n.args[0].clone(), name: stage, platform: f.string("platform") })
-        }
-        "run" => {
-            let f = Flags::parse(
-                &n.flags,
-                &[
-                    ("mount", FlagType::Strings),
-                    ("network", FlagType::Str),
-                    ("security", FlagType::Str),
-                    ("device", FlagType::Strings),
-                ],
-            )?;
-            let mounts = f.strings("mount").iter().map(|s| parse_mount(s)).collect::<Result<Vec<_>, _>>()?;
-            let network = match f.string("network").as_deref() {
-                None => None,
-                Some("default") => Some(NetworkMode::Default),
-                Some("none") => Some(NetworkMode::None),
-                Some("host") => Some(NetworkMode::Host),
-                Some(other) => return Err(format!("unsupported network mode {other:?}")),
-            };
-            let security = match f.string("security").as_deref() {
-                None => None,
-                Some("sandbox") => Some(Security::Sandbox),
-                Some("insecure") => Some(Security::Insecure),
-                Some(other) => return Err(format!("unsupported security mode {other:?}")),
-            };
-            let cmd = command_line(n);
-            Kind::Run(Run {
-                script: assemble_script(&cmd),
-                cmd,
-                mounts,
-                network,
-                security,
-                devices: f.strings("device"),
-            })
-        }
+        "from" => parse_from(n)?,
+        "run" => parse_run(n)?,
         "cmd" => {
             no_flags(n)?;
             Kind::Cmd(command_line(n))
@@ -522,41 +472,8 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
             no_flags(n)?;
             Kind::Workdir { path }
         }
-        "arg" => {
-            if n.args.is_empty() {
-                return Err("ARG requires at least one argument".into());
-            }
-            no_flags(n)?;
-            let args = n
-                .args
-                .iter()
-                .map(|a| match a.split_once('=') {
-                    Some(("", _)) => Err("ARG names can not be blank".to_string()),
-                    Some((k, v)) => Ok(ArgDecl { name: k.to_string(), default: Some(v.to_string()) }),
-                    None => Ok(ArgDecl { name: a.clone(), default: None }),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Kind::Arg { args }
-        }
-        "onbuild" => {
-            let Some(sub) = &n.sub else { return Err("ONBUILD requires at least one argument".into()) };
-            no_flags(n)?;
-            let trigger = go_lower(&sub.keyword).to_uppercase();
-            match trigger.as_str() {
-                "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
-                "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
-                _ => {}
-            }
-            // The trigger must itself be a valid instruction.
-            kind_from_node(sub)?;
-            let mut expression = strip_onbuild_keyword(&n.original);
-            for h in &n.heredocs {
-                expression.push('\n');
-                expression.push_str(&h.content);
-                expression.push_str(&h.name);
-            }
-            Kind::Onbuild(Onbuild { expression, trigger })
-        }
+        "arg" => parse_arg(n)?,
+        "onbuild" => parse_onbuild(n)?,
         "stopsignal" => Kind::Stopsignal { signal: exactly_one(n, "STOPSIGNAL")? },
         "healthcheck" => Kind::Healthcheck(parse_healthcheck(n)?),
         _ => {
@@ -566,6 +483,95 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
             })
         }
     })
+}
+
+/// `FROM [--platform=P] IMAGE [AS NAME]`.
+fn parse_from(n: &Node) -> Result<Kind, String> {
+    let f = Flags::parse(&n.flags, &[("platform", FlagType::Str)])?;
+    let stage = match n.args.len() {
+        3 if n.args[1].eq_ignore_ascii_case("as") => {
+            let s = n.args[2].to_lowercase();
+            if !valid_stage_name(&s) {
+                return Err(format!(
+                    "invalid name for build stage: {:?}, name can't start with a number or contain symbols",
+                    n.args[2]
+                ));
+            }
+            Some(s)
+        }
+        1 => None,
+        _ => return Err("FROM requires either one or three arguments".into()),
+    };
+    Ok(Kind::From(FromArgs { image: n.args[0].clone(), name: stage, platform: f.string("platform") }))
+}
+
+/// `RUN [--mount=…] [--network=…] [--security=…] [--device=…] COMMAND`.
+fn parse_run(n: &Node) -> Result<Kind, String> {
+    let f = Flags::parse(
+        &n.flags,
+        &[
+            ("mount", FlagType::Strings),
+            ("network", FlagType::Str),
+            ("security", FlagType::Str),
+            ("device", FlagType::Strings),
+        ],
+    )?;
+    let mounts = f.strings("mount").iter().map(|s| parse_mount(s)).collect::<Result<Vec<_>, _>>()?;
+    let network = match f.string("network").as_deref() {
+        None => None,
+        Some("default") => Some(NetworkMode::Default),
+        Some("none") => Some(NetworkMode::None),
+        Some("host") => Some(NetworkMode::Host),
+        Some(other) => return Err(format!("unsupported network mode {other:?}")),
+    };
+    let security = match f.string("security").as_deref() {
+        None => None,
+        Some("sandbox") => Some(Security::Sandbox),
+        Some("insecure") => Some(Security::Insecure),
+        Some(other) => return Err(format!("unsupported security mode {other:?}")),
+    };
+    let cmd = command_line(n);
+    Ok(Kind::Run(Run { script: assemble_script(&cmd), cmd, mounts, network, security, devices: f.strings("device") }))
+}
+
+/// `ARG NAME[=DEFAULT] …`.
+fn parse_arg(n: &Node) -> Result<Kind, String> {
+    if n.args.is_empty() {
+        return Err("ARG requires at least one argument".into());
+    }
+    no_flags(n)?;
+    let args = n
+        .args
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some(("", _)) => Err("ARG names can not be blank".to_string()),
+            Some((k, v)) => Ok(ArgDecl { name: k.to_string(), default: Some(v.to_string()) }),
+            None => Ok(ArgDecl { name: a.clone(), default: None }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Kind::Arg { args })
+}
+
+/// `ONBUILD INSTRUCTION`: the trigger checked now, kept as text for the images built
+/// FROM this one.
+fn parse_onbuild(n: &Node) -> Result<Kind, String> {
+    let Some(sub) = &n.sub else { return Err("ONBUILD requires at least one argument".into()) };
+    no_flags(n)?;
+    let trigger = go_lower(&sub.keyword).to_uppercase();
+    match trigger.as_str() {
+        "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
+        "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
+        _ => {}
+    }
+    // The trigger must itself be a valid instruction.
+    kind_from_node(sub)?;
+    let mut expression = strip_onbuild_keyword(&n.original);
+    for h in &n.heredocs {
+        expression.push('\n');
+        expression.push_str(&h.content);
+        expression.push_str(&h.name);
+    }
+    Ok(Kind::Onbuild(Onbuild { expression, trigger }))
 }
 
 /// `(?i)^\s*ONBUILD\s*` removed.

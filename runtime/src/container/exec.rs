@@ -139,10 +139,7 @@ pub fn exec(c: &Container, o: &ExecOptions) -> Result<i32> {
     let pidns = ns(pid, "pid")?;
     // The pty comes from the container's own devpts instance, so its programs see it
     // under /dev/pts.
-    let (master, slave) = match o.tty {
-        true => container_pty(pid).map(|(m, (s, _))| (Some(m), Some(s)))?,
-        false => (None, None),
-    };
+    let (master, slave) = if o.tty { container_pty(pid).map(|(m, (s, _))| (Some(m), Some(s)))? } else { (None, None) };
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).step(|| "creating a pipe".into())?;
     let mut forwarded = FORWARDED.to_vec();
     forwarded.push(libc::SIGCHLD);

@@ -223,9 +223,7 @@ impl Container {
     pub fn save_config(&self) -> Result<()> {
         let data = serde_json::to_vec_pretty(&self.config)
             .map_err(|e| RuntimeError::json("writing the container config", e))?;
-        let tmp = self.dir.join("config.json.tmp");
-        std::fs::write(&tmp, data).map_err(|e| RuntimeError::io("writing the container config", e))?;
-        std::fs::rename(&tmp, self.dir.join("config.json"))
+        rbuild_store::write_atomic(&self.dir.join("config.json"), &data, rbuild_store::Durability::Atomic)
             .map_err(|e| RuntimeError::io("writing the container config", e))
     }
 }

@@ -2,6 +2,7 @@
 //! the CLI for pause; every change is an atomic rename under a lock.
 
 use crate::error::{Result, Step};
+use rbuild_store::Durability;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -154,8 +155,7 @@ pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
     lock.lock().step(|| format!("locking {}", lock_path.display()))?;
     let mut s = read(path);
     f(&mut s);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&s).unwrap_or_default()).step(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).step(|| format!("writing {}", path.display()))?;
+    let data = serde_json::to_vec(&s).unwrap_or_default();
+    rbuild_store::write_atomic(path, &data, Durability::Atomic).step(|| format!("writing {}", path.display()))?;
     Ok(s)
 }

@@ -4,6 +4,7 @@
 
 use super::error::NetworkError;
 use crate::error::{Result, RuntimeError, Step};
+use rbuild_store::Durability;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -139,13 +140,9 @@ pub fn list(store_state: &Path) -> Result<Vec<NetworkDef>> {
 pub fn save(store_state: &Path, def: &NetworkDef) -> Result<()> {
     let d = dir(store_state);
     std::fs::create_dir_all(&d).step(|| format!("creating {}", d.display()))?;
-    let tmp = d.join(format!(".{}.tmp", def.name));
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(def).map_err(|e| RuntimeError::json("writing the network definition", e))?,
-    )
-    .step(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, d.join(format!("{}.json", def.name))).step(|| format!("writing network {}", def.name))
+    let data = serde_json::to_vec_pretty(def).map_err(|e| RuntimeError::json("writing the network definition", e))?;
+    let dest = d.join(format!("{}.json", def.name));
+    rbuild_store::write_atomic(&dest, &data, Durability::Atomic).step(|| format!("writing network {}", def.name))
 }
 
 #[cfg(test)]

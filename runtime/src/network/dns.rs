@@ -14,6 +14,7 @@ use super::error::NetworkError;
 use super::namespace::Host;
 use crate::container::Container;
 use crate::error::{Result, RuntimeError, Step};
+use rbuild_store::Durability;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,9 +39,8 @@ pub fn publish_names(host: &Host, id: &str, ep: &Endpoint, names: &[String]) -> 
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).step(|| format!("creating {}", d.display()))?;
     }
-    let tmp = p.with_extension("tmp");
-    std::fs::write(&tmp, format!("{} {}\n", ep.ip, names.join(" "))).step(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &p).step(|| format!("writing {}", p.display()))
+    let line = format!("{} {}\n", ep.ip, names.join(" "));
+    rbuild_store::write_atomic(&p, line.as_bytes(), Durability::Atomic).step(|| format!("writing {}", p.display()))
 }
 
 /// [`publish_names`] for a container.
@@ -66,7 +66,9 @@ fn records(dir: &Path) -> Vec<(String, String, Ipv4Addr, Vec<String>)> {
         let Ok(files) = std::fs::read_dir(n.path()) else { continue };
         for f in files.flatten() {
             let id = f.file_name().to_string_lossy().to_string();
-            if id.ends_with(".tmp") {
+            // A record being written (a temp name starts with a dot; earlier rbuilds'
+            // ended in .tmp).
+            if id.starts_with('.') || id.ends_with(".tmp") {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(f.path()) else { continue };
@@ -180,7 +182,7 @@ pub fn server_main(args: &[String]) -> i32 {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
-        return if spawned.is_ok() { 0 } else { 1 };
+        return i32::from(spawned.is_err());
     }
     match serve(&dir) {
         Ok(()) => 0,

@@ -182,10 +182,7 @@ impl Cgroup {
 
     /// Host pids of the processes in the cgroup.
     pub fn pids(&self) -> Vec<i32> {
-        let d = match self.dir("pids").or_else(|| self.dirs.first().map(|(_, d)| d)) {
-            Some(d) => d,
-            None => return vec![],
-        };
+        let Some(d) = self.dir("pids").or_else(|| self.dirs.first().map(|(_, d)| d)) else { return vec![] };
         fs::read_to_string(d.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()

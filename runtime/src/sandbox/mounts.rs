@@ -258,7 +258,7 @@ mod tests {
         // /etc files must exist as bind sources.
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(false);
-        for (_, f) in s.etc_files.iter_mut() {
+        for (_, f) in &mut s.etc_files {
             *f = dir.path().join(f.file_name().unwrap());
             std::fs::write(&*f, "").unwrap();
         }

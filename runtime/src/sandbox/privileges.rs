@@ -18,9 +18,10 @@ const LAST_CAP: u32 = 63;
 
 /// Drops to `process`'s identity and `security`'s privileges.
 pub(crate) fn drop_privileges(sys: &dyn Syscall, process: &Process, security: &Security) -> Result<()> {
-    let program = match security.seccomp {
-        true => Some(seccomp_filter(security.caps).step(|| "compiling the seccomp filter".into())?),
-        false => None,
+    let program = if security.seccomp {
+        Some(seccomp_filter(security.caps).step(|| "compiling the seccomp filter".into())?)
+    } else {
+        None
     };
     if let (Some(p), false) = (&program, security.no_new_privs) {
         sys.install_seccomp(p).step(|| "installing the seccomp filter".into())?;

@@ -196,6 +196,97 @@ impl Applier {
         remove_at(self.parent_fd(), name)
     }
 
+    /// A whiteout entry `base` (`.wh.` + `target`) in the directory `parents`: an opaque
+    /// marker, AUFS metadata (ignored), or the removal of one entry.
+    fn apply_whiteout(&self, e: &Entry, parents: &[&[u8]], base: &[u8], target: &[u8]) -> Result<()> {
+        if base == WHITEOUT_OPAQUE.as_bytes() {
+            match self.mode {
+                ApplyMode::Overlay => {
+                    let dir = rfs::openat(
+                        self.parent_fd(),
+                        c".",
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .ctx(|| "opening directory".into())?;
+                    rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
+                        .ctx(|| format!("marking {} opaque", String::from_utf8_lossy(&e.path)))?;
+                }
+                ApplyMode::Merge | ApplyMode::Plain => {
+                    let prefix: Vec<u8> = parents.join(&b'/');
+                    let names = dir_names(self.parent_fd())?;
+                    for n in names {
+                        let mut p = prefix.clone();
+                        if !p.is_empty() {
+                            p.push(b'/');
+                        }
+                        p.extend_from_slice(&n);
+                        if !self.created.contains(&p) {
+                            self.remove(&cstr(&n))?;
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if base.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
+            return Ok(()); // other .wh..wh. names are AUFS metadata
+        }
+        // A whiteout names one entry of its own directory: `.wh..` would delete that
+        // directory, `.wh...` the one above it (the root's parent for a top-level
+        // entry, outside the target).
+        if matches!(target, b"" | b"." | b"..") || target.contains(&b'/') {
+            return Err(unsafe_entry(
+                &e.path,
+                format!("a whiteout must name an entry of its directory, not {:?}", String::from_utf8_lossy(target)),
+            ));
+        }
+        let name = cstr(target);
+        self.remove(&name)?;
+        if self.mode == ApplyMode::Overlay {
+            rfs::mknodat(self.parent_fd(), name.as_c_str(), FileType::CharacterDevice, Mode::empty(), 0)
+                .ctx(|| format!("creating whiteout {}", String::from_utf8_lossy(&e.path)))?;
+        }
+        Ok(())
+    }
+
+    /// A hard link entry `name` in the directory `parents` (the current one), to a file
+    /// already in the tree.
+    fn apply_hardlink(&mut self, e: &Entry, parents: &[&[u8]], name: &CStr, mode: Mode) -> Result<()> {
+        let ctx = |what: &str| format!("{what} {}", String::from_utf8_lossy(&e.path));
+        let tcomps = components(&e.link).map_err(|_| unsafe_entry(&e.path, "hard link target leaves the root"))?;
+        let Some((&tbase, tparents)) = tcomps.split_last() else {
+            return Err(unsafe_entry(&e.path, "hard link to the root"));
+        };
+        // Resolve the target's directory without creating anything.
+        let saved: Vec<&[u8]> = parents.to_vec();
+        self.dir(tparents, false, &e.path)?;
+        let tname = cstr(tbase);
+        let tst = rfs::statat(self.parent_fd(), tname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|_| {
+            unsafe_entry(&e.path, format!("hard link target {:?} does not exist", String::from_utf8_lossy(&e.link)))
+        })?;
+        if FileType::from_raw_mode(tst.st_mode) == FileType::Directory {
+            return Err(unsafe_entry(&e.path, "hard link to a directory"));
+        }
+        let tdir =
+            rfs::openat(self.parent_fd(), c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .ctx(|| "opening".into())?;
+        self.dir(&saved, true, &e.path)?;
+        rfs::linkat(&tdir, tname.as_c_str(), self.parent_fd(), name, AtFlags::empty())
+            .ctx(|| ctx("creating hard link"))?;
+        // docker's untar gives a link entry's owner, mode (unless the inode is a
+        // symlink), xattrs and mtime to the inode it shares with its target.
+        let pfd = self.parent_fd();
+        rfs::chownat(pfd, name, Some(uid(e.uid)?), Some(gid(e.gid)?), AtFlags::SYMLINK_NOFOLLOW)
+            .ctx(|| ctx("setting owner of"))?;
+        if FileType::from_raw_mode(tst.st_mode) != FileType::Symlink {
+            rfs::chmodat(pfd, name, mode, AtFlags::empty()).ctx(|| ctx("setting mode of"))?;
+        }
+        self.path_xattrs(e, name)?;
+        rfs::utimensat(pfd, name, &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW).ctx(|| ctx("setting times of"))?;
+        Ok(())
+    }
+
     fn apply_entry<R: Read>(&mut self, e: &Entry, tar: &mut Reader<R>) -> Result<()> {
         let comps = components(&e.path)?;
         let Some((&base, parents)) = comps.split_last() else {
@@ -206,58 +297,7 @@ impl Applier {
 
         // Whiteouts.
         if let Some(target) = base.strip_prefix(WHITEOUT_PREFIX.as_bytes()).filter(|_| self.mode != ApplyMode::Plain) {
-            if base == WHITEOUT_OPAQUE.as_bytes() {
-                match self.mode {
-                    ApplyMode::Overlay => {
-                        let dir = rfs::openat(
-                            self.parent_fd(),
-                            c".",
-                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                            Mode::empty(),
-                        )
-                        .ctx(|| "opening directory".into())?;
-                        rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
-                            .ctx(|| format!("marking {} opaque", String::from_utf8_lossy(&e.path)))?;
-                    }
-                    ApplyMode::Merge | ApplyMode::Plain => {
-                        let prefix: Vec<u8> = parents.join(&b'/');
-                        let names = dir_names(self.parent_fd())?;
-                        for n in names {
-                            let mut p = prefix.clone();
-                            if !p.is_empty() {
-                                p.push(b'/');
-                            }
-                            p.extend_from_slice(&n);
-                            if !self.created.contains(&p) {
-                                self.remove(&cstr(&n))?;
-                            }
-                        }
-                    }
-                }
-                return Ok(());
-            }
-            if base.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
-                return Ok(()); // other .wh..wh. names are AUFS metadata
-            }
-            // A whiteout names one entry of its own directory: `.wh..` would delete that
-            // directory, `.wh...` the one above it (the root's parent for a top-level
-            // entry, outside the target).
-            if matches!(target, b"" | b"." | b"..") || target.contains(&b'/') {
-                return Err(unsafe_entry(
-                    &e.path,
-                    format!(
-                        "a whiteout must name an entry of its directory, not {:?}",
-                        String::from_utf8_lossy(target)
-                    ),
-                ));
-            }
-            let name = cstr(target);
-            self.remove(&name)?;
-            if self.mode == ApplyMode::Overlay {
-                rfs::mknodat(self.parent_fd(), name.as_c_str(), FileType::CharacterDevice, Mode::empty(), 0)
-                    .ctx(|| format!("creating whiteout {}", String::from_utf8_lossy(&e.path)))?;
-            }
-            return Ok(());
+            return self.apply_whiteout(e, parents, base, target);
         }
 
         let name = cstr(base);
@@ -326,47 +366,7 @@ impl Applier {
                 rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .ctx(|| ctx("setting times of"))?;
             }
-            EntryKind::Hardlink => {
-                let tcomps =
-                    components(&e.link).map_err(|_| unsafe_entry(&e.path, "hard link target leaves the root"))?;
-                let Some((&tbase, tparents)) = tcomps.split_last() else {
-                    return Err(unsafe_entry(&e.path, "hard link to the root"));
-                };
-                // Resolve the target's directory without creating anything.
-                let saved: Vec<&[u8]> = parents.to_vec();
-                self.dir(tparents, false, &e.path)?;
-                let tname = cstr(tbase);
-                let tst = rfs::statat(self.parent_fd(), tname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|_| {
-                    unsafe_entry(
-                        &e.path,
-                        format!("hard link target {:?} does not exist", String::from_utf8_lossy(&e.link)),
-                    )
-                })?;
-                if FileType::from_raw_mode(tst.st_mode) == FileType::Directory {
-                    return Err(unsafe_entry(&e.path, "hard link to a directory"));
-                }
-                let tdir = rfs::openat(
-                    self.parent_fd(),
-                    c".",
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .ctx(|| "opening".into())?;
-                self.dir(&saved, true, &e.path)?;
-                rfs::linkat(&tdir, tname.as_c_str(), self.parent_fd(), name.as_c_str(), AtFlags::empty())
-                    .ctx(|| ctx("creating hard link"))?;
-                // docker's untar gives a link entry's owner, mode (unless the inode is a
-                // symlink), xattrs and mtime to the inode it shares with its target.
-                let pfd = self.parent_fd();
-                rfs::chownat(pfd, name.as_c_str(), Some(uid(e.uid)?), Some(gid(e.gid)?), AtFlags::SYMLINK_NOFOLLOW)
-                    .ctx(|| ctx("setting owner of"))?;
-                if FileType::from_raw_mode(tst.st_mode) != FileType::Symlink {
-                    rfs::chmodat(pfd, name.as_c_str(), mode, AtFlags::empty()).ctx(|| ctx("setting mode of"))?;
-                }
-                self.path_xattrs(e, &name)?;
-                rfs::utimensat(pfd, name.as_c_str(), &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
-                    .ctx(|| ctx("setting times of"))?;
-            }
+            EntryKind::Hardlink => self.apply_hardlink(e, parents, &name, mode)?,
             EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {
                 let ft = match e.kind {
                     EntryKind::CharDevice => FileType::CharacterDevice,

@@ -123,83 +123,22 @@ impl<R: Read> Reader<R> {
                     "header checksum mismatch (not a tar archive, or corrupt)",
                 ));
             }
+            let size = header::number(header::field(&b, header::SIZE))
+                .ok_or_else(|| bad(self.offset, "invalid size field"))?;
+            let typeflag = b[header::TYPEFLAG];
+            if self.read_extension(typeflag, size, &mut pax, &mut long_name, &mut long_link)? {
+                continue;
+            }
             let num = |f: (usize, usize), name: &str| -> Result<u64> {
                 header::number(header::field(&b, f)).ok_or_else(|| bad(self.offset, format!("invalid {name} field")))
             };
-            let size = num(header::SIZE, "size")?;
-            let typeflag = b[header::TYPEFLAG];
-            match typeflag {
-                b'x' => {
-                    let data = self.read_meta(size, "a PAX header")?;
-                    parse_pax(&data, &mut pax).map_err(|m| bad(self.offset, m))?;
-                    continue;
-                }
-                b'g' => {
-                    let data = self.read_meta(size, "a PAX global header")?;
-                    parse_pax(&data, &mut self.global).map_err(|m| bad(self.offset, m))?;
-                    parse_pax(&data, &mut pax).map_err(|m| bad(self.offset, m))?;
-                    continue;
-                }
-                b'L' => {
-                    let mut v = self.read_meta(size, "a GNU long name")?;
-                    v.truncate(header::cstr(&v).len());
-                    long_name = Some(v);
-                    continue;
-                }
-                b'K' => {
-                    let mut v = self.read_meta(size, "a GNU long link name")?;
-                    v.truncate(header::cstr(&v).len());
-                    long_link = Some(v);
-                    continue;
-                }
-                _ => {}
-            }
-            let magic = header::field(&b, header::MAGIC);
-            let posix = magic == b"ustar\0";
-            let gnu = magic == b"ustar ";
-            let mut path = match pax.get("path").or(long_name.as_ref()) {
-                Some(p) => p.clone(),
-                None => {
-                    let name = header::cstr(header::field(&b, header::NAME)).to_vec();
-                    let prefix = if posix { header::cstr(header::field(&b, header::PREFIX)) } else { b"" };
-                    if prefix.is_empty() {
-                        name
-                    } else {
-                        let mut p = prefix.to_vec();
-                        p.push(b'/');
-                        p.extend_from_slice(&name);
-                        p
-                    }
-                }
-            };
-            if let Some(n) = pax.get("GNU.sparse.name") {
-                path = n.clone();
-            }
+            let gnu = header::field(&b, header::MAGIC) == b"ustar ";
+            let path = entry_path(&b, &pax, long_name.as_ref());
             let link = match pax.get("linkpath").or(long_link.as_ref()) {
                 Some(l) => l.clone(),
                 None => header::cstr(header::field(&b, header::LINKNAME)).to_vec(),
             };
-            let kind = match typeflag {
-                b'0' | b'\0' | b'7' | b'S' => {
-                    if path.ends_with(b"/") && typeflag != b'S' {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    }
-                }
-                b'1' => EntryKind::Hardlink,
-                b'2' => EntryKind::Symlink,
-                b'3' => EntryKind::CharDevice,
-                b'4' => EntryKind::BlockDevice,
-                b'5' => EntryKind::Dir,
-                b'6' => EntryKind::Fifo,
-                other => {
-                    return Err(bad(
-                        self.offset,
-                        format!("unsupported entry type {:?} for {}", other as char, String::from_utf8_lossy(&path)),
-                    ))
-                }
-            };
+            let kind = entry_kind(typeflag, &path).map_err(|m| bad(self.offset, m))?;
             let pax_num = |k: &str| -> Result<Option<u64>> {
                 match pax.get(k) {
                     None => Ok(None),
@@ -242,27 +181,75 @@ impl<R: Read> Reader<R> {
             // writers): it is skipped.
             self.remaining = size;
             self.pad = padding(size);
-            if typeflag == b'S' && gnu {
-                e.sparse = Some(self.old_gnu_sparse(&b)?);
-            } else if let Some(major) = pax.get("GNU.sparse.major") {
-                if major.as_slice() == b"1" {
-                    e.sparse = Some(self.sparse_1_0(&pax)?);
-                } else {
-                    return Err(bad(self.offset, "unsupported GNU sparse format"));
-                }
-            } else if let Some(map) = pax.get("GNU.sparse.map") {
-                e.sparse = Some(sparse_0_1(map, &pax).map_err(|m| bad(self.offset, m))?);
-            }
-            if let Some(s) = &e.sparse {
-                let stored: u64 = s.regions.iter().map(|r| r.1).sum();
-                if stored != self.remaining {
-                    return Err(bad(self.offset, "sparse map does not match the stored data size"));
-                }
-                e.size = self.remaining;
-            }
+            self.read_sparse_map(&mut e, &b, typeflag == b'S' && gnu, &pax)?;
             self.current = e.path_lossy();
             return Ok(Some(e));
         }
+    }
+
+    /// Reads the data of an extension header (PAX, PAX global, GNU long name or long link
+    /// name) into what it extends; false when `typeflag` is an entry's.
+    fn read_extension(
+        &mut self,
+        typeflag: u8,
+        size: u64,
+        pax: &mut BTreeMap<String, Vec<u8>>,
+        long_name: &mut Option<Vec<u8>>,
+        long_link: &mut Option<Vec<u8>>,
+    ) -> Result<bool> {
+        match typeflag {
+            b'x' => {
+                let data = self.read_meta(size, "a PAX header")?;
+                parse_pax(&data, pax).map_err(|m| bad(self.offset, m))?;
+            }
+            b'g' => {
+                let data = self.read_meta(size, "a PAX global header")?;
+                parse_pax(&data, &mut self.global).map_err(|m| bad(self.offset, m))?;
+                parse_pax(&data, pax).map_err(|m| bad(self.offset, m))?;
+            }
+            b'L' => {
+                let mut v = self.read_meta(size, "a GNU long name")?;
+                v.truncate(header::cstr(&v).len());
+                *long_name = Some(v);
+            }
+            b'K' => {
+                let mut v = self.read_meta(size, "a GNU long link name")?;
+                v.truncate(header::cstr(&v).len());
+                *long_link = Some(v);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The sparse map of `e` (an old GNU sparse header when `old_gnu`, else from the PAX
+    /// records of format 1.0 or 0.1), and its size then: the data stored.
+    fn read_sparse_map(
+        &mut self,
+        e: &mut Entry,
+        b: &Block,
+        old_gnu: bool,
+        pax: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
+        if old_gnu {
+            e.sparse = Some(self.old_gnu_sparse(b)?);
+        } else if let Some(major) = pax.get("GNU.sparse.major") {
+            if major.as_slice() == b"1" {
+                e.sparse = Some(self.sparse_1_0(pax)?);
+            } else {
+                return Err(bad(self.offset, "unsupported GNU sparse format"));
+            }
+        } else if let Some(map) = pax.get("GNU.sparse.map") {
+            e.sparse = Some(sparse_0_1(map, pax).map_err(|m| bad(self.offset, m))?);
+        }
+        if let Some(s) = &e.sparse {
+            let stored: u64 = s.regions.iter().map(|r| r.1).sum();
+            if stored != self.remaining {
+                return Err(bad(self.offset, "sparse map does not match the stored data size"));
+            }
+            e.size = self.remaining;
+        }
+        Ok(())
     }
 
     fn old_gnu_sparse(&mut self, b: &Block) -> Result<SparseMap> {
@@ -313,7 +300,7 @@ impl<R: Read> Reader<R> {
             }
             self.read_exact_or_truncated(&mut block, "a sparse map")?;
             consumed += BLOCK as u64;
-            for &c in block.iter() {
+            for &c in &block {
                 if c == b'\n' {
                     let n: u64 = cur.parse().map_err(|_| bad(self.offset, "invalid sparse map"))?;
                     cur.clear();
@@ -431,4 +418,48 @@ impl<R: Read> Read for EntryReader<'_, R> {
         self.t.offset += n as u64;
         Ok(n)
     }
+}
+
+/// An entry's path: from PAX, a GNU long name, or the header's prefix and name (the
+/// prefix only in POSIX ustar headers); a GNU sparse file's real name wins over all.
+fn entry_path(b: &Block, pax: &BTreeMap<String, Vec<u8>>, long_name: Option<&Vec<u8>>) -> Vec<u8> {
+    if let Some(n) = pax.get("GNU.sparse.name") {
+        return n.clone();
+    }
+    if let Some(p) = pax.get("path").or(long_name) {
+        return p.clone();
+    }
+    let posix = header::field(b, header::MAGIC) == b"ustar\0";
+    let name = header::cstr(header::field(b, header::NAME)).to_vec();
+    let prefix = if posix { header::cstr(header::field(b, header::PREFIX)) } else { b"" };
+    if prefix.is_empty() {
+        return name;
+    }
+    let mut p = prefix.to_vec();
+    p.push(b'/');
+    p.extend_from_slice(&name);
+    p
+}
+
+/// The kind of entry a type flag names (a regular file whose name ends in `/` is a
+/// directory, as old tars wrote them).
+fn entry_kind(typeflag: u8, path: &[u8]) -> std::result::Result<EntryKind, String> {
+    Ok(match typeflag {
+        b'0' | b'\0' | b'7' | b'S' => {
+            if path.ends_with(b"/") && typeflag != b'S' {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            }
+        }
+        b'1' => EntryKind::Hardlink,
+        b'2' => EntryKind::Symlink,
+        b'3' => EntryKind::CharDevice,
+        b'4' => EntryKind::BlockDevice,
+        b'5' => EntryKind::Dir,
+        b'6' => EntryKind::Fifo,
+        other => {
+            return Err(format!("unsupported entry type {:?} for {}", other as char, String::from_utf8_lossy(path)))
+        }
+    })
 }
