@@ -925,19 +925,6 @@ impl std::fmt::Display for UnknownCommand {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Does `a` name a build context rather than a command: `.`, `..`, `-` (stdin), a path
 /// (`./x`, `../x`, `/x`, `~/x`, anything with a `/`), a URL, or an existing directory?
 fn looks_like_context(a: &str) -> bool {
@@ -983,7 +970,7 @@ pub fn with_default_verb(mut args: Vec<OsString>) -> Result<Vec<OsString>, Unkno
         let mut close: Vec<(usize, String)> = names
             .iter()
             .filter(|n| !n.starts_with('_') && *n != "help")
-            .map(|n| (edit_distance(&word, n), n.clone()))
+            .map(|n| (rbuild_parser::diagnostic::edit_distance(&word, n), n.clone()))
             .filter(|(d, n)| *d <= 2 || n.starts_with(&word))
             .collect();
         close.sort();

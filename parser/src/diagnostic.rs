@@ -102,8 +102,9 @@ fn source_line(src: &str, n: usize) -> Option<&str> {
     src.split('\n').nth(n - 1)
 }
 
-/// Levenshtein distance, for "did you mean" hints.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, for "did you mean" hints (the parser's, the build checks' and
+/// the CLI's unknown commands).
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

@@ -170,29 +170,13 @@ pub fn suggest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Op
         if o == word {
             return None;
         }
-        let d = levenshtein(word, o);
+        let d = rbuild_parser::diagnostic::edit_distance(word, o);
         if d < min {
             min = d;
             best = Some(o);
         }
     }
     best
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -35,10 +35,7 @@ impl ContainerFilter {
             match k {
                 "id" => f.ids.push(re()?),
                 "name" => f.names.push(re()?),
-                "label" => f.labels.push(match v.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (v.to_string(), None),
-                }),
+                "label" => f.labels.push(label_filter(v)),
                 "status" => {
                     if !STATUSES.contains(&v) {
                         bail!("invalid filter 'status={v}'");
@@ -116,6 +113,14 @@ impl ContainerFilter {
 }
 
 /// A container's health as `ps` filters and shows it: `none` without a check.
+/// A `label=` filter's value: `KEY` (the label is set) or `KEY=VALUE` (set to VALUE).
+pub fn label_filter(v: &str) -> (String, Option<String>) {
+    match v.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+        None => (v.to_string(), None),
+    }
+}
+
 pub fn health_word(c: &Container, s: &State) -> &'static str {
     if rbuild_runtime::shim::health::probe_command(&c.config).is_none() {
         return "none";

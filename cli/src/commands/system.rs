@@ -390,10 +390,7 @@ struct PruneFilter {
 impl PruneFilter {
     fn parse(filters: &[String]) -> anyhow::Result<PruneFilter> {
         let mut f = PruneFilter { until: None, labels: vec![], not_labels: vec![] };
-        let kv = |v: &str| match v.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (v.to_string(), None),
-        };
+        let kv = super::filters::label_filter;
         for s in filters {
             if let Some(v) = s.strip_prefix("label!=") {
                 f.not_labels.push(kv(v));

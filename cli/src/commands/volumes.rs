@@ -151,10 +151,7 @@ fn prune_cmd(store: &Store, a: VolumePruneArgs) -> anyhow::Result<ExitCode> {
 /// `volume ls/prune --filter` (dangling, name, label, label!=, driver) as docker reads them.
 fn volume_filter(filters: &[String]) -> anyhow::Result<VolumeFilter> {
     let mut f = VolumeFilter::default();
-    let kv = |v: &str| match v.split_once('=') {
-        Some((k, v)) => (k.to_string(), Some(v.to_string())),
-        None => (v.to_string(), None),
-    };
+    let kv = super::filters::label_filter;
     for s in filters {
         if let Some(v) = s.strip_prefix("label!=") {
             f.not_labels.push(kv(v));
