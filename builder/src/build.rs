@@ -82,12 +82,16 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         }
         None => Matcher::default(),
     };
-    let statcache = opts.context.as_ref().map(|c| {
-        let canon = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
-        StatCache::open(&store.state_dir().join("statcache"), &canon)
-    });
+    // The builder's files live in the store's areas (declared in rbuild_store::area).
+    let statcache = match &opts.context {
+        Some(c) => {
+            let canon = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
+            Some(StatCache::open(store.area("statcache").map_err(BuildError::from)?.path(), &canon))
+        }
+        None => None,
+    };
     let journal = crate::explain::journal_path(
-        &store.state_dir(),
+        store.area("explain").map_err(BuildError::from)?.path(),
         opts.context.as_deref(),
         &opts.dockerfile_name,
         opts.target.as_deref(),

@@ -64,12 +64,7 @@ fn trim(dir: &Path, keep: usize) {
 }
 
 /// Where a build's journal is kept: one file per context, Dockerfile and target.
-pub(crate) fn journal_path(
-    state_dir: &Path,
-    context: Option<&Path>,
-    dockerfile: &str,
-    target: Option<&str>,
-) -> PathBuf {
+pub(crate) fn journal_path(area: &Path, context: Option<&Path>, dockerfile: &str, target: Option<&str>) -> PathBuf {
     use sha2::{Digest as _, Sha256};
     let mut h = Sha256::new();
     let ctx = context.map(|c| std::fs::canonicalize(c).unwrap_or_else(|_| c.to_path_buf()));
@@ -78,7 +73,7 @@ pub(crate) fn journal_path(
     h.update(dockerfile.as_bytes());
     h.update([0]);
     h.update(target.unwrap_or("").as_bytes());
-    state_dir.join("explain").join(format!("{}.json", &hex::encode(h.finalize())[..32]))
+    area.join(format!("{}.json", &hex::encode(h.finalize())[..32]))
 }
 
 impl Journal {

@@ -1,18 +1,17 @@
 //! Where blobs are known to live in registries, so a push can mount a blob from another
 //! repository of the same registry instead of uploading it again. Kept in the store's
-//! state directory (`rbuild/registry-sources.json`); losing it only costs uploads.
+//! `registry` area (`rbuild/registry/sources.json`); losing it only costs uploads.
 
 use rbuild_store::{Digest, Store};
 use std::collections::BTreeMap;
 
 const MAX_PER_BLOB: usize = 8;
 
-fn path(store: &Store) -> std::path::PathBuf {
-    store.state_dir().join("registry-sources.json")
-}
+const FILE: &str = "sources.json";
 
 fn read(store: &Store) -> BTreeMap<String, Vec<String>> {
-    std::fs::read(path(store)).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
+    let data = store.area("registry").ok().and_then(|a| a.read(FILE).ok().flatten());
+    data.and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
 }
 
 /// Repositories (`registry/repo`) of `registry` that hold `digest`.
@@ -37,7 +36,7 @@ pub fn record(store: &Store, registry: &str, repo: &str, digests: &[Digest]) {
         v.insert(0, name.clone());
         v.truncate(MAX_PER_BLOB);
     }
-    if let Ok(data) = serde_json::to_vec(&all) {
-        let _ = store.write_atomic(&path(store), &data);
+    if let (Ok(data), Ok(area)) = (serde_json::to_vec(&all), store.area("registry")) {
+        let _ = area.write_replacing(FILE, &data, false);
     }
 }

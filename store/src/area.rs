@@ -61,6 +61,7 @@ pub const AREAS: &[AreaSpec] = &[
     area("cachemounts", 1, "store", true, "the layer each cache mount was last packed as, by its tree's fingerprint"),
     area("statcache", 1, "builder", true, "per-context stat caches of build contexts"),
     area("buildcache", 1, "builder", true, "RUN --mount=type=cache directories"),
+    area("explain", 1, "builder", true, "each build's steps and the parts of their keys, for --explain-cache"),
     area("registry", 1, "registry", true, "where blobs are known to live in registries (cross-repository mounts)"),
     area("init-layer", 1, "runtime", true, "the layer every sandbox gets under the image (/etc/hosts, /dev …)"),
     area("containers", 1, "runtime", false, "containers: config, state, upper dir"),

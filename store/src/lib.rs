@@ -44,6 +44,7 @@
 //! builder:
 //! ROOT/rbuild/statcache/<hash>     stat caches of build contexts
 //! ROOT/rbuild/buildcache/<id>/     RUN --mount=type=cache directories
+//! ROOT/rbuild/explain/<hash>.json  each build's steps and key parts (--explain-cache)
 //! registry:
 //! ROOT/rbuild/registry/sources.json  which repositories of which registries hold a blob
 //! runtime:

@@ -36,8 +36,10 @@ pub(crate) fn cache_mount_dir(id: &str) -> String {
 }
 
 impl Ctx<'_> {
+    /// The store's `buildcache` area (its directory is made by the first mount made).
     fn buildcache(&self) -> PathBuf {
-        self.store.state_dir().join("buildcache")
+        let dir = rbuild_store::area::spec("buildcache").map_or_else(|| "buildcache".into(), |s| s.dir_name());
+        self.store.state_dir().join(dir)
     }
 
     /// Notes that a step of this build uses the cache mount `id` (whether it runs or is
