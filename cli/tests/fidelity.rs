@@ -119,9 +119,12 @@ fn copy_and_add_drop_setuid_and_setgid_of_context_files_and_keep_the_sticky_bit(
     assert_eq!(out, format!("{want}{want}"));
 }
 
-/// The directories COPY and ADD make for a `--chown` destination are the owner's, as
-/// BuildKit (docker 23+'s default builder) makes them; docker 20.10's legacy builder made
-/// those of a directory or an archive as root. An archive's content keeps its owners.
+/// The directories COPY makes for a `--chown` destination are the owner's, as BuildKit
+/// (docker 23+'s default builder) makes them (docker 20.10's legacy builder made those of
+/// a directory copy as root); an ADDed archive's new destination is root's, as the legacy
+/// builder's UntarPath makes it (BuildKit makes it the owner's; the legacy oracle's Debian
+/// and moby cases users-groups-chown and add-tar-chown hold it), and its content keeps
+/// its owners.
 #[test]
 fn add_and_copy_chown_give_made_parents_to_the_owner() {
     require_root();
@@ -152,7 +155,7 @@ COPY --chown=1000:1000 f /file/sub/
     );
     assert_eq!(
         out,
-        "/added 1000:1000\n/added/sub 1000:1000\n/added/sub/x/y 7:8\n/copied 1000:1000\n/copied/sub 1000:1000\n\
+        "/added 0:0\n/added/sub 0:0\n/added/sub/x/y 7:8\n/copied 1000:1000\n/copied/sub 1000:1000\n\
          /copied/sub/x 1000:1000\n/file 1000:1000\n/file/sub/f 1000:1000\n"
     );
 }
