@@ -33,6 +33,15 @@ pub struct LayerRef {
     pub size: u64,
 }
 
+/// What `rmi` did, line by line as docker prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// `Untagged: NAME`
+    Untagged(Reference),
+    /// `Deleted: sha256:…` (the image's id)
+    Deleted(Digest),
+}
+
 /// A resolved image.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -129,6 +138,55 @@ impl Store {
             set_name_in(entries, name, manifest, size);
             Ok(())
         })
+    }
+
+    /// `rmi SPEC` as docker does it: a name given is untagged, and the image deleted
+    /// when that was its last name; an id (or digest) deletes the image with all its
+    /// names, which needs `force` when it has more than one. An image a container uses
+    /// is kept unless `force` (or a name of several is untagged). Blobs stay until prune.
+    pub fn remove_image(&self, spec: &str, force: bool) -> Result<Vec<Removal>> {
+        let img = self.image(spec)?;
+        let by_name = Reference::parse(spec).ok().filter(|r| img.names.contains(r));
+        let users = self.pinned_by(&img.config_digest)?;
+        if !users.is_empty() && !force && (by_name.is_none() || img.names.len() == 1) {
+            return Err(StoreError::Conflict(format!(
+                "unable to remove {spec} (must be forced) - image {} is used by container {}",
+                img.config_digest.short(),
+                users.join(", ")
+            )));
+        }
+        let mut out = Vec::new();
+        match by_name {
+            Some(name) => {
+                let last = img.names.len() == 1;
+                self.update_index(|entries| {
+                    entries.retain(|e| e.name.as_ref() != Some(&name));
+                    if last {
+                        entries.retain(|e| e.manifest != img.manifest_digest);
+                    }
+                    Ok(())
+                })?;
+                out.push(Removal::Untagged(name));
+                if last {
+                    out.push(Removal::Deleted(img.config_digest));
+                }
+            }
+            None => {
+                if img.names.len() > 1 && !force {
+                    return Err(StoreError::Conflict(format!(
+                        "unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                        img.config_digest.short()
+                    )));
+                }
+                self.update_index(|entries| {
+                    entries.retain(|e| e.manifest != img.manifest_digest);
+                    Ok(())
+                })?;
+                out.extend(img.names.iter().cloned().map(Removal::Untagged));
+                out.push(Removal::Deleted(img.config_digest));
+            }
+        }
+        Ok(out)
     }
 
     /// Records an image without a name (it is kept until removed or pruned).
@@ -372,4 +430,31 @@ pub(crate) fn build_manifest_of(
 /// The media type string of a descriptor.
 pub fn media_type_str(m: &MediaType) -> String {
     m.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// rmi as docker's: a name of several is untagged, the last name deletes, an id
+    /// with several names needs force, and the index keeps the others.
+    #[test]
+    fn remove_image_untags_then_deletes_as_dockers_rmi() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("store")).unwrap();
+        let img = store.write_image(&ImageConfig::default(), &[]).unwrap();
+        let (a, b) = (Reference::parse("x/a:1").unwrap(), Reference::parse("x/b:1").unwrap());
+        store.set_name(&a, img.manifest_digest, img.manifest_size).unwrap();
+        store.set_name(&b, img.manifest_digest, img.manifest_size).unwrap();
+        let id = img.config_digest.to_string();
+        let e = store.remove_image(&id, false).unwrap_err();
+        assert!(e.to_string().contains("referenced in multiple repositories"), "{e}");
+        assert_eq!(store.remove_image("x/a:1", false).unwrap(), vec![Removal::Untagged(a)]);
+        assert_eq!(
+            store.remove_image("x/b:1", false).unwrap(),
+            vec![Removal::Untagged(b), Removal::Deleted(img.config_digest)]
+        );
+        assert!(store.index_entries().unwrap().is_empty());
+        assert!(store.remove_image(&id, true).is_err(), "gone");
+    }
 }

@@ -100,7 +100,7 @@ pub use config::ImageConfig;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use events::Event;
-pub use image::{Image, IndexEntry, LayerRef};
+pub use image::{Image, IndexEntry, LayerRef, Removal};
 pub use records::ImageRecord;
 pub use reference::Reference;
 pub use store::{default_root, Store, TempDir};

@@ -143,50 +143,14 @@ pub fn rmi(store: &Store, a: RmiArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rmi_one(store: &Store, spec: &str, force: bool) -> anyhow::Result<Vec<String>> {
-    let img = store.image(spec)?;
-    let by_name = Reference::parse(spec).ok().filter(|r| img.names.contains(r));
-    let users = store.pinned_by(&img.config_digest)?;
-    if !users.is_empty() && !force && (by_name.is_none() || img.names.len() == 1) {
-        bail!(
-            "conflict: unable to remove {spec} (must be forced) - image {} is used by container {}",
-            img.config_digest.short(),
-            users.join(", ")
-        );
-    }
-    let mut out = Vec::new();
-    match by_name {
-        Some(name) => {
-            store.update_index(|entries| {
-                entries.retain(|e| e.name.as_ref() != Some(&name));
-                Ok(())
-            })?;
-            out.push(format!("Untagged: {}", name.familiar()));
-            if img.names.len() == 1 {
-                store.update_index(|entries| {
-                    entries.retain(|e| e.manifest != img.manifest_digest);
-                    Ok(())
-                })?;
-                out.push(format!("Deleted: {}", img.config_digest));
-            }
-        }
-        None => {
-            if img.names.len() > 1 && !force {
-                bail!(
-                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                    img.config_digest.short()
-                );
-            }
-            store.update_index(|entries| {
-                entries.retain(|e| e.manifest != img.manifest_digest);
-                Ok(())
-            })?;
-            for n in &img.names {
-                out.push(format!("Untagged: {}", n.familiar()));
-            }
-            out.push(format!("Deleted: {}", img.config_digest));
-        }
-    }
-    Ok(out)
+    Ok(store
+        .remove_image(spec, force)?
+        .into_iter()
+        .map(|r| match r {
+            rbuild_store::Removal::Untagged(n) => format!("Untagged: {}", n.familiar()),
+            rbuild_store::Removal::Deleted(id) => format!("Deleted: {id}"),
+        })
+        .collect())
 }
 
 pub fn history(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
