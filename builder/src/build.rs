@@ -137,7 +137,10 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     }
     let steps = std::mem::take(&mut *cx.steps.lock().unwrap_or_else(|e| e.into_inner()));
     let journal_now = crate::explain::Journal { steps };
-    journal_now.save(&journal);
+    // A rebuild whose steps and keys are those of the last one leaves its journal as it is.
+    if journal_now != cx.previous || !journal.exists() {
+        journal_now.save(&journal);
+    }
     // Build args given but never declared (proxy args are always fine).
     let used = cx.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let unused: Vec<&String> = opts

@@ -126,8 +126,12 @@ impl Store {
     pub fn update_index<T>(&self, f: impl FnOnce(&mut Vec<IndexEntry>) -> Result<T>) -> Result<T> {
         let _l = self.lock_write()?;
         let mut entries = self.read_index_unlocked()?;
+        let before = entries.clone();
         let r = f(&mut entries)?;
-        self.write_index_unlocked(&entries)?;
+        // Unchanged (a rebuild tagging the name it already has): no write, no fsync.
+        if entries != before {
+            self.write_index_unlocked(&entries)?;
+        }
         Ok(r)
     }
 

@@ -56,10 +56,14 @@ impl Store {
         let dir = self.records_dir();
         std::fs::create_dir_all(&dir).at("creating", &dir)?;
         let _l = self.lock_write()?;
-        let mut rec = self.image_record(id);
+        let before = self.image_record(id);
+        let mut rec = before.clone();
         f(&mut rec);
-        let data = serde_json::to_vec(&rec).unwrap_or_default();
-        self.write_replacing(&self.record_path(id), &data, false)?;
+        // A record that did not change is not written again (a cached rebuild, a re-tag).
+        if rec != before || !self.record_path(id).exists() {
+            let data = serde_json::to_vec(&rec).unwrap_or_default();
+            self.write_replacing(&self.record_path(id), &data, false)?;
+        }
         Ok(rec)
     }
 
