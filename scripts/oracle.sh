@@ -6,8 +6,10 @@
 # cases scripts/oracle/moby-cases.py ports from moby's own build tests, busybox base) and
 # the BuildKit-era cases (buildkit/make-cases.py, compared with docker 26's BuildKit:
 # `compare.py --docker docker26 --buildkit`, layer counts not compared). Cases run one at
-# a time within a set (they share the docker engine's layer cache), except moby's ~390,
-# which run as RBUILD_ORACLE_JOBS (default 2) interleaved shares, each its own compare.py.
+# a time within a set (they share the docker engine's layer cache: two builds at once can
+# have the legacy builder reuse a cached image the other just removed, 'unable to find
+# image'). RBUILD_ORACLE_JOBS (default 1) splits moby's ~400 into interleaved shares, each
+# its own compare.py, for a quick local run that accepts that race.
 # Needs scripts/setup.sh to have run (it makes the Debian base with anchors/setup.sh
 # --debian and starts docker26 with anchors/modern.sh).
 #
@@ -22,7 +24,7 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
 RBUILD=${RBUILD:-$PWD/target/release/rbuild}
 SETS=${RBUILD_ORACLE_SETS:-public buildah debian moby buildkit}
-JOBS=${RBUILD_ORACLE_JOBS:-2}
+JOBS=${RBUILD_ORACLE_JOBS:-1}
 [ -x "$RBUILD" ] || cargo build --release -p rbuild-cli
 work=$(mktemp -d /var/tmp/rbuild-oracle.XXXXXX)
 repo_pid=""
