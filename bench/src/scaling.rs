@@ -4,7 +4,10 @@
 //! Writes `scaling.{md,json,png}` and fits rbuild's no-op time to `a + b·files`.
 //!
 //!   rbuild-bench scaling [--sizes 20000,100000,200000] [--steps 10,50,200] [--runs N]
-//!                        [--builders rbuild,buildkit] [--out DIR]
+//!                        [--builders rbuild,buildkit] [--with EARLIER.json] [--out DIR]
+//!
+//! `--with` takes the times of the builders not run now from an earlier `scaling.json`
+//! (BuildKit's side takes ~15 minutes and does not change when rbuild does).
 
 use crate::{machine, median, today, Args};
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ struct Opts {
     steps: Vec<usize>,
     runs: usize,
     builders: Vec<String>,
+    with: Option<PathBuf>,
 }
 
 fn list(v: &str) -> Result<Vec<usize>, String> {
@@ -31,6 +35,7 @@ fn parse(a: &Args, rest: &[String]) -> Result<Opts, String> {
         steps: vec![10, 50, 200],
         runs: a.runs,
         builders: vec!["rbuild".into(), "buildkit".into()],
+        with: None,
     };
     let mut it = rest.iter();
     while let Some(x) = it.next() {
@@ -40,6 +45,7 @@ fn parse(a: &Args, rest: &[String]) -> Result<Opts, String> {
             "--steps" => o.steps = list(&val()?)?,
             "--runs" => o.runs = val()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--builders" => o.builders = val()?.split(',').map(String::from).collect(),
+            "--with" => o.with = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -236,7 +242,28 @@ pub fn main(a: &Args, rest: &[String]) -> Result<(), String> {
     }
     let rss = if o.builders.iter().any(|b| b == "rbuild") { noop_rss(a, &o, &work.join("rbuild")) } else { None };
     drop(guard);
+    if let Some(earlier) = &o.with {
+        merge_earlier(earlier, &o.builders, &mut times)?;
+    }
     report(a, &o, &times, rss, &failures)
+}
+
+/// Adds the times of the builders not measured in this run from an earlier `scaling.json`.
+fn merge_earlier(
+    path: &Path,
+    measured: &[String],
+    times: &mut BTreeMap<String, BTreeMap<String, Vec<f64>>>,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let earlier: BTreeMap<String, BTreeMap<String, Vec<f64>>> =
+        serde_json::from_value(json["times"].clone()).map_err(|e| format!("{}: times: {e}", path.display()))?;
+    for (b, m) in earlier {
+        if !measured.contains(&b) {
+            times.insert(b, m);
+        }
+    }
+    Ok(())
 }
 
 /// Least squares `y = a + b·x`.
