@@ -115,31 +115,53 @@ fn timed(mut c: Command) -> Result<f64, String> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// One run of every scenario for one builder: scenario → seconds.
-fn run_once(a: &Args, o: &Opts, b: &str, work: &Path, run: usize) -> Result<BTreeMap<String, f64>, String> {
+/// One run of every scenario for one builder: scenario → seconds, and the scenarios that
+/// failed (BuildKit cannot build 200 RUN steps: "max depth exceeded", overlayfs's limit on
+/// lower layers), so one failure loses only its own scenario and those that need it.
+fn run_once(
+    a: &Args,
+    o: &Opts,
+    b: &str,
+    work: &Path,
+    run: usize,
+) -> Result<(BTreeMap<String, f64>, Vec<String>), String> {
     let store = work.join("store");
     let mut m = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut time = |m: &mut BTreeMap<String, f64>, key: String, c: Command| match timed(c) {
+        Ok(t) => {
+            m.insert(key, t);
+            true
+        }
+        Err(e) => {
+            failed.push(format!("{b} {key}: {}", e.lines().last().unwrap_or_default()));
+            false
+        }
+    };
     for &n in &o.sizes {
         let ctx = work.join(format!("ctx-{n}"));
         let tag = format!("rbuild-scaling/{b}-ctx{n}");
         crate::settle();
-        m.insert(format!("ctx{n}.cold"), timed(build_cmd(a, b, &store, &tag, &ctx, true))?);
-        m.insert(format!("ctx{n}.noop"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        if !time(&mut m, format!("ctx{n}.cold"), build_cmd(a, b, &store, &tag, &ctx, true)) {
+            continue;
+        }
+        time(&mut m, format!("ctx{n}.noop"), build_cmd(a, b, &store, &tag, &ctx, false));
         let f = ctx.join("src/d0001/f050.txt");
         let now = std::time::SystemTime::now();
         std::fs::File::options().append(true).open(&f).and_then(|h| h.set_modified(now)).map_err(|e| e.to_string())?;
-        m.insert(format!("ctx{n}.touch"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        time(&mut m, format!("ctx{n}.touch"), build_cmd(a, b, &store, &tag, &ctx, false));
         let mut h = std::fs::File::options().append(true).open(&f).map_err(|e| e.to_string())?;
         std::io::Write::write_all(&mut h, format!("edit {b} {run}\n").as_bytes()).map_err(|e| e.to_string())?;
-        m.insert(format!("ctx{n}.edit1"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        time(&mut m, format!("ctx{n}.edit1"), build_cmd(a, b, &store, &tag, &ctx, false));
     }
     for &n in &o.steps {
         let ctx = work.join(format!("steps-{n}"));
         let tag = format!("rbuild-scaling/{b}-steps{n}");
-        m.insert(format!("steps{n}.cold"), timed(build_cmd(a, b, &store, &tag, &ctx, true))?);
-        m.insert(format!("steps{n}.noop"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        if time(&mut m, format!("steps{n}.cold"), build_cmd(a, b, &store, &tag, &ctx, true)) {
+            time(&mut m, format!("steps{n}.noop"), build_cmd(a, b, &store, &tag, &ctx, false));
+        }
     }
-    Ok(m)
+    Ok((m, failed))
 }
 
 /// Peak RSS (KiB) of rbuild's no-op build of the largest context.
@@ -227,8 +249,15 @@ pub fn main(a: &Args, rest: &[String]) -> Result<(), String> {
                 let _ = std::os::unix::fs::symlink(work.join(format!("steps-{n}")), bwork.join(format!("steps-{n}")));
             }
             match run_once(a, &o, b, &bwork, run) {
-                Ok(m) => {
-                    m.into_iter().for_each(|(k, v)| times.entry(b.clone()).or_default().entry(k).or_default().push(v))
+                Ok((m, failed)) => {
+                    m.into_iter().for_each(|(k, v)| times.entry(b.clone()).or_default().entry(k).or_default().push(v));
+                    for f in failed {
+                        eprintln!("[scaling] {f}");
+                        let scenario = f.split(':').next().unwrap_or_default();
+                        if !failures.iter().any(|g: &String| g.split(':').next() == Some(scenario)) {
+                            failures.push(f);
+                        }
+                    }
                 }
                 Err(e) => {
                     eprintln!("[scaling] {b}: {e}");
