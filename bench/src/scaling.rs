@@ -30,7 +30,9 @@ fn parse(a: &Args, rest: &[String]) -> Result<Opts, String> {
         sizes: vec![20_000, 100_000, 200_000],
         steps: vec![10, 50, 200],
         runs: a.runs,
-        builders: vec!["rbuild".into(), "buildkit".into()],
+        // `--builders` before the subcommand is the harness's (parsed by main): the ones of
+        // those that this benchmark knows. It was ignored, and BuildKit always ran.
+        builders: a.builders.iter().filter(|b| ["rbuild", "buildkit"].contains(&b.as_str())).cloned().collect(),
     };
     let mut it = rest.iter();
     while let Some(x) = it.next() {
@@ -321,4 +323,20 @@ fn report(
     crate::plot::scaling(&a.out.join("scaling.png"), &o.sizes, &o.steps, &med)?;
     print!("{md}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// `rbuild-bench scaling --builders rbuild` measures rbuild alone: the harness's parser
+    /// takes `--builders` wherever it stands, and scaling must follow it (it ran BuildKit
+    /// whatever was asked).
+    #[test]
+    fn builders_given_on_the_command_line_are_the_ones_run() {
+        let argv: Vec<String> = ["scaling", "--builders", "rbuild", "--sizes", "10"].map(String::from).to_vec();
+        let (a, rest) = crate::parse_args(&argv).unwrap();
+        let o = super::parse(&a, &rest[1..]).unwrap();
+        assert_eq!((o.builders, o.sizes), (vec!["rbuild".to_string()], vec![10]));
+        let (a, rest) = crate::parse_args(&argv[..1]).unwrap();
+        assert_eq!(super::parse(&a, &rest[1..]).unwrap().builders, ["rbuild", "buildkit"]);
+    }
 }
