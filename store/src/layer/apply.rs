@@ -301,8 +301,7 @@ impl Applier {
         }
 
         let name = cstr(base);
-        // A file is most often new (always, in a fresh snapshot): created first, and
-        // what is there looked at only when something is — one stat a file fewer.
+        // Most files are new (all, in a fresh snapshot): created first, no stat unless EEXIST.
         if e.kind == EntryKind::File {
             match self.create_file(&name) {
                 Ok(fd) => return self.fill_file(&fd, e, tar, norm),
@@ -530,15 +529,12 @@ impl Applier {
     }
 }
 
-/// Files this large have their data handed to writeback every this many bytes as they
-/// are written. A pulled, loaded or imported layer is made durable with one syncfs
-/// before its image is named ([`crate::Store::make_durable`]); the disk then works while
-/// the download and the unpack go on, instead of taking the whole snapshot at the end
-/// (a 75 MB file was ~0.5 s of that syncfs on the benchmark VM's disk).
+/// Files this large are handed to writeback every this many bytes as they are written:
+/// the disk works during the download and the unpack rather than all in the syncfs
+/// that makes a pulled, loaded or imported layer durable ([`crate::Store::make_durable`]).
 const WRITEBACK: u64 = 8 << 20;
 
-/// Starts writeback (no wait) of `[from, to)` of `fd`; returns `to`. Only an
-/// optimisation: where the filesystem refuses, the final sync does it.
+/// Starts writeback (no wait) of `[from, to)` of `fd`; returns `to`. Refused: the final sync does it.
 fn start_writeback(fd: &OwnedFd, from: u64, to: u64) -> u64 {
     if let (Ok(off), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) {
         let _ = crate::sys::sync_file_range(fd, off, len, libc::SYNC_FILE_RANGE_WRITE);
