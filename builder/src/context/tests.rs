@@ -107,12 +107,12 @@ fn the_stat_cache_appends_what_changed_and_survives_a_torn_tail() {
         std::fs::write(r.join(format!("f{i}")), format!("{i}")).unwrap();
     }
     // Files written just now are too fresh to trust: nothing is recorded yet.
-    assert_eq!(fill_all(&cdir, &r).old.len(), 0);
+    assert_eq!(fill_all(&cdir, &r).live(), 0);
     // Old enough (the margin is 50 ms): recorded, in one compact write.
     std::thread::sleep(std::time::Duration::from_millis(120));
     fill_all(&cdir, &r);
     let sc = StatCache::open(&cdir, &r);
-    assert_eq!((sc.old.len(), sc.in_file), (50, 50));
+    assert_eq!((sc.live(), sc.in_file), (50, 50));
     let size = std::fs::metadata(&sc.path).unwrap().len();
     // All hits: the file is not touched.
     fill_all(&cdir, &r);
@@ -122,19 +122,19 @@ fn the_stat_cache_appends_what_changed_and_survives_a_torn_tail() {
     std::thread::sleep(std::time::Duration::from_millis(120));
     fill_all(&cdir, &r);
     let sc = StatCache::open(&cdir, &r);
-    assert_eq!((sc.old.len(), sc.in_file), (50, 51));
+    assert_eq!((sc.live(), sc.in_file), (50, 51));
     let f7 = r.join("f7");
-    assert_eq!(sc.old[f7.as_os_str().as_bytes()].digest, hash_file(&f7).unwrap());
+    assert_eq!(sc.get(f7.as_os_str().as_bytes()).unwrap().digest, hash_file(&f7).unwrap());
     // A torn append (a crash mid-write) loses only that segment.
     let len = std::fs::metadata(&sc.path).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&sc.path).unwrap();
     f.set_len(len - 5).unwrap();
     let sc = StatCache::open(&cdir, &r);
-    assert_eq!((sc.old.len(), sc.in_file), (50, 50));
-    assert_ne!(sc.old[f7.as_os_str().as_bytes()].digest, hash_file(&f7).unwrap(), "the torn entry was read");
+    assert_eq!((sc.live(), sc.in_file), (50, 50));
+    assert_ne!(sc.get(f7.as_os_str().as_bytes()).unwrap().digest, hash_file(&f7).unwrap(), "the torn entry was read");
     // A file that is not a stat cache is ignored.
     std::fs::write(&sc.path, b"garbage").unwrap();
-    assert_eq!(StatCache::open(&cdir, &r).old.len(), 0);
+    assert_eq!(StatCache::open(&cdir, &r).live(), 0);
 }
 
 /// `COPY --exclude` patterns match paths below the source being copied (as BuildKit's
