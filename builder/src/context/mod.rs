@@ -263,18 +263,18 @@ impl Source<'_> {
     }
 
     /// Everything below directory `host` (relative path `rel` from the source root),
-    /// pre-order, sorted by name, excluded entries left out.
-    fn walk(&self, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
+    /// pre-order, sorted by name, excluded entries left out: appended to `out`.
+    fn walk(&self, host: &Path, ctx_rel: &Path, item_rel: &Path, out: &mut Vec<Entry>) -> Result<()> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = rustix::fs::open(host, flags, Mode::empty())
             .map_err(|e| BuildError::io("reading", host)(std::io::Error::from(e)))?;
-        self.walk_dir(fd, host, ctx_rel, item_rel)
+        self.walk_dir(fd, host, ctx_rel, item_rel, out)
     }
 
     /// `walk` of the open directory `fd`: each name is stat'ed relative to the directory's
     /// descriptor (no path lookup per file), subdirectories opened the same way and walked
     /// in parallel. A no-op rebuild costs this one stat per file.
-    fn walk_dir(&self, fd: OwnedFd, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
+    fn walk_dir(&self, fd: OwnedFd, host: &Path, ctx_rel: &Path, item_rel: &Path, out: &mut Vec<Entry>) -> Result<()> {
         let reading = |e: rustix::io::Errno| BuildError::io("reading", host)(std::io::Error::from(e));
         let mut dir = rustix::fs::Dir::new(fd).map_err(reading)?;
         let mut names: Vec<OsString> = Vec::new();
@@ -289,6 +289,7 @@ impl Source<'_> {
         let dfd = dir.fd().map_err(reading)?;
         // This directory's entries in order; a directory also gets the list of what it holds.
         let mut here: Vec<(Option<Entry>, Option<usize>)> = Vec::with_capacity(names.len());
+        out.reserve(names.len());
         let mut subdirs: Vec<(OsString, PathBuf, PathBuf, PathBuf)> = Vec::new();
         let matching = self.ignore.is_some() || self.exclude.is_some();
         for n in names {
@@ -311,7 +312,7 @@ impl Source<'_> {
                 here.push((Some(entry_of(i_rel, p, &m)), None));
             }
         }
-        let sub = |(n, p, c_rel, i_rel): &(OsString, PathBuf, PathBuf, PathBuf)| -> Result<Vec<Entry>> {
+        let sub = |(n, p, c_rel, i_rel): &(OsString, PathBuf, PathBuf, PathBuf), out: &mut Vec<Entry>| {
             let fd = rustix::fs::openat(
                 dfd,
                 n.as_os_str(),
@@ -319,26 +320,37 @@ impl Source<'_> {
                 Mode::empty(),
             )
             .map_err(|e| BuildError::io("reading", p)(std::io::Error::from(e)))?;
-            self.walk_dir(fd, p, c_rel, i_rel)
+            self.walk_dir(fd, p, c_rel, i_rel, out)
         };
-        let mut below: Vec<Result<Vec<Entry>>> = if self.parallel && subdirs.len() > 1 {
-            subdirs.par_iter().map(sub).collect()
-        } else {
-            subdirs.iter().map(sub).collect()
-        };
-        let mut out = Vec::with_capacity(here.len());
+        // Subdirectories are walked in parallel a few at a time, each into its own list
+        // that is appended and freed before the next few: an entry is copied once per
+        // parallel level, and the whole tree is never held twice.
+        let parallel = self.parallel && subdirs.len() > 1;
+        let chunk = rayon::current_num_threads().max(1) * 4;
+        let mut walked: std::collections::VecDeque<Result<Vec<Entry>>> = std::collections::VecDeque::new();
         for (e, d) in here {
             out.extend(e);
-            if let Some(i) = d {
-                let list = std::mem::replace(&mut below[i], Ok(Vec::new()))?;
-                if out.is_empty() {
-                    out = list;
-                } else {
-                    out.extend(list);
-                }
+            let Some(i) = d else { continue };
+            if !parallel {
+                sub(&subdirs[i], out)?;
+                continue;
+            }
+            if walked.is_empty() {
+                let next = &subdirs[i..(i + chunk).min(subdirs.len())];
+                walked = next
+                    .par_iter()
+                    .map(|s| {
+                        let mut list = Vec::new();
+                        sub(s, &mut list).map(|()| list)
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            if let Some(list) = walked.pop_front() {
+                out.append(&mut list?);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The item for one existing path (symlinks followed in scope).
@@ -355,12 +367,11 @@ impl Source<'_> {
         let ctx_rel = host.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_default();
         let mut entries = vec![entry_of(PathBuf::new(), host.clone(), &Meta::from(&m))];
         if m.is_dir() {
-            let below = self.walk(&host, &ctx_rel, Path::new(""))?;
+            self.walk(&host, &ctx_rel, Path::new(""), &mut entries)?;
             // An excluded directory is in the context only through what is brought back.
-            if !top && self.excluded(rel, None) && below.is_empty() {
+            if !top && self.excluded(rel, None) && entries.len() == 1 {
                 return Ok(None);
             }
-            entries.extend(below);
         }
         Ok(Some(Item { path: shown.to_path_buf(), entries }))
     }

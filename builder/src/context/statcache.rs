@@ -167,6 +167,7 @@ impl StatCache {
     }
 
     /// How many paths the cache knows.
+    #[cfg(test)]
     pub(super) fn live(&self) -> usize {
         self.index.len()
     }
@@ -181,6 +182,7 @@ impl StatCache {
     }
 
     /// The recorded entry of the file at `p`.
+    #[cfg(test)]
     pub(super) fn get(&self, p: &[u8]) -> Option<CacheEntry> {
         self.find(p, 0).map(|i| entry_at(&self.data, self.index[i]))
     }
