@@ -361,15 +361,7 @@ impl ShellWord<'_> {
     fn process_dollar_at_depth(&mut self) -> R<String> {
         self.next(); // '$'
         if self.peek() != Some('{') {
-            let name = self.process_name();
-            if name.is_empty() {
-                return Ok("$".into());
-            }
-            return Ok(match self.get_env(&name) {
-                Some(v) => v,
-                None if self.lex.skip_unset_env => format!("${name}"),
-                None => String::new(),
-            });
+            return Ok(self.process_plain_dollar());
         }
         self.next(); // '{'
         match self.peek() {
@@ -379,9 +371,6 @@ impl ShellWord<'_> {
         }
         let name = self.process_name();
         let first = self.next();
-        let mut chs: String = first.map(String::from).unwrap_or_else(|| "\u{FFFD}".into());
-        let mut ch = first;
-        let mut null_is_unset = false;
         match first {
             Some('}') => {
                 let v = self.get_env(&name);
@@ -390,113 +379,93 @@ impl ShellWord<'_> {
                 }
                 Ok(v.unwrap_or_default())
             }
-            Some(':' | '+' | '-' | '?' | '#' | '%') => {
-                if first == Some(':') {
-                    null_is_unset = true;
-                    ch = self.next();
-                    chs.push(ch.unwrap_or('\u{FFFD}'));
-                }
-                let raw = matches!(ch, Some('#' | '%'));
-                let word = match self.process_stop_on(Some('}'), raw) {
-                    Ok((w, _)) => w,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '}'".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let value = self.get_env(&name);
-                if self.lex.skip_unset_env && value.is_none() {
-                    return Ok(format!("${{{name}{chs}{word}}}"));
-                }
-                let empty_or_unset = match &value {
-                    None => true,
-                    Some(v) => null_is_unset && v.is_empty(),
-                };
-                match ch {
-                    Some('-') => Ok(if empty_or_unset { word } else { value.unwrap_or_default() }),
-                    Some('+') => Ok(if empty_or_unset { String::new() } else { word }),
-                    Some('?') => match value {
-                        None => Err(format!(
-                            "{name}: {}",
-                            if word.is_empty() { "is not allowed to be unset" } else { &word }
-                        )),
-                        Some(v) if null_is_unset && v.is_empty() => Err(format!(
-                            "{name}: {}",
-                            if word.is_empty() { "is not allowed to be empty" } else { &word }
-                        )),
-                        Some(v) => Ok(v),
-                    },
-                    Some(c @ ('%' | '#')) => {
-                        let mut pattern = word.as_str();
-                        let greedy = pattern.starts_with(c);
-                        if greedy {
-                            pattern = &pattern[c.len_utf8()..];
-                        }
-                        let value = value.unwrap_or_default();
-                        if c == '%' {
-                            trim_suffix(pattern, &value, greedy)
-                        } else {
-                            trim_prefix(pattern, &value, greedy)
-                        }
-                    }
-                    _ => Err(format!("unsupported modifier ({chs}) in substitution")),
-                }
-            }
-            Some('/') => {
-                let replace_all = self.peek() == Some('/');
-                if replace_all {
-                    self.next();
-                }
-                let pattern = match self.process_stop_on(Some('/'), true) {
-                    Ok((p, _)) => p,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '/' in ${}".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let replacement = match self.process_stop_on(Some('}'), true) {
-                    Ok((r, _)) => r,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '}'".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let value = self.get_env(&name);
-                if self.lex.skip_unset_env && value.is_none() {
-                    return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
-                }
+            Some(':' | '+' | '-' | '?' | '#' | '%') => self.process_modifier(&name, first),
+            Some('/') => self.process_replace(&name),
+            _ => Err(format!("unsupported modifier ({}) in substitution", modifier_text(first))),
+        }
+    }
+
+    /// `$NAME` (no braces); a lone `$` is itself.
+    fn process_plain_dollar(&mut self) -> String {
+        let name = self.process_name();
+        if name.is_empty() {
+            return "$".into();
+        }
+        match self.get_env(&name) {
+            Some(v) => v,
+            None if self.lex.skip_unset_env => format!("${name}"),
+            None => String::new(),
+        }
+    }
+
+    /// The text up to `stop`, with an error that names the missing `missing` at the end.
+    fn process_until(&mut self, stop: char, raw: bool, missing: &str) -> R<String> {
+        match self.process_stop_on(Some(stop), raw) {
+            Ok((w, _)) => Ok(w),
+            Err(_) if self.peek().is_none() => Err(format!("syntax error: missing {missing}")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `${NAME:-w}`, `${NAME+w}`, `${NAME?m}`, `${NAME#p}`, `${NAME%%p}`…; `first` is the
+    /// character after the name.
+    fn process_modifier(&mut self, name: &str, first: Option<char>) -> R<String> {
+        let mut chs = modifier_text(first);
+        let mut ch = first;
+        let null_is_unset = first == Some(':');
+        if null_is_unset {
+            ch = self.next();
+            chs.push(ch.unwrap_or('\u{FFFD}'));
+        }
+        let raw = matches!(ch, Some('#' | '%'));
+        let word = self.process_until('}', raw, "'}'")?;
+        let value = self.get_env(name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}{chs}{word}}}"));
+        }
+        let empty_or_unset = match &value {
+            None => true,
+            Some(v) => null_is_unset && v.is_empty(),
+        };
+        match ch {
+            Some('-') => Ok(if empty_or_unset { word } else { value.unwrap_or_default() }),
+            Some('+') => Ok(if empty_or_unset { String::new() } else { word }),
+            Some('?') => required(name, value, null_is_unset, &word),
+            Some(c @ ('%' | '#')) => {
+                let greedy = word.starts_with(c);
+                let pattern = if greedy { &word[c.len_utf8()..] } else { word.as_str() };
                 let value = value.unwrap_or_default();
-                let re = pattern_to_regex(&pattern, true, false)
-                    .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
-                if replace_all {
-                    // Every character can be a match: the result can be the value's
-                    // length times the replacement's. (`$name` in the replacement is a
-                    // group reference, as in Go's ReplaceAllString that BuildKit uses.)
-                    let mut out = String::new();
-                    let mut last = 0;
-                    for caps in re.captures_iter(&value) {
-                        let Some(m) = caps.get(0) else { continue };
-                        out.push_str(&value[last..m.start()]);
-                        caps.expand(&replacement, &mut out);
-                        within_limit(out.len())?;
-                        last = m.end();
-                    }
-                    within_limit(out.len() + value.len() - last)?;
-                    out.push_str(&value[last..]);
-                    Ok(out)
-                } else if let Some(m) = re.find(&value) {
-                    Ok(format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]))
+                if c == '%' {
+                    trim_suffix(pattern, &value, greedy)
                 } else {
-                    Ok(value)
+                    trim_prefix(pattern, &value, greedy)
                 }
             }
             _ => Err(format!("unsupported modifier ({chs}) in substitution")),
+        }
+    }
+
+    /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
+    fn process_replace(&mut self, name: &str) -> R<String> {
+        let replace_all = self.peek() == Some('/');
+        if replace_all {
+            self.next();
+        }
+        let pattern = self.process_until('/', true, "'/' in ${}")?;
+        let replacement = self.process_until('}', true, "'}'")?;
+        let value = self.get_env(name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+        }
+        let value = value.unwrap_or_default();
+        let re = pattern_to_regex(&pattern, true, false)
+            .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
+        if replace_all {
+            replace_every(&re, &value, &replacement)
+        } else if let Some(m) = re.find(&value) {
+            Ok(format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]))
+        } else {
+            Ok(value)
         }
     }
 
@@ -524,6 +493,40 @@ impl ShellWord<'_> {
         }
         name
     }
+}
+
+/// The modifier as written, for messages: U+FFFD where the word ended.
+fn modifier_text(first: Option<char>) -> String {
+    first.map(String::from).unwrap_or_else(|| "\u{FFFD}".into())
+}
+
+/// `${NAME?m}` and `${NAME:?m}`: the value, or an error with the message.
+fn required(name: &str, value: Option<String>, null_is_unset: bool, word: &str) -> R<String> {
+    match value {
+        None => Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { word })),
+        Some(v) if null_is_unset && v.is_empty() => {
+            Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be empty" } else { word }))
+        }
+        Some(v) => Ok(v),
+    }
+}
+
+/// Every match of `re` in `value` replaced. Every character can be a match: the result can
+/// be the value's length times the replacement's, so it is capped as it grows. (`$name` in
+/// the replacement is a group reference, as in Go's ReplaceAllString that BuildKit uses.)
+fn replace_every(re: &regex::Regex, value: &str, replacement: &str) -> R<String> {
+    let mut out = String::new();
+    let mut last = 0;
+    for caps in re.captures_iter(value) {
+        let Some(m) = caps.get(0) else { continue };
+        out.push_str(&value[last..m.start()]);
+        caps.expand(replacement, &mut out);
+        within_limit(out.len())?;
+        last = m.end();
+    }
+    within_limit(out.len() + value.len() - last)?;
+    out.push_str(&value[last..]);
+    Ok(out)
 }
 
 fn is_digit(c: char) -> bool {
