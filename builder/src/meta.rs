@@ -3,7 +3,7 @@
 //! as docker's builder records them.
 
 use crate::error::{BuildError, Result};
-use rbuild_parser::instruction::{CommandLine, Healthcheck, Kind};
+use rbuild_parser::instruction::{CommandLine, Healthcheck, KeyValue, Kind};
 use rbuild_parser::shell::{EnvLookup, Lexer};
 use rbuild_store::config::{ContainerConfig, Empty, HealthConfig, ImageConfig, MAX_CONFIG_SIZE};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -234,44 +234,13 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             }
             msg
         }
-        Kind::Label { pairs } => {
-            let mut msg = "LABEL".to_string();
-            for p in pairs {
-                let (k, v) = (words.word(&p.key)?, words.word(&p.value)?);
-                if k.is_empty() {
-                    return Err(BuildError::BlankLabel);
-                }
-                msg.push_str(&format!(" {k}={v}"));
-                c.labels.insert(k, v);
-            }
-            msg
-        }
+        Kind::Label { pairs } => apply_labels(c, pairs, words)?,
         Kind::Maintainer { name } => {
             cfg.author = Some(name.clone());
             format!("MAINTAINER {name}")
         }
-        Kind::Expose { ports } => {
-            let mut all = Vec::new();
-            for p in ports {
-                all.extend(words.words(p)?);
-            }
-            for p in parse_ports(&all).map_err(BuildError::Port)? {
-                c.exposed_ports.insert(p, Empty {});
-            }
-            format!("EXPOSE {}", all.join(" "))
-        }
-        Kind::Volume { paths, .. } => {
-            let mut vs = Vec::new();
-            for p in paths {
-                let v = words.word(p)?;
-                if v.is_empty() {
-                    return Err(BuildError::EmptyVolume);
-                }
-                c.volumes.insert(v.clone(), Empty {});
-                vs.push(v);
-            }
-            format!("VOLUME [{}]", vs.join(" "))
-        }
+        Kind::Expose { ports } => apply_expose(c, ports, words)?,
+        Kind::Volume { paths, .. } => apply_volumes(c, paths, words)?,
         Kind::User { user } => {
             c.user = words.word(user)?;
             format!("USER {}", c.user)
@@ -281,25 +250,8 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             c.working_dir = normalize_workdir(&c.working_dir, &p).map_err(|_| BuildError::EmptyWorkdir)?;
             format!("WORKDIR {}", c.working_dir)
         }
-        Kind::Cmd(cl) => {
-            let v = resolve_cmdline(cl, c);
-            c.cmd = Some(v.clone());
-            c.args_escaped = false;
-            if !cl.args.is_empty() {
-                *cmd_set = true;
-            }
-            format!("CMD {}", go_quoted_list(&v))
-        }
-        Kind::Entrypoint(cl) => {
-            // docker's parser makes an ENTRYPOINT without arguments (either form) nil.
-            let v = if cl.args.is_empty() { vec![] } else { resolve_cmdline(cl, c) };
-            c.entrypoint = Some(v.clone());
-            c.args_escaped = false;
-            if !*cmd_set {
-                c.cmd = None;
-            }
-            format!("ENTRYPOINT {}", go_quoted_list(&v))
-        }
+        Kind::Cmd(cl) => apply_cmd(c, cl, cmd_set),
+        Kind::Entrypoint(cl) => apply_entrypoint(c, cl, *cmd_set),
         Kind::Shell { args } => {
             c.shell = args.clone();
             format!("SHELL [{}]", args.join(" "))
@@ -310,25 +262,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             c.stop_signal = s.clone();
             format!("STOPSIGNAL {s}")
         }
-        Kind::Healthcheck(h) => {
-            let mut hc = match h {
-                Healthcheck::None => HealthConfig { test: vec!["NONE".into()], ..Default::default() },
-                Healthcheck::Cmd(h) => HealthConfig {
-                    test: h.test.clone(),
-                    interval: h.interval,
-                    timeout: h.timeout,
-                    start_period: h.start_period,
-                    start_interval: h.start_interval,
-                    retries: h.retries,
-                },
-            };
-            if let Some(old) = &c.healthcheck {
-                inherit_unset_health(&mut hc, old);
-            }
-            c.healthcheck = Some(hc);
-            let test = c.healthcheck.as_ref().map(|h| h.test.clone()).unwrap_or_default();
-            format!("HEALTHCHECK {}", go_quoted_list(&test))
-        }
+        Kind::Healthcheck(h) => apply_healthcheck(c, h),
         Kind::Onbuild(o) => {
             c.on_build.push(o.expression.clone());
             format!("ONBUILD {}", o.expression)
@@ -336,6 +270,90 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
         other => return Err(BuildError::NotMetadata(other.keyword())),
     };
     Ok(Applied { created_by: format!("/bin/sh -c #(nop)  {created_by}") })
+}
+
+/// LABEL: every pair expanded, a blank key refused.
+fn apply_labels(c: &mut ContainerConfig, pairs: &[KeyValue], words: &Words) -> Result<String> {
+    let mut msg = "LABEL".to_string();
+    for p in pairs {
+        let (k, v) = (words.word(&p.key)?, words.word(&p.value)?);
+        if k.is_empty() {
+            return Err(BuildError::BlankLabel);
+        }
+        msg.push_str(&format!(" {k}={v}"));
+        c.labels.insert(k, v);
+    }
+    Ok(msg)
+}
+
+/// EXPOSE: the words expanded and split, then parsed as docker's port specs.
+fn apply_expose(c: &mut ContainerConfig, ports: &[String], words: &Words) -> Result<String> {
+    let mut all = Vec::new();
+    for p in ports {
+        all.extend(words.words(p)?);
+    }
+    for p in parse_ports(&all).map_err(BuildError::Port)? {
+        c.exposed_ports.insert(p, Empty {});
+    }
+    Ok(format!("EXPOSE {}", all.join(" ")))
+}
+
+/// VOLUME: every path expanded, an empty one refused.
+fn apply_volumes(c: &mut ContainerConfig, paths: &[String], words: &Words) -> Result<String> {
+    let mut vs = Vec::new();
+    for p in paths {
+        let v = words.word(p)?;
+        if v.is_empty() {
+            return Err(BuildError::EmptyVolume);
+        }
+        c.volumes.insert(v.clone(), Empty {});
+        vs.push(v);
+    }
+    Ok(format!("VOLUME [{}]", vs.join(" ")))
+}
+
+/// CMD: the argv (under the SHELL for shell form); a CMD with arguments counts as set.
+fn apply_cmd(c: &mut ContainerConfig, cl: &CommandLine, cmd_set: &mut bool) -> String {
+    let v = resolve_cmdline(cl, c);
+    c.cmd = Some(v.clone());
+    c.args_escaped = false;
+    if !cl.args.is_empty() {
+        *cmd_set = true;
+    }
+    format!("CMD {}", go_quoted_list(&v))
+}
+
+/// ENTRYPOINT: the argv, and an inherited CMD cleared unless this stage set one.
+fn apply_entrypoint(c: &mut ContainerConfig, cl: &CommandLine, cmd_set: bool) -> String {
+    // docker's parser makes an ENTRYPOINT without arguments (either form) nil.
+    let v = if cl.args.is_empty() { vec![] } else { resolve_cmdline(cl, c) };
+    c.entrypoint = Some(v.clone());
+    c.args_escaped = false;
+    if !cmd_set {
+        c.cmd = None;
+    }
+    format!("ENTRYPOINT {}", go_quoted_list(&v))
+}
+
+/// HEALTHCHECK: the new config, its unset timings from the one before.
+fn apply_healthcheck(c: &mut ContainerConfig, h: &Healthcheck) -> String {
+    let mut hc = match h {
+        Healthcheck::None => HealthConfig { test: vec!["NONE".into()], ..Default::default() },
+        Healthcheck::Cmd(h) => HealthConfig {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+            retries: h.retries,
+        },
+    };
+    if let Some(old) = &c.healthcheck {
+        inherit_unset_health(&mut hc, old);
+    }
+    let created_by = format!("HEALTHCHECK {}", go_quoted_list(&hc.test));
+    c.healthcheck = Some(hc);
+    created_by
 }
 
 /// The timings a HEALTHCHECK leaves at zero (also under NONE) come from the one before it.
