@@ -35,7 +35,7 @@ const GOALS: &[(&str, f64)] = &[
 
 pub(crate) struct Args {
     pub(crate) runs: usize,
-    builders: Vec<String>,
+    pub(crate) builders: Vec<String>,
     pub(crate) out: PathBuf,
     pub(crate) shared: PathBuf,
     pub(crate) rbuild: PathBuf,

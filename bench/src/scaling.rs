@@ -4,7 +4,10 @@
 //! Writes `scaling.{md,json,png}` and fits rbuild's no-op time to `a + b·files`.
 //!
 //!   rbuild-bench scaling [--sizes 20000,100000,200000] [--steps 10,50,200] [--runs N]
-//!                        [--builders rbuild,buildkit] [--out DIR]
+//!                        [--builders rbuild,buildkit] [--with EARLIER.json] [--out DIR]
+//!
+//! `--with` takes the times of the builders not run now from an earlier `scaling.json`
+//! (BuildKit's side takes ~15 minutes and does not change when rbuild does).
 
 use crate::{machine, median, today, Args};
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ struct Opts {
     steps: Vec<usize>,
     runs: usize,
     builders: Vec<String>,
+    with: Option<PathBuf>,
 }
 
 fn list(v: &str) -> Result<Vec<usize>, String> {
@@ -30,7 +34,9 @@ fn parse(a: &Args, rest: &[String]) -> Result<Opts, String> {
         sizes: vec![20_000, 100_000, 200_000],
         steps: vec![10, 50, 200],
         runs: a.runs,
-        builders: vec!["rbuild".into(), "buildkit".into()],
+        // `--builders` is read by main (its default names all four); the two this one knows.
+        builders: a.builders.iter().filter(|b| matches!(b.as_str(), "rbuild" | "buildkit")).cloned().collect(),
+        with: None,
     };
     let mut it = rest.iter();
     while let Some(x) = it.next() {
@@ -39,7 +45,7 @@ fn parse(a: &Args, rest: &[String]) -> Result<Opts, String> {
             "--sizes" => o.sizes = list(&val()?)?,
             "--steps" => o.steps = list(&val()?)?,
             "--runs" => o.runs = val()?.parse().map_err(|e| format!("--runs: {e}"))?,
-            "--builders" => o.builders = val()?.split(',').map(String::from).collect(),
+            "--with" => o.with = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -109,31 +115,53 @@ fn timed(mut c: Command) -> Result<f64, String> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// One run of every scenario for one builder: scenario → seconds.
-fn run_once(a: &Args, o: &Opts, b: &str, work: &Path, run: usize) -> Result<BTreeMap<String, f64>, String> {
+/// One run of every scenario for one builder: scenario → seconds, and the scenarios that
+/// failed (BuildKit cannot build 200 RUN steps: "max depth exceeded", overlayfs's limit on
+/// lower layers), so one failure loses only its own scenario and those that need it.
+fn run_once(
+    a: &Args,
+    o: &Opts,
+    b: &str,
+    work: &Path,
+    run: usize,
+) -> Result<(BTreeMap<String, f64>, Vec<String>), String> {
     let store = work.join("store");
     let mut m = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut time = |m: &mut BTreeMap<String, f64>, key: String, c: Command| match timed(c) {
+        Ok(t) => {
+            m.insert(key, t);
+            true
+        }
+        Err(e) => {
+            failed.push(format!("{b} {key}: {}", e.lines().last().unwrap_or_default()));
+            false
+        }
+    };
     for &n in &o.sizes {
         let ctx = work.join(format!("ctx-{n}"));
         let tag = format!("rbuild-scaling/{b}-ctx{n}");
         crate::settle();
-        m.insert(format!("ctx{n}.cold"), timed(build_cmd(a, b, &store, &tag, &ctx, true))?);
-        m.insert(format!("ctx{n}.noop"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        if !time(&mut m, format!("ctx{n}.cold"), build_cmd(a, b, &store, &tag, &ctx, true)) {
+            continue;
+        }
+        time(&mut m, format!("ctx{n}.noop"), build_cmd(a, b, &store, &tag, &ctx, false));
         let f = ctx.join("src/d0001/f050.txt");
         let now = std::time::SystemTime::now();
         std::fs::File::options().append(true).open(&f).and_then(|h| h.set_modified(now)).map_err(|e| e.to_string())?;
-        m.insert(format!("ctx{n}.touch"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        time(&mut m, format!("ctx{n}.touch"), build_cmd(a, b, &store, &tag, &ctx, false));
         let mut h = std::fs::File::options().append(true).open(&f).map_err(|e| e.to_string())?;
         std::io::Write::write_all(&mut h, format!("edit {b} {run}\n").as_bytes()).map_err(|e| e.to_string())?;
-        m.insert(format!("ctx{n}.edit1"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        time(&mut m, format!("ctx{n}.edit1"), build_cmd(a, b, &store, &tag, &ctx, false));
     }
     for &n in &o.steps {
         let ctx = work.join(format!("steps-{n}"));
         let tag = format!("rbuild-scaling/{b}-steps{n}");
-        m.insert(format!("steps{n}.cold"), timed(build_cmd(a, b, &store, &tag, &ctx, true))?);
-        m.insert(format!("steps{n}.noop"), timed(build_cmd(a, b, &store, &tag, &ctx, false))?);
+        if time(&mut m, format!("steps{n}.cold"), build_cmd(a, b, &store, &tag, &ctx, true)) {
+            time(&mut m, format!("steps{n}.noop"), build_cmd(a, b, &store, &tag, &ctx, false));
+        }
     }
-    Ok(m)
+    Ok((m, failed))
 }
 
 /// Peak RSS (KiB) of rbuild's no-op build of the largest context.
@@ -221,8 +249,15 @@ pub fn main(a: &Args, rest: &[String]) -> Result<(), String> {
                 let _ = std::os::unix::fs::symlink(work.join(format!("steps-{n}")), bwork.join(format!("steps-{n}")));
             }
             match run_once(a, &o, b, &bwork, run) {
-                Ok(m) => {
-                    m.into_iter().for_each(|(k, v)| times.entry(b.clone()).or_default().entry(k).or_default().push(v))
+                Ok((m, failed)) => {
+                    m.into_iter().for_each(|(k, v)| times.entry(b.clone()).or_default().entry(k).or_default().push(v));
+                    for f in failed {
+                        eprintln!("[scaling] {f}");
+                        let scenario = f.split(':').next().unwrap_or_default();
+                        if !failures.iter().any(|g: &String| g.split(':').next() == Some(scenario)) {
+                            failures.push(f);
+                        }
+                    }
                 }
                 Err(e) => {
                     eprintln!("[scaling] {b}: {e}");
@@ -236,7 +271,28 @@ pub fn main(a: &Args, rest: &[String]) -> Result<(), String> {
     }
     let rss = if o.builders.iter().any(|b| b == "rbuild") { noop_rss(a, &o, &work.join("rbuild")) } else { None };
     drop(guard);
+    if let Some(earlier) = &o.with {
+        merge_earlier(earlier, &o.builders, &mut times)?;
+    }
     report(a, &o, &times, rss, &failures)
+}
+
+/// Adds the times of the builders not measured in this run from an earlier `scaling.json`.
+fn merge_earlier(
+    path: &Path,
+    measured: &[String],
+    times: &mut BTreeMap<String, BTreeMap<String, Vec<f64>>>,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let earlier: BTreeMap<String, BTreeMap<String, Vec<f64>>> =
+        serde_json::from_value(json["times"].clone()).map_err(|e| format!("{}: times: {e}", path.display()))?;
+    for (b, m) in earlier {
+        if !measured.contains(&b) {
+            times.insert(b, m);
+        }
+    }
+    Ok(())
 }
 
 /// Least squares `y = a + b·x`.
