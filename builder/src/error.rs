@@ -79,8 +79,8 @@ pub enum BuildError {
     Panicked,
     #[error("build interrupted")]
     Interrupted,
-    #[error("{0}")]
-    Platform(String),
+    #[error(transparent)]
+    Platform(#[from] rbuild_parser::frontend::UnsupportedPlatform),
 
     // --- RUN
     #[error("No command specified")]
