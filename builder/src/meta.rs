@@ -167,9 +167,9 @@ pub fn resolve_cmdline(c: &CommandLine, cfg: &ContainerConfig) -> Vec<String> {
 }
 
 /// `docker` normalisation of a WORKDIR against the current one.
-pub fn normalize_workdir(current: &str, requested: &str) -> Result<String, String> {
+pub fn normalize_workdir(current: &str, requested: &str) -> Result<String> {
     if requested.is_empty() {
-        return Err("cannot normalize nothing".into());
+        return Err(BuildError::EmptyWorkdir);
     }
     // docker keeps an absolute WORKDIR as written (`/tmp/` stays `/tmp/`) and cleans
     // only a relative one joined to the current.
@@ -184,8 +184,20 @@ pub fn clean_path(p: &str) -> String {
     crate::ignore::clean(&format!("/{p}"))
 }
 
+/// An EXPOSE value `nat.ParsePortSpecs` refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("invalid proto: {0}")]
+    Proto(String),
+    /// Not a number from 0 to 65535; the container port as written.
+    #[error("invalid containerPort: {0}")]
+    Port(String),
+    #[error("invalid range specified for container port: {0}")]
+    Range(String),
+}
+
 /// `nat.ParsePortSpecs` for EXPOSE: `80`, `80/tcp`, `53/udp`, `8000-8002`, `ip:host:ctr/proto`.
-pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
+pub fn parse_ports(specs: &[String]) -> std::result::Result<Vec<String>, PortError> {
     let mut out = Vec::new();
     for spec in specs {
         let (body, proto) = match spec.rsplit_once('/') {
@@ -193,7 +205,7 @@ pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
             None => (spec.as_str(), "tcp".to_string()),
         };
         if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-            return Err(format!("invalid proto: {proto}"));
+            return Err(PortError::Proto(proto));
         }
         // The container port is the last ':' field.
         let port = body.rsplit(':').next().unwrap_or(body);
@@ -201,12 +213,12 @@ pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
             Some((a, b)) => (a, b),
             None => (port, port),
         };
-        let parse = |s: &str| -> Result<u32, String> {
-            s.parse::<u32>().ok().filter(|p| *p <= 65535).ok_or_else(|| format!("invalid containerPort: {port}"))
+        let parse = |s: &str| -> std::result::Result<u32, PortError> {
+            s.parse::<u32>().ok().filter(|p| *p <= 65535).ok_or_else(|| PortError::Port(port.to_string()))
         };
         let (a, b) = (parse(start)?, parse(end)?);
         if b < a {
-            return Err(format!("invalid range specified for container port: {port}"));
+            return Err(PortError::Range(port.to_string()));
         }
         for p in a..=b {
             out.push(format!("{p}/{proto}"));
@@ -247,7 +259,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
         }
         Kind::Workdir { path } => {
             let p = words.word(path)?;
-            c.working_dir = normalize_workdir(&c.working_dir, &p).map_err(|_| BuildError::EmptyWorkdir)?;
+            c.working_dir = normalize_workdir(&c.working_dir, &p)?;
             format!("WORKDIR {}", c.working_dir)
         }
         Kind::Cmd(cl) => apply_cmd(c, cl, cmd_set),
@@ -513,8 +525,13 @@ mod tests {
         assert_eq!(ports, vec!["443/tcp", "53/udp", "80/tcp", "8000/tcp", "8001/tcp"]);
         assert_eq!(cfg.config.working_dir, "/a/c");
         assert_eq!(cfg.config.stop_signal, "SIGINT");
-        assert!(parse_ports(&["x".into()]).is_err());
-        assert!(parse_ports(&["80/icmp".into()]).is_err());
+        assert_eq!(parse_ports(&["x".into()]).unwrap_err().to_string(), "invalid containerPort: x");
+        assert_eq!(parse_ports(&["80/icmp".into()]).unwrap_err().to_string(), "invalid proto: icmp");
+        assert_eq!(
+            parse_ports(&["90-80".into()]).unwrap_err().to_string(),
+            "invalid range specified for container port: 90-80"
+        );
+        assert_eq!(normalize_workdir("/a", "").unwrap_err().to_string(), "cannot normalize nothing");
     }
 
     #[test]
