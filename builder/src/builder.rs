@@ -202,7 +202,10 @@ impl<'s> Builder<'s> {
 
     /// Runs the build; the image of the target stage is stored, not named.
     pub fn build(&self, progress: &dyn Progress) -> Result<Built, Failure> {
-        crate::build::build(self.store, &self.opts, progress)
+        let built = crate::build::build(self.store, &self.opts, progress);
+        // The RUN steps' directories, kept from step to step, go with the build.
+        rbuild_runtime::step::release_scratch();
+        built
     }
 }
 

@@ -473,3 +473,29 @@ fn copy_from_an_unknown_stage_index_is_an_error() {
         assert!(!err.contains("docker.io") && !err.contains("pull"), "{df}: {err}");
     }
 }
+
+/// Steps of one build reuse their directories (the /etc files, the spec, the mount
+/// point): what one step wrote to its /etc/hosts or resolv.conf never reaches the next,
+/// each has its own hostname, and nothing is left in the store's temp dir afterwards.
+#[test]
+fn run_steps_get_fresh_etc_files_and_leave_no_directories() {
+    require_root();
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    let df = "FROM rbuild-anchor/busybox:1\n\
+              RUN echo '10.9.9.9 injected' >> /etc/hosts && echo junk > /etc/resolv.conf && hostname > /h1\n\
+              RUN (grep -c injected /etc/hosts || true) > /n && cat /etc/resolv.conf > /r2 && hostname > /h2\n";
+    context(&ctx, &[("Dockerfile", df)]);
+    env.ok(&["build", "-q", "-t", "fresh-etc", "--network", "none", ctx.to_str().unwrap()]);
+    let out = env.ok(&["run", "--rm", "fresh-etc", "sh", "-c", "cat /n; cat /r2; cat /h1 /h2"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"0"), "{out}");
+    assert!(!out.contains("junk"), "{out}");
+    assert_ne!(lines[lines.len() - 2], lines[lines.len() - 1], "each step has its own hostname: {out}");
+    let tmp = env.root().join("rbuild/tmp");
+    let left: Vec<String> = std::fs::read_dir(&tmp)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(left.iter().all(|n| !n.starts_with("step-")), "left in {}: {left:?}", tmp.display());
+}

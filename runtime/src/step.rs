@@ -35,26 +35,74 @@ pub struct StepRequest {
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
-/// Where a step ran (removed when dropped): its writable layer is `upper()`.
+/// Where a step ran: its writable layer is `upper()`. Dropped, the upper (unless the
+/// commit moved it away) and the overlay's work dir go, and the rest — the /etc files,
+/// the spec, the mount point — is kept for this process's next step ([`release_scratch`]
+/// removes what is kept).
 #[derive(Debug)]
 pub struct StepDir {
-    pub dir: rbuild_store::TempDir,
+    dir: Option<rbuild_store::TempDir>,
 }
 
 impl StepDir {
-    pub fn upper(&self) -> PathBuf {
-        self.dir.path().join("upper")
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.as_ref().map_or(std::path::Path::new(""), |d| d.path())
     }
+
+    pub fn upper(&self) -> PathBuf {
+        self.path().join("upper")
+    }
+}
+
+/// Step directories of finished steps, for the next ones of this process. Each step made
+/// and removed eight inodes on the store's filesystem besides its layer; on ext4 every
+/// new inode skips the recently freed ones of its group, a cost that grew with each step
+/// of a build. A directory is taken by one step at a time (parallel stages take two).
+static SCRATCH: std::sync::Mutex<Vec<rbuild_store::TempDir>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for StepDir {
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else { return };
+        let emptied = ["upper", "work"].iter().all(|d| rbuild_store::layer::remove_tree(&dir.path().join(d)).is_ok());
+        if emptied {
+            if let Ok(mut kept) = SCRATCH.lock() {
+                kept.push(dir);
+            }
+        }
+    }
+}
+
+/// A step directory under `store`'s temp dir (one kept from an earlier step, or new),
+/// with a fresh `upper` and `work` and a `rootfs` mount point.
+fn step_dir(store: &Store) -> Result<StepDir> {
+    let tmp = store.tmp_dir();
+    let kept = SCRATCH.lock().ok().and_then(|mut k| {
+        let i = k.iter().position(|d| d.path().parent() == Some(tmp.as_path()))?;
+        Some(k.swap_remove(i))
+    });
+    let (dir, fresh) = match kept {
+        Some(d) => (d, false),
+        None => (store.temp_guard("step")?, true),
+    };
+    let dirs: &[&str] = if fresh { &["upper", "work", "rootfs"] } else { &["upper", "work"] };
+    for d in dirs {
+        let p = dir.path().join(d);
+        std::fs::create_dir(&p).step(|| format!("creating {}", p.display()))?;
+    }
+    Ok(StepDir { dir: Some(dir) })
+}
+
+/// Removes the step directories this process kept (the end of a build).
+pub fn release_scratch() {
+    let kept = SCRATCH.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default();
+    drop(kept);
 }
 
 /// Runs the process to completion; `output` receives stdout and stderr as they come.
 /// Returns the exit code and the directory holding the writable layer.
 pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8])) -> Result<(i32, StepDir)> {
-    let step_dir = StepDir { dir: store.temp_guard("step")? };
-    let dir = step_dir.dir.path().to_path_buf();
-    for d in ["upper", "work", "rootfs"] {
-        std::fs::create_dir(dir.join(d)).step(|| format!("creating {}", dir.join(d).display()))?;
-    }
+    let step_dir = step_dir(store)?;
+    let dir = step_dir.path().to_path_buf();
     let id = rootfs::rand_hex() + &rootfs::rand_hex();
     let hostname = &id[..12];
     let etc = crate::sandbox::etc::EtcOptions { extra_hosts: req.extra_hosts.clone(), ..Default::default() };

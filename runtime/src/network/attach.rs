@@ -58,32 +58,35 @@ pub struct AttachRequest<'a> {
 /// Attaches the namespace `sandbox` (an open `/proc/PID/ns/net`) to `req.def`.
 pub fn attach(host: &Host, ns: BorrowedFd<'_>, sandbox: BorrowedFd<'_>, req: &AttachRequest<'_>) -> Result<Endpoint> {
     let def = req.def;
-    let bridge = host.ensure_bridge(ns, def)?;
+    // One netlink socket on each side, made from this thread (no thread per namespace
+    // switch): rbuild's namespace for the bridge and the veth, the sandbox's for eth0.
+    let outside = Netlink::open_in(ns).step(|| format!("attaching to network {}", def.name))?;
+    let bridge = host.ensure_bridge(&outside, ns, def)?;
     let lease: Lease = ipam::allocate(&host.leases(), def, req.holder, req.ip)?;
     let ip = lease.ip;
     let mac = mac_of(ip);
     let host_ifname = format!("rbv{}", &crate::sandbox::rootfs::rand_hex()[..8]);
     let ifname = req.ifname.clone();
-    in_netns(ns, || {
-        let nl = Netlink::open()?;
-        nl.add_veth(&host_ifname, &ifname, sandbox, mac, 1500)?;
-        let v = nl.index(&host_ifname)?;
-        nl.attach(v, bridge, req.isolated)
-    })
-    .step(|| format!("attaching to network {}", def.name))?;
-    let gateway = def.gateway;
-    let prefix = def.subnet.prefix;
-    let default_route = req.default_route;
-    in_netns(sandbox, || {
-        let nl = Netlink::open()?;
-        let e = nl.index(&ifname)?;
-        nl.add_address(e, ip, prefix)?;
-        nl.set_up(e)?;
-        if default_route {
-            nl.add_default_route(gateway)?;
+    (|| -> std::io::Result<()> {
+        // The port is on the bridge and up from the creating request.
+        outside.add_veth(&host_ifname, &ifname, sandbox, mac, 1500, Some(bridge))?;
+        if req.isolated {
+            outside.isolate(outside.index(&host_ifname)?)?;
         }
         Ok(())
-    })
+    })()
+    .step(|| format!("attaching to network {}", def.name))?;
+    let (gateway, prefix) = (def.gateway, def.subnet.prefix);
+    (|| -> std::io::Result<()> {
+        let inside = Netlink::open_in(sandbox)?;
+        let e = inside.index(&ifname)?;
+        inside.add_address(e, ip, prefix)?;
+        inside.set_up(e)?;
+        if req.default_route {
+            inside.add_default_route(gateway)?;
+        }
+        Ok(())
+    })()
     .step(|| format!("configuring {ifname} on network {}", def.name))?;
     Ok(Endpoint {
         network: def.name.clone(),

@@ -248,10 +248,9 @@ impl Host {
     }
 
     /// Makes `def`'s bridge (with its gateway address and isolation rules) if missing;
-    /// returns its index.
-    pub fn ensure_bridge(&self, ns: BorrowedFd<'_>, def: &NetworkDef) -> Result<i32> {
-        let found = in_netns(ns, || Netlink::open()?.index(&def.bridge));
-        if let Ok(i) = found {
+    /// returns its index. `nl` is a socket in rbuild's namespace `ns`.
+    pub fn ensure_bridge(&self, nl: &Netlink, ns: BorrowedFd<'_>, def: &NetworkDef) -> Result<i32> {
+        if let Ok(i) = nl.index(&def.bridge) {
             return Ok(i);
         }
         let _lock = self.lock()?;

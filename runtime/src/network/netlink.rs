@@ -3,8 +3,9 @@
 //! each acknowledged by the kernel. Written by hand over a raw netlink socket (rustix):
 //! about twenty message shapes from `rtnetlink(7)` do not justify an async netlink stack.
 //!
-//! A netlink socket talks to the network namespace it was created in; [`in_netns`] runs
-//! code on a thread inside another namespace for that.
+//! A netlink socket talks to the network namespace it was created in: [`Netlink::open_in`]
+//! makes one in another namespace from the calling thread (which joins it for the
+//! `socket` call only), [`in_netns`] runs code on a thread inside another namespace.
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::{self as n, AddressFamily, SocketType};
@@ -129,6 +130,21 @@ impl Netlink {
         Ok(Netlink { fd })
     }
 
+    /// A socket in the namespace `ns`, made by the calling thread: it joins `ns`, makes
+    /// the socket and goes back to its own namespace (the socket keeps talking to `ns`).
+    /// No thread is started — two per run (and a scheduler wait for each on a busy
+    /// machine) was what [`in_netns`] cost a `run --network bridge`.
+    pub fn open_in(ns: BorrowedFd<'_>) -> io::Result<Netlink> {
+        use rustix::fs::{Mode, OFlags};
+        use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+        let own = rustix::fs::open("/proc/thread-self/ns/net", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        move_into_link_name_space(ns, Some(LinkNameSpaceType::Network))?;
+        let made = Netlink::open();
+        move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::Network))
+            .map_err(|e| io::Error::other(format!("returning to the thread's network namespace: {e}")))?;
+        made
+    }
+
     /// Sends one request and returns the reply's payload when the kernel answers with
     /// data, or an empty vector for a plain acknowledgement; a negative answer is the
     /// errno.
@@ -187,7 +203,9 @@ impl Netlink {
     }
 
     /// Creates a veth pair: `name` here, `peer` (with `peer_mac`) directly in the
-    /// namespace `peer_ns`, both down.
+    /// namespace `peer_ns`, down. Without `master`, `name` is down too; with it, in the
+    /// same request, `name` is a port of the bridge `master` and up (the peer cannot be
+    /// brought up in that request: it has no peer yet when the kernel configures it).
     pub fn add_veth(
         &self,
         name: &str,
@@ -195,11 +213,16 @@ impl Netlink {
         peer_ns: BorrowedFd<'_>,
         peer_mac: [u8; 6],
         mtu: u32,
+        master: Option<i32>,
     ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL).ifinfo(0, 0, 0, 0);
+        let up = if master.is_some() { IFF_UP } else { 0 };
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL).ifinfo(0, 0, up, up);
         m.str_attr(IFLA_IFNAME, name);
         m.attr(IFLA_MTU, &mtu.to_ne_bytes());
+        if let Some(master) = master {
+            m.attr(IFLA_MASTER, &master.to_ne_bytes());
+        }
         m.begin(IFLA_LINKINFO).str_attr(IFLA_INFO_KIND, "veth").begin(IFLA_INFO_DATA).begin(VETH_INFO_PEER);
         ifinfo(&mut m.buf, 0, 0, 0, 0);
         m.str_attr(IFLA_IFNAME, peer);
@@ -217,11 +240,16 @@ impl Netlink {
         m.attr(IFLA_MASTER, &master.to_ne_bytes());
         self.request(m)?;
         if isolated {
-            let mut m = Msg::new(RTM_NEWLINK, 0).ifinfo(AF_BRIDGE, index, 0, 0);
-            m.begin(IFLA_PROTINFO | NLA_F_NESTED).attr(IFLA_BRPORT_ISOLATED, &[1]).end();
-            self.request(m)?;
+            self.isolate(index)?;
         }
         Ok(())
+    }
+
+    /// Makes the bridge port `index` reach only the bridge itself (IFLA_BRPORT_ISOLATED).
+    pub fn isolate(&self, index: i32) -> io::Result<()> {
+        let mut m = Msg::new(RTM_NEWLINK, 0).ifinfo(AF_BRIDGE, index, 0, 0);
+        m.begin(IFLA_PROTINFO | NLA_F_NESTED).attr(IFLA_BRPORT_ISOLATED, &[1]).end();
+        self.request(m).map(drop)
     }
 
     /// Deletes a link (a veth's peer goes with it).
@@ -316,17 +344,22 @@ mod tests {
             })
             .join()
             .unwrap()?;
-            nl.add_veth("rbtestv0", "eth0", inner.as_fd(), [0x02, 0x42, 10, 123, 0, 2], 1500)?;
+            // The port joins the bridge and comes up in the creating request.
+            nl.add_veth("rbtestv0", "eth0", inner.as_fd(), [0x02, 0x42, 10, 123, 0, 2], 1500, Some(br))?;
             let v = nl.index("rbtestv0")?;
-            nl.attach(v, br, true)?;
-            in_netns(inner.as_fd(), || {
-                let nl = Netlink::open()?;
-                nl.set_up(1)?;
-                let e = nl.index("eth0")?;
-                nl.add_address(e, Ipv4Addr::new(10, 123, 0, 2), 24)?;
-                nl.set_up(e)?;
-                nl.add_default_route(Ipv4Addr::new(10, 123, 0, 1))
-            })?;
+            nl.isolate(v)?;
+            // Configured from this thread through a socket made in the inner namespace;
+            // the thread is back in its own namespace afterwards.
+            let here = || rustix::fs::stat("/proc/thread-self/ns/net").map(|s| s.st_ino);
+            let before = here()?;
+            let inside = Netlink::open_in(inner.as_fd())?;
+            assert_eq!(here()?, before, "the thread went back to its namespace");
+            inside.set_up(1)?;
+            let e = inside.index("eth0")?;
+            assert!(nl.index("eth0").is_err(), "eth0 is in the inner namespace only");
+            inside.add_address(e, Ipv4Addr::new(10, 123, 0, 2), 24)?;
+            inside.set_up(e)?;
+            inside.add_default_route(Ipv4Addr::new(10, 123, 0, 1))?;
             let listener = std::net::TcpListener::bind("10.123.0.1:0")?;
             let port = listener.local_addr()?.port();
             let got = in_netns(inner.as_fd(), move || {

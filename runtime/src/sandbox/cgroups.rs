@@ -20,12 +20,27 @@ pub struct Cgroup {
     pub v2: bool,
 }
 
+/// Looked up once per process (a sandbox's cgroup is looked up several times per step:
+/// creating, joining, reading its OOM count, removing it).
 pub fn is_v2() -> bool {
-    Path::new(ROOT).join("cgroup.controllers").exists()
+    static V2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V2.get_or_init(|| Path::new(ROOT).join("cgroup.controllers").exists())
+}
+
+/// The v1 controllers mounted here, looked up once per process.
+fn v1_controllers() -> &'static [&'static str] {
+    static FOUND: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| V1.iter().copied().filter(|c| Path::new(ROOT).join(c).join("cgroup.procs").exists()).collect())
 }
 
 fn write(p: &Path, v: &str) -> Result<()> {
     fs::write(p, v).step(|| format!("writing {v:?} to {}", p.display()))
+}
+
+/// True when the new v1 cpuset at `dir` already has CPUs and memory nodes (its parent's
+/// `cgroup.clone_children` gave it them).
+fn inherited_cpuset(dir: &Path) -> bool {
+    ["cpuset.cpus", "cpuset.mems"].iter().all(|f| fs::read_to_string(dir.join(f)).is_ok_and(|v| !v.trim().is_empty()))
 }
 
 impl Cgroup {
@@ -34,11 +49,7 @@ impl Cgroup {
         if is_v2() {
             return Cgroup { dirs: vec![("unified".into(), Path::new(ROOT).join(rel))], v2: true };
         }
-        let dirs = V1
-            .iter()
-            .filter(|c| Path::new(ROOT).join(c).join("cgroup.procs").exists())
-            .map(|c| (c.to_string(), Path::new(ROOT).join(c).join(rel)))
-            .collect();
+        let dirs = v1_controllers().iter().map(|c| (c.to_string(), Path::new(ROOT).join(c).join(rel))).collect();
         Cgroup { dirs, v2: false }
     }
 
@@ -60,8 +71,12 @@ impl Cgroup {
         }
         for (ctrl, dir) in &cg.dirs {
             fs::create_dir_all(dir).step(|| format!("creating cgroup {}", dir.display()))?;
-            if ctrl == "cpuset" {
-                // A new v1 cpuset starts empty; copy the parent's CPUs and memory nodes.
+            if ctrl == "cpuset" && !inherited_cpuset(dir) {
+                // A new v1 cpuset starts empty; copy the parent's CPUs and memory nodes,
+                // and have the parent's next children start with them (clone_children).
+                if let Some(parent) = dir.parent() {
+                    let _ = fs::write(parent.join("cgroup.clone_children"), "1");
+                }
                 for f in ["cpuset.cpus", "cpuset.mems"] {
                     let mut anc = dir.parent().map(Path::to_path_buf);
                     while let Some(a) = anc {
@@ -222,14 +237,15 @@ impl Cgroup {
     /// Kills every process, then removes the directories (retrying while they drain).
     pub fn destroy(&self) -> Result<()> {
         for _ in 0..3 {
-            for pid in self.pids() {
+            let pids = self.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
                 let _ = rustix::process::kill_process(
                     rustix::process::Pid::from_raw(pid).unwrap_or(rustix::process::Pid::INIT),
                     rustix::process::Signal::KILL,
                 );
-            }
-            if self.pids().is_empty() {
-                break;
             }
             let _ = self.freeze(false);
             std::thread::sleep(Duration::from_millis(5));
