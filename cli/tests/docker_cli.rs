@@ -5,55 +5,12 @@
 
 mod common;
 
+use common::docker::*;
 use common::*;
 use rbuild_registry::testing::RegistryServer;
 use std::io::{BufRead, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn out(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let o = docker(args);
-    assert!(o.status.success(), "docker {args:?}: {}", err(&o));
-    out(&o)
-}
-
-/// Removes docker containers on drop.
-struct DockerContainers(Vec<String>);
-impl Drop for DockerContainers {
-    fn drop(&mut self) {
-        for c in &self.0 {
-            let _ = docker(&["rm", "-f", "-v", c]);
-        }
-    }
-}
-
-/// Removes docker volumes on drop.
-struct DockerVolumes(Vec<String>);
-impl Drop for DockerVolumes {
-    fn drop(&mut self) {
-        for v in &self.0 {
-            let _ = docker(&["volume", "rm", "-f", v]);
-        }
-    }
-}
-
-fn base_env() -> Env {
-    let env = Env::new();
-    env.load_base();
-    env
-}
 
 /// A second, different image in the store (a one-layer import).
 fn other_image(env: &Env, name: &str) -> String {
@@ -77,7 +34,7 @@ fn lines(s: &str) -> Vec<String> {
 /// deleted them all; `images bb:1` listed bb:latest too.
 #[test]
 fn images_repo_and_tag_arguments_match_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let u = unique("rbcli");
     let names = [format!("{u}-bb:1"), format!("{u}-bb:latest"), format!("{u}-org/app:2"), format!("{u}-org/sub/x:1")];
     let _cleanup = DockerImages(names.to_vec());
@@ -111,7 +68,7 @@ fn images_repo_and_tag_arguments_match_as_dockers() {
 #[test]
 fn a_fresh_build_reads_seconds_ago_and_keeps_its_reproducible_config() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nRUN echo x > /x\n"))]);
     let (_, _, id) = build(&env, &ctx, &["-t", "fresh/app:1"]);
@@ -130,7 +87,7 @@ fn a_fresh_build_reads_seconds_ago_and_keeps_its_reproducible_config() {
 #[test]
 fn commit_message_is_the_images_comment_as_in_docker() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&["run", "--name", "cm", BASE, "touch", "/made"]);
     env.ok(&["commit", "-m", "a message", "-a", "me", "cm", "committed/img:1"]);
     let f = "{{.Comment}}|{{.Author}}";
@@ -152,7 +109,7 @@ fn commit_message_is_the_images_comment_as_in_docker() {
 fn repo_digests_are_the_registrys_after_push_and_pull() {
     require_root();
     let reg = RegistryServer::start(None);
-    let env = base_env();
+    let env = Env::with_base();
     let name = format!("{}/digests/app:1", reg.host());
     env.ok(&["tag", BASE, &name]);
     assert_eq!(env.ok(&["images", "--digests", "--format", "{{.Digest}}", &name]).trim(), "<none>");
@@ -180,7 +137,7 @@ fn repo_digests_are_the_registrys_after_push_and_pull() {
 /// Dockerfile was built).
 #[test]
 fn unknown_words_are_unknown_commands_not_contexts() {
-    let env = base_env();
+    let env = Env::with_base();
     let work = env.path("work");
     for d in ["frobnicate", "version"] {
         context(&work.join(d), &[("Dockerfile", &format!("FROM {BASE}\n"))]);
@@ -188,32 +145,36 @@ fn unknown_words_are_unknown_commands_not_contexts() {
     let run_in = |args: &[&str]| env.cmd().current_dir(&work).args(args).output().unwrap();
     let o = run_in(&["imagez"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("'imagez' is not a rbuild command") && err(&o).contains("\timages"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("'imagez' is not a rbuild command") && stderr(&o).contains("\timages"),
+        "{}",
+        stderr(&o)
+    );
     for word in ["checkpoint", "plugin"] {
         let o = run_in(&[word, "x"]);
         assert_eq!(o.status.code(), Some(1), "{word}");
-        assert!(err(&o).contains("does not have yet"), "{word}: {}", err(&o));
+        assert!(stderr(&o).contains("does not have yet"), "{word}: {}", stderr(&o));
     }
     // A directory named like a command is the command.
     let o = run_in(&["version"]);
-    assert!(o.status.success() && out(&o).contains("Version:"), "{}", err(&o));
+    assert!(o.status.success() && stdout(&o).contains("Version:"), "{}", stderr(&o));
     // Path-like arguments and other existing directories are contexts.
     let before = env.ok(&["images", "-q"]).lines().count();
     let o = run_in(&["-q", "./frobnicate"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
     let o = run_in(&["-q", "frobnicate"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(env.ok(&["images", "-q"]).lines().count() >= before);
     let o = run_in(&["nosuchword-or-dir"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(!err(&o).contains("path"), "{}", err(&o));
+    assert!(!stderr(&o).contains("path"), "{}", stderr(&o));
 }
 
 /// Regression: `run` of a missing image exited 1 where docker gives 125.
 #[test]
 fn exit_codes_follow_docker_125_126_127() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -243,7 +204,7 @@ fn exit_codes_follow_docker_125_126_127() {
     env.ok(&["run", "-d", "--name", "ex", BASE, "sleep", "300"]);
     let o = env.run(&["exec", "ex", "nosuchcommand"]);
     assert!(matches!(o.status.code(), Some(126) | Some(127)), "{o:?}");
-    assert!(!err(&o).contains("exit code"), "{}", err(&o));
+    assert!(!stderr(&o).contains("exit code"), "{}", stderr(&o));
     assert_eq!(code(&["exec", "ex", "/etc/passwd"]), Some(126));
     assert_eq!(code(&["exec", "ex", "sh", "-c", "exit 5"]), Some(5));
     assert_eq!(code(&["exec", "nosuchcontainer", "true"]), Some(1));
@@ -253,7 +214,7 @@ fn exit_codes_follow_docker_125_126_127() {
 #[test]
 fn management_groups_run_the_same_code() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&["create", "--name", "g1", BASE, "true"]);
     assert_eq!(env.ok(&["container", "ls", "-a", "-q"]), env.ok(&["ps", "-a", "-q"]));
     assert_eq!(env.ok(&["container", "ps", "-a", "-q"]), env.ok(&["ps", "-a", "-q"]));
@@ -301,8 +262,8 @@ fn every_command_has_complete_help_and_the_top_level_groups_them() {
     assert!(commands.len() > 40, "{commands:?}");
     for c in &commands {
         let o = env.run(&[c, "--help"]);
-        assert!(o.status.success(), "{c} --help: {}", err(&o));
-        let h = out(&o);
+        assert!(o.status.success(), "{c} --help: {}", stderr(&o));
+        let h = stdout(&o);
         assert!(h.contains("Usage:") && h.lines().count() > 3, "{c}: {h}");
     }
     // A group alone shows its commands.
@@ -310,7 +271,7 @@ fn every_command_has_complete_help_and_the_top_level_groups_them() {
     assert!(g.contains("Usage:") && g.contains("prune"), "{g}");
     for sub in [["container", "ls"], ["image", "prune"], ["volume", "create"], ["system", "df"], ["builder", "prune"]] {
         let o = env.run(&[sub[0], sub[1], "--help"]);
-        assert!(o.status.success() && out(&o).contains("Usage:"), "{sub:?}");
+        assert!(o.status.success() && stdout(&o).contains("Usage:"), "{sub:?}");
     }
 }
 
@@ -319,7 +280,7 @@ fn every_command_has_complete_help_and_the_top_level_groups_them() {
 #[test]
 fn version_and_info_with_formats() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let v = env.ok(&["version"]);
     assert!(v.contains(env!("CARGO_PKG_VERSION")) && v.contains("Kernel Version"), "{v}");
     assert_eq!(env.ok(&["version", "--format", "{{.Client.Version}}"]).trim(), env!("CARGO_PKG_VERSION"));
@@ -358,7 +319,7 @@ fn version_and_info_with_formats() {
 #[test]
 fn system_df_and_prunes() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let dangling = other_image(&env, "dangle/me:1");
     env.ok(&["tag", BASE, "keep/me:1"]);
     env.ok(&["rmi", "dangle/me:1"]).contains("Untagged");
@@ -384,7 +345,7 @@ fn system_df_and_prunes() {
     let mut child = c.spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(out(&o).contains("Are you sure"), "{}", out(&o));
+    assert!(stdout(&o).contains("Are you sure"), "{}", stdout(&o));
     assert!(env.ok(&["ps", "-aq"]).contains(&env.ok(&["ps", "-aq"]).trim().to_string()));
     assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 1);
     let p = env.ok(&["system", "prune", "-f"]);
@@ -403,7 +364,7 @@ fn system_df_and_prunes() {
 #[test]
 fn events_record_what_commands_do() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     // A follower started first sees the events as they happen.
     let mut follower = env
         .cmd()
@@ -456,7 +417,7 @@ fn events_record_what_commands_do() {
 #[test]
 fn volume_commands_match_docker() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let u = unique("rbclivol");
     let _dv = DockerVolumes(vec![u.clone()]);
     assert_eq!(env.ok(&["volume", "create", "--label", "a=1", "--label", "b", &u]).trim(), u);
@@ -485,9 +446,9 @@ fn volume_commands_match_docker() {
     // rm refuses a volume in use, -f ignores missing ones.
     let o = env.run(&["volume", "rm", "auto"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("volume is in use"), "{}", err(&o));
+    assert!(stderr(&o).contains("volume is in use"), "{}", stderr(&o));
     let o = env.run(&["volume", "rm", "nosuchvolume"]);
-    assert!(!o.status.success() && err(&o).contains("no such volume"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("no such volume"), "{}", stderr(&o));
     env.ok(&["volume", "rm", "-f", "nosuchvolume"]);
     // rm -v removes the container's anonymous volumes, not named ones.
     env.ok(&["create", "--name", "anon", "-v", "/scratch", "-v", "plain:/p", BASE, "true"]);
@@ -515,7 +476,7 @@ fn volume_commands_match_docker() {
 #[test]
 fn container_templates_print_what_docker_prints() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbcli-fmt");
     let _c = DockerContainers(vec![name.clone()]);
     assert_eq!(
@@ -561,7 +522,7 @@ fn container_templates_print_what_docker_prints() {
     // A template error is docker's message and exit 1.
     let o = env.run(&["inspect", "--format", "{{.Nope}}", &name]);
     assert_eq!(o.status.code(), docker(&["inspect", "--format", "{{.Nope}}", &name]).status.code());
-    assert!(err(&o).contains("template") && err(&o).contains("Nope"), "{}", err(&o));
+    assert!(stderr(&o).contains("template") && stderr(&o).contains("Nope"), "{}", stderr(&o));
     // JSON output: an array of objects with docker's top-level keys (those rbuild has).
     let ours: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &name])).unwrap();
     let theirs: serde_json::Value = serde_json::from_str(&docker_ok(&["inspect", &name])).unwrap();
@@ -577,7 +538,7 @@ fn container_templates_print_what_docker_prints() {
 
 #[test]
 fn image_and_history_templates_print_what_docker_prints() {
-    let env = base_env();
+    let env = Env::with_base();
     for f in [
         "{{.Id}} {{.Os}}/{{.Architecture}} {{json .RootFS.Layers}} {{.Comment}}",
         "{{json .Config.Env}} {{.Config.Cmd}} {{.Config.Labels}} {{.Config.Labels.nope}} {{.Author}}",
@@ -602,7 +563,7 @@ fn image_and_history_templates_print_what_docker_prints() {
         assert!(!docker(&["inspect", "--format", f, BASE]).status.success(), "{f}");
         let o = env.run(&["inspect", "--format", f, BASE]);
         assert_eq!(o.status.code(), Some(1), "{f}");
-        assert!(err(&o).contains("template"), "{f}: {}", err(&o));
+        assert!(stderr(&o).contains("template"), "{f}: {}", stderr(&o));
     }
     let f = "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}";
     assert_eq!(env.ok(&["images", "--format", f, BASE]), docker_ok(&["images", "--format", f, BASE]));
@@ -632,7 +593,7 @@ fn image_and_history_templates_print_what_docker_prints() {
 #[test]
 fn ps_filters_and_flags() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nLABEL tier=web\n"))]);
     build(&env, &ctx, &["-t", "labelled:1"]);
@@ -682,7 +643,7 @@ fn ps_filters_and_flags() {
 #[test]
 fn images_filters_and_all() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nLABEL stage=test\nRUN true\n"))]);
     build(&env, &ctx, &["-t", "filt/labelled:1"]);
@@ -717,7 +678,7 @@ fn images_filters_and_all() {
 #[test]
 fn logs_since_until_timestamps_tail_follow() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&[
         "run",
         "-d",
@@ -732,14 +693,14 @@ fn logs_since_until_timestamps_tail_follow() {
     let mid = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     std::thread::sleep(Duration::from_millis(1200));
     let o = env.run(&["logs", "talker"]);
-    assert_eq!((out(&o).as_str(), err(&o).as_str()), ("one\nthree\n", "two\n"));
-    assert_eq!(out(&env.run(&["logs", "--since", &format!("{mid:.3}"), "talker"])), "three\n");
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("one\nthree\n", "two\n"));
+    assert_eq!(stdout(&env.run(&["logs", "--since", &format!("{mid:.3}"), "talker"])), "three\n");
     let o = env.run(&["logs", "--until", &format!("{mid:.3}"), "talker"]);
-    assert_eq!((out(&o).as_str(), err(&o).as_str()), ("one\n", "two\n"));
-    assert_eq!(out(&env.run(&["logs", "--since", "10m", "--tail", "1", "talker"])), "three\n");
-    assert_eq!(out(&env.run(&["logs", "-n", "1", "talker"])), "three\n");
-    assert_eq!(out(&env.run(&["logs", "--since", "0.1s", "talker"])), "");
-    let t = out(&env.run(&["logs", "-t", "talker"]));
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("one\n", "two\n"));
+    assert_eq!(stdout(&env.run(&["logs", "--since", "10m", "--tail", "1", "talker"])), "three\n");
+    assert_eq!(stdout(&env.run(&["logs", "-n", "1", "talker"])), "three\n");
+    assert_eq!(stdout(&env.run(&["logs", "--since", "0.1s", "talker"])), "");
+    let t = stdout(&env.run(&["logs", "-t", "talker"]));
     let first = t.lines().next().unwrap();
     let (ts, text) = first.split_once(' ').unwrap();
     assert_eq!(text, "one");
@@ -755,14 +716,14 @@ fn logs_since_until_timestamps_tail_follow() {
     std::thread::sleep(Duration::from_millis(300));
     env.ok(&["stop", "-t", "1", "talker"]);
     let o = f.wait_with_output().unwrap();
-    assert_eq!(out(&o), "late\n");
+    assert_eq!(stdout(&o), "late\n");
     env.ok(&["rm", "talker"]);
 }
 
 #[test]
 fn top_port_and_rename() {
     require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -779,10 +740,10 @@ fn top_port_and_rename() {
     assert_eq!(env.ok(&["port", "svc", "80"]).trim(), format!("127.0.0.1:{port}"));
     assert_eq!(env.ok(&["port", "svc", "80/tcp"]).trim(), format!("127.0.0.1:{port}"));
     let o = env.run(&["port", "svc", "81"]);
-    assert!(!o.status.success() && err(&o).contains("No public port '81/tcp'"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("No public port '81/tcp'"), "{}", stderr(&o));
     env.ok(&["create", "--name", "other", BASE, "true"]);
     let o = env.run(&["rename", "svc", "other"]);
-    assert!(!o.status.success() && err(&o).contains("already in use"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("already in use"), "{}", stderr(&o));
     assert!(!env.run(&["rename", "svc", "bad/name"]).status.success());
     env.ok(&["rename", "svc", "svc2"]);
     assert_eq!(env.ok(&["ps", "--format", "{{.Names}}"]).trim(), "svc2");
@@ -795,7 +756,7 @@ fn top_port_and_rename() {
 fn search_lists_a_registrys_catalog_and_refuses_docker_hub() {
     require_root();
     let reg = RegistryServer::start(None);
-    let env = base_env();
+    let env = Env::with_base();
     for n in ["search/alpha:1", "search/beta:1", "other/gamma:1"] {
         let name = format!("{}/{n}", reg.host());
         env.ok(&["tag", BASE, &name]);
@@ -817,7 +778,7 @@ fn search_lists_a_registrys_catalog_and_refuses_docker_hub() {
     // Docker Hub is never asked (this test has no network): refused at once.
     let t = Instant::now();
     let o = env.run(&["search", "busybox"]);
-    assert!(!o.status.success() && err(&o).contains("Docker Hub has no catalog"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("Docker Hub has no catalog"), "{}", stderr(&o));
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 
@@ -825,7 +786,7 @@ fn search_lists_a_registrys_catalog_and_refuses_docker_hub() {
 fn login_prompts_warns_and_uses_credential_helpers() {
     require_root();
     let reg = RegistryServer::start(Some(("alice", "pa55word")));
-    let env = base_env();
+    let env = Env::with_base();
     let cfg_dir = env.path("docker-config");
     std::fs::create_dir_all(&cfg_dir).unwrap();
     let run = |args: &[&str], stdin: &str, path: Option<&std::path::Path>| {
@@ -841,15 +802,15 @@ fn login_prompts_warns_and_uses_credential_helpers() {
     };
     // No -u: docker's prompts on standard input.
     let o = run(&["login", &reg.host()], "alice\npa55word\n", None);
-    assert!(o.status.success(), "{}", err(&o));
-    assert!(out(&o).starts_with("Username: Password: ") && out(&o).contains("Login Succeeded"), "{}", out(&o));
-    assert!(err(&o).contains("stored unencrypted"), "{}", err(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("Username: Password: ") && stdout(&o).contains("Login Succeeded"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("stored unencrypted"), "{}", stderr(&o));
     // -p works and warns as docker does.
     let o = run(&["login", "-u", "alice", "-p", "pa55word", &reg.host()], "", None);
     assert!(o.status.success());
-    assert!(err(&o).contains("WARNING! Using --password via the CLI is insecure. Use --password-stdin."));
+    assert!(stderr(&o).contains("WARNING! Using --password via the CLI is insecure. Use --password-stdin."));
     let o = run(&["login", "--password-stdin", &reg.host()], "pa55word\n", None);
-    assert!(!o.status.success() && err(&o).contains("Must provide --username with --password-stdin"));
+    assert!(!o.status.success() && stderr(&o).contains("Must provide --username with --password-stdin"));
     run(&["logout", &reg.host()], "", None);
 
     // A credential helper (credsStore): docker's protocol, through a fake helper.
@@ -865,8 +826,8 @@ fn login_prompts_warns_and_uses_credential_helpers() {
     sh_ok(&format!("chmod +x {}", helper.display()));
     std::fs::write(cfg_dir.join("config.json"), r#"{"credsStore":"rbtest"}"#).unwrap();
     let o = run(&["login", "-u", "alice", "--password-stdin", &reg.host()], "pa55word\n", Some(&bin));
-    assert!(o.status.success(), "{}", err(&o));
-    assert!(!err(&o).contains("unencrypted"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("unencrypted"));
     let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&store_file).unwrap()).unwrap();
     assert_eq!(stored["ServerURL"], reg.host());
     assert_eq!(stored["Secret"], "pa55word");
@@ -876,15 +837,15 @@ fn login_prompts_warns_and_uses_credential_helpers() {
     let name = format!("{}/helped/app:1", reg.host());
     env.ok(&["tag", BASE, &name]);
     let o = run(&["push", &name], "", Some(&bin));
-    assert!(o.status.success(), "push with the helper's credentials: {}", err(&o));
+    assert!(o.status.success(), "push with the helper's credentials: {}", stderr(&o));
     let o = run(&["logout", &reg.host()], "", Some(&bin));
-    assert!(o.status.success() && out(&o).contains("Removing login credentials"));
+    assert!(o.status.success() && stdout(&o).contains("Removing login credentials"));
     assert!(!store_file.exists(), "logout did not erase the helper's credentials");
     let o = run(&["push", &name], "", Some(&bin));
-    assert!(!o.status.success() && err(&o).contains("authentication required"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("authentication required"), "{}", stderr(&o));
     // credHelpers names a helper per registry; one that is missing is a clear error.
     std::fs::write(cfg_dir.join("config.json"), format!(r#"{{"credHelpers":{{"{}":"nosuchhelper"}}}}"#, reg.host()))
         .unwrap();
     let o = run(&["push", &name], "", Some(&bin));
-    assert!(!o.status.success() && err(&o).contains("docker-credential-nosuchhelper"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("docker-credential-nosuchhelper"), "{}", stderr(&o));
 }
