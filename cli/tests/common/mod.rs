@@ -233,3 +233,20 @@ pub fn wait_in(env: &Env, ctr: &str, test: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A second, different image in the store (a one-layer import named `name`); its id.
+pub fn other_image(env: &Env, name: &str) -> String {
+    let tar = env.path("other.tar");
+    let dir = env.path("other-root");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(dir.join("etc/other"), name).unwrap();
+    sh_ok(&format!("tar -C {} -cf {} .", dir.display(), tar.display()));
+    env.ok(&["import", tar.to_str().unwrap(), name]).trim().to_string()
+}
+
+/// The lines of `s`, sorted (for comparing listings whose order may differ).
+pub fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(String::from).collect();
+    v.sort();
+    v
+}
