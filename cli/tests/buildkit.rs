@@ -31,7 +31,6 @@ fn build_error(env: &Env, ctx: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").to_string()
 }
 
-/// Runs `script` in the image; returns its output.
 fn df(ctx: &Path, text: &str) {
     context(ctx, &[("Dockerfile", text)]);
 }

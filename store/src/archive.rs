@@ -15,7 +15,7 @@ use crate::reference::Reference;
 use crate::store::Store;
 use crate::tar::{self, Entry, EntryKind};
 use crate::verify::io_err;
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType};
+use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -258,29 +258,6 @@ pub fn image_manifest(img: &Image, layer: impl Fn(&Digest) -> LayerOut, format: 
     Ok(m.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
 }
 
-fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
-    let ds: Vec<Descriptor> = entries
-        .iter()
-        .map(|(d, size, name)| {
-            let mut desc = Descriptor::new(MediaType::ImageManifest, *size, to_oci_digest(d));
-            if let Some(n) = name {
-                let mut ann = HashMap::new();
-                ann.insert(crate::image::ANNOTATION_REF_NAME.to_string(), n.familiar());
-                ann.insert(crate::image::ANNOTATION_IMAGE_NAME.to_string(), n.to_string());
-                desc.set_annotations(Some(ann));
-            }
-            desc
-        })
-        .collect();
-    let idx: ImageIndex = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(ds)
-        .build()
-        .map_err(|e| StoreError::BadImage(e.to_string()))?;
-    Ok(idx.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
-}
-
 /// Writes `images` as an archive to `out`.
 pub fn save(
     store: &Store,
@@ -376,7 +353,7 @@ fn save_unlabelled(
                     index.push((*md, *size, Some(n)));
                 }
             }
-            put_file(&mut t, "index.json", &oci_index(&index)?)?;
+            put_file(&mut t, "index.json", &crate::image::oci_index(&index)?)?;
         }
     }
     let mut w = t.finish().ctx(|| "finishing the archive".into())?;
