@@ -378,3 +378,19 @@ fn report(
     print!("{md}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// `rbuild-bench scaling --builders rbuild` measures rbuild alone: the harness's parser
+    /// takes `--builders` wherever it stands, and scaling must follow it (it ran BuildKit
+    /// whatever was asked).
+    #[test]
+    fn builders_given_on_the_command_line_are_the_ones_run() {
+        let argv: Vec<String> = ["scaling", "--builders", "rbuild", "--sizes", "10"].map(String::from).to_vec();
+        let (a, rest) = crate::parse_args(&argv).unwrap();
+        let o = super::parse(&a, &rest[1..]).unwrap();
+        assert_eq!((o.builders, o.sizes), (vec!["rbuild".to_string()], vec![10]));
+        let (a, rest) = crate::parse_args(&argv[..1]).unwrap();
+        assert_eq!(super::parse(&a, &rest[1..]).unwrap().builders, ["rbuild", "buildkit"]);
+    }
+}

@@ -417,6 +417,15 @@ fn gzip_by_default_and_a_second_push_neither_compresses_nor_uploads() {
     let sizes: Vec<u64> = layers.iter().map(|l| l["size"].as_u64().unwrap()).collect();
     assert!(sizes[0] < img.layers[0].size / 4, "{sizes:?}");
     assert!(sizes[1] < img.layers[1].size + img.layers[1].size / 500, "{sizes:?}");
+    // Each blob is one gzip stream of many members (one a MiB of input) that gzip(1)
+    // checks whole.
+    for l in layers {
+        let file = reg.blob_file(l["digest"].as_str().unwrap());
+        let ok = std::process::Command::new("gzip").arg("-t").stdin(std::fs::File::open(&file).unwrap()).status();
+        assert!(ok.unwrap().success(), "gzip -t refused {l}");
+    }
+    let members = std::fs::read(reg.blob_file(layers[1]["digest"].as_str().unwrap())).unwrap();
+    assert!(members.windows(4).filter(|w| *w == [0x1f, 0x8b, 8, 0]).count() >= 3, "not multi-member");
 
     let again = Recorder::default();
     assert_eq!(push(&a, &c, &img, &r, &PushOptions::default(), &again).unwrap(), digest);

@@ -378,6 +378,12 @@ impl Store {
 }
 
 pub(crate) fn set_name_in(entries: &mut Vec<IndexEntry>, name: &Reference, manifest: Digest, size: u64) {
+    // A name that already points at this manifest keeps its place: re-tagging it (a cached
+    // rebuild) leaves index.json as it is, so nothing is written.
+    if entries.iter().any(|e| e.name.as_ref() == Some(name) && e.manifest == manifest && e.size == size) {
+        entries.retain(|e| !(e.manifest == manifest && e.name.is_none()));
+        return;
+    }
     let previous = entries.iter().position(|e| e.name.as_ref() == Some(name)).map(|i| entries.remove(i));
     entries.retain(|e| !(e.manifest == manifest && e.name.is_none()));
     entries.push(IndexEntry { manifest, size, name: Some(name.clone()) });
@@ -468,5 +474,28 @@ mod tests {
         );
         assert!(store.index_entries().unwrap().is_empty());
         assert!(store.remove_image(&id, true).is_err(), "gone");
+    }
+
+    /// Re-tagging a name with the image it already names (a cached rebuild after another
+    /// build tagged a second name) leaves index.json untouched; moving it still writes.
+    #[test]
+    fn retagging_a_name_in_place_writes_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("store")).unwrap();
+        let one = store.write_image(&ImageConfig::default(), &[]).unwrap();
+        let cfg = ImageConfig { author: Some("b".into()), ..ImageConfig::default() };
+        let two = store.write_image(&cfg, &[]).unwrap();
+        let (a, b) = (Reference::parse("x/a:1").unwrap(), Reference::parse("x/b:1").unwrap());
+        store.set_name(&a, one.manifest_digest, one.manifest_size).unwrap();
+        store.set_name(&b, two.manifest_digest, two.manifest_size).unwrap();
+        let index = d.path().join("store/index.json");
+        let ino = std::fs::metadata(&index).unwrap().ino();
+        store.set_name(&a, one.manifest_digest, one.manifest_size).unwrap();
+        assert_eq!(std::fs::metadata(&index).unwrap().ino(), ino, "index.json rewritten for an unchanged name");
+        store.set_name(&a, two.manifest_digest, two.manifest_size).unwrap();
+        assert_ne!(std::fs::metadata(&index).unwrap().ino(), ino, "a moved name must be written");
+        let names: Vec<_> = store.index_entries().unwrap().into_iter().filter_map(|e| e.name).collect();
+        assert_eq!(names, vec![b, a]);
     }
 }

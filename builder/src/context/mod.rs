@@ -8,14 +8,15 @@
 use crate::error::{BuildError, Result};
 use crate::ignore::{clean, go_match, go_string, Matcher};
 use rayon::prelude::*;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// What an entry is. Names and link targets are bytes, as the kernel has them (a context
 /// may hold names that are not UTF-8; they reach the image as they are).
@@ -145,32 +146,80 @@ pub fn resolve_in_root(root: &Path, rel: impl AsRef<Path>, follow_last: bool) ->
     Ok(out)
 }
 
-fn entry_of(rel: PathBuf, host: PathBuf, m: &std::fs::Metadata) -> Entry {
-    let ft = m.file_type();
-    let kind = if ft.is_dir() {
-        EntryKind::Dir
-    } else if ft.is_file() {
-        EntryKind::File
-    } else if ft.is_symlink() {
-        EntryKind::Symlink(std::fs::read_link(&host).unwrap_or_default())
-    } else {
-        EntryKind::Other
+/// What an entry needs of a file's stat, from std's metadata or from a `statat`.
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    rdev: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+    dev: u64,
+    nlink: u64,
+}
+
+impl From<&std::fs::Metadata> for Meta {
+    fn from(m: &std::fs::Metadata) -> Meta {
+        Meta {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            rdev: m.rdev(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            dev: m.dev(),
+            nlink: m.nlink(),
+        }
+    }
+}
+
+// The field types differ between architectures: the casts are no-ops on some.
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::useless_conversion, clippy::unnecessary_cast)]
+impl From<&rustix::fs::Stat> for Meta {
+    fn from(m: &rustix::fs::Stat) -> Meta {
+        Meta {
+            mode: m.st_mode,
+            uid: m.st_uid,
+            gid: m.st_gid,
+            size: m.st_size as u64,
+            rdev: m.st_rdev as u64,
+            mtime: (m.st_mtime as i64, m.st_mtime_nsec as i64),
+            ctime: (m.st_ctime as i64, m.st_ctime_nsec as i64),
+            ino: m.st_ino as u64,
+            dev: m.st_dev as u64,
+            nlink: u64::from(m.st_nlink),
+        }
+    }
+}
+
+const S_IFMT: u32 = 0o170_000;
+
+fn entry_of(rel: PathBuf, host: PathBuf, m: &Meta) -> Entry {
+    let (kind, is_file) = match m.mode & S_IFMT {
+        0o040_000 => (EntryKind::Dir, false),
+        0o100_000 => (EntryKind::File, true),
+        0o120_000 => (EntryKind::Symlink(std::fs::read_link(&host).unwrap_or_default()), false),
+        _ => (EntryKind::Other, false),
     };
     Entry {
         rel,
         host,
         kind,
-        mode: m.permissions().mode() & 0o7777,
-        raw_mode: m.mode(),
-        uid: m.uid(),
-        gid: m.gid(),
-        size: if ft.is_file() { m.len() } else { 0 },
-        rdev: m.rdev(),
-        mtime: (m.mtime(), m.mtime_nsec()),
-        ctime: (m.ctime(), m.ctime_nsec()),
-        ino: m.ino(),
-        dev: m.dev(),
-        nlink: m.nlink(),
+        mode: m.mode & 0o7777,
+        raw_mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+        size: if is_file { m.size } else { 0 },
+        rdev: m.rdev,
+        mtime: m.mtime,
+        ctime: m.ctime,
+        ino: m.ino,
+        dev: m.dev,
+        nlink: m.nlink,
         digest: None,
     }
 }
@@ -214,35 +263,80 @@ impl Source<'_> {
     }
 
     /// Everything below directory `host` (relative path `rel` from the source root),
-    /// pre-order, sorted by name, excluded entries left out. Subdirectories are listed in
-    /// parallel.
+    /// pre-order, sorted by name, excluded entries left out.
     fn walk(&self, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
-        let rd = std::fs::read_dir(host).map_err(BuildError::io("reading", host))?;
-        let mut names: Vec<OsString> = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-        names.sort();
-        let one = |n: &OsString| -> Result<Vec<Entry>> {
-            let (c_rel, i_rel) = (ctx_rel.join(n), item_rel.join(n));
-            let p = host.join(n);
-            let m = std::fs::symlink_metadata(&p).map_err(BuildError::io("stat", &p))?;
-            let mut out = Vec::new();
-            if m.is_dir() {
-                if self.skip_dir(&c_rel, Some(&i_rel)) {
-                    return Ok(out);
-                }
-                if !self.excluded(&c_rel, Some(&i_rel)) {
-                    out.push(entry_of(i_rel.clone(), p.clone(), &m));
-                }
-                out.extend(self.walk(&p, &c_rel, &i_rel)?);
-            } else if !self.excluded(&c_rel, Some(&i_rel)) {
-                out.push(entry_of(i_rel, p, &m));
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(host, flags, Mode::empty())
+            .map_err(|e| BuildError::io("reading", host)(std::io::Error::from(e)))?;
+        self.walk_dir(fd, host, ctx_rel, item_rel)
+    }
+
+    /// `walk` of the open directory `fd`: each name is stat'ed relative to the directory's
+    /// descriptor (no path lookup per file), subdirectories opened the same way and walked
+    /// in parallel. A no-op rebuild costs this one stat per file.
+    fn walk_dir(&self, fd: OwnedFd, host: &Path, ctx_rel: &Path, item_rel: &Path) -> Result<Vec<Entry>> {
+        let reading = |e: rustix::io::Errno| BuildError::io("reading", host)(std::io::Error::from(e));
+        let mut dir = rustix::fs::Dir::new(fd).map_err(reading)?;
+        let mut names: Vec<OsString> = Vec::new();
+        while let Some(e) = dir.read() {
+            let Ok(e) = e else { continue };
+            let n = e.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(OsStr::from_bytes(n).to_os_string());
             }
-            Ok(out)
+        }
+        names.sort();
+        let dfd = dir.fd().map_err(reading)?;
+        // This directory's entries in order; a directory also gets the list of what it holds.
+        let mut here: Vec<(Option<Entry>, Option<usize>)> = Vec::with_capacity(names.len());
+        let mut subdirs: Vec<(OsString, PathBuf, PathBuf, PathBuf)> = Vec::new();
+        let matching = self.ignore.is_some() || self.exclude.is_some();
+        for n in names {
+            let p = host.join(&n);
+            let st = rustix::fs::statat(dfd, n.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| BuildError::io("stat", &p)(std::io::Error::from(e)))?;
+            let m = Meta::from(&st);
+            let i_rel = item_rel.join(&n);
+            // The context-relative path only matters to the .dockerignore and --exclude.
+            let c_rel = if matching { ctx_rel.join(&n) } else { PathBuf::new() };
+            if m.mode & S_IFMT == 0o040_000 {
+                if matching && self.skip_dir(&c_rel, Some(&i_rel)) {
+                    continue;
+                }
+                let e =
+                    (!matching || !self.excluded(&c_rel, Some(&i_rel))).then(|| entry_of(i_rel.clone(), p.clone(), &m));
+                here.push((e, Some(subdirs.len())));
+                subdirs.push((n, p, c_rel, i_rel));
+            } else if !matching || !self.excluded(&c_rel, Some(&i_rel)) {
+                here.push((Some(entry_of(i_rel, p, &m)), None));
+            }
+        }
+        let sub = |(n, p, c_rel, i_rel): &(OsString, PathBuf, PathBuf, PathBuf)| -> Result<Vec<Entry>> {
+            let fd = rustix::fs::openat(
+                dfd,
+                n.as_os_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| BuildError::io("reading", p)(std::io::Error::from(e)))?;
+            self.walk_dir(fd, p, c_rel, i_rel)
         };
-        let lists: Vec<Result<Vec<Entry>>> =
-            if self.parallel { names.par_iter().map(one).collect() } else { names.iter().map(one).collect() };
-        let mut out = Vec::new();
-        for l in lists {
-            out.extend(l?);
+        let mut below: Vec<Result<Vec<Entry>>> = if self.parallel && subdirs.len() > 1 {
+            subdirs.par_iter().map(sub).collect()
+        } else {
+            subdirs.iter().map(sub).collect()
+        };
+        let mut out = Vec::with_capacity(here.len());
+        for (e, d) in here {
+            out.extend(e);
+            if let Some(i) = d {
+                let list = std::mem::replace(&mut below[i], Ok(Vec::new()))?;
+                if out.is_empty() {
+                    out = list;
+                } else {
+                    out.extend(list);
+                }
+            }
         }
         Ok(out)
     }
@@ -259,7 +353,7 @@ impl Source<'_> {
         }
         // The resolved path decides what is excluded below it.
         let ctx_rel = host.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_default();
-        let mut entries = vec![entry_of(PathBuf::new(), host.clone(), &m)];
+        let mut entries = vec![entry_of(PathBuf::new(), host.clone(), &Meta::from(&m))];
         if m.is_dir() {
             let below = self.walk(&host, &ctx_rel, Path::new(""))?;
             // An excluded directory is in the context only through what is brought back.
@@ -341,181 +435,6 @@ pub fn ignored_below(dir: &Path, sub: &Path, m: &Matcher) -> Result<Vec<PathBuf>
     Ok(out)
 }
 
-/// Persistent stat cache: content digests of context files by (size, mtime, ctime, inode).
-///
-/// The file is a log: segments of entries, later ones overriding earlier ones. A build
-/// that hashed a few files appends one segment; when overridden entries pile up, the next
-/// save writes the live entries afresh (atomically). A torn last segment (a crash while
-/// appending) is ignored. An entry is recorded only when the file's mtime and ctime are
-/// older than the build's start minus a margin, so a file changed within the timestamp
-/// granularity after it was hashed is never trusted.
-pub struct StatCache {
-    path: PathBuf,
-    old: Entries,
-    /// Entries in the file, counting overridden ones.
-    in_file: usize,
-    /// Files this build hashed (cache misses), to be recorded.
-    new: Mutex<Vec<(Box<[u8]>, CacheEntry)>>,
-    started: i128,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CacheEntry {
-    size: u64,
-    mtime: i128,
-    ctime: i128,
-    ino: u64,
-    digest: [u8; 32],
-}
-
-const STATCACHE_MAGIC: &[u8] = b"rbuild-statcache-2\n";
-/// An entry after its path: size, mtime, ctime, ino, digest.
-const ENTRY_FIXED: usize = 8 + 16 + 16 + 8 + 32;
-
-/// FxHash: the stat cache's keys are paths it made itself, so no DoS-resistant hash is
-/// needed, and std's SipHash was a tenth of a no-op build.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastHash = std::hash::BuildHasherDefault<FxHasher>;
-type Entries = HashMap<Box<[u8]>, CacheEntry, FastHash>;
-
-fn now_ns() -> i128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
-}
-
-fn encode_entry(out: &mut Vec<u8>, p: &[u8], e: &CacheEntry) {
-    out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-    out.extend_from_slice(p);
-    out.extend_from_slice(&e.size.to_le_bytes());
-    out.extend_from_slice(&e.mtime.to_le_bytes());
-    out.extend_from_slice(&e.ctime.to_le_bytes());
-    out.extend_from_slice(&e.ino.to_le_bytes());
-    out.extend_from_slice(&e.digest);
-}
-
-impl StatCache {
-    /// The cache for the context at `ctx`, kept in `dir`.
-    pub fn open(dir: &Path, ctx: &Path) -> StatCache {
-        let key = hex::encode(Sha256::digest(ctx.as_os_str().as_encoded_bytes()));
-        let path = dir.join(&key[..32]);
-        let (old, in_file) = std::fs::read(&path).ok().and_then(|d| Self::decode(&d)).unwrap_or_default();
-        // The kernel's file times are coarse: leave a margin before "now".
-        StatCache { path, old, in_file, new: Mutex::new(Vec::new()), started: now_ns() - 50_000_000 }
-    }
-
-    /// The entries of a cache file and how many it holds in all; None for a foreign file.
-    fn decode(data: &[u8]) -> Option<(Entries, usize)> {
-        let mut d = data.strip_prefix(STATCACHE_MAGIC)?;
-        let mut m = Entries::default();
-        let mut total = 0;
-        // Segments until the end; a torn one ends the log.
-        'segments: while d.len() >= 8 {
-            let n = u64::from_le_bytes(d[..8].try_into().ok()?) as usize;
-            let mut rest = &d[8..];
-            let mut seg = Vec::with_capacity(n.min(1 << 20));
-            for _ in 0..n {
-                let Some(len) = rest.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
-                else {
-                    break 'segments;
-                };
-                let Some(body) = rest.get(4..4 + len + ENTRY_FIXED) else { break 'segments };
-                let (p, f) = body.split_at(len);
-                let i128_at = |o: usize| i128::from_le_bytes(f[o..o + 16].try_into().unwrap_or_default());
-                let u64_at = |o: usize| u64::from_le_bytes(f[o..o + 8].try_into().unwrap_or_default());
-                let digest: [u8; 32] = f[48..80].try_into().unwrap_or_default();
-                seg.push((
-                    Box::<[u8]>::from(p),
-                    CacheEntry { size: u64_at(0), mtime: i128_at(8), ctime: i128_at(24), ino: u64_at(40), digest },
-                ));
-                rest = &rest[4 + len + ENTRY_FIXED..];
-            }
-            total += seg.len();
-            m.extend(seg);
-            d = rest;
-        }
-        Some((m, total))
-    }
-
-    /// Records what this build hashed: appended to the file, or, when the file holds
-    /// many overridden entries, the file rewritten. A failure only costs speed.
-    pub fn save(&self) {
-        let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
-        if new.is_empty() {
-            return;
-        }
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let mut seg = Vec::new();
-        let live = self.old.len() + new.iter().filter(|(p, _)| !self.old.contains_key(p)).count();
-        let compact = self.in_file == 0 || self.in_file + new.len() > live + live / 4 + 1000;
-        if compact {
-            let mut all: HashMap<&[u8], &CacheEntry, FastHash> = self.old.iter().map(|(p, e)| (&p[..], e)).collect();
-            all.extend(new.iter().map(|(p, e)| (&p[..], e)));
-            seg.extend_from_slice(STATCACHE_MAGIC);
-            seg.extend_from_slice(&(all.len() as u64).to_le_bytes());
-            for (p, e) in all {
-                encode_entry(&mut seg, p, e);
-            }
-            // A cache: losing it to a crash costs one stat pass.
-            let _ = rbuild_store::write_atomic(&self.path, &seg, rbuild_store::Durability::Atomic);
-            return;
-        }
-        seg.extend_from_slice(&(new.len() as u64).to_le_bytes());
-        for (p, e) in new.iter() {
-            encode_entry(&mut seg, p, e);
-        }
-        // One write of the whole segment: a crash leaves a prefix, which decode drops.
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.path) {
-            let _ = std::io::Write::write_all(&mut f, &seg);
-        }
-    }
-
-    /// Digests of every file entry of `items`, from the cache where the stat the
-    /// selection took matches, hashed (in parallel) otherwise.
-    pub fn fill(&self, items: &mut [Item]) -> Result<()> {
-        let ns = |(s, n): (i64, i64)| i128::from(s) * 1_000_000_000 + i128::from(n);
-        let mut todo: Vec<&mut Entry> =
-            items.iter_mut().flat_map(|i| i.entries.iter_mut()).filter(|e| e.kind == EntryKind::File).collect();
-        todo.par_iter_mut().try_for_each(|e| -> Result<()> {
-            let key = CacheEntry { size: e.size, mtime: ns(e.mtime), ctime: ns(e.ctime), ino: e.ino, digest: [0; 32] };
-            let host = e.host.as_os_str().as_bytes();
-            let hit = self
-                .old
-                .get(host)
-                .filter(|c| c.size == key.size && c.mtime == key.mtime && c.ctime == key.ctime && c.ino == key.ino);
-            if let Some(c) = hit {
-                e.digest = Some(c.digest);
-                return Ok(());
-            }
-            let digest = hash_file(&e.host)?;
-            e.digest = Some(digest);
-            if key.mtime < self.started && key.ctime < self.started {
-                self.new.lock().unwrap_or_else(|p| p.into_inner()).push((host.into(), CacheEntry { digest, ..key }));
-            }
-            Ok(())
-        })
-    }
-}
-
 /// sha256 of a file's content.
 pub fn hash_file(p: &Path) -> Result<[u8; 32]> {
     let mut f = std::fs::File::open(p).map_err(BuildError::io("reading", p))?;
@@ -573,6 +492,9 @@ pub fn items_digest(items: &[Item]) -> String {
     }
     hex::encode(h.finalize())
 }
+
+mod statcache;
+pub use statcache::StatCache;
 
 #[cfg(test)]
 mod tests;

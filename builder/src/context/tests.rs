@@ -155,3 +155,39 @@ fn exclude_patterns_are_relative_to_the_source() {
     assert_eq!(names(src.select("d").unwrap()), ["", "keep.txt", "sub", "sub/deep.md"]);
     assert_eq!(names(src.select("top.md").unwrap()), [""]);
 }
+
+/// The walk stats each name relative to its directory's descriptor: the entries are the
+/// same as std's lstat of each path gives (type, mode, owner, size, inode, times, link
+/// target), in pre-order sorted by name, at every depth, in parallel or not.
+#[test]
+fn the_walk_by_directory_descriptor_gives_what_lstat_gives() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    for dir in ["b/d/e", "a", "c"] {
+        std::fs::create_dir_all(r.join(dir)).unwrap();
+    }
+    std::fs::write(r.join("b/z"), "zz").unwrap();
+    std::fs::write(r.join("b/d/e/f"), "ffff").unwrap();
+    std::fs::set_permissions(r.join("b/d/e/f"), std::fs::Permissions::from_mode(0o4751)).unwrap();
+    std::os::unix::fs::symlink("../z", r.join("b/d/l")).unwrap();
+    std::fs::write(r.join("a/1"), "").unwrap();
+    for parallel in [true, false] {
+        let src = Source { root: r.to_path_buf(), ignore: None, exclude: None, parallel };
+        let items = src.select(".").unwrap();
+        let rels: Vec<_> = items[0].entries.iter().map(|e| e.rel.to_str().unwrap()).collect();
+        assert_eq!(rels, ["", "a", "a/1", "b", "b/d", "b/d/e", "b/d/e/f", "b/d/l", "b/z", "c"]);
+        for e in &items[0].entries {
+            let m = std::fs::symlink_metadata(&e.host).unwrap();
+            assert_eq!(e.host, r.join(&e.rel));
+            assert_eq!((e.raw_mode, e.mode, e.uid, e.gid), (m.mode(), m.mode() & 0o7777, m.uid(), m.gid()));
+            assert_eq!((e.ino, e.dev, e.nlink), (m.ino(), m.dev(), m.nlink()), "{:?}", e.rel);
+            assert_eq!((e.mtime, e.ctime), ((m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())));
+            assert_eq!(e.size, if m.is_file() { m.len() } else { 0 });
+        }
+        let f = items[0].entries.iter().find(|e| e.rel == Path::new("b/d/e/f")).unwrap();
+        assert_eq!((f.kind.clone(), f.mode, f.size), (EntryKind::File, 0o4751, 4));
+        let l = items[0].entries.iter().find(|e| e.rel == Path::new("b/d/l")).unwrap();
+        assert_eq!(l.kind, EntryKind::Symlink(PathBuf::from("../z")));
+    }
+}

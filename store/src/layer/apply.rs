@@ -301,6 +301,16 @@ impl Applier {
         }
 
         let name = cstr(base);
+        // Most files are new (all, in a fresh snapshot): created first, no stat unless EEXIST.
+        if e.kind == EntryKind::File {
+            match self.create_file(&name) {
+                Ok(fd) => return self.fill_file(&fd, e, tar, norm),
+                Err(Errno::EXIST) => {}
+                Err(err) => {
+                    return Err(StoreError::io(format!("creating {}", String::from_utf8_lossy(&e.path)), err.into()))
+                }
+            }
+        }
         let pfd = self.parent_fd();
         // What is there now?
         let existing = match rfs::statat(pfd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
@@ -343,19 +353,8 @@ impl Applier {
                 self.dir_times.push((norm.clone(), e.mtime));
             }
             EntryKind::File => {
-                let fd = rfs::openat(
-                    pfd,
-                    name.as_c_str(),
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .ctx(|| ctx("creating"))?;
-                self.file_data(&fd, e, tar).map_err(|err| match err {
-                    StoreError::Io { source, .. } => StoreError::io(ctx("writing"), source),
-                    other => other,
-                })?;
-                self.fd_metadata(&fd, e, mode)?;
-                rfs::futimens(&fd, &times(e.mtime)).ctx(|| ctx("setting times of"))?;
+                let fd = self.create_file(&name).ctx(|| ctx("creating"))?;
+                return self.fill_file(&fd, e, tar, norm);
             }
             EntryKind::Symlink => {
                 let target = cstr(&e.link);
@@ -383,6 +382,27 @@ impl Applier {
                     .ctx(|| ctx("setting times of"))?;
             }
         }
+        if self.mode == ApplyMode::Merge {
+            self.created.insert(norm);
+        }
+        Ok(())
+    }
+
+    /// A new regular file in the current directory (owner-only until its metadata is set).
+    fn create_file(&self, name: &CStr) -> rustix::io::Result<OwnedFd> {
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rfs::openat(self.parent_fd(), name, flags, Mode::from_raw_mode(0o600))
+    }
+
+    /// A created file's content, metadata and times; `norm` is its path in the root.
+    fn fill_file<R: Read>(&mut self, fd: &OwnedFd, e: &Entry, tar: &mut Reader<R>, norm: Vec<u8>) -> Result<()> {
+        let ctx = |what: &str| format!("{what} {}", String::from_utf8_lossy(&e.path));
+        self.file_data(fd, e, tar).map_err(|err| match err {
+            StoreError::Io { source, .. } => StoreError::io(ctx("writing"), source),
+            other => other,
+        })?;
+        self.fd_metadata(fd, e, Mode::from_raw_mode(e.mode & 0o7777))?;
+        rfs::futimens(fd, &times(e.mtime)).ctx(|| ctx("setting times of"))?;
         if self.mode == ApplyMode::Merge {
             self.created.insert(norm);
         }
@@ -439,6 +459,8 @@ impl Applier {
         let real = e.content_size();
         let mut data = tar.data();
         let mut end = 0u64;
+        // Bytes of a big file handed to writeback so far (see WRITEBACK).
+        let mut kicked = 0u64;
         for (off, len) in regions {
             let mut pos = off;
             let stop = off + len;
@@ -473,12 +495,18 @@ impl Applier {
                     at = end;
                 }
                 pos += want as u64;
+                if real >= WRITEBACK && pos - kicked >= WRITEBACK {
+                    kicked = start_writeback(fd, kicked, pos);
+                }
             }
             end = end.max(stop);
             self.stats.bytes += len;
         }
         if end < real || e.sparse.is_some() || real >= 2 * 64 * 1024 {
             rfs::ftruncate(fd, real).map_err(errno_io).map_err(|err| StoreError::io("setting size", err))?;
+        }
+        if real >= WRITEBACK && kicked < end {
+            start_writeback(fd, kicked, end);
         }
         Ok(())
     }
@@ -499,6 +527,19 @@ impl Applier {
         }
         Ok(())
     }
+}
+
+/// Files this large are handed to writeback every this many bytes as they are written:
+/// the disk works during the download and the unpack rather than all in the syncfs
+/// that makes a pulled, loaded or imported layer durable ([`crate::Store::make_durable`]).
+const WRITEBACK: u64 = 8 << 20;
+
+/// Starts writeback (no wait) of `[from, to)` of `fd`; returns `to`. Refused: the final sync does it.
+fn start_writeback(fd: &OwnedFd, from: u64, to: u64) -> u64 {
+    if let (Ok(off), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) {
+        let _ = crate::sys::sync_file_range(fd, off, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+    to
 }
 
 fn uid(v: u64) -> Result<rfs::Uid> {
