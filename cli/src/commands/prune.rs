@@ -130,13 +130,7 @@ pub fn container_prune(store: &Store, a: PruneFilterArgs) -> anyhow::Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
     let (ids, bytes) = prune_containers(store, &f)?;
-    if !ids.is_empty() {
-        outln!("Deleted Containers:")?;
-        for id in &ids {
-            outln!("{id}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted Containers:", &ids)?;
     outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -153,13 +147,7 @@ pub fn image_prune(store: &Store, a: ImagePruneArgs) -> anyhow::Result<ExitCode>
     }
     let lines = prune_images(store, a.all, &f)?;
     let bytes = collect(store)?;
-    if !lines.is_empty() {
-        outln!("Deleted Images:")?;
-        for l in &lines {
-            outln!("{l}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted Images:", &lines)?;
     outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -173,13 +161,7 @@ pub fn builder_prune(store: &Store, a: BuilderPruneArgs) -> anyhow::Result<ExitC
     }
     let keys = prune_cache(store, a.all)?;
     let bytes = collect(store)?;
-    if !keys.is_empty() {
-        outln!("Deleted build cache objects:")?;
-        for k in &keys {
-            outln!("{k}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted build cache objects:", &keys)?;
     outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -199,50 +181,36 @@ pub fn system_prune(store: &Store, a: SystemPruneArgs) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let (ids, mut bytes) = prune_containers(store, &f)?;
-    if !ids.is_empty() {
-        outln!("Deleted Containers:")?;
-        for id in &ids {
-            outln!("{id}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted Containers:", &ids)?;
     let networks = rbuild_runtime::network::manage::prune(store)?;
-    if !networks.is_empty() {
-        outln!("Deleted Networks:")?;
-        for n in &networks {
-            outln!("{n}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted Networks:", &networks)?;
     if a.volumes {
         let (names, vb) = rbuild_runtime::volume::prune(store, &Default::default(), false)?;
         bytes += vb;
-        if !names.is_empty() {
-            outln!("Deleted Volumes:")?;
-            for n in &names {
-                crate::commands::event(store, "volume", "destroy", n, &[("driver", "local")]);
-                outln!("{n}")?;
-            }
-            outln!()?;
+        for n in &names {
+            crate::commands::event(store, "volume", "destroy", n, &[("driver", "local")]);
         }
+        print_deleted("Deleted Volumes:", &names)?;
     }
     let lines = prune_images(store, a.all, &f)?;
-    if !lines.is_empty() {
-        outln!("Deleted Images:")?;
-        for l in &lines {
-            outln!("{l}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted Images:", &lines)?;
     let keys = prune_cache(store, a.all)?;
-    if !keys.is_empty() {
-        outln!("Deleted build cache objects:")?;
-        for k in &keys {
-            outln!("{k}")?;
-        }
-        outln!()?;
-    }
+    print_deleted("Deleted build cache objects:", &keys)?;
     bytes += collect(store)?;
     outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's list of what a prune deleted: the heading, a line each, a blank line; nothing
+/// when nothing was.
+pub(super) fn print_deleted(heading: &str, items: &[String]) -> anyhow::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    outln!("{heading}")?;
+    for i in items {
+        outln!("{i}")?;
+    }
+    outln!()?;
+    Ok(())
 }
