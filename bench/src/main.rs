@@ -146,7 +146,7 @@ pub(crate) fn import_base(a: &Args, store: &Path) -> Result<(), String> {
 }
 
 /// builder → scenario → median seconds.
-fn medians(times: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> BTreeMap<String, BTreeMap<String, f64>> {
+fn medians(times: &Times) -> BTreeMap<String, BTreeMap<String, f64>> {
     times
         .iter()
         .map(|(b, m)| (b.clone(), m.iter().map(|(k, v)| (k.clone(), median(&mut v.clone()))).collect()))
@@ -227,6 +227,9 @@ pub(crate) fn machine() -> String {
     format!("{cpus} cores ({model}), {mem} GiB, Linux {}", kernel.trim())
 }
 
+/// builder → scenario → seconds of every run.
+type Times = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let (a, rest) = match parse_args(&argv) {
@@ -236,17 +239,16 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sub = match rest.first().map(String::as_str) {
-        Some("scaling") => Some(scaling::main as fn(&Args, &[String]) -> Result<(), String>),
-        Some("network") => Some(network::main as fn(&Args, &[String]) -> Result<(), String>),
-        Some("memory") => Some(memory::main as fn(&Args, &[String]) -> Result<(), String>),
-        Some(other) => {
-            eprintln!("error: unknown argument {other}");
-            std::process::exit(2);
-        }
-        None => None,
-    };
-    if let Some(run) = sub {
+    if let Some(sub) = rest.first() {
+        let run = match sub.as_str() {
+            "scaling" => scaling::main as fn(&Args, &[String]) -> Result<(), String>,
+            "network" => network::main,
+            "memory" => memory::main,
+            other => {
+                eprintln!("error: unknown argument {other}");
+                std::process::exit(2);
+            }
+        };
         if let Err(e) = run(&a, &rest[1..]) {
             eprintln!("error: {e}");
             std::process::exit(1);
@@ -254,28 +256,44 @@ fn main() {
         return;
     }
     if let Some(j) = &a.chart_from {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(j).unwrap_or_default()).unwrap_or_default();
-        let times: BTreeMap<String, BTreeMap<String, Vec<f64>>> =
-            serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
-        let med = medians(&times);
-        let _ = std::fs::create_dir_all(&a.out);
-        if let Err(e) = plot::ratios(&a.out.join("chart.png"), &med, GOALS) {
+        if let Err(e) = chart_from(&a, j) {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
         return;
     }
+    let (times, failures, rss) = measure(&a);
+    let med = medians(&times);
+    let (md, json) = report(&a, &med, &times, &failures, rss);
+    let _ = std::fs::write(a.out.join("results.md"), &md);
+    let _ = std::fs::write(a.out.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
+    if let Err(e) = plot::ratios(&a.out.join("chart.png"), &med, GOALS) {
+        eprintln!("[bench] chart: {e}");
+    }
+    print!("{md}");
+}
+
+/// Re-renders the chart from an earlier results.json.
+fn chart_from(a: &Args, json: &Path) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap_or_default()).unwrap_or_default();
+    let times: Times = serde_json::from_value(v["all_times"].clone()).unwrap_or_default();
+    let med = medians(&times);
+    let _ = std::fs::create_dir_all(&a.out);
+    plot::ratios(&a.out.join("chart.png"), &med, GOALS)
+}
+
+/// Every run of every builder (interleaved, so a slow period of the machine hits all of
+/// them): the times, the failures, and rbuild's peak RSS.
+fn measure(a: &Args) -> (Times, Vec<String>, Option<u64>) {
     let work = PathBuf::from(format!("/var/tmp/rbuild-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&work);
     let _ = std::fs::create_dir_all(&a.out);
-    // builder → scenario → times
-    let mut times: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut times = Times::new();
     let mut failures = Vec::new();
     for run in 0..a.runs {
-        // Interleave builders so a slow period of the machine hits all of them.
         for b in &a.builders {
             eprintln!("[bench] run {}/{} {b}", run + 1, a.runs);
-            match run_once(&a, b, &work) {
+            match run_once(a, b, &work) {
                 Ok(m) => {
                     for (k, v) in m {
                         times.entry(b.clone()).or_default().entry(k).or_default().push(v);
@@ -288,13 +306,22 @@ fn main() {
             }
         }
     }
-    let rss = if a.builders.iter().any(|b| b == "rbuild") { peak_rss(&a, &work) } else { None };
+    let rss = if a.builders.iter().any(|b| b == "rbuild") { peak_rss(a, &work) } else { None };
     let _ = std::fs::remove_dir_all(&work);
+    (times, failures, rss)
+}
 
-    let med = medians(&times);
+/// The results as a Markdown table (ratios to BuildKit against the goals, to docker and
+/// buildah) and as JSON.
+fn report(
+    a: &Args,
+    med: &BTreeMap<String, BTreeMap<String, f64>>,
+    times: &Times,
+    failures: &[String],
+    rss: Option<u64>,
+) -> (String, serde_json::Value) {
     let date = today();
     let mach = machine();
-    // Markdown table.
     let mut md =
         format!("Measured {date} on {mach}; median of {} runs each, seconds; ratio = rbuild / peer.\n\n", a.runs);
     md.push_str("| scenario | rbuild | BuildKit | docker (legacy) | buildah | rbuild/BuildKit | goal | holds | rbuild/docker | rbuild/buildah |\n|---|---|---|---|---|---|---|---|---|---|\n");
@@ -330,19 +357,14 @@ fn main() {
             kb / 1024
         ));
     }
-    for f in &failures {
+    for f in failures {
         md.push_str(&format!("\nFailed: {f}\n"));
     }
     let json = serde_json::json!({
         "date": date, "machine": mach, "runs": a.runs, "scenarios": json_rows,
         "all_times": times, "peak_rss_kib": rss, "failures": failures,
     });
-    let _ = std::fs::write(a.out.join("results.md"), &md);
-    let _ = std::fs::write(a.out.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
-    if let Err(e) = plot::ratios(&a.out.join("chart.png"), &med, GOALS) {
-        eprintln!("[bench] chart: {e}");
-    }
-    print!("{md}");
+    (md, json)
 }
 
 pub(crate) fn today() -> String {

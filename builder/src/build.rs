@@ -75,21 +75,8 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     }
     let contexts = opts.contexts.keys().cloned().collect();
     let graph = Graph::build_with(&df, &opts.build_args, opts.target.as_deref(), &contexts)?;
-    let ignore = match &opts.context {
-        Some(c) => {
-            let data = std::fs::read(c.join(".dockerignore")).unwrap_or_default();
-            Matcher::new(&read_dockerignore(&data)).map_err(BuildError::DockerIgnore)?
-        }
-        None => Matcher::default(),
-    };
-    // The builder's files live in the store's areas (declared in rbuild_store::area).
-    let statcache = match &opts.context {
-        Some(c) => {
-            let canon = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
-            Some(StatCache::open(store.area("statcache").map_err(BuildError::from)?.path(), &canon))
-        }
-        None => None,
-    };
+    let ignore = context_ignore(opts)?;
+    let statcache = open_statcache(store, opts)?;
     let journal = crate::explain::journal_path(
         store.area("explain").map_err(BuildError::from)?.path(),
         opts.context.as_deref(),
@@ -115,23 +102,7 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
             .or_else(|| opts.cache_from.iter().find_map(|c| c.journal()))
             .unwrap_or_default(),
     };
-    for level in &graph.levels {
-        let results: Vec<FResult<()>> = std::thread::scope(|s| {
-            let handles: Vec<_> = level
-                .iter()
-                .map(|&i| {
-                    s.spawn({
-                        let cx = &cx;
-                        move || cx.run_stage(i)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(BuildError::Panicked.into()))).collect()
-        });
-        for r in results {
-            r?;
-        }
-    }
+    cx.run_levels()?;
     if let Some(sc) = &cx.statcache {
         sc.save();
     }
@@ -141,42 +112,96 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     if journal_now != cx.previous || !journal.exists() {
         journal_now.save(&journal);
     }
-    // Build args given but never declared (proxy args are always fine).
-    let used = cx.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let unused: Vec<&String> = opts
-        .build_args
-        .keys()
-        .filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !graph.meta_args.contains_key(*k))
-        .collect();
-    if !unused.is_empty() {
-        let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
-        progress.event(Event::Warning {
-            message: format!("one or more build-args [{}] were not consumed", names.join(" ")),
-        });
+    cx.warn_unused_args();
+    cx.finish(journal_now)
+}
+
+/// The context's .dockerignore (none without a context).
+fn context_ignore(opts: &BuildOptions) -> Result<Matcher> {
+    match &opts.context {
+        Some(c) => {
+            let data = std::fs::read(c.join(".dockerignore")).unwrap_or_default();
+            Matcher::new(&read_dockerignore(&data)).map_err(BuildError::DockerIgnore)
+        }
+        None => Ok(Matcher::default()),
     }
-    let out =
-        cx.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target].clone().ok_or(BuildError::TargetNotBuilt)?;
-    // The chain of stages the target is FROM made the image's layers.
-    let mut chain = BTreeSet::from([graph.target]);
-    let mut at = graph.target;
-    while let Base::Stage(j) = graph.stages[at].base {
-        chain.insert(j);
-        at = j;
+}
+
+/// The stat cache of the context (in the store's "statcache" area, like all the builder's
+/// files: they are declared in rbuild_store::area).
+fn open_statcache(store: &Store, opts: &BuildOptions) -> Result<Option<StatCache>> {
+    match &opts.context {
+        Some(c) => {
+            let canon = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
+            Ok(Some(StatCache::open(store.area("statcache").map_err(BuildError::from)?.path(), &canon)))
+        }
+        None => Ok(None),
     }
-    let used = cx.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
-    let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| *k).collect();
-    let all_keys = used.into_iter().map(|(_, k)| k).collect();
-    let cache_mounts = cx.cache_mounts.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().collect();
-    let built = |image| Built { image, image_keys, all_keys, journal: journal_now, cache_mounts };
-    match out.unchanged {
-        // docker's result is the base image (its id): nothing was committed.
-        Some(Unchanged::Image(img)) => return Ok(built(*img)),
-        Some(Unchanged::Scratch) => return Err(BuildError::NoImage.into()),
-        None => {}
+}
+
+impl Ctx<'_> {
+    /// Builds the graph's stages level by level, the stages of a level at the same time.
+    fn run_levels(&self) -> FResult<()> {
+        for level in &self.graph.levels {
+            let results: Vec<FResult<()>> = std::thread::scope(|s| {
+                let handles: Vec<_> = level.iter().map(|&i| s.spawn(move || self.run_stage(i))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(BuildError::Panicked.into()))).collect()
+            });
+            for r in results {
+                r?;
+            }
+        }
+        Ok(())
     }
-    let mut config = out.config;
-    config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
-    Ok(built(store.write_image(&config, &out.layers)?))
+
+    /// Warns of build args given but never declared (proxy args are always fine).
+    fn warn_unused_args(&self) {
+        let used = self.used_args.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| {
+                !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !self.graph.meta_args.contains_key(*k)
+            })
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            self.progress.event(Event::Warning {
+                message: format!("one or more build-args [{}] were not consumed", names.join(" ")),
+            });
+        }
+    }
+
+    /// The target stage as the build's image (written to the store unless it is the base
+    /// image unchanged), with the keys and cache mounts the build used.
+    fn finish(self, journal: crate::explain::Journal) -> FResult<Built> {
+        let graph = self.graph;
+        let out = self.outs.lock().unwrap_or_else(|e| e.into_inner())[graph.target]
+            .clone()
+            .ok_or(BuildError::TargetNotBuilt)?;
+        // The chain of stages the target is FROM made the image's layers.
+        let mut chain = BTreeSet::from([graph.target]);
+        let mut at = graph.target;
+        while let Base::Stage(j) = graph.stages[at].base {
+            chain.insert(j);
+            at = j;
+        }
+        let used = self.used_keys.into_inner().unwrap_or_else(|e| e.into_inner());
+        let image_keys = used.iter().filter(|(st, _)| chain.contains(st)).map(|(_, k)| *k).collect();
+        let all_keys = used.into_iter().map(|(_, k)| k).collect();
+        let cache_mounts = self.cache_mounts.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().collect();
+        let built = |image| Built { image, image_keys, all_keys, journal, cache_mounts };
+        match out.unchanged {
+            // docker's result is the base image (its id): nothing was committed.
+            Some(Unchanged::Image(img)) => return Ok(built(*img)),
+            Some(Unchanged::Scratch) => return Err(BuildError::NoImage.into()),
+            None => {}
+        }
+        let mut config = out.config;
+        config.rootfs.diff_ids = out.layers.iter().map(|l| l.diff_id).collect();
+        Ok(built(self.store.write_image(&config, &out.layers)?))
+    }
 }
 
 impl Ctx<'_> {

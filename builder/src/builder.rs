@@ -259,13 +259,18 @@ pub enum Entitlement {
     SecurityInsecure,
 }
 
+/// An `--allow` value that names no entitlement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid entitlement {0:?} (network.host or security.insecure)")]
+pub struct UnknownEntitlement(pub String);
+
 impl Entitlement {
     /// `network.host` or `security.insecure`.
-    pub fn parse(s: &str) -> Result<Entitlement, String> {
+    pub fn parse(s: &str) -> Result<Entitlement, UnknownEntitlement> {
         match s {
             "network.host" => Ok(Entitlement::NetworkHost),
             "security.insecure" => Ok(Entitlement::SecurityInsecure),
-            other => Err(format!("invalid entitlement {other:?} (network.host or security.insecure)")),
+            other => Err(UnknownEntitlement(other.to_string())),
         }
     }
 
@@ -298,12 +303,23 @@ pub enum NamedContext {
     OciLayout { path: PathBuf, reference: Option<String> },
 }
 
+/// A `--build-context` value rbuild cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamedContextError {
+    /// `docker-image://` with nothing after it.
+    #[error("invalid build context {0:?}: no image")]
+    NoImage(String),
+    /// A URL of another kind (git, http, …).
+    #[error("unsupported build context {value:?}: {scheme}:// (use a directory, docker-image:// or oci-layout://)")]
+    Scheme { value: String, scheme: String },
+}
+
 impl NamedContext {
     /// Parses the value of `--build-context NAME=VALUE`.
-    pub fn parse(value: &str) -> Result<NamedContext, String> {
+    pub fn parse(value: &str) -> Result<NamedContext, NamedContextError> {
         if let Some(r) = value.strip_prefix("docker-image://") {
             if r.is_empty() {
-                return Err(format!("invalid build context {value:?}: no image"));
+                return Err(NamedContextError::NoImage(value.to_string()));
             }
             return Ok(NamedContext::Image(r.to_string()));
         }
@@ -318,9 +334,7 @@ impl NamedContext {
             return Ok(NamedContext::OciLayout { path: PathBuf::from(path), reference });
         }
         if let Some((scheme, _)) = value.split_once("://") {
-            return Err(format!(
-                "unsupported build context {value:?}: {scheme}:// (use a directory, docker-image:// or oci-layout://)"
-            ));
+            return Err(NamedContextError::Scheme { value: value.to_string(), scheme: scheme.to_string() });
         }
         Ok(NamedContext::Dir(PathBuf::from(value)))
     }
@@ -464,3 +478,29 @@ macro_rules! failure_from {
     )*};
 }
 failure_from!(rbuild_store::StoreError, rbuild_runtime::RuntimeError, Diagnostic, rbuild_parser::shell::ShellError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The errors of `--allow` and `--build-context` values, as the CLI prints them.
+    #[test]
+    fn bad_option_values_say_why() {
+        assert_eq!(
+            Entitlement::parse("net.host").unwrap_err().to_string(),
+            "invalid entitlement \"net.host\" (network.host or security.insecure)"
+        );
+        assert_eq!(
+            NamedContext::parse("docker-image://").unwrap_err().to_string(),
+            "invalid build context \"docker-image://\": no image"
+        );
+        assert_eq!(
+            NamedContext::parse("https://x/y.git").unwrap_err().to_string(),
+            "unsupported build context \"https://x/y.git\": https:// (use a directory, docker-image:// or oci-layout://)"
+        );
+        assert_eq!(
+            NamedContext::parse("oci-layout:///l:v1"),
+            Ok(NamedContext::OciLayout { path: "/l".into(), reference: Some("v1".into()) })
+        );
+    }
+}

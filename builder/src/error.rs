@@ -79,8 +79,8 @@ pub enum BuildError {
     Panicked,
     #[error("build interrupted")]
     Interrupted,
-    #[error("{0}")]
-    Platform(String),
+    #[error(transparent)]
+    Platform(#[from] rbuild_parser::frontend::UnsupportedPlatform),
 
     // --- RUN
     #[error("No command specified")]
@@ -169,8 +169,8 @@ pub enum BuildError {
     #[error("LABEL names can not be blank")]
     BlankLabel,
     /// docker's message for a bad EXPOSE value.
-    #[error("{0}")]
-    Port(String),
+    #[error(transparent)]
+    Port(#[from] crate::meta::PortError),
     #[error("cannot normalize nothing")]
     EmptyWorkdir,
     #[error(transparent)]

@@ -25,7 +25,10 @@ mod stage;
 mod steps;
 pub mod volume;
 
-pub use builder::{Builder, Built, CacheSource, Entitlement, Event, Failure, ImageSource, NamedContext, Progress};
+pub use builder::{
+    Builder, Built, CacheSource, Entitlement, Event, Failure, ImageSource, NamedContext, NamedContextError, Progress,
+    UnknownEntitlement,
+};
 pub use cache_key::CacheKey;
 pub use error::{BuildError, Result, SourceError};
 pub use meta::apply_changes;

@@ -3,7 +3,7 @@
 //! as docker's builder records them.
 
 use crate::error::{BuildError, Result};
-use rbuild_parser::instruction::{CommandLine, Healthcheck, Kind};
+use rbuild_parser::instruction::{CommandLine, Healthcheck, KeyValue, Kind};
 use rbuild_parser::shell::{EnvLookup, Lexer};
 use rbuild_store::config::{ContainerConfig, Empty, HealthConfig, ImageConfig, MAX_CONFIG_SIZE};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -167,9 +167,9 @@ pub fn resolve_cmdline(c: &CommandLine, cfg: &ContainerConfig) -> Vec<String> {
 }
 
 /// `docker` normalisation of a WORKDIR against the current one.
-pub fn normalize_workdir(current: &str, requested: &str) -> Result<String, String> {
+pub fn normalize_workdir(current: &str, requested: &str) -> Result<String> {
     if requested.is_empty() {
-        return Err("cannot normalize nothing".into());
+        return Err(BuildError::EmptyWorkdir);
     }
     // docker keeps an absolute WORKDIR as written (`/tmp/` stays `/tmp/`) and cleans
     // only a relative one joined to the current.
@@ -184,8 +184,20 @@ pub fn clean_path(p: &str) -> String {
     crate::ignore::clean(&format!("/{p}"))
 }
 
+/// An EXPOSE value `nat.ParsePortSpecs` refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("invalid proto: {0}")]
+    Proto(String),
+    /// Not a number from 0 to 65535; the container port as written.
+    #[error("invalid containerPort: {0}")]
+    Port(String),
+    #[error("invalid range specified for container port: {0}")]
+    Range(String),
+}
+
 /// `nat.ParsePortSpecs` for EXPOSE: `80`, `80/tcp`, `53/udp`, `8000-8002`, `ip:host:ctr/proto`.
-pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
+pub fn parse_ports(specs: &[String]) -> std::result::Result<Vec<String>, PortError> {
     let mut out = Vec::new();
     for spec in specs {
         let (body, proto) = match spec.rsplit_once('/') {
@@ -193,7 +205,7 @@ pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
             None => (spec.as_str(), "tcp".to_string()),
         };
         if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-            return Err(format!("invalid proto: {proto}"));
+            return Err(PortError::Proto(proto));
         }
         // The container port is the last ':' field.
         let port = body.rsplit(':').next().unwrap_or(body);
@@ -201,12 +213,12 @@ pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
             Some((a, b)) => (a, b),
             None => (port, port),
         };
-        let parse = |s: &str| -> Result<u32, String> {
-            s.parse::<u32>().ok().filter(|p| *p <= 65535).ok_or_else(|| format!("invalid containerPort: {port}"))
+        let parse = |s: &str| -> std::result::Result<u32, PortError> {
+            s.parse::<u32>().ok().filter(|p| *p <= 65535).ok_or_else(|| PortError::Port(port.to_string()))
         };
         let (a, b) = (parse(start)?, parse(end)?);
         if b < a {
-            return Err(format!("invalid range specified for container port: {port}"));
+            return Err(PortError::Range(port.to_string()));
         }
         for p in a..=b {
             out.push(format!("{p}/{proto}"));
@@ -234,72 +246,24 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             }
             msg
         }
-        Kind::Label { pairs } => {
-            let mut msg = "LABEL".to_string();
-            for p in pairs {
-                let (k, v) = (words.word(&p.key)?, words.word(&p.value)?);
-                if k.is_empty() {
-                    return Err(BuildError::BlankLabel);
-                }
-                msg.push_str(&format!(" {k}={v}"));
-                c.labels.insert(k, v);
-            }
-            msg
-        }
+        Kind::Label { pairs } => apply_labels(c, pairs, words)?,
         Kind::Maintainer { name } => {
             cfg.author = Some(name.clone());
             format!("MAINTAINER {name}")
         }
-        Kind::Expose { ports } => {
-            let mut all = Vec::new();
-            for p in ports {
-                all.extend(words.words(p)?);
-            }
-            for p in parse_ports(&all).map_err(BuildError::Port)? {
-                c.exposed_ports.insert(p, Empty {});
-            }
-            format!("EXPOSE {}", all.join(" "))
-        }
-        Kind::Volume { paths, .. } => {
-            let mut vs = Vec::new();
-            for p in paths {
-                let v = words.word(p)?;
-                if v.is_empty() {
-                    return Err(BuildError::EmptyVolume);
-                }
-                c.volumes.insert(v.clone(), Empty {});
-                vs.push(v);
-            }
-            format!("VOLUME [{}]", vs.join(" "))
-        }
+        Kind::Expose { ports } => apply_expose(c, ports, words)?,
+        Kind::Volume { paths, .. } => apply_volumes(c, paths, words)?,
         Kind::User { user } => {
             c.user = words.word(user)?;
             format!("USER {}", c.user)
         }
         Kind::Workdir { path } => {
             let p = words.word(path)?;
-            c.working_dir = normalize_workdir(&c.working_dir, &p).map_err(|_| BuildError::EmptyWorkdir)?;
+            c.working_dir = normalize_workdir(&c.working_dir, &p)?;
             format!("WORKDIR {}", c.working_dir)
         }
-        Kind::Cmd(cl) => {
-            let v = resolve_cmdline(cl, c);
-            c.cmd = Some(v.clone());
-            c.args_escaped = false;
-            if !cl.args.is_empty() {
-                *cmd_set = true;
-            }
-            format!("CMD {}", go_quoted_list(&v))
-        }
-        Kind::Entrypoint(cl) => {
-            // docker's parser makes an ENTRYPOINT without arguments (either form) nil.
-            let v = if cl.args.is_empty() { vec![] } else { resolve_cmdline(cl, c) };
-            c.entrypoint = Some(v.clone());
-            c.args_escaped = false;
-            if !*cmd_set {
-                c.cmd = None;
-            }
-            format!("ENTRYPOINT {}", go_quoted_list(&v))
-        }
+        Kind::Cmd(cl) => apply_cmd(c, cl, cmd_set),
+        Kind::Entrypoint(cl) => apply_entrypoint(c, cl, *cmd_set),
         Kind::Shell { args } => {
             c.shell = args.clone();
             format!("SHELL [{}]", args.join(" "))
@@ -310,25 +274,7 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
             c.stop_signal = s.clone();
             format!("STOPSIGNAL {s}")
         }
-        Kind::Healthcheck(h) => {
-            let mut hc = match h {
-                Healthcheck::None => HealthConfig { test: vec!["NONE".into()], ..Default::default() },
-                Healthcheck::Cmd(h) => HealthConfig {
-                    test: h.test.clone(),
-                    interval: h.interval,
-                    timeout: h.timeout,
-                    start_period: h.start_period,
-                    start_interval: h.start_interval,
-                    retries: h.retries,
-                },
-            };
-            if let Some(old) = &c.healthcheck {
-                inherit_unset_health(&mut hc, old);
-            }
-            c.healthcheck = Some(hc);
-            let test = c.healthcheck.as_ref().map(|h| h.test.clone()).unwrap_or_default();
-            format!("HEALTHCHECK {}", go_quoted_list(&test))
-        }
+        Kind::Healthcheck(h) => apply_healthcheck(c, h),
         Kind::Onbuild(o) => {
             c.on_build.push(o.expression.clone());
             format!("ONBUILD {}", o.expression)
@@ -336,6 +282,90 @@ pub fn apply(cfg: &mut ImageConfig, kind: &Kind, words: &Words, cmd_set: &mut bo
         other => return Err(BuildError::NotMetadata(other.keyword())),
     };
     Ok(Applied { created_by: format!("/bin/sh -c #(nop)  {created_by}") })
+}
+
+/// LABEL: every pair expanded, a blank key refused.
+fn apply_labels(c: &mut ContainerConfig, pairs: &[KeyValue], words: &Words) -> Result<String> {
+    let mut msg = "LABEL".to_string();
+    for p in pairs {
+        let (k, v) = (words.word(&p.key)?, words.word(&p.value)?);
+        if k.is_empty() {
+            return Err(BuildError::BlankLabel);
+        }
+        msg.push_str(&format!(" {k}={v}"));
+        c.labels.insert(k, v);
+    }
+    Ok(msg)
+}
+
+/// EXPOSE: the words expanded and split, then parsed as docker's port specs.
+fn apply_expose(c: &mut ContainerConfig, ports: &[String], words: &Words) -> Result<String> {
+    let mut all = Vec::new();
+    for p in ports {
+        all.extend(words.words(p)?);
+    }
+    for p in parse_ports(&all).map_err(BuildError::Port)? {
+        c.exposed_ports.insert(p, Empty {});
+    }
+    Ok(format!("EXPOSE {}", all.join(" ")))
+}
+
+/// VOLUME: every path expanded, an empty one refused.
+fn apply_volumes(c: &mut ContainerConfig, paths: &[String], words: &Words) -> Result<String> {
+    let mut vs = Vec::new();
+    for p in paths {
+        let v = words.word(p)?;
+        if v.is_empty() {
+            return Err(BuildError::EmptyVolume);
+        }
+        c.volumes.insert(v.clone(), Empty {});
+        vs.push(v);
+    }
+    Ok(format!("VOLUME [{}]", vs.join(" ")))
+}
+
+/// CMD: the argv (under the SHELL for shell form); a CMD with arguments counts as set.
+fn apply_cmd(c: &mut ContainerConfig, cl: &CommandLine, cmd_set: &mut bool) -> String {
+    let v = resolve_cmdline(cl, c);
+    c.cmd = Some(v.clone());
+    c.args_escaped = false;
+    if !cl.args.is_empty() {
+        *cmd_set = true;
+    }
+    format!("CMD {}", go_quoted_list(&v))
+}
+
+/// ENTRYPOINT: the argv, and an inherited CMD cleared unless this stage set one.
+fn apply_entrypoint(c: &mut ContainerConfig, cl: &CommandLine, cmd_set: bool) -> String {
+    // docker's parser makes an ENTRYPOINT without arguments (either form) nil.
+    let v = if cl.args.is_empty() { vec![] } else { resolve_cmdline(cl, c) };
+    c.entrypoint = Some(v.clone());
+    c.args_escaped = false;
+    if !cmd_set {
+        c.cmd = None;
+    }
+    format!("ENTRYPOINT {}", go_quoted_list(&v))
+}
+
+/// HEALTHCHECK: the new config, its unset timings from the one before.
+fn apply_healthcheck(c: &mut ContainerConfig, h: &Healthcheck) -> String {
+    let mut hc = match h {
+        Healthcheck::None => HealthConfig { test: vec!["NONE".into()], ..Default::default() },
+        Healthcheck::Cmd(h) => HealthConfig {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+            retries: h.retries,
+        },
+    };
+    if let Some(old) = &c.healthcheck {
+        inherit_unset_health(&mut hc, old);
+    }
+    let created_by = format!("HEALTHCHECK {}", go_quoted_list(&hc.test));
+    c.healthcheck = Some(hc);
+    created_by
 }
 
 /// The timings a HEALTHCHECK leaves at zero (also under NONE) come from the one before it.
@@ -495,8 +525,13 @@ mod tests {
         assert_eq!(ports, vec!["443/tcp", "53/udp", "80/tcp", "8000/tcp", "8001/tcp"]);
         assert_eq!(cfg.config.working_dir, "/a/c");
         assert_eq!(cfg.config.stop_signal, "SIGINT");
-        assert!(parse_ports(&["x".into()]).is_err());
-        assert!(parse_ports(&["80/icmp".into()]).is_err());
+        assert_eq!(parse_ports(&["x".into()]).unwrap_err().to_string(), "invalid containerPort: x");
+        assert_eq!(parse_ports(&["80/icmp".into()]).unwrap_err().to_string(), "invalid proto: icmp");
+        assert_eq!(
+            parse_ports(&["90-80".into()]).unwrap_err().to_string(),
+            "invalid range specified for container port: 90-80"
+        );
+        assert_eq!(normalize_workdir("/a", "").unwrap_err().to_string(), "cannot normalize nothing");
     }
 
     #[test]

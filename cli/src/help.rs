@@ -53,6 +53,7 @@ pub fn wants_version(args: &[std::ffi::OsString]) -> bool {
     matches!(after_globals(&words), [v] if v == "-v" || v == "--version" || v == "-V")
 }
 
+/// `words` without the global options (and their values) that come first.
 fn after_globals(words: &[String]) -> &[String] {
     let mut rest = words;
     while let Some(first) = rest.first() {
@@ -70,17 +71,7 @@ fn after_globals(words: &[String]) -> &[String] {
 /// Does `args` (after the program name) ask for the top-level help?
 pub fn wants_top_level(args: &[std::ffi::OsString]) -> bool {
     let words: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().to_string()).collect();
-    let mut rest: &[String] = &words;
-    // Global options with values come first.
-    while let Some(first) = rest.first() {
-        if (first == "--root" || first == "--insecure-registry") && rest.len() > 1 {
-            rest = &rest[2..];
-        } else if first.starts_with("--root=") || first.starts_with("--insecure-registry=") {
-            rest = &rest[1..];
-        } else {
-            break;
-        }
-    }
+    let rest = after_globals(&words);
     matches!(rest, []) || matches!(rest, [h] if h == "-h" || h == "--help" || h == "help")
 }
 

@@ -9,13 +9,6 @@ use common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn base_env() -> Env {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
 fn status(env: &Env, name: &str) -> String {
     env.ok(&["inspect", "--format", "{{.State.Status}}", name]).trim().to_string()
 }
@@ -57,7 +50,7 @@ fn tty_session(cmd: impl Fn() -> Command, name: &str) -> (Vec<i32>, Vec<String>)
 
 #[test]
 fn run_it_detaches_with_ctrl_p_ctrl_q_and_attach_comes_back_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-tty");
     let _d = DockerContainers(vec![name.clone()]);
     let (codes, shown) = tty_session(|| env.cmd(), &name);
@@ -71,7 +64,7 @@ fn run_it_detaches_with_ctrl_p_ctrl_q_and_attach_comes_back_as_dockers() {
 
 #[test]
 fn detach_keys_can_be_changed_and_other_keys_reach_the_container() {
-    let env = base_env();
+    let env = Env::with_base();
     let mut run = env.cmd();
     run.args(["run", "-it", "--detach-keys", "ctrl-a,x", "--name", "dk", "--network", "none", BASE, "sh"]);
     let t = Pty::spawn(run);
@@ -95,7 +88,7 @@ fn detach_keys_can_be_changed_and_other_keys_reach_the_container() {
 
 #[test]
 fn start_ai_runs_a_tty_container_on_this_terminal() {
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&["create", "-it", "--name", "sa", "--network", "none", BASE, "sh"]);
     let mut start = env.cmd();
     start.args(["start", "-ai", "sa"]);
@@ -124,7 +117,7 @@ fn attach_with_input(mut cmd: Command, name: &str, input: &str, extra: &[&str]) 
 
 #[test]
 fn attach_passes_input_and_output_and_refuses_stopped_containers_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-attach");
     let _d = DockerContainers(vec![name.clone()]);
     let run = [
@@ -171,7 +164,7 @@ fn attach_passes_input_and_output_and_refuses_stopped_containers_as_dockers() {
 
 #[test]
 fn run_a_attaches_only_the_streams_given_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     for streams in [&["-a", "stdout"][..], &["-a", "stderr"], &["-a", "STDOUT", "-a", "stderr"]] {
         let mut args = vec!["run", "--rm", "--network", "none"];
         args.extend_from_slice(streams);
@@ -189,7 +182,7 @@ fn run_a_attaches_only_the_streams_given_as_dockers() {
 
 #[test]
 fn signals_reach_a_foreground_container_unless_sig_proxy_is_off() {
-    let env = base_env();
+    let env = Env::with_base();
     let wait_running = |name: &str| {
         poll("running", || env.run(&["inspect", "--format", "{{.State.Status}}", name]).stdout.starts_with(b"running"))
     };

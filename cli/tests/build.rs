@@ -15,9 +15,7 @@ RUN ls /src > /listing
 
 #[test]
 fn cache_reruns_only_what_changed() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -71,9 +69,7 @@ fn cache_reruns_only_what_changed() {
 
 #[test]
 fn no_cache_builds_are_reproducible() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -104,9 +100,7 @@ fn no_cache_builds_are_reproducible() {
 
 #[test]
 fn failing_step_shows_line_exit_code_and_output_and_leaves_nothing() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -129,9 +123,7 @@ fn failing_step_shows_line_exit_code_and_output_and_leaves_nothing() {
 
 #[test]
 fn parse_errors_and_missing_files_are_one_line_with_position() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nFORM x\n")]);
     let out = env.run(&["build", ctx.to_str().unwrap()]);
@@ -156,9 +148,7 @@ fn parse_errors_and_missing_files_are_one_line_with_position() {
 
 #[test]
 fn default_verb_stdin_context_and_dockerfile() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -198,9 +188,7 @@ fn default_verb_stdin_context_and_dockerfile() {
 
 #[test]
 fn stages_targets_and_network() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "FROM rbuild-anchor/busybox:1 AS a
 RUN echo a > /a
@@ -225,9 +213,7 @@ COPY --from=b /b /b
 
 #[test]
 fn run_steps_cannot_touch_the_host() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let marker = env.path("host-marker");
     std::fs::write(&marker, "host").unwrap();
@@ -246,9 +232,7 @@ fn run_steps_cannot_touch_the_host() {
 
 #[test]
 fn interrupted_build_leaves_nothing() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo started && sleep 30\n")]);
     let mut child = env
@@ -293,9 +277,7 @@ impl Drop for Http {
 
 #[test]
 fn add_downloads_urls_with_checksums() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let www = env.path("www");
     context(&www, &[("a.txt", "aaa\n"), ("b.txt", "bbb\n")]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -341,9 +323,7 @@ fn add_downloads_urls_with_checksums() {
 /// removes only what no live process holds.
 #[test]
 fn prune_during_a_build_leaves_it_alone() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("busy");
     context(
         &ctx,
@@ -479,9 +459,7 @@ fn copy_from_an_unknown_stage_index_is_an_error() {
 /// each has its own hostname, and nothing is left in the store's temp dir afterwards.
 #[test]
 fn run_steps_get_fresh_etc_files_and_leave_no_directories() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "FROM rbuild-anchor/busybox:1\n\
               RUN echo '10.9.9.9 injected' >> /etc/hosts && echo junk > /etc/resolv.conf && hostname > /h1\n\

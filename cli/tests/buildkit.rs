@@ -31,11 +31,6 @@ fn build_error(env: &Env, ctx: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").to_string()
 }
 
-/// Runs `script` in the image; returns its output.
-fn sh_in(env: &Env, image: &str, script: &str) -> String {
-    env.ok(&["run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script])
-}
-
 fn df(ctx: &Path, text: &str) {
     context(ctx, &[("Dockerfile", text)]);
 }
@@ -67,9 +62,7 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
 /// record or temp file of the store holds its bytes, nor the history, nor the image.
 #[test]
 fn secrets_reach_their_steps_and_never_the_store() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let (file_secret, env_secret) = (unique("file-secret-value"), unique("env-secret-value"));
     let secret_file = env.path("secret.txt");
     std::fs::write(&secret_file, &file_secret).unwrap();
@@ -116,10 +109,10 @@ RUN test ! -e /run/secrets/tok && echo gone > /after
     assert_eq!(run(&[]), id, "a cached rebuild gives the same image");
     run(&["--no-cache"]);
     assert_eq!(
-        sh_in(&env, &id, "cat /tok-stat /key-stat /env-ok /after; ls -a /run 2>&1; test ! -e /etc/app && echo clean"),
+        env.sh_in(&id, "cat /tok-stat /key-stat /env-ok /after; ls -a /run 2>&1; test ! -e /etc/app && echo clean"),
         "400 0 0\n440 7 8\nok\ngone\nls: /run: No such file or directory\nclean\n"
     );
-    assert_eq!(sh_in(&env, &id, "cat /optional"), "none\n");
+    assert_eq!(env.sh_in(&id, "cat /optional"), "none\n");
     let history = env.ok(&["history", "--no-trunc", &id]);
     let inspect = env.ok(&["inspect", &id]);
     for s in [&file_secret, &env_secret] {
@@ -131,9 +124,7 @@ RUN test ! -e /run/secrets/tok && echo gone > /after
 /// A required secret that was not given fails the step with BuildKit's message, at it.
 #[test]
 fn a_missing_required_secret_is_an_error_at_its_step() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(&ctx, &format!("FROM {BASE}\nRUN --mount=type=secret,id=tok,required=true cat /run/secrets/tok\n"));
     let e = build_error(&env, &ctx, &[]);
@@ -145,9 +136,7 @@ fn a_missing_required_secret_is_an_error_at_its_step() {
 /// nothing of it is in the image; a step that needs an agent not given fails.
 #[test]
 fn ssh_agent_is_forwarded_into_the_step() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let agent_path = env.path("agent.sock");
     let agent = std::os::unix::net::UnixListener::bind(&agent_path).unwrap();
     // The builder connects once to check that the agent is there.
@@ -168,7 +157,7 @@ RUN test -z \"$SSH_AUTH_SOCK\" && echo unset > /after
     let other = format!("other={}", agent_path.display());
     let id = build_id(&env, &ctx, &["--ssh", &sock, "--ssh", &other]);
     assert_eq!(
-        sh_in(&env, &id, "cat /sock /other /after; ls /run 2>&1; true"),
+        env.sh_in(&id, "cat /sock /other /after; ls /run 2>&1; true"),
         "600 0\n/run/buildkit/ssh_agent.0\n660 5\nunset\nls: /run: No such file or directory\n"
     );
     df(&ctx, &format!("FROM {BASE}\nRUN --mount=type=ssh,required=true true\n"));
@@ -181,9 +170,7 @@ RUN test -z \"$SSH_AUTH_SOCK\" && echo unset > /after
 /// left in it.
 #[test]
 fn bind_mounts_from_stages_images_and_the_context() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -211,14 +198,10 @@ RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-rw && ls /ctx /ctx/
     );
     let id = build_id(&env, &ctx, &[]);
     assert_eq!(
-        sh_in(
-            &env,
-            &id,
-            "cat /from-stage /from-image /from-context /rw-seen /after-rw; ls /mnt /ctx /sub 2>&1 | wc -l"
-        ),
+        env.sh_in(&id, "cat /from-stage /from-image /from-context /rw-seen /after-rw; ls /mnt /ctx /sub 2>&1 | wc -l"),
         "artifact\nroot\ninner\nchanged\noriginal\n3\n"
     );
-    assert_eq!(sh_in(&env, &id, "cat /ctx-ls"), "/ctx:\nDockerfile\ndata.txt\nsub\n\n/ctx/sub:\ninner.txt\n");
+    assert_eq!(env.sh_in(&id, "cat /ctx-ls"), "/ctx:\nDockerfile\ndata.txt\nsub\n\n/ctx/sub:\ninner.txt\n");
     assert_eq!(std::fs::read_to_string(ctx.join("data.txt")).unwrap(), "original\n");
 }
 
@@ -228,9 +211,7 @@ RUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /after-rw && ls /ctx /ctx/
 /// at once that each fail if another step is inside both succeed.
 #[test]
 fn cache_mounts_persist_and_share_as_sharing_says() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(
         &ctx,
@@ -243,8 +224,8 @@ RUN --mount=type=cache,id=c1,target=/var/cache/x,uid=1000,gid=1000,mode=0750 \\
     );
     let id1 = build_id(&env, &ctx, &[]);
     let id2 = build_id(&env, &ctx, &["--no-cache"]);
-    assert_eq!(sh_in(&env, &id1, "cat /stat /count; test ! -e /var/cache && echo clean"), "1000 1000 750\n1\nclean\n");
-    assert_eq!(sh_in(&env, &id2, "cat /count"), "2\n");
+    assert_eq!(env.sh_in(&id1, "cat /stat /count; test ! -e /var/cache && echo clean"), "1000 1000 750\n1\nclean\n");
+    assert_eq!(env.sh_in(&id2, "cat /count"), "2\n");
     for sharing in ["locked", "private"] {
         let c = env.path(&format!("ctx-{sharing}"));
         df(
@@ -276,9 +257,7 @@ RUN --mount=type=cache,id=busy,target=/c,sharing={sharing} \\
 /// A tmpfs mount is empty at every step, of the size asked, and leaves no mountpoint.
 #[test]
 fn tmpfs_mounts_are_fresh_and_leave_nothing() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(
         &ctx,
@@ -291,7 +270,7 @@ RUN --mount=type=tmpfs,target=/scratch test ! -e /scratch/t && echo fresh > /fre
     );
     let id = build_id(&env, &ctx, &[]);
     assert_eq!(
-        sh_in(&env, &id, "cat /size /fresh; ls /scratch 2>&1; true"),
+        env.sh_in(&id, "cat /size /fresh; ls /scratch 2>&1; true"),
         "1024\nfresh\nls: /scratch: No such file or directory\n"
     );
 }
@@ -300,9 +279,7 @@ RUN --mount=type=tmpfs,target=/scratch test ! -e /scratch/t && echo fresh > /fre
 /// changed base reuses it (the step is CACHED, the layer the same) without copying.
 #[test]
 fn copy_link_layers_are_reused_when_the_base_changes() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("big/a.txt", "a\n"), ("big/b.txt", "b\n")]);
     let linked = |base_step: &str| {
@@ -332,16 +309,14 @@ fn copy_link_layers_are_reused_when_the_base_changes() {
     let (l1, l2) = (layers(&id1), layers(&id2));
     assert_ne!(l1[1], l2[1], "the bases differ");
     assert_eq!(l1[2], l2[2], "the --link layer is the same");
-    assert_eq!(sh_in(&env, &id2, "cat /opt/big/b.txt /base"), "b\ntwo\n");
+    assert_eq!(env.sh_in(&id2, "cat /opt/big/b.txt /base"), "b\ntwo\n");
 }
 
 /// `COPY --parents` keeps the sources' directories (from a `/./` pivot on), `--exclude`
 /// leaves files out.
 #[test]
 fn copy_parents_and_exclude() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("x/a.txt", "xa"), ("y/a.txt", "ya"), ("p/q/r.txt", "r"), ("d/keep.txt", "k"), ("d/skip.md", "s")]);
     df(
@@ -356,7 +331,7 @@ COPY --exclude=*.md d/ /excluded/
     );
     let id = build_id(&env, &ctx, &[]);
     assert_eq!(
-        sh_in(&env, &id, "cat /parents/x/a.txt /parents/y/a.txt /pivot/q/r.txt; echo; ls /excluded"),
+        env.sh_in(&id, "cat /parents/x/a.txt /parents/y/a.txt /pivot/q/r.txt; echo; ls /excluded"),
         "xayar\nkeep.txt\n"
     );
 }
@@ -383,9 +358,7 @@ fn serve(body: Vec<u8>, count: usize) -> String {
 /// is a file by default) and `--unpack=false` keeps a local archive whole.
 #[test]
 fn add_checksum_and_unpack() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("payload.txt", "payload\n"), ("pkg/inside.txt", "inside\n")]);
     sh_ok(&format!("tar -C {0} -czf {0}/pkg.tar.gz pkg", ctx.display()));
@@ -403,7 +376,7 @@ ADD --unpack=false pkg.tar.gz /kept/
         ),
     );
     let id = build_id(&env, &ctx, &[]);
-    assert_eq!(sh_in(&env, &id, "ls /dl; ls /kept; cat /unpacked/pkg/inside.txt"), "pkg.tar.gz\npkg.tar.gz\ninside\n");
+    assert_eq!(env.sh_in(&id, "ls /dl; ls /kept; cat /unpacked/pkg/inside.txt"), "pkg.tar.gz\npkg.tar.gz\ninside\n");
     df(&ctx, &format!("FROM {BASE}\nADD --checksum=sha256:{} {url}/pkg.tar.gz /dl/\n", "0".repeat(64)));
     assert!(build_error(&env, &ctx, &["--no-cache"]).contains("digest mismatch"));
     df(&ctx, &format!("FROM {BASE}\nADD --checksum=sha256:{sum} payload.txt /p\n"));
@@ -414,9 +387,7 @@ ADD --unpack=false pkg.tar.gz /kept/
 /// unless `--keep-git-dir`.
 #[test]
 fn add_git_repositories() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let work = env.path("work");
     context(&work, &[("docs/readme.txt", "v1 docs\n"), ("top.txt", "top\n")]);
     let repo = env.path("repo.git");
@@ -441,7 +412,7 @@ ADD --keep-git-dir=true file://{r}#main /withgit/
     );
     let id = build_id(&env, &ctx, &[]);
     assert_eq!(
-        sh_in(&env, &id, "cat /v1docs/readme.txt /head/docs/readme.txt; ls -a /head | grep -c git; test -d /withgit/.git && echo kept"),
+        env.sh_in(&id, "cat /v1docs/readme.txt /head/docs/readme.txt; ls -a /head | grep -c git; test -d /withgit/.git && echo kept"),
         "v1 docs\nv2\n0\nkept\n"
     );
 }
@@ -450,9 +421,7 @@ ADD --keep-git-dir=true file://{r}#main /withgit/
 /// replaces, and an OCI layout.
 #[test]
 fn named_build_contexts() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let other = Env::new();
     other.load_base();
     let extra = env.path("extra");
@@ -481,7 +450,7 @@ COPY --from=layout /bin/busybox /from-layout
     }
     let id = build_id(&env, &ctx, &args);
     assert_eq!(
-        sh_in(&env, &id, "cat /etc/extra.ini /replaced.txt; test -x /from-layout && echo layout"),
+        env.sh_in(&id, "cat /etc/extra.ini /replaced.txt; test -x /from-layout && echo layout"),
         "[x]\nfrom the context\nlayout\n"
     );
 }
@@ -490,9 +459,7 @@ COPY --from=layout /bin/busybox /from-layout
 /// `--platform` other than linux/amd64 is refused clearly, and so is a FROM for one.
 #[test]
 fn stages_platforms_and_platform_args() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(
         &ctx,
@@ -506,7 +473,7 @@ RUN echo \"$TARGETPLATFORM $TARGETOS $TARGETARCH [$TARGETVARIANT] $BUILDPLATFORM
         ),
     );
     let id = build_id(&env, &ctx, &["--target", "app", "--platform", "linux/amd64"]);
-    assert_eq!(sh_in(&env, &id, "cat /platform"), "linux/amd64 linux amd64 [] linux/amd64 linux amd64\n");
+    assert_eq!(env.sh_in(&id, "cat /platform"), "linux/amd64 linux amd64 [] linux/amd64 linux amd64\n");
     let e = build_error(&env, &ctx, &["--platform", "linux/arm64"]);
     assert!(e.contains("linux/arm64") && e.contains("linux/amd64 images only"), "{e}");
     df(&ctx, &format!("FROM --platform=linux/arm64 {BASE}\nRUN true\n"));
@@ -519,9 +486,7 @@ RUN echo \"$TARGETPLATFORM $TARGETOS $TARGETARCH [$TARGETVARIANT] $BUILDPLATFORM
 /// COPY's unquoted documents expand ARGs and ENV (quotes are plain text there).
 #[test]
 fn heredocs_as_buildkit_runs_them() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(
         &ctx,
@@ -551,7 +516,7 @@ EOF
     );
     let id = build_id(&env, &ctx, &[]);
     assert_eq!(
-        sh_in(&env, &id, "cat /how /no-set-e /tabs /conf /raw"),
+        env.sh_in(&id, "cat /how /no-set-e /tabs /conf /raw"),
         "/dev/pipes/EOF\nafter-false\ntabs\nv=1.2 e=env q='1.2' b=$V\nv=$V\n"
     );
     df(&ctx, &format!("FROM {BASE}\nRUN <<EOF\nset -e\nfalse\necho no > /x\nEOF\n"));
@@ -562,9 +527,7 @@ EOF
 /// another frontend is refused at its line, never pulled.
 #[test]
 fn syntax_directives() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(&ctx, &format!("# syntax=docker/dockerfile:1.7-labs\nFROM {BASE}\nCOPY --parents Dockerfile /d/\n"));
     build_id(&env, &ctx, &[]);
@@ -579,9 +542,7 @@ fn syntax_directives() {
 /// allowed, the step has the host's network or all the capabilities.
 #[test]
 fn run_entitlements() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(&ctx, &format!("FROM {BASE}\nRUN --network=host true\n"));
     let e = build_error(&env, &ctx, &[]);
@@ -593,7 +554,7 @@ fn run_entitlements() {
     );
     assert!(build_error(&env, &ctx, &[]).contains("security.insecure is not allowed"));
     let id = build_id(&env, &ctx, &["--allow", "security.insecure"]);
-    let caps = sh_in(&env, &id, "cat /plain /insecure");
+    let caps = env.sh_in(&id, "cat /plain /insecure");
     let lines: Vec<&str> = caps.lines().collect();
     assert_ne!(lines[0], lines[1], "an insecure step has more capabilities: {caps}");
 }
@@ -601,13 +562,11 @@ fn run_entitlements() {
 /// RUN --network=none has only a loopback interface; a bad mount type is refused.
 #[test]
 fn run_network_and_bad_mounts() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     df(&ctx, &format!("FROM {BASE}\nRUN --network=none awk 'NR>2 {{print $1}}' /proc/net/dev > /ifaces\n"));
     let id = build_id(&env, &ctx, &[]);
-    assert_eq!(sh_in(&env, &id, "cat /ifaces"), "lo:\n");
+    assert_eq!(env.sh_in(&id, "cat /ifaces"), "lo:\n");
     df(&ctx, &format!("FROM {BASE}\nRUN --mount=type=bogus,target=/x true\n"));
     let e = build_error(&env, &ctx, &[]);
     assert!(e.contains("Dockerfile:2:1:") && e.contains("unsupported mount type \"bogus\""), "{e}");

@@ -6,14 +6,6 @@ use common::*;
 use std::io::Write;
 use std::process::Stdio;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 const WARNED: &str = "FROM rbuild-anchor/busybox:1\nCMD echo hi\n";
 
 #[test]
@@ -64,9 +56,7 @@ fn check_prints_as_docker_and_fails_on_warnings() {
 
 #[test]
 fn build_check_does_not_build_and_builds_print_warnings() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -106,9 +96,7 @@ fn build_check_does_not_build_and_builds_print_warnings() {
 
 #[test]
 fn check_error_true_fails_the_build_before_any_step() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "# check=error=true\nFROM rbuild-anchor/busybox:1\nRUN touch /ran\nCMD echo hi\n";
     context(&ctx, &[("Dockerfile", df)]);

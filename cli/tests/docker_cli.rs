@@ -1,186 +1,23 @@
 //! The docker CLI surface (issue 14): each command and flag driven through the real
 //! binary, and compared with the docker engine's output for the same objects where the
-//! engine can show it. Docker only ever sees local images (`rbuild-anchor/…`) and
+//! engine can show it — the command tree, help, exit codes, version, info, df, prunes,
+//! events and volumes here; images in docker_images.rs, containers in
+//! docker_containers.rs. Docker only ever sees local images (`rbuild-anchor/…`) and
 //! loopback registries.
 
 mod common;
 
+use common::docker::*;
 use common::*;
-use rbuild_registry::testing::RegistryServer;
 use std::io::{BufRead, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn out(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let o = docker(args);
-    assert!(o.status.success(), "docker {args:?}: {}", err(&o));
-    out(&o)
-}
-
-/// Removes docker containers on drop.
-struct DockerContainers(Vec<String>);
-impl Drop for DockerContainers {
-    fn drop(&mut self) {
-        for c in &self.0 {
-            let _ = docker(&["rm", "-f", "-v", c]);
-        }
-    }
-}
-
-/// Removes docker volumes on drop.
-struct DockerVolumes(Vec<String>);
-impl Drop for DockerVolumes {
-    fn drop(&mut self) {
-        for v in &self.0 {
-            let _ = docker(&["volume", "rm", "-f", v]);
-        }
-    }
-}
-
-fn base_env() -> Env {
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
-/// A second, different image in the store (a one-layer import).
-fn other_image(env: &Env, name: &str) -> String {
-    let tar = env.path("other.tar");
-    let dir = env.path("other-root");
-    std::fs::create_dir_all(dir.join("etc")).unwrap();
-    std::fs::write(dir.join("etc/other"), name).unwrap();
-    sh_ok(&format!("tar -C {} -cf {} .", dir.display(), tar.display()));
-    env.ok(&["import", tar.to_str().unwrap(), name]).trim().to_string()
-}
-
-fn lines(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.lines().map(String::from).collect();
-    v.sort();
-    v
-}
-
-// ---------------------------------------------------------------- images, bugs first
-
-/// Regression: `images -q REPO` printed every image, so `rmi -f $(images -q myrepo)`
-/// deleted them all; `images bb:1` listed bb:latest too.
-#[test]
-fn images_repo_and_tag_arguments_match_as_dockers() {
-    let env = base_env();
-    let u = unique("rbcli");
-    let names = [format!("{u}-bb:1"), format!("{u}-bb:latest"), format!("{u}-org/app:2"), format!("{u}-org/sub/x:1")];
-    let _cleanup = DockerImages(names.to_vec());
-    for n in &names {
-        env.ok(&["tag", BASE, n]);
-        docker_ok(&["tag", BASE, n]);
-    }
-    let other = other_image(&env, &format!("{u}-other:1"));
-    let fmt = "{{.Repository}}:{{.Tag}}";
-    for pattern in [format!("{u}-bb"), format!("{u}-bb:1"), format!("{u}-org/*"), format!("{u}-org/app:*")] {
-        let ours = env.ok(&["images", "--format", fmt, &pattern]);
-        let theirs = docker_ok(&["images", "--format", fmt, &pattern]);
-        assert_eq!(lines(&ours), lines(&theirs), "images {pattern}");
-        assert!(!ours.is_empty(), "images {pattern} listed nothing");
-    }
-    assert!(!env.ok(&["images", &format!("{u}-bb:1")]).contains("latest"));
-    let q = env.ok(&["images", "-q", &format!("{u}-bb")]);
-    assert_eq!(q.trim(), &env.ok(&["images", "-q", BASE]).trim()[..12], "{q}");
-    // The common idiom removes that repository's image and nothing else.
-    let ids: Vec<String> = q.split_whitespace().map(String::from).collect();
-    let mut rmi = vec!["rmi", "-f"];
-    rmi.extend(ids.iter().map(String::as_str));
-    env.ok(&rmi);
-    let left = env.ok(&["images", "-q", "--no-trunc"]);
-    assert!(left.contains(&other), "rmi -f $(images -q REPO) removed another image: {left}");
-    // A bad pattern is an error, as docker's.
-    assert!(!env.run(&["images", "["]).status.success());
-}
-
-/// Regression: a fresh build showed the base image's creation time.
-#[test]
-fn a_fresh_build_reads_seconds_ago_and_keeps_its_reproducible_config() {
-    require_root();
-    let env = base_env();
-    let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nRUN echo x > /x\n"))]);
-    let (_, _, id) = build(&env, &ctx, &["-t", "fresh/app:1"]);
-    let row = env.ok(&["images", "--format", "{{.CreatedSince}}", "fresh/app:1"]);
-    assert!(row.contains("second") || row.contains("Less than"), "{row}");
-    let created = env.ok(&["inspect", "--format", "{{.Created}}", "fresh/app:1"]);
-    let t = chrono::DateTime::parse_from_rfc3339(created.trim()).unwrap().timestamp();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    assert!((now - t).abs() < 120, "{created}");
-    // The config itself still carries the clamped time: rebuilding gives the same image.
-    let (_, _, again) = build(&env, &ctx, &["--no-cache", "-t", "fresh/app:2"]);
-    assert_eq!(again, id);
-}
-
-/// Regression: `commit -m` did not reach inspect's Comment.
-#[test]
-fn commit_message_is_the_images_comment_as_in_docker() {
-    require_root();
-    let env = base_env();
-    env.ok(&["run", "--name", "cm", BASE, "touch", "/made"]);
-    env.ok(&["commit", "-m", "a message", "-a", "me", "cm", "committed/img:1"]);
-    let f = "{{.Comment}}|{{.Author}}";
-    let ours = env.ok(&["inspect", "--format", f, "committed/img:1"]);
-    let name = unique("rbcli-commit");
-    let _c = DockerContainers(vec![name.clone()]);
-    let _i = DockerImages(vec![format!("{name}:1")]);
-    docker_ok(&["run", "--name", &name, "--network", "none", BASE, "touch", "/made"]);
-    docker_ok(&["commit", "-m", "a message", "-a", "me", &name, &format!("{name}:1")]);
-    assert_eq!(ours, docker_ok(&["inspect", "--format", f, &format!("{name}:1")]));
-    // Without -m the comment is empty (not the base's "Imported from -").
-    env.ok(&["commit", "cm", "committed/img:2"]);
-    assert_eq!(env.ok(&["inspect", "--format", "{{.Comment}}", "committed/img:2"]).trim(), "");
-}
-
-/// Regression: RepoDigests stayed empty after push and pull, and DIGEST showed the
-/// store's own manifest digest.
-#[test]
-fn repo_digests_are_the_registrys_after_push_and_pull() {
-    require_root();
-    let reg = RegistryServer::start(None);
-    let env = base_env();
-    let name = format!("{}/digests/app:1", reg.host());
-    env.ok(&["tag", BASE, &name]);
-    assert_eq!(env.ok(&["images", "--digests", "--format", "{{.Digest}}", &name]).trim(), "<none>");
-    env.ok(&["push", "--format", "docker", "--compression", "gzip", &name]);
-    let remote = sh_ok(&format!(
-        "curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://{}/v2/digests/app/manifests/1 | tr -d '\\r' | awk -F': ' 'tolower($1)==\"docker-content-digest\" {{print $2}}'",
-        reg.host()
-    ));
-    let remote = remote.trim();
-    assert!(remote.starts_with("sha256:"), "{remote}");
-    let want = format!("{}/digests/app@{remote}", reg.host());
-    let digests = env.ok(&["inspect", "--format", "{{json .RepoDigests}}", &name]);
-    assert_eq!(digests.trim(), format!("[\"{want}\"]"));
-    assert_eq!(env.ok(&["images", "--digests", "--format", "{{.Digest}}", &name]).trim(), remote);
-    let table = env.ok(&["images", "--digests", &name]);
-    assert!(table.lines().next().unwrap().contains("DIGEST") && table.contains(remote), "{table}");
-    let fresh = Env::new();
-    fresh.ok(&["pull", &name]);
-    assert_eq!(fresh.ok(&["inspect", "--format", "{{json .RepoDigests}}", &name]).trim(), format!("[\"{want}\"]"));
-}
-
-// ---------------------------------------------------------------- verbs and exit codes
 
 /// Regression: an unknown verb fell through to `build` (a folder of that name with a
 /// Dockerfile was built).
 #[test]
 fn unknown_words_are_unknown_commands_not_contexts() {
-    let env = base_env();
+    let env = Env::with_base();
     let work = env.path("work");
     for d in ["frobnicate", "version"] {
         context(&work.join(d), &[("Dockerfile", &format!("FROM {BASE}\n"))]);
@@ -188,32 +25,35 @@ fn unknown_words_are_unknown_commands_not_contexts() {
     let run_in = |args: &[&str]| env.cmd().current_dir(&work).args(args).output().unwrap();
     let o = run_in(&["imagez"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("'imagez' is not a rbuild command") && err(&o).contains("\timages"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("'imagez' is not a rbuild command") && stderr(&o).contains("\timages"),
+        "{}",
+        stderr(&o)
+    );
     for word in ["checkpoint", "plugin"] {
         let o = run_in(&[word, "x"]);
         assert_eq!(o.status.code(), Some(1), "{word}");
-        assert!(err(&o).contains("does not have yet"), "{word}: {}", err(&o));
+        assert!(stderr(&o).contains("does not have yet"), "{word}: {}", stderr(&o));
     }
     // A directory named like a command is the command.
     let o = run_in(&["version"]);
-    assert!(o.status.success() && out(&o).contains("Version:"), "{}", err(&o));
+    assert!(o.status.success() && stdout(&o).contains("Version:"), "{}", stderr(&o));
     // Path-like arguments and other existing directories are contexts.
     let before = env.ok(&["images", "-q"]).lines().count();
     let o = run_in(&["-q", "./frobnicate"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
     let o = run_in(&["-q", "frobnicate"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(env.ok(&["images", "-q"]).lines().count() >= before);
     let o = run_in(&["nosuchword-or-dir"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(!err(&o).contains("path"), "{}", err(&o));
+    assert!(!stderr(&o).contains("path"), "{}", stderr(&o));
 }
 
 /// Regression: `run` of a missing image exited 1 where docker gives 125.
 #[test]
 fn exit_codes_follow_docker_125_126_127() {
-    require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -243,7 +83,7 @@ fn exit_codes_follow_docker_125_126_127() {
     env.ok(&["run", "-d", "--name", "ex", BASE, "sleep", "300"]);
     let o = env.run(&["exec", "ex", "nosuchcommand"]);
     assert!(matches!(o.status.code(), Some(126) | Some(127)), "{o:?}");
-    assert!(!err(&o).contains("exit code"), "{}", err(&o));
+    assert!(!stderr(&o).contains("exit code"), "{}", stderr(&o));
     assert_eq!(code(&["exec", "ex", "/etc/passwd"]), Some(126));
     assert_eq!(code(&["exec", "ex", "sh", "-c", "exit 5"]), Some(5));
     assert_eq!(code(&["exec", "nosuchcontainer", "true"]), Some(1));
@@ -252,8 +92,7 @@ fn exit_codes_follow_docker_125_126_127() {
 
 #[test]
 fn management_groups_run_the_same_code() {
-    require_root();
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&["create", "--name", "g1", BASE, "true"]);
     assert_eq!(env.ok(&["container", "ls", "-a", "-q"]), env.ok(&["ps", "-a", "-q"]));
     assert_eq!(env.ok(&["container", "ps", "-a", "-q"]), env.ok(&["ps", "-a", "-q"]));
@@ -301,8 +140,8 @@ fn every_command_has_complete_help_and_the_top_level_groups_them() {
     assert!(commands.len() > 40, "{commands:?}");
     for c in &commands {
         let o = env.run(&[c, "--help"]);
-        assert!(o.status.success(), "{c} --help: {}", err(&o));
-        let h = out(&o);
+        assert!(o.status.success(), "{c} --help: {}", stderr(&o));
+        let h = stdout(&o);
         assert!(h.contains("Usage:") && h.lines().count() > 3, "{c}: {h}");
     }
     // A group alone shows its commands.
@@ -310,16 +149,13 @@ fn every_command_has_complete_help_and_the_top_level_groups_them() {
     assert!(g.contains("Usage:") && g.contains("prune"), "{g}");
     for sub in [["container", "ls"], ["image", "prune"], ["volume", "create"], ["system", "df"], ["builder", "prune"]] {
         let o = env.run(&[sub[0], sub[1], "--help"]);
-        assert!(o.status.success() && out(&o).contains("Usage:"), "{sub:?}");
+        assert!(o.status.success() && stdout(&o).contains("Usage:"), "{sub:?}");
     }
 }
 
-// ---------------------------------------------------------------- version, info, system
-
 #[test]
 fn version_and_info_with_formats() {
-    require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let v = env.ok(&["version"]);
     assert!(v.contains(env!("CARGO_PKG_VERSION")) && v.contains("Kernel Version"), "{v}");
     assert_eq!(env.ok(&["version", "--format", "{{.Client.Version}}"]).trim(), env!("CARGO_PKG_VERSION"));
@@ -357,8 +193,7 @@ fn version_and_info_with_formats() {
 
 #[test]
 fn system_df_and_prunes() {
-    require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let dangling = other_image(&env, "dangle/me:1");
     env.ok(&["tag", BASE, "keep/me:1"]);
     env.ok(&["rmi", "dangle/me:1"]).contains("Untagged");
@@ -384,7 +219,7 @@ fn system_df_and_prunes() {
     let mut child = c.spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(out(&o).contains("Are you sure"), "{}", out(&o));
+    assert!(stdout(&o).contains("Are you sure"), "{}", stdout(&o));
     assert!(env.ok(&["ps", "-aq"]).contains(&env.ok(&["ps", "-aq"]).trim().to_string()));
     assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 1);
     let p = env.ok(&["system", "prune", "-f"]);
@@ -402,8 +237,7 @@ fn system_df_and_prunes() {
 
 #[test]
 fn events_record_what_commands_do() {
-    require_root();
-    let env = base_env();
+    let env = Env::with_base();
     // A follower started first sees the events as they happen.
     let mut follower = env
         .cmd()
@@ -451,12 +285,9 @@ fn events_record_what_commands_do() {
     assert!(v["timeNano"].as_i64().unwrap() > 0);
 }
 
-// ---------------------------------------------------------------- volumes
-
 #[test]
 fn volume_commands_match_docker() {
-    require_root();
-    let env = base_env();
+    let env = Env::with_base();
     let u = unique("rbclivol");
     let _dv = DockerVolumes(vec![u.clone()]);
     assert_eq!(env.ok(&["volume", "create", "--label", "a=1", "--label", "b", &u]).trim(), u);
@@ -474,7 +305,7 @@ fn volume_commands_match_docker() {
     env.ok(&["volume", "create", "plain"]);
     let ls = env.ok(&["volume", "ls"]);
     assert_eq!(ls.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(), ["DRIVER", "VOLUME", "NAME"]);
-    assert_eq!(lines(&env.ok(&["volume", "ls", "-q"])), lines(&format!("plain\n{u}\n")));
+    assert_eq!(sorted_lines(&env.ok(&["volume", "ls", "-q"])), sorted_lines(&format!("plain\n{u}\n")));
     assert_eq!(env.ok(&["volume", "ls", "-q", "--filter", "label=a=1"]).trim(), u);
     assert_eq!(env.ok(&["volume", "ls", "-q", "-f", "name=pla"]).trim(), "plain");
     // -v NAME:/path makes a volume on first use and fills it from the image.
@@ -485,9 +316,9 @@ fn volume_commands_match_docker() {
     // rm refuses a volume in use, -f ignores missing ones.
     let o = env.run(&["volume", "rm", "auto"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("volume is in use"), "{}", err(&o));
+    assert!(stderr(&o).contains("volume is in use"), "{}", stderr(&o));
     let o = env.run(&["volume", "rm", "nosuchvolume"]);
-    assert!(!o.status.success() && err(&o).contains("no such volume"), "{}", err(&o));
+    assert!(!o.status.success() && stderr(&o).contains("no such volume"), "{}", stderr(&o));
     env.ok(&["volume", "rm", "-f", "nosuchvolume"]);
     // rm -v removes the container's anonymous volumes, not named ones.
     env.ok(&["create", "--name", "anon", "-v", "/scratch", "-v", "plain:/p", BASE, "true"]);
@@ -506,385 +337,4 @@ fn volume_commands_match_docker() {
     assert_eq!(env.ok(&["volume", "ls", "-q"]).trim(), "auto", "in use: kept");
     env.ok(&["rm", "user"]);
     env.ok(&["volume", "rm", "auto"]);
-}
-
-// ---------------------------------------------------------------- --format against docker
-
-/// The same containers made by docker and by rbuild print the same through docker's
-/// templates.
-#[test]
-fn container_templates_print_what_docker_prints() {
-    require_root();
-    let env = base_env();
-    let name = unique("rbcli-fmt");
-    let _c = DockerContainers(vec![name.clone()]);
-    assert_eq!(
-        docker(&["run", "--name", &name, "--network", "none", "-e", "A=1", "-w", "/tmp", BASE, "sh", "-c", "exit 3"])
-            .status
-            .code(),
-        Some(3)
-    );
-    env.ok(&["create", "--name", &name, "--network", "none", "-e", "A=1", "-w", "/tmp", BASE, "sh", "-c", "exit 3"]);
-    env.run(&["start", "-a", &name]);
-    for f in [
-        "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{.State.Paused}} {{.State.OOMKilled}}",
-        "{{.Config.Image}} {{json .Config.Cmd}} {{.Config.WorkingDir}} {{.Config.Entrypoint}}",
-        "{{.Path}} {{json .Args}} {{.Name}} {{.RestartCount}}",
-        "{{.HostConfig.AutoRemove}} {{.HostConfig.ReadonlyRootfs}} {{len .Mounts}}",
-        "{{range .Config.Env}}{{if eq (index (split . \"=\") 0) \"A\"}}{{.}}{{end}}{{end}}",
-        "{{.Config.Labels}} {{index .Config.Labels \"nope\"}}|{{.NetworkSettings.IPAddress}}|",
-        "{{upper .State.Status}} {{title \"a b\"}} {{lower \"X\"}} {{join .Args \",\"}} {{truncate .Config.Image 5}} {{pad \"x\" 1 1}}",
-        "{{with .State}}{{.ExitCode}}{{end}} {{if .State.Running}}up{{else}}down{{end}} {{printf \"%05d\" .State.ExitCode}}",
-    ] {
-        let ours = env.ok(&["inspect", "--format", f, &name]);
-        let theirs = docker_ok(&["inspect", "--format", f, &name]);
-        assert_eq!(ours, theirs, "{f}");
-    }
-    // ps: the same columns and values.
-    let f = "{{.Names}}|{{.Image}}|{{.Command}}|{{.State}}|{{.Ports}}|{{.Networks}}";
-    let ours = env.ok(&["ps", "-a", "--filter", &format!("name={name}"), "--format", f]);
-    let theirs = docker_ok(&["ps", "-a", "--filter", &format!("name={name}"), "--format", f]);
-    assert_eq!(ours, theirs);
-    let f = "table {{.Names}}\t{{.Image}}\t{{.Command}}";
-    let ours = env.ok(&["ps", "-a", "--filter", &format!("name={name}"), "--format", f]);
-    let theirs = docker_ok(&["ps", "-a", "--filter", &format!("name={name}"), "--format", f]);
-    assert_eq!(ours, theirs);
-    // The default table has docker's header and column widths.
-    // The default table: docker's header, columns aligned by Go's tabwriter.
-    let ours = env.ok(&["ps", "-a"]);
-    let theirs = docker_ok(&["ps", "-a", "--filter", &format!("name={name}")]);
-    let (h, row) = (ours.lines().next().unwrap(), ours.lines().nth(1).unwrap());
-    let cols = |h: &str| h.split("  ").map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
-    assert_eq!(cols(h), cols(theirs.lines().next().unwrap()));
-    assert_eq!(h.find("NAMES"), row.find(&name), "{ours}");
-    assert_eq!(h.find("COMMAND"), row.find("\"sh -c"), "{ours}");
-    // A template error is docker's message and exit 1.
-    let o = env.run(&["inspect", "--format", "{{.Nope}}", &name]);
-    assert_eq!(o.status.code(), docker(&["inspect", "--format", "{{.Nope}}", &name]).status.code());
-    assert!(err(&o).contains("template") && err(&o).contains("Nope"), "{}", err(&o));
-    // JSON output: an array of objects with docker's top-level keys (those rbuild has).
-    let ours: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &name])).unwrap();
-    let theirs: serde_json::Value = serde_json::from_str(&docker_ok(&["inspect", &name])).unwrap();
-    for k in ours[0].as_object().unwrap().keys() {
-        assert!(theirs[0].get(k).is_some(), "{k} is not a docker key");
-    }
-    for k in
-        ["Id", "Created", "Path", "Args", "State", "Image", "Name", "HostConfig", "Mounts", "Config", "NetworkSettings"]
-    {
-        assert!(ours[0].get(k).is_some(), "{k} missing");
-    }
-}
-
-#[test]
-fn image_and_history_templates_print_what_docker_prints() {
-    let env = base_env();
-    for f in [
-        "{{.Id}} {{.Os}}/{{.Architecture}} {{json .RootFS.Layers}} {{.Comment}}",
-        "{{json .Config.Env}} {{.Config.Cmd}} {{.Config.Labels}} {{.Config.Labels.nope}} {{.Author}}",
-        "{{range $i, $l := .RootFS.Layers}}{{$i}}:{{$l}} {{end}}",
-        "{{json .RepoTags}} {{len .RepoDigests}}",
-        // Go's template language itself, against docker's engine.
-        "{{range $k, $v := .Config.Labels}}{{$k}}{{else}}none{{end}}",
-        "{{if and .Id (not .Author)}}yes{{end}} {{printf \"%q\" .Os}} {{.Id | printf \"%.19s\"}}",
-        "  {{- /* c */ -}}  x {{$x := 1}}{{if eq $x 1}}one{{end}}",
-        "{{println .Os}}{{print 1 2 \"a\" 3}} {{printf \"%d items %v\" (len .RepoTags) .RepoTags}}",
-        "{{json .RootFS}} {{.RootFS}} {{or .Author \"anon\"}} {{\"a\\tb\"}}",
-        "{{html \"<a>\"}} {{js \"a'b\"}} {{urlquery \"a b&c\"}} {{slice .Os 1 3}}",
-        "{{printf \"%5s|%-5s|%x\" \"a\" \"b\" 255}} {{.ContainerConfig.Cmd}} {{with $x := .Os}}{{$x}}{{end}}",
-        "{{range $i, $e := .RepoTags}}{{if $i}},{{end}}{{$e}}{{end}} {{not 0}} {{and 1 0}} {{or 0 \"\"}}|",
-        "{{.Architecture | upper | lower}} {{split .Id \":\"}} {{1e3}} {{0x10}} {{1.5}} {{-2}}",
-        "{{.Size}} {{gt .Size 1000}}",
-    ] {
-        assert_eq!(env.ok(&["inspect", "--format", f, BASE]), docker_ok(&["inspect", "--format", f, BASE]), "{f}");
-    }
-    // Templates docker refuses, rbuild refuses too.
-    for f in ["{{lt 1 2.5}}", "{{.Nope}}", "{{index .RootFS.Layers 0 | truncate 15}}", "{{if}}"] {
-        assert!(!docker(&["inspect", "--format", f, BASE]).status.success(), "{f}");
-        let o = env.run(&["inspect", "--format", f, BASE]);
-        assert_eq!(o.status.code(), Some(1), "{f}");
-        assert!(err(&o).contains("template"), "{f}: {}", err(&o));
-    }
-    let f = "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}";
-    assert_eq!(env.ok(&["images", "--format", f, BASE]), docker_ok(&["images", "--format", f, BASE]));
-    assert_eq!(
-        env.ok(&["inspect", "--format", "{{.Size}}", BASE]),
-        docker_ok(&["inspect", "--format", "{{.Size}}", BASE])
-    );
-    let f = "{{.ID}}|{{.CreatedBy}}|{{.Comment}}";
-    assert_eq!(env.ok(&["history", "--format", f, BASE]), docker_ok(&["history", "--format", f, BASE]));
-    assert_eq!(env.ok(&["history", "-q", BASE]), docker_ok(&["history", "-q", BASE]));
-    let h = env.ok(&["history", BASE]);
-    assert_eq!(
-        h.lines().next().unwrap().split("   ").map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
-    );
-    let images = env.ok(&["images"]);
-    let theirs = docker_ok(&["images", BASE]);
-    assert_eq!(images.lines().next(), theirs.lines().next(), "header");
-    // json: one object per line.
-    let v: serde_json::Value =
-        serde_json::from_str(env.ok(&["images", "--format", "json"]).lines().next().unwrap()).unwrap();
-    assert_eq!(v["Repository"], "rbuild-anchor/busybox");
-}
-
-// ---------------------------------------------------------------- filters
-
-#[test]
-fn ps_filters_and_flags() {
-    require_root();
-    let env = base_env();
-    let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nLABEL tier=web\n"))]);
-    build(&env, &ctx, &["-t", "labelled:1"]);
-    env.ok(&["create", "--name", "first", BASE, "true"]);
-    std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(env.run(&["run", "--name", "exited3", BASE, "sh", "-c", "exit 3"]).status.code(), Some(3));
-    std::thread::sleep(Duration::from_millis(20));
-    env.ok(&["run", "-d", "--name", "web", "-v", "wvol:/w", "labelled:1", "sleep", "300"]);
-    std::thread::sleep(Duration::from_millis(20));
-    env.ok(&["create", "--name", "last", "--network", "host", BASE, "true"]);
-    let names = |args: &[&str]| {
-        let mut a = vec!["ps", "--format", "{{.Names}}"];
-        a.extend_from_slice(args);
-        env.ok(&a).lines().map(String::from).collect::<Vec<_>>()
-    };
-    assert_eq!(names(&[]), ["web"]);
-    assert_eq!(names(&["-a"]), ["last", "web", "exited3", "first"]);
-    assert_eq!(names(&["-a", "--filter", "name=^/web$"]), ["web"]);
-    assert_eq!(names(&["-a", "-f", "name=st"]), ["last", "first"]);
-    let id = env.ok(&["ps", "-aq", "--no-trunc", "-f", "name=exited3"]);
-    assert_eq!(names(&["-a", "-f", &format!("id={}", &id.trim()[..8])]), ["exited3"]);
-    assert_eq!(names(&["-a", "-f", "label=tier=web"]), ["web"]);
-    assert_eq!(names(&["-a", "-f", "label=tier"]), ["web"]);
-    assert_eq!(names(&["-f", "status=created"]), ["last", "first"]);
-    assert_eq!(names(&["-f", "status=exited"]), ["exited3"]);
-    assert_eq!(names(&["-a", "-f", "exited=3"]), ["exited3"]);
-    assert_eq!(names(&["-a", "-f", "ancestor=labelled:1"]), ["web"]);
-    assert_eq!(names(&["-a", "-f", "before=web"]), ["exited3", "first"]);
-    assert_eq!(names(&["-a", "-f", "since=exited3"]), ["last", "web"]);
-    assert_eq!(names(&["-a", "-f", "network=host"]), ["last"]);
-    assert_eq!(names(&["-a", "-f", "volume=wvol"]), ["web"]);
-    assert_eq!(names(&["-a", "-f", "volume=/w"]), ["web"]);
-    assert_eq!(names(&["-a", "-f", "status=created", "-f", "status=exited"]), ["last", "exited3", "first"]);
-    assert_eq!(names(&["-l"]), ["last"]);
-    assert_eq!(names(&["-n", "2"]), ["last", "web"]);
-    assert!(!env.run(&["ps", "-f", "colour=red"]).status.success());
-    assert!(!env.run(&["ps", "-f", "status=sleepy"]).status.success());
-    // -s: a SIZE column, with the container's own bytes and the image's.
-    env.ok(&["exec", "web", "sh", "-c", "head -c 5000 /dev/zero > /blob"]);
-    let s = env.ok(&["ps", "-s", "-f", "name=web"]);
-    assert!(s.lines().next().unwrap().ends_with("SIZE"), "{s}");
-    assert!(s.contains("(virtual "), "{s}");
-    assert_eq!(env.ok(&["ps", "-s", "-f", "name=web", "--format", "{{.Size}}"]).split(' ').next().unwrap(), "5kB");
-    env.ok(&["rm", "-f", "web"]);
-}
-
-#[test]
-fn images_filters_and_all() {
-    require_root();
-    let env = base_env();
-    let ctx = env.path("ctx");
-    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nLABEL stage=test\nRUN true\n"))]);
-    build(&env, &ctx, &["-t", "filt/labelled:1"]);
-    let tar = env.path("d.tar");
-    let root = env.path("droot");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("f"), "x").unwrap();
-    sh_ok(&format!("tar -C {} -cf {} .", root.display(), tar.display()));
-    let dangling = env.ok(&["import", tar.to_str().unwrap()]);
-    let repos = |args: &[&str]| {
-        let mut a = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
-        a.extend_from_slice(args);
-        lines(&env.ok(&a))
-    };
-    assert_eq!(repos(&["-f", "dangling=true"]), ["<none>:<none>"]);
-    assert_eq!(env.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]).trim(), dangling.trim());
-    assert_eq!(repos(&["-f", "dangling=false"]), ["filt/labelled:1", BASE]);
-    assert_eq!(repos(&["-f", "label=stage=test"]), ["filt/labelled:1"]);
-    assert_eq!(repos(&["-f", "label=stage"]), ["filt/labelled:1"]);
-    assert_eq!(repos(&["-f", "reference=filt/*"]), ["filt/labelled:1"]);
-    assert_eq!(repos(&["-f", "since=rbuild-anchor/busybox:1", "-f", "dangling=false"]), ["filt/labelled:1"]);
-    assert_eq!(repos(&["-f", "before=filt/labelled:1"]), [BASE]);
-    assert!(!env.run(&["images", "-f", "colour=red"]).status.success());
-    assert!(!env.run(&["images", "-f", "before=no/such:1"]).status.success());
-    // The same rows (the CREATED column may cross a second between two calls).
-    let ids = |a: &[&str]| env.ok(&[a, &["--format", "{{.Repository}} {{.Tag}} {{.ID}} {{.Size}}"]].concat());
-    assert_eq!(ids(&["images", "-a"]), ids(&["images"]));
-}
-
-// ---------------------------------------------------------------- logs, top, port, rename
-
-#[test]
-fn logs_since_until_timestamps_tail_follow() {
-    require_root();
-    let env = base_env();
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "talker",
-        BASE,
-        "sh",
-        "-c",
-        "echo one; echo two >&2; sleep 1.2; echo three; sleep 300",
-    ]);
-    std::thread::sleep(Duration::from_millis(600));
-    let mid = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(1200));
-    let o = env.run(&["logs", "talker"]);
-    assert_eq!((out(&o).as_str(), err(&o).as_str()), ("one\nthree\n", "two\n"));
-    assert_eq!(out(&env.run(&["logs", "--since", &format!("{mid:.3}"), "talker"])), "three\n");
-    let o = env.run(&["logs", "--until", &format!("{mid:.3}"), "talker"]);
-    assert_eq!((out(&o).as_str(), err(&o).as_str()), ("one\n", "two\n"));
-    assert_eq!(out(&env.run(&["logs", "--since", "10m", "--tail", "1", "talker"])), "three\n");
-    assert_eq!(out(&env.run(&["logs", "-n", "1", "talker"])), "three\n");
-    assert_eq!(out(&env.run(&["logs", "--since", "0.1s", "talker"])), "");
-    let t = out(&env.run(&["logs", "-t", "talker"]));
-    let first = t.lines().next().unwrap();
-    let (ts, text) = first.split_once(' ').unwrap();
-    assert_eq!(text, "one");
-    assert!(
-        ts.len() == "2026-01-01T00:00:00.000000000Z".len() && chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
-        "{ts}"
-    );
-    assert!(!env.run(&["logs", "--since", "yesterday", "talker"]).status.success());
-    // -f follows until the container stops.
-    let f = env.cmd().args(["logs", "-f", "--tail", "0", "talker"]).stdout(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    env.ok(&["exec", "talker", "sh", "-c", "echo late > /proc/1/fd/1"]);
-    std::thread::sleep(Duration::from_millis(300));
-    env.ok(&["stop", "-t", "1", "talker"]);
-    let o = f.wait_with_output().unwrap();
-    assert_eq!(out(&o), "late\n");
-    env.ok(&["rm", "talker"]);
-}
-
-#[test]
-fn top_port_and_rename() {
-    require_root();
-    let env = base_env();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    env.ok(&["run", "-d", "--name", "svc", "-p", &format!("127.0.0.1:{port}:80"), BASE, "sleep", "300"]);
-    let top = env.ok(&["top", "svc"]);
-    assert!(top.lines().next().unwrap().contains("PID") && top.contains("sleep 300"), "{top}");
-    assert_eq!(top.lines().count(), 2, "only the container's process: {top}");
-    let top = env.ok(&["top", "svc", "-o", "pid,comm"]);
-    assert_eq!(top.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(), ["PID", "COMMAND"]);
-    assert!(top.lines().nth(1).unwrap().ends_with("sleep"), "{top}");
-    assert!(!env.run(&["top", "svc", "-o", "comm"]).status.success(), "no PID column");
-    assert_eq!(env.ok(&["port", "svc"]).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
-    assert_eq!(env.ok(&["port", "svc", "80"]).trim(), format!("127.0.0.1:{port}"));
-    assert_eq!(env.ok(&["port", "svc", "80/tcp"]).trim(), format!("127.0.0.1:{port}"));
-    let o = env.run(&["port", "svc", "81"]);
-    assert!(!o.status.success() && err(&o).contains("No public port '81/tcp'"), "{}", err(&o));
-    env.ok(&["create", "--name", "other", BASE, "true"]);
-    let o = env.run(&["rename", "svc", "other"]);
-    assert!(!o.status.success() && err(&o).contains("already in use"), "{}", err(&o));
-    assert!(!env.run(&["rename", "svc", "bad/name"]).status.success());
-    env.ok(&["rename", "svc", "svc2"]);
-    assert_eq!(env.ok(&["ps", "--format", "{{.Names}}"]).trim(), "svc2");
-    env.ok(&["rm", "-f", "svc2", "other"]);
-}
-
-// ---------------------------------------------------------------- registry: search, login
-
-#[test]
-fn search_lists_a_registrys_catalog_and_refuses_docker_hub() {
-    require_root();
-    let reg = RegistryServer::start(None);
-    let env = base_env();
-    for n in ["search/alpha:1", "search/beta:1", "other/gamma:1"] {
-        let name = format!("{}/{n}", reg.host());
-        env.ok(&["tag", BASE, &name]);
-        env.ok(&["push", "-q", &name]);
-    }
-    let s = env.ok(&["search", &format!("{}/search", reg.host())]);
-    let rows: Vec<&str> = s.lines().collect();
-    assert_eq!(
-        rows[0].split_whitespace().collect::<Vec<_>>(),
-        ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]
-    );
-    assert_eq!(rows.len(), 3, "{s}");
-    assert!(rows[1].starts_with(&format!("{}/search/alpha", reg.host())), "{s}");
-    assert_eq!(
-        env.ok(&["search", "--limit", "1", "--format", "{{.Name}}", &format!("{}/a", reg.host())]).lines().count(),
-        1
-    );
-    assert_eq!(env.ok(&["search", "-f", "is-official=true", &format!("{}/search", reg.host())]).lines().count(), 1);
-    // Docker Hub is never asked (this test has no network): refused at once.
-    let t = Instant::now();
-    let o = env.run(&["search", "busybox"]);
-    assert!(!o.status.success() && err(&o).contains("Docker Hub has no catalog"), "{}", err(&o));
-    assert!(t.elapsed() < Duration::from_secs(2));
-}
-
-#[test]
-fn login_prompts_warns_and_uses_credential_helpers() {
-    require_root();
-    let reg = RegistryServer::start(Some(("alice", "pa55word")));
-    let env = base_env();
-    let cfg_dir = env.path("docker-config");
-    std::fs::create_dir_all(&cfg_dir).unwrap();
-    let run = |args: &[&str], stdin: &str, path: Option<&std::path::Path>| {
-        let mut c = env.cmd();
-        c.env("DOCKER_CONFIG", &cfg_dir).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        if let Some(p) = path {
-            c.env("PATH", format!("{}:{}", p.display(), std::env::var("PATH").unwrap()));
-        }
-        let mut child = c.spawn().unwrap();
-        // A command that refuses before it reads (no --username) closes the pipe early.
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
-    };
-    // No -u: docker's prompts on standard input.
-    let o = run(&["login", &reg.host()], "alice\npa55word\n", None);
-    assert!(o.status.success(), "{}", err(&o));
-    assert!(out(&o).starts_with("Username: Password: ") && out(&o).contains("Login Succeeded"), "{}", out(&o));
-    assert!(err(&o).contains("stored unencrypted"), "{}", err(&o));
-    // -p works and warns as docker does.
-    let o = run(&["login", "-u", "alice", "-p", "pa55word", &reg.host()], "", None);
-    assert!(o.status.success());
-    assert!(err(&o).contains("WARNING! Using --password via the CLI is insecure. Use --password-stdin."));
-    let o = run(&["login", "--password-stdin", &reg.host()], "pa55word\n", None);
-    assert!(!o.status.success() && err(&o).contains("Must provide --username with --password-stdin"));
-    run(&["logout", &reg.host()], "", None);
-
-    // A credential helper (credsStore): docker's protocol, through a fake helper.
-    let bin = env.path("helper-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let store_file = env.path("helper-store");
-    let script = format!(
-        "#!/bin/sh\nread -r req || true\ncase \"$1\" in\nstore) printf '%s' \"$req\" > {f} ;;\nget) if [ -f {f} ]; then sed 's/\"ServerURL\":\"[^\"]*\",//' {f}; else echo 'credentials not found in native keychain'; exit 1; fi ;;\nerase) rm -f {f} ;;\nesac\n",
-        f = store_file.display()
-    );
-    let helper = bin.join("docker-credential-rbtest");
-    std::fs::write(&helper, script).unwrap();
-    sh_ok(&format!("chmod +x {}", helper.display()));
-    std::fs::write(cfg_dir.join("config.json"), r#"{"credsStore":"rbtest"}"#).unwrap();
-    let o = run(&["login", "-u", "alice", "--password-stdin", &reg.host()], "pa55word\n", Some(&bin));
-    assert!(o.status.success(), "{}", err(&o));
-    assert!(!err(&o).contains("unencrypted"));
-    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&store_file).unwrap()).unwrap();
-    assert_eq!(stored["ServerURL"], reg.host());
-    assert_eq!(stored["Secret"], "pa55word");
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(cfg_dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(cfg["auths"][reg.host()], serde_json::json!({}), "no password in config.json: {cfg}");
-    let name = format!("{}/helped/app:1", reg.host());
-    env.ok(&["tag", BASE, &name]);
-    let o = run(&["push", &name], "", Some(&bin));
-    assert!(o.status.success(), "push with the helper's credentials: {}", err(&o));
-    let o = run(&["logout", &reg.host()], "", Some(&bin));
-    assert!(o.status.success() && out(&o).contains("Removing login credentials"));
-    assert!(!store_file.exists(), "logout did not erase the helper's credentials");
-    let o = run(&["push", &name], "", Some(&bin));
-    assert!(!o.status.success() && err(&o).contains("authentication required"), "{}", err(&o));
-    // credHelpers names a helper per registry; one that is missing is a clear error.
-    std::fs::write(cfg_dir.join("config.json"), format!(r#"{{"credHelpers":{{"{}":"nosuchhelper"}}}}"#, reg.host()))
-        .unwrap();
-    let o = run(&["push", &name], "", Some(&bin));
-    assert!(!o.status.success() && err(&o).contains("docker-credential-nosuchhelper"), "{}", err(&o));
 }

@@ -28,9 +28,7 @@ fn misses(env: &Env, ctx: &std::path::Path, extra: &[&str]) -> Vec<(String, Stri
 
 #[test]
 fn misses_say_which_input_changed() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "FROM rbuild-anchor/busybox:1\nARG VERSION=1\nCOPY src /src\nENV MODE=fast\nRUN echo $VERSION > /v\n";
     context(&ctx, &[("Dockerfile", df), ("src/a.txt", "a"), ("src/b.txt", "b")]);
@@ -73,9 +71,7 @@ fn misses_say_which_input_changed() {
 /// compared with: `--cache-to` carries its journal.
 #[test]
 fn the_journal_travels_with_the_cache() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "FROM rbuild-anchor/busybox:1\nCOPY app /app\nRUN cat /app/main > /built\n";
     context(&ctx, &[("Dockerfile", df), ("app/main", "v1"), ("app/util", "u")]);

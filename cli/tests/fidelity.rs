@@ -7,33 +7,14 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn bin() -> String {
-    std::env::var("RBUILD_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rbuild").to_string())
-}
-
-fn rb(env: &Env, args: &[&str]) -> Output {
-    Command::new(bin()).arg("--root").arg(env.root()).args(args).output().unwrap()
-}
-
-fn rb_ok(env: &Env, args: &[&str]) -> String {
-    let out = rb(env, args);
-    assert!(
-        out.status.success(),
-        "rbuild {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::process::Command;
 
 /// Builds `ctx` quietly; returns the image id.
 fn build_q(env: &Env, ctx: &Path, extra: &[&str]) -> String {
     let mut args = vec!["build", "-q"];
     args.extend_from_slice(extra);
     args.push(ctx.to_str().unwrap());
-    rb_ok(env, &args).trim().to_string()
+    env.ok(&args).trim().to_string()
 }
 
 /// The image's config blob as JSON.
@@ -57,9 +38,7 @@ fn layer_pattern(env: &Env, id: &str) -> (Vec<bool>, usize) {
 
 #[test]
 fn steps_that_change_nothing_add_no_layer_also_when_cached() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -88,21 +67,14 @@ RUN touch /data/in-volume
     assert_eq!(build_q(&env, &ctx, &[]), id);
     assert_eq!(layer_pattern(&env, &id), (want, 4));
     // What the RUNs wrote into the volumes is not in the image.
-    let out = rb_ok(&env, &["run", "--rm", "--entrypoint", "/bin/sh", &id, "-c", "ls -A /tmp /data; cat /made"]);
+    let out = env.sh_in(&id, "ls -A /tmp /data; cat /made");
     assert_eq!(out, "/data:\n\n/tmp:\nmade\n");
-}
-
-/// Runs `script` in the image with /bin/sh; returns its output.
-fn sh_in(env: &Env, image: &str, script: &str) -> String {
-    rb_ok(env, &["run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script])
 }
 
 #[test]
 fn copy_and_add_drop_setuid_and_setgid_of_context_files_and_keep_the_sticky_bit() {
     use std::os::unix::fs::PermissionsExt;
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY bits/ /c/\nADD bits/ /a/\n")]);
     for (name, mode) in [("suid", 0o4755), ("sgid", 0o2755), ("sgid-noexec", 0o2745), ("sticky", 0o1755)] {
@@ -114,7 +86,7 @@ fn copy_and_add_drop_setuid_and_setgid_of_context_files_and_keep_the_sticky_bit(
     std::fs::create_dir(ctx.join("bits/sgid-dir")).unwrap();
     std::fs::set_permissions(ctx.join("bits/sgid-dir"), std::fs::Permissions::from_mode(0o2775)).unwrap();
     let id = build_q(&env, &ctx, &[]);
-    let out = sh_in(&env, &id, "cd /c && stat -c '%n %a' * && cd /a && stat -c '%n %a' *");
+    let out = env.sh_in(&id, "cd /c && stat -c '%n %a' * && cd /a && stat -c '%n %a' *");
     let want = "sgid 755\nsgid-dir 2775\nsgid-noexec 2745\nsticky 1755\nsuid 755\n";
     assert_eq!(out, format!("{want}{want}"));
 }
@@ -127,9 +99,7 @@ fn copy_and_add_drop_setuid_and_setgid_of_context_files_and_keep_the_sticky_bit(
 /// its owners.
 #[test]
 fn add_and_copy_chown_give_made_parents_to_the_owner() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -148,8 +118,7 @@ COPY --chown=1000:1000 f /file/sub/
     );
     sh_ok(&format!("tar -C {0}/dir --owner=7 --group=8 -cf {0}/a.tar x", ctx.display()));
     let id = build_q(&env, &ctx, &[]);
-    let out = sh_in(
-        &env,
+    let out = env.sh_in(
         &id,
         "stat -c '%n %u:%g' /added /added/sub /added/sub/x/y /copied /copied/sub /copied/sub/x /file /file/sub/f",
     );
@@ -180,9 +149,7 @@ fn layer_entries(env: &Env, id: &str, n: usize) -> Vec<(String, Xattrs)> {
 /// or a file copied alone (CopyFileWithTar writes no xattrs), it has none.
 #[test]
 fn copy_from_a_stage_keeps_file_capabilities_of_a_directory_it_does_not_chown() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -216,9 +183,7 @@ COPY --from=caps /opt/ping /bin/ping-alone
 #[test]
 fn names_that_are_not_utf8_reach_the_image_as_bytes() {
     use std::os::unix::ffi::OsStrExt;
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY names/ /ctx/\n")]);
     let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
@@ -247,10 +212,8 @@ fn names_that_are_not_utf8_reach_the_image_as_bytes() {
 
 #[test]
 fn a_dockerfile_that_is_only_from_gives_the_base_image_itself() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    let base = rb_ok(&env, &["inspect", BASE]);
+    let env = Env::with_base();
+    let base = env.ok(&["inspect", BASE]);
     let base_id = serde_json::from_str::<serde_json::Value>(&base).unwrap()[0]["Id"].as_str().unwrap().to_string();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\n")]);
@@ -275,7 +238,7 @@ fn a_dockerfile_that_is_only_from_scratch_generates_no_image() {
     let ctx = env.path("ctx");
     for df in ["FROM scratch\n", "FROM scratch AS empty\nFROM empty\n"] {
         context(&ctx, &[("Dockerfile", df)]);
-        let out = rb(&env, &["build", "-q", ctx.to_str().unwrap()]);
+        let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
         assert!(!out.status.success(), "{df:?} built");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("No image was generated. Is your Dockerfile empty?"), "{err}");
@@ -287,9 +250,7 @@ fn a_dockerfile_that_is_only_from_scratch_generates_no_image() {
 
 #[test]
 fn a_volume_over_an_existing_file_is_refused() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     for (df, line) in [
         ("FROM rbuild-anchor/busybox:1\nRUN touch /foo\nVOLUME /foo\n", "3:1"),
@@ -297,7 +258,7 @@ fn a_volume_over_an_existing_file_is_refused() {
         ("FROM rbuild-anchor/busybox:1\nRUN ln -s /etc/passwd /pw\nVOLUME /data /pw\n", "3:1"),
     ] {
         context(&ctx, &[("Dockerfile", df)]);
-        let out = rb(&env, &["build", "-q", ctx.to_str().unwrap()]);
+        let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{df:?} built");
         assert!(err.contains("cannot mount volume over existing file"), "{err}");
@@ -309,9 +270,7 @@ fn a_volume_over_an_existing_file_is_refused() {
 
 #[test]
 fn run_of_an_empty_list_runs_the_images_entrypoint_or_else_its_cmd() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -328,7 +287,7 @@ RUN []
     );
     let id = build_q(&env, &ctx, &[]);
     // The Entrypoint runs alone: the Cmd is not appended.
-    let out = sh_in(&env, &id, "ls /from-cmd && cat /from-entrypoint");
+    let out = env.sh_in(&id, "ls /from-cmd && cat /from-entrypoint");
     assert_eq!(out, "/from-cmd\n/bin/sh \n");
     let c = config_of(&env, &id);
     let created: Vec<&str> =
@@ -336,16 +295,14 @@ RUN []
     assert_eq!(created[2], "", "docker records RUN [] as an empty command");
     // Neither: docker's error.
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN []\n")]);
-    let out = rb(&env, &["build", "-q", ctx.to_str().unwrap()]);
+    let out = env.run(&["build", "-q", ctx.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("No command specified"));
 }
 
 #[test]
 fn a_bare_build_arg_unset_in_the_environment_keeps_the_args_default() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -366,14 +323,12 @@ fn a_bare_build_arg_unset_in_the_environment_keeps_the_args_default() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(sh_in(&env, &id, "cat /v"), "def meta from-env\n");
+    assert_eq!(env.sh_in(&id, "cat /v"), "def meta from-env\n");
 }
 
 #[test]
 fn hard_links_in_a_copied_directory_stay_links() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY d /d\nCOPY d/a c /e/\n"), ("d/a", "x")]);
     std::fs::create_dir_all(ctx.join("d/sub")).unwrap();
@@ -381,15 +336,13 @@ fn hard_links_in_a_copied_directory_stay_links() {
     std::fs::hard_link(ctx.join("d/a"), ctx.join("c")).unwrap();
     let id = build_q(&env, &ctx, &[]);
     // docker 20.10: one inode within the directory copy; sources copied one by one are not.
-    let out = sh_in(&env, &id, "stat -c '%h' /d/a /d/sub/b /e/a /e/c; [ /d/a -ef /d/sub/b ] && echo same");
+    let out = env.sh_in(&id, "stat -c '%h' /d/a /d/sub/b /e/a /e/c; [ /d/a -ef /d/sub/b ] && echo same");
     assert_eq!(out, "2\n2\n1\n1\nsame\n");
 }
 
 #[test]
 fn a_metadata_step_after_the_working_directory_was_removed_makes_it_again() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nWORKDIR /w\nRUN rm -rf /w\nENV A=1\nENV B=2\n")]);
     let id = build_q(&env, &ctx, &[]);
@@ -397,7 +350,7 @@ fn a_metadata_step_after_the_working_directory_was_removed_makes_it_again() {
     let want = (vec![false, false, false, false, true], 4);
     assert_eq!(layer_pattern(&env, &id), want);
     assert_eq!(build_q(&env, &ctx, &[]), id, "a cached rebuild is the same image");
-    assert_eq!(sh_in(&env, &id, "stat -c '%F %a' /w"), "directory 755\n");
+    assert_eq!(env.sh_in(&id, "stat -c '%F %a' /w"), "directory 755\n");
 }
 
 /// moby's TestBuildRm and TestBuildForceRm build with `--rm`, `--rm=false` and
@@ -405,16 +358,14 @@ fn a_metadata_step_after_the_working_directory_was_removed_makes_it_again() {
 /// command line with them must build (it stopped at "unexpected argument").
 #[test]
 fn build_takes_dockers_rm_and_force_rm_flags() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo hello > /hello\n")]);
     let plain = build_q(&env, &ctx, &[]);
     for flags in [&["--rm"][..], &["--rm=false"], &["--force-rm"], &["--rm=true", "--force-rm"]] {
         assert_eq!(build_q(&env, &ctx, flags), plain, "{flags:?}");
     }
-    let out = rb(&env, &["build", "-q", "--rm=maybe", ctx.to_str().unwrap()]);
+    let out = env.run(&["build", "-q", "--rm=maybe", ctx.to_str().unwrap()]);
     assert!(!out.status.success());
 }
 
@@ -424,9 +375,7 @@ fn build_takes_dockers_rm_and_force_rm_flags() {
 /// label-flag-*).
 #[test]
 fn each_label_flag_is_a_label_step_of_the_target_stage() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(
         &ctx,
@@ -463,9 +412,7 @@ fn each_label_flag_is_a_label_step_of_the_target_stage() {
 /// passed only declared args (moby oracle arg-predefined-proxy, arg-proxy-exclusions).
 #[test]
 fn proxy_build_args_reach_run_without_an_arg_and_stay_out_of_the_cache_key() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "FROM rbuild-anchor/busybox:1\nENV NO_PROXY=from-env\nRUN echo \"[$HTTP_PROXY][$no_proxy][$NO_PROXY][$other]\" > /seen\n";
     context(&ctx, &[("Dockerfile", df)]);
@@ -475,30 +422,28 @@ fn proxy_build_args_reach_run_without_an_arg_and_stay_out_of_the_cache_key() {
     };
     let a = args("http://p1:3128");
     let id = build_q(&env, &ctx, &a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(sh_in(&env, &id, "cat /seen").trim(), "[http://p1:3128][.in][from-env][]");
+    assert_eq!(env.sh_in(&id, "cat /seen").trim(), "[http://p1:3128][.in][from-env][]");
     let b = args("http://p2:3128");
     let id2 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(id2, id, "a new proxy value rebuilt the RUN");
     context(&ctx, &[("Dockerfile", &df.replacen("busybox:1\n", "busybox:1\nARG HTTP_PROXY\n", 1))]);
     let id3 = build_q(&env, &ctx, &b.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(sh_in(&env, &id3, "cat /seen").trim(), "[http://p2:3128][.in][from-env][]");
+    assert_eq!(env.sh_in(&id3, "cat /seen").trim(), "[http://p2:3128][.in][from-env][]");
 }
 
 /// `build --add-host NAME:IP` puts the names in every RUN's /etc/hosts (moby's
 /// TestBuildWithExtraHost); a malformed value is refused before anything runs.
 #[test]
 fn build_add_host_reaches_every_run() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     let df = "FROM rbuild-anchor/busybox:1\nRUN ping -c 1 -W 2 foo > /dev/null && grep -E 'foo|bar' /etc/hosts > /h\n";
     context(&ctx, &[("Dockerfile", df)]);
     let id = build_q(&env, &ctx, &["--network", "none", "--add-host", "foo:127.0.0.1", "--add-host", "bar:::1"]);
-    let hosts: Vec<String> = sh_in(&env, &id, "cat /h").split_whitespace().map(String::from).collect();
+    let hosts: Vec<String> = env.sh_in(&id, "cat /h").split_whitespace().map(String::from).collect();
     assert_eq!(hosts, ["127.0.0.1", "foo", "::1", "bar"]);
     for bad in ["foo", "foo:", ":127.0.0.1", "foo:101.10.2", "foo:2001::1::3F"] {
-        let out = rb(&env, &["build", "-q", &format!("--add-host={bad}"), ctx.to_str().unwrap()]);
+        let out = env.run(&["build", "-q", &format!("--add-host={bad}"), ctx.to_str().unwrap()]);
         assert!(!out.status.success(), "{bad} was taken");
     }
 }

@@ -8,13 +8,6 @@ use common::docker::*;
 use common::*;
 use std::time::Duration;
 
-fn base_env() -> Env {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
 fn inspect(env: &Env, fmt: &str, name: &str) -> String {
     env.ok(&["inspect", "--format", fmt, name]).trim().to_string()
 }
@@ -38,7 +31,7 @@ fn crash(env: &Env, name: &str) {
 
 #[test]
 fn on_failure_retries_then_stays_exited_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-onfail");
     let _d = DockerContainers(vec![name.clone()]);
     let cmd = ["run", "-d", "--name", &name, "--network", "none", "--restart", "on-failure:2", BASE, "sh", "-c"];
@@ -74,7 +67,7 @@ fn on_failure_retries_then_stays_exited_as_dockers() {
 
 #[test]
 fn always_restarts_until_stop_ends_it_and_rm_f_takes_a_restarting_container() {
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&["run", "-d", "--name", "loop", "--network", "none", "--restart", "always", BASE, "sh", "-c", "exit 1"]);
     poll("three restarts", || restart_count(&env, "loop") >= 3);
     // docker counts a restarting container as running: `ps` lists it.
@@ -97,7 +90,7 @@ fn always_restarts_until_stop_ends_it_and_rm_f_takes_a_restarting_container() {
 
 #[test]
 fn kill_ends_the_policy_as_dockers_does() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-kill");
     let _d = DockerContainers(vec![name.clone()]);
     let script = "trap 'exit 7' USR1; sleep 1000 & wait";
@@ -116,7 +109,7 @@ fn kill_ends_the_policy_as_dockers_does() {
 
 #[test]
 fn a_crash_restarts_unless_stopped_and_update_changes_the_policy_of_a_running_container() {
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&["run", "-d", "--name", "us", "--network", "none", "--restart", "unless-stopped", BASE, "sleep", "1000"]);
     crash(&env, "us");
     poll("restarted after the crash", || {
@@ -137,7 +130,7 @@ fn a_crash_restarts_unless_stopped_and_update_changes_the_policy_of_a_running_co
 
 #[test]
 fn restart_policy_errors_are_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     for (policy, message) in [
         ("foo", "invalid restart policy 'foo'"),
         ("always:3", "maximum retry count cannot be used with restart policy 'always'"),
@@ -159,7 +152,7 @@ fn restart_policy_errors_are_dockers() {
 
 #[test]
 fn a_foreground_run_with_a_policy_returns_the_first_exit_and_the_monitor_goes_on() {
-    let env = base_env();
+    let env = Env::with_base();
     let o = env.run(&[
         "run",
         "--name",
@@ -180,7 +173,7 @@ fn a_foreground_run_with_a_policy_returns_the_first_exit_and_the_monitor_goes_on
 
 #[test]
 fn system_boot_starts_what_a_reboot_stopped_as_dockerd_does() {
-    let env = base_env();
+    let env = Env::with_base();
     for (name, policy) in [("b-always", "always"), ("b-no", "no"), ("b-stopped", "unless-stopped")] {
         env.ok(&["run", "-d", "--name", name, "--network", "none", "--restart", policy, BASE, "sleep", "1000"]);
     }
@@ -213,7 +206,7 @@ fn health(env: &Env, name: &str) -> serde_json::Value {
 
 #[test]
 fn health_goes_starting_unhealthy_healthy_as_dockers_and_ps_shows_it() {
-    let env = base_env();
+    let env = Env::with_base();
     let flags = ["--health-cmd", "test -e /ok", "--health-interval", "200ms", "--health-retries", "2"];
     env.ok(&[&["run", "-d", "--name", "hc", "--network", "none"][..], &flags, &[BASE, "sleep", "1000"]].concat());
     env.ok(&["run", "-d", "--name", "plain", "--network", "none", BASE, "sleep", "1000"]);
@@ -261,7 +254,7 @@ fn health_goes_starting_unhealthy_healthy_as_dockers_and_ps_shows_it() {
 
 #[test]
 fn probes_that_time_out_or_cannot_run_are_recorded_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     env.ok(&[
         "run",
         "-d",
@@ -330,7 +323,7 @@ fn probes_that_time_out_or_cannot_run_are_recorded_as_dockers() {
 
 #[test]
 fn update_changes_limits_at_once_and_in_inspect_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-update");
     let _d = DockerContainers(vec![name.clone()]);
     let run = ["run", "-d", "--name", &name, "--network", "none", "-m", "32m", BASE, "sleep", "1000"];
@@ -357,7 +350,7 @@ fn update_changes_limits_at_once_and_in_inspect_as_dockers() {
 
 #[test]
 fn stats_shows_dockers_columns_and_the_containers_use() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-stats");
     let _d = DockerContainers(vec![name.clone()]);
     let run = ["run", "-d", "--name", &name, "--network", "none", "-m", "64m", BASE, "sleep", "1000"];

@@ -9,13 +9,6 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::AsFd;
 
-fn env_with_base() -> Env {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
 /// The host's links, without the ones tests make themselves ([`Outside`]'s).
 fn host_links() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
@@ -91,7 +84,7 @@ impl Drop for Outside {
 /// services on the host's 127.0.0.1, and could sniff `lo`).
 #[test]
 fn run_steps_have_a_network_of_their_own() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let before = host_links();
     // A service on the host's loopback that no step may reach.
     let local = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -121,7 +114,7 @@ fn run_steps_have_a_network_of_their_own() {
 /// test made and routes to from the host, as any address the host can reach.
 #[test]
 fn outbound_traffic_leaves_through_pasta() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let outside = Outside::new();
     let before = host_links();
     let (port, server) = outside.serve_once("hello-from-outside");
@@ -154,7 +147,7 @@ fn outbound_traffic_leaves_through_pasta() {
 /// address; published ports serve from the host's loopback; nothing is left afterwards.
 #[test]
 fn default_bridge_addresses_ports_and_cleanup() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let before = host_links();
     let name = unique("srv");
     let id = env.ok(&["run", "-d", "--name", &name, BASE, "sh", "-c", "echo served > /i; httpd -f -p 8080 -h /"]);
@@ -189,7 +182,7 @@ fn default_bridge_addresses_ports_and_cleanup() {
 
 #[test]
 fn published_port_reaches_the_bridge_address() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let name = unique("web");
     env.ok(&[
@@ -250,7 +243,7 @@ fn fetch(env: &Env, net: &str, url: &str) -> String {
 /// nothing in the host's namespace; everything gone afterwards.
 #[test]
 fn containers_on_a_user_network_find_each_other_by_name() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let before = host_links();
     let net = unique("net");
     env.ok(&["network", "create", "-d", "bridge", &net]);
@@ -301,7 +294,7 @@ fn containers_on_a_user_network_find_each_other_by_name() {
 /// `network connect`/`disconnect` on a running container take effect at once.
 #[test]
 fn connect_and_disconnect_a_running_container() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let net = unique("cn");
     env.ok(&["network", "create", "--subnet", "10.77.0.0/24", &net]);
     let srv = unique("srv");
@@ -376,7 +369,7 @@ fn connect_and_disconnect_a_running_container() {
 /// `--link` on the default bridge writes the linked container into /etc/hosts, as docker.
 #[test]
 fn links_on_the_default_bridge() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let db = unique("db");
     env.ok(&["run", "-d", "--name", &db, BASE, "sh", "-c", "echo linked > /i; httpd -f -p 80 -h /"]);
     let _rm = RmOnDrop(&env, db.clone());
@@ -418,7 +411,7 @@ fn http_get(port: u16, path: &str) -> String {
 /// a busy host port is refused before anything is created.
 #[test]
 fn published_ports_ranges_udp_and_publish_all() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nEXPOSE 81\nCOPY udpecho /bin/\nRUN echo exposed > /i\n"))]);
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/udpecho.c");

@@ -78,9 +78,7 @@ fn tar_entries(r: impl Read) -> Vec<(String, String)> {
 
 #[test]
 fn tar_output_is_buildkits_filesystem() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     tree_context(&ctx);
     let ours = env.path("ours.tar");
@@ -140,9 +138,7 @@ fn walk(root: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn local_output_is_buildkits_tree_and_keeps_what_was_there() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     tree_context(&ctx);
     let ours = env.path("ours");
@@ -182,9 +178,7 @@ fn meta(p: &Path) -> serde_json::Value {
 
 #[test]
 fn oci_and_docker_outputs_load_in_docker_and_skopeo() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     tree_context(&ctx);
     let name = unique("rbuild-out");

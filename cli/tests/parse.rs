@@ -1,17 +1,13 @@
 //! `rbuild parse` as a user runs it: BuildKit's parser test data through the real binary,
 //! diagnostics, stdin, and the JSON graph.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{bin, shared};
 use std::process::{Command, Stdio};
 
 fn rbuild() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rbuild"))
-}
-
-fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(p.is_dir(), "../shared (the peer test data) is missing at {}", p.display());
-    p
+    Command::new(bin())
 }
 
 #[test]

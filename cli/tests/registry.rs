@@ -7,10 +7,6 @@ use rbuild_registry::testing::RegistryServer;
 use std::io::Write;
 use std::process::Stdio;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn push_to_skopeo_and_from_skopeo_to_run() {
     require_root();
@@ -210,13 +206,7 @@ fn push_refuses_a_corrupt_layer() {
     std::fs::write(ctx.join("big"), vec![b'y'; 3 << 20]).unwrap();
     let name = format!("{}/rbuild/corrupt:1", reg.host());
     env.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
-    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &name])).unwrap();
-    let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
-    let blob = env.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
-    let mut data = std::fs::read(&blob).unwrap();
-    let mid = data.len() / 2;
-    data[mid] ^= 1;
-    std::fs::write(&blob, data).unwrap();
+    let layer = env.flip_a_bit_of_the_last_layer(&name);
     for extra in [vec![], vec!["--compression", "gzip"]] {
         let mut args = vec!["push"];
         args.extend(extra.iter().copied());

@@ -8,13 +8,6 @@ mod common;
 use common::docker::*;
 use common::*;
 
-fn base_env() -> Env {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
 /// `run --rm --network none FLAGS BASE sh -c SCRIPT` in rbuild and docker: both outputs.
 fn both(env: &Env, flags: &[&str], script: &str) -> (std::process::Output, std::process::Output) {
     let mut args = vec!["run", "--rm", "--network", "none"];
@@ -25,7 +18,7 @@ fn both(env: &Env, flags: &[&str], script: &str) -> (std::process::Output, std::
 
 #[test]
 fn limits_shm_sysctls_and_devices_reach_the_container_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let flags = [
         "--ulimit",
         "nofile=100:200",
@@ -53,7 +46,7 @@ fn limits_shm_sysctls_and_devices_reach_the_container_as_dockers() {
 
 #[test]
 fn bad_limits_sysctls_and_devices_are_refused_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     for (flags, message) in [
         (&["--sysctl", "kernel.hostname=x"][..], "sysctl 'kernel.hostname=x' is not allowed"),
         (&["--ulimit", "bogus=1"], "invalid argument \"bogus=1\" for \"--ulimit\" flag: invalid ulimit type: bogus"),
@@ -78,7 +71,7 @@ fn bad_limits_sysctls_and_devices_are_refused_as_dockers() {
 
 #[test]
 fn inspect_records_the_run_options_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-opts");
     let _d = DockerContainers(vec![name.clone()]);
     let labels = env.path("labels");
@@ -150,7 +143,7 @@ fn inspect_records_the_run_options_as_dockers() {
 
 #[test]
 fn cidfile_stop_signal_and_stop_timeout() {
-    let env = base_env();
+    let env = Env::with_base();
     let cid = env.path("cid");
     let id = env.ok(&["run", "-d", "--cidfile", cid.to_str().unwrap(), "--network", "none", BASE, "sleep", "1000"]);
     assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
@@ -176,7 +169,7 @@ fn cidfile_stop_signal_and_stop_timeout() {
 
 #[test]
 fn mount_flag_binds_volumes_and_tmpfs_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let host = env.path("host");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("f"), "from the host\n").unwrap();
@@ -203,7 +196,7 @@ fn mount_flag_binds_volumes_and_tmpfs_as_dockers() {
 
 #[test]
 fn exec_detach_user_workdir_and_env_as_dockers() {
-    let env = base_env();
+    let env = Env::with_base();
     let name = unique("rbt-exec");
     let _d = DockerContainers(vec![name.clone()]);
     let run = ["run", "-d", "--name", &name, "--network", "none", BASE, "sleep", "1000"];

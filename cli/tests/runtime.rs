@@ -5,13 +5,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn env_with_base() -> Env {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
 fn run(env: &Env, args: &[&str]) -> String {
     let mut a = vec!["run", "--rm"];
     a.extend_from_slice(args);
@@ -35,7 +28,7 @@ fn cgroup_dirs() -> Vec<String> {
 
 #[test]
 fn isolation_matches_docker_defaults() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let marker = env.path("host-only-marker");
     std::fs::write(&marker, "secret").unwrap();
     let out = run(
@@ -58,7 +51,7 @@ fn isolation_matches_docker_defaults() {
 
 #[test]
 fn only_lo_unless_host_network() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let links = run(&env, &["--network", "none", BASE, "sh", "-c", "ls /sys/class/net"]);
     assert_eq!(links.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
     let links = run(&env, &[BASE, "sh", "-c", "ls /sys/class/net"]);
@@ -73,7 +66,7 @@ fn only_lo_unless_host_network() {
 
 #[test]
 fn binds_rw_and_ro() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let h = env.path("hostdir");
     std::fs::create_dir_all(&h).unwrap();
     std::fs::write(h.join("in"), "from-host").unwrap();
@@ -88,7 +81,7 @@ fn binds_rw_and_ro() {
 
 #[test]
 fn anonymous_volume_survives_stop_start_and_is_shared() {
-    let env = env_with_base();
+    let env = Env::with_base();
     env.ok(&["import", "--change", "VOLUME /data", "/var/tmp/rbuild-anchors/busybox-rootfs.tar", "vol/img:1"]);
     env.ok(&["run", "-d", "--name", "vv", "vol/img:1", "sh", "-c", "echo kept > /data/k; sleep 300"]);
     // Stop only once the container wrote the file (a fixed wait lost the race under load).
@@ -104,7 +97,7 @@ fn anonymous_volume_survives_stop_start_and_is_shared() {
 
 #[test]
 fn detached_lifecycle() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let id = env.ok(&[
         "run",
         "-d",
@@ -137,7 +130,7 @@ fn detached_lifecycle() {
 
 #[test]
 fn stop_kills_after_the_timeout() {
-    let env = env_with_base();
+    let env = Env::with_base();
     // `sleep` as PID 1 ignores SIGTERM: only SIGKILL ends it.
     env.ok(&["run", "-d", "--name", "stubborn", BASE, "sleep", "300"]);
     let t = Instant::now();
@@ -151,7 +144,7 @@ fn stop_kills_after_the_timeout() {
 
 #[test]
 fn rm_leaves_nothing() {
-    let env = env_with_base();
+    let env = Env::with_base();
     // A container's hostname is its short ID: its cgroup would be rbuild/<ID…>.
     let mut ids = Vec::new();
     ids.push(env.ok(&["run", "--rm", BASE, "hostname"]).trim().to_string());
@@ -184,7 +177,7 @@ fn rm_leaves_nothing() {
 
 #[test]
 fn exit_codes_and_signals() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let code = |args: &[&str]| {
         let mut a = vec!["run", "--rm", BASE];
         a.extend_from_slice(args);
@@ -216,7 +209,7 @@ fn exit_codes_and_signals() {
 
 #[test]
 fn published_port_serves_http() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -248,14 +241,14 @@ fn published_port_serves_http() {
 
 #[test]
 fn memory_limit_kills_a_hog_with_137() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let out = env.run(&["run", "--rm", "--memory", "32m", BASE, "sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"]);
     assert_eq!(out.status.code(), Some(137));
 }
 
 #[test]
 fn users_groups_and_workdir() {
-    let env = env_with_base();
+    let env = Env::with_base();
     // docker's output for both (the primary gid is a supplementary group too).
     assert_eq!(run(&env, &["-u", "app", BASE, "id"]).trim(), "uid=1000(app) gid=1000(app) groups=1000(app)");
     assert_eq!(run(&env, &["-u", "1234:5678", BASE, "id"]).trim(), "uid=1234 gid=5678 groups=5678");
@@ -273,7 +266,7 @@ fn users_groups_and_workdir() {
 
 #[test]
 fn init_reaps_zombies() {
-    let env = env_with_base();
+    let env = Env::with_base();
     // Orphans re-parented to PID 1 are reaped by --init; without it, sh as PID 1 is the
     // reaper, so compare with a PID 1 that never waits (sleep).
     let out = run(
@@ -291,7 +284,7 @@ fn init_reaps_zombies() {
 
 #[test]
 fn read_only_root_and_tmpfs() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let out = run(
         &env,
         &[
@@ -309,7 +302,7 @@ fn read_only_root_and_tmpfs() {
 
 #[test]
 fn killed_monitor_never_leaves_a_running_container() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let id = env.ok(&["run", "-d", "--name", "orphan", BASE, "sleep", "300"]);
     std::thread::sleep(Duration::from_millis(200));
     let state: serde_json::Value = serde_json::from_slice(
@@ -334,7 +327,7 @@ fn killed_monitor_never_leaves_a_running_container() {
 
 #[test]
 fn cp_diff_commit_export() {
-    let env = env_with_base();
+    let env = Env::with_base();
     env.ok(&["run", "-d", "--name", "files", BASE, "sh", "-c", "echo new > /newfile; rm /etc/group; sleep 300"]);
     wait_in(&env, "files", "test -e /newfile && ! test -e /etc/group");
     let diff = env.ok(&["diff", "files"]);
@@ -366,7 +359,7 @@ fn cp_diff_commit_export() {
 
 #[test]
 fn tty_for_run_and_exec() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let bin = env!("CARGO_BIN_EXE_rbuild");
     let root = env.root();
     let o = sh(&format!(
@@ -389,7 +382,7 @@ fn tty_for_run_and_exec() {
 /// has nothing — found without mounting the image when no layer holds the path.
 #[test]
 fn anonymous_volumes_start_from_the_image() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let ctx = env.path("volctx");
     context(
         &ctx,
@@ -413,7 +406,7 @@ fn anonymous_volumes_start_from_the_image() {
 /// and a `--rm` container's. A kept container's upper is mounted again on each start.
 #[test]
 fn only_throwaway_uppers_are_volatile() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let root_opts = "awk '$5 == \"/\" {print $NF}' /proc/self/mountinfo";
     assert!(run(&env, &[BASE, "sh", "-c", root_opts]).contains("volatile"));
     let kept = env.ok(&["run", "--name", "kept", BASE, "sh", "-c", root_opts]);
@@ -432,7 +425,7 @@ fn only_throwaway_uppers_are_volatile() {
 /// docker's do.
 #[test]
 fn cp_copies_whiteout_names_as_plain_files() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let make = "mkdir /d && echo a > /d/.wh.victim && echo b > /d/.wh..wh..opq && echo c > /d/.wh... && echo n > /d/n";
     env.ok(&["run", "--name", "wh", BASE, "sh", "-c", make]);
     let host = env.path("host");
@@ -470,7 +463,7 @@ fn cp_copies_whiteout_names_as_plain_files() {
 /// `/vol/.wh...` lost its data (the fill applied the tree as a layer).
 #[test]
 fn volumes_fill_with_whiteout_names_as_plain_files() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let ctx = env.path("whvol");
     context(
         &ctx,
@@ -486,7 +479,7 @@ fn volumes_fill_with_whiteout_names_as_plain_files() {
 /// PATH's last component, a symlink as itself), or extracted into the directory PATH.
 #[test]
 fn cp_dash_is_a_tar_stream_both_ways() {
-    let env = env_with_base();
+    let env = Env::with_base();
     env.ok(&["run", "--name", "tarcp", BASE, "sh", "-c", "mkdir -p /d/sub && echo x > /d/sub/f && ln -s sub/f /d/l"]);
     let bin = env!("CARGO_BIN_EXE_rbuild");
     let root = env.root();
@@ -526,7 +519,7 @@ fn cp_dash_is_a_tar_stream_both_ways() {
 /// group from `groups=` (the Debian oracle's setuid-setgid-bits check).
 #[test]
 fn supplementary_groups_start_with_the_primary_gid() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let ctx = env.path("groups-ctx");
     context(
         &ctx,
@@ -564,7 +557,7 @@ fn supplementary_groups_start_with_the_primary_gid() {
 /// rbuild takes docker daemon's umask 022, in builds as in `run`.
 #[test]
 fn a_strict_umask_does_not_lock_users_out_of_the_root() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let bin = env!("CARGO_BIN_EXE_rbuild");
     let root = env.root();
     let ctx = env.path("ctx");

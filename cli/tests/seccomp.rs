@@ -72,9 +72,7 @@ impl Drop for RemoveContainer<'_> {
 
 #[test]
 fn run_build_steps_and_exec_get_dockers_filter() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let dir = env.path("probe");
     build_probe(&dir);
     let mount = format!("{}:/p:ro", dir.display());
@@ -104,9 +102,7 @@ fn run_build_steps_and_exec_get_dockers_filter() {
 
 #[test]
 fn capabilities_decide_the_profile_as_in_docker() {
-    require_root();
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let dir = env.path("probe");
     build_probe(&dir);
     let mount = format!("{}:/p:ro", dir.display());

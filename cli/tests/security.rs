@@ -6,13 +6,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn env_with_base() -> Env {
-    require_root();
-    let env = Env::new();
-    env.load_base();
-    env
-}
-
 /// A loop device over a file of the test's, detached on drop.
 struct Loop {
     dev: String,
@@ -49,7 +42,7 @@ fn rbuild_cgroups() -> Vec<String> {
 /// mknod a host block device and read it.
 #[test]
 fn run_steps_cannot_open_host_devices() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let disk = env.path("disk.img");
     std::fs::write(&disk, b"HOST-DISK-SECRET".repeat(64)).unwrap();
     let lo = Loop::over(&disk);
@@ -92,7 +85,7 @@ fn status_lines(text: &str) -> Vec<String> {
 /// non-root user) in `run`, in a RUN step and in `exec`; compared with docker itself.
 #[test]
 fn process_status_as_docker_gives_it() {
-    let env = env_with_base();
+    let env = Env::with_base();
     for user in ["0", "1000"] {
         let docker = sh_ok(&format!("docker run --rm --network none -u {user} {BASE} cat /proc/self/status"));
         let ours = env.ok(&["run", "--rm", "-u", user, BASE, "cat", "/proc/self/status"]);
@@ -146,7 +139,7 @@ fn process_status_as_docker_gives_it() {
 /// The network sysctls docker sets in a container's own namespace (ping as a user).
 #[test]
 fn ping_group_range_and_low_ports_as_docker() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let cmd = "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start";
     let docker = sh_ok(&format!("docker run --rm --network none {BASE} sh -c '{cmd}'"));
     assert_eq!(env.ok(&["run", "--rm", BASE, "sh", "-c", cmd]), docker);
@@ -159,7 +152,7 @@ fn ping_group_range_and_low_ports_as_docker() {
 /// `--privileged`: every capability, no seccomp filter, the host's devices, writable /sys.
 #[test]
 fn privileged_as_docker_defines_it() {
-    let env = env_with_base();
+    let env = Env::with_base();
     let out = env.ok(&[
         "run",
         "--rm",

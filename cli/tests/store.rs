@@ -300,13 +300,7 @@ fn image_with_a_flipped_byte(env: &Env) -> (String, String) {
     std::fs::write(ctx.join("big"), vec![b'x'; 3 << 20]).unwrap();
     std::fs::write(ctx.join("Dockerfile"), format!("FROM {BASE}\nCOPY big /big\n")).unwrap();
     env.ok(&["build", "-q", "-t", "corrupt:1", ctx.to_str().unwrap()]);
-    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "corrupt:1"])).unwrap();
-    let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
-    let blob = env.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
-    let mut data = std::fs::read(&blob).unwrap();
-    let mid = data.len() / 2;
-    data[mid] ^= 1;
-    std::fs::write(&blob, data).unwrap();
+    let layer = env.flip_a_bit_of_the_last_layer("corrupt:1");
     ("corrupt:1".into(), layer)
 }
 

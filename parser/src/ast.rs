@@ -6,13 +6,38 @@
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::json::{parse_json_array, JsonForm};
-use crate::shell::{is_space, Lexer, NoEnv};
-use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::bytes::complete::take_while;
 use nom::character::complete::{char, satisfy};
-use nom::combinator::{opt, recognize};
+use nom::combinator::recognize;
 use nom::sequence::pair;
 use nom::IResult;
 use serde::Serialize;
+
+mod heredoc;
+mod words;
+
+use heredoc::heredocs_from_line;
+pub use heredoc::parse_heredoc_marker;
+use words::{byte_is_space, extract_flags, parse_words, split_ws};
+
+/// Why a line is not valid syntax, in BuildKit's words ([`parse`] adds the place).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    /// A parser directive (`escape`, `syntax`, `check`) given twice.
+    #[error("only one {0} parser directive can be used")]
+    DuplicateDirective(String),
+    #[error("invalid escape token '{0}' does not match ` or \\")]
+    BadEscape(String),
+    /// A JSON array with something other than strings in it.
+    #[error("when using JSON array syntax, arrays must be comprised of strings only")]
+    NotStrings,
+    /// `ENV NAME` / `LABEL NAME` in the old form, without a value.
+    #[error("{0} must have two arguments")]
+    NoValue(&'static str),
+    /// A `NAME=VALUE` list with a word that has no `=`.
+    #[error("Syntax error - can't find = in {0:?}. Must be of the form: name=value")]
+    NoEquals(String),
+}
 
 /// The longest physical line BuildKit's scanner accepts, newline excluded.
 pub const MAX_LINE: usize = 65535;
@@ -97,39 +122,6 @@ pub(crate) fn go_lower(s: &str) -> String {
         .collect()
 }
 
-/// Go's `unicode.IsSpace` for one byte read as a rune (the byte-wise scans of BuildKit).
-fn byte_is_space(b: u8) -> bool {
-    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0x85 | 0xa0)
-}
-
-/// `[\t\v\f\r ]`, the separator of BuildKit's `reWhitespace`.
-fn is_ws_sep(c: char) -> bool {
-    matches!(c, '\t' | '\u{b}' | '\u{c}' | '\r' | ' ')
-}
-
-/// Splits on runs of `[\t\v\f\r ]`, at most `n` parts (0 = unlimited), like Go's
-/// `regexp.Split`.
-fn split_ws(s: &str, n: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    loop {
-        if n != 0 && out.len() + 1 == n {
-            out.push(rest);
-            return out;
-        }
-        match rest.find(is_ws_sep) {
-            None => {
-                out.push(rest);
-                return out;
-            }
-            Some(i) => {
-                out.push(&rest[..i]);
-                rest = rest[i..].trim_start_matches(is_ws_sep);
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Directives
 
@@ -163,7 +155,7 @@ struct DirectiveState {
 
 impl DirectiveState {
     /// Looks at a line while directives may still appear. `Ok(true)` when it was one.
-    fn feed(&mut self, line: &str) -> Result<bool, String> {
+    fn feed(&mut self, line: &str) -> Result<bool, SyntaxError> {
         if self.done {
             return Ok(false);
         }
@@ -177,13 +169,13 @@ impl DirectiveState {
             return Ok(false);
         }
         if self.seen.contains(&key) {
-            return Err(format!("only one {key} parser directive can be used"));
+            return Err(SyntaxError::DuplicateDirective(key));
         }
         self.seen.push(key.clone());
         match key.as_str() {
             "escape" => {
                 if value != "`" && value != "\\" {
-                    return Err(format!("invalid escape token '{value}' does not match ` or \\"));
+                    return Err(SyntaxError::BadEscape(value));
                 }
                 self.d.escape = value.chars().next().unwrap_or('\\');
             }
@@ -222,193 +214,6 @@ fn physical_lines(src: &str) -> Vec<&str> {
     src.split_inclusive('\n').collect()
 }
 
-// ---------------------------------------------------------------------------------------
-// Splitting an instruction line
-
-/// Takes `--flag` words off the front of `line`; returns (rest, flags). The scan is
-/// byte-wise as BuildKit's: each byte becomes one character (Latin-1), and quotes and the
-/// escape character group and are removed.
-pub(crate) fn extract_flags(line: &str, esc: char) -> (String, Vec<String>) {
-    #[derive(PartialEq)]
-    enum Phase {
-        Spaces,
-        Word,
-        Quote,
-    }
-    let b = line.as_bytes();
-    let esc = if esc.is_ascii() { esc as u8 } else { b'\\' };
-    let rest_from = |pos: usize| -> String {
-        match line.get(pos..) {
-            Some(s) => s.to_string(),
-            None => String::from_utf8_lossy(&b[pos..]).into_owned(),
-        }
-    };
-    let mut words = Vec::new();
-    let mut phase = Phase::Spaces;
-    let mut word = String::new();
-    let mut quote = 0u8;
-    let mut blank_ok = false;
-    let mut pos = 0usize;
-    while pos <= b.len() {
-        let ch = if pos < b.len() { b[pos] } else { 0 };
-        if phase == Phase::Spaces {
-            if pos == b.len() {
-                break;
-            }
-            if byte_is_space(ch) {
-                pos += 1;
-                continue;
-            }
-            if ch != b'-' || pos + 1 == b.len() || b[pos + 1] != b'-' {
-                return (rest_from(pos), words);
-            }
-            phase = Phase::Word;
-        }
-        if pos == b.len() {
-            if word != "--" && (blank_ok || !word.is_empty()) {
-                words.push(word);
-            }
-            break;
-        }
-        if phase == Phase::Word {
-            if byte_is_space(ch) {
-                phase = Phase::Spaces;
-                if word == "--" {
-                    return (rest_from(pos), words);
-                }
-                if blank_ok || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-                word.clear();
-                blank_ok = false;
-                pos += 1;
-                continue;
-            }
-            if ch == b'\'' || ch == b'"' {
-                quote = ch;
-                blank_ok = true;
-                phase = Phase::Quote;
-                pos += 1;
-                continue;
-            }
-            let mut c = ch;
-            if c == esc {
-                if pos + 1 == b.len() {
-                    pos += 1;
-                    continue;
-                }
-                pos += 1;
-                c = b[pos];
-            }
-            word.push(c as char);
-            pos += 1;
-            continue;
-        }
-        // Phase::Quote
-        if ch == quote {
-            phase = Phase::Word;
-            pos += 1;
-            continue;
-        }
-        let mut c = ch;
-        if c == esc {
-            if pos + 1 == b.len() {
-                phase = Phase::Word;
-                pos += 1;
-                continue;
-            }
-            pos += 1;
-            c = b[pos];
-        }
-        word.push(c as char);
-        pos += 1;
-    }
-    (String::new(), words)
-}
-
-/// Words for ENV, LABEL and ARG: cut at whitespace, quotes group and stay, escapes stay
-/// with the character they escape.
-pub(crate) fn parse_words(rest: &str, esc: char) -> Vec<String> {
-    #[derive(PartialEq)]
-    enum Phase {
-        Spaces,
-        Word,
-        Quote,
-    }
-    let chars: Vec<char> = rest.chars().collect();
-    let mut words = Vec::new();
-    let mut phase = Phase::Spaces;
-    let mut word = String::new();
-    let mut quote = '\0';
-    let mut blank_ok = false;
-    let mut pos = 0usize;
-    while pos <= chars.len() {
-        let at_end = pos == chars.len();
-        let mut ch = if at_end { '\0' } else { chars[pos] };
-        if phase == Phase::Spaces {
-            if at_end {
-                break;
-            }
-            if is_space(ch) {
-                pos += 1;
-                continue;
-            }
-            phase = Phase::Word;
-        }
-        if at_end {
-            if blank_ok || !word.is_empty() {
-                words.push(word);
-            }
-            break;
-        }
-        if phase == Phase::Word {
-            if is_space(ch) {
-                phase = Phase::Spaces;
-                if blank_ok || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-                blank_ok = false;
-                pos += 1;
-                continue;
-            }
-            if ch == '\'' || ch == '"' {
-                quote = ch;
-                blank_ok = true;
-                phase = Phase::Quote;
-            }
-            if ch == esc {
-                if pos + 1 == chars.len() {
-                    pos += 1;
-                    continue;
-                }
-                word.push(ch);
-                pos += 1;
-                ch = chars[pos];
-            }
-            word.push(ch);
-            pos += 1;
-            continue;
-        }
-        // Phase::Quote
-        if ch == quote {
-            phase = Phase::Word;
-        }
-        if ch == esc && quote != '\'' {
-            if pos + 1 == chars.len() {
-                phase = Phase::Word;
-                pos += 1;
-                continue;
-            }
-            pos += 1;
-            word.push(ch);
-            ch = chars[pos];
-        }
-        word.push(ch);
-        pos += 1;
-    }
-    words
-}
-
 /// What an instruction's line parser produced.
 struct Parsed {
     args: Vec<String>,
@@ -422,18 +227,16 @@ impl Parsed {
     }
 }
 
-fn parse_maybe_json(rest: &str) -> Result<Parsed, String> {
+fn parse_maybe_json(rest: &str) -> Result<Parsed, SyntaxError> {
     if rest.is_empty() {
         return Ok(Parsed::args(vec![]));
     }
     match parse_json_array(rest) {
         JsonForm::Strings(v) => Ok(Parsed { args: v, sub: None, json: true }),
-        JsonForm::NotStringArray => Err(NOT_STRINGS.into()),
+        JsonForm::NotStringArray => Err(SyntaxError::NotStrings),
         JsonForm::NotJson => Ok(Parsed::args(vec![rest.to_string()])),
     }
 }
-
-const NOT_STRINGS: &str = "when using JSON array syntax, arrays must be comprised of strings only";
 
 fn parse_whitespace_delimited(rest: &str) -> Parsed {
     if rest.is_empty() {
@@ -442,15 +245,15 @@ fn parse_whitespace_delimited(rest: &str) -> Parsed {
     Parsed::args(split_ws(rest, 0).into_iter().map(String::from).collect())
 }
 
-fn parse_maybe_json_to_list(rest: &str) -> Result<Parsed, String> {
+fn parse_maybe_json_to_list(rest: &str) -> Result<Parsed, SyntaxError> {
     match parse_json_array(rest) {
         JsonForm::Strings(v) => Ok(Parsed { args: v, sub: None, json: true }),
-        JsonForm::NotStringArray => Err(NOT_STRINGS.into()),
+        JsonForm::NotStringArray => Err(SyntaxError::NotStrings),
         JsonForm::NotJson => Ok(parse_whitespace_delimited(rest)),
     }
 }
 
-fn parse_name_val(rest: &str, key: &str, esc: char) -> Result<Parsed, String> {
+fn parse_name_val(rest: &str, key: &'static str, esc: char) -> Result<Parsed, SyntaxError> {
     let words = parse_words(rest, esc);
     if words.is_empty() {
         return Ok(Parsed::args(vec![]));
@@ -459,21 +262,21 @@ fn parse_name_val(rest: &str, key: &str, esc: char) -> Result<Parsed, String> {
         // Old form: KEY name value...
         let parts = split_ws(rest, 2);
         if parts.len() < 2 {
-            return Err(format!("{key} must have two arguments"));
+            return Err(SyntaxError::NoValue(key));
         }
         return Ok(Parsed::args(vec![parts[0].to_string(), parts[1].to_string(), String::new()]));
     }
     let mut args = Vec::with_capacity(words.len() * 3);
     for w in words {
         let Some((k, v)) = w.split_once('=') else {
-            return Err(format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"));
+            return Err(SyntaxError::NoEquals(w));
         };
         args.extend([k.to_string(), v.to_string(), "=".to_string()]);
     }
     Ok(Parsed::args(args))
 }
 
-fn parse_health_config(rest: &str) -> Result<Parsed, String> {
+fn parse_health_config(rest: &str) -> Result<Parsed, SyntaxError> {
     let b = rest.as_bytes();
     let sep = b.iter().position(|c| byte_is_space(*c)).unwrap_or(b.len());
     if sep == 0 {
@@ -489,7 +292,7 @@ fn parse_health_config(rest: &str) -> Result<Parsed, String> {
 }
 
 /// `keyword [flags] args` → a node (without position or heredocs).
-fn node_from_line(line: &str, esc: char) -> Result<Node, String> {
+fn node_from_line(line: &str, esc: char) -> Result<Node, SyntaxError> {
     let trimmed = line.trim();
     let parts = split_ws(trimmed, 2);
     let keyword = parts[0].to_string();
@@ -543,96 +346,6 @@ impl Node {
 }
 
 // ---------------------------------------------------------------------------------------
-// Heredocs
-
-/// `^(\d*)<<(-?)(.*)$` with no `<` in the name part.
-fn heredoc_word(i: &str) -> IResult<&str, (&str, bool, &str)> {
-    let (i, fd) = take_while(|c: char| c.is_ascii_digit())(i)?;
-    let (i, _) = tag("<<")(i)?;
-    let (i, dash) = opt(char('-'))(i)?;
-    let (i, rest) = take_while1(|c| c != '<')(i)?;
-    if !i.is_empty() {
-        return Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Eof)));
-    }
-    Ok((i, (fd, dash.is_some(), rest)))
-}
-
-/// If `word` is a heredoc marker (`<<EOF`, `<<-"EOF"`, `3<<EOF`), its heredoc (body empty).
-pub fn parse_heredoc_marker(word: &str) -> Option<Heredoc> {
-    let (_, (fd, chomp, rest)) = heredoc_word(word).ok()?;
-    let mut lex = Lexer::new('\\');
-    lex.skip_unset_env = true;
-    let words = lex.process_words(rest, &NoEnv).ok()?;
-    if words.len() != 1 {
-        return None;
-    }
-    lex.raw_quotes = true;
-    let raw = lex.process_words(rest, &NoEnv).ok()?;
-    if raw.len() != 1 {
-        return None;
-    }
-    let quotes = |s: &str| s.matches(['\'', '"']).count();
-    Some(Heredoc {
-        name: words[0].clone(),
-        fd: fd.parse().unwrap_or(0),
-        expand: quotes(&words[0]) == quotes(&raw[0]),
-        chomp,
-        content: String::new(),
-    })
-}
-
-/// The heredoc markers of a RUN/COPY/ADD line, in order. The line is split into shell
-/// words with quotes and escapes kept; `<<` keeps the whitespace after it in its word.
-fn heredocs_from_line(line: &str) -> Vec<Heredoc> {
-    let mut lex = Lexer::new('\\');
-    lex.raw_quotes = true;
-    lex.raw_escapes = true;
-    lex.skip_unset_env = true;
-    // Join `<<` with the whitespace that follows it so `<< EOF` stays one word.
-    let mut joined = String::with_capacity(line.len());
-    let chars: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    let mut in_single = false;
-    let mut in_double = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' && !in_single && i + 1 < chars.len() {
-            joined.push(c);
-            joined.push(chars[i + 1]);
-            i += 2;
-            continue;
-        }
-        match c {
-            '\'' if !in_double => in_single = !in_single,
-            '"' if !in_single => in_double = !in_double,
-            _ => {}
-        }
-        joined.push(c);
-        if !in_single && !in_double && c == '<' && chars.get(i + 1) == Some(&'<') {
-            joined.push('<');
-            i += 2;
-            while i < chars.len() && matches!(chars[i], ' ' | '\t') {
-                // An escaped space stays inside the word for the word splitter.
-                joined.push('\\');
-                joined.push(chars[i]);
-                i += 1;
-            }
-            continue;
-        }
-        i += 1;
-    }
-    let Ok(words) = lex.process_words(&joined, &NoEnv) else { return vec![] };
-    words
-        .iter()
-        .filter_map(|w| {
-            // Undo the escaping of the joined whitespace before matching.
-            let w = w.replace("\\ ", " ").replace("\\\t", "\t");
-            parse_heredoc_marker(&w)
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------
 // The file
 
 /// Parses a whole Dockerfile into nodes.
@@ -660,7 +373,7 @@ pub fn parse(src: &str) -> Result<Ast, Diagnostic> {
         check_len(raw, line_no)?;
         let token = trim_newline(raw).trim_start();
         let start_col = trim_newline(raw).chars().count() - token.chars().count() + 1;
-        let is_directive = ds.feed(token).map_err(|m| Diagnostic::at(m, Span::line(line_no, start_col)))?;
+        let is_directive = ds.feed(token).map_err(|e| Diagnostic::at(e.to_string(), Span::line(line_no, start_col)))?;
         if is_comment(raw) {
             let c = token[1..].trim().to_string();
             if is_directive {
@@ -700,7 +413,8 @@ pub fn parse(src: &str) -> Result<Ast, Diagnostic> {
             warnings.push(Warning { message: format!("Empty continuation line found in: {buf}"), line: idx });
         }
         let span_here = |end_line: usize, end_col: usize| Span::new(line_no, start_col, end_line, end_col.max(1));
-        let mut node = node_from_line(&buf, esc).map_err(|m| Diagnostic::at(m, span_here(idx, last_line_len)))?;
+        let mut node =
+            node_from_line(&buf, esc).map_err(|e| Diagnostic::at(e.to_string(), span_here(idx, last_line_len)))?;
         if node.can_contain_heredoc() && buf.contains("<<") {
             for mut h in heredocs_from_line(&buf) {
                 let mut terminated = false;
@@ -749,6 +463,21 @@ mod tests {
         assert_eq!(extract_flags("--a=\"x\\\"y\" z", '\\'), ("z".to_string(), vec!["--a=x\"y".into()]));
         assert_eq!(extract_flags("-- foo", '\\'), (" foo".to_string(), vec![]));
         assert_eq!(extract_flags("--m=é", '\\').1, vec!["--m=Ã©".to_string()]);
+    }
+
+    /// The syntax errors keep BuildKit's words, located where the line starts.
+    #[test]
+    fn syntax_errors_say_what_buildkit_says() {
+        for (src, message, line) in [
+            ("# escape=a\nFROM x\n", "invalid escape token 'a' does not match ` or \\", 1),
+            ("# syntax=a\n# syntax=b\nFROM x\n", "only one syntax parser directive can be used", 2),
+            ("FROM x\nCMD [\"a\", 1]\n", "when using JSON array syntax, arrays must be comprised of strings only", 2),
+            ("FROM x\nENV A\n", "ENV must have two arguments", 2),
+            ("LABEL a=b c\n", "Syntax error - can't find = in \"c\". Must be of the form: name=value", 1),
+        ] {
+            let e = parse(src).unwrap_err();
+            assert_eq!((e.message.as_str(), e.span.map(|s| s.start_line)), (message, Some(line)), "{src:?}");
+        }
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Dockerfile {
             }
             r.stage = match crate::graph::stage_index(&r.name, names.len()) {
                 Some(Ok(i)) => Some(i),
-                Some(Err(e)) => return Err(Diagnostic::at(e, ins.span)),
+                Some(Err(e)) => return Err(Diagnostic::at(e.to_string(), ins.span)),
                 None => {
                     let lower = r.name.to_lowercase();
                     names.iter().position(|n| n.as_deref() == Some(lower.as_str()))

@@ -23,9 +23,14 @@ pub const PLATFORM_ARGS: &[(&str, &str)] = &[
     ("BUILDVARIANT", ""),
 ];
 
+/// A platform rbuild does not build for (it builds for [`PLATFORM`] only).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("platform {0:?} is not supported: rbuild builds {PLATFORM} images only (no emulation)")]
+pub struct UnsupportedPlatform(pub String);
+
 /// Accepts a platform that means linux/amd64 (`linux/amd64`, `amd64`, `linux/x86_64`,
 /// `linux/amd64/v1`, `local`, as containerd normalizes them); anything else is refused.
-pub fn check_platform(p: &str) -> Result<(), String> {
+pub fn check_platform(p: &str) -> Result<(), UnsupportedPlatform> {
     let lower = p.trim().to_ascii_lowercase();
     let parts: Vec<&str> = lower.split('/').collect();
     let (os, arch, variant) = match parts.as_slice() {
@@ -39,7 +44,7 @@ pub fn check_platform(p: &str) -> Result<(), String> {
     if os == "linux" && arch_ok && matches!(variant, "" | "v1") {
         return Ok(());
     }
-    Err(format!("platform {p:?} is not supported: rbuild builds {PLATFORM} images only (no emulation)"))
+    Err(UnsupportedPlatform(p.to_string()))
 }
 
 /// Checks the `# syntax=` directive of `src` (if any): the `docker/dockerfile` family
@@ -134,7 +139,7 @@ mod tests {
             assert!(check_platform(ok).is_ok(), "{ok}");
         }
         for bad in ["linux/arm64", "windows/amd64", "linux/arm/v7", "linux/amd64/v3", ""] {
-            assert!(check_platform(bad).unwrap_err().contains("linux/amd64 images only"), "{bad}");
+            assert!(check_platform(bad).unwrap_err().to_string().contains("linux/amd64 images only"), "{bad}");
         }
     }
 }

@@ -120,15 +120,20 @@ pub fn meta_arg_values(
 /// when the value is not a number (a stage name or an image), an error when the number
 /// names no stage. Any number is a stage index, also one too big for an integer — as an
 /// image name it would be looked up on Docker Hub.
-pub fn stage_index(value: &str, stages: usize) -> Option<Result<usize, String>> {
+pub fn stage_index(value: &str, stages: usize) -> Option<Result<usize, BadStageIndex>> {
     let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let negative = value.starts_with('-') && digits.bytes().any(|b| b != b'0');
     let index = if negative { None } else { digits.parse::<usize>().ok() };
-    Some(index.filter(|i| *i < stages).ok_or_else(|| format!("invalid stage index {value}")))
+    Some(index.filter(|i| *i < stages).ok_or_else(|| BadStageIndex(value.to_string())))
 }
+
+/// A `--from` number that names no stage of the Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid stage index {0}")]
+pub struct BadStageIndex(pub String);
 
 impl Graph {
     /// Builds the graph of `df` for `target` (a stage name, or the last stage).
@@ -205,7 +210,7 @@ fn bases(
         }
         if let Kind::From(FromArgs { platform: Some(p), .. }) = &s.from.kind {
             let p = lex.process_word(p, meta).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
-            check_platform(&p).map_err(|e| Diagnostic::at(e, s.from.span))?;
+            check_platform(&p).map_err(|e| Diagnostic::at(e.to_string(), s.from.span))?;
         }
         let replaced = s.name().is_some_and(|n| contexts.contains(n));
         let base = if replaced {

@@ -15,12 +15,53 @@ pub const MAX_NESTING: usize = 100;
 /// environment variable). Values that double at every ENV otherwise grow without end.
 pub const MAX_EXPANSION: usize = 1 << 20;
 
-/// A failed expansion, e.g. an unterminated quote or `${}`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+mod pattern;
+
+pub use pattern::PatternError;
+use pattern::{replace_every, substitution_regex, trim_prefix, trim_suffix};
+
+/// A failed expansion, e.g. an unterminated quote or `${}`: the word and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("failed to process {:?}: {reason}", shown(word))]
 pub struct ShellError {
     pub word: String,
-    pub reason: String,
+    #[source]
+    pub reason: ExpandError,
+}
+
+/// Why a word could not be expanded (BuildKit's lexer's words).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExpandError {
+    /// The word ended inside `${…}` before the character that closes this part.
+    #[error("unexpected end of statement while looking for matching {0}")]
+    Unterminated(char),
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnterminatedSingleQuote,
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnterminatedDoubleQuote,
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    /// `${}`, `${{`, `${:…}`.
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    /// `${VAR` followed by a character that starts no modifier; the modifier as written.
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+    /// `${VAR?message}` (or `:?`) of an unset (or empty) variable.
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+    #[error("variable references are nested more than {MAX_NESTING} deep")]
+    TooDeep,
+    #[error("the expansion is larger than {MAX_EXPANSION} bytes")]
+    TooLarge,
+    #[error("invalid pattern ({pattern}) in substitution: {source}")]
+    Pattern {
+        pattern: String,
+        #[source]
+        source: PatternError,
+    },
 }
 
 /// A word for a message: cut after 100 characters.
@@ -192,12 +233,12 @@ struct ShellWord<'a> {
     depth: usize,
 }
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, ExpandError>;
 
 /// Fails once `len` bytes are more than one expansion may make.
 fn within_limit(len: usize) -> R<()> {
     if len > MAX_EXPANSION {
-        return Err(format!("the expansion is larger than {MAX_EXPANSION} bytes"));
+        return Err(ExpandError::TooLarge);
     }
     Ok(())
 }
@@ -280,7 +321,7 @@ impl ShellWord<'_> {
             }
         }
         if let Some(s) = stop {
-            return Err(format!("unexpected end of statement while looking for matching {s}"));
+            return Err(ExpandError::Unterminated(s));
         }
         Ok((result, words.finish()))
     }
@@ -294,7 +335,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.next() {
-                None => return Err("unexpected end of statement while looking for matching single-quote".into()),
+                None => return Err(ExpandError::UnterminatedSingleQuote),
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         result.push('\'');
@@ -315,7 +356,7 @@ impl ShellWord<'_> {
         }
         loop {
             match self.peek() {
-                None => return Err("unexpected end of statement while looking for matching double-quote".into()),
+                None => return Err(ExpandError::UnterminatedDoubleQuote),
                 Some('"') => {
                     self.next();
                     if self.lex.raw_quotes {
@@ -350,7 +391,7 @@ impl ShellWord<'_> {
 
     fn process_dollar(&mut self) -> R<String> {
         if self.depth >= MAX_NESTING {
-            return Err(format!("variable references are nested more than {MAX_NESTING} deep"));
+            return Err(ExpandError::TooDeep);
         }
         self.depth += 1;
         let r = self.process_dollar_at_depth();
@@ -361,27 +402,16 @@ impl ShellWord<'_> {
     fn process_dollar_at_depth(&mut self) -> R<String> {
         self.next(); // '$'
         if self.peek() != Some('{') {
-            let name = self.process_name();
-            if name.is_empty() {
-                return Ok("$".into());
-            }
-            return Ok(match self.get_env(&name) {
-                Some(v) => v,
-                None if self.lex.skip_unset_env => format!("${name}"),
-                None => String::new(),
-            });
+            return Ok(self.process_plain_dollar());
         }
         self.next(); // '{'
         match self.peek() {
-            None => return Err("syntax error: missing '}'".into()),
-            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
+            None => return Err(ExpandError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
             _ => {}
         }
         let name = self.process_name();
         let first = self.next();
-        let mut chs: String = first.map(String::from).unwrap_or_else(|| "\u{FFFD}".into());
-        let mut ch = first;
-        let mut null_is_unset = false;
         match first {
             Some('}') => {
                 let v = self.get_env(&name);
@@ -390,113 +420,92 @@ impl ShellWord<'_> {
                 }
                 Ok(v.unwrap_or_default())
             }
-            Some(':' | '+' | '-' | '?' | '#' | '%') => {
-                if first == Some(':') {
-                    null_is_unset = true;
-                    ch = self.next();
-                    chs.push(ch.unwrap_or('\u{FFFD}'));
-                }
-                let raw = matches!(ch, Some('#' | '%'));
-                let word = match self.process_stop_on(Some('}'), raw) {
-                    Ok((w, _)) => w,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '}'".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let value = self.get_env(&name);
-                if self.lex.skip_unset_env && value.is_none() {
-                    return Ok(format!("${{{name}{chs}{word}}}"));
-                }
-                let empty_or_unset = match &value {
-                    None => true,
-                    Some(v) => null_is_unset && v.is_empty(),
-                };
-                match ch {
-                    Some('-') => Ok(if empty_or_unset { word } else { value.unwrap_or_default() }),
-                    Some('+') => Ok(if empty_or_unset { String::new() } else { word }),
-                    Some('?') => match value {
-                        None => Err(format!(
-                            "{name}: {}",
-                            if word.is_empty() { "is not allowed to be unset" } else { &word }
-                        )),
-                        Some(v) if null_is_unset && v.is_empty() => Err(format!(
-                            "{name}: {}",
-                            if word.is_empty() { "is not allowed to be empty" } else { &word }
-                        )),
-                        Some(v) => Ok(v),
-                    },
-                    Some(c @ ('%' | '#')) => {
-                        let mut pattern = word.as_str();
-                        let greedy = pattern.starts_with(c);
-                        if greedy {
-                            pattern = &pattern[c.len_utf8()..];
-                        }
-                        let value = value.unwrap_or_default();
-                        if c == '%' {
-                            trim_suffix(pattern, &value, greedy)
-                        } else {
-                            trim_prefix(pattern, &value, greedy)
-                        }
-                    }
-                    _ => Err(format!("unsupported modifier ({chs}) in substitution")),
-                }
-            }
-            Some('/') => {
-                let replace_all = self.peek() == Some('/');
-                if replace_all {
-                    self.next();
-                }
-                let pattern = match self.process_stop_on(Some('/'), true) {
-                    Ok((p, _)) => p,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '/' in ${}".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let replacement = match self.process_stop_on(Some('}'), true) {
-                    Ok((r, _)) => r,
-                    Err(e) => {
-                        if self.peek().is_none() {
-                            return Err("syntax error: missing '}'".into());
-                        }
-                        return Err(e);
-                    }
-                };
-                let value = self.get_env(&name);
-                if self.lex.skip_unset_env && value.is_none() {
-                    return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
-                }
+            Some(':' | '+' | '-' | '?' | '#' | '%') => self.process_modifier(&name, first),
+            Some('/') => self.process_replace(&name),
+            _ => Err(ExpandError::UnsupportedModifier(modifier_text(first))),
+        }
+    }
+
+    /// `$NAME` (no braces); a lone `$` is itself.
+    fn process_plain_dollar(&mut self) -> String {
+        let name = self.process_name();
+        if name.is_empty() {
+            return "$".into();
+        }
+        match self.get_env(&name) {
+            Some(v) => v,
+            None if self.lex.skip_unset_env => format!("${name}"),
+            None => String::new(),
+        }
+    }
+
+    /// The text up to `stop`; `missing` is the error when the word ends first.
+    fn process_until(&mut self, stop: char, raw: bool, missing: ExpandError) -> R<String> {
+        match self.process_stop_on(Some(stop), raw) {
+            Ok((w, _)) => Ok(w),
+            Err(_) if self.peek().is_none() => Err(missing),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `${NAME:-w}`, `${NAME+w}`, `${NAME?m}`, `${NAME#p}`, `${NAME%%p}`…; `first` is the
+    /// character after the name.
+    fn process_modifier(&mut self, name: &str, first: Option<char>) -> R<String> {
+        let mut chs = modifier_text(first);
+        let mut ch = first;
+        let null_is_unset = first == Some(':');
+        if null_is_unset {
+            ch = self.next();
+            chs.push(ch.unwrap_or('\u{FFFD}'));
+        }
+        let raw = matches!(ch, Some('#' | '%'));
+        let word = self.process_until('}', raw, ExpandError::MissingBrace)?;
+        let value = self.get_env(name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}{chs}{word}}}"));
+        }
+        let empty_or_unset = match &value {
+            None => true,
+            Some(v) => null_is_unset && v.is_empty(),
+        };
+        match ch {
+            Some('-') => Ok(if empty_or_unset { word } else { value.unwrap_or_default() }),
+            Some('+') => Ok(if empty_or_unset { String::new() } else { word }),
+            Some('?') => required(name, value, null_is_unset, &word),
+            Some(c @ ('%' | '#')) => {
+                let greedy = word.starts_with(c);
+                let pattern = if greedy { &word[c.len_utf8()..] } else { word.as_str() };
                 let value = value.unwrap_or_default();
-                let re = pattern_to_regex(&pattern, true, false)
-                    .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
-                if replace_all {
-                    // Every character can be a match: the result can be the value's
-                    // length times the replacement's. (`$name` in the replacement is a
-                    // group reference, as in Go's ReplaceAllString that BuildKit uses.)
-                    let mut out = String::new();
-                    let mut last = 0;
-                    for caps in re.captures_iter(&value) {
-                        let Some(m) = caps.get(0) else { continue };
-                        out.push_str(&value[last..m.start()]);
-                        caps.expand(&replacement, &mut out);
-                        within_limit(out.len())?;
-                        last = m.end();
-                    }
-                    within_limit(out.len() + value.len() - last)?;
-                    out.push_str(&value[last..]);
-                    Ok(out)
-                } else if let Some(m) = re.find(&value) {
-                    Ok(format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]))
+                if c == '%' {
+                    trim_suffix(pattern, &value, greedy)
                 } else {
-                    Ok(value)
+                    trim_prefix(pattern, &value, greedy)
                 }
             }
-            _ => Err(format!("unsupported modifier ({chs}) in substitution")),
+            _ => Err(ExpandError::UnsupportedModifier(chs)),
+        }
+    }
+
+    /// `${NAME/pattern/replacement}` and `${NAME//pattern/replacement}`.
+    fn process_replace(&mut self, name: &str) -> R<String> {
+        let replace_all = self.peek() == Some('/');
+        if replace_all {
+            self.next();
+        }
+        let pattern = self.process_until('/', true, ExpandError::MissingSlash)?;
+        let replacement = self.process_until('}', true, ExpandError::MissingBrace)?;
+        let value = self.get_env(name);
+        if self.lex.skip_unset_env && value.is_none() {
+            return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+        }
+        let value = value.unwrap_or_default();
+        let re = substitution_regex(&pattern, true, false)?;
+        if replace_all {
+            replace_every(&re, &value, &replacement)
+        } else if let Some(m) = re.find(&value) {
+            Ok(format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]))
+        } else {
+            Ok(value)
         }
     }
 
@@ -526,175 +535,29 @@ impl ShellWord<'_> {
     }
 }
 
+/// The modifier as written, for messages: U+FFFD where the word ended.
+fn modifier_text(first: Option<char>) -> String {
+    first.map(String::from).unwrap_or_else(|| "\u{FFFD}".into())
+}
+
+/// `${NAME?m}` and `${NAME:?m}`: the value, or an error with the message.
+fn required(name: &str, value: Option<String>, null_is_unset: bool, word: &str) -> R<String> {
+    match value {
+        None => Err(required_error(name, word, "is not allowed to be unset")),
+        Some(v) if null_is_unset && v.is_empty() => Err(required_error(name, word, "is not allowed to be empty")),
+        Some(v) => Ok(v),
+    }
+}
+
+/// The error of `${NAME?word}`: the word, or `default` when it is empty.
+fn required_error(name: &str, word: &str, default: &str) -> ExpandError {
+    let message = if word.is_empty() { default } else { word };
+    ExpandError::Required { name: name.to_string(), message: message.to_string() }
+}
+
 fn is_digit(c: char) -> bool {
     c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
 }
 
-/// A shell pattern (`*`, `?`, `\` escapes; no bracket expressions) as a regex.
-fn pattern_to_regex(pattern: &str, greedy: bool, anchored: bool) -> Result<regex::Regex, String> {
-    let mut out = String::with_capacity(pattern.len() + 4);
-    if anchored {
-        out.push('^');
-    }
-    let star = if greedy { ".*" } else { ".*?" };
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let mut tok = chars[i];
-        i += 1;
-        match tok {
-            '*' => {
-                out.push_str(star);
-                continue;
-            }
-            '?' => {
-                out.push('.');
-                continue;
-            }
-            '\\' => {
-                // `\}` and `\/` inside `${}` are escapes of the expansion syntax, not the pattern.
-                if matches!(chars.get(i), Some('}' | '/')) {
-                    continue;
-                }
-                out.push('\\');
-                match chars.get(i) {
-                    Some(&c @ ('*' | '?' | '\\')) => {
-                        tok = c;
-                        i += 1;
-                    }
-                    Some(c) => return Err(format!("invalid escape '\\{c}'")),
-                    None => return Err("invalid escape '\\'".into()),
-                }
-            }
-            '[' | ']' | '{' | '}' | '.' | '+' | '(' | ')' | '|' | '^' | '$' => out.push('\\'),
-            _ => {}
-        }
-        out.push(tok);
-    }
-    regex::Regex::new(&out).map_err(|e| e.to_string())
-}
-
-fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> R<String> {
-    let re = pattern_to_regex(pattern, greedy, true)
-        .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
-    Ok(match re.find(value) {
-        Some(m) => value[m.end()..].to_string(),
-        None => value.to_string(),
-    })
-}
-
-/// Reverses a pattern but keeps each escape before the character it escapes.
-fn reverse_pattern(pattern: &str) -> String {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = vec!['\0'; chars.len()];
-    let last = chars.len().wrapping_sub(1);
-    let mut i = 0;
-    while i < chars.len() {
-        let out_idx = last - i;
-        if chars[i] == '\\' && i != last {
-            out[out_idx - 1] = chars[i];
-            out[out_idx] = chars[i + 1];
-            i += 2;
-        } else {
-            out[out_idx] = chars[i];
-            i += 1;
-        }
-    }
-    out.into_iter().collect()
-}
-
-fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> R<String> {
-    // A regex finds the leftmost match, so reverse both to find the shortest/longest suffix.
-    let rp = reverse_pattern(pattern);
-    let rv: String = value.chars().rev().collect();
-    let s = trim_prefix(&rp, &rv, greedy)?;
-    Ok(s.chars().rev().collect())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env() -> BTreeMap<String, String> {
-        [("PWD", "/home"), ("X", "a.b.c"), ("EMPTY", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn basic_expansion() {
-        let l = Lexer::new('\\');
-        assert_eq!(l.process_word("he$PWD", &env()).unwrap(), "he/home");
-        assert_eq!(l.process_word("${NOPE-x}${EMPTY-y}${EMPTY:-z}", &env()).unwrap(), "xz");
-        assert_eq!(l.process_word("${EMPTY+p}${EMPTY:+q}${PWD+r}", &env()).unwrap(), "pr");
-        assert_eq!(l.process_word("'$PWD' \"$PWD\"", &env()).unwrap(), "$PWD /home");
-        assert!(l.process_word("${NOPE?gone}", &env()).unwrap_err().reason.contains("NOPE: gone"));
-    }
-
-    #[test]
-    fn patterns() {
-        let l = Lexer::new('\\');
-        assert_eq!(l.process_word("${X#*.}", &env()).unwrap(), "b.c");
-        assert_eq!(l.process_word("${X##*.}", &env()).unwrap(), "c");
-        assert_eq!(l.process_word("${X%.*}", &env()).unwrap(), "a.b");
-        assert_eq!(l.process_word("${X%%.*}", &env()).unwrap(), "a");
-        assert_eq!(l.process_word("${X/./-}", &env()).unwrap(), "a-b.c");
-        assert_eq!(l.process_word("${X//./-}", &env()).unwrap(), "a-b-c");
-    }
-
-    #[test]
-    fn words_split_unquoted_values() {
-        let mut e = env();
-        e.insert("S".into(), "a  b".into());
-        let l = Lexer::new('\\');
-        assert_eq!(l.process_words("x${S}y \"${S}\"", &e).unwrap(), vec!["xa", "by", "a  b"]);
-    }
-
-    #[test]
-    fn matched_and_unmatched_are_recorded() {
-        let l = Lexer::new('\\');
-        let r = l.process("$PWD ${NOPE:-x}", &env()).unwrap();
-        assert!(r.matched.contains("PWD"));
-        assert!(r.unmatched.contains("NOPE"));
-    }
-
-    #[test]
-    fn skip_unset_keeps_references() {
-        let mut l = Lexer::new('\\');
-        l.skip_unset_env = true;
-        assert_eq!(l.process_word("$A ${B} ${C:-d}", &NoEnv).unwrap(), "$A ${B} ${C:-d}");
-    }
-}
-
-#[cfg(test)]
-mod limits {
-    use super::*;
-
-    /// Regression (issue 12): `${E:-${E:-…}}` nested 2,500 deep overflowed the stack of a
-    /// build thread (abort, exit 134). Nesting is limited with an error.
-    #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
-        let n = 2500;
-        let word = format!("{}x{}", "${E:-".repeat(n), "}".repeat(n));
-        // Build stages run on threads with the default (2 MiB) stack: so does this.
-        let r = std::thread::spawn(move || Lexer::new('\\').process_word(&word, &NoEnv)).join().unwrap();
-        let e = r.unwrap_err();
-        assert!(e.reason.contains("nested more than"), "{e}");
-        assert!(e.to_string().len() < 300, "the message stays short: {}", e.to_string().len());
-        // Nesting a real Dockerfile uses is fine.
-        let ok = format!("{}x{}", "${E:-".repeat(20), "}".repeat(20));
-        assert_eq!(Lexer::new('\\').process_word(&ok, &NoEnv).unwrap(), "x");
-    }
-
-    /// Regression (issue 12): ENV values that double at every line made a 2.2 GB config
-    /// and took 8.7 GB of memory. An expansion is capped, with an error.
-    #[test]
-    fn expansions_are_capped() {
-        let big = "a".repeat(400 << 10);
-        let env: BTreeMap<String, String> = [("A".to_string(), big.clone())].into();
-        let l = Lexer::new('\\');
-        assert_eq!(l.process_word("$A$A", &env).unwrap().len(), 800 << 10);
-        for word in ["$A$A$A", "\"$A$A$A\"", "${A}${A}x${A}", "${A//a/aaaa}", "${X:-$A$A$A}"] {
-            let e = l.process_word(word, &env).unwrap_err();
-            assert!(e.reason.contains("larger than"), "{word}: {e}");
-        }
-    }
-}
+mod tests;

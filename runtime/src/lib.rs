@@ -8,7 +8,8 @@
 //! - [`container`]: containers on disk, one file per verb (create, start, attach, kill,
 //!   stop, remove, pause, exec, update, stats, state) and the restart policy;
 //! - [`step`]: the builder's entry point (a RUN step);
-//! - [`network`]: `lo`, published ports, netlink;
+//! - [`network`]: `lo`, published ports, netlink; [`relay`]: the byte relay between two
+//!   sockets that the port proxy and the builder's ssh agent proxy share;
 //! - [`fsops`], [`logs`], [`volume`], [`user`], [`signal`]: what the verbs need.
 //!
 //! Every system call of the sandbox goes through the crate-private `syscall::Syscall`
@@ -19,6 +20,7 @@ pub mod error;
 pub mod fsops;
 pub mod logs;
 pub mod network;
+pub mod relay;
 pub mod sandbox;
 pub mod shim;
 pub mod signal;

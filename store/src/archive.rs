@@ -1,21 +1,21 @@
-//! Images in and out of the store: `save` (docker-archive, oci-archive, oci-dir), `load`
-//! (docker-archive and oci-archive, plain or compressed) and `import` (a rootfs tarball).
-//!
-//! Loading streams every file of the archive into the blob store as it arrives (the
-//! manifest usually comes last), decompressing layers on the way, then checks every layer
-//! against the config's diff_ids and unpacks it before any name is set: a bad archive
-//! leaves only unreferenced blobs, which prune removes.
+//! Images in and out of the store: `save` (docker-archive, oci-archive, oci-dir) here, and
+//! in [`load`](mod@load) `load` (docker-archive and oci-archive, plain or compressed) and
+//! `import` (a rootfs tarball).
+
+mod load;
+
+pub use load::{import, load, Loaded};
 
 use crate::compress::{self, Compression};
-use crate::config::{self, History, ImageConfig};
-use crate::digest::{Digest, HashingReader};
+use crate::config;
+use crate::digest::Digest;
 use crate::error::{IoContext, Result, StoreError};
-use crate::image::{from_oci_digest, set_name_in, to_oci_digest, Image, LayerRef};
+use crate::image::{to_oci_digest, Image};
 use crate::reference::Reference;
-use crate::store::{copy_to_blob, Store};
+use crate::store::Store;
 use crate::tar::{self, Entry, EntryKind};
 use crate::verify::io_err;
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType};
+use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -258,29 +258,6 @@ pub fn image_manifest(img: &Image, layer: impl Fn(&Digest) -> LayerOut, format: 
     Ok(m.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
 }
 
-fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
-    let ds: Vec<Descriptor> = entries
-        .iter()
-        .map(|(d, size, name)| {
-            let mut desc = Descriptor::new(MediaType::ImageManifest, *size, to_oci_digest(d));
-            if let Some(n) = name {
-                let mut ann = HashMap::new();
-                ann.insert(crate::image::ANNOTATION_REF_NAME.to_string(), n.familiar());
-                ann.insert(crate::image::ANNOTATION_IMAGE_NAME.to_string(), n.to_string());
-                desc.set_annotations(Some(ann));
-            }
-            desc
-        })
-        .collect();
-    let idx: ImageIndex = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(ds)
-        .build()
-        .map_err(|e| StoreError::BadImage(e.to_string()))?;
-    Ok(idx.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
-}
-
 /// Writes `images` as an archive to `out`.
 pub fn save(
     store: &Store,
@@ -376,7 +353,7 @@ fn save_unlabelled(
                     index.push((*md, *size, Some(n)));
                 }
             }
-            put_file(&mut t, "index.json", &oci_index(&index)?)?;
+            put_file(&mut t, "index.json", &crate::image::oci_index(&index)?)?;
         }
     }
     let mut w = t.finish().ctx(|| "finishing the archive".into())?;
@@ -407,279 +384,4 @@ impl Drop for RemoveOnDrop {
 }
 fn scopeguard_path(p: PathBuf) -> RemoveOnDrop {
     RemoveOnDrop(p)
-}
-
-/// A file of the archive after streaming it into the store.
-#[derive(Debug, Clone, Copy)]
-struct Stored {
-    /// Digest of the bytes as they were in the archive.
-    raw: Digest,
-    /// The blob stored (decompressed when the file was compressed).
-    blob: Digest,
-}
-
-/// What `load` produced.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub image: Image,
-    pub names: Vec<Reference>,
-}
-
-const SMALL_FILES: [&str; 4] = ["manifest.json", "index.json", "oci-layout", "repositories"];
-const MAX_SMALL: u64 = 64 << 20;
-
-fn clean_path(p: &[u8]) -> String {
-    let s = String::from_utf8_lossy(p);
-    let parts: Vec<&str> = s.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    parts.join("/")
-}
-
-fn resolve_link(path: &str, target: &str) -> String {
-    if let Some(abs) = target.strip_prefix('/') {
-        return clean_path(abs.as_bytes());
-    }
-    let mut parts: Vec<&str> = path.split('/').collect();
-    parts.pop();
-    for c in target.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
-}
-
-/// Loads every image of a docker-archive or OCI archive (optionally compressed).
-pub fn load(store: &Store, r: &mut dyn Read) -> Result<Vec<Loaded>> {
-    let _gc = store.gc_guard()?;
-    let (_, r) = compress::decompressed(r)?;
-    let mut t = tar::Reader::new(r);
-    let mut files: HashMap<String, Stored> = HashMap::new();
-    let mut small: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut links: HashMap<String, String> = HashMap::new();
-    while let Some(e) = t.next_entry().map_err(|e| StoreError::archive(format!("{e}")))? {
-        let path = clean_path(&e.path);
-        match e.kind {
-            EntryKind::File if SMALL_FILES.contains(&path.as_str()) => {
-                if e.size > MAX_SMALL {
-                    return Err(StoreError::archive(format!("{path} is too large")));
-                }
-                let mut v = Vec::with_capacity(e.size as usize);
-                t.data().read_to_end(&mut v).map_err(|err| StoreError::archive(err.to_string()))?;
-                small.insert(path, v);
-            }
-            EntryKind::File => {
-                let mut raw = HashingReader::new(t.data());
-                let (_, mut inner) = compress::decompressed(&mut raw)?;
-                let (blob, _) = copy_to_blob(store, &mut inner, None, None).map_err(|err| match err {
-                    StoreError::Io { source, .. } if source.kind() != io::ErrorKind::StorageFull => {
-                        StoreError::archive(format!("{path}: {source}"))
-                    }
-                    other => other,
-                })?;
-                drop(inner);
-                // Read what the decompressor left (padding of a compressed stream).
-                io::copy(&mut raw, &mut io::sink()).map_err(|err| StoreError::archive(err.to_string()))?;
-                let (raw, _) = raw.finish();
-                files.insert(path, Stored { raw, blob });
-            }
-            EntryKind::Symlink | EntryKind::Hardlink => {
-                let target = String::from_utf8_lossy(&e.link).to_string();
-                let resolved = if e.kind == EntryKind::Symlink {
-                    resolve_link(&path, &target)
-                } else {
-                    clean_path(target.as_bytes())
-                };
-                links.insert(path, resolved);
-            }
-            _ => {}
-        }
-    }
-    let lookup = |p: &str| -> Result<Stored> {
-        let mut p = clean_path(p.as_bytes());
-        for _ in 0..16 {
-            if let Some(s) = files.get(&p) {
-                return Ok(*s);
-            }
-            match links.get(&p) {
-                Some(t) => p = t.clone(),
-                None => break,
-            }
-        }
-        Err(StoreError::archive(format!("{p} is named by the manifest but not in the archive")))
-    };
-
-    let mut out: Vec<Loaded> = Vec::new();
-    if let Some(m) = small.get("manifest.json") {
-        let entries: Vec<DockerManifest> =
-            serde_json::from_slice(m).map_err(|e| StoreError::archive(format!("manifest.json: {e}")))?;
-        for e in entries {
-            let cfg = lookup(&e.config)?;
-            let layers: Vec<Digest> = e.layers.iter().map(|l| lookup(l).map(|s| s.blob)).collect::<Result<_>>()?;
-            let names = e.repo_tags.iter().filter_map(|n| Reference::parse(n).ok()).collect();
-            out.push(Loaded { image: assemble(store, cfg.blob, &layers)?, names });
-        }
-    } else if let Some(idx) = small.get("index.json") {
-        let index =
-            ImageIndex::from_reader(idx.as_slice()).map_err(|e| StoreError::archive(format!("index.json: {e}")))?;
-        for d in index.manifests() {
-            let ann = d.annotations().clone().unwrap_or_default();
-            let name = ann
-                .get(crate::image::ANNOTATION_IMAGE_NAME)
-                .or(ann.get(crate::image::ANNOTATION_REF_NAME))
-                .filter(|n| n.contains(['/', ':']))
-                .and_then(|n| Reference::parse(n).ok());
-            let manifest = oci_manifest_for(d, &lookup, store)?;
-            let cfg = lookup(&blob_path(manifest.config().digest()))?;
-            let mut layers = Vec::new();
-            for l in manifest.layers() {
-                let s = lookup(&blob_path(l.digest()))?;
-                if s.raw != from_oci_digest(l.digest())? {
-                    return Err(StoreError::archive(format!("blob {} does not match its digest", l.digest())));
-                }
-                layers.push(s.blob);
-            }
-            match out.iter_mut().find(|l| l.image.config_digest == cfg.blob) {
-                Some(l) => l.names.extend(name),
-                None => {
-                    out.push(Loaded { image: assemble(store, cfg.blob, &layers)?, names: name.into_iter().collect() })
-                }
-            }
-        }
-    } else {
-        return Err(StoreError::archive("not a docker or OCI image archive (no manifest.json or index.json)"));
-    }
-    if out.is_empty() {
-        return Err(StoreError::archive("the archive holds no images"));
-    }
-    // Unpack (and so validate) every layer before naming anything.
-    let all: Vec<Digest> =
-        out.iter().flat_map(|l| l.image.layers.iter().map(|x| x.diff_id)).collect::<HashSet<_>>().into_iter().collect();
-    all.par_iter().map(|d| store.ensure_snapshot(d).map(|_| ())).collect::<Result<Vec<()>>>()?;
-    store.make_durable(&all)?;
-    store.update_index(|entries| {
-        for l in &out {
-            if l.names.is_empty() && !entries.iter().any(|e| e.manifest == l.image.manifest_digest) {
-                entries.push(crate::image::IndexEntry {
-                    manifest: l.image.manifest_digest,
-                    size: l.image.manifest_size,
-                    name: None,
-                });
-            }
-            for n in &l.names {
-                set_name_in(entries, n, l.image.manifest_digest, l.image.manifest_size);
-            }
-        }
-        Ok(())
-    })?;
-    for l in &mut out {
-        l.image.names = l.names.clone();
-    }
-    Ok(out)
-}
-
-fn blob_path(d: &oci_spec::image::Digest) -> String {
-    format!("blobs/{}/{}", d.algorithm(), d.digest())
-}
-
-/// The image manifest a descriptor of index.json leads to (through a nested index, the
-/// linux/amd64 entry).
-fn oci_manifest_for(d: &Descriptor, lookup: &dyn Fn(&str) -> Result<Stored>, store: &Store) -> Result<ImageManifest> {
-    let mut desc = d.clone();
-    for _ in 0..4 {
-        let s = lookup(&blob_path(desc.digest()))?;
-        if s.raw != from_oci_digest(desc.digest())? {
-            return Err(StoreError::archive(format!("blob {} does not match its digest", desc.digest())));
-        }
-        let data = store.read_blob(&s.blob)?;
-        let v: serde_json::Value = serde_json::from_slice(&data)
-            .map_err(|e| StoreError::archive(format!("manifest {}: {e}", desc.digest())))?;
-        let mt = v.get("mediaType").and_then(|m| m.as_str()).unwrap_or_default().to_string();
-        if v.get("manifests").is_some() || mt == config::MEDIA_TYPE_INDEX || mt == config::DOCKER_MANIFEST_LIST {
-            let idx = ImageIndex::from_reader(data.as_slice())
-                .map_err(|e| StoreError::archive(format!("index {}: {e}", desc.digest())))?;
-            let pick = idx
-                .manifests()
-                .iter()
-                .find(|m| {
-                    m.platform()
-                        .as_ref()
-                        .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == "amd64")
-                })
-                .or(idx.manifests().first())
-                .ok_or_else(|| StoreError::archive("an empty image index"))?;
-            desc = pick.clone();
-            continue;
-        }
-        return ImageManifest::from_reader(data.as_slice())
-            .map_err(|e| StoreError::archive(format!("manifest {}: {e}", desc.digest())));
-    }
-    Err(StoreError::archive("image indexes nested too deeply"))
-}
-
-/// Checks layers against the config and writes the image's manifest.
-fn assemble(store: &Store, config: Digest, layers: &[Digest]) -> Result<Image> {
-    store.image_from_config(config, layers).map_err(|e| match e {
-        StoreError::BadImage(m) => StoreError::archive(m),
-        other => other,
-    })
-}
-
-/// Imports a rootfs tarball (plain or compressed) as a one-layer image with `config`
-/// (whose rootfs is replaced). `comment` goes into the history, as docker's does.
-pub fn import(
-    store: &Store,
-    r: &mut dyn Read,
-    mut config: ImageConfig,
-    comment: &str,
-    created: String,
-) -> Result<Image> {
-    let _gc = store.gc_guard()?;
-    let (_, mut r) = compress::decompressed(r)?;
-    let (diff_id, size) = copy_to_blob(store, &mut r, None, None)?;
-    // Unpacking checks the tarball (hostile entries, truncation) before anything is named.
-    store.ensure_snapshot(&diff_id)?;
-    store.make_durable(&[diff_id])?;
-    config.rootfs = config::RootFs { typ: "layers".into(), diff_ids: vec![diff_id] };
-    config.created = Some(created.clone());
-    config.history = vec![History { created: Some(created), comment: Some(comment.to_string()), ..Default::default() }];
-    config.other.insert("comment".into(), serde_json::Value::String(comment.to_string()));
-    store.write_image(&config, &[LayerRef { diff_id, size }])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tar_with(names: &[&str]) -> Vec<u8> {
-        let mut w = tar::Writer::new(Vec::new());
-        for n in names {
-            w.append(&file_entry(n, 0), &mut &b""[..]).unwrap();
-        }
-        w.finish().unwrap()
-    }
-
-    /// Regression (issue 12, 4): `import` (like `load` and `pull`) unpacks the layer in
-    /// the store's tmp dir, and a `.wh...` entry deleted everything beside it there: a
-    /// concurrent build's step dir went with it. The layer is refused, naming the layer
-    /// and the entry; the other temp entries stay.
-    #[test]
-    fn a_dotdot_whiteout_is_refused_and_the_tmp_dir_survives() {
-        let t = tempfile::tempdir().unwrap();
-        let store = Store::open(t.path().join("store")).unwrap();
-        let other = store.temp_dir("step").unwrap();
-        std::fs::write(other.join("upper"), "a concurrent build's data").unwrap();
-        for name in [".wh...", ".wh..", "etc/.wh..."] {
-            let tar = tar_with(&["etc/passwd", name]);
-            let diff_id = Digest::of(&tar);
-            let err = import(&store, &mut tar.as_slice(), ImageConfig::default(), "test", "now".into()).unwrap_err();
-            let msg = err.to_string();
-            assert!(msg.contains(name) && msg.contains(&diff_id.to_string()), "{name}: {msg}");
-            assert_eq!(std::fs::read_to_string(other.join("upper")).unwrap(), "a concurrent build's data", "{name}");
-            assert!(!store.snapshot_path(&diff_id).exists());
-        }
-    }
 }

@@ -140,6 +140,23 @@ impl Store {
     pub fn fsck(&self) -> Result<FsckReport> {
         let _gc = self.gc_guard()?;
         let mut r = FsckReport::default();
+        self.fsck_top_files(&mut r);
+        let bad_blobs = self.fsck_blobs(&mut r)?;
+        r.corrupt = bad_blobs.iter().map(|(d, _)| *d).collect();
+        let users = self.fsck_images(&mut r)?;
+        for (d, msg) in bad_blobs {
+            let used = users.get(&d).map(|u| u.join(", ")).unwrap_or_else(|| "used by no image".into());
+            r.problems.push(format!(
+                "{msg}; it is {used}. To repair: `rbuild fsck --repair` removes it (an image whose manifest or \
+                 config it is loses its name), then pull, load or build the image again"
+            ));
+        }
+        self.fsck_leftovers(&mut r)?;
+        Ok(r)
+    }
+
+    /// oci-layout and index.json are there and JSON.
+    fn fsck_top_files(&self, r: &mut FsckReport) {
         for f in ["oci-layout", "index.json"] {
             let p = self.root().join(f);
             match std::fs::read(&p) {
@@ -148,47 +165,30 @@ impl Store {
                 Err(e) => r.problems.push(format!("{f}: {e}")),
             }
         }
+    }
+
+    /// Hashes every blob (in parallel): counts them in `r`, reports unreadable ones there and
+    /// returns the corrupt ones with their message.
+    fn fsck_blobs(&self, r: &mut FsckReport) -> Result<Vec<(Digest, String)>> {
         let blobs = self.blobs_dir();
         let files: Vec<_> =
             std::fs::read_dir(&blobs).at("reading", &blobs)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         r.blobs = files.len();
-        let checked: Vec<std::result::Result<(), (Option<Digest>, String)>> = files
-            .par_iter()
-            .map(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                let Some(want) = Digest::from_hex(&name) else {
-                    return Err((None, format!("blob {name}: not a sha256 name")));
-                };
-                let mut f = std::fs::File::open(p).map_err(|e| (None, format!("blob {name}: {e}")))?;
-                let mut h = crate::digest::Hasher::new();
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    match f.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => h.update(&buf[..n]),
-                        Err(e) => return Err((None, format!("blob {name}: {e}"))),
-                    }
-                }
-                let got = h.finish();
-                if got == want {
-                    Ok(())
-                } else {
-                    Err((Some(want), format!("blob {want} is corrupt: its content hashes to {got}")))
-                }
-            })
-            .collect();
-        let mut corrupt = Vec::new();
+        let checked: Vec<std::result::Result<(), (Option<Digest>, String)>> =
+            files.par_iter().map(|p| check_blob(p)).collect();
         let mut bad_blobs = Vec::new();
         for c in checked.into_iter().filter_map(|c| c.err()) {
             match c {
-                (Some(d), msg) => {
-                    corrupt.push(d);
-                    bad_blobs.push((d, msg));
-                }
+                (Some(d), msg) => bad_blobs.push((d, msg)),
                 (None, msg) => r.problems.push(msg),
             }
         }
-        // Who uses what: for a corrupt blob, the images it breaks.
+        Ok(bad_blobs)
+    }
+
+    /// Counts the images and reports the ones with missing or unreadable parts; returns who
+    /// uses each blob (for a corrupt blob, the images it breaks).
+    fn fsck_images(&self, r: &mut FsckReport) -> Result<HashMap<Digest, Vec<String>>> {
         let mut users: HashMap<Digest, Vec<String>> = HashMap::new();
         for e in self.index_entries()? {
             r.images += 1;
@@ -208,18 +208,16 @@ impl Store {
                         }
                     }
                 }
-                Err(_) if corrupt.contains(&e.manifest) => {} // reported with the blob
+                Err(_) if r.corrupt.contains(&e.manifest) => {} // reported with the blob
                 Err(err) => r.problems.push(format!("image {label}: {err}")),
             }
         }
-        for (d, msg) in bad_blobs {
-            let used = users.get(&d).map(|u| u.join(", ")).unwrap_or_else(|| "used by no image".into());
-            r.problems.push(format!(
-                "{msg}; it is {used}. To repair: `rbuild fsck --repair` removes it (an image whose manifest or \
-                 config it is loses its name), then pull, load or build the image again"
-            ));
-        }
-        r.corrupt = corrupt;
+        Ok(users)
+    }
+
+    /// What prune would remove: stale cache entries, snapshots without a blob, leftover temp
+    /// entries (notes), and snapshots that are not named by a digest (problems).
+    fn fsck_leftovers(&self, r: &mut FsckReport) -> Result<()> {
         for rec in self.cache_entries()? {
             if rec.refs.iter().any(|d| !self.has_blob(d)) {
                 r.notes.push(format!("cache entry {} names missing blobs (unused; prune removes it)", rec.key));
@@ -250,7 +248,7 @@ impl Store {
         if temp > 0 {
             r.notes.push(format!("{temp} leftover temp entries (from interrupted writes; prune removes them)"));
         }
-        Ok(r)
+        Ok(())
     }
 
     /// Removes the corrupt blobs `report` found; images whose manifest or config was
@@ -284,6 +282,31 @@ impl Store {
             done.push(format!("removed corrupt blob {d}"));
         }
         Ok(done)
+    }
+}
+
+/// A blob's content hashed and compared with its name: `Err((Some(digest), message))` for a
+/// corrupt blob, `Err((None, message))` for one that cannot be checked.
+fn check_blob(p: &std::path::Path) -> std::result::Result<(), (Option<Digest>, String)> {
+    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let Some(want) = Digest::from_hex(&name) else {
+        return Err((None, format!("blob {name}: not a sha256 name")));
+    };
+    let mut f = std::fs::File::open(p).map_err(|e| (None, format!("blob {name}: {e}")))?;
+    let mut h = crate::digest::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) => return Err((None, format!("blob {name}: {e}"))),
+        }
+    }
+    let got = h.finish();
+    if got == want {
+        Ok(())
+    } else {
+        Err((Some(want), format!("blob {want} is corrupt: its content hashes to {got}")))
     }
 }
 

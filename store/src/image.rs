@@ -95,25 +95,8 @@ impl Store {
     }
 
     fn write_index_unlocked(&self, entries: &[IndexEntry]) -> Result<()> {
-        let mut ds = Vec::new();
-        for e in entries {
-            let mut d = Descriptor::new(MediaType::ImageManifest, e.size, to_oci_digest(&e.manifest));
-            if let Some(n) = &e.name {
-                let mut ann = HashMap::new();
-                ann.insert(ANNOTATION_REF_NAME.to_string(), n.familiar());
-                ann.insert(ANNOTATION_IMAGE_NAME.to_string(), n.to_string());
-                d.set_annotations(Some(ann));
-            }
-            ds.push(d);
-        }
-        let idx: ImageIndex = ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(ds)
-            .build()
-            .map_err(|e| StoreError::BadImage(e.to_string()))?;
-        let json = idx.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?;
-        self.write_atomic(&self.index_path(), json.as_bytes())
+        let entries: Vec<_> = entries.iter().map(|e| (e.manifest, e.size, e.name.as_ref())).collect();
+        self.write_atomic(&self.index_path(), &oci_index(&entries)?)
     }
 
     /// The entries of index.json.
@@ -440,6 +423,31 @@ pub(crate) fn build_manifest_of(
 /// The media type string of a descriptor.
 pub fn media_type_str(m: &MediaType) -> String {
     m.to_string()
+}
+
+/// An OCI image index of `entries` (manifest digest, size, name): the store's index.json
+/// and an OCI archive's, each name in the annotations containerd and docker read.
+pub(crate) fn oci_index(entries: &[(Digest, u64, Option<&Reference>)]) -> Result<Vec<u8>> {
+    let ds: Vec<Descriptor> = entries
+        .iter()
+        .map(|(d, size, name)| {
+            let mut desc = Descriptor::new(MediaType::ImageManifest, *size, to_oci_digest(d));
+            if let Some(n) = name {
+                let mut ann = HashMap::new();
+                ann.insert(ANNOTATION_REF_NAME.to_string(), n.familiar());
+                ann.insert(ANNOTATION_IMAGE_NAME.to_string(), n.to_string());
+                desc.set_annotations(Some(ann));
+            }
+            desc
+        })
+        .collect();
+    let idx: ImageIndex = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(ds)
+        .build()
+        .map_err(|e| StoreError::BadImage(e.to_string()))?;
+    Ok(idx.to_string().map_err(|e| StoreError::BadImage(e.to_string()))?.into_bytes())
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod tabwriter;
 mod template;
 pub mod value;
 
+pub use funcs::FuncError;
 pub use template::{render, Template, TemplateError};
 pub use value::{print_value, to_json, to_json_with, NilKind, Value};
 

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use crate::funcs::FuncError;
+
 /// What a nil stands for: it prints and compares as Go's nil of that kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NilKind {
@@ -26,7 +28,7 @@ pub enum NilKind {
 
 /// A method of a formatter context, called with the template's arguments
 /// (`{{.Label "com.example"}}`).
-pub type Method = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>;
+pub type Method = Arc<dyn Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync>;
 
 /// A template value.
 #[derive(Clone)]
@@ -92,7 +94,7 @@ impl Value {
     }
 
     /// A method value.
-    pub fn method(f: impl Fn(&[Value]) -> Result<Value, String> + Send + Sync + 'static) -> Value {
+    pub fn method(f: impl Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync + 'static) -> Value {
         Value::Method(Arc::new(f))
     }
 

@@ -6,13 +6,42 @@ use crate::cache_key::{KeyBuilder, KeyKind};
 use crate::error::{BuildError, Result};
 use crate::meta;
 use crate::stage::State;
-use crate::steps::mounts::{mount_key, Opened};
+use crate::steps::mounts::{mount_key, Opened, Planned};
 use crate::steps::{stubs, workdir_removed, Tail};
 use rbuild_parser::graph::PROXY_ARGS;
 use rbuild_parser::instruction::{CommandLine, Instruction, NetworkMode, Run, Script, Security};
 use rbuild_runtime::step::{run_step, StepDir, StepRequest};
 use rbuild_runtime::{Limits, Mount as RtMount, MountKind, Network, SecurityOptions};
+use rbuild_store::LayerRef;
 use std::path::PathBuf;
+
+/// A RUN step before its cache key: what it runs, in which environment, on which network
+/// and with which privileges.
+struct Prepared {
+    cl: CommandLine,
+    argv: Vec<String>,
+    /// A here-document script run as a file: its name and content.
+    script_file: Option<(String, String)>,
+    env: Vec<String>,
+    user: String,
+    cwd: String,
+    network: Network,
+    insecure: bool,
+}
+
+/// A RUN step that ran: its exit code and output's last lines, its directory, and what
+/// is undone in its upper before the commit.
+struct Ran {
+    code: i32,
+    tail: Tail,
+    dir: StepDir,
+    lowers: Vec<PathBuf>,
+    /// What the mounts needed made in the layer (BuildKit's mount stubs).
+    stubs: Vec<Vec<String>>,
+    volumes: Vec<String>,
+    scratch_volumes: Vec<rbuild_store::TempDir>,
+    _script: Option<rbuild_store::TempDir>,
+}
 
 impl Ctx<'_> {
     pub(crate) fn run(
@@ -25,6 +54,42 @@ impl Ctx<'_> {
         total: usize,
     ) -> FResult<()> {
         let text = ins.source.trim();
+        let mut p = self.prepare_run(st, run)?;
+        let (plans, contents) = self.plan_mounts(st, run)?;
+        st.chain(KeyKind::Run, |k| run_key(k, &p, run, &contents));
+        self.add_proxy_args(st, &mut p.env);
+        let (id, t0) = self.start(label, index, total, text);
+        // docker records the command as written, its words joined (`echo hi` for
+        // `RUN ["echo", "hi"]`, nothing for `RUN []`).
+        let created_by = if p.cl.shell_form {
+            format!("{} {}", meta::shell_of(&st.config.config).join(" "), p.cl.args.join(" "))
+        } else {
+            p.cl.args.join(" ")
+        };
+        if let Some(layer) = self.cached(st, id) {
+            st.history(created_by, layer.is_none());
+            return Ok(());
+        }
+        let ran = self.run_sandboxed(st, p, plans, id)?;
+        if ran.code != 0 {
+            self.progress.event(Event::Failed { id });
+            self.check_cancel()?;
+            return Err(Failure {
+                error: BuildError::StepFailed { command: ins.source.trim().to_string(), code: ran.code },
+                span: Some(ins.span),
+                exit_code: Some(ran.code),
+                tail: ran.tail.lines(),
+            });
+        }
+        let layer = self.commit_run(st, ran)?;
+        st.history(created_by, layer.is_none());
+        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
+        Ok(())
+    }
+
+    /// The command, environment, network and privileges of `run` (refused when the
+    /// build lacks the entitlement they need).
+    fn prepare_run(&self, st: &State, run: &Run) -> Result<Prepared> {
         let (cl, argv, script_file) = command(st, run)?;
         let mut env = st.config.config.env.clone();
         env.extend(st.run_args());
@@ -41,47 +106,27 @@ impl Ctx<'_> {
         if insecure {
             self.entitled(Entitlement::SecurityInsecure)?;
         }
-        let (plans, contents) = self.plan_mounts(st, run)?;
         let user = st.config.config.user.clone();
         let cwd = st.config.config.working_dir.clone();
-        st.chain(KeyKind::Run, |k| {
-            k.part("the command").texts(&argv);
-            k.part("the environment and build args").texts(&env);
-            for e in &env {
-                let (name, value) = e.split_once('=').unwrap_or((e, ""));
-                k.item(name, &crate::explain::short_digest(value.as_bytes()));
-            }
-            k.part("the user").text(&user);
-            k.part("the working directory").text(&cwd);
-            k.part("the network");
-            network_key(k, &network);
-            k.part("the mounts").num(run.mounts.len() as u64);
-            for (m, content) in run.mounts.iter().zip(&contents) {
-                mount_key(k, m, content);
-            }
-            k.opt_text(script_file.as_ref().map(|(_, c)| c.as_str())).flag(insecure);
-        });
-        // The predefined proxy args given with --build-arg reach every RUN, declared or not,
-        // unless the Env sets them; undeclared, they are not part of the step's key (nor of
-        // docker's history line): a new proxy does not rebuild (buildargs.go, FilterAllowed
-        // and IsReferencedOrNotBuiltin).
+        Ok(Prepared { cl, argv, script_file, env, user, cwd, network, insecure })
+    }
+
+    /// The predefined proxy args given with --build-arg reach every RUN, declared or not,
+    /// unless the Env sets them; undeclared, they are not part of the step's key (nor of
+    /// docker's history line): a new proxy does not rebuild (buildargs.go, FilterAllowed
+    /// and IsReferencedOrNotBuiltin).
+    fn add_proxy_args(&self, st: &State, env: &mut Vec<String>) {
         for (k, v) in &self.opts.build_args {
             if PROXY_ARGS.contains(&k.as_str()) && !st.args.contains_key(k) && !st.env.assigns(k) {
                 env.push(format!("{k}={v}"));
             }
         }
-        let (id, t0) = self.start(label, index, total, text);
-        // docker records the command as written, its words joined (`echo hi` for
-        // `RUN ["echo", "hi"]`, nothing for `RUN []`).
-        let created_by = if cl.shell_form {
-            format!("{} {}", meta::shell_of(&st.config.config).join(" "), cl.args.join(" "))
-        } else {
-            cl.args.join(" ")
-        };
-        if let Some(layer) = self.cached(st, id) {
-            st.history(created_by, layer.is_none());
-            return Ok(());
-        }
+    }
+
+    /// Runs the step in the sandbox on the stage's layers, with its mounts, script and
+    /// volumes.
+    fn run_sandboxed(&self, st: &State, p: Prepared, plans: Vec<Planned>, id: usize) -> Result<Ran> {
+        let Prepared { argv, script_file, mut env, user, cwd, network, insecure, .. } = p;
         let lowers = self.lowers(&st.layers)?;
         let opened = self.open_mounts(plans, id)?;
         // What the mounts need made in the layer, to be removed afterwards (BuildKit's
@@ -90,7 +135,7 @@ impl Ctx<'_> {
             opened.targets().iter().filter(|t| !t.is_empty()).flat_map(|t| stubs::missing(&lowers, t)).collect();
         env.extend(opened.env.iter().cloned());
         let mut extra = Vec::new();
-        let _script = match &script_file {
+        let script = match &script_file {
             Some((name, content)) => Some(self.script_mount(name, content, &mut extra)?),
             None => None,
         };
@@ -115,30 +160,43 @@ impl Ctx<'_> {
         let mut tail = Tail::default();
         let (code, dir) = self.run_with_mounts(req.clone(), &opened, extra, id, &mut tail)?;
         drop(opened);
-        if code != 0 {
-            self.progress.event(Event::Failed { id });
-            self.check_cancel()?;
-            let cmd = ins.source.trim();
-            return Err(Failure {
-                error: BuildError::StepFailed { command: cmd.to_string(), code },
-                span: Some(ins.span),
-                exit_code: Some(code),
-                tail: tail.lines(),
-            });
-        }
-        stubs::remove(&dir.upper(), &req.lowers, &stubs);
-        self.check_cancel()?;
-        drop(scratch_volumes);
-        if !volumes.is_empty() {
-            crate::volume::settle(&dir.upper(), &req.lowers, &volumes)?;
-        }
-        st.workdir_gone = workdir_removed(&dir.upper(), &st.config.config.working_dir);
-        let layer = self.commit_dir(st, &dir.upper())?;
-        drop(dir);
-        st.history(created_by, layer.is_none());
-        self.progress.event(Event::Done { id, secs: t0.elapsed().as_secs_f64() });
-        Ok(())
+        Ok(Ran { code, tail, dir, lowers: req.lowers, stubs, volumes, scratch_volumes, _script: script })
     }
+
+    /// Commits what a successful step wrote: its mount stubs removed, what it wrote in
+    /// volumes settled, whether it removed the working directory noted.
+    fn commit_run(&self, st: &mut State, ran: Ran) -> FResult<Option<LayerRef>> {
+        stubs::remove(&ran.dir.upper(), &ran.lowers, &ran.stubs);
+        self.check_cancel()?;
+        drop(ran.scratch_volumes);
+        if !ran.volumes.is_empty() {
+            crate::volume::settle(&ran.dir.upper(), &ran.lowers, &ran.volumes)?;
+        }
+        st.workdir_gone = workdir_removed(&ran.dir.upper(), &st.config.config.working_dir);
+        let layer = self.commit_dir(st, &ran.dir.upper())?;
+        drop(ran.dir);
+        Ok(layer)
+    }
+}
+
+/// The parts of a RUN step's cache key: the command, environment, user, working
+/// directory, network, mounts (with what they show), script and privileges.
+fn run_key(k: &mut KeyBuilder, p: &Prepared, run: &Run, contents: &[String]) {
+    k.part("the command").texts(&p.argv);
+    k.part("the environment and build args").texts(&p.env);
+    for e in &p.env {
+        let (name, value) = e.split_once('=').unwrap_or((e, ""));
+        k.item(name, &crate::explain::short_digest(value.as_bytes()));
+    }
+    k.part("the user").text(&p.user);
+    k.part("the working directory").text(&p.cwd);
+    k.part("the network");
+    network_key(k, &p.network);
+    k.part("the mounts").num(run.mounts.len() as u64);
+    for (m, content) in run.mounts.iter().zip(contents) {
+        mount_key(k, m, content);
+    }
+    k.opt_text(p.script_file.as_ref().map(|(_, c)| c.as_str())).flag(p.insecure);
 }
 
 /// What a RUN runs: the command line (here-documents assembled by the parser; a script

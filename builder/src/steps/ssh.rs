@@ -4,7 +4,6 @@
 //! and nothing of it is stored.
 
 use crate::error::{BuildError, Result};
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -39,7 +38,7 @@ impl AgentProxy {
                     }
                     let Ok(client) = conn else { continue };
                     let Ok(upstream) = UnixStream::connect(&agent) else { continue };
-                    relay(client, upstream);
+                    std::thread::spawn(move || rbuild_runtime::relay::relay(client, upstream));
                 }
             }
         });
@@ -63,32 +62,10 @@ impl Drop for AgentProxy {
     }
 }
 
-/// Copies both ways between `a` and `b` until either side closes.
-fn relay(a: UnixStream, b: UnixStream) {
-    let (Ok(a2), Ok(b2)) = (a.try_clone(), b.try_clone()) else { return };
-    let pipe = |mut from: UnixStream, mut to: UnixStream| {
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match from.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = to.shutdown(std::net::Shutdown::Write);
-        });
-    };
-    pipe(a, b2);
-    pipe(b, a2);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     /// What a client writes reaches the agent and back, through a socket with the
     /// mount's owner and mode.

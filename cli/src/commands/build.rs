@@ -196,7 +196,7 @@ fn builder_for<'s>(
         .images(Arc::new(RegistryImages(ropts.clone())))
         .platform(a.platform.clone());
     for e in &a.allow {
-        builder = builder.allow(rbuild_builder::Entitlement::parse(e).map_err(anyhow::Error::msg)?);
+        builder = builder.allow(rbuild_builder::Entitlement::parse(e)?);
     }
     for spec in &a.secrets {
         let (id, value) = super::build_opts::secret(spec)?;

@@ -48,7 +48,7 @@ pub fn build_context(spec: &str) -> anyhow::Result<(String, NamedContext)> {
     if name.is_empty() {
         bail!("invalid build context {spec:?}: no name");
     }
-    let ctx = NamedContext::parse(value).map_err(anyhow::Error::msg)?;
+    let ctx = NamedContext::parse(value)?;
     if let NamedContext::Dir(d) = &ctx {
         if !d.is_dir() {
             bail!("build context {name}: {} is not a directory", d.display());

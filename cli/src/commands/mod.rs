@@ -8,6 +8,7 @@ mod cacheexport;
 mod check;
 mod containers;
 mod ctrinspect;
+mod events;
 mod filters;
 mod format;
 mod images;
@@ -18,6 +19,7 @@ pub mod networks;
 mod options;
 mod output;
 mod parse;
+mod prune;
 pub mod registry;
 mod runopts;
 mod stats;
@@ -179,14 +181,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Update(a) => lifecycle::update(&open_store(root)?, a),
         Command::Version(a) => system::version(root, a),
         Command::Info(a) => system::info(&open_store(root)?, a),
-        Command::Events(a) => system::events(&open_store(root)?, a),
-        Command::Container(ContainerCmd::Prune(a)) => system::container_prune(&open_store(root)?, a),
-        Command::Image(ImageCmd::Prune(a)) => system::image_prune(&open_store(root)?, a),
+        Command::Events(a) => events::events(&open_store(root)?, a),
+        Command::Container(ContainerCmd::Prune(a)) => prune::container_prune(&open_store(root)?, a),
+        Command::Image(ImageCmd::Prune(a)) => prune::image_prune(&open_store(root)?, a),
         Command::Volume(c) => volumes::run(&open_store(root)?, c),
         Command::Network(c) => networks::run(&open_store(root)?, c),
-        Command::Builder(BuilderCmd::Prune(a)) => system::builder_prune(&open_store(root)?, a),
+        Command::Builder(BuilderCmd::Prune(a)) => prune::builder_prune(&open_store(root)?, a),
         Command::System(SystemCmd::Df(a)) => system::df(&open_store(root)?, a),
-        Command::System(SystemCmd::Prune(a)) => system::system_prune(&open_store(root)?, a),
+        Command::System(SystemCmd::Prune(a)) => prune::system_prune(&open_store(root)?, a),
         Command::System(SystemCmd::Boot) => lifecycle::boot(&open_store(root)?),
         Command::Container(_) | Command::Image(_) | Command::Builder(_) | Command::System(_) => {
             unreachable!("flatten maps every other group command to its verb")

@@ -1,16 +1,15 @@
-//! `version`, `info`, `system df`, the prunes (`system`, `container`, `image`,
-//! `builder`), `events`, and `top`'s row selection.
+//! `version`, `info`, `system df` and `top`'s row selection (the prunes are in
+//! `prune.rs`, `events` in `events.rs`).
 
-use crate::cli::{BuilderPruneArgs, DfArgs, EventsArgs, FormatArgs, ImagePruneArgs, PruneFilterArgs, SystemPruneArgs};
+use crate::cli::{DfArgs, FormatArgs};
 use crate::commands::format::{check_format, print_objects, print_rows};
 use crate::commands::util::{ago, human_size};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use rbuild_runtime::container::{self, Container};
 use rbuild_runtime::state::Status;
-use rbuild_store::{Digest, Event, Store};
+use rbuild_store::{Digest, Store};
 use rbuild_template::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -98,7 +97,7 @@ pub fn version(root: &Option<PathBuf>, a: FormatArgs) -> anyhow::Result<ExitCode
 }
 
 /// Bytes under `dir` (0 when it does not exist).
-fn du(dir: &std::path::Path) -> u64 {
+pub(super) fn du(dir: &std::path::Path) -> u64 {
     if dir.exists() {
         rbuild_store::snapshot::content_bytes(dir)
     } else {
@@ -207,7 +206,7 @@ pub fn info(store: &Store, a: FormatArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The image IDs containers use.
-fn used_images(containers: &[Container]) -> HashSet<Digest> {
+pub(super) fn used_images(containers: &[Container]) -> HashSet<Digest> {
     containers.iter().map(|c| c.config.image_id).collect()
 }
 
@@ -367,364 +366,6 @@ fn df_verbose(store: &Store, u: &Usage<'_>, vol_rows: &[(String, usize, u64)], c
     text
 }
 
-/// docker's prune confirmation: without `-f`, a `[y/N]` question on the terminal (or
-/// standard input); anything but y/yes cancels.
-fn confirm(force: bool, what: &str) -> anyhow::Result<bool> {
-    if force {
-        return Ok(true);
-    }
-    out!("WARNING! This will remove:\n{what}\nAre you sure you want to continue? [y/N] ")?;
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
-}
-
-/// `until=` and `label=` of the prune commands.
-struct PruneFilter {
-    until: Option<i64>,
-    labels: Vec<(String, Option<String>)>,
-    not_labels: Vec<(String, Option<String>)>,
-}
-
-impl PruneFilter {
-    fn parse(filters: &[String]) -> anyhow::Result<PruneFilter> {
-        let mut f = PruneFilter { until: None, labels: vec![], not_labels: vec![] };
-        let kv = super::filters::label_filter;
-        for s in filters {
-            if let Some(v) = s.strip_prefix("label!=") {
-                f.not_labels.push(kv(v));
-            } else if let Some(v) = s.strip_prefix("label=") {
-                f.labels.push(kv(v));
-            } else if let Some(v) = s.strip_prefix("until=") {
-                f.until = Some(crate::commands::timeopts::timestamp(v, None)? / 1_000_000_000);
-            } else {
-                bail!("invalid filter {s:?} (until=, label=, label!=)");
-            }
-        }
-        Ok(f)
-    }
-
-    fn matches(&self, created: i64, labels: &BTreeMap<String, String>) -> bool {
-        let has = |(k, v): &(String, Option<String>)| match v {
-            Some(v) => labels.get(k) == Some(v),
-            None => labels.contains_key(k),
-        };
-        self.until.is_none_or(|u| created < u) && self.labels.iter().all(has) && !self.not_labels.iter().any(has)
-    }
-}
-
-/// Removes the stopped containers; returns their IDs and the bytes their layers held.
-fn prune_containers(store: &Store, f: &PruneFilter) -> anyhow::Result<(Vec<String>, u64)> {
-    let mut out = Vec::new();
-    let mut bytes = 0;
-    for c in container::list(store)? {
-        if c.running() {
-            continue;
-        }
-        let created = rbuild_store::config::parse_rfc3339(&c.config.created);
-        if !f.matches(created, &crate::commands::format::container_labels(store, &c)) {
-            continue;
-        }
-        bytes += du(&c.upper());
-        container::remove(store, &c, false, false)?;
-        crate::commands::event(store, "container", "destroy", &c.config.id, &[("name", &c.config.name)]);
-        out.push(c.config.id.clone());
-    }
-    Ok((out, bytes))
-}
-
-/// Removes images no container uses: dangling ones, or with `all` every one. Returns
-/// docker's `untagged:` / `deleted:` lines.
-fn prune_images(store: &Store, all: bool, f: &PruneFilter) -> anyhow::Result<Vec<String>> {
-    let used = used_images(&container::list(store)?);
-    let mut lines = Vec::new();
-    for i in store.images()? {
-        if used.contains(&i.config_digest) || (!all && !i.names.is_empty()) {
-            continue;
-        }
-        if !f.matches(rbuild_store::filter::created_secs(store, &i), &i.config.config.labels) {
-            continue;
-        }
-        store.update_index(|entries| {
-            entries.retain(|e| e.manifest != i.manifest_digest);
-            Ok(())
-        })?;
-        for n in &i.names {
-            lines.push(format!("untagged: {}", n.familiar()));
-        }
-        lines.push(format!("deleted: {}", i.config_digest));
-        crate::commands::event(store, "image", "delete", &i.config_digest.to_string(), &[]);
-    }
-    Ok(lines)
-}
-
-/// Removes build-cache entries (all, or those no image needs); returns their keys.
-fn prune_cache(store: &Store, all: bool) -> anyhow::Result<Vec<String>> {
-    let image_blobs: HashSet<Digest> =
-        store.images()?.iter().flat_map(|i| i.layers.iter().map(|l| l.diff_id)).collect();
-    let mut out = Vec::new();
-    for r in store.cache_entries()? {
-        if all || !r.refs.iter().any(|d| image_blobs.contains(d)) {
-            store.cache_remove(&r.key)?;
-            out.push(r.key);
-        }
-    }
-    Ok(out)
-}
-
-/// Collects what nothing references any more; the bytes it freed.
-fn collect(store: &Store) -> anyhow::Result<u64> {
-    let r = store.prune(false)?;
-    store.prune_image_records()?;
-    Ok(r.bytes)
-}
-
-pub fn container_prune(store: &Store, a: PruneFilterArgs) -> anyhow::Result<ExitCode> {
-    let f = PruneFilter::parse(&a.filter)?;
-    if !confirm(a.force, "  - all stopped containers")? {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (ids, bytes) = prune_containers(store, &f)?;
-    if !ids.is_empty() {
-        outln!("Deleted Containers:")?;
-        for id in &ids {
-            outln!("{id}")?;
-        }
-        outln!()?;
-    }
-    outln!("Total reclaimed space: {}", human_size(bytes))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn image_prune(store: &Store, a: ImagePruneArgs) -> anyhow::Result<ExitCode> {
-    let f = PruneFilter::parse(&a.filter)?;
-    let what = if a.all {
-        "  - all images without at least one container associated to them"
-    } else {
-        "  - all dangling images"
-    };
-    if !confirm(a.force, what)? {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let lines = prune_images(store, a.all, &f)?;
-    let bytes = collect(store)?;
-    if !lines.is_empty() {
-        outln!("Deleted Images:")?;
-        for l in &lines {
-            outln!("{l}")?;
-        }
-        outln!()?;
-    }
-    outln!("Total reclaimed space: {}", human_size(bytes))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn builder_prune(store: &Store, a: BuilderPruneArgs) -> anyhow::Result<ExitCode> {
-    if !a.filter.is_empty() {
-        PruneFilter::parse(&a.filter)?;
-    }
-    if !confirm(a.force, "  - all dangling build cache")? {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let keys = prune_cache(store, a.all)?;
-    let bytes = collect(store)?;
-    if !keys.is_empty() {
-        outln!("Deleted build cache objects:")?;
-        for k in &keys {
-            outln!("{k}")?;
-        }
-        outln!()?;
-    }
-    outln!("Total reclaimed space: {}", human_size(bytes))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn system_prune(store: &Store, a: SystemPruneArgs) -> anyhow::Result<ExitCode> {
-    let f = PruneFilter::parse(&a.filter)?;
-    let mut what = String::from("  - all stopped containers\n  - all networks not used by at least one container\n");
-    if a.volumes {
-        what.push_str("  - all anonymous volumes not used by at least one container\n");
-    }
-    what.push_str(if a.all {
-        "  - all images without at least one container associated to them\n  - all build cache"
-    } else {
-        "  - all dangling images\n  - unused build cache"
-    });
-    if !confirm(a.force, &what)? {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (ids, mut bytes) = prune_containers(store, &f)?;
-    if !ids.is_empty() {
-        outln!("Deleted Containers:")?;
-        for id in &ids {
-            outln!("{id}")?;
-        }
-        outln!()?;
-    }
-    let networks = rbuild_runtime::network::manage::prune(store)?;
-    if !networks.is_empty() {
-        outln!("Deleted Networks:")?;
-        for n in &networks {
-            outln!("{n}")?;
-        }
-        outln!()?;
-    }
-    if a.volumes {
-        let (names, vb) = rbuild_runtime::volume::prune(store, &Default::default(), false)?;
-        bytes += vb;
-        if !names.is_empty() {
-            outln!("Deleted Volumes:")?;
-            for n in &names {
-                crate::commands::event(store, "volume", "destroy", n, &[("driver", "local")]);
-                outln!("{n}")?;
-            }
-            outln!()?;
-        }
-    }
-    let lines = prune_images(store, a.all, &f)?;
-    if !lines.is_empty() {
-        outln!("Deleted Images:")?;
-        for l in &lines {
-            outln!("{l}")?;
-        }
-        outln!()?;
-    }
-    let keys = prune_cache(store, a.all)?;
-    if !keys.is_empty() {
-        outln!("Deleted build cache objects:")?;
-        for k in &keys {
-            outln!("{k}")?;
-        }
-        outln!()?;
-    }
-    bytes += collect(store)?;
-    outln!("Total reclaimed space: {}", human_size(bytes))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// docker's event filters.
-fn event_matches(e: &Event, filters: &[(String, String)]) -> bool {
-    let keys: HashSet<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-    keys.into_iter().all(|k| {
-        filters.iter().filter(|(fk, _)| fk == k).any(|(_, v)| match k {
-            "type" => e.typ == *v,
-            "event" => e.action == *v || e.action.split(':').next() == Some(v.as_str()),
-            "container" => {
-                e.typ == "container"
-                    && (e.actor.id.starts_with(v.as_str()) || e.actor.attributes.get("name") == Some(v))
-            }
-            "image" => {
-                (e.typ == "image" && (e.actor.id.contains(v.as_str()) || e.actor.attributes.get("name") == Some(v)))
-                    || e.actor.attributes.get("image") == Some(v)
-            }
-            "volume" => e.typ == "volume" && e.actor.id == *v,
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => e.actor.attributes.get(lk).map(String::as_str) == Some(lv),
-                None => e.actor.attributes.contains_key(v),
-            },
-            _ => false,
-        })
-    })
-}
-
-fn event_value(e: &Event) -> Value {
-    let attrs = Value::map(e.actor.attributes.iter().map(|(k, v)| (k.clone(), Value::from(v))));
-    Value::object([
-        ("status", Value::from(e.action.clone())),
-        ("id", e.actor.id.clone().into()),
-        ("from", e.actor.attributes.get("image").cloned().unwrap_or_default().into()),
-        ("Type", e.typ.clone().into()),
-        ("Action", e.action.clone().into()),
-        ("Actor", Value::object([("ID", Value::from(e.actor.id.clone())), ("Attributes", attrs)])),
-        ("scope", e.scope.clone().into()),
-        ("time", e.time.into()),
-        ("timeNano", e.time_nano.into()),
-    ])
-}
-
-/// docker's event line: `TIME TYPE ACTION ID (k=v, …)`.
-fn event_line(e: &Event) -> String {
-    let t = chrono::DateTime::from_timestamp(e.time_nano / 1_000_000_000, (e.time_nano % 1_000_000_000) as u32)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.9fZ");
-    let attrs: Vec<String> = e.actor.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut s = format!("{t} {} {} {}", e.typ, e.action, e.actor.id);
-    if !attrs.is_empty() {
-        s.push_str(&format!(" ({})", attrs.join(", ")));
-    }
-    s
-}
-
-pub fn events(store: &Store, a: EventsArgs) -> anyhow::Result<ExitCode> {
-    let filters: Vec<(String, String)> = a
-        .filter
-        .iter()
-        .map(|f| {
-            let (k, v) =
-                f.split_once('=').with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
-            if !["type", "event", "container", "image", "volume", "label", "network", "daemon", "scope"].contains(&k) {
-                bail!("invalid filter '{k}'");
-            }
-            Ok((k.to_string(), v.to_string()))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let since = a.since.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
-    let until = a.until.as_deref().map(|s| crate::commands::timeopts::timestamp(s, None)).transpose()?;
-    let template = match a.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(rbuild_template::Template::parse("{{json .}}")?),
-        Some(f) => {
-            Some(rbuild_template::Template::parse(f).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?)
-        }
-    };
-    let show = |e: &Event| -> anyhow::Result<bool> {
-        if until.is_some_and(|u| e.time_nano > u) {
-            return Ok(false);
-        }
-        if since.is_some_and(|s| e.time_nano < s) || !event_matches(e, &filters) {
-            return Ok(true);
-        }
-        let line = match &template {
-            Some(t) => t.execute(&event_value(e)).map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?,
-            None => event_line(e),
-        };
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}")?;
-        out.flush()?;
-        Ok(true)
-    };
-    // Without --since only new events are shown, as docker's stream.
-    let (mut past, mut offset) = store.events_from(0)?;
-    // Processes append as they go (a monitor's `die` may come before the `start` its
-    // caller stamped first): the past is shown in time order, as docker's.
-    past.sort_by_key(|e| e.time_nano);
-    if since.is_some() {
-        for e in &past {
-            if !show(e)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    }
-    loop {
-        if until.is_some_and(|u| now_nanos() > u) {
-            return Ok(ExitCode::SUCCESS);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let (new, off) = store.events_from(offset)?;
-        offset = off;
-        for e in &new {
-            if !show(e)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    }
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
-}
-
 /// The rows of `ps` output whose PID column holds one of `pids` (and the header), as
 /// docker's `top` filters the host's ps.
 pub fn top_rows(ps: &str, pids: &[i32]) -> anyhow::Result<String> {
@@ -759,15 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn events_print_as_docker() {
-        let mut e = Event::now("container", "create", "abc", &[("name", "web"), ("image", "busybox")]);
-        e.time_nano = 1_700_000_000_123_456_789;
-        assert_eq!(event_line(&e), "2023-11-14T22:13:20.123456789Z container create abc (image=busybox, name=web)");
-        let f = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-        assert!(event_matches(&e, &f("container", "web")));
-        assert!(event_matches(&e, &f("image", "busybox")));
-        assert!(!event_matches(&e, &f("type", "image")));
-        assert!(event_matches(&e, &[("event".into(), "start".into()), ("event".into(), "create".into())]));
+    fn sizes_print_as_docker() {
         assert_eq!(bytes_size(25_100_000_000), "23.38GiB");
     }
 }

@@ -136,14 +136,10 @@ fn prune_cmd(store: &Store, a: VolumePruneArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let (names, bytes) = volume::prune(store, &filter, a.all)?;
-    if !names.is_empty() {
-        outln!("Deleted Volumes:")?;
-        for n in &names {
-            event(store, "volume", "destroy", n, &[("driver", "local")]);
-            outln!("{n}")?;
-        }
-        outln!()?;
+    for n in &names {
+        event(store, "volume", "destroy", n, &[("driver", "local")]);
     }
+    super::prune::print_deleted("Deleted Volumes:", &names)?;
     outln!("Total reclaimed space: {}", human_size(bytes))?;
     Ok(ExitCode::SUCCESS)
 }

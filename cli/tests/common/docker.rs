@@ -1,15 +1,8 @@
 //! The docker engine as the oracle: commands, cleanup guards, and polling for states.
 
+use super::{stderr, stdout};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 pub fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).stdin(Stdio::null()).output().expect("docker")

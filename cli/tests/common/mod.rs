@@ -9,6 +9,21 @@ use std::process::{Command, Output, Stdio};
 
 pub const BASE: &str = "rbuild-anchor/busybox:1";
 
+/// The rbuild binary the tests run: cargo's, or `RBUILD_TEST_BIN`.
+pub fn bin() -> PathBuf {
+    std::env::var_os("RBUILD_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rbuild")), PathBuf::from)
+}
+
+/// A command's standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 pub fn shared() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
     assert!(p.is_dir(), "../shared (the peer test data) is missing at {}", p.display());
@@ -54,8 +69,18 @@ impl Env {
         self.dir.path().join(p)
     }
 
+    /// A store holding the busybox anchor image (root: the tests run containers).
+    pub fn with_base() -> Env {
+        require_root();
+        let env = Env::new();
+        env.load_base();
+        env
+    }
+
+    /// rbuild against this store: the binary cargo built, or `RBUILD_TEST_BIN` (to see a
+    /// test fail on a build from before its fix).
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rbuild"));
+        let mut c = Command::new(bin());
         c.arg("--root").arg(self.root());
         c
     }
@@ -74,6 +99,24 @@ impl Env {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
+    }
+
+    /// `script` run by /bin/sh in a new container of `image`; its output.
+    pub fn sh_in(&self, image: &str, script: &str) -> String {
+        self.ok(&["run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script])
+    }
+
+    /// Flips a bit in the middle of the last layer blob of `image` (built or loaded in
+    /// this store); returns that layer's digest.
+    pub fn flip_a_bit_of_the_last_layer(&self, image: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", image])).unwrap();
+        let layer = v[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+        let blob = self.root().join("blobs/sha256").join(layer.trim_start_matches("sha256:"));
+        let mut data = std::fs::read(&blob).unwrap();
+        let mid = data.len() / 2;
+        data[mid] ^= 1;
+        std::fs::write(&blob, data).unwrap();
+        layer
     }
 
     /// Loads the busybox anchor image (from the docker engine) into this store.
@@ -189,4 +232,21 @@ pub fn wait_in(env: &Env, ctr: &str, test: &str) {
         assert!(t.elapsed() < std::time::Duration::from_secs(10), "{ctr}: `{test}` never held");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// A second, different image in the store (a one-layer import named `name`); its id.
+pub fn other_image(env: &Env, name: &str) -> String {
+    let tar = env.path("other.tar");
+    let dir = env.path("other-root");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(dir.join("etc/other"), name).unwrap();
+    sh_ok(&format!("tar -C {} -cf {} .", dir.display(), tar.display()));
+    env.ok(&["import", tar.to_str().unwrap(), name]).trim().to_string()
+}
+
+/// The lines of `s`, sorted (for comparing listings whose order may differ).
+pub fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(String::from).collect();
+    v.sort();
+    v
 }

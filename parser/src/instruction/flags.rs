@@ -4,6 +4,38 @@
 use crate::diagnostic::suggest;
 use std::collections::BTreeMap;
 
+/// A flag BuildKit's `BFlags` refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("arg should start with -- : {0}")]
+    NotAFlag(String),
+    /// A flag the instruction does not have; the closest one it has, if any is close.
+    #[error("unknown flag: {name}")]
+    Unknown { name: String, suggestion: Option<&'static str> },
+    #[error("duplicate flag specified: {0}")]
+    Duplicate(String),
+    #[error("missing a value on flag: {0}")]
+    MissingValue(String),
+    #[error("expecting boolean value for flag {name}, not: {value}")]
+    NotBool { name: String, value: String },
+}
+
+/// A string Go's `time.ParseDuration` refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("time: invalid duration {0:?}")]
+    Invalid(String),
+    #[error("time: missing unit in duration {0:?}")]
+    MissingUnit(String),
+    #[error("time: unknown unit {unit:?} in duration {duration:?}")]
+    UnknownUnit { unit: String, duration: String },
+}
+
+/// A line Go's `encoding/csv` refuses: a quote that does not close or stands inside a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("extraneous or missing \" in quoted-field: {0}")]
+pub struct CsvError(pub String);
+
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum FlagType {
     Bool,
@@ -17,11 +49,11 @@ pub(crate) struct Flags {
 }
 
 impl Flags {
-    pub(crate) fn parse(words: &[String], defs: &[(&'static str, FlagType)]) -> Result<Flags, String> {
+    pub(crate) fn parse(words: &[String], defs: &[(&'static str, FlagType)]) -> Result<Flags, FlagError> {
         let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         for w in words {
             let Some(body) = w.strip_prefix("--") else {
-                return Err(format!("arg should start with -- : {w}"));
+                return Err(FlagError::NotAFlag(w.clone()));
             };
             if body.is_empty() {
                 break;
@@ -32,25 +64,22 @@ impl Flags {
             };
             let Some(&(key, typ)) = defs.iter().find(|(n, _)| *n == name) else {
                 let names: Vec<&str> = defs.iter().map(|(n, _)| *n).collect();
-                return Err(match suggest(name, &names) {
-                    Some(s) => format!("unknown flag: {name} (did you mean {s}?)"),
-                    None => format!("unknown flag: {name}"),
-                });
+                return Err(FlagError::Unknown { name: name.to_string(), suggestion: suggest(name, &names) });
             };
             if values.contains_key(key) && typ != FlagType::Strings {
-                return Err(format!("duplicate flag specified: {name}"));
+                return Err(FlagError::Duplicate(name.to_string()));
             }
             let v = match typ {
                 FlagType::Bool => match value {
-                    Some("") => return Err(format!("missing a value on flag: {name}")),
+                    Some("") => return Err(FlagError::MissingValue(name.to_string())),
                     None => "true".to_string(),
                     Some(v) => match v.to_lowercase().as_str() {
                         l @ ("true" | "false") => l.to_string(),
-                        _ => return Err(format!("expecting boolean value for flag {name}, not: {v}")),
+                        _ => return Err(FlagError::NotBool { name: name.to_string(), value: v.to_string() }),
                     },
                 },
                 FlagType::Str | FlagType::Strings => match value {
-                    None => return Err(format!("missing a value on flag: {name}")),
+                    None => return Err(FlagError::MissingValue(name.to_string())),
                     Some(v) => v.to_string(),
                 },
             };
@@ -71,8 +100,8 @@ impl Flags {
 }
 
 /// Go's `time.ParseDuration`, in nanoseconds.
-pub fn parse_go_duration(s: &str) -> Result<i64, String> {
-    let err = || format!("time: invalid duration {s:?}");
+pub fn parse_go_duration(s: &str) -> Result<i64, DurationError> {
+    let err = || DurationError::Invalid(s.to_string());
     let (neg, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -102,8 +131,8 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {s:?}")),
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
+            "" => return Err(DurationError::MissingUnit(s.to_string())),
+            _ => return Err(DurationError::UnknownUnit { unit: unit.to_string(), duration: s.to_string() }),
         };
         let v: f64 = num.parse().map_err(|_| err())?;
         total += v * mult;
@@ -116,7 +145,7 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
 
 /// Splits a line of comma-separated values as Go's `encoding/csv` does (quotes group,
 /// `""` inside quotes is a quote).
-pub(crate) fn split_csv(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_csv(s: &str) -> Result<Vec<String>, CsvError> {
     let mut out = Vec::new();
     let mut field = String::new();
     let mut chars = s.chars().peekable();
@@ -152,7 +181,7 @@ pub(crate) fn split_csv(s: &str) -> Result<Vec<String>, String> {
         }
     }
     if in_quotes {
-        return Err(format!("extraneous or missing \" in quoted-field: {s}"));
+        return Err(CsvError(s.to_string()));
     }
     out.push(field);
     Ok(out)

@@ -1,30 +1,31 @@
 //! HEALTHCHECK's arguments and flags, checked as BuildKit checks them.
 
+use super::error::InstructionError;
 use super::flags::{parse_go_duration, FlagType, Flags};
 use super::{HealthConfig, Healthcheck};
 use crate::ast::Node;
 
-fn parse_interval(v: Option<String>, name: &str) -> Result<i64, String> {
+fn parse_interval(v: Option<String>, name: &'static str) -> Result<i64, InstructionError> {
     let Some(s) = v.filter(|s| !s.is_empty()) else { return Ok(0) };
     let d = parse_go_duration(&s)?;
     if d == 0 {
         return Ok(0);
     }
     if d < 1_000_000 {
-        return Err(format!("Interval {name:?} cannot be less than 1ms"));
+        return Err(InstructionError::IntervalTooShort(name));
     }
     Ok(d)
 }
 
-pub(crate) fn parse_healthcheck(n: &Node) -> Result<Healthcheck, String> {
+pub(crate) fn parse_healthcheck(n: &Node) -> Result<Healthcheck, InstructionError> {
     if n.args.is_empty() {
-        return Err("HEALTHCHECK requires at least one argument".into());
+        return Err(InstructionError::AtLeastOne("HEALTHCHECK"));
     }
     let typ = n.args[0].to_uppercase();
     let rest = &n.args[1..];
     if typ == "NONE" {
         if !rest.is_empty() {
-            return Err("HEALTHCHECK NONE takes no arguments".into());
+            return Err(InstructionError::HealthcheckNoneArguments);
         }
         return Ok(Healthcheck::None);
     }
@@ -39,7 +40,7 @@ pub(crate) fn parse_healthcheck(n: &Node) -> Result<Healthcheck, String> {
         ],
     )?;
     if typ != "CMD" {
-        return Err(format!("Unknown type {typ:?} in HEALTHCHECK (try CMD)"));
+        return Err(InstructionError::HealthcheckType(typ));
     }
     let cmd: Vec<String> = if rest.is_empty() {
         vec![]
@@ -49,19 +50,19 @@ pub(crate) fn parse_healthcheck(n: &Node) -> Result<Healthcheck, String> {
         vec![rest.join(" ")]
     };
     if cmd.is_empty() {
-        return Err("Missing command after HEALTHCHECK CMD".into());
+        return Err(InstructionError::HealthcheckCommand);
     }
     let mut test = vec![if n.json { "CMD".to_string() } else { "CMD-SHELL".to_string() }];
     test.extend(cmd);
     let retries = match f.string("retries").filter(|s| !s.is_empty()) {
         None => 0,
         Some(r) => {
-            let v: i64 = r.parse().map_err(|_| format!("strconv.ParseInt: parsing {r:?}: invalid syntax"))?;
+            let v: i64 = r.parse().map_err(|source| InstructionError::RetriesSyntax { value: r.clone(), source })?;
             if !(i32::MIN as i64..=i32::MAX as i64).contains(&v) {
-                return Err(format!("strconv.ParseInt: parsing {r:?}: value out of range"));
+                return Err(InstructionError::RetriesRange(r));
             }
             if v < 0 {
-                return Err(format!("--retries cannot be negative ({v})"));
+                return Err(InstructionError::RetriesNegative(v));
             }
             v
         }

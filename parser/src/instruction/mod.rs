@@ -4,17 +4,19 @@
 //! ENV state of the moment). Errors and their wording follow BuildKit's `instructions`
 //! package, which docker's builder also uses.
 
+mod error;
 mod flags;
 mod healthcheck;
 mod mount;
 
 use crate::ast::{go_lower, parse_heredoc_marker, Heredoc, Node};
 use crate::diagnostic::{suggest, Diagnostic, Span};
-pub use flags::parse_go_duration;
+pub use error::InstructionError;
+pub use flags::{parse_go_duration, CsvError, DurationError, FlagError};
 use flags::{FlagType, Flags};
 use healthcheck::parse_healthcheck;
 use mount::parse_mount;
-pub use mount::{Mount, MountType, Sharing};
+pub use mount::{Mount, MountError, MountType, Sharing};
 use serde::Serialize;
 
 /// Every instruction keyword, for "did you mean" hints.
@@ -234,25 +236,25 @@ pub struct HealthConfig {
     pub retries: i64,
 }
 
-fn exactly_one(n: &Node, what: &str) -> Result<String, String> {
+fn exactly_one(n: &Node, what: &'static str) -> Result<String, InstructionError> {
     if n.args.len() != 1 {
-        return Err(format!("{what} requires exactly one argument"));
+        return Err(InstructionError::ExactlyOne(what));
     }
     Ok(n.args[0].clone())
 }
 
-fn key_values(n: &Node, what: &str) -> Result<Vec<KeyValue>, String> {
+fn key_values(n: &Node, what: &'static str) -> Result<Vec<KeyValue>, InstructionError> {
     if n.args.is_empty() {
-        return Err(format!("{what} requires at least one argument"));
+        return Err(InstructionError::AtLeastOne(what));
     }
     if !n.args.len().is_multiple_of(3) {
-        return Err(format!("Bad input to {what}, too many arguments"));
+        return Err(InstructionError::TooManyArguments(what));
     }
     n.args
         .chunks(3)
         .map(|c| {
             if c[0].is_empty() {
-                return Err(format!("{what} names can not be blank"));
+                return Err(InstructionError::BlankName(what));
             }
             Ok(KeyValue { key: c[0].clone(), value: c[1].clone(), legacy: c[2].is_empty() })
         })
@@ -316,12 +318,10 @@ pub fn assemble_script(cmd: &CommandLine) -> Option<Script> {
     Some(Script::Shell(s))
 }
 
-fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, String> {
+fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, InstructionError> {
     let what = if add { "ADD" } else { "COPY" };
     if n.args.len() < 2 {
-        return Err(format!(
-            "{what} requires at least two arguments, but only one was provided. Destination could not be determined"
-        ));
+        return Err(InstructionError::NoDestination(what));
     }
     let mut defs = vec![
         ("chown", FlagType::Str),
@@ -337,7 +337,7 @@ fn parse_copy(n: &Node, add: bool) -> Result<CopyArgs, String> {
     let f = Flags::parse(&n.flags, &defs)?;
     let dest = n.args[n.args.len() - 1].clone();
     if parse_heredoc_marker(&dest).is_some() && !n.json {
-        return Err(format!("{what} cannot accept a heredoc as a destination"));
+        return Err(InstructionError::HeredocDestination(what));
     }
     let mut sources = Vec::new();
     let mut inline = Vec::new();
@@ -383,24 +383,16 @@ fn valid_stage_name(s: &str) -> bool {
 
 /// Gives a node its meaning.
 pub fn from_node(n: &Node) -> Result<Instruction, Diagnostic> {
-    let kind = kind_from_node(n).map_err(|m| {
-        let e = Diagnostic::at(m, n.span);
-        match e.message.split_once(" (did you mean ") {
-            Some((msg, hint)) => {
-                let hint = format!("did you mean {}", hint.trim_end_matches(')'));
-                Diagnostic { message: msg.to_string(), span: Some(n.span), hint: Some(hint) }
-            }
-            None => e,
-        }
-    })?;
+    let kind =
+        kind_from_node(n).map_err(|e| Diagnostic { message: e.to_string(), span: Some(n.span), hint: e.hint() })?;
     Ok(Instruction { span: n.span, source: n.original.trim().to_string(), kind })
 }
 
-fn no_flags(n: &Node) -> Result<(), String> {
+fn no_flags(n: &Node) -> Result<(), FlagError> {
     Flags::parse(&n.flags, &[]).map(|_| ())
 }
 
-fn kind_from_node(n: &Node) -> Result<Kind, String> {
+fn kind_from_node(n: &Node) -> Result<Kind, InstructionError> {
     let name = n.name();
     Ok(match name.as_str() {
         "from" => parse_from(n)?,
@@ -416,10 +408,10 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
         "shell" => {
             no_flags(n)?;
             if n.args.is_empty() {
-                return Err("SHELL requires at least one argument".into());
+                return Err(InstructionError::AtLeastOne("SHELL"));
             }
             if !n.json {
-                return Err("SHELL requires the arguments to be in JSON form".into());
+                return Err(InstructionError::ShellNotJson);
             }
             Kind::Shell { args: n.args.clone() }
         }
@@ -440,7 +432,7 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
         }
         "expose" => {
             if n.args.is_empty() {
-                return Err("EXPOSE requires at least one argument".into());
+                return Err(InstructionError::AtLeastOne("EXPOSE"));
             }
             no_flags(n)?;
             let mut ports = n.args.clone();
@@ -449,14 +441,14 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
         }
         "volume" => {
             if n.args.is_empty() {
-                return Err("VOLUME requires at least one argument".into());
+                return Err(InstructionError::AtLeastOne("VOLUME"));
             }
             no_flags(n)?;
             let mut paths = Vec::new();
             for v in &n.args {
                 let v = v.trim();
                 if v.is_empty() {
-                    return Err("VOLUME specified can not be an empty string".into());
+                    return Err(InstructionError::EmptyVolume);
                 }
                 paths.push(v.to_string());
             }
@@ -477,36 +469,33 @@ fn kind_from_node(n: &Node) -> Result<Kind, String> {
         "stopsignal" => Kind::Stopsignal { signal: exactly_one(n, "STOPSIGNAL")? },
         "healthcheck" => Kind::Healthcheck(parse_healthcheck(n)?),
         _ => {
-            return Err(match suggest(&n.keyword, KEYWORDS) {
-                Some(s) => format!("unknown instruction {:?} (did you mean {s}?)", n.keyword),
-                None => format!("unknown instruction {:?}", n.keyword),
+            return Err(InstructionError::Unknown {
+                keyword: n.keyword.clone(),
+                suggestion: suggest(&n.keyword, KEYWORDS),
             })
         }
     })
 }
 
 /// `FROM [--platform=P] IMAGE [AS NAME]`.
-fn parse_from(n: &Node) -> Result<Kind, String> {
+fn parse_from(n: &Node) -> Result<Kind, InstructionError> {
     let f = Flags::parse(&n.flags, &[("platform", FlagType::Str)])?;
     let stage = match n.args.len() {
         3 if n.args[1].eq_ignore_ascii_case("as") => {
             let s = n.args[2].to_lowercase();
             if !valid_stage_name(&s) {
-                return Err(format!(
-                    "invalid name for build stage: {:?}, name can't start with a number or contain symbols",
-                    n.args[2]
-                ));
+                return Err(InstructionError::StageName(n.args[2].clone()));
             }
             Some(s)
         }
         1 => None,
-        _ => return Err("FROM requires either one or three arguments".into()),
+        _ => return Err(InstructionError::FromArguments),
     };
     Ok(Kind::From(FromArgs { image: n.args[0].clone(), name: stage, platform: f.string("platform") }))
 }
 
 /// `RUN [--mount=…] [--network=…] [--security=…] [--device=…] COMMAND`.
-fn parse_run(n: &Node) -> Result<Kind, String> {
+fn parse_run(n: &Node) -> Result<Kind, InstructionError> {
     let f = Flags::parse(
         &n.flags,
         &[
@@ -522,29 +511,29 @@ fn parse_run(n: &Node) -> Result<Kind, String> {
         Some("default") => Some(NetworkMode::Default),
         Some("none") => Some(NetworkMode::None),
         Some("host") => Some(NetworkMode::Host),
-        Some(other) => return Err(format!("unsupported network mode {other:?}")),
+        Some(other) => return Err(InstructionError::NetworkMode(other.to_string())),
     };
     let security = match f.string("security").as_deref() {
         None => None,
         Some("sandbox") => Some(Security::Sandbox),
         Some("insecure") => Some(Security::Insecure),
-        Some(other) => return Err(format!("unsupported security mode {other:?}")),
+        Some(other) => return Err(InstructionError::SecurityMode(other.to_string())),
     };
     let cmd = command_line(n);
     Ok(Kind::Run(Run { script: assemble_script(&cmd), cmd, mounts, network, security, devices: f.strings("device") }))
 }
 
 /// `ARG NAME[=DEFAULT] …`.
-fn parse_arg(n: &Node) -> Result<Kind, String> {
+fn parse_arg(n: &Node) -> Result<Kind, InstructionError> {
     if n.args.is_empty() {
-        return Err("ARG requires at least one argument".into());
+        return Err(InstructionError::AtLeastOne("ARG"));
     }
     no_flags(n)?;
     let args = n
         .args
         .iter()
         .map(|a| match a.split_once('=') {
-            Some(("", _)) => Err("ARG names can not be blank".to_string()),
+            Some(("", _)) => Err(InstructionError::BlankName("ARG")),
             Some((k, v)) => Ok(ArgDecl { name: k.to_string(), default: Some(v.to_string()) }),
             None => Ok(ArgDecl { name: a.clone(), default: None }),
         })
@@ -554,13 +543,13 @@ fn parse_arg(n: &Node) -> Result<Kind, String> {
 
 /// `ONBUILD INSTRUCTION`: the trigger checked now, kept as text for the images built
 /// FROM this one.
-fn parse_onbuild(n: &Node) -> Result<Kind, String> {
-    let Some(sub) = &n.sub else { return Err("ONBUILD requires at least one argument".into()) };
+fn parse_onbuild(n: &Node) -> Result<Kind, InstructionError> {
+    let Some(sub) = &n.sub else { return Err(InstructionError::AtLeastOne("ONBUILD")) };
     no_flags(n)?;
     let trigger = go_lower(&sub.keyword).to_uppercase();
     match trigger.as_str() {
-        "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
-        "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
+        "ONBUILD" => return Err(InstructionError::OnbuildChain),
+        "MAINTAINER" | "FROM" => return Err(InstructionError::OnbuildTrigger(trigger)),
         _ => {}
     }
     // The trigger must itself be a valid instruction.

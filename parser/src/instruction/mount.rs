@@ -1,8 +1,44 @@
 //! `RUN --mount=…`: the mount specification, read as BuildKit reads it.
 
-use super::flags::split_csv;
+use super::flags::{split_csv, CsvError};
 use super::FromRef;
 use serde::Serialize;
+
+/// A `--mount` specification BuildKit refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+    #[error("unsupported mount type {0:?}")]
+    Type(String),
+    #[error("invalid field '{0}' must be a key=value pair")]
+    NotKeyValue(String),
+    /// A boolean field that is not true/false/1/0.
+    #[error("invalid value for {key}: {value}")]
+    Bool { key: String, value: String },
+    /// A number field (mode, uid, gid) that is not a number.
+    #[error("invalid value for {key}: {value}")]
+    Number {
+        key: String,
+        value: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// `size=` that is not a size; the whole field.
+    #[error("invalid value for size: {0}")]
+    Size(String),
+    #[error("unsupported sharing value {0:?}")]
+    Sharing(String),
+    #[error("unexpected key '{key}' in '{field}'")]
+    UnknownKey { key: String, field: String },
+    /// A secret with neither `id`, `source` nor `target`.
+    #[error("one of source, target required")]
+    SecretId,
+    #[error("ssh does not support source")]
+    SshSource,
+    #[error("mount destination/target missing")]
+    NoTarget,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,7 +85,7 @@ pub struct Mount {
     pub spec: String,
 }
 
-pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
+pub(crate) fn parse_mount(spec: &str) -> Result<Mount, MountError> {
     let mut m = Mount {
         typ: MountType::Bind,
         from: None,
@@ -77,21 +113,25 @@ pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
                     "tmpfs" => MountType::Tmpfs,
                     "secret" => MountType::Secret,
                     "ssh" => MountType::Ssh,
-                    _ => return Err(format!("unsupported mount type {v:?}")),
+                    _ => return Err(MountError::Type(v.to_string())),
                 };
             }
         }
     }
     m.read_only = matches!(m.typ, MountType::Bind | MountType::Secret | MountType::Ssh);
-    let parse_bool = |k: &str, v: Option<&str>| -> Result<bool, String> {
+    let parse_bool = |k: &str, v: Option<&str>| -> Result<bool, MountError> {
         match v.map(str::to_lowercase).as_deref() {
             None | Some("true") | Some("1") => Ok(true),
             Some("false") | Some("0") => Ok(false),
-            Some(other) => Err(format!("invalid value for {k}: {other}")),
+            Some(other) => Err(MountError::Bool { key: k.to_string(), value: other.to_string() }),
         }
     };
-    let parse_u32 = |k: &str, v: &str, radix: u32| -> Result<u32, String> {
-        u32::from_str_radix(v, radix).map_err(|_| format!("invalid value for {k}: {v}"))
+    let parse_u32 = |k: &str, v: &str, radix: u32| -> Result<u32, MountError> {
+        u32::from_str_radix(v, radix).map_err(|source| MountError::Number {
+            key: k.to_string(),
+            value: v.to_string(),
+            source,
+        })
     };
     for f in &fields {
         let f = f.trim();
@@ -102,7 +142,7 @@ pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
             Some((k, v)) => (k.to_lowercase(), Some(v)),
             None => (f.to_lowercase(), None),
         };
-        let need = || v.ok_or_else(|| format!("invalid field '{f}' must be a key=value pair"));
+        let need = || v.ok_or_else(|| MountError::NotKeyValue(f.to_string()));
         match k.as_str() {
             "type" => {}
             "from" => m.from = Some(FromRef::new(need()?)),
@@ -117,31 +157,31 @@ pub(crate) fn parse_mount(spec: &str) -> Result<Mount, String> {
                     "shared" => Sharing::Shared,
                     "private" => Sharing::Private,
                     "locked" => Sharing::Locked,
-                    other => return Err(format!("unsupported sharing value {other:?}")),
+                    other => return Err(MountError::Sharing(other.to_string())),
                 }
             }
             "mode" => m.mode = Some(parse_u32(&k, need()?, 8)?),
             "uid" => m.uid = Some(parse_u32(&k, need()?, 10)?),
             "gid" => m.gid = Some(parse_u32(&k, need()?, 10)?),
-            "size" => m.size = Some(ram_in_bytes(need()?).ok_or_else(|| format!("invalid value for size: {f}"))?),
+            "size" => m.size = Some(ram_in_bytes(need()?).ok_or_else(|| MountError::Size(f.to_string()))?),
             "env" => m.env = Some(need()?.to_string()),
-            _ => return Err(format!("unexpected key '{k}' in '{f}'")),
+            _ => return Err(MountError::UnknownKey { key: k, field: f.to_string() }),
         }
     }
     match m.typ {
         MountType::Secret => {
             // BuildKit: `src` names the secret too, else the target's base name does.
             let base = m.target.trim_end_matches('/').rsplit('/').next().filter(|b| !b.is_empty()).map(String::from);
-            let id = m.source.clone().or(m.id.clone()).or(base).ok_or("one of source, target required")?;
+            let id = m.source.clone().or(m.id.clone()).or(base).ok_or(MountError::SecretId)?;
             m.id = Some(id);
         }
         MountType::Ssh => {
             if m.source.is_some() {
-                return Err("ssh does not support source".into());
+                return Err(MountError::SshSource);
             }
             m.id.get_or_insert_with(|| "default".into());
         }
-        _ if m.target.is_empty() => return Err("mount destination/target missing".into()),
+        _ if m.target.is_empty() => return Err(MountError::NoTarget),
         _ => {}
     }
     Ok(m)

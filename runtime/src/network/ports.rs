@@ -9,8 +9,7 @@ use crate::sandbox::spec::{Port, Proto};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::net::{self as n, AddressFamily, SocketType};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -111,22 +110,6 @@ pub fn bind_ports(ports: &[Port]) -> Result<Vec<Listener>> {
         .collect()
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = to.shutdown(Shutdown::Write);
-    let _ = from.shutdown(Shutdown::Read);
-}
-
 /// Serves each listener: every TCP connection (every UDP client) is answered from inside
 /// `netns` (rbuild's network namespace), to the sandbox's `addr`.
 pub fn start_proxies(listeners: Vec<Listener>, netns: OwnedFd, addr: IpAddr) {
@@ -143,10 +126,7 @@ pub fn start_proxies(listeners: Vec<Listener>, netns: OwnedFd, addr: IpAddr) {
                             let Ok(server) = in_netns(netns.as_fd(), move || TcpStream::connect((addr, port))) else {
                                 return;
                             };
-                            let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
-                            let up = thread::spawn(move || pump(client, server));
-                            pump(s2, c2);
-                            let _ = up.join();
+                            crate::relay::relay(client, server);
                         });
                     }
                 });

@@ -164,6 +164,30 @@ pub fn writes_nothing(root: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// One name of a directory being archived.
+struct Named<'a> {
+    /// The directory it is in.
+    dir: &'a OwnedFd,
+    cname: std::ffi::CString,
+    /// Its path in the layer.
+    path: Vec<u8>,
+    /// Its path on disk, for messages.
+    full: std::path::PathBuf,
+    /// Its /proc/self/fd path, for xattrs.
+    pp: std::ffi::CString,
+    st: rfs::Stat,
+}
+
+/// `prefix/name` (just `name` at the top).
+fn joined(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = prefix.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
 fn sorted_names(dir: &OwnedFd, path: &Path) -> Result<Vec<Vec<u8>>> {
     let mut names = Vec::new();
     let d = rfs::Dir::read_from(dir).at("reading directory", path)?;
@@ -215,133 +239,129 @@ impl<W: Write> Walk<'_, W> {
     }
 
     fn dir(&mut self, dir: &OwnedFd, prefix: &mut Vec<u8>, root: &Path) -> Result<()> {
-        let here_path = root.join(String::from_utf8_lossy(prefix).as_ref());
-        let here = || here_path.clone();
-        for name in sorted_names(dir, &here())? {
-            let cname = std::ffi::CString::new(name.clone()).map_err(|_| StoreError::archive("NUL in a file name"))?;
-            let st = rfs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-                .at("stat", &here().join(String::from_utf8_lossy(&name).as_ref()))?;
-            let mut path = prefix.clone();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&name);
-            let ft = FileType::from_raw_mode(st.st_mode);
-            let mtime = self.clamp(st.st_mtime);
-            let mut e = Entry::new(path.clone(), EntryKind::File);
-            e.mode = st.st_mode & 0o7777;
-            e.uid = u64::from(st.st_uid);
-            e.gid = u64::from(st.st_gid);
-            e.mtime = mtime;
+        let here = root.join(String::from_utf8_lossy(prefix).as_ref());
+        for name in sorted_names(dir, &here)? {
+            self.name(dir, prefix, root, &here, name)?;
+        }
+        Ok(())
+    }
 
-            // An overlay whiteout: a character device 0/0.
-            if self.opts.overlay && ft == FileType::CharacterDevice && st.st_rdev == 0 {
-                let mut wh = prefix.clone();
-                if !wh.is_empty() {
-                    wh.push(b'/');
-                }
-                wh.extend_from_slice(WHITEOUT_PREFIX.as_bytes());
-                wh.extend_from_slice(&name);
-                let mut e = Entry::new(wh, EntryKind::File);
-                e.mode = 0o600;
-                e.mtime = mtime;
-                self.tar.append_header(&e).at("writing layer from", root)?;
-                self.stats.entries += 1;
-                continue;
+    /// Archives the entry `name` of `dir` (at `prefix` in the layer, `here` on disk).
+    fn name(&mut self, dir: &OwnedFd, prefix: &mut Vec<u8>, root: &Path, here: &Path, name: Vec<u8>) -> Result<()> {
+        let cname = std::ffi::CString::new(name.clone()).map_err(|_| StoreError::archive("NUL in a file name"))?;
+        let full = here.join(String::from_utf8_lossy(&name).as_ref());
+        let st = rfs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).at("stat", &full)?;
+        let path = joined(prefix, &name);
+        let ft = FileType::from_raw_mode(st.st_mode);
+        let mtime = self.clamp(st.st_mtime);
+        let mut e = Entry::new(path.clone(), EntryKind::File);
+        e.mode = st.st_mode & 0o7777;
+        e.uid = u64::from(st.st_uid);
+        e.gid = u64::from(st.st_gid);
+        e.mtime = mtime;
+        // An overlay whiteout: a character device 0/0.
+        if self.opts.overlay && ft == FileType::CharacterDevice && st.st_rdev == 0 {
+            let mut wh = WHITEOUT_PREFIX.as_bytes().to_vec();
+            wh.extend_from_slice(&name);
+            let mut e = Entry::new(joined(prefix, &wh), EntryKind::File);
+            e.mode = 0o600;
+            e.mtime = mtime;
+            self.tar.append_header(&e).at("writing layer from", root)?;
+            self.stats.entries += 1;
+            return Ok(());
+        }
+        let n = Named { dir, pp: Self::proc_path(dir, &name), cname, path, full, st };
+        match ft {
+            FileType::Directory => self.directory(&n, e, prefix, root),
+            FileType::Symlink => {
+                e.kind = EntryKind::Symlink;
+                e.link = rfs::readlinkat(dir, n.cname.as_c_str(), Vec::new()).at("reading link", &n.full)?.into_bytes();
+                self.header(&n, e, root)
             }
-            let full = || here().join(String::from_utf8_lossy(&name).as_ref());
-            let pp = Self::proc_path(dir, &name);
-            match ft {
-                FileType::Directory => {
-                    e.kind = EntryKind::Dir;
-                    let opaque = self.opts.overlay && is_opaque(pp.as_c_str());
-                    e.xattrs = self.xattrs(pp.as_c_str())?;
-                    self.tar.append_header(&e).at("writing layer from", root)?;
-                    self.stats.entries += 1;
-                    if opaque {
-                        let mut o = path.clone();
-                        o.push(b'/');
-                        o.extend_from_slice(WHITEOUT_OPAQUE.as_bytes());
-                        let mut oe = Entry::new(o, EntryKind::File);
-                        oe.mode = e.mode;
-                        oe.uid = e.uid;
-                        oe.gid = e.gid;
-                        oe.mtime = mtime;
-                        self.tar.append_header(&oe).at("writing layer from", root)?;
-                        self.stats.entries += 1;
-                    }
-                    let sub = rfs::openat(
-                        dir,
-                        cname.as_c_str(),
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .at("opening", &full())?;
-                    let saved = prefix.len();
-                    *prefix = path.clone();
-                    self.dir(&sub, prefix, root)?;
-                    prefix.truncate(saved);
-                    // A directory's mtime changes while its children are written: set it last.
-                    continue;
-                }
-                FileType::Symlink => {
-                    e.kind = EntryKind::Symlink;
-                    e.link =
-                        rfs::readlinkat(dir, cname.as_c_str(), Vec::new()).at("reading link", &full())?.into_bytes();
-                    e.xattrs = self.xattrs(pp.as_c_str())?;
-                    self.tar.append_header(&e).at("writing layer from", root)?;
-                }
-                FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
-                    e.kind = match ft {
-                        FileType::CharacterDevice => EntryKind::CharDevice,
-                        FileType::BlockDevice => EntryKind::BlockDevice,
-                        _ => EntryKind::Fifo,
-                    };
-                    e.dev_major = rfs::major(st.st_rdev);
-                    e.dev_minor = rfs::minor(st.st_rdev);
-                    e.xattrs = self.xattrs(pp.as_c_str())?;
-                    self.tar.append_header(&e).at("writing layer from", root)?;
-                }
-                FileType::Socket => continue, // sockets are not archived (as docker does)
-                _ => {
-                    // A regular file, or a hard link to one already written. A link entry
-                    // carries the inode's capability too, as docker's do: whoever unpacks
-                    // the layer may chown each name it makes, which clears the capability
-                    // of the inode, so each name must set it again.
-                    e.xattrs = self.xattrs(pp.as_c_str())?;
-                    if st.st_nlink > 1 {
-                        let key = (st.st_dev, st.st_ino);
-                        if let Some(first) = self.links.get(&key) {
-                            e.kind = EntryKind::Hardlink;
-                            e.link = first.clone();
-                            self.tar.append_header(&e).at("writing layer from", root)?;
-                            self.stats.entries += 1;
-                            continue;
-                        }
-                        self.links.insert(key, path.clone());
-                    }
-                    e.size = st.st_size as u64;
-                    let f = rfs::openat(
-                        dir,
-                        cname.as_c_str(),
-                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .at("opening", &full())?;
-                    self.tar.append_header(&e).at("writing layer from", root)?;
-                    let sparse = (st.st_blocks as u64) * 512 < e.size;
-                    self.file_data(&f, e.size, sparse).map_err(|err| match err {
-                        StoreError::Io { source, .. } => {
-                            StoreError::io(format!("archiving {}", full().display()), source)
-                        }
-                        other => other,
-                    })?;
-                    self.tar.finish_data(e.size).at("writing layer from", root)?;
-                    self.stats.file_bytes += e.size;
-                }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                e.kind = match ft {
+                    FileType::CharacterDevice => EntryKind::CharDevice,
+                    FileType::BlockDevice => EntryKind::BlockDevice,
+                    _ => EntryKind::Fifo,
+                };
+                e.dev_major = rfs::major(st.st_rdev);
+                e.dev_minor = rfs::minor(st.st_rdev);
+                self.header(&n, e, root)
             }
+            FileType::Socket => Ok(()), // sockets are not archived (as docker does)
+            _ => self.file(&n, e, root),
+        }
+    }
+
+    /// An entry that is its header alone (a symlink, a device, a fifo), with its xattrs.
+    fn header(&mut self, n: &Named, mut e: Entry, root: &Path) -> Result<()> {
+        e.xattrs = self.xattrs(n.pp.as_c_str())?;
+        self.tar.append_header(&e).at("writing layer from", root)?;
+        self.stats.entries += 1;
+        Ok(())
+    }
+
+    /// A directory (and its opaque marker), then what it holds.
+    fn directory(&mut self, n: &Named, mut e: Entry, prefix: &mut Vec<u8>, root: &Path) -> Result<()> {
+        e.kind = EntryKind::Dir;
+        let opaque = self.opts.overlay && is_opaque(n.pp.as_c_str());
+        e.xattrs = self.xattrs(n.pp.as_c_str())?;
+        self.tar.append_header(&e).at("writing layer from", root)?;
+        self.stats.entries += 1;
+        if opaque {
+            let mut oe = Entry::new(joined(&n.path, WHITEOUT_OPAQUE.as_bytes()), EntryKind::File);
+            oe.mode = e.mode;
+            oe.uid = e.uid;
+            oe.gid = e.gid;
+            oe.mtime = e.mtime;
+            self.tar.append_header(&oe).at("writing layer from", root)?;
             self.stats.entries += 1;
         }
+        let sub = rfs::openat(
+            n.dir,
+            n.cname.as_c_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .at("opening", &n.full)?;
+        let saved = prefix.len();
+        *prefix = n.path.clone();
+        self.dir(&sub, prefix, root)?;
+        prefix.truncate(saved);
+        // A directory's mtime changes while its children are written: set it last.
+        Ok(())
+    }
+
+    /// A regular file, or a hard link to one already written. A link entry carries the
+    /// inode's capability too, as docker's do: whoever unpacks the layer may chown each
+    /// name it makes, which clears the capability of the inode, so each name must set it
+    /// again.
+    fn file(&mut self, n: &Named, mut e: Entry, root: &Path) -> Result<()> {
+        e.xattrs = self.xattrs(n.pp.as_c_str())?;
+        if n.st.st_nlink > 1 {
+            let key = (n.st.st_dev, n.st.st_ino);
+            if let Some(first) = self.links.get(&key) {
+                e.kind = EntryKind::Hardlink;
+                e.link = first.clone();
+                self.tar.append_header(&e).at("writing layer from", root)?;
+                self.stats.entries += 1;
+                return Ok(());
+            }
+            self.links.insert(key, n.path.clone());
+        }
+        e.size = n.st.st_size as u64;
+        let f =
+            rfs::openat(n.dir, n.cname.as_c_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                .at("opening", &n.full)?;
+        self.tar.append_header(&e).at("writing layer from", root)?;
+        let sparse = (n.st.st_blocks as u64) * 512 < e.size;
+        self.file_data(&f, e.size, sparse).map_err(|err| match err {
+            StoreError::Io { source, .. } => StoreError::io(format!("archiving {}", n.full.display()), source),
+            other => other,
+        })?;
+        self.tar.finish_data(e.size).at("writing layer from", root)?;
+        self.stats.file_bytes += e.size;
+        self.stats.entries += 1;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ mod header;
 mod reader;
 mod writer;
 
-pub use reader::{EntryReader, Reader};
+pub use reader::{EntryReader, Reader, TarDefect};
 pub use writer::Writer;
 
 /// What an entry is.

@@ -23,6 +23,25 @@ pub struct Reader<R> {
     done: bool,
 }
 
+/// What is wrong in a tar stream's metadata records (the reader adds where).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TarDefect {
+    #[error("sparse region overflows")]
+    SparseOverflow,
+    #[error("sparse regions out of order or beyond the file size")]
+    SparseOrder,
+    #[error("missing GNU.sparse.size")]
+    SparseSize,
+    #[error("invalid sparse map")]
+    SparseMap,
+    #[error("invalid PAX record")]
+    PaxRecord,
+    #[error("invalid PAX record length")]
+    PaxLength,
+    #[error("unsupported entry type {typeflag:?} for {path}")]
+    EntryType { typeflag: char, path: String },
+}
+
 fn bad(offset: u64, msg: impl std::fmt::Display) -> StoreError {
     StoreError::archive(format!("{msg} (at byte {offset})"))
 }
@@ -336,32 +355,32 @@ impl<R: Read> Reader<R> {
     }
 }
 
-fn check_regions(regions: &[(u64, u64)], real_size: u64) -> std::result::Result<(), String> {
+fn check_regions(regions: &[(u64, u64)], real_size: u64) -> std::result::Result<(), TarDefect> {
     let mut end = 0u64;
     for &(o, l) in regions {
-        let e = o.checked_add(l).ok_or("sparse region overflows")?;
+        let e = o.checked_add(l).ok_or(TarDefect::SparseOverflow)?;
         if o < end || e > real_size {
-            return Err("sparse regions out of order or beyond the file size".into());
+            return Err(TarDefect::SparseOrder);
         }
         end = e;
     }
     Ok(())
 }
 
-fn sparse_0_1(map: &[u8], pax: &BTreeMap<String, Vec<u8>>) -> std::result::Result<SparseMap, String> {
+fn sparse_0_1(map: &[u8], pax: &BTreeMap<String, Vec<u8>>) -> std::result::Result<SparseMap, TarDefect> {
     let real_size: u64 = pax
         .get("GNU.sparse.size")
         .or(pax.get("GNU.sparse.realsize"))
         .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-        .ok_or("missing GNU.sparse.size")?;
-    let s = std::str::from_utf8(map).map_err(|_| "invalid sparse map")?;
+        .ok_or(TarDefect::SparseSize)?;
+    let s = std::str::from_utf8(map).map_err(|_| TarDefect::SparseMap)?;
     let nums: Vec<u64> = if s.is_empty() {
         vec![]
     } else {
-        s.split(',').map(|n| n.parse().map_err(|_| "invalid sparse map")).collect::<std::result::Result<_, _>>()?
+        s.split(',').map(|n| n.parse().map_err(|_| TarDefect::SparseMap)).collect::<std::result::Result<_, _>>()?
     };
     if !nums.len().is_multiple_of(2) {
-        return Err("invalid sparse map".into());
+        return Err(TarDefect::SparseMap);
     }
     let regions: Vec<(u64, u64)> =
         nums.chunks(2).map(|c| (c[0], c[1])).filter(|r| r.1 != 0 || r.0 != real_size).collect();
@@ -370,20 +389,20 @@ fn sparse_0_1(map: &[u8], pax: &BTreeMap<String, Vec<u8>>) -> std::result::Resul
 }
 
 /// Parses PAX records (`"%d %s=%s\n"`) into `out`; an empty value deletes the key.
-fn parse_pax(data: &[u8], out: &mut BTreeMap<String, Vec<u8>>) -> std::result::Result<(), String> {
+fn parse_pax(data: &[u8], out: &mut BTreeMap<String, Vec<u8>>) -> std::result::Result<(), TarDefect> {
     let mut rest = data;
     while !rest.is_empty() {
         if rest.iter().all(|&c| c == 0) {
             break;
         }
-        let sp = rest.iter().position(|&c| c == b' ').ok_or("invalid PAX record")?;
+        let sp = rest.iter().position(|&c| c == b' ').ok_or(TarDefect::PaxRecord)?;
         let len: usize =
-            std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or("invalid PAX record length")?;
+            std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or(TarDefect::PaxLength)?;
         if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
-            return Err("invalid PAX record".into());
+            return Err(TarDefect::PaxRecord);
         }
         let rec = &rest[sp + 1..len - 1];
-        let eq = rec.iter().position(|&c| c == b'=').ok_or("invalid PAX record")?;
+        let eq = rec.iter().position(|&c| c == b'=').ok_or(TarDefect::PaxRecord)?;
         let key = String::from_utf8_lossy(&rec[..eq]).into_owned();
         let value = rec[eq + 1..].to_vec();
         if value.is_empty() {
@@ -443,7 +462,7 @@ fn entry_path(b: &Block, pax: &BTreeMap<String, Vec<u8>>, long_name: Option<&Vec
 
 /// The kind of entry a type flag names (a regular file whose name ends in `/` is a
 /// directory, as old tars wrote them).
-fn entry_kind(typeflag: u8, path: &[u8]) -> std::result::Result<EntryKind, String> {
+fn entry_kind(typeflag: u8, path: &[u8]) -> std::result::Result<EntryKind, TarDefect> {
     Ok(match typeflag {
         b'0' | b'\0' | b'7' | b'S' => {
             if path.ends_with(b"/") && typeflag != b'S' {
@@ -459,7 +478,32 @@ fn entry_kind(typeflag: u8, path: &[u8]) -> std::result::Result<EntryKind, Strin
         b'5' => EntryKind::Dir,
         b'6' => EntryKind::Fifo,
         other => {
-            return Err(format!("unsupported entry type {:?} for {}", other as char, String::from_utf8_lossy(path)))
+            return Err(TarDefect::EntryType {
+                typeflag: other as char,
+                path: String::from_utf8_lossy(path).into_owned(),
+            })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader's metadata defects keep their words (the reader adds the byte offset).
+    #[test]
+    fn defects_say_what_is_wrong() {
+        assert_eq!(entry_kind(b'Z', b"a/b").unwrap_err().to_string(), "unsupported entry type 'Z' for a/b");
+        let mut m = BTreeMap::new();
+        assert_eq!(parse_pax(b"x", &mut m), Err(TarDefect::PaxRecord));
+        assert_eq!(parse_pax(b"x y=z\n", &mut m).unwrap_err().to_string(), "invalid PAX record length");
+        assert_eq!(
+            check_regions(&[(5, 1), (0, 1)], 10).unwrap_err().to_string(),
+            "sparse regions out of order or beyond the file size"
+        );
+        assert_eq!(check_regions(&[(u64::MAX, 1)], 10), Err(TarDefect::SparseOverflow));
+        assert_eq!(sparse_0_1(b"1", &BTreeMap::new()).unwrap_err().to_string(), "missing GNU.sparse.size");
+        let size: BTreeMap<String, Vec<u8>> = [("GNU.sparse.size".to_string(), b"10".to_vec())].into();
+        assert_eq!(sparse_0_1(b"1", &size), Err(TarDefect::SparseMap));
+    }
 }

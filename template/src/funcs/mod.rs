@@ -13,9 +13,50 @@ pub use print::sprintf;
 
 use crate::value::{print_value, NilKind, Value};
 
+/// Why a function (or a method of a value) refused its arguments, in Go's words; the
+/// executor adds where (`error calling NAME: …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FuncError {
+    #[error("function {0:?} not defined")]
+    NotDefined(String),
+    #[error("wrong number of args for {name}: want {want} got {got}")]
+    ArgCount { name: String, want: usize, got: usize },
+    /// A function that takes one or more arguments (index, printf) called without any.
+    #[error("wrong number of args for {0}: want at least 1 got 0")]
+    NoArgs(&'static str),
+    /// `and`, `or` or `slice` without arguments (Go's words for these say no more).
+    #[error("wrong number of args for {0}")]
+    Arity(String),
+    #[error("wrong type for value; expected []string; got {0}")]
+    NotStringList(&'static str),
+    #[error("can't handle {0} for index of type int")]
+    NotInt(String),
+    #[error("len of type {0}")]
+    NoLen(&'static str),
+    /// An index or a `from:to` range outside the list or string.
+    #[error("index out of range: {0}")]
+    OutOfRange(String),
+    #[error("can't index item of type {0}")]
+    NotIndexable(&'static str),
+    #[error("index of untyped nil")]
+    IndexNil,
+    #[error("can't slice item of type {0}")]
+    NotSliceable(&'static str),
+    #[error("incomparable values")]
+    Incomparable,
+    #[error("incompatible types for comparison")]
+    IncompatibleTypes,
+    #[error("non-comparable type")]
+    NonComparable,
+    #[error("missing argument for comparison")]
+    MissingComparand,
+}
+
+type Result<T, E = FuncError> = std::result::Result<T, E>;
+
 /// A function as templates call it: its name (a family shares one implementation) and its
 /// evaluated arguments.
-type Func = fn(&str, &[Value]) -> Result<Value, String>;
+type Func = fn(&str, &[Value]) -> Result<Value>;
 
 /// Every function templates may call, in Go's and docker's order.
 const FUNCS: &[(&str, Func)] = &[
@@ -53,16 +94,16 @@ pub fn exists(name: &str) -> bool {
 }
 
 /// Calls function `name` with evaluated `args`.
-pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
+pub fn call(name: &str, args: &[Value]) -> Result<Value> {
     match FUNCS.iter().find(|(n, _)| *n == name) {
         Some((_, f)) => f(name, args),
-        None => Err(format!("function {name:?} not defined")),
+        None => Err(FuncError::NotDefined(name.to_string())),
     }
 }
 
-fn want(name: &str, args: &[Value], n: usize) -> Result<(), String> {
+fn want(name: &str, args: &[Value], n: usize) -> Result<()> {
     if args.len() != n {
-        return Err(format!("wrong number of args for {name}: want {n} got {}", args.len()));
+        return Err(FuncError::ArgCount { name: name.to_string(), want: n, got: args.len() });
     }
     Ok(())
 }
@@ -71,40 +112,40 @@ fn string_arg(v: &Value) -> String {
     print_value(v)
 }
 
-fn int_arg(v: &Value) -> Result<i64, String> {
+fn int_arg(v: &Value) -> Result<i64> {
     match v {
         Value::Int(i) => Ok(*i),
         Value::Float(f) if f.fract() == 0.0 => Ok(*f as i64),
-        other => Err(format!("can't handle {} for index of type int", print_value(other))),
+        other => Err(FuncError::NotInt(print_value(other))),
     }
 }
 
 /// `and`/`or` with their arguments evaluated (the executor evaluates them lazily and
 /// calls this only for the last).
-fn and_or(name: &str, args: &[Value]) -> Result<Value, String> {
-    args.last().cloned().ok_or_else(|| format!("wrong number of args for {name}"))
+fn and_or(name: &str, args: &[Value]) -> Result<Value> {
+    args.last().cloned().ok_or_else(|| FuncError::Arity(name.to_string()))
 }
 
-fn not(name: &str, args: &[Value]) -> Result<Value, String> {
+fn not(name: &str, args: &[Value]) -> Result<Value> {
     want(name, args, 1)?;
     Ok(Value::Bool(!args[0].truthy()))
 }
 
-fn len(name: &str, args: &[Value]) -> Result<Value, String> {
+fn len(name: &str, args: &[Value]) -> Result<Value> {
     want(name, args, 1)?;
     match &args[0] {
         Value::String(s) => Ok(Value::from(s.len())),
         Value::List(l) => Ok(Value::from(l.len())),
         Value::Map(m) => Ok(Value::from(m.len())),
         Value::Nil(NilKind::List | NilKind::Map) => Ok(Value::Int(0)),
-        other => Err(format!("len of type {}", other.type_name())),
+        other => Err(FuncError::NoLen(other.type_name())),
     }
 }
 
 /// `index X k1 k2…`: `X[k1][k2]…`.
-fn index(_: &str, args: &[Value]) -> Result<Value, String> {
+fn index(_: &str, args: &[Value]) -> Result<Value> {
     let Some((first, keys)) = args.split_first() else {
-        return Err("wrong number of args for index: want at least 1 got 0".into());
+        return Err(FuncError::NoArgs("index"));
     };
     let mut v = first.clone();
     for k in keys {
@@ -113,11 +154,15 @@ fn index(_: &str, args: &[Value]) -> Result<Value, String> {
     Ok(v)
 }
 
-fn index_one(v: &Value, k: &Value) -> Result<Value, String> {
+fn index_one(v: &Value, k: &Value) -> Result<Value> {
     Ok(match v {
         Value::List(l) => {
             let i = int_arg(k)?;
-            usize::try_from(i).ok().and_then(|i| l.get(i)).cloned().ok_or_else(|| format!("index out of range: {i}"))?
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| l.get(i))
+                .cloned()
+                .ok_or_else(|| FuncError::OutOfRange(i.to_string()))?
         }
         Value::Map(m) => match m.get(&string_arg(k)) {
             Some(x) => x.clone(),
@@ -127,27 +172,26 @@ fn index_one(v: &Value, k: &Value) -> Result<Value, String> {
             None => Value::NoValue,
         },
         Value::Nil(NilKind::Map) => Value::String(String::new()),
-        Value::Struct(_) => return Err("can't index item of type struct".into()),
-        Value::Nil(_) | Value::NoValue => return Err("index of untyped nil".into()),
-        other => return Err(format!("can't index item of type {}", other.type_name())),
+        Value::Nil(_) | Value::NoValue => return Err(FuncError::IndexNil),
+        other => return Err(FuncError::NotIndexable(other.type_name())),
     })
 }
 
 /// `slice X from to`: a substring or a sub-list.
-fn slice(_: &str, args: &[Value]) -> Result<Value, String> {
+fn slice(_: &str, args: &[Value]) -> Result<Value> {
     let Some((first, idx)) = args.split_first() else {
-        return Err("wrong number of args for slice".into());
+        return Err(FuncError::Arity("slice".to_string()));
     };
     let idx: Vec<i64> = idx.iter().map(int_arg).collect::<Result<_, _>>()?;
     let len = match first {
         Value::String(s) => s.len(),
         Value::List(l) => l.len(),
-        other => return Err(format!("can't slice item of type {}", other.type_name())),
+        other => return Err(FuncError::NotSliceable(other.type_name())),
     } as i64;
     let from = idx.first().copied().unwrap_or(0);
     let to = idx.get(1).copied().unwrap_or(len);
     if from < 0 || to < from || to > len {
-        return Err(format!("index out of range: {from}:{to}"));
+        return Err(FuncError::OutOfRange(format!("{from}:{to}")));
     }
     Ok(match first {
         Value::String(s) => Value::String(s.get(from as usize..to as usize).unwrap_or_default().to_string()),
@@ -156,19 +200,19 @@ fn slice(_: &str, args: &[Value]) -> Result<Value, String> {
     })
 }
 
-fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
+fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering> {
     use std::cmp::Ordering;
     match (a, b) {
         // Go compares only values of one basic kind: an int with a float is an error.
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
-        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).ok_or_else(|| "incomparable values".to_string()),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).ok_or(FuncError::Incomparable),
         (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) if x == y => Ok(Ordering::Equal),
-        _ => Err("incompatible types for comparison".into()),
+        _ => Err(FuncError::IncompatibleTypes),
     }
 }
 
-fn eq(a: &Value, b: &Value) -> Result<bool, String> {
+fn eq(a: &Value, b: &Value) -> Result<bool> {
     match (a, b) {
         (Value::Int(_), Value::Int(_))
         | (Value::Float(_), Value::Float(_))
@@ -177,15 +221,15 @@ fn eq(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Nil(_) | Value::NoValue, Value::Nil(_) | Value::NoValue) => Ok(true),
         (Value::Nil(_) | Value::NoValue, _) | (_, Value::Nil(_) | Value::NoValue) => Ok(false),
         (Value::List(_) | Value::Map(_) | Value::Struct(_), _)
-        | (_, Value::List(_) | Value::Map(_) | Value::Struct(_)) => Err("non-comparable type".into()),
-        _ => Err("incompatible types for comparison".into()),
+        | (_, Value::List(_) | Value::Map(_) | Value::Struct(_)) => Err(FuncError::NonComparable),
+        _ => Err(FuncError::IncompatibleTypes),
     }
 }
 
 /// `eq a b c…`: is `a` equal to any of the others?
-fn eq_any(_: &str, args: &[Value]) -> Result<Value, String> {
+fn eq_any(_: &str, args: &[Value]) -> Result<Value> {
     if args.len() < 2 {
-        return Err("missing argument for comparison".into());
+        return Err(FuncError::MissingComparand);
     }
     for b in &args[1..] {
         if eq(&args[0], b)? {
@@ -195,13 +239,13 @@ fn eq_any(_: &str, args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bool(false))
 }
 
-fn ne(name: &str, args: &[Value]) -> Result<Value, String> {
+fn ne(name: &str, args: &[Value]) -> Result<Value> {
     want(name, args, 2)?;
     Ok(Value::Bool(!eq(&args[0], &args[1])?))
 }
 
 /// `lt le gt ge`.
-fn order(name: &str, args: &[Value]) -> Result<Value, String> {
+fn order(name: &str, args: &[Value]) -> Result<Value> {
     use std::cmp::Ordering::{Greater, Less};
     want(name, args, 2)?;
     let o = compare(&args[0], &args[1])?;
@@ -274,8 +318,8 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), 26);
         assert!(exists("truncate") && !exists("nosuch"));
-        assert_eq!(call("nosuch", &[]).unwrap_err(), "function \"nosuch\" not defined");
-        assert_eq!(call("not", &[]).unwrap_err(), "wrong number of args for not: want 1 got 0");
+        assert_eq!(call("nosuch", &[]).unwrap_err().to_string(), "function \"nosuch\" not defined");
+        assert_eq!(call("not", &[]).unwrap_err().to_string(), "wrong number of args for not: want 1 got 0");
     }
 
     #[test]
@@ -285,10 +329,22 @@ mod tests {
         assert_eq!(call("index", &[labels, s("x")]).unwrap(), s(""), "map[string]string gives \"\"");
         assert_eq!(call("index", &[Value::Nil(NilKind::Map), s("x")]).unwrap(), s(""));
         assert_eq!(
-            call("index", &[Value::strings(&["a"], false), Value::Int(3)]).unwrap_err(),
+            call("index", &[Value::strings(&["a"], false), Value::Int(3)]).unwrap_err().to_string(),
             "index out of range: 3"
         );
         assert_eq!(call("slice", &[s("abcdef"), Value::Int(1), Value::Int(3)]).unwrap(), s("bc"));
-        assert_eq!(call("slice", &[s("abc"), Value::Int(2), Value::Int(1)]).unwrap_err(), "index out of range: 2:1");
+        assert_eq!(
+            call("slice", &[s("abc"), Value::Int(2), Value::Int(1)]).unwrap_err().to_string(),
+            "index out of range: 2:1"
+        );
+        assert_eq!(call("index", &[Value::object([("a", s("b"))]), s("a")]), Err(FuncError::NotIndexable("struct")));
+        assert_eq!(
+            call("index", &[]).unwrap_err().to_string(),
+            "wrong number of args for index: want at least 1 got 0"
+        );
+        assert_eq!(call("and", &[]).unwrap_err().to_string(), "wrong number of args for and");
+        assert_eq!(call("len", &[Value::Int(1)]).unwrap_err().to_string(), "len of type int");
+        assert_eq!(call("eq", &[s("a")]), Err(FuncError::MissingComparand));
+        assert_eq!(call("eq", &[Value::strings(&["a"], false), s("a")]), Err(FuncError::NonComparable));
     }
 }

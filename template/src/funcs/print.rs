@@ -1,29 +1,29 @@
 //! Printing: Go's `print`, `println` and `printf` (a `fmt.Sprintf` for the verbs templates
 //! use) and the escapers `html`, `js` and `urlquery`.
 
-use super::{int_arg, string_arg};
+use super::{int_arg, string_arg, FuncError};
 use crate::value::{format_float, print_value, Value};
 
-pub(super) fn print(_: &str, args: &[Value]) -> Result<Value, String> {
+pub(super) fn print(_: &str, args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::String(sprint(args)))
 }
 
 /// Go's `fmt.Sprintln`: operands always separated by a space, then a newline.
-pub(super) fn println(_: &str, args: &[Value]) -> Result<Value, String> {
+pub(super) fn println(_: &str, args: &[Value]) -> Result<Value, FuncError> {
     let mut s = args.iter().map(print_value).collect::<Vec<_>>().join(" ");
     s.push('\n');
     Ok(Value::String(s))
 }
 
-pub(super) fn printf(_: &str, args: &[Value]) -> Result<Value, String> {
+pub(super) fn printf(_: &str, args: &[Value]) -> Result<Value, FuncError> {
     let Some((fmt, rest)) = args.split_first() else {
-        return Err("wrong number of args for printf: want at least 1 got 0".into());
+        return Err(FuncError::NoArgs("printf"));
     };
     Ok(Value::String(sprintf(&string_arg(fmt), rest)))
 }
 
 /// `html`, `js` and `urlquery`: the arguments printed as `print` does, then escaped.
-pub(super) fn escape(name: &str, args: &[Value]) -> Result<Value, String> {
+pub(super) fn escape(name: &str, args: &[Value]) -> Result<Value, FuncError> {
     let s = sprint(args);
     Ok(Value::String(match name {
         "html" => html_escape(&s),
