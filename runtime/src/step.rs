@@ -15,7 +15,8 @@ use std::process::Stdio;
 /// One sandboxed process on an image's layers.
 #[derive(Debug, Clone)]
 pub struct StepRequest {
-    /// Layer snapshots, top first (the init layer is added on top).
+    /// Layer snapshots, top first (the init layer is added on top). They do not change
+    /// while the build runs: what they hold at /etc/passwd and /etc/group is remembered.
     pub lowers: Vec<PathBuf>,
     pub args: Vec<String>,
     /// The environment as the image config has it (PATH, HOSTNAME and HOME are added as
@@ -96,6 +97,7 @@ fn step_dir(store: &Store) -> Result<StepDir> {
 pub fn release_scratch() {
     let kept = SCRATCH.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default();
     drop(kept);
+    crate::user::forget_snapshots();
 }
 
 /// Runs the process to completion; `output` receives stdout and stderr as they come.
@@ -109,7 +111,7 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     crate::sandbox::etc::write(&dir, &req.network, hostname, &etc)?;
     let mut lowers = vec![rootfs::ensure_init_layer(&store.state_dir())?];
     lowers.extend(req.lowers.iter().cloned());
-    let user = Accounts::from_layers(&lowers).resolve(&req.user)?;
+    let user = Accounts::from_snapshots(&lowers).resolve(&req.user)?;
     let root = Root {
         lowers,
         upper: Some((dir.join("upper"), dir.join("work"))),
