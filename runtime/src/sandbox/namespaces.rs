@@ -10,7 +10,8 @@ use rustix::thread::UnshareFlags;
 /// The namespaces PID 1 unshares for `spec`.
 pub(crate) fn flags(spec: &Spec) -> UnshareFlags {
     let mut f = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC | UnshareFlags::NEWCGROUP;
-    if spec.network.is_private() {
+    // A private network made ahead of time is joined instead (see the shim).
+    if spec.network.is_private() && spec.join_netns.is_none() {
         f |= UnshareFlags::NEWNET;
     }
     f
@@ -42,6 +43,7 @@ mod tests {
     use super::*;
     use crate::sandbox::spec::{Network, Root, SpecBuilder};
     use crate::syscall::fake::{Call, Recorder};
+    use rustix::thread::LinkNameSpaceType;
 
     fn spec(network: Network) -> Spec {
         let root =
@@ -60,6 +62,21 @@ mod tests {
         assert_eq!(calls[2], Call::LoopbackUp);
         assert_eq!(calls[3], Call::Sysctl("net.ipv4.ping_group_range".into(), "0 2147483647".into()));
         assert_eq!(calls[4], Call::Sysctl("net.ipv4.ip_unprivileged_port_start".into(), "0".into()));
+    }
+
+    #[test]
+    fn private_network_made_ahead_is_joined_and_set_up() {
+        let sys = Recorder::default();
+        let mut s = spec(Network::None);
+        s.join_netns = Some("/proc/self/ns/net".into());
+        enter(&sys, &s).unwrap();
+        let calls = sys.calls();
+        let Call::Unshare(f) = &calls[0] else { panic!("{calls:?}") };
+        assert!(!f.contains(UnshareFlags::NEWNET), "joined, not made twice");
+        assert!(f.contains(UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC | UnshareFlags::NEWCGROUP));
+        assert!(calls.iter().any(|c| matches!(c, Call::Setns(LinkNameSpaceType::Network))), "{calls:?}");
+        assert!(calls.contains(&Call::LoopbackUp));
+        assert_eq!(calls.iter().filter(|c| matches!(c, Call::Sysctl(..))).count(), 2);
     }
 
     #[test]

@@ -363,6 +363,11 @@ pub struct Command {
     pub init: bool,
 }
 
+/// The cgroup of sandbox `id`, relative to each hierarchy's root.
+pub fn cgroup_path(id: &str) -> String {
+    format!("rbuild/{id}")
+}
+
 /// Makes the [`Spec`] of every sandbox: build steps, containers and (from a stored spec)
 /// execs.
 #[derive(Debug)]
@@ -398,7 +403,7 @@ impl SpecBuilder {
                 ports: vec![],
                 security: Security::default(),
                 sysctls: default_sysctls(&Network::None),
-                cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default(), device_rules: vec![] },
+                cgroup: CgroupSpec { path: cgroup_path(id), limits: Limits::default(), device_rules: vec![] },
                 lifecycle: Lifecycle::default(),
                 store_state: PathBuf::new(),
                 join_netns: None,

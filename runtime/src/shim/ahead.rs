@@ -1,0 +1,125 @@
+//! A build step's shim started ahead of its step (`rbuild __shim - --cgroup rbuild/ID`):
+//! while the step before it runs on the machine's other core, it is exec'd and makes what
+//! every step needs new — a network namespace and the cgroup with docker's device rules —
+//! then waits for its spec on stdin. Nothing is shared between steps: each shim serves
+//! one step, and what it made is used by that step or removed. Unused (the build ended,
+//! or Ctrl-C), it removes its cgroup and exits; its namespace goes with it.
+
+use crate::sandbox::cgroups::Cgroup;
+use crate::sandbox::devices::Access;
+use crate::sandbox::init::FORWARDED;
+use crate::sandbox::spec::{Limits, Spec};
+use crate::syscall::{linux, Linux, Syscall};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+use std::io::Read;
+
+/// What the shim made before it knew its step.
+#[derive(Debug, Default)]
+pub(super) struct Ahead {
+    netns: Option<OwnedFd>,
+    /// The cgroup at the path it was given, with docker's default device rules.
+    cgroup: Option<Cgroup>,
+}
+
+impl Ahead {
+    /// Blocks the signals the shim forwards (it then sees them while it waits), makes a
+    /// network namespace and the cgroup at `cgroup`. What cannot be made is left to the
+    /// step, which makes it as any shim does.
+    pub(super) fn make(cgroup: Option<&str>) -> Ahead {
+        let _ = linux::block_signals(&blocked());
+        let netns = new_netns();
+        let cgroup = cgroup.and_then(|p| Cgroup::create(p, &Limits::default(), Access::Default, &[]).ok());
+        Ahead { netns, cgroup }
+    }
+
+    /// The spec from stdin; None when stdin closed empty (the build ended first) or a
+    /// signal came meanwhile: what was made is removed, the shim must exit.
+    pub(super) fn wait_spec(&mut self) -> Option<std::io::Result<Vec<u8>>> {
+        let stdin = std::io::stdin();
+        let blocked = blocked();
+        loop {
+            let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+            let timeout = rustix::time::Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+            let ready = match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(n) => n > 0,
+                Err(rustix::io::Errno::INTR) => false,
+                Err(e) => return Some(Err(e.into())),
+            };
+            if ready {
+                let mut d = Vec::new();
+                return match stdin.lock().read_to_end(&mut d) {
+                    Ok(_) if d.is_empty() => {
+                        self.discard();
+                        None
+                    }
+                    r => Some(r.map(|_| d)),
+                };
+            }
+            if let Ok(Some(sig)) = linux::wait_signal(&blocked, 0) {
+                if sig != libc::SIGCHLD && sig != libc::SIGWINCH {
+                    self.discard();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Has PID 1 join the namespace made ahead (a fresh one, never used) instead of
+    /// making its own, when the spec asks for a namespace of the sandbox's own.
+    pub(super) fn use_netns(&self, spec: &mut Spec) {
+        if let Some(ns) = &self.netns {
+            if spec.network.is_private() && spec.join_netns.is_none() {
+                spec.join_netns = Some(format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(ns)).into());
+            }
+        }
+    }
+
+    /// The cgroup made ahead when it is the one `spec` asks for (its path, docker's
+    /// default devices); otherwise it is removed and the shim makes the spec's.
+    pub(super) fn take_cgroup(&mut self, spec: &Spec) -> Option<Cgroup> {
+        let cg = self.cgroup.take()?;
+        let same = cg.dirs == Cgroup::at(&spec.cgroup.path).dirs
+            && !spec.security.privileged
+            && spec.cgroup.device_rules.is_empty();
+        if same {
+            return Some(cg);
+        }
+        let _ = cg.destroy();
+        None
+    }
+
+    fn discard(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+        self.netns = None;
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+fn blocked() -> Vec<i32> {
+    let mut b = FORWARDED.to_vec();
+    b.push(libc::SIGCHLD);
+    b
+}
+
+/// A new network namespace; the shim itself stays in its own (ports and bridges are
+/// set up from there).
+fn new_netns() -> Option<OwnedFd> {
+    let sys = Linux;
+    let own = super::open_ns("/proc/self/ns/net").ok()?;
+    sys.unshare(UnshareFlags::NEWNET).ok()?;
+    let made = super::open_ns("/proc/self/ns/net");
+    if let Err(e) = sys.setns(own.as_fd(), LinkNameSpaceType::Network) {
+        eprintln!("error: restoring the network namespace: {e}");
+        std::process::exit(125);
+    }
+    made.ok()
+}
