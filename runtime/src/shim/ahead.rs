@@ -4,6 +4,10 @@
 //! then waits for its spec on stdin. Nothing is shared between steps: each shim serves
 //! one step, and what it made is used by that step or removed. Unused (the build ended,
 //! or Ctrl-C), it removes its cgroup and exits; its namespace goes with it.
+//!
+//! Its stdin is a socket: the spec comes on it, and once PID 1 has exited (its mounts
+//! and namespaces gone) the exit code goes back on it, before the shim removes the
+//! cgroup — the caller commits the step meanwhile and reaps the shim later.
 
 use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::devices::Access;
@@ -34,9 +38,10 @@ impl Ahead {
         Ahead { netns, cgroup }
     }
 
-    /// The spec from stdin; None when stdin closed empty (the build ended first) or a
-    /// signal came meanwhile: what was made is removed, the shim must exit.
-    pub(super) fn wait_spec(&mut self) -> Option<std::io::Result<Vec<u8>>> {
+    /// The spec from stdin; otherwise what was made is removed and the shim exits with
+    /// the code given: 0 when stdin closed empty (the build ended first), 128 + the
+    /// signal that came meanwhile (a step given to this shim then fails, never passes).
+    pub(super) fn wait_spec(&mut self) -> Result<Vec<u8>, i32> {
         let stdin = std::io::stdin();
         let blocked = blocked();
         loop {
@@ -45,25 +50,30 @@ impl Ahead {
             let ready = match rustix::event::poll(&mut fds, Some(&timeout)) {
                 Ok(n) => n > 0,
                 Err(rustix::io::Errno::INTR) => false,
-                Err(e) => return Some(Err(e.into())),
+                Err(e) => return Err(self.quit(125, &format!("waiting for the spec: {e}"))),
             };
             if ready {
                 let mut d = Vec::new();
                 return match stdin.lock().read_to_end(&mut d) {
-                    Ok(_) if d.is_empty() => {
-                        self.discard();
-                        None
-                    }
-                    r => Some(r.map(|_| d)),
+                    Ok(_) if d.is_empty() => Err(self.quit(0, "")),
+                    Ok(_) => Ok(d),
+                    Err(e) => Err(self.quit(125, &format!("reading the spec: {e}"))),
                 };
             }
             if let Ok(Some(sig)) = linux::wait_signal(&blocked, 0) {
                 if sig != libc::SIGCHLD && sig != libc::SIGWINCH {
-                    self.discard();
-                    return None;
+                    return Err(self.quit(128 + sig, ""));
                 }
             }
         }
+    }
+
+    fn quit(&mut self, code: i32, msg: &str) -> i32 {
+        if !msg.is_empty() {
+            eprintln!("error: {msg}");
+        }
+        self.discard();
+        code
     }
 
     /// Has PID 1 join the namespace made ahead (a fresh one, never used) instead of
@@ -102,6 +112,17 @@ impl Drop for Ahead {
     fn drop(&mut self) {
         self.discard();
     }
+}
+
+/// Tells the caller the step's exit code and lets go of its output (the shim's copy of
+/// it: PID 1's closed when it exited), so the caller need not wait for the cleanup.
+pub(super) fn report(code: i32) {
+    use rustix::fs::{Mode, OFlags};
+    if let Ok(null) = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+    let _ = rustix::io::write(rustix::stdio::stdin(), format!("{code}\n").as_bytes());
 }
 
 fn blocked() -> Vec<i32> {

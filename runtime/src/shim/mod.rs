@@ -83,9 +83,9 @@ pub fn main(args: &[String]) -> i32 {
     let mut made = if ahead { Ahead::make(a.cgroup.as_deref()) } else { Ahead::default() };
     let read = if ahead {
         match made.wait_spec() {
-            Some(r) => r,
+            Ok(d) => Ok(d),
             // Not needed after all.
-            None => return 0,
+            Err(code) => return code,
         }
     } else {
         std::fs::read(&a.spec_path)
@@ -198,6 +198,13 @@ fn run(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> std::result::Result
                 s.finished_at = state::now();
             });
         }
+    }
+    if a.spec_path == SPEC_ON_STDIN {
+        // A build step's caller goes on with its next step while this one cleans up.
+        if let Err((_, msg)) = &result {
+            eprintln!("error: {msg}");
+        }
+        ahead::report(result.as_ref().map_or_else(|(code, _)| *code, |r| r.code));
     }
     cleanup(spec, Some(&cg));
     if let Some(dir) = spec.lifecycle.container_dir() {
