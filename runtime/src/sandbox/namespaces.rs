@@ -29,6 +29,9 @@ pub(crate) fn enter(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
             .step(|| "joining the other container's network namespace".into())?;
     }
     sys.sethostname(&spec.hostname).step(|| "setting the hostname".into())?;
+    if spec.netns_ready {
+        return Ok(());
+    }
     if spec.network.is_private() {
         sys.loopback_up().step(|| "bringing lo up".into())?;
     }
@@ -77,6 +80,13 @@ mod tests {
         assert!(calls.iter().any(|c| matches!(c, Call::Setns(LinkNameSpaceType::Network))), "{calls:?}");
         assert!(calls.contains(&Call::LoopbackUp));
         assert_eq!(calls.iter().filter(|c| matches!(c, Call::Sysctl(..))).count(), 2);
+        // Made with lo up and the sysctls set: joined as it is.
+        let sys = Recorder::default();
+        s.netns_ready = true;
+        enter(&sys, &s).unwrap();
+        let calls = sys.calls();
+        assert!(calls.iter().any(|c| matches!(c, Call::Setns(LinkNameSpaceType::Network))), "{calls:?}");
+        assert!(!calls.contains(&Call::LoopbackUp) && !calls.iter().any(|c| matches!(c, Call::Sysctl(..))));
     }
 
     #[test]

@@ -300,6 +300,10 @@ pub struct Spec {
     /// when the container starts.
     #[serde(default)]
     pub join_netns: Option<PathBuf>,
+    /// The namespace to join is new, with `lo` up and `sysctls` set: a build step's shim
+    /// made it ahead of the step (never stored: it holds for the shim's child only).
+    #[serde(skip)]
+    pub netns_ready: bool,
     /// The size of /dev/shm in bytes (docker's default 64 MiB).
     #[serde(default)]
     pub shm_size: Option<u64>,
@@ -407,6 +411,7 @@ impl SpecBuilder {
                 lifecycle: Lifecycle::default(),
                 store_state: PathBuf::new(),
                 join_netns: None,
+                netns_ready: false,
                 shm_size: None,
                 devices: vec![],
             },

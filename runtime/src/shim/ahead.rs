@@ -12,7 +12,7 @@
 use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::devices::Access;
 use crate::sandbox::init::FORWARDED;
-use crate::sandbox::spec::{Limits, Spec};
+use crate::sandbox::spec::{default_sysctls, Limits, Network, Spec};
 use crate::syscall::{linux, Linux, Syscall};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
@@ -23,6 +23,8 @@ use std::io::Read;
 #[derive(Debug, Default)]
 pub(super) struct Ahead {
     netns: Option<OwnedFd>,
+    /// `lo` is up in it, and these sysctls set (docker's for a namespace of its own).
+    netns_set: Vec<(String, String)>,
     /// The cgroup at the path it was given, with docker's default device rules.
     cgroup: Option<Cgroup>,
 }
@@ -33,9 +35,11 @@ impl Ahead {
     /// step, which makes it as any shim does.
     pub(super) fn make(cgroup: Option<&str>) -> Ahead {
         let _ = linux::block_signals(&blocked());
-        let netns = new_netns();
+        let (netns, netns_set) = new_netns();
         let cgroup = cgroup.and_then(|p| Cgroup::create(p, &Limits::default(), Access::Default, &[]).ok());
-        Ahead { netns, cgroup }
+        // What PID 1's mounts read from the host (it will see the same).
+        crate::sandbox::mounts::prepare();
+        Ahead { netns, netns_set, cgroup }
     }
 
     /// The spec from stdin; otherwise what was made is removed and the shim exits with
@@ -82,6 +86,7 @@ impl Ahead {
         if let Some(ns) = &self.netns {
             if spec.network.is_private() && spec.join_netns.is_none() {
                 spec.join_netns = Some(format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(ns)).into());
+                spec.netns_ready = !self.netns_set.is_empty() && spec.sysctls == self.netns_set;
             }
         }
     }
@@ -131,16 +136,21 @@ fn blocked() -> Vec<i32> {
     b
 }
 
-/// A new network namespace; the shim itself stays in its own (ports and bridges are
-/// set up from there).
-fn new_netns() -> Option<OwnedFd> {
+/// A new network namespace with `lo` up and docker's sysctls for a namespace of the
+/// sandbox's own (none when they could not be set: PID 1 sets them then); the shim itself
+/// stays in its own (ports and bridges are set up from there).
+fn new_netns() -> (Option<OwnedFd>, Vec<(String, String)>) {
     let sys = Linux;
-    let own = super::open_ns("/proc/self/ns/net").ok()?;
-    sys.unshare(UnshareFlags::NEWNET).ok()?;
+    let Ok(own) = super::open_ns("/proc/self/ns/net") else { return (None, vec![]) };
+    if sys.unshare(UnshareFlags::NEWNET).is_err() {
+        return (None, vec![]);
+    }
     let made = super::open_ns("/proc/self/ns/net");
+    let defaults = default_sysctls(&Network::None);
+    let set = sys.loopback_up().is_ok() && defaults.iter().all(|(k, v)| sys.write_sysctl(k, v).is_ok());
     if let Err(e) = sys.setns(own.as_fd(), LinkNameSpaceType::Network) {
         eprintln!("error: restoring the network namespace: {e}");
         std::process::exit(125);
     }
-    made.ok()
+    (made.ok(), if set { defaults } else { vec![] })
 }
