@@ -30,6 +30,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(crate) struct Held {
     path: PathBuf,
     state: Mutex<HeldState>,
+    gc: Mutex<SharedGc>,
+}
+
+/// The gc lock as this process holds it shared: one descriptor, flocked while any guard
+/// of any thread lives (shared locks of one process are one lock to everybody else).
+/// Opening `gc.lock` afresh for every guard was a path lookup, an open and a close per
+/// cached build step.
+#[derive(Debug, Default)]
+struct SharedGc {
+    file: Option<File>,
+    holders: usize,
 }
 
 #[derive(Debug)]
@@ -79,9 +90,48 @@ pub(crate) fn hold(root: &Path, state_dir: &Path) -> Result<Arc<Held>> {
         // behind other writers).
         fs::remove_file(&path).at("removing", &path)?;
     };
-    let h = Arc::new(Held { path, state: Mutex::new(HeldState { file, listed: HashSet::new() }) });
+    let h = Arc::new(Held {
+        path,
+        state: Mutex::new(HeldState { file, listed: HashSet::new() }),
+        gc: Mutex::new(SharedGc::default()),
+    });
     reg.insert((m.dev(), m.ino()), h.clone());
     Ok(h)
+}
+
+impl Held {
+    /// Takes the gc lock `path` shared for one more holder (blocks while a prune has it).
+    pub(crate) fn lock_gc_shared(&self, path: &Path) -> Result<()> {
+        let mut gc = self.gc.lock().unwrap_or_else(|e| e.into_inner());
+        if gc.holders == 0 {
+            let f = match gc.file.take() {
+                Some(f) => f,
+                None => fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .at("opening lock", path)?,
+            };
+            let locked = rustix::fs::flock(&f, FlockOperation::LockShared).at("locking", path);
+            gc.file = Some(f);
+            locked?;
+        }
+        gc.holders += 1;
+        Ok(())
+    }
+
+    /// One holder fewer; the last one unlocks.
+    pub(crate) fn unlock_gc_shared(&self) {
+        let mut gc = self.gc.lock().unwrap_or_else(|e| e.into_inner());
+        gc.holders = gc.holders.saturating_sub(1);
+        if gc.holders == 0 {
+            if let Some(f) = &gc.file {
+                let _ = rustix::fs::flock(f, FlockOperation::Unlock);
+            }
+        }
+    }
 }
 
 /// Gives up this process's holds, for a process about to exit: its files go now rather
@@ -194,6 +244,28 @@ mod tests {
         assert_eq!(pid_of_temp("mnt-9-ff"), Some(9));
         assert_eq!(pid_of_temp("leftover"), None);
         assert_eq!(pid_of_temp("x-y-z"), None);
+    }
+
+    #[test]
+    fn the_shared_gc_lock_is_held_while_any_guard_lives() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("s")).unwrap();
+        let lock = store.state_dir().join("gc.lock");
+        // What a prune in another process would get: an exclusive lock of its own.
+        let prune_could_run = || {
+            let f = File::options().read(true).write(true).open(&lock).unwrap();
+            rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok()
+        };
+        let a = store.gc_guard().unwrap();
+        let b = Store::open(t.path().join("s")).unwrap().gc_guard().unwrap();
+        assert!(!prune_could_run());
+        drop(a);
+        assert!(!prune_could_run(), "one guard's end released the other's lock");
+        drop(b);
+        assert!(prune_could_run());
+        let c = store.gc_guard().unwrap();
+        assert!(!prune_could_run(), "the lock is taken again");
+        drop(c);
     }
 
     #[test]
