@@ -69,8 +69,7 @@ impl Store {
         let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
         // An entry is only good while everything it names is stored: held first, so that
         // what is there now stays while this process runs.
-        self.hold(&rec.refs).ok()?;
-        rec.refs.iter().all(|d| self.has_blob(d)).then_some(rec)
+        self.hold_stored(&rec.refs, false).ok()?.then_some(rec)
     }
 
     pub fn cache_put(&self, rec: &CacheRecord) -> Result<()> {

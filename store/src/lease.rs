@@ -47,6 +47,8 @@ struct SharedGc {
 struct HeldState {
     file: File,
     listed: HashSet<Digest>,
+    /// Listed digests this process then found stored: held, they stay (prune keeps them).
+    stored: HashSet<Digest>,
 }
 
 /// The holds of this process, one per store (by the root's device and inode).
@@ -92,7 +94,7 @@ pub(crate) fn hold(root: &Path, state_dir: &Path) -> Result<Arc<Held>> {
     };
     let h = Arc::new(Held {
         path,
-        state: Mutex::new(HeldState { file, listed: HashSet::new() }),
+        state: Mutex::new(HeldState { file, listed: HashSet::new(), stored: HashSet::new() }),
         gc: Mutex::new(SharedGc::default()),
     });
     reg.insert((m.dev(), m.ino()), h.clone());
@@ -163,6 +165,34 @@ impl Store {
         st.file.write_all(text.as_bytes()).at("writing", &held.path)?;
         st.listed.extend(new);
         Ok(())
+    }
+
+    /// Holds `digests`, then tells whether all of them are stored. `known` digests this
+    /// process already found stored after holding them are not looked at again (a no-op
+    /// build checked every layer twice: at its cache hit and when writing the image).
+    pub(crate) fn hold_stored(&self, digests: &[Digest], known: bool) -> Result<bool> {
+        self.hold(digests)?;
+        let held = self.held();
+        let look: Vec<Digest> = {
+            let st = held.state.lock().unwrap_or_else(|e| e.into_inner());
+            digests.iter().copied().filter(|d| !(known && st.stored.contains(d))).collect()
+        };
+        let mut all = true;
+        let mut st_found = Vec::with_capacity(look.len());
+        for d in look {
+            let there = self.has_blob(&d);
+            all &= there;
+            st_found.push((d, there));
+        }
+        let mut st = held.state.lock().unwrap_or_else(|e| e.into_inner());
+        for (d, there) in st_found {
+            if there {
+                st.stored.insert(d);
+            } else {
+                st.stored.remove(&d);
+            }
+        }
+        Ok(all)
     }
 }
 
@@ -266,6 +296,24 @@ mod tests {
         let c = store.gc_guard().unwrap();
         assert!(!prune_could_run(), "the lock is taken again");
         drop(c);
+    }
+
+    #[test]
+    fn only_known_stored_digests_skip_the_look() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path().join("s")).unwrap();
+        let (a, b) = (store.put_blob(b"a layer").unwrap(), store.put_blob(b"b layer").unwrap());
+        assert!(store.hold_stored(&[a, b], false).unwrap());
+        std::fs::remove_file(store.blob_path(&a)).unwrap();
+        std::fs::remove_file(store.blob_path(&b)).unwrap();
+        // Writing the image trusts what this process found (held, prune keeps it) ...
+        assert!(store.hold_stored(&[a], true).unwrap());
+        // ... a cache hit looks again (a record whose blob went is a miss), and what it
+        // found gone is not trusted after.
+        assert!(!store.hold_stored(&[b], false).unwrap());
+        assert!(!store.hold_stored(&[b], true).unwrap());
+        let never = Digest::of(b"never stored");
+        assert!(!store.hold_stored(&[never], true).unwrap());
     }
 
     #[test]
