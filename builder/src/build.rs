@@ -57,7 +57,10 @@ pub(crate) struct Ctx<'a> {
     /// The steps of this build and of the last build of the same Dockerfile, context and
     /// target, with the parts of their keys (`--explain-cache`).
     pub(crate) steps: Mutex<Vec<crate::explain::StepRecord>>,
-    pub(crate) previous: crate::explain::Journal,
+    /// The last build's journal as stored: parsed only to explain a miss (see
+    /// [`Ctx::previous`]), compared as bytes to decide whether to write this build's.
+    pub(crate) previous_raw: Option<Vec<u8>>,
+    pub(crate) previous: std::sync::OnceLock<crate::explain::Journal>,
     /// The cache mounts the build's RUN steps use: the store's name → directory.
     pub(crate) cache_mounts: Mutex<BTreeMap<String, std::path::PathBuf>>,
 }
@@ -98,9 +101,8 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         pulled: Mutex::new(BTreeMap::new()),
         steps: Mutex::new(Vec::new()),
         cache_mounts: Mutex::new(BTreeMap::new()),
-        previous: crate::explain::Journal::load(&journal)
-            .or_else(|| opts.cache_from.iter().find_map(|c| c.journal()))
-            .unwrap_or_default(),
+        previous_raw: std::fs::read(&journal).ok(),
+        previous: std::sync::OnceLock::new(),
     };
     cx.run_levels()?;
     if let Some(sc) = &cx.statcache {
@@ -108,10 +110,9 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     }
     let steps = std::mem::take(&mut *cx.steps.lock().unwrap_or_else(|e| e.into_inner()));
     let journal_now = crate::explain::Journal { steps };
-    // A rebuild whose steps and keys are those of the last one leaves its journal as it is.
-    if journal_now != cx.previous || !journal.exists() {
-        journal_now.save(&journal);
-    }
+    // A rebuild whose steps and keys are those of the last one leaves its journal as it is
+    // (compared as stored: parsing the last one cost more than writing this one out).
+    journal_now.save_if_changed(&journal, cx.previous_raw.as_deref());
     cx.warn_unused_args();
     cx.finish(journal_now)
 }
@@ -143,6 +144,13 @@ impl Ctx<'_> {
     /// Builds the graph's stages level by level, the stages of a level at the same time.
     fn run_levels(&self) -> FResult<()> {
         for level in &self.graph.levels {
+            // A level of one stage (every level of a one-stage build) runs here: a thread
+            // of its own was a clone, a stack and a join for nothing.
+            if let [i] = level[..] {
+                let run = std::panic::AssertUnwindSafe(|| self.run_stage(i));
+                std::panic::catch_unwind(run).unwrap_or_else(|_| Err(BuildError::Panicked.into()))?;
+                continue;
+            }
             let results: Vec<FResult<()>> = std::thread::scope(|s| {
                 let handles: Vec<_> = level.iter().map(|&i| s.spawn(move || self.run_stage(i))).collect();
                 handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(BuildError::Panicked.into()))).collect()
@@ -152,6 +160,18 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The last build's journal, to explain a miss with: the store's, else the first
+    /// `--cache-from` cache's.
+    pub(crate) fn previous(&self) -> &crate::explain::Journal {
+        self.previous.get_or_init(|| {
+            self.previous_raw
+                .as_deref()
+                .and_then(crate::explain::Journal::from_json)
+                .or_else(|| self.opts.cache_from.iter().find_map(|c| c.journal()))
+                .unwrap_or_default()
+        })
     }
 
     /// Warns of build args given but never declared (proxy args are always fine).

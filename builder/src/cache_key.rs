@@ -231,7 +231,7 @@ impl Ctx<'_> {
         }
         let Some(rec) = self.record(&st.key) else {
             if self.opts.explain_cache {
-                let reason = self.previous.explain(&st.trail);
+                let reason = self.previous().explain(&st.trail);
                 self.progress.event(Event::CacheMiss { id, reason: &reason });
             }
             return None;

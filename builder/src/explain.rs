@@ -77,18 +77,21 @@ pub(crate) fn journal_path(area: &Path, context: Option<&Path>, dockerfile: &str
 }
 
 impl Journal {
-    pub(crate) fn load(path: &Path) -> Option<Journal> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    pub(crate) fn from_json(data: &[u8]) -> Option<Journal> {
+        serde_json::from_slice(data).ok()
     }
 
-    /// Writes the journal (by rename); a journal that cannot be written explains nothing
-    /// next time, and fails nothing now.
-    pub(crate) fn save(&self, path: &Path) {
+    /// Writes the journal (by rename) unless `stored`, the file's bytes, are already what
+    /// it would write; a journal that cannot be written explains nothing next time, and
+    /// fails nothing now.
+    pub(crate) fn save_if_changed(&self, path: &Path, stored: Option<&[u8]>) {
+        let Ok(data) = serde_json::to_vec(self) else { return };
+        if stored == Some(data.as_slice()) {
+            return;
+        }
         let Some(dir) = path.parent() else { return };
         let _ = std::fs::create_dir_all(dir);
-        if let Ok(data) = serde_json::to_vec(self) {
-            let _ = rbuild_store::write_atomic(path, &data, rbuild_store::Durability::Atomic);
-        }
+        let _ = rbuild_store::write_atomic(path, &data, rbuild_store::Durability::Atomic);
         trim(dir, KEEP);
     }
 
@@ -234,6 +237,23 @@ mod tests {
 
     /// A part: name, digest, items.
     type P<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    #[test]
+    fn a_journal_is_written_only_when_it_changed() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("j.json");
+        let j = Journal { steps: vec![rec(1, "FROM x", "", "k1", &[])] };
+        j.save_if_changed(&path, None);
+        let stored = std::fs::read(&path).unwrap();
+        assert_eq!(Journal::from_json(&stored), Some(j.clone()));
+        let ino = std::fs::metadata(&path).unwrap().ino();
+        j.save_if_changed(&path, Some(&stored));
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), ino, "an unchanged journal was written again");
+        let changed = Journal { steps: vec![rec(1, "FROM y", "", "k2", &[])] };
+        changed.save_if_changed(&path, Some(&stored));
+        assert_eq!(Journal::from_json(&std::fs::read(&path).unwrap()), Some(changed));
+    }
 
     fn rec(index: usize, text: &str, parent: &str, key: &str, parts: &[P<'_>]) -> StepRecord {
         StepRecord {

@@ -67,6 +67,30 @@ fn cache_reruns_only_what_changed() {
     assert_eq!(env.ok(&["run", "--rm", id1.trim(), "cat", "/flavor"]).trim(), "plain");
 }
 
+/// A no-op rebuild takes its records and leases in a few syscalls a step (one shared gc
+/// lock for the process, one read a record): it must still hit after a prune, and a
+/// record whose layer is gone must still miss, re-running that step alone.
+#[test]
+fn cached_rebuilds_after_prune_and_after_a_lost_layer() {
+    let env = Env::with_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", CACHE_DF), ("dep.txt", "dep"), ("src/a.txt", "a")]);
+    let (ran, _, id1) = build(&env, &ctx, &["-t", "kept:1"]);
+    assert_eq!(ran.len(), 5, "cold build runs everything: {ran:?}");
+    env.ok(&["prune"]);
+    let (ran, cached, id2) = build(&env, &ctx, &["-t", "kept:1"]);
+    assert!(ran.is_empty() && cached.len() == 5, "after prune: ran {ran:?}, cached {cached:?}");
+    assert_eq!(id1, id2);
+    // The layer of `RUN echo $FLAVOR` (the base's, then COPY's and RUN cat's before it).
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "kept:1"])).unwrap();
+    let layer = v[0]["RootFS"]["Layers"][3].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    env.ok(&["rmi", "kept:1"]);
+    std::fs::remove_file(env.root().join("blobs/sha256").join(&layer)).unwrap();
+    let (ran, _, _) = build(&env, &ctx, &[]);
+    assert_eq!(ran, ["RUN echo $FLAVOR > /flavor"], "a record without its layer must miss: ran {ran:?}");
+    env.ok(&["fsck"]);
+}
+
 #[test]
 fn no_cache_builds_are_reproducible() {
     let env = Env::with_base();

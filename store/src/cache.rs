@@ -34,6 +34,27 @@ fn valid_key(k: &str) -> bool {
     !k.is_empty() && k.len() <= 128 && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
+/// A file of a few hundred bytes, as a cache record is: an open, one read and a close
+/// (`fs::read` also stats it and reads again to see the end: a no-op build reads one
+/// record a step). A read that fills the buffer goes on to the end; a short read of a
+/// regular file is its end (were it not, the record would not parse: a miss).
+fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let n = loop {
+        match f.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => break r?,
+        }
+    };
+    buf.truncate(n);
+    if n == 4096 {
+        f.read_to_end(&mut buf)?;
+    }
+    Ok(buf)
+}
+
 impl Store {
     fn cache_path(&self, key: &str) -> PathBuf {
         self.cache_dir().join(format!("{key}.json"))
@@ -44,12 +65,11 @@ impl Store {
         if !valid_key(key) {
             return None;
         }
-        let data = std::fs::read(self.cache_path(key)).ok()?;
+        let data = read_small(&self.cache_path(key)).ok()?;
         let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
         // An entry is only good while everything it names is stored: held first, so that
         // what is there now stays while this process runs.
-        self.hold(&rec.refs).ok()?;
-        rec.refs.iter().all(|d| self.has_blob(d)).then_some(rec)
+        self.hold_stored(&rec.refs, false).ok()?.then_some(rec)
     }
 
     pub fn cache_put(&self, rec: &CacheRecord) -> Result<()> {
@@ -285,6 +305,18 @@ mod tests {
         std::fs::remove_file(s.blob_path(&d)).unwrap();
         assert_eq!(s.cache_get("k1"), None);
         assert_eq!(s.cache_get("../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn small_reads_read_it_all() {
+        let t = tempfile::tempdir().unwrap();
+        for n in [0, 1, 4095, 4096, 4097, 9000] {
+            let p = t.path().join(n.to_string());
+            let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&p, &data).unwrap();
+            assert_eq!(read_small(&p).unwrap(), data, "{n} bytes");
+        }
+        assert!(read_small(&t.path().join("none")).is_err());
     }
 
     #[test]

@@ -194,11 +194,11 @@ impl Store {
         {
             return Err(StoreError::BadImage("config diff_ids do not match the layers".into()));
         }
-        self.hold(&layers.iter().map(|l| l.diff_id).collect::<Vec<_>>())?;
-        for l in layers {
-            if !self.has_blob(&l.diff_id) {
-                return Err(StoreError::BadImage(format!("layer {} is missing from the store", l.diff_id)));
-            }
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id).collect();
+        if !self.hold_stored(&diff_ids, true)? {
+            let missing = layers.iter().find(|l| !self.has_blob(&l.diff_id));
+            let what = missing.map_or_else(|| "a layer".to_string(), |l| format!("layer {}", l.diff_id));
+            return Err(StoreError::BadImage(format!("{what} is missing from the store")));
         }
         let cfg_bytes = config.to_json();
         if cfg_bytes.len() > crate::config::MAX_CONFIG_SIZE {

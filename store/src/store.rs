@@ -43,7 +43,22 @@ pub struct Store {
 
 /// A held flock; released on drop.
 pub struct LockGuard {
-    _file: File,
+    kind: Guard,
+}
+
+enum Guard {
+    /// A lock of its own descriptor, which closing releases.
+    File(#[allow(dead_code)] File),
+    /// One holder of this process's shared gc lock.
+    SharedGc(Arc<Held>),
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Guard::SharedGc(h) = &self.kind {
+            h.unlock_gc_shared();
+        }
+    }
 }
 
 fn write_file_atomic(dir_for_tmp: &Path, path: &Path, data: &[u8]) -> Result<()> {
@@ -216,7 +231,7 @@ impl Store {
         } else {
             f.lock_shared().at("locking", &p)?;
         }
-        Ok(LockGuard { _file: f })
+        Ok(LockGuard { kind: Guard::File(f) })
     }
 
     /// Shared lock for reading index.json consistently.
@@ -232,7 +247,8 @@ impl Store {
     /// Held (shared) by every process that writes blobs it has not referenced yet, so a
     /// concurrent prune cannot collect them.
     pub fn gc_guard(&self) -> Result<LockGuard> {
-        self.lock("gc.lock", false)
+        self.held.lock_gc_shared(&self.state_dir().join("gc.lock"))?;
+        Ok(LockGuard { kind: Guard::SharedGc(self.held.clone()) })
     }
 
     /// Held (exclusive) by prune.

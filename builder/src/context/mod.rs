@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -144,6 +144,19 @@ pub fn resolve_in_root(root: &Path, rel: impl AsRef<Path>, follow_last: bool) ->
         out.push(r);
     }
     Ok(out)
+}
+
+/// `base.join(name)` for a name without a slash, in one allocation (`join` copies `base`
+/// and grows it again: two a name, four an entry, of a walk that is all names).
+fn joined(base: &Path, name: &OsStr) -> PathBuf {
+    let (b, n) = (base.as_os_str().as_bytes(), name.as_bytes());
+    let mut v = Vec::with_capacity(b.len() + 1 + n.len());
+    v.extend_from_slice(b);
+    if !b.is_empty() && !b.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(n);
+    PathBuf::from(OsString::from_vec(v))
 }
 
 /// What an entry needs of a file's stat, from std's metadata or from a `statat`.
@@ -277,15 +290,19 @@ impl Source<'_> {
     fn walk_dir(&self, fd: OwnedFd, host: &Path, ctx_rel: &Path, item_rel: &Path, out: &mut Vec<Entry>) -> Result<()> {
         let reading = |e: rustix::io::Errno| BuildError::io("reading", host)(std::io::Error::from(e));
         let mut dir = rustix::fs::Dir::new(fd).map_err(reading)?;
-        let mut names: Vec<OsString> = Vec::new();
+        // The names in one buffer (not an allocation each), sorted by their bytes.
+        let mut buf: Vec<u8> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
         while let Some(e) = dir.read() {
             let Ok(e) = e else { continue };
             let n = e.file_name().to_bytes();
             if n != b"." && n != b".." {
-                names.push(OsStr::from_bytes(n).to_os_string());
+                spans.push((buf.len(), buf.len() + n.len()));
+                buf.extend_from_slice(n);
             }
         }
-        names.sort();
+        spans.sort_unstable_by(|a, b| buf[a.0..a.1].cmp(&buf[b.0..b.1]));
+        let names = spans.iter().map(|&(a, b)| OsStr::from_bytes(&buf[a..b]));
         let dfd = dir.fd().map_err(reading)?;
         // This directory's entries in order; a directory also gets the list of what it holds.
         let mut here: Vec<(Option<Entry>, Option<usize>)> = Vec::with_capacity(names.len());
@@ -293,13 +310,13 @@ impl Source<'_> {
         let mut subdirs: Vec<(OsString, PathBuf, PathBuf, PathBuf)> = Vec::new();
         let matching = self.ignore.is_some() || self.exclude.is_some();
         for n in names {
-            let p = host.join(&n);
-            let st = rustix::fs::statat(dfd, n.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+            let p = joined(host, n);
+            let st = rustix::fs::statat(dfd, n, AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| BuildError::io("stat", &p)(std::io::Error::from(e)))?;
             let m = Meta::from(&st);
-            let i_rel = item_rel.join(&n);
+            let i_rel = joined(item_rel, n);
             // The context-relative path only matters to the .dockerignore and --exclude.
-            let c_rel = if matching { ctx_rel.join(&n) } else { PathBuf::new() };
+            let c_rel = if matching { ctx_rel.join(n) } else { PathBuf::new() };
             if m.mode & S_IFMT == 0o040_000 {
                 if matching && self.skip_dir(&c_rel, Some(&i_rel)) {
                     continue;
@@ -307,7 +324,7 @@ impl Source<'_> {
                 let e =
                     (!matching || !self.excluded(&c_rel, Some(&i_rel))).then(|| entry_of(i_rel.clone(), p.clone(), &m));
                 here.push((e, Some(subdirs.len())));
-                subdirs.push((n, p, c_rel, i_rel));
+                subdirs.push((n.to_os_string(), p, c_rel, i_rel));
             } else if !matching || !self.excluded(&c_rel, Some(&i_rel)) {
                 here.push((Some(entry_of(i_rel, p, &m)), None));
             }

@@ -191,3 +191,12 @@ fn the_walk_by_directory_descriptor_gives_what_lstat_gives() {
         assert_eq!(l.kind, EntryKind::Symlink(PathBuf::from("../z")));
     }
 }
+
+#[test]
+fn joined_is_join() {
+    for base in ["", "a", "a/", "/", "/x/y", "d00/f001"] {
+        for name in ["f", "caf\u{e9}.txt", ".hidden"] {
+            assert_eq!(joined(Path::new(base), OsStr::new(name)), Path::new(base).join(name), "{base:?} + {name:?}");
+        }
+    }
+}

@@ -52,15 +52,14 @@ pub(super) fn secure_root(root: &Path) -> Result<()> {
 /// mkdir on a 250 GB filesystem) would be all cost: the flag is left alone there.
 pub(super) fn spread_subdirs(dir: &Path) {
     use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
-    if !ext4_without_journal(dir) {
+    // The flag first: once set (every open but the first), the filesystem is not
+    // looked at again (a statfs and three sysfs calls at every rbuild start).
+    let Ok(d) = File::open(dir) else { return };
+    let Ok(f) = ioctl_getflags(&d) else { return };
+    if f.contains(IFlags::TOPDIR) || !ext4_without_journal(dir) {
         return;
     }
-    let Ok(d) = File::open(dir) else { return };
-    if let Ok(f) = ioctl_getflags(&d) {
-        if !f.contains(IFlags::TOPDIR) {
-            let _ = ioctl_setflags(&d, f | IFlags::TOPDIR);
-        }
-    }
+    let _ = ioctl_setflags(&d, f | IFlags::TOPDIR);
 }
 
 /// Is `dir` on an ext4 filesystem without a journal? (Its device's
