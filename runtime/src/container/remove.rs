@@ -18,6 +18,16 @@ pub fn remove(store: &Store, c: &Container, force: bool, volumes: bool) -> Resul
             }
         }
     }
+    // The monitor (shim) records the exit and its last state in the container's
+    // directory after PID 1 is gone: removing the directory under it failed with
+    // "Directory not empty" (seen under load). It is given a few seconds to end.
+    let s = c.state();
+    if s.shim_pid != std::process::id() as i32 {
+        let t = std::time::Instant::now();
+        while super::state::alive(s.shim_pid, s.shim_start) && t.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
     let cg = c.cgroup();
     if cg.exists() {
         cg.destroy()?;
