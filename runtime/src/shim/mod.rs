@@ -84,11 +84,19 @@ pub fn main(args: &[String]) -> i32 {
     if restart::canceled_meanwhile(&spec) {
         return 0;
     }
-    match run(&spec, &a) {
+    let code = ran_to_code(&spec, &a);
+    // The store's lease file of this process (the events and the --rm unpin opened the
+    // store) goes with it, as the CLI's does, rather than waiting for a prune.
+    rbuild_store::lease::release_all();
+    code
+}
+
+fn ran_to_code(spec: &Spec, a: &ShimArgs) -> i32 {
+    match run(spec, a) {
         Ok(ran) => {
             if a.detach {
                 // Returns only when the policy does not restart the container.
-                restart::after_run(&a.spec_path, &spec, &ran);
+                restart::after_run(&a.spec_path, spec, &ran);
             }
             ran.code
         }
