@@ -156,8 +156,20 @@ pub fn read(path: &Path) -> State {
     std::fs::read(path).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
 }
 
-/// Read, change, write back atomically, under an exclusive lock.
+/// Read, change, write back atomically, under an exclusive lock. A change that changes
+/// nothing writes nothing: a shim's last look at the state (a restart policy's, after
+/// `rm -f` saw the container exit) re-created a default state.json in the directory rm
+/// was removing, and rm failed with "Directory not empty".
 pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
+    write_with(path, f, false)
+}
+
+/// A new container's first state, written whatever was there.
+pub fn reset(path: &Path) -> Result<State> {
+    write_with(path, |s| *s = State::default(), true)
+}
+
+fn write_with(path: &Path, f: impl FnOnce(&mut State), always: bool) -> Result<State> {
     let lock_path = path.with_extension("lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -167,7 +179,11 @@ pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
         .step(|| format!("opening {}", lock_path.display()))?;
     lock.lock().step(|| format!("locking {}", lock_path.display()))?;
     let mut s = read(path);
+    let before = (!always).then(|| s.clone());
     f(&mut s);
+    if before.as_ref() == Some(&s) {
+        return Ok(s);
+    }
     let data = serde_json::to_vec(&s).unwrap_or_default();
     rbuild_store::write_atomic(path, &data, Durability::Atomic).step(|| format!("writing {}", path.display()))?;
     Ok(s)
@@ -186,6 +202,24 @@ mod tests {
         assert!(alive(me, 0));
         assert!(!alive(me, start + 1));
         assert!(!alive(0, 0));
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_does_not_bring_back_a_removed_state() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.json");
+        reset(&p).unwrap();
+        assert!(p.exists());
+        std::fs::remove_file(&p).unwrap();
+        update(&p, |s| {
+            if s.status == Status::Exited {
+                s.restart_count += 1;
+            }
+        })
+        .unwrap();
+        assert!(!p.exists(), "a no-op update wrote {}", p.display());
+        update(&p, |s| s.status = Status::Exited).unwrap();
+        assert_eq!(read(&p).status, Status::Exited);
     }
 
     #[test]
