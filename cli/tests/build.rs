@@ -266,6 +266,87 @@ fn interrupted_build_leaves_nothing() {
     assert!(!mounts.contains(env.root().to_str().unwrap()), "mounts left");
 }
 
+/// The `rbuild __shim -` processes (a RUN step's shim started ahead of its step) that
+/// carry `mark` in their environment, and the cgroups they were started for.
+fn shims_ahead(mark: &str) -> Vec<(i32, String)> {
+    let mut found = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if !environ.split(|b| *b == 0).any(|v| v == format!("RBUILD_TEST_MARK={mark}").as_bytes()) {
+            continue;
+        }
+        let cmd = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&str> = cmd.split('\0').collect();
+        if args.get(1..3) == Some(&["__shim", "-"][..]) {
+            let cg = args.iter().position(|a| *a == "--cgroup").and_then(|i| args.get(i + 1));
+            found.push((pid, cg.unwrap_or(&"").to_string()));
+        }
+    }
+    found
+}
+
+fn cgroup_exists(rel: &str) -> bool {
+    std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().any(|h| h.path().join(rel).exists())
+        || std::path::Path::new("/sys/fs/cgroup").join(rel).join("cgroup.procs").exists()
+}
+
+/// The next step's shim, started ahead with a network namespace and a cgroup made, goes
+/// with the build: at its end, and on a Ctrl-C to the whole process group.
+#[test]
+fn shims_started_ahead_leave_nothing() {
+    let env = Env::with_base();
+    let mark = env.root().to_string_lossy().into_owned();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo one > /one\nRUN echo two > /two\n")]);
+    let out = env
+        .cmd()
+        .env("RBUILD_TEST_MARK", &mark)
+        .args(["build", "-q", "--no-cache", "-t", "ahead"])
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(shims_ahead(&mark), vec![], "shims left after the build");
+    context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nRUN echo one\nRUN echo started && sleep 30\n")]);
+    use std::os::unix::process::CommandExt;
+    let mut child = env
+        .cmd()
+        .env("RBUILD_TEST_MARK", &mark)
+        .args(["build", "--no-cache", "--progress", "plain"])
+        .arg(&ctx)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    use std::io::Read;
+    while !seen.contains("started") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "build ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // The shim of a step that never comes is there, its cgroup made.
+    let ahead = shims_ahead(&mark);
+    assert!(!ahead.is_empty() && ahead.iter().all(|(_, cg)| cg.starts_with("rbuild/")), "{ahead:?}");
+    assert!(ahead.iter().all(|(_, cg)| cgroup_exists(cg)), "{ahead:?}");
+    // Ctrl-C: SIGINT to the build's process group (its own, made above) — through the
+    // system call: `kill -INT -PGID` of util-linux took the PGID for `-1`, every process.
+    let pgid = rustix::process::Pid::from_raw(child.id() as i32).filter(|p| p.as_raw_nonzero().get() > 1).unwrap();
+    rustix::process::kill_process_group(pgid, rustix::process::Signal::INT).unwrap();
+    assert!(!child.wait().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(shims_ahead(&mark), vec![], "shims left after Ctrl-C");
+    for (_, cg) in &ahead {
+        assert!(!cgroup_exists(cg), "cgroup {cg} left");
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "mounts left");
+}
+
 /// A loopback HTTP server (python's http.server) on a free port, killed when dropped.
 struct Http(std::process::Child, u16);
 impl Drop for Http {

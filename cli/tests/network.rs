@@ -500,3 +500,30 @@ fn published_ports_ranges_udp_and_publish_all() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("port is already allocated"));
     assert_eq!(env.ok(&["ps", "-aq"]), before, "nothing half-made");
 }
+
+/// The runtime directory of `env`'s network namespace (it records its store).
+fn namespace_dir_of(env: &Env) -> Option<std::path::PathBuf> {
+    let root = std::fs::canonicalize(env.root()).ok()?;
+    std::fs::read_dir("/run/rbuild").ok()?.flatten().map(|e| e.path()).find(|d| {
+        std::fs::read(d.join("store"))
+            .is_ok_and(|s| std::path::Path::new(&*String::from_utf8_lossy(&s)).starts_with(&root))
+    })
+}
+
+/// Regression: a store deleted without `__netns-teardown` (a test killed mid-way) kept its
+/// namespace and pasta until a reboot. The next namespace made sweeps it away.
+#[test]
+fn a_deleted_stores_namespace_is_swept_when_another_is_made() {
+    let gone = Env::with_base();
+    gone.ok(&["run", "--rm", BASE, "true"]);
+    let dir = namespace_dir_of(&gone).expect("the store's namespace records its store");
+    let pasta: i32 = std::fs::read_to_string(dir.join("pasta.pid")).unwrap().trim().parse().unwrap();
+    std::fs::remove_dir_all(gone.root()).unwrap();
+    let next = Env::with_base();
+    next.ok(&["run", "--rm", BASE, "true"]);
+    assert!(!dir.exists(), "the namespace of the deleted store is still there: {}", dir.display());
+    common::docker::poll("pasta of the deleted store to quit", || {
+        !std::path::Path::new(&format!("/proc/{pasta}")).exists()
+    });
+    assert!(namespace_dir_of(&next).is_some());
+}

@@ -7,7 +7,35 @@ use std::path::{Path, PathBuf};
 
 /// Reads `path` (absolute, inside the image) from layer directories given top first.
 pub fn read_layered(layers: &[PathBuf], path: &str) -> Option<Vec<u8>> {
-    read_layered_depth(layers, path, 0)
+    read_layered_depth(layers, path, 0, &|l: &Path, comps: &[&str]| probe(l, comps))
+}
+
+/// [`read_layered`] for layers that never change (a build's snapshots): what each layer
+/// has at the path is looked up once per build ([`forget_snapshots`]), so a step on 50
+/// layers does not stat its way through all of them for /etc/passwd and /etc/group. A
+/// step that changes either file makes a new layer, which is looked at.
+pub fn read_snapshots(layers: &[PathBuf], path: &str) -> Option<Vec<u8>> {
+    read_layered_depth(layers, path, 0, &|l: &Path, comps: &[&str]| {
+        let key = (l.to_path_buf(), comps.join("/"));
+        if let Some(p) = PROBED.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return p;
+        }
+        let p = probe(l, comps);
+        if let Ok(mut m) = PROBED.lock() {
+            m.insert(key, p.clone());
+        }
+        p
+    })
+}
+
+type Probed = std::collections::HashMap<(PathBuf, String), Probe>;
+static PROBED: std::sync::LazyLock<std::sync::Mutex<Probed>> = std::sync::LazyLock::new(Default::default);
+
+/// Forgets what [`read_snapshots`] learned (the end of a build).
+pub fn forget_snapshots() {
+    if let Ok(mut m) = PROBED.lock() {
+        m.clear();
+    }
 }
 
 fn is_whiteout(p: &Path) -> bool {
@@ -20,45 +48,73 @@ fn is_opaque(p: &Path) -> bool {
     matches!(rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut v[..]), Ok(1) if v[0] == b'y')
 }
 
-fn read_layered_depth(layers: &[PathBuf], path: &str, depth: u32) -> Option<Vec<u8>> {
+/// What one layer has at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    /// Nothing: look in the layers below.
+    Missing,
+    /// A whiteout, an opaque directory, a non-directory on the way, or not a file: the
+    /// path does not exist.
+    Gone,
+    /// The component at this index is a symlink to the target.
+    Symlink(usize, String),
+    /// The file, in this layer.
+    File(PathBuf),
+}
+
+fn probe(layer: &Path, comps: &[&str]) -> Probe {
+    // A whiteout or opaque directory on the way hides everything below this layer.
+    let mut p = layer.to_path_buf();
+    for (i, c) in comps.iter().enumerate() {
+        p.push(c);
+        if is_whiteout(&p) {
+            return Probe::Gone;
+        }
+        let last = i + 1 == comps.len();
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            // Not in this layer; an opaque parent means not in lower ones either.
+            let parent = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            return if i > 0 && is_opaque(&parent) { Probe::Gone } else { Probe::Missing };
+        };
+        if meta.file_type().is_symlink() {
+            return match std::fs::read_link(&p) {
+                Ok(t) => Probe::Symlink(i, t.to_string_lossy().into_owned()),
+                Err(_) => Probe::Gone,
+            };
+        }
+        if last {
+            return if meta.is_file() { Probe::File(p) } else { Probe::Gone };
+        }
+        if !meta.is_dir() {
+            return Probe::Gone;
+        }
+    }
+    Probe::Missing
+}
+
+fn read_layered_depth(
+    layers: &[PathBuf],
+    path: &str,
+    depth: u32,
+    probe: &dyn Fn(&Path, &[&str]) -> Probe,
+) -> Option<Vec<u8>> {
     if depth > 8 {
         return None;
     }
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    'layers: for layer in layers {
-        // A whiteout or opaque directory on the way hides everything below this layer.
-        let mut p = layer.clone();
-        for (i, c) in comps.iter().enumerate() {
-            p.push(c);
-            if is_whiteout(&p) {
-                return None;
-            }
-            let last = i + 1 == comps.len();
-            let Ok(meta) = std::fs::symlink_metadata(&p) else {
-                // Not in this layer; an opaque parent means not in lower ones either.
-                let parent = p.parent().map(Path::to_path_buf).unwrap_or_default();
-                if i > 0 && is_opaque(&parent) {
-                    return None;
-                }
-                continue 'layers;
-            };
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&p).ok()?;
-                let target = target.to_string_lossy();
-                let base: Vec<&str> = comps[..i].to_vec();
+    for layer in layers {
+        match probe(layer, &comps) {
+            Probe::Missing => {}
+            Probe::Gone => return None,
+            Probe::File(p) => return std::fs::read(p).ok(),
+            Probe::Symlink(i, target) => {
                 let rest = comps[i + 1..].join("/");
                 let resolved = if target.starts_with('/') {
                     format!("{target}/{rest}")
                 } else {
-                    format!("/{}/{target}/{rest}", base.join("/"))
+                    format!("/{}/{target}/{rest}", comps[..i].join("/"))
                 };
-                return read_layered_depth(layers, &normalize(&resolved), depth + 1);
-            }
-            if last {
-                return if meta.is_file() { std::fs::read(&p).ok() } else { None };
-            }
-            if !meta.is_dir() {
-                return None;
+                return read_layered_depth(layers, &normalize(&resolved), depth + 1, probe);
             }
         }
     }
@@ -144,6 +200,15 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn from_layers(layers: &[PathBuf]) -> Accounts {
+        Accounts::read_with(layers, read_layered)
+    }
+
+    /// [`Accounts::from_layers`] on a build's snapshots ([`read_snapshots`]).
+    pub fn from_snapshots(layers: &[PathBuf]) -> Accounts {
+        Accounts::read_with(layers, read_snapshots)
+    }
+
+    fn read_with(layers: &[PathBuf], read_layered: fn(&[PathBuf], &str) -> Option<Vec<u8>>) -> Accounts {
         let read = |p: &str| read_layered(layers, p).map(|d| String::from_utf8_lossy(&d).into_owned());
         Accounts {
             passwd: read("/etc/passwd").map(|d| parse_passwd(&d)),
@@ -295,5 +360,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read_layered(&layers, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn snapshot_reads_see_a_new_layer_and_agree_with_plain_reads() {
+        let t = tempfile::tempdir().unwrap();
+        let (l1, l2, l3) = (t.path().join("1"), t.path().join("2"), t.path().join("3"));
+        for l in [&l1, &l2, &l3] {
+            std::fs::create_dir_all(l.join("etc")).unwrap();
+        }
+        std::fs::write(l1.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", l1.join("etc/group")).unwrap();
+        let mut layers = vec![l2.clone(), l1.clone()];
+        let a = Accounts::from_snapshots(&layers);
+        assert_eq!(a.passwd.as_ref().unwrap()[0].home, "/root");
+        assert_eq!(read_snapshots(&layers, "/etc/group"), read_layered(&layers, "/etc/group"));
+        // A step that adds a user makes a layer on top: seen, though the others are cached.
+        std::fs::write(l3.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:7:7::/app:/bin/sh\n").unwrap();
+        layers.insert(0, l3.clone());
+        assert_eq!(Accounts::from_snapshots(&layers).resolve("app").unwrap().uid, 7);
+        assert_eq!(read_snapshots(&layers, "/etc/passwd"), read_layered(&layers, "/etc/passwd"));
+        forget_snapshots();
+        assert!(PROBED.lock().unwrap().is_empty());
     }
 }

@@ -37,6 +37,9 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 #[derive(Debug, Clone)]
 pub struct Host {
     dir: PathBuf,
+    /// The store's state directory, when known: recorded beside the namespace so that a
+    /// namespace whose store is gone can be found and removed ([`sweep_orphans`]).
+    store: Option<PathBuf>,
 }
 
 fn hash(root: &Path) -> String {
@@ -57,12 +60,12 @@ impl Host {
     pub fn for_store(root: &Path) -> Host {
         let base =
             std::env::var_os("RBUILD_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/rbuild"));
-        Host { dir: base.join(hash(root)) }
+        Host { dir: base.join(hash(root)), store: Some(root.to_path_buf()) }
     }
 
     /// The namespace whose runtime directory is `dir`.
     pub fn at(dir: &Path) -> Host {
-        Host { dir: dir.to_path_buf() }
+        Host { dir: dir.to_path_buf(), store: None }
     }
 
     /// The DNS records of user-defined networks ([`super::dns`]).
@@ -136,7 +139,13 @@ impl Host {
         let _lock = self.lock()?;
         let fd = match is_nsfs(&self.ns_path()) {
             Some(fd) => fd,
-            None => self.create()?,
+            None => {
+                let fd = self.create()?;
+                if let Some(base) = self.dir.parent() {
+                    sweep_orphans(base, &self.dir);
+                }
+                fd
+            }
         };
         if !self.pasta_alive() {
             self.start_pasta()?;
@@ -164,6 +173,11 @@ impl Host {
     /// A new namespace bound to the file, with `lo`, forwarding and the NAT table.
     fn create(&self) -> Result<OwnedFd> {
         let path = self.ns_path();
+        if let Some(store) = &self.store {
+            let canon = std::fs::canonicalize(store).unwrap_or_else(|_| store.clone());
+            let p = self.dir.join(STORE_FILE);
+            std::fs::write(&p, canon.as_os_str().as_encoded_bytes()).step(|| format!("writing {}", p.display()))?;
+        }
         std::fs::write(&path, b"").step(|| format!("creating {}", path.display()))?;
         let made = std::thread::scope(|s| {
             s.spawn(|| -> Result<()> {
@@ -326,9 +340,66 @@ impl Host {
     }
 }
 
+/// The file beside a namespace that names its store's state directory.
+const STORE_FILE: &str = "store";
+
+/// Removes the namespaces (and their pasta) under `base` whose store no longer exists:
+/// a store deleted without `rbuild __netns-teardown` (a test killed mid-way, `rm -rf` of
+/// a scratch store) would otherwise keep its namespace and pasta until the next reboot.
+/// Runs when a namespace is made, which is rare. A namespace made before stores were
+/// recorded (no `store` file) and `keep` are left alone; each is removed under its own
+/// lock, after checking again, so one that is being made is never touched.
+fn sweep_orphans(base: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for e in entries.flatten() {
+        let dir = e.path();
+        if dir == keep || !orphaned(&dir) {
+            continue;
+        }
+        let host = Host::at(&dir);
+        let Ok(_lock) = host.lock() else { continue };
+        if orphaned(&dir) {
+            let _ = host.teardown();
+        }
+    }
+}
+
+/// Whether the namespace directory `dir` records a store that is gone.
+fn orphaned(dir: &Path) -> bool {
+    match std::fs::read(dir.join(STORE_FILE)) {
+        Ok(p) if !p.is_empty() => {
+            let store = Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&p));
+            !store.exists()
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_whose_store_is_gone_is_swept_and_others_stay() {
+        let base = tempfile::tempdir().unwrap();
+        let live_store = tempfile::tempdir().unwrap();
+        let mk = |name: &str, store: Option<&Path>| {
+            let d = base.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("netns"), b"").unwrap();
+            if let Some(s) = store {
+                std::fs::write(d.join(STORE_FILE), s.as_os_str().as_encoded_bytes()).unwrap();
+            }
+            d
+        };
+        let gone = mk("gone", Some(Path::new("/var/tmp/rbuild-no-such-store/state")));
+        let live = mk("live", Some(live_store.path()));
+        let old = mk("old", None);
+        let me = mk("me", Some(Path::new("/var/tmp/rbuild-no-such-store/too")));
+        sweep_orphans(base.path(), &me);
+        assert!(!gone.exists(), "the namespace of a deleted store stays");
+        assert!(live.exists() && old.exists() && me.exists(), "a namespace in use was removed");
+    }
 
     #[test]
     fn one_namespace_per_store() {

@@ -109,10 +109,21 @@ pub fn contents(network: &Network, hostname: &str, o: &EtcOptions) -> [Vec<u8>; 
 }
 
 /// Writes the three files into `dir`.
+///
+/// A file already there (a build's step directory, kept from step to step) is written
+/// over in place rather than truncated: on ext4 a file truncated to zero gets its blocks
+/// allocated when closed (auto_da_alloc), and freeing them again on the next step cost a
+/// synchronous discard each on a filesystem mounted with `discard` (3 a step, ~1 ms).
 pub fn write(dir: &Path, network: &Network, hostname: &str, o: &EtcOptions) -> Result<()> {
+    use std::os::unix::fs::FileExt;
     for (name, data) in FILES.iter().zip(contents(network, hostname, o)) {
         let p = dir.join(name);
-        std::fs::write(&p, data).step(|| format!("writing {}", p.display()))?;
+        let step = || format!("writing {}", p.display());
+        let f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&p).step(step)?;
+        f.write_all_at(&data, 0).step(step)?;
+        if f.metadata().step(step)?.len() != data.len() as u64 {
+            f.set_len(data.len() as u64).step(step)?;
+        }
     }
     Ok(())
 }
@@ -174,6 +185,21 @@ mod tests {
         let resolv = String::from_utf8(resolv).unwrap();
         assert!(resolv.starts_with("search corp.example\n") && resolv.ends_with("nameserver 10.1.1.1\n"), "{resolv}");
         assert_eq!(resolv.matches("nameserver").count(), 1);
+    }
+
+    #[test]
+    fn rewritten_files_hold_exactly_the_new_contents() {
+        let t = tempfile::tempdir().unwrap();
+        let long =
+            EtcOptions { extra_hosts: vec![("a-long-name.example".into(), "10.0.0.9".into())], ..Default::default() };
+        write(t.path(), &Network::None, "0123456789ab", &long).unwrap();
+        // A step may have appended to its /etc/hosts too.
+        std::fs::OpenOptions::new().append(true).open(t.path().join("hosts")).unwrap().write_all(b"junk\n").unwrap();
+        write(t.path(), &Network::None, "ba9876543210", &EtcOptions::default()).unwrap();
+        let want = contents(&Network::None, "ba9876543210", &EtcOptions::default());
+        for (f, w) in FILES.iter().zip(want) {
+            assert_eq!(std::fs::read(t.path().join(f)).unwrap(), w, "{f}");
+        }
     }
 
     #[test]

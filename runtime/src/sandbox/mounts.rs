@@ -176,6 +176,7 @@ fn sys_and_cgroups(root: &Root<'_>, privileged: bool) -> Result<()> {
     Ok(())
 }
 
+#[derive(Debug, Clone)]
 enum CgroupMounts {
     V2,
     /// (directory under /sys/fs/cgroup, mount options naming the controllers)
@@ -183,8 +184,24 @@ enum CgroupMounts {
     None,
 }
 
-/// How the host mounts cgroups, from /proc/self/mountinfo.
+/// How the host mounts cgroups, read by [`prepare`] or from PID 1's /proc/self/mountinfo
+/// (a copy of the host's: this host's mount table made it 0.2 ms of each build step).
 fn cgroup_mounts() -> CgroupMounts {
+    match HOST_CGROUPS.get() {
+        Some(m) => m.clone(),
+        None => read_cgroup_mounts(),
+    }
+}
+
+static HOST_CGROUPS: std::sync::OnceLock<CgroupMounts> = std::sync::OnceLock::new();
+
+/// Reads the host's cgroup mounts in the shim, before PID 1 is forked (a build step's
+/// shim started ahead of its step).
+pub(crate) fn prepare() {
+    HOST_CGROUPS.get_or_init(read_cgroup_mounts);
+}
+
+fn read_cgroup_mounts() -> CgroupMounts {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return CgroupMounts::None };
     parse_cgroup_mounts(&info)
 }

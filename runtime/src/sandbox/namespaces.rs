@@ -10,7 +10,8 @@ use rustix::thread::UnshareFlags;
 /// The namespaces PID 1 unshares for `spec`.
 pub(crate) fn flags(spec: &Spec) -> UnshareFlags {
     let mut f = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC | UnshareFlags::NEWCGROUP;
-    if spec.network.is_private() {
+    // A private network made ahead of time is joined instead (see the shim).
+    if spec.network.is_private() && spec.join_netns.is_none() {
         f |= UnshareFlags::NEWNET;
     }
     f
@@ -28,6 +29,9 @@ pub(crate) fn enter(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
             .step(|| "joining the other container's network namespace".into())?;
     }
     sys.sethostname(&spec.hostname).step(|| "setting the hostname".into())?;
+    if spec.netns_ready {
+        return Ok(());
+    }
     if spec.network.is_private() {
         sys.loopback_up().step(|| "bringing lo up".into())?;
     }
@@ -42,6 +46,7 @@ mod tests {
     use super::*;
     use crate::sandbox::spec::{Network, Root, SpecBuilder};
     use crate::syscall::fake::{Call, Recorder};
+    use rustix::thread::LinkNameSpaceType;
 
     fn spec(network: Network) -> Spec {
         let root =
@@ -60,6 +65,28 @@ mod tests {
         assert_eq!(calls[2], Call::LoopbackUp);
         assert_eq!(calls[3], Call::Sysctl("net.ipv4.ping_group_range".into(), "0 2147483647".into()));
         assert_eq!(calls[4], Call::Sysctl("net.ipv4.ip_unprivileged_port_start".into(), "0".into()));
+    }
+
+    #[test]
+    fn private_network_made_ahead_is_joined_and_set_up() {
+        let sys = Recorder::default();
+        let mut s = spec(Network::None);
+        s.join_netns = Some("/proc/self/ns/net".into());
+        enter(&sys, &s).unwrap();
+        let calls = sys.calls();
+        let Call::Unshare(f) = &calls[0] else { panic!("{calls:?}") };
+        assert!(!f.contains(UnshareFlags::NEWNET), "joined, not made twice");
+        assert!(f.contains(UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC | UnshareFlags::NEWCGROUP));
+        assert!(calls.iter().any(|c| matches!(c, Call::Setns(LinkNameSpaceType::Network))), "{calls:?}");
+        assert!(calls.contains(&Call::LoopbackUp));
+        assert_eq!(calls.iter().filter(|c| matches!(c, Call::Sysctl(..))).count(), 2);
+        // Made with lo up and the sysctls set: joined as it is.
+        let sys = Recorder::default();
+        s.netns_ready = true;
+        enter(&sys, &s).unwrap();
+        let calls = sys.calls();
+        assert!(calls.iter().any(|c| matches!(c, Call::Setns(LinkNameSpaceType::Network))), "{calls:?}");
+        assert!(!calls.contains(&Call::LoopbackUp) && !calls.iter().any(|c| matches!(c, Call::Sysctl(..))));
     }
 
     #[test]

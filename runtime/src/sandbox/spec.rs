@@ -300,6 +300,10 @@ pub struct Spec {
     /// when the container starts.
     #[serde(default)]
     pub join_netns: Option<PathBuf>,
+    /// The namespace to join is new, with `lo` up and `sysctls` set: a build step's shim
+    /// made it ahead of the step (never stored: it holds for the shim's child only).
+    #[serde(skip)]
+    pub netns_ready: bool,
     /// The size of /dev/shm in bytes (docker's default 64 MiB).
     #[serde(default)]
     pub shm_size: Option<u64>,
@@ -363,6 +367,11 @@ pub struct Command {
     pub init: bool,
 }
 
+/// The cgroup of sandbox `id`, relative to each hierarchy's root.
+pub fn cgroup_path(id: &str) -> String {
+    format!("rbuild/{id}")
+}
+
 /// Makes the [`Spec`] of every sandbox: build steps, containers and (from a stored spec)
 /// execs.
 #[derive(Debug)]
@@ -398,10 +407,11 @@ impl SpecBuilder {
                 ports: vec![],
                 security: Security::default(),
                 sysctls: default_sysctls(&Network::None),
-                cgroup: CgroupSpec { path: format!("rbuild/{id}"), limits: Limits::default(), device_rules: vec![] },
+                cgroup: CgroupSpec { path: cgroup_path(id), limits: Limits::default(), device_rules: vec![] },
                 lifecycle: Lifecycle::default(),
                 store_state: PathBuf::new(),
                 join_netns: None,
+                netns_ready: false,
                 shm_size: None,
                 devices: vec![],
             },

@@ -1,5 +1,5 @@
-//! The shim: `rbuild __shim SPEC [--detach] [--attach-fd N]`, a fresh single-threaded
-//! process that creates the sandbox's PID 1 and stays as its parent. It makes the cgroup,
+//! The shim: `rbuild __shim SPEC [--detach] [--attach-fd N] [--cgroup PATH]`, a fresh
+//! single-threaded process that creates the sandbox's PID 1 and stays as its parent. It makes the cgroup,
 //! forwards signals, publishes ports, writes the log, serves `attach` clients, runs the
 //! health check, records state and exit code, and cleans up (cgroup, and for `--rm` the
 //! container's directory). For a detached container it is the monitor: when the process
@@ -27,17 +27,21 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod ahead;
 mod attach;
 pub mod health;
 mod restart;
 mod streams;
 pub(crate) mod wire;
 
+use ahead::Ahead;
 use attach::Hub;
 pub(crate) use streams::{copy_fd, open_pty, RawTerminal};
 use streams::{pump, sync_winsize, Echo};
 
 pub const SHIM_ARG: &str = "__shim";
+/// The SPEC argument of a shim that reads its spec from stdin.
+pub const SPEC_ON_STDIN: &str = "-";
 
 /// How the shim was started.
 #[derive(Debug, Default)]
@@ -48,6 +52,8 @@ struct ShimArgs {
     /// A client attached from the start (`run` without `-d`): one end of a socket pair
     /// the caller made, inherited as this descriptor number.
     attach_fd: Option<i32>,
+    /// Started ahead (SPEC `-`): the cgroup to make while the spec is not there yet.
+    cgroup: Option<String>,
 }
 
 impl ShimArgs {
@@ -58,6 +64,7 @@ impl ShimArgs {
             match x.as_str() {
                 "--detach" => a.detach = true,
                 "--attach-fd" => a.attach_fd = Some(it.next()?.parse().ok()?),
+                "--cgroup" => a.cgroup = Some(it.next()?.clone()),
                 _ => return None,
             }
         }
@@ -68,31 +75,43 @@ impl ShimArgs {
 /// Entry point; returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
     let Some(a) = ShimArgs::parse(args) else {
-        eprintln!("usage: rbuild {SHIM_ARG} SPEC [--detach] [--attach-fd N]");
+        eprintln!("usage: rbuild {SHIM_ARG} SPEC [--detach] [--attach-fd N] [--cgroup PATH]");
         return 125;
     };
-    let spec: Spec = match std::fs::read(&a.spec_path)
-        .map_err(|e| e.to_string())
-        .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: reading {}: {e}", a.spec_path);
-            return 125;
+    // `-`: a build step's shim, started ahead of its step; its spec comes on stdin.
+    let ahead = a.spec_path == SPEC_ON_STDIN;
+    let mut made = if ahead { Ahead::make(a.cgroup.as_deref()) } else { Ahead::default() };
+    let read = if ahead {
+        match made.wait_spec() {
+            Ok(d) => Ok(d),
+            // Not needed after all.
+            Err(code) => return code,
         }
+    } else {
+        std::fs::read(&a.spec_path)
     };
+    let mut spec: Spec =
+        match read.map_err(|e| e.to_string()).and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string())) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: reading {}: {e}", a.spec_path);
+                return 125;
+            }
+        };
+    made.use_netns(&mut spec);
     if restart::canceled_meanwhile(&spec) {
         return 0;
     }
-    let code = ran_to_code(&spec, &a);
+    let cgroup = made.take_cgroup(&spec);
+    let code = ran_to_code(&spec, &a, cgroup);
     // The store's lease file of this process (the events and the --rm unpin opened the
     // store) goes with it, as the CLI's does, rather than waiting for a prune.
     rbuild_store::lease::release_all();
     code
 }
 
-fn ran_to_code(spec: &Spec, a: &ShimArgs) -> i32 {
-    match run(spec, a) {
+fn ran_to_code(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> i32 {
+    match run(spec, a, cgroup) {
         Ok(ran) => {
             if a.detach {
                 // Returns only when the policy does not restart the container.
@@ -149,7 +168,8 @@ pub(crate) struct Ran {
     pub ran_for: Duration,
 }
 
-fn run(spec: &Spec, a: &ShimArgs) -> std::result::Result<Ran, Failed> {
+/// Runs the sandbox in `cgroup` (made ahead for it) or a cgroup it makes.
+fn run(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> std::result::Result<Ran, Failed> {
     if a.detach {
         let _ = rustix::process::setsid();
     }
@@ -162,8 +182,17 @@ fn run(spec: &Spec, a: &ShimArgs) -> std::result::Result<Ran, Failed> {
         None => None,
     };
     let devices = if spec.security.privileged { Access::All } else { Access::Default };
-    let cg =
-        Cgroup::create(&spec.cgroup.path, &spec.cgroup.limits, devices, &spec.cgroup.device_rules).map_err(failed)?;
+    let cg = match cgroup {
+        Some(cg) => match cg.apply(&spec.cgroup.limits) {
+            Ok(()) => cg,
+            Err(e) => {
+                let _ = cg.destroy();
+                return Err(failed(e));
+            }
+        },
+        None => Cgroup::create(&spec.cgroup.path, &spec.cgroup.limits, devices, &spec.cgroup.device_rules)
+            .map_err(failed)?,
+    };
     // A container's own configuration (build steps have none).
     let container = spec.lifecycle.container_dir().and_then(|d| Container::open(d).ok());
     let hub = container.as_ref().map(|c| Hub::new(c.config.stdin_once));
@@ -177,6 +206,13 @@ fn run(spec: &Spec, a: &ShimArgs) -> std::result::Result<Ran, Failed> {
                 s.finished_at = state::now();
             });
         }
+    }
+    if a.spec_path == SPEC_ON_STDIN {
+        // A build step's caller goes on with its next step while this one cleans up.
+        if let Err((_, msg)) = &result {
+            eprintln!("error: {msg}");
+        }
+        ahead::report(result.as_ref().map_or_else(|(code, _)| *code, |r| r.code));
     }
     cleanup(spec, Some(&cg));
     if let Some(dir) = spec.lifecycle.container_dir() {
