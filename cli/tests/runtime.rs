@@ -157,9 +157,12 @@ fn rm_leaves_nothing() {
     ids.push(id.trim()[..12].to_string());
     let dir = env.root().join("rbuild/containers").join(id.trim());
     let pins = || std::fs::read_dir(env.root().join("rbuild/pins")).map(|d| d.count()).unwrap_or(0);
-    // The shim removes the container's dir, then gives up its pin: wait for both.
+    // Every process that opened the store (the shims too: the foreground one was left
+    // holding its lease file) gives it up as it exits.
+    let leases = || std::fs::read_dir(env.root().join("rbuild/procs")).map(|d| d.count()).unwrap_or(0);
+    // The shim removes the container's dir, then gives up its pin and its lease: wait.
     let t = Instant::now();
-    while (dir.exists() || pins() > 0) && t.elapsed() < Duration::from_secs(10) {
+    while (dir.exists() || pins() > 0 || leases() > 0) && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!dir.exists(), "detached --rm container dir left behind");
@@ -172,6 +175,7 @@ fn rm_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
     assert_eq!(pins(), 0, "pins left");
+    assert_eq!(leases(), 0, "lease files of exited processes left in rbuild/procs");
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count(), 0, "temp files left");
 }
 

@@ -82,13 +82,17 @@ impl Store {
     }
 
     /// Snapshots of all layers of an image, bottom first, made in parallel when missing.
+    /// When at most one is missing (every `run` of an image used before) they are looked
+    /// up here: rayon's pool would start a thread per core, whose spinning takes the cores
+    /// from a short-lived `run` (up to 40 sched_yield calls a run seen under strace).
     pub fn ensure_snapshots(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        image
-            .layers
-            .par_iter()
-            .map(|l| self.ensure_snapshot(&l.diff_id))
-            .collect::<Result<_>>()
-            .map_err(|e| e.in_image(|| crate::archive::image_label(image)))
+        let missing = image.layers.iter().filter(|l| !self.snapshot_path(&l.diff_id).exists()).count();
+        let made = if missing <= 1 {
+            image.layers.iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect::<Result<_>>()
+        } else {
+            image.layers.par_iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect::<Result<_>>()
+        };
+        made.map_err(|e| e.in_image(|| crate::archive::image_label(image)))
     }
 
     /// Stores the tree at `dir` as a layer blob. With `adopt`, the directory itself then

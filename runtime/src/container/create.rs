@@ -10,7 +10,7 @@ use crate::sandbox::etc::EtcOptions;
 use crate::sandbox::spec::{
     Command, Device, Extras, Lifecycle, Limits, Mount, Network, Port, Proto, Rlimit, Root, SecurityOptions, SpecBuilder,
 };
-use crate::state::{self, State};
+use crate::state;
 use crate::user::Accounts;
 use crate::volume::VolumeSpec;
 use rbuild_store::config::{ContainerConfig, HealthConfig};
@@ -393,7 +393,7 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Container> {
     let spec = spec(store, &c, lowers, m.mounts, &o.security)?;
     crate::shim::write_spec(&spec, &c.spec_path())?;
     c.save_config()?;
-    state::update(&c.state_path(), |s| *s = State::default())?;
+    state::reset(&c.state_path())?;
     std::mem::forget(cleanup_on_err);
     Ok(c)
 }

@@ -117,11 +117,26 @@ pub fn now() -> String {
     rbuild_store::config::rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// The fields of /proc/PID/stat after the command name (which may hold spaces and
+/// parentheses), from one read: procfs hands the whole line over at once, where
+/// read_to_string took six reads, and `alive` read the file twice.
+fn stat_fields(pid: i32) -> Option<String> {
+    let f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    // 52 numbers of at most 20 digits and a 16-byte name fit.
+    let mut buf = [0u8; 1536];
+    let n = rustix::io::read(&f, &mut buf).ok()?;
+    let line = std::str::from_utf8(&buf[..n]).ok()?;
+    Some(line.rsplit_once(')')?.1.to_string())
+}
+
+/// Field 22 (the start time) among the fields after the name (field 3 first).
+fn start_time_of(fields: &str) -> u64 {
+    fields.split_whitespace().nth(19).and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
 /// Field 22 of /proc/PID/stat.
 pub fn proc_start_time(pid: i32) -> u64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
-    // The command name may contain spaces: count fields after the last ')'.
-    s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(19)?.parse().ok()).unwrap_or(0)
+    stat_fields(pid).map_or(0, |f| start_time_of(&f))
 }
 
 /// Is the process that was `pid` (started at `start`) still alive (and not a zombie)?
@@ -129,22 +144,32 @@ pub fn alive(pid: i32, start: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let Some((_, rest)) = s.rsplit_once(')') else { return false };
-    let mut f = rest.split_whitespace();
-    let state = f.next().unwrap_or("");
+    let Some(fields) = stat_fields(pid) else { return false };
+    let state = fields.split_whitespace().next().unwrap_or("");
     if state == "Z" || state == "X" {
         return false;
     }
-    start == 0 || proc_start_time(pid) == start
+    start == 0 || start_time_of(&fields) == start
 }
 
 pub fn read(path: &Path) -> State {
     std::fs::read(path).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
 }
 
-/// Read, change, write back atomically, under an exclusive lock.
+/// Read, change, write back atomically, under an exclusive lock. A change that changes
+/// nothing writes nothing: a shim's last look at the state (a restart policy's, after
+/// `rm -f` saw the container exit) re-created a default state.json in the directory rm
+/// was removing, and rm failed with "Directory not empty".
 pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
+    write_with(path, f, false)
+}
+
+/// A new container's first state, written whatever was there.
+pub fn reset(path: &Path) -> Result<State> {
+    write_with(path, |s| *s = State::default(), true)
+}
+
+fn write_with(path: &Path, f: impl FnOnce(&mut State), always: bool) -> Result<State> {
     let lock_path = path.with_extension("lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -154,8 +179,54 @@ pub fn update(path: &Path, f: impl FnOnce(&mut State)) -> Result<State> {
         .step(|| format!("opening {}", lock_path.display()))?;
     lock.lock().step(|| format!("locking {}", lock_path.display()))?;
     let mut s = read(path);
+    let before = (!always).then(|| s.clone());
     f(&mut s);
+    if before.as_ref() == Some(&s) {
+        return Ok(s);
+    }
     let data = serde_json::to_vec(&s).unwrap_or_default();
     rbuild_store::write_atomic(path, &data, Durability::Atomic).step(|| format!("writing {}", path.display()))?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_with_its_start_time_and_not_with_another() {
+        let me = std::process::id() as i32;
+        let start = proc_start_time(me);
+        assert!(start > 0);
+        assert!(alive(me, start));
+        assert!(alive(me, 0));
+        assert!(!alive(me, start + 1));
+        assert!(!alive(0, 0));
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_does_not_bring_back_a_removed_state() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.json");
+        reset(&p).unwrap();
+        assert!(p.exists());
+        std::fs::remove_file(&p).unwrap();
+        update(&p, |s| {
+            if s.status == Status::Exited {
+                s.restart_count += 1;
+            }
+        })
+        .unwrap();
+        assert!(!p.exists(), "a no-op update wrote {}", p.display());
+        update(&p, |s| s.status = Status::Exited).unwrap();
+        assert_eq!(read(&p).status, Status::Exited);
+    }
+
+    #[test]
+    fn the_start_time_is_counted_after_a_name_with_spaces_and_parentheses() {
+        // "PID (NAME) STATE ...": the state (field 3) comes first after the name.
+        let line = "1 (a) b) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 4242 0 0";
+        let fields = line.rsplit_once(')').unwrap().1;
+        assert_eq!(start_time_of(fields), 4242);
+    }
 }

@@ -103,11 +103,19 @@ pub fn main(args: &[String]) -> i32 {
         return 0;
     }
     let cgroup = made.take_cgroup(&spec);
-    match run(&spec, &a, cgroup) {
+    let code = ran_to_code(&spec, &a, cgroup);
+    // The store's lease file of this process (the events and the --rm unpin opened the
+    // store) goes with it, as the CLI's does, rather than waiting for a prune.
+    rbuild_store::lease::release_all();
+    code
+}
+
+fn ran_to_code(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> i32 {
+    match run(spec, a, cgroup) {
         Ok(ran) => {
             if a.detach {
                 // Returns only when the policy does not restart the container.
-                restart::after_run(&a.spec_path, &spec, &ran);
+                restart::after_run(&a.spec_path, spec, &ran);
             }
             ran.code
         }
