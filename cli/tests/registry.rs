@@ -254,3 +254,34 @@ fn a_trickling_pull_ends_and_a_killed_one_leaves_no_temp_file() {
     assert!(tmp.iter().all(|n| !n.starts_with("tmp-")), "{tmp:?}");
     assert!(!env.ok(&["images"]).contains("slow/img"));
 }
+
+/// A pull does not wait for its unpacked layers to reach the disk (docker's overlay2 and
+/// containerd's unpacker do not either): they stay listed as unsynced, so after a crash
+/// (another boot) a snapshot whose data never arrived is dropped and made again from its
+/// fsynced blob — the image runs with its content.
+#[test]
+fn a_pulled_layer_lost_in_a_crash_is_unpacked_again_from_its_blob() {
+    require_root();
+    let reg = RegistryServer::start(None);
+    let env = Env::new();
+    env.load_base();
+    let ctx = env.path("ctx");
+    context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nCOPY data /data\n")), ("data", "pulled content\n")]);
+    let name = format!("{}/rbuild/crash:1", reg.host());
+    env.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
+    env.ok(&["push", "-q", &name]);
+    let fresh = Env::new();
+    fresh.ok(&["pull", "-q", &name]);
+    let inspect: serde_json::Value = serde_json::from_str(&fresh.ok(&["inspect", "--type", "image", &name])).unwrap();
+    let top = inspect[0]["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let hex = top.strip_prefix("sha256:").unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
+    let unsynced = fresh.root().join("rbuild/unsynced");
+    assert!(unsynced.join(&boot).join(hex).exists(), "the pulled layer is not listed as unsynced");
+    // The crash: the file's data never reached the disk, and the machine booted again.
+    let snap = fresh.root().join("rbuild/snapshots").join(hex);
+    std::fs::write(snap.join("data"), "").unwrap();
+    std::fs::rename(unsynced.join(&boot), unsynced.join("an-earlier-boot")).unwrap();
+    let out = fresh.ok(&["run", "--rm", "--network", "none", &name, "cat", "/data"]);
+    assert_eq!(out, "pulled content\n");
+}

@@ -202,9 +202,10 @@ impl Store {
 
     /// Makes the snapshots of `diff_ids` durable: one `syncfs` of the store's filesystem,
     /// then they leave the list of unsynced snapshots, so a reboot does not drop them.
-    /// Pull, load and import call it: an image that arrives is unpacked then, as docker and
+    /// Load and import call it: an image that arrives is unpacked then, as docker and
     /// podman unpack it, and stays unpacked — not unpacked again by the first build after
-    /// a reboot. (A build's own snapshots stay unsynced: made again from their blobs.)
+    /// a reboot. (A build's own snapshots, and a pull's, stay unsynced: made again from
+    /// their blobs after a crash; docker and containerd do not sync a pull's either.)
     pub fn make_durable(&self, diff_ids: &[Digest]) -> Result<()> {
         let Some(boot) = boot_id() else { return Ok(()) };
         let listed = self.unsynced_dir().join(boot);

@@ -531,7 +531,7 @@ impl Applier {
 
 /// Files this large are handed to writeback every this many bytes as they are written:
 /// the disk works during the download and the unpack rather than all in the syncfs
-/// that makes a pulled, loaded or imported layer durable ([`crate::Store::make_durable`]).
+/// that makes a loaded or imported layer durable ([`crate::Store::make_durable`]).
 const WRITEBACK: u64 = 8 << 20;
 
 /// Starts writeback (no wait) of `[from, to)` of `fd`; returns `to`. Refused: the final sync does it.
