@@ -268,14 +268,7 @@ fn interrupted_build_leaves_nothing() {
         .unwrap();
     // Wait until the step runs.
     let mut err = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    use std::io::Read;
-    while !seen.contains("started") {
-        let n = err.read(&mut buf).unwrap();
-        assert!(n > 0, "build ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut err, "started");
     // Ctrl-C reaches the whole foreground process group; here: rbuild and its sandbox.
     let pid = child.id() as i32;
     Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
@@ -345,14 +338,7 @@ fn shims_started_ahead_leave_nothing() {
         .spawn()
         .unwrap();
     let mut err = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    use std::io::Read;
-    while !seen.contains("started") {
-        let n = err.read(&mut buf).unwrap();
-        assert!(n > 0, "build ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut err, "started");
     // The shim of a step that never comes is there, its cgroup made.
     let ahead = shims_ahead(&mark);
     assert!(!ahead.is_empty() && ahead.iter().all(|(_, cg)| cg.starts_with("rbuild/")), "{ahead:?}");
@@ -581,4 +567,16 @@ fn run_steps_get_fresh_etc_files_and_leave_no_directories() {
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     assert!(left.iter().all(|n| !n.starts_with("step-")), "left in {}: {left:?}", tmp.display());
+}
+
+/// Reads a running build's output until `want` shows (the step has started).
+fn read_until(out: &mut impl std::io::Read, want: &str) -> String {
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains(want) {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "build ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    seen
 }
