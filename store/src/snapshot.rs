@@ -81,18 +81,22 @@ impl Store {
         }
     }
 
-    /// Snapshots of all layers of an image, bottom first, made in parallel when missing.
-    /// When at most one is missing (every `run` of an image used before) they are looked
-    /// up here: rayon's pool would start a thread per core, whose spinning takes the cores
-    /// from a short-lived `run` (up to 40 sched_yield calls a run seen under strace).
+    /// Snapshots of all layers of an image, bottom first; the missing ones are made, in
+    /// parallel when there are several. One missing (or none: every `run` of an image used
+    /// before) is made here: rayon's pool would start a thread per core, whose spinning
+    /// takes the cores from a short-lived `run` (up to 40 sched_yield calls a run seen
+    /// under strace). Each layer's snapshot is looked for once.
     pub fn ensure_snapshots(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        let missing = image.layers.iter().filter(|l| !self.snapshot_path(&l.diff_id).exists()).count();
-        let made = if missing <= 1 {
-            image.layers.iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect::<Result<_>>()
+        let paths: Vec<PathBuf> = image.layers.iter().map(|l| self.snapshot_path(&l.diff_id)).collect();
+        let missing: Vec<&Digest> =
+            image.layers.iter().zip(&paths).filter(|(_, p)| !p.exists()).map(|(l, _)| &l.diff_id).collect();
+        let made = if missing.len() <= 1 {
+            missing.iter().try_for_each(|d| self.ensure_snapshot(d).map(drop))
         } else {
-            image.layers.par_iter().map(|l| self.ensure_snapshot(&l.diff_id)).collect::<Result<_>>()
+            missing.par_iter().try_for_each(|d| self.ensure_snapshot(d).map(drop))
         };
-        made.map_err(|e| e.in_image(|| crate::archive::image_label(image)))
+        made.map_err(|e| e.in_image(|| crate::archive::image_label(image)))?;
+        Ok(paths)
     }
 
     /// Stores the tree at `dir` as a layer blob. With `adopt`, the directory itself then
