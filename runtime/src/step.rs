@@ -162,10 +162,7 @@ impl Spare {
     /// not (killed).
     fn reap(id: &str, mut child: Child) {
         let _ = child.wait();
-        let cg = crate::sandbox::cgroups::Cgroup::at(&cgroup_path(id));
-        if cg.exists() {
-            let _ = cg.destroy();
-        }
+        let _ = remove_left_cgroup(&cgroup_path(id));
     }
 }
 
@@ -285,7 +282,7 @@ fn start_shim(
 pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8])) -> Result<(i32, StepDir)> {
     reap_finished(false);
     let step_dir = step_dir(store)?;
-    let (spec, mut child, r, mut ctl) = start_shim(store, req, step_dir.path())?;
+    let (spec, mut child, mut r, mut ctl) = start_shim(store, req, step_dir.path())?;
     // Cancellation kills the monitor; its sandbox dies with it (PDEATHSIG, pid namespace)
     // and its mounts with its mount namespace.
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -305,7 +302,6 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
             }
         });
     }
-    let mut r = r;
     let mut buf = [0u8; 16 * 1024];
     loop {
         match r.read(&mut buf) {
@@ -328,10 +324,7 @@ pub fn run_step(store: &Store, req: &StepRequest, output: &mut dyn FnMut(&[u8]))
     let status = child.wait().step(|| "waiting for the sandbox".into());
     finished.store(true, std::sync::atomic::Ordering::SeqCst);
     // A shim killed on cancel (or crashed) could not remove the step's cgroup.
-    let cg = crate::sandbox::cgroups::Cgroup::at(&spec.cgroup.path);
-    if cg.exists() {
-        cg.destroy()?;
-    }
+    remove_left_cgroup(&spec.cgroup.path)?;
     let status = status?;
     let code =
         status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9));
@@ -352,10 +345,16 @@ fn reap_finished(wait: bool) {
             left.push((child, cgroup));
             continue;
         }
-        let cg = crate::sandbox::cgroups::Cgroup::at(&cgroup);
-        if cg.exists() {
-            let _ = cg.destroy();
-        }
+        let _ = remove_left_cgroup(&cgroup);
     }
     *f = left;
+}
+
+/// Removes the cgroup at `path` if its shim could not (it was killed, or crashed).
+fn remove_left_cgroup(path: &str) -> Result<()> {
+    let cg = crate::sandbox::cgroups::Cgroup::at(path);
+    if cg.exists() {
+        cg.destroy()?;
+    }
+    Ok(())
 }

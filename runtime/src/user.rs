@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Reads `path` (absolute, inside the image) from layer directories given top first.
 pub fn read_layered(layers: &[PathBuf], path: &str) -> Option<Vec<u8>> {
-    read_layered_depth(layers, path, 0, &|l: &Path, comps: &[&str]| probe(l, comps))
+    read_layered_depth(layers, path, 0, &probe)
 }
 
 /// [`read_layered`] for layers that never change (a build's snapshots): what each layer

@@ -131,12 +131,11 @@ pub fn start(store: &Store, c: &Container, mode: StartMode) -> Result<()> {
     }
 }
 
-/// Whether this process has one thread (`/proc/self/stat`'s 20th field; unknown: no).
+/// Whether this process has one thread (/proc/PID/stat's 20th field; unknown: no).
 fn only_thread() -> bool {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The command name (2nd field) is in parentheses and may hold spaces: count after it.
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    after.split_whitespace().nth(17) == Some("1")
+    let fields = state::stat_fields(std::process::id() as i32).unwrap_or_default();
+    // The fields after the command name start at the 3rd.
+    fields.split_whitespace().nth(17) == Some("1")
 }
 
 /// Starts the container detached with this process attached from the start (a socket

@@ -120,7 +120,7 @@ pub fn now() -> String {
 /// The fields of /proc/PID/stat after the command name (which may hold spaces and
 /// parentheses), from one read: procfs hands the whole line over at once, where
 /// read_to_string took six reads, and `alive` read the file twice.
-fn stat_fields(pid: i32) -> Option<String> {
+pub(crate) fn stat_fields(pid: i32) -> Option<String> {
     let f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
     // 52 numbers of at most 20 digits and a 16-byte name fit.
     let mut buf = [0u8; 1536];

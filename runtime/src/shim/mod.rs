@@ -57,6 +57,11 @@ struct ShimArgs {
 }
 
 impl ShimArgs {
+    /// SPEC `-`: a build step's shim, started ahead of its step; its spec comes on stdin.
+    fn started_ahead(&self) -> bool {
+        self.spec_path == SPEC_ON_STDIN
+    }
+
     fn parse(args: &[String]) -> Option<ShimArgs> {
         let mut a = ShimArgs { spec_path: args.first()?.clone(), ..Default::default() };
         let mut it = args[1..].iter();
@@ -78,8 +83,7 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("usage: rbuild {SHIM_ARG} SPEC [--detach] [--attach-fd N] [--cgroup PATH]");
         return 125;
     };
-    // `-`: a build step's shim, started ahead of its step; its spec comes on stdin.
-    let ahead = a.spec_path == SPEC_ON_STDIN;
+    let ahead = a.started_ahead();
     let mut made = if ahead { Ahead::make(a.cgroup.as_deref()) } else { Ahead::default() };
     let read = if ahead {
         match made.wait_spec() {
@@ -207,7 +211,7 @@ fn run(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> std::result::Result
             });
         }
     }
-    if a.spec_path == SPEC_ON_STDIN {
+    if a.started_ahead() {
         // A build step's caller goes on with its next step while this one cleans up.
         if let Err((_, msg)) = &result {
             eprintln!("error: {msg}");
