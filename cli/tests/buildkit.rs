@@ -422,8 +422,7 @@ ADD --keep-git-dir=true file://{r}#main /withgit/
 #[test]
 fn named_build_contexts() {
     let env = Env::with_base();
-    let other = Env::new();
-    other.load_base();
+    let other = Env::with_base();
     let extra = env.path("extra");
     context(&extra, &[("config.ini", "[x]\n"), ("sub/s.txt", "s\n")]);
     let ctx = env.path("ctx");

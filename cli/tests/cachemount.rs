@@ -57,8 +57,7 @@ fn exported_mounts(dir: &Path) -> Vec<(String, String)> {
 #[test]
 fn cache_mounts_travel_with_a_local_cache() {
     require_root();
-    let ci = Env::new();
-    ci.load_base();
+    let ci = Env::with_base();
     let ctx = ci.path("ctx");
     context(&ctx, &[("Dockerfile", DF), ("deps.txt", "a\n")]);
     let (with, without) = (ci.path("with"), ci.path("without"));
@@ -80,14 +79,12 @@ fn cache_mounts_travel_with_a_local_cache() {
     // A fresh runner, one dependency changed: the RUN step misses, and finds its cache
     // mount warm — owner and mode as the mount asks.
     context(&ctx, &[("deps.txt", "a\nb\n")]);
-    let runner = Env::new();
-    runner.load_base();
+    let runner = Env::with_base();
     let err = build_out(&runner, &ctx, &["--cache-from", &format!("type=local,src={}", with.display())]);
     assert!(err.contains("restored cache mount pkgs from the imported cache"), "{err}");
     assert!(said(&err, "WARM") && said(&err, "1000 750"), "{err}");
     // Without the mount's contents the step starts cold.
-    let cold = Env::new();
-    cold.load_base();
+    let cold = Env::with_base();
     let err = build_out(&cold, &ctx, &["--cache-from", &format!("type=local,src={}", without.display())]);
     assert!(said(&err, "COLD"), "{err}");
 
@@ -98,8 +95,7 @@ fn cache_mounts_travel_with_a_local_cache() {
 
     // A runner whose steps were all cached never made the mount: it passes on the
     // imported one, so the next export still carries it.
-    let cached = Env::new();
-    cached.load_base();
+    let cached = Env::with_base();
     context(&ctx, &[("deps.txt", "a\n")]);
     let passed = ci.path("passed");
     let err = build_out(
@@ -133,8 +129,7 @@ fn cache_mounts_travel_with_a_local_cache() {
     let (_, layer) = &mounts[0];
     std::fs::remove_file(with.join("blobs/sha256").join(layer.trim_start_matches("sha256:"))).unwrap();
     context(&ctx, &[("deps.txt", "a\nc\n")]);
-    let lost = Env::new();
-    lost.load_base();
+    let lost = Env::with_base();
     let err = build_out(&lost, &ctx, &["--cache-from", &format!("type=local,src={}", with.display())]);
     assert!(err.contains("restoring cache mount pkgs:") && err.contains("it starts empty"), "{err}");
     assert!(said(&err, "COLD") && said(&err, "1000 750"), "{err}");
@@ -144,16 +139,14 @@ fn cache_mounts_travel_with_a_local_cache() {
 fn cache_mounts_travel_through_a_registry() {
     require_root();
     let reg = RegistryServer::start(None);
-    let ci = Env::new();
-    ci.load_base();
+    let ci = Env::with_base();
     let ctx = ci.path("ctx");
     context(&ctx, &[("Dockerfile", DF), ("deps.txt", "a\n")]);
     let r = format!("{}/cache/app:ci", reg.host());
     // The mount travels through the registry as one more layer of the cache manifest.
     build_out(&ci, &ctx, &["--cache-to", &format!("type=registry,ref={r},mode=max")]);
     context(&ctx, &[("deps.txt", "a\nb\n")]);
-    let runner = Env::new();
-    runner.load_base();
+    let runner = Env::with_base();
     let err = build_out(&runner, &ctx, &["--cache-from", &format!("type=registry,ref={r}")]);
     assert!(said(&err, "WARM") && said(&err, "1000 750"), "{err}");
     assert!(err.contains("restored cache mount pkgs from the imported cache"), "{err}");

@@ -79,8 +79,7 @@ fn the_journal_travels_with_the_cache() {
     let to = format!("type=local,dest={},mode=max", cache.display());
     env.ok(&["build", "-q", "--cache-to", &to, ctx.to_str().unwrap()]);
 
-    let runner = Env::new();
-    runner.load_base();
+    let runner = Env::with_base();
     context(&ctx, &[("app/main", "v2")]);
     let from = format!("type=local,src={}", cache.display());
     let m = misses(&runner, &ctx, &["--cache-from", &from]);

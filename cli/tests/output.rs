@@ -254,8 +254,7 @@ fn oci_and_docker_outputs_load_in_docker_and_skopeo() {
 fn image_output_pushes_and_metadata_names_it() {
     require_root();
     let reg = RegistryServer::start(None);
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", "FROM rbuild-anchor/busybox:1\nCOPY f /f\n"), ("f", "pushed\n")]);
     let name = format!("{}/out/app:1", reg.host());

@@ -11,8 +11,7 @@ use std::process::Stdio;
 fn push_to_skopeo_and_from_skopeo_to_run() {
     require_root();
     let reg = RegistryServer::start(None);
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let name = format!("{}/rbuild/base:1", reg.host());
     env.ok(&["tag", BASE, &name]);
     env.ok(&["push", &name]);
@@ -61,8 +60,7 @@ fn push_to_skopeo_and_from_skopeo_to_run() {
 fn login_and_logout_with_basic_auth() {
     require_root();
     let reg = RegistryServer::start(Some(("alice", "pa55word")));
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let cfg_dir = env.path("docker-config");
     let name = format!("{}/private/base:1", reg.host());
     env.ok(&["tag", BASE, &name]);
@@ -109,8 +107,7 @@ RUN sleep 3 && cat /tool > /app
 fn a_fresh_store_reuses_steps_another_store_exported() {
     require_root();
     let reg = RegistryServer::start(None);
-    let first = Env::new();
-    first.load_base();
+    let first = Env::with_base();
     let ctx = first.path("ctx");
     context(&ctx, &[("Dockerfile", SLOW_DF)]);
     let cache = format!("{}/cache/app:buildcache", reg.host());
@@ -128,8 +125,7 @@ fn a_fresh_store_reuses_steps_another_store_exported() {
     assert_eq!(ran.len(), 3, "{ran:?}");
 
     // Another machine: an empty store with only the base image.
-    let second = Env::new();
-    second.load_base();
+    let second = Env::with_base();
     let t0 = std::time::Instant::now();
     let (ran, cached, id2) = build(&second, &ctx, &["--cache-from", &format!("type=registry,ref={cache}")]);
     let took = t0.elapsed();
@@ -141,15 +137,13 @@ fn a_fresh_store_reuses_steps_another_store_exported() {
 
     // mode=min carries only what made the image: the `tools` stage runs again, the rest
     // (whose keys do not depend on where the tool came from) is reused.
-    let third = Env::new();
-    third.load_base();
+    let third = Env::with_base();
     let (ran, cached, id3) = build(&third, &ctx, &["--cache-from", &format!("type=local,src={}", local.display())]);
     assert_eq!(ran, vec!["RUN sleep 3 && echo tool > /tool"], "cached: {cached:?}");
     assert_eq!(id3, id);
 
     // A cache that is not there is a warning, and the build still works.
-    let fourth = Env::new();
-    fourth.load_base();
+    let fourth = Env::with_base();
     let mut c = fourth.cmd();
     c.args(["build", "-q", "--cache-from", &format!("type=registry,ref={}/cache/none:1", reg.host()), "-"])
         .stdin(Stdio::piped())
@@ -166,8 +160,7 @@ fn a_fresh_store_reuses_steps_another_store_exported() {
 fn build_pull_refreshes_a_base_that_changed_in_the_registry() {
     require_root();
     let reg = RegistryServer::start(None);
-    let publisher = Env::new();
-    publisher.load_base();
+    let publisher = Env::with_base();
     let base = format!("{}/bases/bb:stable", reg.host());
     publisher.ok(&["tag", BASE, &base]);
     publisher.ok(&["push", &base]);
@@ -199,8 +192,7 @@ fn build_pull_refreshes_a_base_that_changed_in_the_registry() {
 fn push_refuses_a_corrupt_layer() {
     require_root();
     let reg = RegistryServer::start(None);
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nCOPY big /big\n"))]);
     std::fs::write(ctx.join("big"), vec![b'y'; 3 << 20]).unwrap();
@@ -263,8 +255,7 @@ fn a_trickling_pull_ends_and_a_killed_one_leaves_no_temp_file() {
 fn a_pulled_layer_lost_in_a_crash_is_unpacked_again_from_its_blob() {
     require_root();
     let reg = RegistryServer::start(None);
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let ctx = env.path("ctx");
     context(&ctx, &[("Dockerfile", &format!("FROM {BASE}\nCOPY data /data\n")), ("data", "pulled content\n")]);
     let name = format!("{}/rbuild/crash:1", reg.host());

@@ -7,8 +7,7 @@ use std::process::Command;
 
 #[test]
 fn docker_save_load_roundtrip_runs_in_docker() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let name = unique("rbuild-rt");
     let _cleanup = DockerImages(vec![format!("{name}:1")]);
     env.ok(&["tag", BASE, &format!("{name}:1")]);
@@ -39,8 +38,7 @@ fn load_from_stdin_gzip() {
 
 #[test]
 fn oci_archive_is_read_by_skopeo_and_umoci() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     for (fmt, comp) in [("oci-archive", "gzip"), ("oci-archive", "zstd"), ("oci-archive", "none")] {
         let out = env.path(&format!("img-{comp}.tar"));
         env.ok(&["save", "--format", fmt, "--compression", comp, "-o", out.to_str().unwrap(), BASE]);
@@ -61,8 +59,7 @@ fn oci_archive_is_read_by_skopeo_and_umoci() {
 
 #[test]
 fn store_root_is_an_oci_layout_for_skopeo_and_umoci() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let v: serde_json::Value =
         serde_json::from_str(&sh_ok(&format!("skopeo inspect oci:{}:{BASE}", env.root().display()))).unwrap();
     assert_eq!(v["Architecture"], "amd64");
@@ -159,8 +156,7 @@ fn hostile_archive_is_refused() {
 
 #[test]
 fn concurrent_tags_are_not_lost() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let children: Vec<_> = (0..16)
         .map(|i| {
             let mut c = env.cmd();
@@ -179,8 +175,7 @@ fn concurrent_tags_are_not_lost() {
 
 #[test]
 fn rmi_and_prune_free_space() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     env.ok(&["tag", BASE, "other:1"]);
     // An image with two names is not deleted by ID without -f.
     let id = env.ok(&["images", "-q"]).trim().to_string();
@@ -200,8 +195,7 @@ fn rmi_and_prune_free_space() {
 
 #[test]
 fn corrupt_blob_is_found_by_fsck() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let blobs = env.root().join("blobs/sha256");
     let big = std::fs::read_dir(&blobs)
         .unwrap()
@@ -359,8 +353,7 @@ fn a_corrupt_layer_never_leaves_the_store() {
 /// command — here with the reading end closed before rbuild writes a byte.
 #[test]
 fn a_closed_stdout_is_success_for_every_command() {
-    let env = Env::new();
-    env.load_base();
+    let env = Env::with_base();
     let df = env.path("Dockerfile");
     std::fs::write(&df, "FROM scratch\nENV A=1\nCOPY . /\n").unwrap();
     let commands: Vec<Vec<String>> = [
