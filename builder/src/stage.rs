@@ -217,6 +217,11 @@ impl Ctx<'_> {
         self.commit_meta(st, created_by, label, index, total, &text)
     }
 
+    /// Whether a RUN step may follow the step at `pos` of stage `stage` ([`run_follows`]).
+    pub(crate) fn run_follows(&self, stage: usize, pos: usize) -> bool {
+        run_follows(self.df, self.graph, stage, pos)
+    }
+
     pub(crate) fn step(
         &self,
         st: &mut State,
@@ -294,5 +299,56 @@ impl Ctx<'_> {
                 self.commit_meta(st, applied.created_by, label, index, total, text)
             }
         }
+    }
+}
+
+/// Whether a RUN step may follow the step at `pos` (its progress position: 1 is the
+/// ONBUILD triggers, n + 2 the stage's instruction n) of stage `stage`: a later RUN of the
+/// stage, or one of a stage of a later level. Only then is the sandbox of a next step
+/// started ahead while this one runs: in a build whose RUN steps are the last of their
+/// stages (three parallel stages joined by COPY --from), those were three shims started
+/// for nothing, on the cores the real ones were starting on.
+fn run_follows(df: &rbuild_parser::Dockerfile, graph: &rbuild_parser::graph::Graph, stage: usize, pos: usize) -> bool {
+    let has_run = |ins: &[Instruction]| ins.iter().any(|i| matches!(i.kind, Kind::Run(_)));
+    let own = &df.stages[stage].instructions;
+    if has_run(own.get(pos.saturating_sub(1)..).unwrap_or_default()) {
+        return true;
+    }
+    let level = graph.stages[stage].level;
+    graph
+        .levels
+        .iter()
+        .enumerate()
+        .filter(|(l, _)| Some(*l) > level)
+        .flat_map(|(_, stages)| stages)
+        .any(|&s| !graph.stages[s].replaced && has_run(&df.stages[s].instructions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_follows;
+    use rbuild_parser::graph::Graph;
+    use rbuild_parser::Dockerfile;
+
+    fn follows(src: &str, stage: usize, pos: usize) -> bool {
+        let df = Dockerfile::parse(src).unwrap();
+        let g = Graph::build(&df, &Default::default(), None).unwrap();
+        run_follows(&df, &g, stage, pos)
+    }
+
+    /// A shim is started ahead only for a RUN to come: after every RUN of a stage but
+    /// its last, after the last of a stage that a later stage with RUN steps waits for,
+    /// never after the last RUN of the build.
+    #[test]
+    fn a_next_sandbox_is_started_only_for_a_run_to_come() {
+        let one = "FROM b\nRUN a\nENV X=1\nRUN b\nCMD c\n";
+        assert!(follows(one, 0, 2), "the first RUN (instruction 0)");
+        assert!(!follows(one, 0, 4), "the last RUN (instruction 2)");
+        assert!(follows(one, 0, 1), "the ONBUILD triggers come before every instruction");
+        let joined = "FROM b AS a\nRUN x\nFROM b AS c\nRUN y\nFROM b\nCOPY --from=a /x /x\nCOPY --from=c /y /y\n";
+        assert!(!follows(joined, 0, 2) && !follows(joined, 1, 2), "nothing runs after the parallel stages");
+        let chained = "FROM b AS build\nRUN make\nFROM build\nRUN test\n";
+        assert!(follows(chained, 0, 2), "the next stage has a RUN");
+        assert!(!follows(chained, 1, 2));
     }
 }

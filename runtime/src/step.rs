@@ -35,6 +35,10 @@ pub struct StepRequest {
     pub limits: Limits,
     /// When this turns true (Ctrl-C), the sandbox is killed and the step fails.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Another step may follow this one: its sandbox's shim is started while this one
+    /// runs (a shim nobody takes is an exec and a namespace made for nothing, on a core
+    /// the build could use).
+    pub run_follows: bool,
 }
 
 /// Where a step ran: its writable layer is `upper()`. Dropped, the upper (unless the
@@ -264,7 +268,9 @@ fn start_shim(
         let data = serde_json::to_vec(&spec).map_err(|e| RuntimeError::json("writing the spec", e))?;
         match spare.give(&data) {
             Some((child, out, ctl)) => {
-                start_next();
+                if req.run_follows {
+                    start_next();
+                }
                 return Ok((spec, child, out, ctl));
             }
             // The shim started ahead is gone (a Ctrl-C): one of the step's own.

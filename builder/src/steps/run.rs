@@ -156,6 +156,7 @@ impl Ctx<'_> {
             extra_hosts: self.opts.extra_hosts.clone(),
             limits: Limits::default(),
             cancel: Some(self.opts.cancel.clone()),
+            run_follows: self.run_follows(st.stage, st.current.0),
         };
         let mut tail = Tail::default();
         let (code, dir) = self.run_with_mounts(req.clone(), &opened, extra, id, &mut tail)?;
