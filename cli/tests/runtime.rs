@@ -142,6 +142,32 @@ fn stop_kills_after_the_timeout() {
     env.ok(&["rm", "stubborn"]);
 }
 
+/// `run --rm` returns once the container is gone (regression: its removal, 1.5-2 ms of a
+/// `run --rm true`, now happens after): its name is free at once, `ps -a` does not list
+/// it, nothing of it is in containers/, and a remover process takes its directory (set
+/// aside in tmp/) and its cgroup soon after.
+#[test]
+fn a_foreground_rm_container_is_gone_when_run_returns() {
+    let env = Env::with_base();
+    for _ in 0..3 {
+        let id = env.ok(&["run", "--rm", "--name", "once", BASE, "hostname"]).trim().to_string();
+        assert!(!env.ok(&["ps", "-a"]).contains("once"));
+        assert_eq!(std::fs::read_dir(env.root().join("rbuild/containers")).unwrap().count(), 0);
+        let t = Instant::now();
+        let left = || {
+            std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count() > 0
+                || cgroup_dirs().iter().any(|d| d.rsplit('/').next().unwrap().starts_with(id.as_str()))
+        };
+        while left() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!left(), "the container's directory or cgroup was left behind");
+    }
+    // Its exit code is the run's, as before.
+    let out = env.run(&["run", "--rm", BASE, "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+}
+
 #[test]
 fn rm_leaves_nothing() {
     let env = Env::with_base();
@@ -160,9 +186,16 @@ fn rm_leaves_nothing() {
     // Every process that opened the store (the shims too: the foreground one was left
     // holding its lease file) gives it up as it exits.
     let leases = || std::fs::read_dir(env.root().join("rbuild/procs")).map(|d| d.count()).unwrap_or(0);
-    // The shim removes the container's dir, then gives up its pin and its lease: wait.
+    // The shim removes the container's dir, then gives up its pin and its lease; a
+    // foreground one leaves the dir (set aside in tmp/) and the cgroup to a remover
+    // process: wait.
+    let tmp_entries = || std::fs::read_dir(env.root().join("rbuild/tmp")).map(|d| d.count()).unwrap_or(0);
+    let cgroups_left =
+        || cgroup_dirs().into_iter().any(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())));
     let t = Instant::now();
-    while (dir.exists() || pins() > 0 || leases() > 0) && t.elapsed() < Duration::from_secs(10) {
+    while (dir.exists() || pins() > 0 || leases() > 0 || tmp_entries() > 0 || cgroups_left())
+        && t.elapsed() < Duration::from_secs(10)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!dir.exists(), "detached --rm container dir left behind");

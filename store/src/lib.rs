@@ -103,4 +103,4 @@ pub use events::Event;
 pub use image::{Image, IndexEntry, LayerRef, Removal};
 pub use records::ImageRecord;
 pub use reference::Reference;
-pub use store::{default_root, Store, TempDir};
+pub use store::{default_root, temp_name, Store, TempDir};

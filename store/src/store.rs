@@ -270,9 +270,9 @@ impl Store {
     /// prune leaves it while this process runs (see [`crate::lease`]). Everything made in
     /// the temp dir is named this way.
     pub fn temp_dir(&self, prefix: &str) -> Result<PathBuf> {
-        debug_assert!(!prefix.contains('-'), "the pid is the second field of a temp name");
+        let tmp = self.tmp_dir();
         for _ in 0..100 {
-            let p = self.tmp_dir().join(format!("{prefix}-{}-{}", std::process::id(), rand_suffix()));
+            let p = temp_name(&tmp, prefix);
             match fs::create_dir(&p) {
                 Ok(()) => return Ok(p),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -281,6 +281,14 @@ impl Store {
         }
         Err(StoreError::io("creating a temp dir", io::ErrorKind::AlreadyExists.into()))
     }
+}
+
+/// A new name in a store's temp dir `tmp` ([`Store::tmp_dir`]), `<prefix>-<pid>-<random>`
+/// as [`Store::temp_dir`] names its entries, for a process that has the dir but not the
+/// store open (a container's shim moving a `--rm` container's directory there).
+pub fn temp_name(tmp: &Path, prefix: &str) -> PathBuf {
+    debug_assert!(!prefix.contains('-'), "the pid is the second field of a temp name");
+    tmp.join(format!("{prefix}-{}-{}", std::process::id(), rand_suffix()))
 }
 
 /// A directory under the store's tmp dir, removed with everything in it when dropped

@@ -29,6 +29,7 @@ fn lifecycle(store: &Store, c: &Container) -> Lifecycle {
     let mut l = Lifecycle { state_file: Some(c.state_path()), log_file, ..Default::default() };
     if c.config.auto_remove {
         l.remove_dir = Some(c.dir.clone());
+        l.set_aside_in = Some(store.tmp_dir());
         l.unpin = Some((store.root().to_path_buf(), format!("container-{}", c.config.id)));
         l.remove_volumes = c.config.anonymous_volumes.iter().map(|v| store.volumes_dir().join(v)).collect();
     }

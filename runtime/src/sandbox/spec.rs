@@ -184,6 +184,12 @@ pub struct Lifecycle {
     pub unpin: Option<(PathBuf, String)>,
     /// Anonymous volume directories to remove after exit (`--rm`).
     pub remove_volumes: Vec<PathBuf>,
+    /// The store's temp dir: a `--rm` container run in the foreground is moved there (one
+    /// rename) as its process exits, so that it is gone when `run` returns, and its files
+    /// and cgroup are removed from there by a process of their own after (see
+    /// [`crate::shim::REMOVER_ARG`]). None: removed in place before `run` returns.
+    #[serde(default)]
+    pub set_aside_in: Option<PathBuf>,
 }
 
 impl Lifecycle {

@@ -15,7 +15,7 @@ use crate::sandbox::cgroups::Cgroup;
 use crate::sandbox::devices::Access;
 use crate::sandbox::etc;
 use crate::sandbox::init::{self, ChildFds, FORWARDED};
-use crate::sandbox::spec::{Network, Spec};
+use crate::sandbox::spec::{Lifecycle, Network, Spec};
 use crate::state::{self, State, Status};
 use crate::syscall::{linux, Fork, Linux, Syscall};
 use rustix::fd::{AsFd, OwnedFd};
@@ -138,11 +138,10 @@ fn ran_to_code(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> i32 {
 }
 
 /// Removes what a container leaves behind when it ends (and the --rm parts).
-fn cleanup(spec: &Spec, cg: Option<&Cgroup>) {
+fn cleanup(l: &Lifecycle, cg: Option<&Cgroup>) {
     if let Some(cg) = cg {
         let _ = cg.destroy();
     }
-    let l = &spec.lifecycle;
     if let Some(d) = &l.remove_dir {
         let _ = rbuild_store::layer::remove_tree(d);
     }
@@ -154,6 +153,47 @@ fn cleanup(spec: &Spec, cg: Option<&Cgroup>) {
             let _ = s.unpin(owner);
         }
     }
+}
+
+/// Moves a `--rm` container's directory into the store's temp dir (its name and id are
+/// free from then on, `ps -a` no longer lists it); None when it is not to be removed or
+/// could not be moved.
+fn set_aside(l: &Lifecycle) -> Option<std::path::PathBuf> {
+    let (dir, tmp) = (l.remove_dir.as_ref()?, l.set_aside_in.as_ref()?);
+    let trash = rbuild_store::temp_name(tmp, "rm");
+    std::fs::rename(dir, &trash).ok()?;
+    Some(trash)
+}
+
+/// `rbuild __remove-aside DIR CGROUP`: removes a container's directory set aside in the
+/// store's temp dir and its cgroup, in a process group of its own (a Ctrl-C at the
+/// terminal does not stop it half way). Left half done (killed), prune finishes the
+/// directory: its name carries the pid of the shim, which has exited.
+pub const REMOVER_ARG: &str = "__remove-aside";
+
+fn spawn_remover(trash: &Path, cgroup: &str) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(std::env::current_exe()?)
+        .arg(REMOVER_ARG)
+        .arg(trash)
+        .arg(cgroup)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
+}
+
+fn remover_main(args: &[String]) -> i32 {
+    let [trash, cgroup] = args else {
+        eprintln!("usage: rbuild {REMOVER_ARG} DIR CGROUP");
+        return 2;
+    };
+    let cg = Cgroup::at(cgroup);
+    let cg_gone = !cg.exists() || cg.destroy().is_ok();
+    let dir_gone = rbuild_store::layer::remove_tree(Path::new(trash)).is_ok();
+    i32::from(!(cg_gone && dir_gone))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -218,9 +258,27 @@ fn run(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> std::result::Result
         }
         ahead::report(result.as_ref().map_or_else(|(code, _)| *code, |r| r.code));
     }
-    cleanup(spec, Some(&cg));
-    if let Some(dir) = spec.lifecycle.container_dir() {
-        let _ = std::fs::remove_file(dir.join(wire::SOCKET));
+    // In the foreground, `run --rm` returns once the container is gone: set aside, its
+    // files and cgroup are removed by a process of their own while the caller goes on
+    // (1.5-2 ms of a `run --rm true`'s 10 on ext4, more behind other writers).
+    let aside = if a.detach || a.started_ahead() { None } else { set_aside(&spec.lifecycle) };
+    match &aside {
+        Some(trash) => {
+            let l = &spec.lifecycle;
+            let rest =
+                Lifecycle { remove_volumes: l.remove_volumes.clone(), unpin: l.unpin.clone(), ..Default::default() };
+            cleanup(&rest, None);
+            if spawn_remover(trash, &spec.cgroup.path).is_err() {
+                let _ = cg.destroy();
+                let _ = rbuild_store::layer::remove_tree(trash);
+            }
+        }
+        None => {
+            cleanup(&spec.lifecycle, Some(&cg));
+            if let Some(dir) = spec.lifecycle.container_dir() {
+                let _ = std::fs::remove_file(dir.join(wire::SOCKET));
+            }
+        }
     }
     if let Some(h) = hub {
         h.finish(match &result {
@@ -570,6 +628,7 @@ pub fn dispatch_if_shim() -> Option<i32> {
     match args.get(1).map(String::as_str) {
         Some(SHIM_ARG) => return Some(main(&args[2..])),
         Some(health::HEALTH_ARG) => return Some(health::helper_main(&args[2..])),
+        Some(REMOVER_ARG) => return Some(remover_main(&args[2..])),
         Some(network::dns::SERVER_ARG) => return Some(network::dns::server_main(&args[2..])),
         _ => {}
     }
