@@ -78,6 +78,16 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
     }
     let contexts = opts.contexts.keys().cloned().collect();
     let graph = Graph::build_with(&df, &opts.build_args, opts.target.as_deref(), &contexts)?;
+    if opts.no_cache {
+        // Every RUN step runs: the first ones' sandboxes start now (one a stage of the
+        // first level that has one, as many as there are cores here), while the context
+        // and the base images are looked at.
+        let has_run = |s: &usize| crate::stage::has_run(&df.stages[*s].instructions);
+        let first = graph.levels.first().map_or(0, |l| l.iter().filter(|s| has_run(s)).count());
+        let any = graph.levels.iter().flatten().any(has_run);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rbuild_runtime::step::start_ahead(if first > 0 { first.min(cores) } else { usize::from(any) });
+    }
     let ignore = context_ignore(opts)?;
     let statcache = open_statcache(store, opts)?;
     let journal = crate::explain::journal_path(

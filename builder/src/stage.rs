@@ -309,7 +309,6 @@ impl Ctx<'_> {
 /// stages (three parallel stages joined by COPY --from), those were three shims started
 /// for nothing, on the cores the real ones were starting on.
 fn run_follows(df: &rbuild_parser::Dockerfile, graph: &rbuild_parser::graph::Graph, stage: usize, pos: usize) -> bool {
-    let has_run = |ins: &[Instruction]| ins.iter().any(|i| matches!(i.kind, Kind::Run(_)));
     let own = &df.stages[stage].instructions;
     if has_run(own.get(pos.saturating_sub(1)..).unwrap_or_default()) {
         return true;
@@ -322,6 +321,11 @@ fn run_follows(df: &rbuild_parser::Dockerfile, graph: &rbuild_parser::graph::Gra
         .filter(|(l, _)| Some(*l) > level)
         .flat_map(|(_, stages)| stages)
         .any(|&s| !graph.stages[s].replaced && has_run(&df.stages[s].instructions))
+}
+
+/// Whether `ins` has a RUN step.
+pub(crate) fn has_run(ins: &[Instruction]) -> bool {
+    ins.iter().any(|i| matches!(i.kind, Kind::Run(_)))
 }
 
 #[cfg(test)]

@@ -209,6 +209,16 @@ fn start_next() {
     }
 }
 
+/// Starts the shims of a build's first `n` RUN steps now, when every RUN step will run
+/// (`--no-cache`): their sandboxes are made while the builder reads the context and the
+/// base images, not when it reaches the step. Those of parallel stages take one each.
+pub fn start_ahead(n: usize) {
+    let have = SPARES.lock().map_or(n, |s| s.len());
+    for _ in have..n {
+        start_next();
+    }
+}
+
 /// Ends the shims started ahead (their stdin closes, they exit).
 fn release_spares() {
     let spares = SPARES.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
