@@ -129,9 +129,19 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Removes an rbuild store, its network first: a store's default network (a namespace
+/// and its pasta process, kept under /run/rbuild) outlives the store's directory, until
+/// another store's network is made.
+pub(crate) fn remove_store(a: &Args, store: &Path) {
+    if store.exists() {
+        let _ = Command::new(&a.rbuild).arg("--root").arg(store).arg("__netns-teardown").output();
+    }
+    let _ = std::fs::remove_dir_all(store);
+}
+
 /// A fresh rbuild store at `store` holding the busybox base.
 pub(crate) fn import_base(a: &Args, store: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_dir_all(store);
+    remove_store(a, store);
     let tar = std::env::var("BUSYBOX_ROOTFS").unwrap_or("/var/tmp/rbuild-anchors/busybox-rootfs.tar".into());
     let o = Command::new(&a.rbuild)
         .arg("--root")
@@ -170,7 +180,7 @@ fn peak_rss(a: &Args, work: &Path) -> Option<u64> {
         .output()
         .ok()?;
     let _ = std::fs::remove_dir_all(&wl);
-    let _ = std::fs::remove_dir_all(&store);
+    remove_store(a, &store);
     peak_kib(&o.stderr)
 }
 
@@ -307,6 +317,7 @@ fn measure(a: &Args) -> (Times, Vec<String>, Option<u64>) {
         }
     }
     let rss = if a.builders.iter().any(|b| b == "rbuild") { peak_rss(a, &work) } else { None };
+    remove_store(a, &work.join("rbuild-store"));
     let _ = std::fs::remove_dir_all(&work);
     (times, failures, rss)
 }

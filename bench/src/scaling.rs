@@ -270,6 +270,7 @@ pub fn main(a: &Args, rest: &[String]) -> Result<(), String> {
         }
     }
     let rss = if o.builders.iter().any(|b| b == "rbuild") { noop_rss(a, &o, &work.join("rbuild")) } else { None };
+    crate::remove_store(a, &work.join("rbuild").join("store"));
     drop(guard);
     if let Some(earlier) = &o.with {
         merge_earlier(earlier, &o.builders, &mut times)?;
