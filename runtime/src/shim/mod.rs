@@ -190,10 +190,14 @@ fn remover_main(args: &[String]) -> i32 {
         eprintln!("usage: rbuild {REMOVER_ARG} DIR CGROUP");
         return 2;
     };
-    let cg = Cgroup::at(cgroup);
+    i32::from(!remove_aside(Path::new(trash), &Cgroup::at(cgroup)))
+}
+
+/// Removes a container's cgroup and its directory set aside; whether both are gone.
+fn remove_aside(trash: &Path, cg: &Cgroup) -> bool {
     let cg_gone = !cg.exists() || cg.destroy().is_ok();
-    let dir_gone = rbuild_store::layer::remove_tree(Path::new(trash)).is_ok();
-    i32::from(!(cg_gone && dir_gone))
+    let dir_gone = rbuild_store::layer::remove_tree(trash).is_ok();
+    cg_gone && dir_gone
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -264,13 +268,11 @@ fn run(spec: &Spec, a: &ShimArgs, cgroup: Option<Cgroup>) -> std::result::Result
     let aside = if a.detach || a.started_ahead() { None } else { set_aside(&spec.lifecycle) };
     match &aside {
         Some(trash) => {
-            let l = &spec.lifecycle;
-            let rest =
-                Lifecycle { remove_volumes: l.remove_volumes.clone(), unpin: l.unpin.clone(), ..Default::default() };
-            cleanup(&rest, None);
+            // The rest of --rm now (the volumes, the pin); the directory moved, and the
+            // cgroup, after.
+            cleanup(&Lifecycle { remove_dir: None, ..spec.lifecycle.clone() }, None);
             if spawn_remover(trash, &spec.cgroup.path).is_err() {
-                let _ = cg.destroy();
-                let _ = rbuild_store::layer::remove_tree(trash);
+                remove_aside(trash, &cg);
             }
         }
         None => {
