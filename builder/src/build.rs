@@ -82,9 +82,9 @@ pub(crate) fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress)
         // Every RUN step runs: the first ones' sandboxes start now (one a stage of the
         // first level that has one, as many as there are cores here), while the context
         // and the base images are looked at.
-        let has_run = |s: &usize| crate::stage::has_run(&df.stages[*s].instructions);
-        let first = graph.levels.first().map_or(0, |l| l.iter().filter(|s| has_run(s)).count());
-        let any = graph.levels.iter().flatten().any(has_run);
+        let runs = |s: &&usize| crate::stage::stage_runs(&df, &graph, **s);
+        let first = graph.levels.first().map_or(0, |l| l.iter().filter(runs).count());
+        let any = graph.levels.iter().flatten().any(|s| runs(&s));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         rbuild_runtime::step::start_ahead(if first > 0 { first.min(cores) } else { usize::from(any) });
     }

@@ -320,11 +320,16 @@ fn run_follows(df: &rbuild_parser::Dockerfile, graph: &rbuild_parser::graph::Gra
         .enumerate()
         .filter(|(l, _)| Some(*l) > level)
         .flat_map(|(_, stages)| stages)
-        .any(|&s| !graph.stages[s].replaced && has_run(&df.stages[s].instructions))
+        .any(|&s| stage_runs(df, graph, s))
+}
+
+/// Whether stage `s` has a RUN step to run (a stage a named context replaces runs none).
+pub(crate) fn stage_runs(df: &rbuild_parser::Dockerfile, graph: &rbuild_parser::graph::Graph, s: usize) -> bool {
+    !graph.stages[s].replaced && has_run(&df.stages[s].instructions)
 }
 
 /// Whether `ins` has a RUN step.
-pub(crate) fn has_run(ins: &[Instruction]) -> bool {
+fn has_run(ins: &[Instruction]) -> bool {
     ins.iter().any(|i| matches!(i.kind, Kind::Run(_)))
 }
 
