@@ -26,6 +26,14 @@ fn cgroup_dirs() -> Vec<String> {
     out
 }
 
+/// The rbuild cgroups of the containers whose ids start with one of `ids`.
+fn cgroups_of(ids: &[String]) -> Vec<String> {
+    cgroup_dirs()
+        .into_iter()
+        .filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())))
+        .collect()
+}
+
 #[test]
 fn isolation_matches_docker_defaults() {
     let env = Env::with_base();
@@ -150,14 +158,12 @@ fn stop_kills_after_the_timeout() {
 fn a_foreground_rm_container_is_gone_when_run_returns() {
     let env = Env::with_base();
     for _ in 0..3 {
-        let id = env.ok(&["run", "--rm", "--name", "once", BASE, "hostname"]).trim().to_string();
+        let ids = vec![env.ok(&["run", "--rm", "--name", "once", BASE, "hostname"]).trim().to_string()];
         assert!(!env.ok(&["ps", "-a"]).contains("once"));
         assert_eq!(std::fs::read_dir(env.root().join("rbuild/containers")).unwrap().count(), 0);
         let t = Instant::now();
-        let left = || {
-            std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count() > 0
-                || cgroup_dirs().iter().any(|d| d.rsplit('/').next().unwrap().starts_with(id.as_str()))
-        };
+        let left =
+            || std::fs::read_dir(env.root().join("rbuild/tmp")).unwrap().count() > 0 || !cgroups_of(&ids).is_empty();
         while left() && t.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -190,8 +196,7 @@ fn rm_leaves_nothing() {
     // foreground one leaves the dir (set aside in tmp/) and the cgroup to a remover
     // process: wait.
     let tmp_entries = || std::fs::read_dir(env.root().join("rbuild/tmp")).map(|d| d.count()).unwrap_or(0);
-    let cgroups_left =
-        || cgroup_dirs().into_iter().any(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())));
+    let cgroups_left = || !cgroups_of(&ids).is_empty();
     let t = Instant::now();
     while (dir.exists() || pins() > 0 || leases() > 0 || tmp_entries() > 0 || cgroups_left())
         && t.elapsed() < Duration::from_secs(10)
@@ -202,10 +207,7 @@ fn rm_leaves_nothing() {
     assert_eq!(std::fs::read_dir(env.root().join("rbuild/containers")).unwrap().count(), 0);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains(env.root().to_str().unwrap()), "mounts left: {mountinfo}");
-    let left: Vec<String> = cgroup_dirs()
-        .into_iter()
-        .filter(|d| ids.iter().any(|i| d.rsplit('/').next().unwrap().starts_with(i.as_str())))
-        .collect();
+    let left = cgroups_of(&ids);
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
     assert_eq!(pins(), 0, "pins left");
     assert_eq!(leases(), 0, "lease files of exited processes left in rbuild/procs");
