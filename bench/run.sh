@@ -15,4 +15,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -p rbuild-cli -p rbuild-bench
-exec target/release/rbuild-bench "$@"
+exec target/x86_64-unknown-linux-gnu/release/rbuild-bench "$@"

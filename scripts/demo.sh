@@ -17,7 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -p rbuild-cli
-RBUILD="$PWD/target/release/rbuild"
+RBUILD="$PWD/target/x86_64-unknown-linux-gnu/release/rbuild"
 export RBUILD_ROOT=${RBUILD_ROOT:-/var/lib/rbuild}
 
 # The base: the same static-busybox rootfs the peers use, imported without any daemon.

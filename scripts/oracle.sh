@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
-RBUILD=${RBUILD:-$PWD/target/release/rbuild}
+RBUILD=${RBUILD:-$PWD/target/x86_64-unknown-linux-gnu/release/rbuild}
 SETS=${RBUILD_ORACLE_SETS:-public buildah debian moby buildkit}
 JOBS=${RBUILD_ORACLE_JOBS:-1}
 [ -x "$RBUILD" ] || cargo build --release -p rbuild-cli

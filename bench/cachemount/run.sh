@@ -9,7 +9,7 @@
 # that serves RATE MB/s per download (a CI runner's typical rate from PyPI or npm).
 #
 #   bench/cachemount/run.sh [--runs N] [--pkgs N] [--pkg-mb N] [--rate MB/s]
-# Needs: rbuild built (target/release/rbuild), the loopback registry (scripts/setup.sh),
+# Needs: rbuild built (target/x86_64-unknown-linux-gnu/release/rbuild), the loopback registry (scripts/setup.sh),
 # the busybox base in docker. Writes bench/results/cachemount.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
-RB=$PWD/target/release/rbuild
+RB=$PWD/target/x86_64-unknown-linux-gnu/release/rbuild
 W=$(mktemp -d /var/tmp/rbuild-bench-cm.XXXXXX)
 SRV= REGPID=
 cleanup() {

@@ -50,7 +50,7 @@ fn parse_args(argv: &[String]) -> Result<(Args, Vec<String>), String> {
         builders: ["rbuild", "buildkit", "docker", "buildah"].map(String::from).to_vec(),
         out: here.join("results"),
         shared: here.join("../../shared"),
-        rbuild: here.join("../target/release/rbuild"),
+        rbuild: here.join("../target/x86_64-unknown-linux-gnu/release/rbuild"),
         chart_from: None,
     };
     let mut rest = Vec::new();
