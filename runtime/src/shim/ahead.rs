@@ -128,6 +128,9 @@ pub(super) fn report(code: i32) {
         let _ = rustix::stdio::dup2_stderr(&null);
     }
     let _ = rustix::io::write(rustix::stdio::stdin(), format!("{code}\n").as_bytes());
+    // The caller reads to the end: it has it now, not when the shim exits after the
+    // cleanup (0.3-0.5 ms a step, on the build's critical path).
+    let _ = rustix::net::shutdown(rustix::stdio::stdin(), rustix::net::Shutdown::Write);
 }
 
 fn blocked() -> Vec<i32> {
