@@ -139,6 +139,8 @@ impl Held {
 /// Gives up this process's holds, for a process about to exit: its files go now rather
 /// than at the next prune. Nothing may use a store of this process after.
 pub fn release_all() {
+    // What this process handed to the reaper is under its lease until gone.
+    crate::reaper::wait();
     let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
     for (_, h) in reg.drain() {
         // Removed while still locked: a prune that meets the name meanwhile waits.

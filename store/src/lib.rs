@@ -81,6 +81,7 @@ pub mod image;
 pub mod layer;
 pub mod layout;
 pub mod lease;
+pub mod reaper;
 pub mod records;
 pub mod reference;
 pub mod snapshot;
