@@ -31,7 +31,8 @@ pub struct CacheKey([u8; 32]);
 impl CacheKey {
     /// The hex form the store names records by.
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        // A sha256 like a digest, and formatted by the same table.
+        rbuild_store::Digest::from_bytes(self.0).hex()
     }
 }
 
@@ -141,7 +142,10 @@ impl KeyBuilder {
     pub(crate) fn take_parts(&mut self) -> Vec<crate::explain::Part> {
         std::mem::take(&mut self.parts)
             .into_iter()
-            .map(|(name, h, items)| crate::explain::Part { name, digest: hex::encode(h.finalize()), items })
+            .map(|(name, h, items)| {
+                let digest = rbuild_store::Digest::from_bytes(h.finalize().into()).hex();
+                crate::explain::Part { name, digest, items }
+            })
             .collect()
     }
 

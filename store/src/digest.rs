@@ -21,7 +21,21 @@ impl Digest {
     }
 
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        // Always ASCII: the conversion cannot fail.
+        String::from_utf8(self.hex_ascii().to_vec()).unwrap_or_default()
+    }
+
+    /// The 64 lowercase hex digits, without allocating. `hex::encode`, a char iterator
+    /// collected into a String, was 3-4% of a cached 50-step build's CPU: digests are
+    /// formatted for every record, key and path.
+    fn hex_ascii(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(b >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+        }
+        out
     }
 
     /// The first 12 hex characters, as docker shows image IDs.
@@ -46,13 +60,17 @@ impl Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        let hex = self.hex_ascii();
+        f.write_str("sha256:")?;
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", &self.hex()[..16])
+        let hex = self.hex_ascii();
+        f.write_str("sha256:")?;
+        f.write_str(std::str::from_utf8(&hex[..16]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -192,6 +210,17 @@ mod tests {
         assert!("sha256:xyz".parse::<Digest>().is_err());
         assert!("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse::<Digest>().is_err());
         assert_eq!(d.short(), "e3b0c44298fc");
+        assert_eq!(format!("{d:?}"), "sha256:e3b0c44298fc1c14");
+    }
+
+    #[test]
+    fn hex_is_the_hex_crates() {
+        for seed in 0u8..=255 {
+            let bytes: [u8; 32] = std::array::from_fn(|i| seed.wrapping_mul(31).wrapping_add(i as u8 * 17));
+            let d = Digest::from_bytes(bytes);
+            assert_eq!(d.hex(), hex::encode(bytes));
+            assert_eq!(Digest::from_hex(&d.hex()), Some(d));
+        }
     }
 
     #[test]
