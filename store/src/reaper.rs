@@ -13,7 +13,7 @@
 //! [`crate::lease::release_all`] as the process exits.
 
 use crate::layer::remove_tree;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
@@ -50,6 +50,18 @@ pub fn remove_later(path: PathBuf) {
         drop(reaper);
         let _ = remove_tree(&p);
     }
+}
+
+/// Moves `path` into the store's temp dir `tmp` under a name of this process's
+/// ([`crate::temp_name`]) and hands it to the reaper; false when it could not be moved
+/// (a missing `path` included), and nothing was handed over.
+pub fn move_aside(path: &Path, tmp: &Path) -> bool {
+    let aside = crate::temp_name(tmp, "gone");
+    let moved = std::fs::rename(path, &aside).is_ok();
+    if moved {
+        remove_later(aside);
+    }
+    moved
 }
 
 /// Waits until everything passed to [`remove_later`] so far is removed.
